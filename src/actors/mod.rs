@@ -1,0 +1,6 @@
+//! Actors: the hub's owners of mutable state. Each file begins with what it owns and handles.
+
+pub mod room_hub;
+pub mod wallet;
+pub mod wallet_registry;
+pub mod ws_session;

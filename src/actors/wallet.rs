@@ -1,0 +1,128 @@
+//! WalletActor: one per active user. Owns the order of that user's balance mutations.
+//!
+//! Handles: [`Mutate`] (commit one journal entry, then publish `balance_update` for every wallet
+//! it touched). Each mutation is persisted before the reply, and the next one starts only after
+//! (an `AtomicResponse` keeps two awaits of one wallet from interleaving). The database guard
+//! under it (`store::post_entry`) keeps the money right even if another node's actor, or a
+//! restarted one, touches the same wallet. Stops itself after `idle` without messages.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use dashmap::DashMap;
+
+use crate::bus::{Bus, Event, EventKind};
+use crate::domain::Currency;
+use crate::store::{NewEntry, PostOutcome, Store, StoreError};
+
+/// A wallet whose balance change is pushed to its owner's room after commit.
+#[derive(Debug, Clone)]
+pub struct BalanceWatch {
+    pub user_id: String,
+    pub account_id: String,
+}
+
+/// Commit one journal entry. Safe to resend: the entry's idempotency key makes a retry return
+/// the first result (actix drops a queued message whose sender went away).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<PostOutcome, StoreError>")]
+pub struct Mutate {
+    pub entry: NewEntry,
+    pub currency: Currency,
+    pub watch: Vec<BalanceWatch>,
+}
+
+/// Messages one wallet may queue before senders wait.
+const MAILBOX_MAX: usize = 1024;
+
+pub struct WalletActor {
+    user_id: String,
+    store: Store,
+    bus: Bus,
+    idle: Duration,
+    last_message: Instant,
+    registry: Arc<DashMap<String, Addr<WalletActor>>>,
+}
+
+impl WalletActor {
+    pub fn new(
+        user_id: String,
+        store: Store,
+        bus: Bus,
+        idle: Duration,
+        registry: Arc<DashMap<String, Addr<WalletActor>>>,
+    ) -> Self {
+        Self {
+            user_id,
+            store,
+            bus,
+            idle,
+            last_message: Instant::now(),
+            registry,
+        }
+    }
+}
+
+impl Actor for WalletActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX_MAX);
+        metrics::gauge!(crate::metrics::WALLET_ACTORS).increment(1.0);
+        let check_every = (self.idle / 2).max(Duration::from_millis(100));
+        ctx.run_interval(check_every, |act, ctx| {
+            if act.last_message.elapsed() >= act.idle {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, ctx: &mut Self::Context) {
+        let me = ctx.address();
+        self.registry
+            .remove_if(&self.user_id, |_, addr| *addr == me);
+        metrics::gauge!(crate::metrics::WALLET_ACTORS).decrement(1.0);
+    }
+}
+
+impl Handler<Mutate> for WalletActor {
+    type Result = AtomicResponse<Self, Result<PostOutcome, StoreError>>;
+
+    fn handle(&mut self, msg: Mutate, _ctx: &mut Self::Context) -> Self::Result {
+        self.last_message = Instant::now();
+        let store = self.store.clone();
+        let Mutate {
+            entry,
+            currency,
+            watch,
+        } = msg;
+        let kind = entry.kind.clone();
+        AtomicResponse::new(Box::pin(
+            async move { store.post_entry(&entry).await }
+                .into_actor(self)
+                .map(move |result, act, _ctx| {
+                    if let Ok(PostOutcome::Committed(posted)) = &result {
+                        metrics::counter!(crate::metrics::BALANCE_TRANSFERS, "kind" => kind)
+                            .increment(1);
+                        for w in &watch {
+                            if let Some(line) = posted.line(&w.account_id) {
+                                act.bus.publish(Event::new(
+                                    format!("user:{}", w.user_id),
+                                    EventKind::BalanceUpdate,
+                                    serde_json::json!({
+                                        "user_id": w.user_id,
+                                        "balance": currency.format(line.balance_after),
+                                        "currency": currency.code,
+                                        "transaction_id": posted.journal_id,
+                                    }),
+                                ));
+                            }
+                        }
+                    }
+                    act.last_message = Instant::now();
+                    result
+                }),
+        ))
+    }
+}

@@ -1,0 +1,90 @@
+//! WalletRegistry: finds or starts the WalletActor of a user and forwards messages to it.
+//!
+//! Actors start on the caller's arbiter (an actix-web worker) and stop when idle; a message that
+//! meets a stopping actor is sent again to a fresh one, which is safe because every money
+//! message is idempotent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use dashmap::DashMap;
+
+use super::wallet::{Mutate, WalletActor};
+use crate::bus::Bus;
+use crate::store::{PostOutcome, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalletError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("wallet actor unavailable")]
+    Unavailable,
+}
+
+#[derive(Clone)]
+pub struct WalletRegistry {
+    actors: Arc<DashMap<String, Addr<WalletActor>>>,
+    store: Store,
+    bus: Bus,
+    idle: Duration,
+}
+
+impl WalletRegistry {
+    pub fn new(store: Store, bus: Bus, idle: Duration) -> Self {
+        Self {
+            actors: Arc::new(DashMap::new()),
+            store,
+            bus,
+            idle,
+        }
+    }
+
+    fn actor(&self, user_id: &str) -> Addr<WalletActor> {
+        if let Some(addr) = self.actors.get(user_id)
+            && addr.connected()
+        {
+            return addr.clone();
+        }
+        self.actors
+            .entry(user_id.to_owned())
+            .and_modify(|addr| {
+                if !addr.connected() {
+                    *addr = self.spawn(user_id);
+                }
+            })
+            .or_insert_with(|| self.spawn(user_id))
+            .clone()
+    }
+
+    fn spawn(&self, user_id: &str) -> Addr<WalletActor> {
+        WalletActor::new(
+            user_id.to_owned(),
+            self.store.clone(),
+            self.bus.clone(),
+            self.idle,
+            self.actors.clone(),
+        )
+        .start()
+    }
+
+    /// Commits `msg` through the wallet actor of `user_id` (the account the entry debits or,
+    /// for pure credits, the one it credits).
+    pub async fn mutate(&self, user_id: &str, msg: Mutate) -> Result<PostOutcome, WalletError> {
+        for _ in 0..3 {
+            let addr = self.actor(user_id);
+            match addr.send(msg.clone()).await {
+                Ok(result) => return Ok(result?),
+                Err(MailboxError::Closed) => {
+                    self.actors.remove_if(user_id, |_, a| *a == addr);
+                }
+                Err(MailboxError::Timeout) => return Err(WalletError::Unavailable),
+            }
+        }
+        Err(WalletError::Unavailable)
+    }
+
+    pub fn active(&self) -> usize {
+        self.actors.len()
+    }
+}

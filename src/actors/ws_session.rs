@@ -1,0 +1,316 @@
+//! WsSession: one task per websocket connection (DESIGN section 7).
+//!
+//! Owns: the connection, its rooms, its outbound queue and keep-alive. Handles client frames
+//! `auth`, `subscribe`, `unsubscribe`, `resume`, `ping`; writes room frames queued by the
+//! RoomHub in order. Closes with 4001 when its token is invalid or expires (an `auth` frame
+//! with a fresh token extends it), 4008 when its queue overflows, 1001 on shutdown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_ws::{CloseCode, CloseReason, Message};
+use bytestring::ByteString;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::room_hub::{CLOSE_TOKEN_INVALID, Member, RoomHub};
+use crate::access::{Reach, reach};
+use crate::auth::{Authenticator, Caller};
+use crate::bus::Bus;
+use crate::domain::{Role, now_ms, rfc3339_ms};
+use crate::store::Store;
+
+/// How long an unauthenticated connection may wait before its `auth` frame.
+const AUTH_WAIT: Duration = Duration::from_secs(5);
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
+/// Rooms one session may join.
+const ROOMS_MAX: usize = 256;
+/// Largest client frame accepted.
+pub const CLIENT_FRAME_MAX_BYTES: usize = 16 * 1024;
+
+pub struct WsDeps {
+    pub auth: Arc<Authenticator>,
+    pub store: Store,
+    pub bus: Bus,
+    pub rooms: Arc<RoomHub>,
+    pub queue_max: usize,
+    pub idle_timeout: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientFrame {
+    Auth { token: String },
+    Subscribe { room: String },
+    Unsubscribe { room: String },
+    Resume { room: String, seq: u64 },
+    Ping,
+}
+
+fn control_frame(kind: &str, room: Option<&str>, extra: serde_json::Value) -> ByteString {
+    let mut frame = json!({ "type": kind, "ts": rfc3339_ms(now_ms()) });
+    if let Some(room) = room {
+        frame["room"] = json!(room);
+    }
+    if let serde_json::Value::Object(fields) = extra {
+        for (k, v) in fields {
+            frame[k] = v;
+        }
+    }
+    ByteString::from(frame.to_string())
+}
+
+fn error_frame(room: Option<&str>, code: &str, message: &str) -> ByteString {
+    control_frame(
+        "error",
+        room,
+        json!({ "data": { "code": code, "message": message } }),
+    )
+}
+
+fn close_reason(code: u16, why: &str) -> Option<CloseReason> {
+    Some(CloseReason {
+        code: CloseCode::from(code),
+        description: Some(why.to_owned()),
+    })
+}
+
+/// Runs a connection to its end. `caller` is set when the token came in the URL.
+pub async fn run(
+    deps: WsDeps,
+    mut session: actix_ws::Session,
+    stream: actix_ws::MessageStream,
+    caller: Option<Caller>,
+) {
+    let mut stream = stream.max_frame_size(CLIENT_FRAME_MAX_BYTES);
+    let caller = match caller {
+        Some(c) => c,
+        None => match await_auth_frame(&deps, &mut stream).await {
+            Some(c) => c,
+            None => {
+                let _ = session
+                    .close(close_reason(
+                        CLOSE_TOKEN_INVALID,
+                        "token invalid or expired",
+                    ))
+                    .await;
+                return;
+            }
+        },
+    };
+    let (member, mut outbound) = deps.rooms.open_session(deps.queue_max);
+    let client_key = caller
+        .client_id
+        .clone()
+        .unwrap_or_else(|| "platform".into());
+    deps.rooms.user_online(&client_key, &caller.user_id);
+    let mut state = SessionState {
+        deps: &deps,
+        caller,
+        member,
+        rooms: Vec::new(),
+    };
+
+    let mut own_rooms = vec![format!("user:{}", state.caller.user_id)];
+    if let Some(cid) = &state.caller.client_id {
+        own_rooms.push(format!("client:{cid}"));
+    }
+    let mut alive = true;
+    for room in own_rooms {
+        let reply = state.join(&room).await;
+        alive &= session.text(reply).await.is_ok();
+    }
+
+    let mut last_heard = Instant::now();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
+    heartbeat.tick().await;
+    let control = state.member.control.clone();
+    while alive {
+        let token_left = Duration::from_secs(
+            (state.caller.expires_at - chrono::Utc::now().timestamp()).max(0) as u64,
+        );
+        tokio::select! {
+            biased;
+            code = control.closed() => {
+                let _ = session.close(close_reason(code, "closing")).await;
+                break;
+            }
+            frame = outbound.recv() => match frame {
+                Some(frame) => alive = session.text(frame).await.is_ok(),
+                None => break,
+            },
+            message = stream.next() => {
+                last_heard = Instant::now();
+                match message {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(reply) = state.handle(&text).await {
+                            alive = session.text(reply).await.is_ok();
+                        }
+                    }
+                    Some(Ok(Message::Ping(bytes))) => alive = session.pong(&bytes).await.is_ok(),
+                    Some(Ok(Message::Pong(_))) => {}
+                    Some(Ok(Message::Binary(_))) => {
+                        alive = session.text(error_frame(None, "text_only", "frames must be JSON text")).await.is_ok();
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > deps.idle_timeout {
+                    let _ = session.close(close_reason(1000, "idle")).await;
+                    break;
+                }
+                alive = session.ping(b"").await.is_ok();
+            }
+            _ = tokio::time::sleep(token_left) => {
+                let _ = session.close(close_reason(CLOSE_TOKEN_INVALID, "token expired")).await;
+                break;
+            }
+        }
+    }
+    deps.rooms.close_session(state.member.id, &state.rooms);
+    deps.rooms.user_offline(&client_key, &state.caller.user_id);
+}
+
+async fn await_auth_frame(deps: &WsDeps, stream: &mut actix_ws::MessageStream) -> Option<Caller> {
+    let first = tokio::time::timeout(AUTH_WAIT, stream.next())
+        .await
+        .ok()??
+        .ok()?;
+    let Message::Text(text) = first else {
+        return None;
+    };
+    let Ok(ClientFrame::Auth { token }) = serde_json::from_str::<ClientFrame>(&text) else {
+        return None;
+    };
+    deps.auth.authenticate(&token).await.ok()
+}
+
+struct SessionState<'a> {
+    deps: &'a WsDeps,
+    caller: Caller,
+    member: Member,
+    rooms: Vec<String>,
+}
+
+impl SessionState<'_> {
+    async fn handle(&mut self, text: &str) -> Option<ByteString> {
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                return Some(error_frame(
+                    None,
+                    "invalid_frame",
+                    &format!("unreadable frame: {e}"),
+                ));
+            }
+        };
+        match frame {
+            ClientFrame::Ping => Some(control_frame("pong", None, json!({}))),
+            ClientFrame::Auth { token } => match self.deps.auth.authenticate(&token).await {
+                Ok(fresh) if fresh.user_id == self.caller.user_id => {
+                    self.caller = fresh;
+                    Some(control_frame("authenticated", None, json!({})))
+                }
+                _ => Some(error_frame(
+                    None,
+                    "invalid_token",
+                    "token invalid, expired or for another user",
+                )),
+            },
+            ClientFrame::Subscribe { room } => Some(self.join(&room).await),
+            ClientFrame::Unsubscribe { room } => {
+                if self.rooms.contains(&room) {
+                    self.deps.rooms.leave(&room, self.member.id);
+                    self.rooms.retain(|r| r != &room);
+                    Some(control_frame("unsubscribed", Some(&room), json!({})))
+                } else {
+                    Some(error_frame(
+                        Some(&room),
+                        "not_subscribed",
+                        "not subscribed to this room",
+                    ))
+                }
+            }
+            ClientFrame::Resume { room, seq } => {
+                if !self.rooms.contains(&room) {
+                    return Some(error_frame(
+                        Some(&room),
+                        "not_subscribed",
+                        "subscribe before resuming",
+                    ));
+                }
+                match self.deps.bus.latest_seq(&room).await {
+                    // Nothing was missed: no replay needed.
+                    Ok(latest) if latest == seq => None,
+                    // Event history arrives with issue 5; until then anything missed is a refetch.
+                    Ok(latest) => Some(control_frame(
+                        "refetch",
+                        Some(&room),
+                        json!({ "seq": latest }),
+                    )),
+                    Err(_) => Some(control_frame("refetch", Some(&room), json!({}))),
+                }
+            }
+        }
+    }
+
+    /// Joins a room if the caller may, answering `subscribed` or `error`.
+    async fn join(&mut self, room: &str) -> ByteString {
+        if let Err((code, message)) = self.authorize(room).await {
+            return error_frame(Some(room), code, message);
+        }
+        if self.rooms.len() >= ROOMS_MAX && !self.rooms.iter().any(|r| r == room) {
+            return error_frame(
+                Some(room),
+                "too_many_rooms",
+                "room limit reached for this connection",
+            );
+        }
+        if self.deps.rooms.join(room, &self.member) {
+            self.rooms.push(room.to_owned());
+        }
+        match self.deps.bus.latest_seq(room).await {
+            Ok(seq) => control_frame("subscribed", Some(room), json!({ "seq": seq })),
+            Err(_) => error_frame(
+                Some(room),
+                "bus_unavailable",
+                "room joined, but its seq is unknown",
+            ),
+        }
+    }
+
+    async fn authorize(&self, room: &str) -> Result<(), (&'static str, &'static str)> {
+        const DENIED: (&str, &str) = ("forbidden", "you may not subscribe to this room");
+        if let Some(cid) = room.strip_prefix("client:") {
+            let own = self.caller.client_id.as_deref() == Some(cid);
+            // Every session belongs in its own client's room (client-wide notices only).
+            return if own || self.caller.role == Role::SuperAdmin {
+                Ok(())
+            } else {
+                Err(DENIED)
+            };
+        }
+        let Some(user_id) = room.strip_prefix("user:") else {
+            return Err(("unknown_room", "rooms are user:<id> or client:<id>"));
+        };
+        if user_id == self.caller.user_id {
+            return Ok(());
+        }
+        if self.caller.role == Role::Player {
+            return Err(DENIED);
+        }
+        let target = match self.deps.store.user(user_id).await {
+            Ok(Some(target)) => target,
+            Ok(None) => return Err(DENIED),
+            Err(_) => return Err(("unavailable", "try again")),
+        };
+        match reach(&self.deps.store, &self.caller, &target).await {
+            Ok(Reach::Within) => Ok(()),
+            Ok(_) => Err(DENIED),
+            Err(_) => Err(("unavailable", "try again")),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Identity: password hashes, access tokens (JWT), opaque refresh tokens, and the
+//! authenticator that turns a bearer token into a [`Caller`].
+
+pub mod authenticator;
+pub mod password;
+pub mod permissions;
+pub mod tokens;
+
+pub use authenticator::{AuthError, Authenticator, Caller};
+pub use tokens::{AccessClaims, TokenError, TokenService};

@@ -1,0 +1,228 @@
+//! Configuration: a TOML file (`--config` / `NASHUB_CONFIG`) overlaid by `NASHUB_*` variables
+//! (variables win), resolved into a [`Config`] whose secrets are always present: those left
+//! unset are generated once into the data directory, so every subcommand started with the same
+//! variables finds the same database and keys.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use base64::Engine;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Settings as an operator writes them. Names match DESIGN section 8.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub bind: String,
+    pub data_dir: PathBuf,
+    #[serde(deserialize_with = "opt_text")]
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    #[serde(deserialize_with = "opt_text")]
+    pub redis_url: Option<String>,
+    /// Namespace of every Redis key and channel, so several hubs can share one Redis.
+    #[serde(deserialize_with = "text")]
+    pub redis_prefix: String,
+    #[serde(deserialize_with = "opt_text")]
+    pub jwt_secret: Option<String>,
+    #[serde(deserialize_with = "opt_text")]
+    pub secrets_key: Option<String>,
+    #[serde(deserialize_with = "text")]
+    pub admin_username: String,
+    #[serde(deserialize_with = "opt_text")]
+    pub admin_password: Option<String>,
+    /// Requests per second per authenticated caller; 0 turns the limit off.
+    pub rate_limit_per_user: u32,
+    /// `text` or `json`.
+    #[serde(deserialize_with = "text")]
+    pub log_format: String,
+    /// HTTP worker threads; default: one per core.
+    pub http_workers: Option<usize>,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    /// A wallet actor with no message for this long stops.
+    pub wallet_idle_secs: u64,
+    /// Frames queued for one websocket before it counts as too slow (close 4008).
+    pub ws_outbound_queue: usize,
+    /// Seconds a websocket may stay silent (no frame, no pong) before it is closed.
+    pub ws_idle_timeout_secs: u64,
+    /// Argon2 memory cost in KiB (the argon2 crate's default is 19456).
+    pub password_hash_memory_kib: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_max_connections: 16,
+            redis_url: None,
+            redis_prefix: "nashub".into(),
+            jwt_secret: None,
+            secrets_key: None,
+            admin_username: "admin".into(),
+            admin_password: None,
+            rate_limit_per_user: 2000,
+            log_format: "text".into(),
+            http_workers: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            wallet_idle_secs: 120,
+            ws_outbound_queue: 256,
+            ws_idle_timeout_secs: 60,
+            password_hash_memory_kib: 19456,
+        }
+    }
+}
+
+/// Environment values are parsed by figment (`"123"` becomes a number); these fields take the text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Text {
+    S(String),
+    I(i64),
+    U(u64),
+    F(f64),
+    B(bool),
+}
+
+impl Text {
+    fn into_string(self) -> String {
+        match self {
+            Text::S(s) => s,
+            Text::I(i) => i.to_string(),
+            Text::U(u) => u.to_string(),
+            Text::F(f) => f.to_string(),
+            Text::B(b) => b.to_string(),
+        }
+    }
+}
+
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Text::deserialize(d)?.into_string())
+}
+
+fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<Text>::deserialize(d)?
+        .map(Text::into_string)
+        .filter(|s| !s.is_empty()))
+}
+
+impl Settings {
+    /// Defaults, then the file (if any), then `NASHUB_*` variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            anyhow::ensure!(
+                path.exists(),
+                "configuration file {} does not exist",
+                path.display()
+            );
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("NASHUB_").ignore(&["config"]));
+        figment.extract().context("invalid configuration")
+    }
+
+    /// Creates the data directory and fills in every secret, generating missing ones once.
+    pub fn resolve(self) -> anyhow::Result<Config> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create data directory {}", self.data_dir.display()))?;
+        let database_url = match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("nashub.db").display()),
+        };
+        let jwt_secret = match &self.jwt_secret {
+            Some(s) => s.clone().into_bytes(),
+            None => persistent_secret(&self.data_dir.join("jwt_secret"))?,
+        };
+        anyhow::ensure!(
+            jwt_secret.len() >= 32,
+            "NASHUB_JWT_SECRET must be at least 32 bytes"
+        );
+        let secrets_key = match &self.secrets_key {
+            Some(s) => base64::engine::general_purpose::STANDARD
+                .decode(s.trim())
+                .context("NASHUB_SECRETS_KEY must be base64")?,
+            None => persistent_secret(&self.data_dir.join("secrets_key"))?,
+        };
+        let secrets_key: [u8; 32] = secrets_key
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("NASHUB_SECRETS_KEY must decode to 32 bytes (AES-256)"))?;
+        Ok(Config {
+            database_url,
+            jwt_secret,
+            secrets_key,
+            settings: self,
+        })
+    }
+}
+
+/// Reads a 32-byte secret stored (base64) in `path`, creating it on first use with mode 0600.
+fn persistent_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return engine
+            .decode(text.trim())
+            .with_context(|| format!("{} is not base64", path.display()));
+    }
+    let mut secret = vec![0_u8; 32];
+    rand::fill(&mut secret[..]);
+    write_private(path, engine.encode(&secret).as_bytes())?;
+    Ok(secret)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Settings with every secret and default resolved.
+#[derive(Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub database_url: String,
+    pub jwt_secret: Vec<u8>,
+    pub secrets_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets never reach a log line.
+        f.debug_struct("Config")
+            .field("bind", &self.settings.bind)
+            .field("data_dir", &self.settings.data_dir)
+            .field("database", &redact_url(&self.database_url))
+            .field("redis", &self.settings.redis_url.as_deref().map(redact_url))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `mysql://user:pass@host/db` → `mysql://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

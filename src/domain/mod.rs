@@ -1,0 +1,25 @@
+//! Domain types that validate on construction, so the inside never re-checks.
+
+pub mod money;
+pub mod names;
+pub mod role;
+
+pub use money::{Amount, AmountError, Currency, format_minor};
+pub use role::Role;
+
+/// Milliseconds since the Unix epoch: the one timestamp type stored in both databases.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// RFC 3339 rendering of a stored timestamp.
+pub fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A new time-ordered opaque id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

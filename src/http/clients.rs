@@ -1,0 +1,184 @@
+//! `/api/v1/clients`: white-label tenants (super admins manage; client admins read their own).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::Auth;
+use super::views;
+use crate::domain::{Currency, Role, names, new_id, now_ms};
+use crate::ledger::accounts;
+use crate::state::AppState;
+use crate::store::ClientRow;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClient {
+    code: String,
+    name: String,
+    currency: String,
+    currency_exponent: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateClient {
+    name: Option<String>,
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+fn client_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if (1..=128).contains(&name.chars().count()) {
+        Ok(name.to_owned())
+    } else {
+        Err(ApiError::validation("name must be 1 to 128 characters"))
+    }
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    body: web::Json<CreateClient>,
+) -> Result<HttpResponse, ApiError> {
+    if caller.role != Role::SuperAdmin {
+        return Err(ApiError::forbidden());
+    }
+    let code = names::client_code(&body.code).map_err(ApiError::validation)?;
+    let name = client_name(&body.name)?;
+    let currency = Currency::parse(&body.currency, body.currency_exponent.unwrap_or(2))
+        .map_err(ApiError::validation)?;
+    let now = now_ms();
+    let client = ClientRow {
+        id: new_id(),
+        code,
+        name,
+        currency: currency.code.clone(),
+        currency_exponent: i64::from(currency.exponent),
+        status: "active".into(),
+        created_at: now,
+    };
+    state
+        .store
+        .insert_client(
+            &client,
+            &accounts::house_accounts(&client.id, &currency.code),
+        )
+        .await?;
+    tracing::info!(client_id = %client.id, code = %client.code, "client created");
+    Ok(HttpResponse::Created().json(views::client(&client)))
+}
+
+/// The client if the caller may read it: super admins any, client admins their own.
+async fn readable(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    id: &str,
+) -> Result<ClientRow, ApiError> {
+    let own = caller.client_id.as_deref() == Some(id);
+    match caller.role {
+        Role::SuperAdmin => {}
+        Role::ClientAdmin if own => {}
+        _ if own => return Err(ApiError::forbidden()),
+        _ => return Err(ApiError::not_found("client")),
+    }
+    state
+        .store
+        .client(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let client = readable(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(views::client(&client)))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("limit must be between 1 and 200"));
+    }
+    let clients = match caller.role {
+        Role::SuperAdmin => {
+            state
+                .store
+                .list_clients(q.cursor.as_deref(), limit + 1)
+                .await?
+        }
+        Role::ClientAdmin => {
+            let own = caller.client_id.as_deref().unwrap_or_default();
+            state
+                .store
+                .client(own)
+                .await?
+                .into_iter()
+                .filter(|c| {
+                    q.cursor
+                        .as_deref()
+                        .is_none_or(|after| c.id.as_str() > after)
+                })
+                .collect()
+        }
+        _ => return Err(ApiError::forbidden()),
+    };
+    let more = clients.len() as i64 > limit;
+    let page: Vec<_> = clients.iter().take(limit as usize).collect();
+    let next = if more {
+        page.last().map(|c| c.id.clone())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(views::page(
+        page.into_iter().map(views::client).collect(),
+        next,
+    )))
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+    body: web::Json<UpdateClient>,
+) -> Result<HttpResponse, ApiError> {
+    if caller.role != Role::SuperAdmin {
+        return Err(if caller.client_id.as_deref() == Some(id.as_str()) {
+            ApiError::forbidden()
+        } else {
+            ApiError::not_found("client")
+        });
+    }
+    let name = body.name.as_deref().map(client_name).transpose()?;
+    if let Some(status) = &body.status
+        && !matches!(status.as_str(), "active" | "suspended")
+    {
+        return Err(ApiError::validation("status must be active or suspended"));
+    }
+    if !state
+        .store
+        .update_client(&id, name.as_deref(), body.status.as_deref(), now_ms())
+        .await?
+    {
+        return Err(ApiError::not_found("client"));
+    }
+    let client = state
+        .store
+        .client(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))?;
+    Ok(HttpResponse::Ok().json(views::client(&client)))
+}

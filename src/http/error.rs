@@ -1,0 +1,182 @@
+//! The one HTTP error type: every failure becomes `{"error": {"code", "message"}}` with a
+//! fitting status (DESIGN section 10).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::actors::wallet_registry::WalletError;
+use crate::auth::AuthError;
+use crate::domain::AmountError;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            message,
+        )
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "you may not do this")
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side",
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status)
+            .json(json!({ "error": { "code": self.code, "message": self.message } }))
+    }
+}
+
+impl From<AmountError> for ApiError {
+    fn from(e: AmountError) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+            e.to_string(),
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate(code) => Self::conflict(code, code.replace('_', " ")),
+            StoreError::InsufficientFunds { .. } => Self::conflict(
+                "insufficient_funds",
+                "the balance is too low for this amount",
+            ),
+            StoreError::IdempotencyConflict => Self::conflict(
+                "idempotency_conflict",
+                "this Idempotency-Key was already used for a different request",
+            ),
+            StoreError::BalanceOverflow(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_amount",
+                "the amount would take a balance past its limit",
+            ),
+            StoreError::UnknownAccount(_) => Self::not_found("wallet"),
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                Self::unavailable("storage_unavailable", "storage is unavailable; try again")
+            }
+        }
+    }
+}
+
+impl From<WalletError> for ApiError {
+    fn from(e: WalletError) -> Self {
+        match e {
+            WalletError::Store(e) => e.into(),
+            WalletError::Unavailable => {
+                Self::unavailable("wallet_unavailable", "the wallet is busy; try again")
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(e) => e.into(),
+            AuthError::SessionEnded => {
+                Self::unauthorized("session_ended", "this session has ended; log in again")
+            }
+            AuthError::Token(crate::auth::TokenError::Expired) => {
+                Self::unauthorized("token_expired", "the access token has expired")
+            }
+            AuthError::Token(_) => {
+                Self::unauthorized("invalid_token", "the access token is not valid")
+            }
+        }
+    }
+}
+
+/// JSON body errors: unreadable JSON is 400, well-formed JSON of the wrong shape is 422.
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match &err {
+        E::Deserialize(e) if e.is_data() => ApiError::validation(e.to_string()),
+        E::Deserialize(e) => ApiError::bad_request(
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        ),
+        E::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body is too large",
+        ),
+        other => ApiError::bad_request("invalid_body", other.to_string()),
+    }
+}

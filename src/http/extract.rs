@@ -1,0 +1,104 @@
+//! Request extractors: the authenticated caller, the idempotency key, and JSON/query/path
+//! configuration that turns every parse failure into an [`ApiError`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+
+use super::error::ApiError;
+use crate::auth::Caller;
+use crate::state::AppState;
+
+/// Largest JSON body accepted by any endpoint.
+pub const JSON_BODY_MAX_BYTES: usize = 64 * 1024;
+
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(JSON_BODY_MAX_BYTES)
+        .error_handler(|err, _req| super::error::json_error(err).into())
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|err, _req| ApiError::validation(err.to_string()).into())
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default()
+        .error_handler(|err, _req| ApiError::validation(err.to_string()).into())
+}
+
+fn state(req: &HttpRequest) -> AppState {
+    req.app_data::<web::Data<AppState>>()
+        .expect("AppState is registered")
+        .get_ref()
+        .clone()
+}
+
+/// `Authorization: Bearer <access token>`, verified and with a live session.
+pub struct Auth(pub Caller);
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .map(|v| v.to_str().map(str::to_owned));
+        let state = state(req);
+        Box::pin(async move {
+            let token = match header {
+                None => {
+                    return Err(ApiError::unauthorized(
+                        "unauthorized",
+                        "send Authorization: Bearer <token>",
+                    ));
+                }
+                Some(Err(_)) => {
+                    return Err(ApiError::unauthorized(
+                        "invalid_token",
+                        "unreadable Authorization header",
+                    ));
+                }
+                Some(Ok(value)) => match value.strip_prefix("Bearer ") {
+                    Some(token) => token.trim().to_owned(),
+                    None => {
+                        return Err(ApiError::unauthorized(
+                            "invalid_token",
+                            "expected a Bearer token",
+                        ));
+                    }
+                },
+            };
+            Ok(Auth(state.auth.authenticate(&token).await?))
+        })
+    }
+}
+
+/// The `Idempotency-Key` header every money-moving request must carry.
+pub struct IdempotencyKey(pub String);
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = match req.headers().get("Idempotency-Key").map(|v| v.to_str()) {
+            None => Err(ApiError::bad_request(
+                "idempotency_key_required",
+                "send an Idempotency-Key header",
+            )),
+            Some(Err(_)) => Err(ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be ASCII",
+            )),
+            Some(Ok(key)) => crate::domain::names::idempotency_key(key)
+                .map(|()| IdempotencyKey(key.to_owned()))
+                .map_err(|m| ApiError::bad_request("invalid_idempotency_key", m)),
+        };
+        std::future::ready(result)
+    }
+}

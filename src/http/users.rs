@@ -1,0 +1,208 @@
+//! `/api/v1/users`: the user tree of each client.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::Auth;
+use super::views;
+use crate::access::{Reach, reach};
+use crate::auth::{Caller, password};
+use crate::domain::{Role, names, new_id, now_ms};
+use crate::ledger::accounts;
+use crate::state::AppState;
+use crate::store::UserRow;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    client_id: Option<String>,
+    parent_id: Option<String>,
+    role: String,
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Loads a user the caller may see: another client's user is 404, one outside reach is 403.
+pub async fn reachable_user(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<UserRow, ApiError> {
+    let user = state
+        .store
+        .user(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    match reach(&state.store, caller, &user).await? {
+        Reach::Within => Ok(user),
+        Reach::OtherClient => Err(ApiError::not_found("user")),
+        Reach::Outside => Err(ApiError::forbidden()),
+    }
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    body: web::Json<CreateUser>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let role: Role = body.role.parse().map_err(ApiError::validation)?;
+    let username = names::username(&body.username).map_err(ApiError::validation)?;
+    names::password(&body.password).map_err(ApiError::validation)?;
+    let client_id = match (caller.role, &body.client_id) {
+        (Role::Player, _) => return Err(ApiError::forbidden()),
+        (Role::SuperAdmin, Some(cid)) => cid.clone(),
+        (Role::SuperAdmin, None) => {
+            return Err(ApiError::validation(
+                "client_id is required for platform callers",
+            ));
+        }
+        (_, Some(cid)) if Some(cid) != caller.client_id.as_ref() => {
+            return Err(ApiError::validation(
+                "client_id is set by platform callers only",
+            ));
+        }
+        (_, _) => caller.client_id.clone().ok_or_else(ApiError::internal)?,
+    };
+    let client = state
+        .store
+        .client(&client_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))?;
+    if client.status != "active" {
+        return Err(ApiError::conflict(
+            "client_suspended",
+            "this client is suspended",
+        ));
+    }
+    let parent = match role {
+        Role::SuperAdmin => {
+            return Err(ApiError::validation(
+                "platform users are not created through this endpoint",
+            ));
+        }
+        Role::ClientAdmin => {
+            if caller.role != Role::SuperAdmin {
+                return Err(ApiError::forbidden());
+            }
+            if body.parent_id.is_some() {
+                return Err(ApiError::validation(
+                    "a client admin is the root of its client's tree: omit parent_id",
+                ));
+            }
+            None
+        }
+        Role::Agent | Role::Player => {
+            let parent_id = match (&body.parent_id, caller.role) {
+                (Some(p), _) => p.clone(),
+                (None, Role::ClientAdmin | Role::Agent) => caller.user_id.clone(),
+                (None, _) => return Err(ApiError::validation("parent_id is required")),
+            };
+            let parent = reachable_user(&state, &caller, &parent_id).await?;
+            if parent.client_id.as_deref() != Some(client_id.as_str()) {
+                return Err(ApiError::validation(
+                    "parent_id must be a user of the same client",
+                ));
+            }
+            let parent_role: Role = parent.role.parse().map_err(|_| ApiError::internal())?;
+            if !parent_role.can_parent() {
+                return Err(ApiError::validation(
+                    "parent must be a client admin or an agent",
+                ));
+            }
+            Some(parent)
+        }
+    };
+    let id = new_id();
+    let (path, depth) = match &parent {
+        Some(p) => (format!("{}{id}/", p.path), p.depth + 1),
+        None => (format!("/{id}/"), 0),
+    };
+    let memory_kib = state.config.settings.password_hash_memory_kib;
+    let secret = body.password;
+    let password_hash = web::block(move || password::hash(&secret, memory_kib))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let user = UserRow {
+        id: id.clone(),
+        client_id: Some(client_id.clone()),
+        login_scope: client_id.clone(),
+        parent_id: parent.map(|p| p.id),
+        path,
+        depth,
+        role: role.as_str().to_owned(),
+        username,
+        password_hash,
+        status: "active".into(),
+        created_at: now_ms(),
+    };
+    let wallet = role
+        .has_wallet()
+        .then(|| accounts::wallet(&client_id, &id, &client.currency));
+    state.store.insert_user(&user, wallet.as_ref()).await?;
+    tracing::info!(user_id = %user.id, role = %user.role, by = %caller.user_id, "user created");
+    Ok(HttpResponse::Created().json(views::user(&user)))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = reachable_user(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(views::user(&user)))
+}
+
+pub async fn children(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("limit must be between 1 and 200"));
+    }
+    let parent = reachable_user(&state, &caller, &id).await?;
+    let mut rows = state
+        .store
+        .children(&parent.id, q.cursor.as_deref(), limit + 1)
+        .await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|u| u.id.clone())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(views::page(rows.iter().map(views::user).collect(), next)))
+}
+
+/// The chain from the root down to the user's parent, limited to what the caller may see.
+pub async fn ancestors(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = reachable_user(&state, &caller, &id).await?;
+    let ids: Vec<&str> = user
+        .path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != user.id)
+        .collect();
+    let rows = state.store.users_by_ids(&ids).await?;
+    let mut visible = Vec::new();
+    for row in rows {
+        if reach(&state.store, &caller, &row).await? == Reach::Within {
+            visible.push(row);
+        }
+    }
+    visible.sort_by_key(|u| u.depth);
+    Ok(HttpResponse::Ok().json(views::page(visible.iter().map(views::user).collect(), None)))
+}

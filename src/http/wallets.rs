@@ -1,0 +1,250 @@
+//! `/api/v1/users/{id}/wallet` and `/transactions`: balances and money movements. Handlers
+//! parse and authorize, then hand one journal entry to the wallet actor of the debited user.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::extract::{Auth, IdempotencyKey};
+use super::users::reachable_user;
+use crate::actors::wallet::{BalanceWatch, Mutate};
+use crate::auth::Caller;
+use crate::domain::{Amount, Currency, Role, rfc3339_ms};
+use crate::ledger::accounts::wallet_id;
+use crate::ledger::entries::{self, Movement, Request};
+use crate::state::AppState;
+use crate::store::{HistoryQuery, UserRow};
+
+/// Longest memo kept with a movement.
+const MEMO_MAX_CHARS: usize = 256;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveBody {
+    /// A decimal string; kept as raw JSON so a number gets a clear 422 rather than a guess.
+    amount: serde_json::Value,
+    memo: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct HistoryParams {
+    cursor: Option<String>,
+    limit: Option<i64>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The user's wallet currency (their client's).
+async fn currency_of(state: &AppState, user: &UserRow) -> Result<Currency, ApiError> {
+    let role: Role = user.role.parse().map_err(|_| ApiError::internal())?;
+    let client_id = user
+        .client_id
+        .as_deref()
+        .filter(|_| role.has_wallet())
+        .ok_or_else(|| ApiError::not_found("wallet"))?;
+    let client = state
+        .store
+        .client(client_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))?;
+    Currency::parse(&client.currency, client.currency_exponent).map_err(|_| ApiError::internal())
+}
+
+pub async fn balance(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = reachable_user(&state, &caller, &id).await?;
+    let currency = currency_of(&state, &user).await?;
+    let account = state
+        .store
+        .account(&wallet_id(&user.id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("wallet"))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "user_id": user.id,
+        "balance": currency.format(account.balance),
+        "currency": currency.code,
+    })))
+}
+
+fn may_move(caller: &Caller, target: &UserRow, movement: Movement) -> Result<(), ApiError> {
+    match movement {
+        Movement::Deposit | Movement::Withdrawal if caller.role.is_admin() => Ok(()),
+        Movement::Credit | Movement::Debit
+            if caller.role == Role::Agent && target.id != caller.user_id =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::forbidden()),
+    }
+}
+
+async fn move_money(
+    state: web::Data<AppState>,
+    caller: Caller,
+    key: IdempotencyKey,
+    user_id: String,
+    body: MoveBody,
+    movement: Movement,
+) -> Result<HttpResponse, ApiError> {
+    let target = reachable_user(&state, &caller, &user_id).await?;
+    may_move(&caller, &target, movement)?;
+    let currency = currency_of(&state, &target).await?;
+    let amount = match &body.amount {
+        serde_json::Value::String(text) => Amount::parse(text, currency.exponent)?,
+        _ => return Err(crate::domain::AmountError::NotADecimal.into()),
+    };
+    if body
+        .memo
+        .as_ref()
+        .is_some_and(|m| m.chars().count() > MEMO_MAX_CHARS)
+    {
+        return Err(ApiError::validation(format!(
+            "memo must be at most {MEMO_MAX_CHARS} characters"
+        )));
+    }
+    let client_id = target.client_id.clone().ok_or_else(ApiError::internal)?;
+    let request = Request {
+        client_id: &client_id,
+        actor_id: &caller.user_id,
+        idempotency_key: &key.0,
+        user_id: &target.id,
+        amount,
+        memo: body.memo.as_deref(),
+    };
+    let entry = entries::build(movement, &request);
+    let mut watch = vec![BalanceWatch {
+        user_id: target.id.clone(),
+        account_id: wallet_id(&target.id),
+    }];
+    if matches!(movement, Movement::Credit | Movement::Debit) {
+        watch.push(BalanceWatch {
+            user_id: caller.user_id.clone(),
+            account_id: wallet_id(&caller.user_id),
+        });
+    }
+    let actor_user = entries::serializing_user(movement, &request).to_owned();
+    let outcome = state
+        .wallets
+        .mutate(
+            &actor_user,
+            Mutate {
+                entry,
+                currency: currency.clone(),
+                watch,
+            },
+        )
+        .await?;
+    let posted = outcome.entry();
+    let line = posted
+        .line(&wallet_id(&target.id))
+        .ok_or_else(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "transaction_id": posted.journal_id,
+        "balance": currency.format(line.balance_after),
+        "currency": currency.code,
+    })))
+}
+
+macro_rules! movement_handler {
+    ($name:ident, $movement:expr) => {
+        pub async fn $name(
+            state: web::Data<AppState>,
+            Auth(caller): Auth,
+            key: IdempotencyKey,
+            id: web::Path<String>,
+            body: web::Json<MoveBody>,
+        ) -> Result<HttpResponse, ApiError> {
+            move_money(
+                state,
+                caller,
+                key,
+                id.into_inner(),
+                body.into_inner(),
+                $movement,
+            )
+            .await
+        }
+    };
+}
+
+movement_handler!(deposit, Movement::Deposit);
+movement_handler!(withdraw, Movement::Withdrawal);
+movement_handler!(credit, Movement::Credit);
+movement_handler!(debit, Movement::Debit);
+
+fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.timestamp_millis())
+                .map_err(|_| ApiError::validation(format!("{field} must be an RFC 3339 time")))
+        })
+        .transpose()
+}
+
+pub async fn history(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+    q: web::Query<HistoryParams>,
+) -> Result<HttpResponse, ApiError> {
+    let user = reachable_user(&state, &caller, &id).await?;
+    let currency = currency_of(&state, &user).await?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("limit must be between 1 and 200"));
+    }
+    let before_version = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::validation("cursor is not one this server issued"))
+        })
+        .transpose()?;
+    if let Some(kind) = &q.kind
+        && !crate::metrics::TRANSFER_KINDS.contains(&kind.as_str())
+    {
+        return Err(ApiError::validation(format!(
+            "kind must be one of {}",
+            crate::metrics::TRANSFER_KINDS.join(", ")
+        )));
+    }
+    let query = HistoryQuery {
+        before_version,
+        limit: limit + 1,
+        kind: q.kind.clone(),
+        from_ms: parse_time("from", q.from.as_deref())?,
+        to_ms: parse_time("to", q.to.as_deref())?,
+    };
+    let mut items = state
+        .store
+        .account_history(&wallet_id(&user.id), &query)
+        .await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|i| i.version.to_string())
+    } else {
+        None
+    };
+    let items: Vec<_> = items
+        .iter()
+        .map(|i| {
+            json!({
+                "id": i.journal_id,
+                "kind": i.kind,
+                "amount": currency.format(i.amount),
+                "balance_after": currency.format(i.balance_after),
+                "currency": currency.code,
+                "created_at": rfc3339_ms(i.created_at),
+                "memo": i.memo,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+}

@@ -1,0 +1,49 @@
+//! Account ids and each client's house accounts.
+//!
+//! Ids are derived, not looked up: a user's wallet is `w:<user id>`, a house account is
+//! `h:<client id>:<name>`. House accounts may go negative (external cash is negative by what
+//! operators brought in); wallets never may.
+
+use crate::store::NewAccount;
+
+/// External cash: the other side of every deposit and withdrawal.
+pub const CASH: &str = "cash";
+/// Money on its way to or from a provider (transfer state machine, DESIGN section 5).
+pub const IN_FLIGHT: &str = "in_flight";
+pub const COMMISSION_PAYABLE: &str = "commission_payable";
+pub const PLATFORM_REVENUE: &str = "platform_revenue";
+
+const HOUSE_ACCOUNTS: &[&str] = &[CASH, IN_FLIGHT, COMMISSION_PAYABLE, PLATFORM_REVENUE];
+
+pub fn wallet_id(user_id: &str) -> String {
+    format!("w:{user_id}")
+}
+
+pub fn house_id(client_id: &str, name: &str) -> String {
+    format!("h:{client_id}:{name}")
+}
+
+pub fn house_accounts(client_id: &str, currency: &str) -> Vec<NewAccount> {
+    HOUSE_ACCOUNTS
+        .iter()
+        .map(|name| NewAccount {
+            id: house_id(client_id, name),
+            client_id: client_id.to_owned(),
+            user_id: None,
+            kind: (*name).to_owned(),
+            currency: currency.to_owned(),
+            allow_negative: true,
+        })
+        .collect()
+}
+
+pub fn wallet(client_id: &str, user_id: &str, currency: &str) -> NewAccount {
+    NewAccount {
+        id: wallet_id(user_id),
+        client_id: client_id.to_owned(),
+        user_id: Some(user_id.to_owned()),
+        kind: "wallet".into(),
+        currency: currency.to_owned(),
+        allow_negative: false,
+    }
+}

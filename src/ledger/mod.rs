@@ -1,0 +1,5 @@
+//! The financial model (DESIGN section 4): which accounts exist and how each kind of money
+//! movement becomes one balanced journal entry. Pure functions; the store commits them.
+
+pub mod accounts;
+pub mod entries;

@@ -1,0 +1,29 @@
+//! nashub: a real-time game hub for white-label casino operators.
+//!
+//! Code map (ARCHITECTURE.md has the long form):
+//! - [`http`]: the actix-web facade; parses, authorizes, sends one command.
+//! - [`actors`]: owners of mutable state: wallet actors (one per active user), the room hub,
+//!   websocket sessions.
+//! - [`ledger`]: accounts and how each money movement becomes a balanced journal entry.
+//! - [`store`]: sqlx storage, one SQL text compiled for SQLite and MySQL, guarded writes.
+//! - [`bus`]: events between nodes (in-process or Redis pub/sub), with per-room seq.
+//! - [`auth`], [`access`]: identity and who may reach whom.
+//! - [`domain`]: validated value types (amounts, currencies, roles, names).
+//! - [`config`], [`startup`], [`telemetry`], [`metrics`], [`ops`]: running it.
+//! - [`providers`]: game provider adapters (to come).
+
+pub mod access;
+pub mod actors;
+pub mod auth;
+pub mod bus;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod ledger;
+pub mod metrics;
+pub mod ops;
+pub mod providers;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

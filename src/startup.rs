@@ -1,0 +1,198 @@
+//! Start-up as a function tests call: connect storage, bootstrap the super admin, start the bus
+//! and actors, bind (port 0 works) and return a [`Hub`] that runs until stopped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use base64::Engine;
+
+use crate::actors::room_hub::{CLOSE_GOING_AWAY, RoomHub};
+use crate::actors::wallet_registry::WalletRegistry;
+use crate::auth::{Authenticator, TokenService, password};
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::domain::{Role, names, new_id, now_ms};
+use crate::state::AppState;
+use crate::store::{Store, StoreError, StoreOptions, UserRow};
+
+pub struct Hub {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    server: Server,
+}
+
+/// Opens the configured database (creating and migrating it).
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let options = StoreOptions {
+        url: config.database_url.clone(),
+        max_connections: config.settings.database_max_connections,
+    };
+    Store::connect(&options).await.with_context(|| {
+        format!(
+            "cannot open database {}",
+            crate::config::redact_url(&config.database_url)
+        )
+    })
+}
+
+impl Hub {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        crate::telemetry::prometheus();
+        let settings = &config.settings;
+        let store = open_store(&config).await?;
+        bootstrap_admin(&store, &config).await?;
+
+        let rooms = Arc::new(RoomHub::new());
+        let bus = match &settings.redis_url {
+            Some(url) => Bus::redis(url, &settings.redis_prefix, rooms.clone())
+                .await
+                .with_context(|| {
+                    format!("cannot reach Redis at {}", crate::config::redact_url(url))
+                })?,
+            None => Bus::local(rooms.clone()),
+        };
+        let tokens = Arc::new(TokenService::new(
+            &config.jwt_secret,
+            settings.access_token_ttl_secs,
+        ));
+        let auth = Arc::new(Authenticator::new(tokens, store.clone()));
+        let wallets = WalletRegistry::new(
+            store.clone(),
+            bus.clone(),
+            Duration::from_secs(settings.wallet_idle_secs),
+        );
+        let state = AppState {
+            config: Arc::new(config.clone()),
+            store,
+            auth,
+            wallets,
+            rooms,
+            bus,
+        };
+
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot bind {}", settings.bind))?;
+        let addr = listener.local_addr()?;
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(from_fn(crate::http::middleware::observe))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("Referrer-Policy", "no-referrer"))
+                        .add(("Cache-Control", "no-store")),
+                )
+                .configure(crate::http::routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(5)
+        .disable_signals();
+        if let Some(workers) = settings.http_workers {
+            server = server.workers(workers);
+        }
+        tracing::info!(%addr, database = state.store.backend_name(), redis = state.bus.is_redis(), "nashub ready");
+        Ok(Self {
+            addr,
+            state,
+            server: server.run(),
+        })
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until `stop` is called on a handle or the process gets SIGINT/SIGTERM; then tells
+    /// websockets to reconnect (1001), drains requests and flushes the bus.
+    pub async fn run(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let rooms = self.state.rooms.clone();
+        actix_web::rt::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            rooms.close_all(CLOSE_GOING_AWAY);
+            handle.stop(true).await;
+        });
+        let result = self.server.await;
+        self.state.rooms.close_all(CLOSE_GOING_AWAY);
+        self.state.bus.shutdown().await;
+        result
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Creates the super admin on first start. A generated password is printed once.
+async fn bootstrap_admin(store: &Store, config: &Config) -> anyhow::Result<()> {
+    let settings = &config.settings;
+    let username = names::username(&settings.admin_username)
+        .map_err(|e| anyhow::anyhow!("NASHUB_ADMIN_USERNAME: {e}"))?;
+    if store.user_by_login("platform", &username).await?.is_some() {
+        return Ok(());
+    }
+    let (secret, generated) = match &settings.admin_password {
+        Some(p) => {
+            names::password(p).map_err(|e| anyhow::anyhow!("NASHUB_ADMIN_PASSWORD: {e}"))?;
+            (p.clone(), false)
+        }
+        None => {
+            let mut bytes = [0_u8; 15];
+            rand::fill(&mut bytes);
+            (
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+                true,
+            )
+        }
+    };
+    let memory_kib = settings.password_hash_memory_kib;
+    let hash = {
+        let secret = secret.clone();
+        tokio::task::spawn_blocking(move || password::hash(&secret, memory_kib)).await?
+    };
+    let id = new_id();
+    let admin = UserRow {
+        id: id.clone(),
+        client_id: None,
+        login_scope: "platform".into(),
+        parent_id: None,
+        path: format!("/{id}/"),
+        depth: 0,
+        role: Role::SuperAdmin.as_str().into(),
+        username: username.clone(),
+        password_hash: hash,
+        status: "active".into(),
+        created_at: now_ms(),
+    };
+    match store.insert_user(&admin, None).await {
+        // Another node created it at the same moment.
+        Err(StoreError::Duplicate(_)) => return Ok(()),
+        other => other?,
+    }
+    if generated {
+        println!("nashub: created super admin '{username}' with password: {secret}");
+        println!(
+            "nashub: this password is shown once; set NASHUB_ADMIN_PASSWORD to choose it instead"
+        );
+    }
+    Ok(())
+}

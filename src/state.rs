@@ -1,0 +1,20 @@
+//! The application state every HTTP handler receives: one struct, shared by reference.
+
+use std::sync::Arc;
+
+use crate::actors::room_hub::RoomHub;
+use crate::actors::wallet_registry::WalletRegistry;
+use crate::auth::Authenticator;
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub auth: Arc<Authenticator>,
+    pub wallets: WalletRegistry,
+    pub rooms: Arc<RoomHub>,
+    pub bus: Bus,
+}

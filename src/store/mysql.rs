@@ -1,0 +1,38 @@
+//! MySQL backend: production. MySQL 8 and MariaDB 10.11 run the same statements; InnoDB's
+//! default isolation is fine because every money write is a guarded relative update.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+
+use super::StoreOptions;
+
+type Db = sqlx::MySql;
+const NAME: &str = "mysql";
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
+
+include!("sql.rs");
+
+impl Backend {
+    pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {
+        let url = options.url.replacen("mariadb://", "mysql://", 1);
+        let connect = MySqlConnectOptions::from_str(&url)?.charset("utf8mb4");
+        let pool = MySqlPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(connect)
+            .await?;
+        Ok(Self {
+            write: pool.clone(),
+            read: pool,
+        })
+    }
+}
+
+/// Deadlock (1213) and lock wait timeout (1205): the transaction was rolled back; retry it.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+        .is_some_and(|d| matches!(d.number(), 1213 | 1205))
+}

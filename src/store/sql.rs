@@ -1,0 +1,535 @@
+// The hub's SQL, written once and compiled per backend: `sqlite.rs` and `mysql.rs` include this
+// file after defining `Db` (the sqlx database type), `NAME`, `INSERT_IGNORE` and `MIGRATOR`.
+// Portable SQL only: `?` placeholders, no RETURNING, no backend-specific functions.
+
+use sqlx::{Pool, Row};
+
+use super::types::*;
+
+type DbRow = <Db as sqlx::Database>::Row;
+
+#[derive(Clone)]
+pub struct Backend {
+    /// Money and other writes. On SQLite one connection (one writer at a time by design).
+    write: Pool<Db>,
+    read: Pool<Db>,
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+}
+
+macro_rules! client_columns {
+    () => {
+        "id, code, name, currency, currency_exponent, status, created_at"
+    };
+}
+macro_rules! user_columns {
+    () => {
+        "id, client_id, login_scope, parent_id, path, depth, role, username, password_hash, status, created_at"
+    };
+}
+
+fn client_from_row(row: &DbRow) -> Result<ClientRow, sqlx::Error> {
+    Ok(ClientRow {
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        name: row.try_get("name")?,
+        currency: row.try_get("currency")?,
+        currency_exponent: row.try_get("currency_exponent")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn user_from_row(row: &DbRow) -> Result<UserRow, sqlx::Error> {
+    Ok(UserRow {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        login_scope: row.try_get("login_scope")?,
+        parent_id: row.try_get("parent_id")?,
+        path: row.try_get("path")?,
+        depth: row.try_get("depth")?,
+        role: row.try_get("role")?,
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+async fn insert_account<'c, E>(executor: E, a: &NewAccount, now_ms: i64) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = Db>,
+{
+    sqlx::query(
+        "INSERT INTO accounts (id, client_id, user_id, kind, currency, balance, version, allow_negative, created_at) \
+         VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?)",
+    )
+    .bind(&a.id)
+    .bind(&a.client_id)
+    .bind(&a.user_id)
+    .bind(&a.kind)
+    .bind(&a.currency)
+    .bind(i64::from(a.allow_negative))
+    .bind(now_ms)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        NAME
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.write).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    // ---- clients -------------------------------------------------------------------------
+
+    pub async fn insert_client(&self, c: &ClientRow, accounts: &[NewAccount]) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO clients (id, code, name, currency, currency_exponent, status, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(&c.code)
+        .bind(&c.name)
+        .bind(&c.currency)
+        .bind(c.currency_exponent)
+        .bind(&c.status)
+        .bind(c.created_at)
+        .bind(c.created_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate("client_code_taken")),
+            other => other?,
+        };
+        for a in accounts {
+            insert_account(&mut *tx, a, c.created_at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn client(&self, id: &str) -> StoreResult<Option<ClientRow>> {
+        let sql = concat!("SELECT ", client_columns!(), " FROM clients WHERE id = ?");
+        let row = sqlx::query(sql).bind(id).fetch_optional(&self.read).await?;
+        Ok(row.as_ref().map(client_from_row).transpose()?)
+    }
+
+    pub async fn client_by_code(&self, code: &str) -> StoreResult<Option<ClientRow>> {
+        let sql = concat!("SELECT ", client_columns!(), " FROM clients WHERE code = ?");
+        let row = sqlx::query(sql).bind(code).fetch_optional(&self.read).await?;
+        Ok(row.as_ref().map(client_from_row).transpose()?)
+    }
+
+    pub async fn list_clients(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<ClientRow>> {
+        let sql = concat!("SELECT ", client_columns!(), " FROM clients WHERE id > ? ORDER BY id LIMIT ?");
+        let rows = sqlx::query(sql).bind(after.unwrap_or("")).bind(limit).fetch_all(&self.read).await?;
+        Ok(rows.iter().map(client_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Changes name and/or status; false if no such client.
+    pub async fn update_client(&self, id: &str, name: Option<&str>, status: Option<&str>, now_ms: i64) -> StoreResult<bool> {
+        let exists = sqlx::query("SELECT id FROM clients WHERE id = ?").bind(id).fetch_optional(&self.write).await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE clients SET name = COALESCE(?, name), status = COALESCE(?, status), updated_at = ? WHERE id = ?")
+            .bind(name)
+            .bind(status)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(true)
+    }
+
+    // ---- users ---------------------------------------------------------------------------
+
+    pub async fn insert_user(&self, u: &UserRow, wallet: Option<&NewAccount>) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        let sql = concat!("INSERT INTO users (", user_columns!(), ", updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        let inserted = sqlx::query(sql)
+            .bind(&u.id)
+            .bind(&u.client_id)
+            .bind(&u.login_scope)
+            .bind(&u.parent_id)
+            .bind(&u.path)
+            .bind(u.depth)
+            .bind(&u.role)
+            .bind(&u.username)
+            .bind(&u.password_hash)
+            .bind(&u.status)
+            .bind(u.created_at)
+            .bind(u.created_at)
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate("username_taken")),
+            other => other?,
+        };
+        if let Some(a) = wallet {
+            insert_account(&mut *tx, a, u.created_at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn user(&self, id: &str) -> StoreResult<Option<UserRow>> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?");
+        let row = sqlx::query(sql).bind(id).fetch_optional(&self.read).await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    pub async fn user_by_login(&self, scope: &str, username: &str) -> StoreResult<Option<UserRow>> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE login_scope = ? AND username = ?");
+        let row = sqlx::query(sql).bind(scope).bind(username).fetch_optional(&self.read).await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    pub async fn children(&self, parent_id: &str, after: Option<&str>, limit: i64) -> StoreResult<Vec<UserRow>> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE parent_id = ? AND id > ? ORDER BY id LIMIT ?");
+        let rows = sqlx::query(sql)
+            .bind(parent_id)
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn users_by_ids(&self, ids: &[&str]) -> StoreResult<Vec<UserRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; ids.len()].join(", ");
+        let sql = format!(concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ({})"), marks);
+        // Only `?` marks are interpolated; every id is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&self.read).await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+    }
+
+    // ---- sessions ------------------------------------------------------------------------
+
+    pub async fn insert_session(&self, s: &SessionRow, refresh_hash: &str) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("INSERT INTO sessions (id, user_id, client_id, revoked, created_at, expires_at) VALUES (?, ?, ?, 0, ?, ?)")
+            .bind(&s.id)
+            .bind(&s.user_id)
+            .bind(&s.client_id)
+            .bind(s.created_at)
+            .bind(s.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, used, created_at, expires_at) VALUES (?, ?, 0, ?, ?)")
+            .bind(refresh_hash)
+            .bind(&s.id)
+            .bind(s.created_at)
+            .bind(s.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn session_active(&self, session_id: &str, now_ms: i64) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT revoked, expires_at FROM sessions WHERE id = ?")
+            .bind(session_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>("revoked")? == 0 && r.try_get::<i64, _>("expires_at")? > now_ms,
+            None => false,
+        })
+    }
+
+    pub async fn rotate_refresh(&self, old_hash: &str, new_hash: &str, now_ms: i64) -> StoreResult<RotateOutcome> {
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(
+            "SELECT t.session_id, t.used, t.expires_at, s.user_id, s.revoked, s.expires_at AS session_expires \
+             FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?",
+        )
+        .bind(old_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(RotateOutcome::Invalid);
+        };
+        let session_id: String = row.try_get("session_id")?;
+        let user_id: String = row.try_get("user_id")?;
+        let claimed = sqlx::query("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ? AND used = 0")
+            .bind(old_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed == 0 {
+            // A rotated token came back: whoever holds it may be a thief. End the family.
+            sqlx::query("UPDATE sessions SET revoked = 1 WHERE id = ?").bind(&session_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+            return Ok(RotateOutcome::Reused);
+        }
+        let live = row.try_get::<i64, _>("revoked")? == 0
+            && row.try_get::<i64, _>("session_expires")? > now_ms
+            && row.try_get::<i64, _>("expires_at")? > now_ms;
+        if !live {
+            tx.rollback().await?;
+            return Ok(RotateOutcome::Invalid);
+        }
+        let expires_at: i64 = row.try_get("session_expires")?;
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, used, created_at, expires_at) VALUES (?, ?, 0, ?, ?)")
+            .bind(new_hash)
+            .bind(&session_id)
+            .bind(now_ms)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RotateOutcome::Rotated { session_id, user_id })
+    }
+
+    pub async fn revoke_session(&self, session_id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET revoked = 1 WHERE id = ?").bind(session_id).execute(&self.write).await?;
+        Ok(())
+    }
+
+    // ---- ledger --------------------------------------------------------------------------
+
+    pub async fn account(&self, id: &str) -> StoreResult<Option<AccountRow>> {
+        let row = sqlx::query("SELECT id, client_id, balance, version FROM accounts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(AccountRow {
+                id: r.try_get("id")?,
+                client_id: r.try_get("client_id")?,
+                balance: r.try_get("balance")?,
+                version: r.try_get("version")?,
+            }),
+            None => None,
+        })
+    }
+
+    pub async fn post_entry(&self, e: &NewEntry) -> StoreResult<PostOutcome> {
+        let mut tx = self.write.begin().await?;
+        // The journal row first: its unique key makes a concurrent duplicate wait for us, then fail.
+        let inserted = sqlx::query(
+            "INSERT INTO journal (id, client_id, idempotency_key, request_hash, kind, actor_id, subject_account_id, memo, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.id)
+        .bind(&e.client_id)
+        .bind(&e.idempotency_key)
+        .bind(&e.request_hash)
+        .bind(&e.kind)
+        .bind(&e.actor_id)
+        .bind(&e.subject_account_id)
+        .bind(&e.memo)
+        .bind(e.created_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(err) if is_unique_violation(&err) => {
+                tx.rollback().await?;
+                return self.replay(e).await;
+            }
+            other => other?,
+        };
+
+        // Rows are locked in account-id order so two entries never wait on each other in a cycle.
+        let mut legs: Vec<&NewPosting> = e.postings.iter().collect();
+        legs.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+        let mut lines = Vec::with_capacity(legs.len());
+        for leg in legs {
+            let (min_before, max_before) = if leg.amount < 0 {
+                (i64::MIN - leg.amount, i64::MAX)
+            } else {
+                (i64::MIN, i64::MAX - leg.amount)
+            };
+            // The guard: never below zero unless the account may be, never past i64.
+            let updated = sqlx::query(
+                "UPDATE accounts SET balance = balance + ?, version = version + 1 \
+                 WHERE id = ? AND client_id = ? AND balance >= ? AND balance <= ? \
+                 AND (allow_negative = 1 OR balance >= ?)",
+            )
+            .bind(leg.amount)
+            .bind(&leg.account_id)
+            .bind(&e.client_id)
+            .bind(min_before)
+            .bind(max_before)
+            .bind(-leg.amount)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let current = sqlx::query("SELECT balance, version, allow_negative FROM accounts WHERE id = ? AND client_id = ?")
+                .bind(&leg.account_id)
+                .bind(&e.client_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(current) = current else {
+                tx.rollback().await?;
+                return Err(StoreError::UnknownAccount(leg.account_id.clone()));
+            };
+            let balance: i64 = current.try_get("balance")?;
+            let version: i64 = current.try_get("version")?;
+            if updated == 0 {
+                tx.rollback().await?;
+                let allow_negative: i64 = current.try_get("allow_negative")?;
+                return Err(if allow_negative == 0 && balance.checked_add(leg.amount).is_some_and(|b| b < 0) {
+                    StoreError::InsufficientFunds { account_id: leg.account_id.clone() }
+                } else {
+                    StoreError::BalanceOverflow(leg.account_id.clone())
+                });
+            }
+            sqlx::query(
+                "INSERT INTO postings (journal_id, account_id, client_id, amount, balance_after, account_version, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&e.id)
+            .bind(&leg.account_id)
+            .bind(&e.client_id)
+            .bind(leg.amount)
+            .bind(balance)
+            .bind(version)
+            .bind(e.created_at)
+            .execute(&mut *tx)
+            .await?;
+            lines.push(PostedLine { account_id: leg.account_id.clone(), amount: leg.amount, balance_after: balance, version });
+        }
+        tx.commit().await?;
+        Ok(PostOutcome::Committed(PostedEntry { journal_id: e.id.clone(), created_at: e.created_at, lines }))
+    }
+
+    /// The first result of an idempotency key, if the request matches it.
+    async fn replay(&self, e: &NewEntry) -> StoreResult<PostOutcome> {
+        let first = sqlx::query("SELECT id, request_hash, created_at FROM journal WHERE client_id = ? AND idempotency_key = ?")
+            .bind(&e.client_id)
+            .bind(&e.idempotency_key)
+            .fetch_one(&self.write)
+            .await?;
+        let request_hash: String = first.try_get("request_hash")?;
+        if request_hash != e.request_hash {
+            return Err(StoreError::IdempotencyConflict);
+        }
+        let journal_id: String = first.try_get("id")?;
+        let rows = sqlx::query(
+            "SELECT account_id, amount, balance_after, account_version FROM postings WHERE journal_id = ? ORDER BY account_id",
+        )
+        .bind(&journal_id)
+        .fetch_all(&self.write)
+        .await?;
+        let lines = rows
+            .iter()
+            .map(|r| {
+                Ok(PostedLine {
+                    account_id: r.try_get("account_id")?,
+                    amount: r.try_get("amount")?,
+                    balance_after: r.try_get("balance_after")?,
+                    version: r.try_get("account_version")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(PostOutcome::Replayed(PostedEntry { journal_id, created_at: first.try_get("created_at")?, lines }))
+    }
+
+    pub async fn account_history(&self, account_id: &str, q: &HistoryQuery) -> StoreResult<Vec<HistoryItem>> {
+        let rows = sqlx::query(
+            "SELECT p.journal_id, j.kind, p.amount, p.balance_after, p.account_version, p.created_at, j.memo \
+             FROM postings p JOIN journal j ON j.id = p.journal_id \
+             WHERE p.account_id = ? AND p.account_version < ? \
+             AND (? IS NULL OR j.kind = ?) AND p.created_at >= ? AND p.created_at < ? \
+             ORDER BY p.account_version DESC LIMIT ?",
+        )
+        .bind(account_id)
+        .bind(q.before_version.unwrap_or(i64::MAX))
+        .bind(&q.kind)
+        .bind(&q.kind)
+        .bind(q.from_ms.unwrap_or(i64::MIN))
+        .bind(q.to_ms.unwrap_or(i64::MAX))
+        .bind(q.limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryItem {
+                    journal_id: r.try_get("journal_id")?,
+                    kind: r.try_get("kind")?,
+                    amount: r.try_get("amount")?,
+                    balance_after: r.try_get("balance_after")?,
+                    version: r.try_get("account_version")?,
+                    created_at: r.try_get("created_at")?,
+                    memo: r.try_get("memo")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    // ---- ledger verification -------------------------------------------------------------
+
+    pub async fn ledger_violation(&self) -> StoreResult<Option<String>> {
+        // Each check selects only ids and text so both backends decode it the same way.
+        let checks: [(&str, &str); 6] = [
+            (
+                "SELECT journal_id AS what, CAST(SUM(amount) AS CHAR) AS detail FROM postings \
+                 GROUP BY journal_id HAVING SUM(amount) <> 0 LIMIT 1",
+                "journal entry does not balance",
+            ),
+            (
+                "SELECT j.id AS what, CAST(COUNT(p.id) AS CHAR) AS detail FROM journal j \
+                 LEFT JOIN postings p ON p.journal_id = j.id GROUP BY j.id HAVING COUNT(p.id) < 2 LIMIT 1",
+                "journal entry has fewer than two postings",
+            ),
+            (
+                "SELECT CONCAT(client_id, ' ', currency) AS what, CAST(SUM(balance) AS CHAR) AS detail FROM accounts \
+                 GROUP BY client_id, currency HAVING SUM(balance) <> 0 LIMIT 1",
+                "client's accounts do not sum to zero",
+            ),
+            (
+                "SELECT a.id AS what, CAST(a.balance AS CHAR) AS detail FROM accounts a \
+                 LEFT JOIN (SELECT account_id, SUM(amount) AS total, MAX(account_version) AS last_version \
+                            FROM postings GROUP BY account_id) p ON p.account_id = a.id \
+                 WHERE a.balance <> COALESCE(p.total, 0) OR a.version <> COALESCE(p.last_version, 0) LIMIT 1",
+                "account balance disagrees with its postings",
+            ),
+            (
+                "SELECT what, detail FROM (SELECT CONCAT(account_id, ' v', CAST(account_version AS CHAR)) AS what, \
+                   CAST(balance_after AS CHAR) AS detail, amount, balance_after, account_version, \
+                   LAG(balance_after) OVER (PARTITION BY account_id ORDER BY account_version) AS prev_balance, \
+                   LAG(account_version) OVER (PARTITION BY account_id ORDER BY account_version) AS prev_version \
+                   FROM postings) chain \
+                 WHERE balance_after - amount <> COALESCE(prev_balance, 0) \
+                    OR account_version <> COALESCE(prev_version, 0) + 1 LIMIT 1",
+                "posting balance_after does not chain",
+            ),
+            (
+                "SELECT id AS what, CAST(balance AS CHAR) AS detail FROM accounts WHERE allow_negative = 0 AND balance < 0 LIMIT 1",
+                "balance below zero",
+            ),
+        ];
+        for (sql, meaning) in checks {
+            if let Some(row) = sqlx::query(sql).fetch_optional(&self.read).await? {
+                let what: String = row.try_get("what")?;
+                let detail: String = row.try_get("detail")?;
+                return Ok(Some(format!("{meaning}: {what} ({detail})")));
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,46 @@
+//! SQLite backend: the embedded default. WAL with `synchronous=FULL`, so an acknowledged
+//! mutation survives power loss; one write connection, since SQLite has one writer anyway and
+//! a single connection never meets `SQLITE_BUSY` from itself.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::StoreOptions;
+
+type Db = sqlx::Sqlite;
+const NAME: &str = "sqlite";
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+include!("sql.rs");
+
+impl Backend {
+    pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {
+        let connect = SqliteConnectOptions::from_str(&options.url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(connect.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(connect.read_only(true))
+            .await?;
+        Ok(Self { write, read })
+    }
+}
+
+/// `SQLITE_BUSY` and `SQLITE_LOCKED`: another process holds the write lock for now.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| matches!(code.as_ref(), "5" | "6" | "517" | "261"))
+}

@@ -1,0 +1,202 @@
+//! Rows and commands exchanged with the store. Plain data; validation happens before.
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("storage configuration: {0}")]
+    Config(String),
+    /// A unique constraint named by the caller's domain (`client_code_taken`, `username_taken`).
+    #[error("{0}")]
+    Duplicate(&'static str),
+    #[error("insufficient funds in account {account_id}")]
+    InsufficientFunds { account_id: String },
+    #[error("account {0} does not exist")]
+    UnknownAccount(String),
+    #[error("the movement would overflow account {0}")]
+    BalanceOverflow(String),
+    #[error("idempotency key reused with a different request")]
+    IdempotencyConflict,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub struct ClientRow {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub currency: String,
+    pub currency_exponent: i64,
+    pub status: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub client_id: Option<String>,
+    /// The client id, or `platform` for platform users: usernames are unique per scope.
+    pub login_scope: String,
+    pub parent_id: Option<String>,
+    /// `/<root id>/.../<own id>/`: a subtree is every path with this prefix.
+    pub path: String,
+    pub depth: i64,
+    pub role: String,
+    pub username: String,
+    pub password_hash: String,
+    pub status: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    Rotated {
+        session_id: String,
+        user_id: String,
+    },
+    /// A used token came back: its whole session (refresh family) is now revoked.
+    Reused,
+    Invalid,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub kind: String,
+    pub currency: String,
+    pub allow_negative: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    pub id: String,
+    pub client_id: String,
+    pub balance: i64,
+    pub version: i64,
+}
+
+/// One leg of a journal entry: a signed amount on one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPosting {
+    pub account_id: String,
+    pub amount: i64,
+}
+
+/// A money movement to commit atomically: a journal row and postings that sum to zero.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub id: String,
+    pub client_id: String,
+    /// Already scoped to the caller (`<caller id>:<key>`).
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub kind: String,
+    pub actor_id: Option<String>,
+    /// The account whose balance the caller is answered with.
+    pub subject_account_id: String,
+    pub memo: Option<String>,
+    pub created_at: i64,
+    pub postings: Vec<NewPosting>,
+}
+
+impl NewEntry {
+    /// Double entry: at least two legs, on distinct accounts, summing to exactly zero.
+    pub fn assert_balanced(&self) {
+        assert!(
+            self.postings.len() >= 2,
+            "journal entry {} has fewer than two postings",
+            self.id
+        );
+        let sum = self
+            .postings
+            .iter()
+            .try_fold(0_i64, |acc, p| acc.checked_add(p.amount))
+            .expect("posting sum overflows i64");
+        assert_eq!(sum, 0, "journal entry {} does not balance", self.id);
+        let mut ids: Vec<&str> = self
+            .postings
+            .iter()
+            .map(|p| p.account_id.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(
+            ids.len(),
+            self.postings.len(),
+            "journal entry {} posts twice to one account",
+            self.id
+        );
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedLine {
+    pub account_id: String,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedEntry {
+    pub journal_id: String,
+    pub created_at: i64,
+    pub lines: Vec<PostedLine>,
+}
+
+impl PostedEntry {
+    pub fn line(&self, account_id: &str) -> Option<&PostedLine> {
+        self.lines.iter().find(|l| l.account_id == account_id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostOutcome {
+    /// Committed now.
+    Committed(PostedEntry),
+    /// The same idempotency key and request were committed before: that first result.
+    Replayed(PostedEntry),
+}
+
+impl PostOutcome {
+    pub fn entry(&self) -> &PostedEntry {
+        match self {
+            PostOutcome::Committed(e) | PostOutcome::Replayed(e) => e,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    /// Return postings with a lower account version than this (newest first).
+    pub before_version: Option<i64>,
+    pub limit: i64,
+    pub kind: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryItem {
+    pub journal_id: String,
+    pub kind: String,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub version: i64,
+    pub created_at: i64,
+    pub memo: Option<String>,
+}
