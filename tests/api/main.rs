@@ -1,0 +1,11 @@
+//! Integration tests through the public surface: HTTP, websocket, the `nashub` binary.
+
+mod helpers;
+
+mod auth;
+mod concurrency;
+mod flow;
+mod idempotency;
+mod ops;
+mod two_nodes;
+mod validation;

@@ -1,0 +1,115 @@
+//! Two hub processes on one MariaDB and one Redis behave as one hub.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::json;
+
+use crate::helpers::{Api, Backend, Infra, Tree, WsClient, ws_url};
+
+/// A `nashub serve` process; killed when dropped.
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Node {
+    fn start(infra: &Infra) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nashub"))
+            .arg("serve")
+            .env_clear()
+            .envs(infra.env())
+            .env("NASHUB_BIND", "127.0.0.1:0")
+            .env("NASHUB_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nashub serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(base) = line.strip_prefix("nashub listening on ") {
+                    let _ = tx.send(base.to_owned());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("node prints its address");
+        Node { child, base }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hub_processes_behave_as_one() {
+    if !Backend::MySql.available() || std::env::var("HUB_TEST_REDIS_URL").is_err() {
+        eprintln!("needs HUB_TEST_MYSQL_URL and HUB_TEST_REDIS_URL: not run here (CI runs it)");
+        return;
+    }
+    let infra = Infra::new(Backend::MySql).await;
+    let node_a = Node::start(&infra);
+    let node_b = Node::start(&infra);
+    let (a, b) = (Api::new(&node_a.base), Api::new(&node_b.base));
+    let tree = Tree::create(&a).await;
+
+    // A deposit through A reaches a websocket on B.
+    let mut ws_b = WsClient::connect(&ws_url(&node_b.base, &tree.player_token)).await;
+    assert_eq!(
+        ws_b.next_of("subscribed").await["room"],
+        format!("user:{}", tree.player_id)
+    );
+    let deposit = a
+        .deposit(&tree.admin_token, &tree.player_id, "100.00")
+        .await;
+    let update = ws_b.next_of("balance_update").await;
+    assert_eq!(update["data"]["balance"], "100.00");
+    assert_eq!(update["data"]["transaction_id"], deposit["transaction_id"]);
+    assert_eq!(update["seq"], 1);
+
+    // Withdrawals through both nodes at once never overdraw.
+    let path = format!("/api/v1/users/{}/wallet/withdraw", tree.player_id);
+    let replies = join_all((0..150).map(|i| {
+        let api = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let (path, token) = (path.clone(), tree.admin_token.clone());
+        async move {
+            api.post_key(
+                &token,
+                &path,
+                &format!("w-{i}"),
+                json!({ "amount": "1.00" }),
+            )
+            .await
+        }
+    }))
+    .await;
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let refused = replies
+        .iter()
+        .filter(|r| r.status == 409 && r.body["error"]["code"] == "insufficient_funds")
+        .count();
+    assert_eq!((ok, refused), (100, 50));
+    assert_eq!(a.balance(&tree.admin_token, &tree.player_id).await, "0.00");
+    assert_eq!(b.balance(&tree.admin_token, &tree.player_id).await, "0.00");
+
+    // Every event reaches B once, with seq agreed across nodes: 2..=101, no gap, no repeat.
+    let mut balances = Vec::new();
+    for expected_seq in 2..=101_u64 {
+        let frame = ws_b.next_of("balance_update").await;
+        assert_eq!(frame["seq"], expected_seq, "{frame}");
+        balances.push(frame["data"]["balance"].as_str().unwrap().to_owned());
+    }
+    balances.sort_by_key(|b| b.replace('.', "").parse::<i64>().unwrap());
+    let expected: Vec<String> = (0..100).map(|n| format!("{n}.00")).collect();
+    assert_eq!(balances, expected);
+    infra.assert_ledger_ok();
+}
