@@ -14,6 +14,8 @@ pub const EVENTS_DELIVERED: &str = "events_delivered_total";
 pub const EVENTS_DROPPED: &str = "events_dropped_total";
 pub const WS_SLOW_CLOSED: &str = "websocket_slow_consumers_closed_total";
 pub const LEDGER_IMBALANCE: &str = "ledger_imbalance";
+pub const LEDGER_COMMITS: &str = "ledger_commits_total";
+pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 
 /// Journal entry kinds, one `balance_transfers_total{kind}` series each.
 pub const TRANSFER_KINDS: &[&str] = &["deposit", "withdrawal", "credit", "debit", "adjustment"];
@@ -62,4 +64,18 @@ pub fn register_all() {
     counter!(EVENTS_DROPPED).absolute(0);
     counter!(WS_SLOW_CLOSED).absolute(0);
     gauge!(LEDGER_IMBALANCE).set(0.0);
+    register_ledger();
+}
+
+fn register_ledger() {
+    describe_counter!(
+        LEDGER_COMMITS,
+        "Database transactions committing journal entries"
+    );
+    describe_histogram!(
+        LEDGER_BATCH_SIZE,
+        "Journal entries per group-commit transaction"
+    );
+    counter!(LEDGER_COMMITS).absolute(0);
+    let _ = histogram!(LEDGER_BATCH_SIZE);
 }

@@ -99,7 +99,7 @@ impl Handler<Mutate> for WalletActor {
         } = msg;
         let kind = entry.kind.clone();
         AtomicResponse::new(Box::pin(
-            async move { store.post_entry(&entry).await }
+            async move { store.post_entry(entry).await }
                 .into_actor(self)
                 .map(move |result, act, _ctx| {
                     if let Ok(PostOutcome::Committed(posted)) = &result {

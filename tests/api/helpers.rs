@@ -245,6 +245,11 @@ impl TestHub {
     }
 
     pub async fn start_on(infra: Infra) -> Self {
+        // `RUST_LOG=nashub=debug cargo test ... -- --nocapture` shows the hub's logs.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let config = infra.settings().resolve().expect("resolve settings");
         let (tx, rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::spawn(move || {
