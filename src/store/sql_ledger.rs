@@ -150,7 +150,7 @@ async fn insert_journal_rows(
     tx: &mut sqlx::Transaction<'_, Db>,
     committed: &[(&NewEntry, &PostedEntry)],
 ) -> StoreResult<()> {
-    for chunk in shaped_chunks(&committed) {
+    for chunk in shaped_chunks(committed) {
         let sql = format!(
             "INSERT INTO journal (id, client_id, idempotency_key, request_hash, kind, actor_id, \
              subject_account_id, memo, created_at) VALUES {}",
@@ -210,7 +210,7 @@ async fn update_accounts(
     tx: &mut sqlx::Transaction<'_, Db>,
     changes: &[AccountChange],
 ) -> StoreResult<()> {
-    for chunk in shaped_chunks(&changes) {
+    for chunk in shaped_chunks(changes) {
         let whens = vec!["WHEN ? THEN ?"; chunk.len()].join(" ");
         let guards = vec!["(id = ? AND version = ?)"; chunk.len()].join(" OR ");
         let sql = format!(
