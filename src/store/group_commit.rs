@@ -6,6 +6,10 @@
 //! batch takes up to `max_batch` of them. With `max_wait` above zero a batch that is not full
 //! also waits that long for company. `max_batch = 1` is the naive one-commit-per-mutation mode
 //! (kept for the benchmark's baseline).
+//!
+//! Entries are decided and committed in queue order, and each entry's `after_commit` runs in
+//! that order right after its commit: a wallet actor can therefore queue a hot wallet's
+//! mutations back to back (they share a batch) and its events still leave in commit order.
 
 use std::time::Duration;
 
@@ -29,14 +33,29 @@ impl Default for GroupCommitOptions {
     }
 }
 
+/// Runs after the entry's transaction committed, before its caller is answered.
+pub type AfterCommit = Box<dyn FnOnce(&PostOutcome) + Send>;
+
 struct Job {
     entry: NewEntry,
+    after_commit: Option<AfterCommit>,
     reply: oneshot::Sender<StoreResult<PostOutcome>>,
 }
 
+impl Job {
+    fn answer(self, result: StoreResult<PostOutcome>) {
+        if let (Ok(outcome), Some(after)) = (&result, self.after_commit) {
+            after(outcome);
+        }
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Unbounded on purpose: senders are HTTP requests already bounded by the server's connection
+/// limits, and a bounded queue would need an await that breaks the ordering guarantee.
 #[derive(Clone)]
 pub struct GroupCommitter {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::UnboundedSender<Job>,
 }
 
 /// A whole batch failing on a deadlock or busy database is retried this many times.
@@ -45,25 +64,38 @@ const TRANSIENT_RETRIES: u32 = 5;
 impl GroupCommitter {
     pub fn start(backend: Backend, options: GroupCommitOptions) -> Self {
         let max_batch = options.max_batch.max(1);
-        let (queue, jobs) = mpsc::channel(max_batch * 64);
+        let (queue, jobs) = mpsc::unbounded_channel();
         tokio::spawn(run(backend, jobs, max_batch, options.max_wait));
         Self { queue }
     }
 
-    /// Queues one entry and waits until it is durable (or refused).
-    pub async fn post(&self, entry: NewEntry) -> StoreResult<PostOutcome> {
+    /// Queues one entry now (its place in the order is fixed on return); the future resolves
+    /// once it is durable (or refused).
+    pub fn post(
+        &self,
+        entry: NewEntry,
+        after_commit: Option<AfterCommit>,
+    ) -> impl Future<Output = StoreResult<PostOutcome>> + use<> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Job { entry, reply })
-            .await
-            .map_err(|_| StoreError::Config("the ledger committer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Config("the ledger committer has stopped".into()))?
+        let queued = self.queue.send(Job {
+            entry,
+            after_commit,
+            reply,
+        });
+        async move {
+            let stopped = || StoreError::Config("the ledger committer has stopped".into());
+            queued.map_err(|_| stopped())?;
+            answer.await.map_err(|_| stopped())?
+        }
     }
 }
 
-async fn run(backend: Backend, mut queue: mpsc::Receiver<Job>, max: usize, wait: Duration) {
+async fn run(
+    backend: Backend,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+    max: usize,
+    wait: Duration,
+) {
     let mut jobs = Vec::with_capacity(max);
     while queue.recv_many(&mut jobs, max).await > 0 {
         if !wait.is_zero() && jobs.len() < max {
@@ -86,12 +118,12 @@ async fn commit(backend: &Backend, jobs: Vec<Job>) {
     match with_retries(backend, &entries).await {
         Ok(results) => {
             for (job, result) in jobs.into_iter().zip(results) {
-                let _ = job.reply.send(result);
+                job.answer(result);
             }
         }
         Err(e) if jobs.len() == 1 => {
             let job = jobs.into_iter().next().expect("one job");
-            let _ = job.reply.send(Err(e));
+            job.answer(Err(e));
         }
         // Something in the batch breaks the transaction as a whole (a key committed by another
         // node meanwhile, say): commit each entry alone so one cannot fail the others.
@@ -101,7 +133,7 @@ async fn commit(backend: &Backend, jobs: Vec<Job>) {
                 let result = with_retries(backend, &[&job.entry])
                     .await
                     .and_then(|mut r| r.pop().expect("one result"));
-                let _ = job.reply.send(result);
+                job.answer(result);
             }
         }
     }

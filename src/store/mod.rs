@@ -12,7 +12,7 @@ mod mysql;
 mod sqlite;
 mod types;
 
-pub use group_commit::GroupCommitOptions;
+pub use group_commit::{AfterCommit, GroupCommitOptions};
 
 pub use types::*;
 
@@ -190,8 +190,18 @@ impl Store {
     /// Commits one balanced journal entry (durably, possibly in a batch with others), or
     /// replays the first result of its idempotency key.
     pub async fn post_entry(&self, entry: NewEntry) -> StoreResult<PostOutcome> {
+        self.queue_entry(entry, None).await
+    }
+
+    /// Like `post_entry`, but the entry takes its place in the commit order before this returns,
+    /// and `after_commit` runs in that order once it is committed (not on replays or refusals).
+    pub fn queue_entry(
+        &self,
+        entry: NewEntry,
+        after_commit: Option<AfterCommit>,
+    ) -> impl Future<Output = StoreResult<PostOutcome>> + use<> {
         entry.assert_balanced();
-        self.committer.post(entry).await
+        self.committer.post(entry, after_commit)
     }
 
     pub async fn account_history(
