@@ -5,6 +5,7 @@ pub mod auth;
 pub mod clients;
 pub mod error;
 pub mod extract;
+pub mod ledger;
 pub mod middleware;
 pub mod ops;
 pub mod users;
@@ -33,6 +34,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/clients", web::get().to(clients::list))
                 .route("/clients/{id}", web::get().to(clients::get))
                 .route("/clients/{id}", web::patch().to(clients::update))
+                .route(
+                    "/clients/{id}/transactions",
+                    web::get().to(ledger::client_transactions),
+                )
                 .route("/users", web::post().to(users::create))
                 .route("/users/{id}", web::get().to(users::get))
                 .route("/users/{id}/children", web::get().to(users::children))

@@ -34,6 +34,29 @@ pub struct HistoryParams {
     kind: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    /// Size bounds (decimal strings, inclusive) on the movement's absolute amount.
+    min_amount: Option<String>,
+    max_amount: Option<String>,
+    /// A transaction id or memo, matched exactly.
+    reference: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceParams {
+    /// RFC 3339: the balance as it stood then.
+    at: Option<String>,
+}
+
+/// A decimal-string query bound in the wallet's currency.
+fn parse_bound(field: &str, value: Option<&str>, c: &Currency) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            Amount::parse(v, c.exponent)
+                .map(Amount::minor)
+                .map_err(|e| ApiError::validation(format!("{field}: {e}")))
+        })
+        .transpose()
 }
 
 /// The user's wallet currency (their client's).
@@ -56,6 +79,7 @@ pub async fn balance(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     id: web::Path<String>,
+    q: web::Query<BalanceParams>,
 ) -> Result<HttpResponse, ApiError> {
     let user = reachable_user(&state, &caller, &id).await?;
     let currency = currency_of(&state, &user).await?;
@@ -64,10 +88,19 @@ pub async fn balance(
         .account(&wallet_id(&user.id))
         .await?
         .ok_or_else(|| ApiError::not_found("wallet"))?;
+    let Some(at) = parse_time("at", q.at.as_deref())? else {
+        return Ok(HttpResponse::Ok().json(json!({
+            "user_id": user.id,
+            "balance": currency.format(account.balance),
+            "currency": currency.code,
+        })));
+    };
+    let balance = state.store.balance_at(&account.id, at).await?;
     Ok(HttpResponse::Ok().json(json!({
         "user_id": user.id,
-        "balance": currency.format(account.balance),
+        "balance": currency.format(balance),
         "currency": currency.code,
+        "at": rfc3339_ms(at),
     })))
 }
 
@@ -177,7 +210,7 @@ movement_handler!(withdraw, Movement::Withdrawal);
 movement_handler!(credit, Movement::Credit);
 movement_handler!(debit, Movement::Debit);
 
-fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(super) fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     value
         .map(|v| {
             chrono::DateTime::parse_from_rfc3339(v)
@@ -221,6 +254,9 @@ pub async fn history(
         kind: q.kind.clone(),
         from_ms: parse_time("from", q.from.as_deref())?,
         to_ms: parse_time("to", q.to.as_deref())?,
+        min_abs_amount: parse_bound("min_amount", q.min_amount.as_deref(), &currency)?,
+        max_abs_amount: parse_bound("max_amount", q.max_amount.as_deref(), &currency)?,
+        reference: q.reference.clone(),
     };
     let mut items = state
         .store

@@ -212,6 +212,18 @@ impl Store {
         dispatch!(self, b => b.account_history(account_id, query).await)
     }
 
+    pub async fn balance_at(&self, account_id: &str, at_ms: i64) -> StoreResult<i64> {
+        dispatch!(self, b => b.balance_at(account_id, at_ms).await)
+    }
+
+    pub async fn client_journal(
+        &self,
+        client_id: &str,
+        query: &JournalQuery,
+    ) -> StoreResult<Vec<JournalItem>> {
+        dispatch!(self, b => b.client_journal(client_id, query).await)
+    }
+
     /// The first broken ledger invariant, if any (see `ops::check_ledger`).
     pub async fn ledger_violation(&self) -> StoreResult<Option<String>> {
         dispatch!(self, b => b.ledger_violation().await)

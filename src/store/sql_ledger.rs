@@ -269,3 +269,129 @@ async fn stored_entry(
         lines,
     })
 }
+
+impl Backend {
+    pub async fn account_history(
+        &self,
+        account_id: &str,
+        q: &HistoryQuery,
+    ) -> StoreResult<Vec<HistoryItem>> {
+        let rows = sqlx::query(
+            "SELECT p.journal_id, j.kind, p.amount, p.balance_after, p.account_version, \
+             p.created_at, j.memo \
+             FROM postings p JOIN journal j ON j.id = p.journal_id \
+             WHERE p.account_id = ? AND p.account_version < ? \
+             AND (? IS NULL OR j.kind = ?) AND p.created_at >= ? AND p.created_at < ? \
+             AND ABS(p.amount) >= ? AND ABS(p.amount) <= ? \
+             AND (? IS NULL OR j.id = ? OR j.memo = ?) \
+             ORDER BY p.account_version DESC LIMIT ?",
+        )
+        .bind(account_id)
+        .bind(q.before_version.unwrap_or(i64::MAX))
+        .bind(&q.kind)
+        .bind(&q.kind)
+        .bind(q.from_ms.unwrap_or(i64::MIN))
+        .bind(q.to_ms.unwrap_or(i64::MAX))
+        .bind(q.min_abs_amount.unwrap_or(0))
+        .bind(q.max_abs_amount.unwrap_or(i64::MAX))
+        .bind(&q.reference)
+        .bind(&q.reference)
+        .bind(&q.reference)
+        .bind(q.limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryItem {
+                    journal_id: r.try_get("journal_id")?,
+                    kind: r.try_get("kind")?,
+                    amount: r.try_get("amount")?,
+                    balance_after: r.try_get("balance_after")?,
+                    version: r.try_get("account_version")?,
+                    created_at: r.try_get("created_at")?,
+                    memo: r.try_get("memo")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The account's balance after the last posting at or before `at_ms` (0 before any).
+    pub async fn balance_at(&self, account_id: &str, at_ms: i64) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT balance_after FROM postings WHERE account_id = ? AND created_at <= ? \
+             ORDER BY account_version DESC LIMIT 1",
+        )
+        .bind(account_id)
+        .bind(at_ms)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(match row {
+            Some(r) => r.try_get("balance_after")?,
+            None => 0,
+        })
+    }
+
+    pub async fn client_journal(
+        &self,
+        client_id: &str,
+        q: &JournalQuery,
+    ) -> StoreResult<Vec<JournalItem>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, actor_id, subject_account_id, memo, created_at FROM journal \
+             WHERE client_id = ? AND (? IS NULL OR id < ?) AND (? IS NULL OR kind = ?) \
+             AND created_at >= ? AND created_at < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(client_id)
+        .bind(&q.before_id)
+        .bind(&q.before_id)
+        .bind(&q.kind)
+        .bind(&q.kind)
+        .bind(q.from_ms.unwrap_or(i64::MIN))
+        .bind(q.to_ms.unwrap_or(i64::MAX))
+        .bind(q.limit)
+        .fetch_all(&self.read)
+        .await?;
+        let mut items = rows
+            .iter()
+            .map(|r| {
+                Ok(JournalItem {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    actor_id: r.try_get("actor_id")?,
+                    subject_account_id: r.try_get("subject_account_id")?,
+                    memo: r.try_get("memo")?,
+                    created_at: r.try_get("created_at")?,
+                    postings: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        let mut lines: HashMap<String, Vec<JournalLine>> = HashMap::new();
+        for chunk in shaped_chunks(&ids) {
+            let sql = format!(
+                "SELECT journal_id, account_id, amount, balance_after FROM postings \
+                 WHERE journal_id IN ({}) ORDER BY account_id",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for r in query.fetch_all(&self.read).await? {
+                lines
+                    .entry(r.try_get("journal_id")?)
+                    .or_default()
+                    .push(JournalLine {
+                        account_id: r.try_get("account_id")?,
+                        amount: r.try_get("amount")?,
+                        balance_after: r.try_get("balance_after")?,
+                    });
+            }
+        }
+        for item in &mut items {
+            item.postings = lines.remove(&item.id).unwrap_or_default();
+        }
+        Ok(items)
+    }
+}
