@@ -291,7 +291,7 @@ async fn run(
             token.to_owned(),
         );
         tasks.push(tokio::spawn(async move {
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1) * 0x1000_0000_01B3);
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((w as u64 + 1) * 0x1000_0000_01B3));
             let mut latencies = Vec::with_capacity(1 << 16);
             let mut errors = 0u64;
             let mut n = 0u64;
