@@ -27,6 +27,8 @@ struct Args {
     concurrency: usize,
     mysql: Option<String>,
     sqlite: bool,
+    hot_only: bool,
+    zipf_only: bool,
 }
 
 fn args() -> Args {
@@ -36,6 +38,8 @@ fn args() -> Args {
         concurrency: 128,
         mysql: std::env::var("HUB_TEST_MYSQL_URL").ok(),
         sqlite: true,
+        hot_only: false,
+        zipf_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,6 +51,8 @@ fn args() -> Args {
             "--mysql" => a.mysql = Some(value()),
             "--no-mysql" => a.mysql = None,
             "--no-sqlite" => a.sqlite = false,
+            "--hot-only" => a.hot_only = true,
+            "--zipf-only" => a.zipf_only = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -96,6 +102,22 @@ impl Hub {
             .recv_timeout(Duration::from_secs(60))
             .expect("hub starts");
         Hub { child, base }
+    }
+}
+
+impl Hub {
+    /// CPU seconds (user + system) the hub process has used so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the `(comm)`: utime and stime are the 12th and 13th, in clock ticks.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+            .sum();
+        ticks / 100.0
     }
 }
 
@@ -209,7 +231,7 @@ async fn populate(c: &Client, wallets: usize) -> (String, Vec<String>) {
                     .post(
                         Some(&token),
                         "/api/v1/users",
-                        json!({ "parent_id": admin_id, "role": "player", "username": format!("p{i}"), "password": PASSWORD }),
+                        json!({ "parent_id": admin_id, "role": "player", "username": format!("player{i}"), "password": PASSWORD }),
                     )
                     .await;
                 assert_eq!(s, 201, "{user}");
@@ -268,15 +290,16 @@ struct Outcome {
 }
 
 async fn run(
-    base: &str,
+    hub: &Hub,
     token: &str,
     players: &[String],
     hot: bool,
     args: &Args,
     label: &str,
 ) -> Outcome {
-    let c = Arc::new(Client::new(base, args.concurrency));
+    let c = Arc::new(Client::new(&hub.base, args.concurrency));
     let commits_before = c.metric("ledger_commits_total").await;
+    let cpu_before = hub.cpu_seconds();
     let zipf = Arc::new(Zipf::new(players.len()));
     let players = Arc::new(players.to_vec());
     let stop = Arc::new(AtomicBool::new(false));
@@ -329,6 +352,7 @@ async fn run(
         errors += e;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = hub.cpu_seconds() - cpu_before;
     let commits = c.metric("ledger_commits_total").await - commits_before;
     all.sort_unstable();
     let pct = |p: f64| {
@@ -337,12 +361,13 @@ async fn run(
     };
     let rate = all.len() as f64 / elapsed;
     let line = format!(
-        "{label:<32} {:>9.0} mutations/s  p50 {:>6.2} ms  p99 {:>6.2} ms  p999 {:>7.2} ms  {:>6.1} per commit  errors {errors}",
+        "{label:<32} {:>9.0} mutations/s  p50 {:>6.2} ms  p99 {:>6.2} ms  p999 {:>7.2} ms  {:>6.1} per commit  {:>5.0} us hub CPU each  errors {errors}",
         rate,
         pct(0.50),
         pct(0.99),
         pct(0.999),
         all.len() as f64 / commits.max(1.0),
+        cpu * 1e6 / all.len().max(1) as f64,
     );
     println!("{line}");
     Outcome { rate, line }
@@ -360,7 +385,14 @@ async fn bench_backend(name: &str, env: Vec<(String, String)>, args: &Args) -> V
         t.elapsed().as_secs_f64()
     );
     drop(hub);
-    for hot in [false, true] {
+    let workloads: &[bool] = if args.hot_only {
+        &[true]
+    } else if args.zipf_only {
+        &[false]
+    } else {
+        &[false, true]
+    };
+    for &hot in workloads {
         let workload = if hot {
             "hot wallet".to_owned()
         } else {
@@ -373,7 +405,7 @@ async fn bench_backend(name: &str, env: Vec<(String, String)>, args: &Args) -> V
             let token = c.login(Some(&code), "boss", PASSWORD).await;
             let mode = if naive { "naive" } else { "group" };
             let out = run(
-                &hub.base,
+                &hub,
                 &token,
                 &players,
                 hot,
