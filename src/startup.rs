@@ -73,6 +73,10 @@ impl Hub {
             wallets,
             rooms,
             bus,
+            limiter: Arc::new(crate::http::rate_limit::RateLimiter::new(
+                settings.rate_limit_per_user,
+            )),
+            secrets: Arc::new(crate::secrets::SecretBox::new(&config.secrets_key)),
         };
 
         let listener = TcpListener::bind(&settings.bind)

@@ -10,6 +10,7 @@ mod mysql;
 mod sqlite;
 mod types;
 
+pub use identity::{AuditRow, NewAudit, SecretRow, UserFilter};
 pub use types::*;
 
 use std::time::Duration;
@@ -42,6 +43,9 @@ macro_rules! dispatch {
         }
     };
 }
+
+// After `dispatch!`, so the identity methods can use it.
+mod identity;
 
 impl Store {
     /// Connects and applies pending migrations.
