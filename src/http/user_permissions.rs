@@ -51,8 +51,8 @@ async fn change(
     let Some(permission) = perm::ALL.iter().find(|p| **p == permission) else {
         return Err(ApiError::validation("unknown permission"));
     };
-    // No escalation: only what the caller holds can be handed on.
-    if grant && !caller.can(permission) {
+    // No escalation: only what the caller holds can be handed on (the platform holds all).
+    if grant && caller.role != Role::SuperAdmin && !caller.can(permission) {
         return Err(ApiError::forbidden());
     }
     let role: Role = user.role.parse().map_err(|_| ApiError::internal())?;

@@ -98,9 +98,11 @@ pub async fn create(
                 "client_id is required for platform callers",
             ));
         }
-        // Another client's id is answered as if it did not exist.
+        // Same answer for any foreign value, existing or not: it reveals nothing.
         (_, Some(cid)) if Some(cid) != caller.client_id.as_ref() => {
-            return Err(ApiError::not_found("client"));
+            return Err(ApiError::validation(
+                "client_id is set by platform callers only",
+            ));
         }
         (_, _) => caller.client_id.clone().ok_or_else(ApiError::internal)?,
     };

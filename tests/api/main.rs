@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod authz;
 mod concurrency;
 mod flow;
 mod idempotency;
