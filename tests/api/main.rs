@@ -3,6 +3,8 @@
 mod helpers;
 
 mod auth;
+mod auth_throttle;
+mod auth_tokens;
 mod authz;
 mod concurrency;
 mod flow;
