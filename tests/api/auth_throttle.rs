@@ -10,13 +10,13 @@ use crate::backend_tests;
 use crate::helpers::{Api, Backend, Infra, PASSWORD, TestHub, Tree};
 
 /// A second `nashub serve` process on the same database; killed when dropped.
-struct Node {
+pub struct Node {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
 impl Node {
-    fn start(infra: &Infra) -> Node {
+    pub fn start(infra: &Infra) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nashub"))
             .arg("serve")
             .env_clear()

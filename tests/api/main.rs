@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
 mod auth_throttle;
 mod auth_tokens;
