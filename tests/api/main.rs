@@ -12,4 +12,5 @@ mod flow;
 mod idempotency;
 mod ops;
 mod two_nodes;
+mod users_admin;
 mod validation;
