@@ -5,9 +5,11 @@ pub mod audit;
 pub mod auth;
 pub mod client_settings;
 pub mod clients;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod openapi;
 pub mod ops;
 pub mod rate_limit;
 pub mod user_admin;
@@ -28,6 +30,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/health", web::get().to(ops::health))
         .route("/ready", web::get().to(ops::ready))
         .route("/metrics", web::get().to(ops::metrics))
+        .route("/openapi.json", web::get().to(openapi::serve))
+        .route("/docs", web::get().to(docs::page))
         .route("/ws", web::get().to(ws::connect))
         .service(
             web::scope("/api/v1")

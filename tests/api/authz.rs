@@ -476,4 +476,59 @@ async fn protected_fields_cannot_be_assigned(backend: Backend) {
     assert_eq!(api.balance(&a.admin_token, &a.player_id).await, "0.00");
 }
 
-backend_tests!(authorization_matrix, protected_fields_cannot_be_assigned);
+backend_tests!(
+    authorization_matrix,
+    protected_fields_cannot_be_assigned,
+    documented_operations_need_a_token
+);
+
+/// `/openapi.json` and `/docs` need no token; every operation it marks as secured refuses a
+/// request without one (401), whatever the body.
+async fn documented_operations_need_a_token(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let doc: Value = api
+        .send(api.http.get(format!("{}/openapi.json", api.base)))
+        .await
+        .ok();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let docs = api
+        .http
+        .get(format!("{}/docs", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status().as_u16(), 200);
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("/openapi.json") && !html.contains("https://"));
+
+    let mut secured = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if op["security"].as_array().unwrap().is_empty() {
+                continue;
+            }
+            let url = format!(
+                "{}{}",
+                api.base,
+                path.replace("{id}", "x")
+                    .replace("{provider}", "jdb")
+                    .replace("{permission}", "users.read")
+            );
+            let req = match method.as_str() {
+                "get" => api.http.get(&url),
+                "post" => api.http.post(&url),
+                "patch" => api.http.patch(&url),
+                "put" => api.http.put(&url),
+                "delete" => api.http.delete(&url),
+                other => panic!("method {other}"),
+            };
+            let reply = api
+                .send(req.header("Idempotency-Key", "k").json(&json!({})))
+                .await;
+            assert_eq!(reply.status, 401, "{method} {path}: {}", reply.body);
+            secured += 1;
+        }
+    }
+    assert!(secured >= 29, "{secured}");
+}
