@@ -68,3 +68,6 @@ CREATE TABLE client_secrets (
 
 CREATE INDEX users_client_status ON users (client_id, status, id);
 CREATE INDEX users_client_role ON users (client_id, role, id);
+
+-- Deep agent trees: room for about 220 levels of 36-character ids (was about 55).
+ALTER TABLE users MODIFY path VARCHAR(8192) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;

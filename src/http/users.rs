@@ -27,6 +27,9 @@ pub struct CreateUser {
     password: String,
 }
 
+/// The `users.path` column's width on MySQL (about 220 levels of ids).
+const MAX_PATH_CHARS: usize = 8192;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
@@ -160,6 +163,11 @@ pub async fn create(
         Some(p) => (format!("{}{id}/", p.path), p.depth + 1),
         None => (format!("/{id}/"), 0),
     };
+    if path.len() > MAX_PATH_CHARS {
+        return Err(ApiError::validation(
+            "the tree is too deep below this parent",
+        ));
+    }
     let memory_kib = state.config.settings.password_hash_memory_kib;
     let secret = body.password;
     let password_hash = web::block(move || password::hash(&secret, memory_kib))
