@@ -32,12 +32,13 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         url: config.database_url.clone(),
         max_connections: config.settings.database_max_connections,
     };
-    Store::connect(&options).await.with_context(|| {
+    let store = Store::connect(&options).await.with_context(|| {
         format!(
             "cannot open database {}",
             crate::config::redact_url(&config.database_url)
         )
-    })
+    })?;
+    Ok(store.with_audit_key(crate::audit::chain::derive_key(&config.secrets_key)))
 }
 
 impl Hub {

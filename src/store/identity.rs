@@ -53,13 +53,24 @@ pub struct SecretRow {
     pub updated_at: i64,
 }
 
+/// How a row's hash is made from the key, the previous hash, its seq and its content.
+pub type AuditLink = fn(&[u8; 32], &str, i64, &NewAudit) -> String;
+
 impl Store {
-    pub async fn audit_append(
-        &self,
-        entry: &NewAudit,
-        link: fn(&str, i64, &NewAudit) -> String,
-    ) -> StoreResult<i64> {
-        dispatch!(self, b => b.audit_append(entry, link).await)
+    /// The same store whose audit chain is keyed with `key`.
+    pub fn with_audit_key(mut self, key: [u8; 32]) -> Self {
+        self.audit_key = std::sync::Arc::new(key);
+        self
+    }
+
+    pub fn audit_key(&self) -> &[u8; 32] {
+        &self.audit_key
+    }
+
+    pub async fn audit_append(&self, entry: &NewAudit, link: AuditLink) -> StoreResult<i64> {
+        let key = self.audit_key.clone();
+        let link = move |prev: &str, seq: i64, e: &NewAudit| link(&key, prev, seq, e);
+        dispatch!(self, b => b.audit_append(entry, &link).await)
     }
 
     pub async fn audit_page(

@@ -26,6 +26,8 @@ pub struct StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// Keys the audit hash chain (see `audit::chain`); set from the secrets key at start-up.
+    audit_key: std::sync::Arc<[u8; 32]>,
 }
 
 #[derive(Clone)]
@@ -61,7 +63,10 @@ impl Store {
                     options.url.split(':').next().unwrap_or_default()
                 )));
             };
-        let store = Self { backend };
+        let store = Self {
+            backend,
+            audit_key: std::sync::Arc::new([0; 32]),
+        };
         dispatch!(store, b => b.migrate().await)?;
         Ok(store)
     }

@@ -51,7 +51,7 @@ impl Backend {
     /// Appends one row to the chain. Bumping `audit_head` first takes its row lock (MySQL) or
     /// the write lock (SQLite) for the whole transaction, so appenders on any node queue up and
     /// each links to the true previous row.
-    pub async fn audit_append(&self, e: &NewAudit, link: fn(&str, i64, &NewAudit) -> String) -> StoreResult<i64> {
+    pub async fn audit_append(&self, e: &NewAudit, link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync)) -> StoreResult<i64> {
         let mut tx = self.write.begin().await?;
         sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1").execute(&mut *tx).await?;
         let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;

@@ -86,6 +86,47 @@ async fn reordered_rows_are_found(backend: Backend) {
     assert_broken_at(&hub, 5);
 }
 
+/// Someone with write access to the database but not the key alters a row and recomputes
+/// every later link (and the head) with a key of their own: still found at that row.
+async fn rewritten_chain_without_the_key_is_found(backend: Backend) {
+    let (hub, _) = hub_with_history(backend).await;
+    let rows = assert_intact(&hub);
+    let store = nashub::store::Store::connect(&nashub::store::StoreOptions {
+        url: hub.infra.database_url.clone(),
+        max_connections: 2,
+    })
+    .await
+    .unwrap();
+    let mut chain = store.audit_chain(0, 10_000).await.unwrap();
+    assert_eq!(chain.len() as i64, rows);
+    chain[2].entry.after = Some("{\"forged\":true}".into());
+    let guess = [0_u8; 32];
+    // Rows 1 and 2 stay as they are; from row 3 on everything is re-linked.
+    let mut prev = chain[1].hash.clone();
+    for row in &chain[2..] {
+        let hash = nashub::audit::chain::link_hash(&guess, &prev, row.seq, &row.entry);
+        let after = row
+            .entry
+            .after
+            .clone()
+            .unwrap_or_default()
+            .replace('\'', "''");
+        hub.infra
+            .execute(&format!(
+                "UPDATE audit_log SET after_json = '{after}', prev_hash = '{prev}', hash = '{hash}' WHERE seq = {}",
+                row.seq
+            ))
+            .await;
+        prev = hash;
+    }
+    hub.infra
+        .execute(&format!(
+            "UPDATE audit_head SET hash = '{prev}' WHERE id = 1"
+        ))
+        .await;
+    assert_broken_at(&hub, 3);
+}
+
 /// Appenders on two nodes and many concurrent requests still make one linear chain.
 async fn concurrent_appenders_keep_one_chain(backend: Backend) {
     let (hub, tree) = hub_with_history(backend).await;
@@ -240,6 +281,7 @@ backend_tests!(
     removed_row_is_found,
     removed_last_row_is_found,
     reordered_rows_are_found,
+    rewritten_chain_without_the_key_is_found,
     concurrent_appenders_keep_one_chain,
     audit_log_is_scoped_and_paginated
 );
