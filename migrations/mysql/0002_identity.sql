@@ -43,7 +43,8 @@ CREATE TABLE login_failures (
     throttle_key VARCHAR(255) NOT NULL,
     client_id VARCHAR(64) NULL,
     created_at BIGINT NOT NULL,
-    KEY login_failures_key (throttle_key, created_at)
+    KEY login_failures_key (throttle_key, created_at),
+    KEY login_failures_time (created_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE client_settings (

@@ -48,6 +48,7 @@ CREATE TABLE login_failures (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX login_failures_key ON login_failures (throttle_key, created_at);
+CREATE INDEX login_failures_time ON login_failures (created_at);
 
 CREATE TABLE client_settings (
     client_id TEXT PRIMARY KEY REFERENCES clients(id),

@@ -292,15 +292,12 @@ impl Backend {
         Ok((row.try_get("n")?, row.try_get("oldest")?))
     }
 
-    /// Records one failure under each key and forgets failures older than `prune_before`.
+    /// Records one failure under each key and forgets every failure older than `prune_before`
+    /// (an index range delete, so the table stays as small as the window).
     pub async fn record_login_failure(&self, keys: &[&str], client_id: Option<&str>, now_ms: i64, prune_before: i64) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
+        sqlx::query("DELETE FROM login_failures WHERE created_at < ?").bind(prune_before).execute(&mut *tx).await?;
         for key in keys {
-            sqlx::query("DELETE FROM login_failures WHERE throttle_key = ? AND created_at < ?")
-                .bind(*key)
-                .bind(prune_before)
-                .execute(&mut *tx)
-                .await?;
             sqlx::query("INSERT INTO login_failures (throttle_key, client_id, created_at) VALUES (?, ?, ?)")
                 .bind(*key)
                 .bind(client_id)
