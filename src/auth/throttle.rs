@@ -27,16 +27,21 @@ pub fn ip_key(ip: &str) -> String {
     format!("ip:{ip}")
 }
 
-/// `Err(seconds)` if any key is over its limit: how long until it is not.
+/// `Err(seconds)` if any key is over its limit: how long until it is not; else whether the
+/// first key has recent failures (so a success knows whether there is anything to clear).
 pub async fn check(
     store: &Store,
     keys: &[(&str, i64)],
     now_ms: i64,
-) -> Result<Result<(), u64>, StoreError> {
+) -> Result<Result<bool, u64>, StoreError> {
     let since = now_ms - WINDOW_MS;
     let mut wait = 0_i64;
-    for (key, limit) in keys {
+    let mut first_failed = false;
+    for (i, (key, limit)) in keys.iter().enumerate() {
         let (count, oldest) = store.login_failures(key, since).await?;
+        if i == 0 {
+            first_failed = count > 0;
+        }
         if count >= *limit {
             let until = oldest.unwrap_or(now_ms) + WINDOW_MS;
             wait = wait.max(until - now_ms);
@@ -45,7 +50,7 @@ pub async fn check(
     Ok(if wait > 0 {
         Err(((wait + 999) / 1000) as u64)
     } else {
-        Ok(())
+        Ok(first_failed)
     })
 }
 

@@ -99,7 +99,7 @@ pub async fn login(
     let ip_key = throttle::ip_key(ip.as_deref().unwrap_or("unknown"));
     let now = now_ms();
     // Checked before the password: a locked account answers 429 whatever is tried.
-    if let Err(wait) = throttle::check(
+    let had_failures = match throttle::check(
         &state.store,
         &[
             (account_key.as_str(), throttle::PER_ACCOUNT),
@@ -109,12 +109,15 @@ pub async fn login(
     )
     .await?
     {
-        return Err(ApiError::too_many(
-            "too_many_login_attempts",
-            "too many failed logins; try again later",
-            wait,
-        ));
-    }
+        Ok(had) => had,
+        Err(wait) => {
+            return Err(ApiError::too_many(
+                "too_many_login_attempts",
+                "too many failed logins; try again later",
+                wait,
+            ));
+        }
+    };
     let (scope, client_id) = match client.as_deref() {
         None => (Some("platform".to_owned()), None),
         Some(code) => match state
@@ -159,7 +162,9 @@ pub async fn login(
             return Err(invalid_credentials());
         }
     };
-    throttle::succeeded(&state.store, &account_key).await?;
+    if had_failures {
+        throttle::succeeded(&state.store, &account_key).await?;
+    }
     let session = SessionRow {
         id: new_id(),
         user_id: user.id.clone(),

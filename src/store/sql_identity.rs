@@ -287,7 +287,7 @@ impl Backend {
         let row = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM login_failures WHERE throttle_key = ? AND created_at >= ?")
             .bind(key)
             .bind(since_ms)
-            .fetch_one(&self.write)
+            .fetch_one(&self.read)
             .await?;
         Ok((row.try_get("n")?, row.try_get("oldest")?))
     }
