@@ -53,18 +53,21 @@ fn decoy_hash(memory_kib: u32) -> &'static str {
     DECOY.get_or_init(|| password::hash("decoy password", memory_kib))
 }
 
-fn token_response(
+async fn token_response(
     state: &AppState,
     user: &UserRow,
     session_id: &str,
     refresh_token: String,
 ) -> Result<HttpResponse, ApiError> {
     let role: Role = user.role.parse().map_err(|_| ApiError::internal())?;
-    let access_token =
-        state
-            .auth
-            .tokens
-            .issue_access(&user.id, user.client_id.as_deref(), role, session_id);
+    let overrides = state.store.permission_overrides(&user.id).await?;
+    let access_token = state.auth.tokens.issue_access_with(
+        &user.id,
+        user.client_id.as_deref(),
+        role,
+        session_id,
+        crate::auth::permissions::effective(role, &overrides),
+    );
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token,
         refresh_token,
@@ -186,7 +189,7 @@ pub async fn login(
         .record(&state.store)
         .await?;
     tracing::info!(user_id = %user.id, session_id = %session.id, "login");
-    token_response(&state, &user, &session.id, refresh_token)
+    token_response(&state, &user, &session.id, refresh_token).await
 }
 
 pub async fn refresh(
@@ -224,7 +227,7 @@ pub async fn refresh(
     };
     match state.store.user(&user_id).await? {
         Some(user) if user.status == "active" => {
-            token_response(&state, &user, &session_id, refresh_token)
+            token_response(&state, &user, &session_id, refresh_token).await
         }
         _ => {
             state.auth.end_session(&session_id).await?;

@@ -15,6 +15,7 @@ use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
 use crate::domain::{Role, names, now_ms};
+use crate::ledger::accounts::wallet_id;
 use crate::state::AppState;
 use crate::store::{UserFilter, UserRow};
 
@@ -191,6 +192,17 @@ async fn set_status(
         return Err(ApiError::conflict(
             "user_closed",
             "this user is closed for good",
+        ));
+    }
+    // Closing must not strand money: the wallet is emptied first (withdraw or debit).
+    if status == "closed"
+        && user.status != "closed"
+        && let Some(wallet) = state.store.account(&wallet_id(&user.id)).await?
+        && wallet.balance != 0
+    {
+        return Err(ApiError::conflict(
+            "balance_not_zero",
+            "empty this user's wallet before closing it",
         ));
     }
     if user.status != status {

@@ -419,6 +419,7 @@ async fn authorization_matrix(backend: Backend) {
         check("read other client's audit", want, got);
     }
 
+    eprintln!("authorization matrix: {checked} checks");
     assert!(checked > 300, "only {checked} checks ran");
     assert!(
         wrong.is_empty(),

@@ -187,6 +187,42 @@ async fn rename_and_password_change(backend: Backend) {
     api.patch(&t.agent_token, &user, json!({ "password": "x" }))
         .await
         .error(422, "validation_error");
+    // A token carries the effective permissions at issue time.
+    let claims = first["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        claims["perms"],
+        json!(["providers.transfer", "users.read_self"])
+    );
+
+    // Closing never strands money: the wallet must be empty first.
+    api.deposit(&t.admin_token, &t.player_id, "3").await;
+    api.post(&t.admin_token, &format!("{user}/close"), json!({}))
+        .await
+        .error(409, "balance_not_zero");
+    api.post_key(
+        &t.admin_token,
+        &format!("{user}/wallet/withdraw"),
+        "empty-it",
+        json!({ "amount": "3" }),
+    )
+    .await
+    .ok();
+    let closed = api
+        .post(&t.admin_token, &format!("{user}/close"), json!({}))
+        .await
+        .ok();
+    assert_eq!(closed["status"], "closed");
+    hub.infra.assert_ledger_ok();
 }
 
 async fn permissions_are_granted_and_revoked_at_once(backend: Backend) {
