@@ -67,10 +67,23 @@ impl Store {
         &self.audit_key
     }
 
+    /// Appends one row; a deadlock or lock timeout (appenders queue on the chain head) is
+    /// retried like a money write.
     pub async fn audit_append(&self, entry: &NewAudit, link: AuditLink) -> StoreResult<i64> {
         let key = self.audit_key.clone();
         let link = move |prev: &str, seq: i64, e: &NewAudit| link(&key, prev, seq, e);
-        dispatch!(self, b => b.audit_append(entry, &link).await)
+        let mut attempt = 0;
+        loop {
+            match dispatch!(self, b => b.audit_append(entry, &link).await) {
+                Err(super::StoreError::Database(e))
+                    if attempt < super::TRANSIENT_RETRIES && self.is_transient(&e) =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(2 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     pub async fn audit_page(
