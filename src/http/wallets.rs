@@ -152,8 +152,9 @@ async fn move_money(
         .line(&wallet_id(&target.id))
         .ok_or_else(ApiError::internal)?;
     if let crate::store::PostOutcome::Committed(_) = &outcome {
-        // After the commit: the movement itself is the ledger's record; this is who asked.
-        Event::new(&format!("wallet.{}", entries_kind(movement)))
+        // After the commit: the movement itself is the ledger's record; this is who asked. A
+        // failure here must not turn a committed movement into an error answer.
+        let recorded = Event::new(&format!("wallet.{}", entries_kind(movement)))
             .by(&caller)
             .client(Some(&client_id))
             .target("user", &target.id)
@@ -165,7 +166,10 @@ async fn move_money(
                 "memo": body.memo,
             }))
             .record(&state.store)
-            .await?;
+            .await;
+        if let Err(e) = recorded {
+            tracing::error!(transaction_id = %posted.journal_id, error = %e, "audit row for a committed movement not written");
+        }
     }
     Ok(HttpResponse::Ok().json(json!({
         "transaction_id": posted.journal_id,
