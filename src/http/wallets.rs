@@ -7,9 +7,11 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::{Auth, IdempotencyKey};
-use super::users::reachable_user;
+use super::users::{reachable_user, readable_user};
 use crate::actors::wallet::{BalanceWatch, Mutate};
+use crate::audit::Event;
 use crate::auth::Caller;
+use crate::auth::permissions as perm;
 use crate::domain::{Amount, Currency, Role, rfc3339_ms};
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::entries::{self, Movement, Request};
@@ -81,7 +83,7 @@ pub async fn balance(
     id: web::Path<String>,
     q: web::Query<BalanceParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = reachable_user(&state, &caller, &id).await?;
+    let user = readable_user(&state, &caller, &id).await?;
     let currency = currency_of(&state, &user).await?;
     let account = state
         .store
@@ -106,9 +108,15 @@ pub async fn balance(
 
 fn may_move(caller: &Caller, target: &UserRow, movement: Movement) -> Result<(), ApiError> {
     match movement {
-        Movement::Deposit | Movement::Withdrawal if caller.role.is_admin() => Ok(()),
+        Movement::Deposit | Movement::Withdrawal
+            if caller.role.is_admin() && caller.can(perm::WALLETS_CASH) =>
+        {
+            Ok(())
+        }
         Movement::Credit | Movement::Debit
-            if caller.role == Role::Agent && target.id != caller.user_id =>
+            if caller.role == Role::Agent
+                && caller.can(perm::WALLETS_DOWNLINE)
+                && target.id != caller.user_id =>
         {
             Ok(())
         }
@@ -176,11 +184,40 @@ async fn move_money(
     let line = posted
         .line(&wallet_id(&target.id))
         .ok_or_else(ApiError::internal)?;
+    if let crate::store::PostOutcome::Committed(_) = &outcome {
+        // After the commit: the movement itself is the ledger's record; this is who asked. A
+        // failure here must not turn a committed movement into an error answer.
+        let recorded = Event::new(&format!("wallet.{}", entries_kind(movement)))
+            .by(&caller)
+            .client(Some(&client_id))
+            .target("user", &target.id)
+            .before(json!({ "balance": currency.format(line.balance_after - line.amount) }))
+            .after(json!({
+                "transaction_id": posted.journal_id,
+                "amount": currency.format(line.amount),
+                "balance": currency.format(line.balance_after),
+                "memo": body.memo,
+            }))
+            .record(&state.store)
+            .await;
+        if let Err(e) = recorded {
+            tracing::error!(transaction_id = %posted.journal_id, error = %e, "audit row for a committed movement not written");
+        }
+    }
     Ok(HttpResponse::Ok().json(json!({
         "transaction_id": posted.journal_id,
         "balance": currency.format(line.balance_after),
         "currency": currency.code,
     })))
+}
+
+fn entries_kind(movement: Movement) -> &'static str {
+    match movement {
+        Movement::Deposit => "deposit",
+        Movement::Withdrawal => "withdrawal",
+        Movement::Credit => "credit",
+        Movement::Debit => "debit",
+    }
 }
 
 macro_rules! movement_handler {
@@ -226,7 +263,7 @@ pub async fn history(
     id: web::Path<String>,
     q: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = reachable_user(&state, &caller, &id).await?;
+    let user = readable_user(&state, &caller, &id).await?;
     let currency = currency_of(&state, &user).await?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {

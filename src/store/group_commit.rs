@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::types::{NewEntry, PostOutcome, StoreError, StoreResult};
-use super::{Backend, dispatch_backend};
+use super::{Backend, TRANSIENT_RETRIES, dispatch_backend};
 
 #[derive(Debug, Clone, Copy)]
 pub struct GroupCommitOptions {
@@ -57,9 +57,6 @@ impl Job {
 pub struct GroupCommitter {
     queue: mpsc::UnboundedSender<Job>,
 }
-
-/// A whole batch failing on a deadlock or busy database is retried this many times.
-const TRANSIENT_RETRIES: u32 = 5;
 
 impl GroupCommitter {
     pub fn start(backend: Backend, options: GroupCommitOptions) -> Self {

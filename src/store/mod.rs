@@ -13,7 +13,7 @@ mod sqlite;
 mod types;
 
 pub use group_commit::{AfterCommit, GroupCommitOptions};
-
+pub use identity::{AuditRow, NewAudit, SecretRow, UserFilter};
 pub use types::*;
 
 /// Which database a URL points at, and how to reach it.
@@ -29,6 +29,8 @@ pub struct StoreOptions {
 pub struct Store {
     backend: Backend,
     committer: group_commit::GroupCommitter,
+    /// Keys the audit hash chain (see `audit::chain`); set from the secrets key at start-up.
+    audit_key: std::sync::Arc<[u8; 32]>,
 }
 
 #[derive(Clone)]
@@ -55,6 +57,9 @@ macro_rules! dispatch_backend {
 }
 pub(crate) use dispatch_backend;
 
+/// A deadlocked or busy transaction is retried this many times before the caller sees it.
+const TRANSIENT_RETRIES: u32 = 5;
+
 impl Backend {
     fn is_transient(&self, e: &StoreError) -> bool {
         let StoreError::Database(e) = e else {
@@ -66,6 +71,9 @@ impl Backend {
         }
     }
 }
+
+// After `dispatch!`, so the identity methods can use it.
+mod identity;
 
 impl Store {
     /// Connects and applies pending migrations.
@@ -83,7 +91,11 @@ impl Store {
             };
         dispatch_backend!(&backend, b => b.migrate().await)?;
         let committer = group_commit::GroupCommitter::start(backend.clone(), options.group_commit);
-        let store = Self { backend, committer };
+        let store = Self {
+            backend,
+            committer,
+            audit_key: std::sync::Arc::new([0; 32]),
+        };
         Ok(store)
     }
 

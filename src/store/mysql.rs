@@ -17,6 +17,7 @@ const FOR_UPDATE: &str = " FOR UPDATE";
 
 include!("sql.rs");
 include!("sql_ledger.rs");
+include!("sql_identity.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

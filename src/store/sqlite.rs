@@ -18,6 +18,7 @@ const FOR_UPDATE: &str = "";
 
 include!("sql.rs");
 include!("sql_ledger.rs");
+include!("sql_identity.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

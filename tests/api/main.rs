@@ -2,11 +2,17 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
+mod auth_throttle;
+mod auth_tokens;
+mod authz;
+mod clients_settings;
 mod concurrency;
 mod flow;
 mod idempotency;
 mod ledger;
 mod ops;
 mod two_nodes;
+mod users_admin;
 mod validation;
