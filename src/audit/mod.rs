@@ -61,6 +61,12 @@ impl Event {
         self
     }
 
+    /// The row to append, for callers that append it inside their own transaction (money
+    /// movements: `NewEntry::audit`).
+    pub fn into_row(self) -> NewAudit {
+        self.0
+    }
+
     /// Appends the event to the chain.
     pub async fn record(self, store: &Store) -> Result<i64, StoreError> {
         store.audit_append(&self.0, chain::link_hash).await

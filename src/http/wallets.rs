@@ -157,7 +157,20 @@ async fn move_money(
         amount,
         memo: body.memo.as_deref(),
     };
-    let entry = entries::build(movement, &request);
+    let mut entry = entries::build(movement, &request);
+    // Who asked, in the audit chain, committed in the same transaction as the movement.
+    entry.audit = Some(
+        Event::new(&format!("wallet.{}", entries_kind(movement)))
+            .by(&caller)
+            .client(Some(&client_id))
+            .target("user", &target.id)
+            .after(json!({
+                "transaction_id": entry.id,
+                "amount": currency.format(amount.minor()),
+                "memo": body.memo,
+            }))
+            .into_row(),
+    );
     let mut watch = vec![BalanceWatch {
         user_id: target.id.clone(),
         account_id: wallet_id(&target.id),
@@ -184,26 +197,6 @@ async fn move_money(
     let line = posted
         .line(&wallet_id(&target.id))
         .ok_or_else(ApiError::internal)?;
-    if let crate::store::PostOutcome::Committed(_) = &outcome {
-        // After the commit: the movement itself is the ledger's record; this is who asked. A
-        // failure here must not turn a committed movement into an error answer.
-        let recorded = Event::new(&format!("wallet.{}", entries_kind(movement)))
-            .by(&caller)
-            .client(Some(&client_id))
-            .target("user", &target.id)
-            .before(json!({ "balance": currency.format(line.balance_after - line.amount) }))
-            .after(json!({
-                "transaction_id": posted.journal_id,
-                "amount": currency.format(line.amount),
-                "balance": currency.format(line.balance_after),
-                "memo": body.memo,
-            }))
-            .record(&state.store)
-            .await;
-        if let Err(e) = recorded {
-            tracing::error!(transaction_id = %posted.journal_id, error = %e, "audit row for a committed movement not written");
-        }
-    }
     Ok(HttpResponse::Ok().json(json!({
         "transaction_id": posted.journal_id,
         "balance": currency.format(line.balance_after),

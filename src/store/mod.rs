@@ -213,7 +213,8 @@ impl Store {
         after_commit: Option<AfterCommit>,
     ) -> impl Future<Output = StoreResult<PostOutcome>> + use<> {
         entry.assert_balanced();
-        self.committer.post(entry, after_commit)
+        self.committer
+            .post(entry, self.audit_key.clone(), after_commit)
     }
 
     pub async fn account_history(

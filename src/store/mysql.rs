@@ -14,6 +14,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
 
 /// Locking read suffix: SQLite's one writer needs none.
 const FOR_UPDATE: &str = " FOR UPDATE";
+const BEGIN_WRITE: &str = "BEGIN";
 
 include!("sql.rs");
 include!("sql_ledger.rs");

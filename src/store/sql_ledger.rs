@@ -48,8 +48,9 @@ impl Backend {
     pub async fn post_batch(
         &self,
         entries: &[&NewEntry],
+        link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync),
     ) -> StoreResult<Vec<StoreResult<PostOutcome>>> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.write.begin_with(BEGIN_WRITE).await?;
 
         let mut ids: Vec<&str> = entries
             .iter()
@@ -129,6 +130,8 @@ impl Backend {
         insert_journal_rows(&mut tx, &committed).await?;
         insert_postings(&mut tx, &committed).await?;
         update_accounts(&mut tx, &plan.changes).await?;
+        let audits: Vec<&NewAudit> = committed.iter().filter_map(|(e, _)| e.audit.as_ref()).collect();
+        append_audit_rows(&mut tx, &audits, link).await?;
 
         let mut results = Vec::with_capacity(entries.len());
         for verdict in plan.verdicts {
@@ -232,6 +235,62 @@ async fn update_accounts(
             return Err(StoreError::Conflict);
         }
     }
+    Ok(())
+}
+
+/// Links the batch's audit rows onto the chain: the head is bumped once for all of them (which
+/// takes its lock, as a single append does), the links computed in order, the rows inserted in
+/// multi-row statements and the head's hash set once.
+async fn append_audit_rows(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    rows: &[&NewAudit],
+    link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync),
+) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE audit_head SET seq = seq + ? WHERE id = 1")
+        .bind(rows.len() as i64)
+        .execute(&mut **tx)
+        .await?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut **tx)
+        .await?;
+    let last_seq: i64 = head.try_get("seq")?;
+    let mut prev: String = head.try_get("hash")?;
+    let mut linked = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let seq = last_seq - rows.len() as i64 + 1 + i as i64;
+        let hash = link(&prev, seq, row);
+        linked.push((seq, *row, std::mem::replace(&mut prev, hash.clone()), hash));
+    }
+    for chunk in shaped_chunks(&linked) {
+        let sql = format!(
+            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
+            rows_of(chunk.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (seq, e, prev_hash, hash) in chunk {
+            q = q
+                .bind(*seq)
+                .bind(&e.client_id)
+                .bind(&e.actor_id)
+                .bind(&e.action)
+                .bind(&e.target_type)
+                .bind(&e.target_id)
+                .bind(&e.before)
+                .bind(&e.after)
+                .bind(&e.ip)
+                .bind(e.created_at)
+                .bind(prev_hash)
+                .bind(hash);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    sqlx::query("UPDATE audit_head SET hash = ? WHERE id = 1")
+        .bind(&prev)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

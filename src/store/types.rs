@@ -114,6 +114,8 @@ pub struct NewEntry {
     pub memo: Option<String>,
     pub created_at: i64,
     pub postings: Vec<NewPosting>,
+    /// Appended to the audit chain in the same transaction, if the entry commits.
+    pub audit: Option<super::identity::NewAudit>,
 }
 
 impl NewEntry {

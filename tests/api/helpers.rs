@@ -204,6 +204,25 @@ impl Infra {
         )
     }
 
+    /// Runs `nashub audit-verify`; returns how many rows the intact chain holds.
+    pub fn assert_audit_ok(&self) -> i64 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nashub"))
+            .arg("audit-verify")
+            .env_clear()
+            .envs(self.env())
+            .output()
+            .expect("run nashub audit-verify");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "audit-verify failed: {stdout}");
+        stdout
+            .trim()
+            .strip_prefix("audit log ok: ")
+            .and_then(|s| s.strip_suffix(" rows"))
+            .unwrap_or_else(|| panic!("{stdout}"))
+            .parse()
+            .unwrap()
+    }
+
     /// Runs `nashub check-ledger` against this database, as an operator would.
     pub fn assert_ledger_ok(&self) {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_nashub"))

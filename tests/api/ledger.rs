@@ -47,6 +47,9 @@ async fn thousand_concurrent_debits_on_one_wallet(backend: Backend) {
         "0.81"
     );
     hub.infra.assert_ledger_ok();
+    // Each committed movement left its audit row in the same (group) commit, chained intact.
+    let rows = hub.infra.assert_audit_ok();
+    assert!(rows >= 706, "{rows} audit rows for 706 movements");
 }
 
 /// SIGKILL during a stream of deposits: after a restart every acknowledged deposit is there,
