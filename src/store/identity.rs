@@ -120,11 +120,19 @@ impl Store {
     }
 
     pub async fn set_user_status(&self, id: &str, status: &str, now_ms: i64) -> StoreResult<bool> {
-        dispatch!(self, b => b.set_user_status(id, status, now_ms).await)
+        {
+            let result = dispatch!(self, b => b.set_user_status(id, status, now_ms).await);
+            self.changed();
+            result
+        }
     }
 
     pub async fn rename_user(&self, id: &str, username: &str, now_ms: i64) -> StoreResult<()> {
-        dispatch!(self, b => b.rename_user(id, username, now_ms).await)
+        {
+            let result = dispatch!(self, b => b.rename_user(id, username, now_ms).await);
+            self.changed();
+            result
+        }
     }
 
     pub async fn set_password(
@@ -134,11 +142,19 @@ impl Store {
         keep_session: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<()> {
-        dispatch!(self, b => b.set_password(id, hash, keep_session, now_ms).await)
+        {
+            let result = dispatch!(self, b => b.set_password(id, hash, keep_session, now_ms).await);
+            self.changed();
+            result
+        }
     }
 
     pub async fn revoke_client_sessions(&self, client_id: &str) -> StoreResult<()> {
-        dispatch!(self, b => b.revoke_client_sessions(client_id).await)
+        {
+            let result = dispatch!(self, b => b.revoke_client_sessions(client_id).await);
+            self.changed();
+            result
+        }
     }
 
     pub async fn insert_users_bulk(&self, users: &[UserRow]) -> StoreResult<()> {
@@ -146,7 +162,14 @@ impl Store {
     }
 
     pub async fn permission_overrides(&self, user_id: &str) -> StoreResult<Vec<(String, String)>> {
-        dispatch!(self, b => b.permission_overrides(user_id).await)
+        if let Some(hit) = self.cache.overrides.get(user_id) {
+            return Ok(hit.clone());
+        }
+        let generation = self.cache.generation();
+        let rows = dispatch!(self, b => b.permission_overrides(user_id).await)?;
+        self.cache
+            .put(generation, &self.cache.overrides, user_id, rows.clone());
+        Ok(rows)
     }
 
     pub async fn set_permission(
@@ -158,7 +181,11 @@ impl Store {
         by: &str,
         now_ms: i64,
     ) -> StoreResult<()> {
-        dispatch!(self, b => b.set_permission(user_id, client_id, permission, effect, by, now_ms).await)
+        {
+            let result = dispatch!(self, b => b.set_permission(user_id, client_id, permission, effect, by, now_ms).await);
+            self.changed();
+            result
+        }
     }
 
     pub async fn login_failures(

@@ -9,6 +9,7 @@
 mod batch_plan;
 mod group_commit;
 mod mysql;
+mod read_cache;
 mod sqlite;
 mod types;
 
@@ -29,6 +30,7 @@ pub struct StoreOptions {
 pub struct Store {
     backend: Backend,
     committer: group_commit::GroupCommitter,
+    cache: std::sync::Arc<read_cache::ReadCache>,
     /// Keys the audit hash chain (see `audit::chain`); set from the secrets key at start-up.
     audit_key: std::sync::Arc<[u8; 32]>,
 }
@@ -91,9 +93,16 @@ impl Store {
             };
         dispatch_backend!(&backend, b => b.migrate().await)?;
         let committer = group_commit::GroupCommitter::start(backend.clone(), options.group_commit);
+        let cache = std::sync::Arc::new(read_cache::ReadCache::default());
+        let epoch_source = backend.clone();
+        read_cache::spawn_poller(&cache, move || {
+            let backend = epoch_source.clone();
+            async move { dispatch_backend!(&backend, b => b.cache_epoch().await).ok() }
+        });
         let store = Self {
             backend,
             committer,
+            cache,
             audit_key: std::sync::Arc::new([0; 32]),
         };
         Ok(store)
@@ -116,7 +125,16 @@ impl Store {
     }
 
     pub async fn client(&self, id: &str) -> StoreResult<Option<ClientRow>> {
-        dispatch!(self, b => b.client(id).await)
+        if let Some(hit) = self.cache.clients.get(id) {
+            return Ok(Some(hit.clone()));
+        }
+        let generation = self.cache.generation();
+        let row = dispatch!(self, b => b.client(id).await)?;
+        if let Some(row) = &row {
+            self.cache
+                .put(generation, &self.cache.clients, id, row.clone());
+        }
+        Ok(row)
     }
 
     pub async fn client_by_code(&self, code: &str) -> StoreResult<Option<ClientRow>> {
@@ -138,7 +156,11 @@ impl Store {
         status: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<bool> {
-        dispatch!(self, b => b.update_client(id, name, status, now_ms).await)
+        {
+            let result = dispatch!(self, b => b.update_client(id, name, status, now_ms).await);
+            self.changed();
+            result
+        }
     }
 
     pub async fn insert_user(
@@ -150,7 +172,16 @@ impl Store {
     }
 
     pub async fn user(&self, id: &str) -> StoreResult<Option<UserRow>> {
-        dispatch!(self, b => b.user(id).await)
+        if let Some(hit) = self.cache.users.get(id) {
+            return Ok(Some(hit.clone()));
+        }
+        let generation = self.cache.generation();
+        let row = dispatch!(self, b => b.user(id).await)?;
+        if let Some(row) = &row {
+            self.cache
+                .put(generation, &self.cache.users, id, row.clone());
+        }
+        Ok(row)
     }
 
     pub async fn user_by_login(&self, scope: &str, username: &str) -> StoreResult<Option<UserRow>> {
@@ -179,7 +210,21 @@ impl Store {
     }
 
     pub async fn session_active(&self, session_id: &str, now_ms: i64) -> StoreResult<bool> {
-        dispatch!(self, b => b.session_active(session_id, now_ms).await)
+        if let Some(expires_at) = self.cache.sessions.get(session_id) {
+            return Ok(*expires_at > now_ms);
+        }
+        let generation = self.cache.generation();
+        let live_until = dispatch!(self, b => b.session_live_until(session_id).await)?;
+        if let Some(expires_at) = live_until {
+            self.cache
+                .put(generation, &self.cache.sessions, session_id, expires_at);
+        }
+        Ok(live_until.is_some_and(|e| e > now_ms))
+    }
+
+    /// Forgets every cached row on this node (after a write that other reads must see).
+    fn changed(&self) {
+        self.cache.clear();
     }
 
     pub async fn rotate_refresh(
@@ -188,11 +233,19 @@ impl Store {
         new_hash: &str,
         now_ms: i64,
     ) -> StoreResult<RotateOutcome> {
-        dispatch!(self, b => b.rotate_refresh(old_hash, new_hash, now_ms).await)
+        {
+            let result = dispatch!(self, b => b.rotate_refresh(old_hash, new_hash, now_ms).await);
+            self.changed();
+            result
+        }
     }
 
     pub async fn revoke_session(&self, session_id: &str) -> StoreResult<()> {
-        dispatch!(self, b => b.revoke_session(session_id).await)
+        {
+            let result = dispatch!(self, b => b.revoke_session(session_id).await);
+            self.changed();
+            result
+        }
     }
 
     pub async fn account(&self, id: &str) -> StoreResult<Option<AccountRow>> {

@@ -248,15 +248,22 @@ impl Backend {
         Ok(())
     }
 
-    pub async fn session_active(&self, session_id: &str, now_ms: i64) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT revoked, expires_at FROM sessions WHERE id = ?")
+    /// The expiry of a session that is not revoked.
+    pub async fn session_live_until(&self, session_id: &str) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("SELECT expires_at FROM sessions WHERE id = ? AND revoked = 0")
             .bind(session_id)
             .fetch_optional(&self.read)
             .await?;
         Ok(match row {
-            Some(r) => r.try_get::<i64, _>("revoked")? == 0 && r.try_get::<i64, _>("expires_at")? > now_ms,
-            None => false,
+            Some(r) => Some(r.try_get("expires_at")?),
+            None => None,
         })
+    }
+
+    /// See `read_cache`: moves whenever a cached kind of row changes.
+    pub async fn cache_epoch(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT epoch FROM cache_epoch WHERE id = 1").fetch_one(&self.read).await?;
+        Ok(row.try_get("epoch")?)
     }
 
     pub async fn rotate_refresh(&self, old_hash: &str, new_hash: &str, now_ms: i64) -> StoreResult<RotateOutcome> {

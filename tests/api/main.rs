@@ -13,6 +13,7 @@ mod flow;
 mod idempotency;
 mod ledger;
 mod ops;
+mod read_cache;
 mod two_nodes;
 mod users_admin;
 mod validation;
