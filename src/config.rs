@@ -53,6 +53,8 @@ pub struct Settings {
     pub ledger_batch_max: usize,
     /// Microseconds a batch that is not full waits for more entries; 0 takes what is queued.
     pub ledger_batch_wait_us: u64,
+    /// Seconds between in-process ledger checks (the `ledger_imbalance` metric); 0 = off.
+    pub ledger_check_interval_secs: u64,
     /// Argon2 memory cost in KiB (the argon2 crate's default is 19456).
     pub password_hash_memory_kib: u32,
 }
@@ -81,6 +83,7 @@ impl Default for Settings {
             password_hash_memory_kib: 19456,
             ledger_batch_max: 256,
             ledger_batch_wait_us: 0,
+            ledger_check_interval_secs: 300,
         }
     }
 }

@@ -66,6 +66,10 @@ impl Hub {
             settings.access_token_ttl_secs,
         ));
         let auth = Arc::new(Authenticator::new(tokens, store.clone()));
+        crate::ops::spawn_ledger_watch(
+            store.clone(),
+            Duration::from_secs(settings.ledger_check_interval_secs),
+        );
         let wallets = WalletRegistry::new(
             store.clone(),
             bus.clone(),

@@ -97,6 +97,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/users/{id}/wallet/credit", web::post().to(wallets::credit))
                 .route("/users/{id}/wallet/debit", web::post().to(wallets::debit))
+                .route("/users/{id}/wallet/adjust", web::post().to(wallets::adjust))
                 .route("/users/{id}/transactions", web::get().to(wallets::history)),
         )
         .default_service(web::to(not_found));

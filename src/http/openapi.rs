@@ -366,6 +366,17 @@ fn ops() -> Vec<Op> {
             )
         },
         Op {
+            body: Some("AdjustBody"),
+            ok: (200, "MoveResult"),
+            idempotent_key: true,
+            ..op(
+                "post",
+                "/api/v1/users/{id}/wallet/adjust",
+                "wallets",
+                "An admin's correction: signed amount, required reason (audited)",
+            )
+        },
+        Op {
             query: &[
                 "cursor",
                 "limit",
@@ -472,6 +483,7 @@ fn schemas() -> Value {
         "Permissions": obj(&[("user_id", st()), ("role", st()), ("defaults", json!({ "type": "array", "items": st() })), ("overrides", json!({ "type": "array", "items": obj(&[("permission", st()), ("effect", json!({ "enum": ["grant", "revoke"] }))], &[]) })), ("effective", json!({ "type": "array", "items": st() }))], &["effective"]),
         "Wallet": obj(&[("user_id", st()), ("balance", amount()), ("currency", st())], &["user_id", "balance", "currency"]),
         "MoveBody": obj(&[("amount", amount()), ("memo", st())], &["amount"]),
+        "AdjustBody": obj(&[("amount", amount()), ("reason", st())], &["amount", "reason"]),
         "MoveResult": obj(&[("transaction_id", st()), ("balance", amount()), ("currency", st())], &["transaction_id", "balance", "currency"]),
         "Transaction": obj(&[("id", st()), ("kind", st()), ("amount", amount()), ("balance_after", amount()), ("currency", st()), ("created_at", st()), ("memo", opt())], &["id"]),
         "TransactionPage": page_of("Transaction"),

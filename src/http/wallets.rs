@@ -108,7 +108,7 @@ pub async fn balance(
 
 fn may_move(caller: &Caller, target: &UserRow, movement: Movement) -> Result<(), ApiError> {
     match movement {
-        Movement::Deposit | Movement::Withdrawal
+        Movement::Deposit | Movement::Withdrawal | Movement::AdjustUp | Movement::AdjustDown
             if caller.role.is_admin() && caller.can(perm::WALLETS_CASH) =>
         {
             Ok(())
@@ -160,7 +160,7 @@ async fn move_money(
     let mut entry = entries::build(movement, &request);
     // Who asked, in the audit chain, committed in the same transaction as the movement.
     entry.audit = Some(
-        Event::new(&format!("wallet.{}", entries_kind(movement)))
+        Event::new(&format!("wallet.{}", movement.kind()))
             .by(&caller)
             .client(Some(&client_id))
             .target("user", &target.id)
@@ -204,15 +204,6 @@ async fn move_money(
     })))
 }
 
-fn entries_kind(movement: Movement) -> &'static str {
-    match movement {
-        Movement::Deposit => "deposit",
-        Movement::Withdrawal => "withdrawal",
-        Movement::Credit => "credit",
-        Movement::Debit => "debit",
-    }
-}
-
 macro_rules! movement_handler {
     ($name:ident, $movement:expr) => {
         pub async fn $name(
@@ -239,6 +230,45 @@ movement_handler!(deposit, Movement::Deposit);
 movement_handler!(withdraw, Movement::Withdrawal);
 movement_handler!(credit, Movement::Credit);
 movement_handler!(debit, Movement::Debit);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustBody {
+    /// Signed decimal string: `"-5.00"` takes money off the wallet.
+    amount: serde_json::Value,
+    reason: String,
+}
+
+/// `POST /users/{id}/wallet/adjust`: an admin's correction, with a required reason (kept as the
+/// movement's memo and in the audit chain), against the house's adjustments account.
+pub async fn adjust(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    key: IdempotencyKey,
+    id: web::Path<String>,
+    body: web::Json<AdjustBody>,
+) -> Result<HttpResponse, ApiError> {
+    let AdjustBody { amount, reason } = body.into_inner();
+    let reason = reason.trim().to_owned();
+    if reason.is_empty() {
+        return Err(ApiError::validation("reason is required for an adjustment"));
+    }
+    let (movement, amount) = match amount {
+        serde_json::Value::String(text) => match text.strip_prefix('-') {
+            Some(rest) => (
+                Movement::AdjustDown,
+                serde_json::Value::String(rest.to_owned()),
+            ),
+            None => (Movement::AdjustUp, serde_json::Value::String(text)),
+        },
+        other => (Movement::AdjustUp, other),
+    };
+    let body = MoveBody {
+        amount,
+        memo: Some(reason),
+    };
+    move_money(state, caller, key, id.into_inner(), body, movement).await
+}
 
 pub(super) fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     value

@@ -12,8 +12,16 @@ pub const CASH: &str = "cash";
 pub const IN_FLIGHT: &str = "in_flight";
 pub const COMMISSION_PAYABLE: &str = "commission_payable";
 pub const PLATFORM_REVENUE: &str = "platform_revenue";
+/// The other side of admins' manual corrections.
+pub const ADJUSTMENTS: &str = "adjustments";
 
-const HOUSE_ACCOUNTS: &[&str] = &[CASH, IN_FLIGHT, COMMISSION_PAYABLE, PLATFORM_REVENUE];
+const HOUSE_ACCOUNTS: &[&str] = &[
+    CASH,
+    IN_FLIGHT,
+    COMMISSION_PAYABLE,
+    PLATFORM_REVENUE,
+    ADJUSTMENTS,
+];
 
 pub fn wallet_id(user_id: &str) -> String {
     format!("w:{user_id}")

@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::accounts::{CASH, house_id, wallet_id};
+use super::accounts::{ADJUSTMENTS, CASH, house_id, wallet_id};
 use crate::domain::{Amount, new_id, now_ms};
 use crate::store::{NewEntry, NewPosting};
 
@@ -17,6 +17,9 @@ pub enum Movement {
     Credit,
     /// A downline wallet back into the agent's own balance.
     Debit,
+    /// A correction by an admin, with a reason, against the house's adjustments account.
+    AdjustUp,
+    AdjustDown,
 }
 
 impl Movement {
@@ -26,6 +29,7 @@ impl Movement {
             Movement::Withdrawal => "withdrawal",
             Movement::Credit => "credit",
             Movement::Debit => "debit",
+            Movement::AdjustUp | Movement::AdjustDown => "adjustment",
         }
     }
 }
@@ -48,17 +52,18 @@ pub fn build(movement: Movement, r: &Request<'_>) -> NewEntry {
     let counter = match movement {
         Movement::Deposit | Movement::Withdrawal => house_id(r.client_id, CASH),
         Movement::Credit | Movement::Debit => wallet_id(r.actor_id),
+        Movement::AdjustUp | Movement::AdjustDown => house_id(r.client_id, ADJUSTMENTS),
     };
     let (user_leg, counter_leg) = match movement {
-        Movement::Deposit | Movement::Credit => (a, -a),
-        Movement::Withdrawal | Movement::Debit => (-a, a),
+        Movement::Deposit | Movement::Credit | Movement::AdjustUp => (a, -a),
+        Movement::Withdrawal | Movement::Debit | Movement::AdjustDown => (-a, a),
     };
     let request_hash = {
         let text = format!(
             "{}\n{}\n{}\n{}",
             movement.kind(),
             r.user_id,
-            a,
+            user_leg,
             r.memo.unwrap_or("")
         );
         hex::encode(Sha256::digest(text.as_bytes()))
@@ -117,6 +122,8 @@ mod tests {
             Movement::Withdrawal,
             Movement::Credit,
             Movement::Debit,
+            Movement::AdjustUp,
+            Movement::AdjustDown,
         ] {
             let e = build(m, &r(None));
             assert_eq!(e.postings.iter().map(|p| p.amount).sum::<i64>(), 0);
@@ -133,6 +140,10 @@ mod tests {
         assert_ne!(
             build(Movement::Deposit, &r(None)).request_hash,
             build(Movement::Withdrawal, &r(None)).request_hash
+        );
+        assert_ne!(
+            build(Movement::AdjustUp, &r(None)).request_hash,
+            build(Movement::AdjustDown, &r(None)).request_hash
         );
     }
 }

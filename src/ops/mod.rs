@@ -12,3 +12,23 @@ pub async fn check_ledger(store: &crate::store::Store) -> anyhow::Result<Result<
     });
     Ok(violation.map_or(Ok(()), Err))
 }
+
+/// Runs the ledger check every `every` for the life of the hub, so the `ledger_imbalance`
+/// metric mirrors `nashub check-ledger` (it reads whole tables: keep the period long).
+pub fn spawn_ledger_watch(store: crate::store::Store, every: std::time::Duration) {
+    if every.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match check_ledger(&store).await {
+                Ok(Ok(())) => {}
+                Ok(Err(violation)) => tracing::error!(%violation, "ledger violation"),
+                Err(e) => tracing::warn!(error = %e, "ledger check could not run"),
+            }
+        }
+    });
+}

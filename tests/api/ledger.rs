@@ -551,11 +551,101 @@ async fn history_filters_and_client_journal(backend: Backend) {
     .error(404, "not_found");
 }
 
+/// Manual adjustments: signed, reasoned, admins only, audited, and in the history as such.
+async fn adjustments_need_a_reason_and_are_audited(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let path = format!("/api/v1/users/{}/wallet/adjust", tree.player_id);
+    let up = api
+        .post_key(
+            &tree.admin_token,
+            &path,
+            "a1",
+            json!({ "amount": "5.00", "reason": "goodwill for ticket 7" }),
+        )
+        .await
+        .ok();
+    assert_eq!(up["balance"], "5.00");
+    let down = api
+        .post_key(
+            &tree.admin_token,
+            &path,
+            "a2",
+            json!({ "amount": "-2.50", "reason": "double credit reversed" }),
+        )
+        .await
+        .ok();
+    assert_eq!(down["balance"], "2.50");
+    api.post_key(
+        &tree.admin_token,
+        &path,
+        "a3",
+        json!({ "amount": "-2.51", "reason": "too much" }),
+    )
+    .await
+    .error(409, "insufficient_funds");
+    api.post_key(
+        &tree.admin_token,
+        &path,
+        "a4",
+        json!({ "amount": "1.00", "reason": "  " }),
+    )
+    .await
+    .error(422, "validation_error");
+    api.post_key(
+        &tree.agent_token,
+        &path,
+        "a5",
+        json!({ "amount": "1.00", "reason": "agent try" }),
+    )
+    .await
+    .error(403, "forbidden");
+    // Same key, other direction: a different request.
+    api.post_key(
+        &tree.admin_token,
+        &path,
+        "a1",
+        json!({ "amount": "-5.00", "reason": "goodwill for ticket 7" }),
+    )
+    .await
+    .error(409, "idempotency_conflict");
+
+    let history = api
+        .get(
+            &tree.admin_token,
+            &format!(
+                "/api/v1/users/{}/transactions?kind=adjustment",
+                tree.player_id
+            ),
+        )
+        .await
+        .ok();
+    let items = history["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["amount"], "-2.50");
+    assert_eq!(items[0]["memo"], "double credit reversed");
+    let audit = api
+        .get(&tree.admin_token, "/api/v1/audit?action=wallet.adjustment")
+        .await
+        .ok();
+    let rows = audit["items"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{audit}");
+    assert!(
+        rows[0].to_string().contains("double credit reversed"),
+        "{}",
+        rows[0]
+    );
+    hub.infra.assert_ledger_ok();
+    hub.infra.assert_audit_ok();
+}
+
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
 }
 
 backend_tests!(
+    adjustments_need_a_reason_and_are_audited,
     history_filters_and_client_journal,
     thousand_concurrent_debits_on_one_wallet,
     kill9_loses_nothing_acknowledged,
