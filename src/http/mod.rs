@@ -2,11 +2,13 @@
 //! command to an actor or the store; they hold no business rules of their own.
 
 pub mod auth;
+pub mod callbacks;
 pub mod clients;
 pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod providers;
 pub mod users;
 pub mod views;
 pub mod wallets;
@@ -24,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ready", web::get().to(ops::ready))
         .route("/metrics", web::get().to(ops::metrics))
         .route("/ws", web::get().to(ws::connect))
+        .route("/callbacks/{provider}", web::post().to(callbacks::receive))
         .service(
             web::scope("/api/v1")
                 .route("/auth/login", web::post().to(auth::login))
@@ -48,7 +51,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/users/{id}/wallet/credit", web::post().to(wallets::credit))
                 .route("/users/{id}/wallet/debit", web::post().to(wallets::debit))
-                .route("/users/{id}/transactions", web::get().to(wallets::history)),
+                .route("/users/{id}/transactions", web::get().to(wallets::history))
+                .route(
+                    "/users/{id}/providers/{provider}/transfer-in",
+                    web::post().to(providers::transfer_in),
+                )
+                .route(
+                    "/users/{id}/providers/{provider}/transfer-out",
+                    web::post().to(providers::transfer_out),
+                )
+                .route(
+                    "/users/{id}/providers/{provider}/balance",
+                    web::get().to(providers::balance),
+                )
+                .route(
+                    "/users/{id}/providers/{provider}/launch",
+                    web::post().to(providers::launch),
+                )
+                .route(
+                    "/providers/{provider}/games",
+                    web::get().to(providers::games),
+                ),
         )
         .default_service(web::to(not_found));
 }

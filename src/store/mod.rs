@@ -43,6 +43,10 @@ macro_rules! dispatch {
     };
 }
 
+// After `dispatch!` so the submodule can use it.
+mod providers;
+pub use providers::*;
+
 impl Store {
     /// Connects and applies pending migrations.
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {
