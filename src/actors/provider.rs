@@ -454,6 +454,13 @@ impl Providers {
                     account.record(true);
                     break;
                 }
+                TransferAnswer::Rejected { code, .. } if send > 0 => {
+                    // This send was refused, but an earlier, unanswered one may still have
+                    // applied: only a status query (and its window rule) can tell.
+                    account.record(true);
+                    last = format!("refused {code} after an unanswered send");
+                    break;
+                }
                 TransferAnswer::Rejected {
                     code,
                     insufficient_funds,

@@ -69,6 +69,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::post().to(providers::launch),
                 )
                 .route(
+                    "/users/{id}/providers/{provider}/transfers/{transfer_id}",
+                    web::get().to(providers::transfer_status),
+                )
+                .route(
                     "/providers/{provider}/games",
                     web::get().to(providers::games),
                 ),

@@ -248,3 +248,27 @@ pub async fn games(
     let games = state.providers.games(&client, &provider).await?;
     Ok(HttpResponse::Ok().json(json!({ "provider": provider.as_str(), "games": games })))
 }
+
+/// One transfer's state, for a client that got 202 and does not watch the websocket.
+pub async fn transfer_status(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (user_id, provider, transfer_id) = path.into_inner();
+    let (user, client, currency) = target(&state, &caller, &user_id).await?;
+    let row = state
+        .store
+        .transfer(&transfer_id)
+        .await?
+        .filter(|t| t.client_id == client.id && t.user_id == user.id && t.provider == provider)
+        .ok_or_else(|| ApiError::not_found("transfer"))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "transfer_id": row.id,
+        "provider": row.provider,
+        "direction": row.direction,
+        "amount": currency.format(row.amount),
+        "state": row.state,
+        "currency": currency.code,
+    })))
+}

@@ -245,7 +245,14 @@ impl TestHub {
     }
 
     pub async fn start_on(infra: Infra) -> Self {
-        let config = infra.settings().resolve().expect("resolve settings");
+        Self::start_with(infra, |_| {}).await
+    }
+
+    /// Starts the hub with `adjust` applied to its settings (provider accounts, for one).
+    pub async fn start_with(infra: Infra, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = infra.settings();
+        adjust(&mut settings);
+        let config = settings.resolve().expect("resolve settings");
         let (tx, rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::spawn(move || {
             let system = actix_web::rt::System::new();

@@ -7,5 +7,6 @@ mod concurrency;
 mod flow;
 mod idempotency;
 mod ops;
+mod providers;
 mod two_nodes;
 mod validation;
