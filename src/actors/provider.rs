@@ -689,7 +689,7 @@ impl Providers {
             return Ok(None);
         };
         let currency = Currency::parse(&client.currency, client.currency_exponent)
-            .map_err(|e| ProviderError::Refused(e))?;
+            .map_err(ProviderError::Refused)?;
         if !account.breaker.allow() {
             return Ok(None);
         }

@@ -32,7 +32,7 @@ pub enum BeginOutcome {
     /// Row (and hold, for transfer-in) committed now.
     Created(Option<PostedEntry>),
     /// The idempotency key was used before for the same request: that transfer.
-    Existing(TransferRow),
+    Existing(Box<TransferRow>),
 }
 
 #[derive(Debug, Clone)]

@@ -161,7 +161,7 @@ impl Backend {
                 tx.rollback().await?;
                 let existing = self.transfer_by_key(&t.client_id, &t.idempotency_key).await?;
                 return match existing {
-                    Some(row) if row.request_hash == t.request_hash => Ok(BeginOutcome::Existing(row)),
+                    Some(row) if row.request_hash == t.request_hash => Ok(BeginOutcome::Existing(Box::new(row))),
                     Some(_) => Err(StoreError::IdempotencyConflict),
                     None => Err(StoreError::Database(e)),
                 };

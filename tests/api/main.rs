@@ -8,5 +8,6 @@ mod flow;
 mod idempotency;
 mod ops;
 mod providers;
+mod providers_crash;
 mod two_nodes;
 mod validation;
