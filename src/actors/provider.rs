@@ -38,6 +38,8 @@ use crate::store::{
 
 /// Sends of one transfer before it is left `unknown` for the reconciler.
 const SENDS_MAX: u32 = 3;
+/// Pages of round changes pulled per account per pass.
+const PULL_PAGES_MAX: usize = 10;
 /// Base of the jittered backoff between sends.
 const BACKOFF_BASE_MS: u64 = 50;
 
@@ -63,6 +65,8 @@ pub enum ProviderError {
     Callback(#[from] CallbackError),
     #[error("the callback names a player this operator account does not serve")]
     ForeignPlayer,
+    #[error("the round is being updated by another delivery; retry")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -136,6 +140,8 @@ struct Inner {
     players: DashSet<(String, String)>,
     /// Clients whose provider house accounts are known to exist.
     house_ready: DashSet<String>,
+    /// Round-pull cursor per account (in memory: a restart pulls again, harmlessly).
+    cursors: dashmap::DashMap<String, i64>,
     /// Embedded simulators (no provider configuration): stopped with the hub.
     _sims: Vec<SimHandle>,
 }
@@ -182,6 +188,7 @@ impl Providers {
                 bus,
                 players: DashSet::new(),
                 house_ready: DashSet::new(),
+                cursors: dashmap::DashMap::new(),
                 _sims: sims,
             }),
         })
@@ -803,6 +810,57 @@ impl Providers {
             .find(|a| a.settings.operator == operator)
             .ok_or(CallbackError::Unauthenticated)?;
         let report = account.adapter.verify_callback(&env)?;
+        self.apply_report(account, &report).await
+    }
+
+    /// Pulls every account's round changes since its cursor (from 0 after a start: applying is
+    /// idempotent per round version) and applies them. Returns how many changed something.
+    pub async fn pull_pass(&self) -> usize {
+        let mut applied = 0;
+        for account in &self.inner.accounts {
+            for _page in 0..PULL_PAGES_MAX {
+                let since = self
+                    .inner
+                    .cursors
+                    .get(&account.settings.name)
+                    .map_or(0, |c| *c);
+                if !account.breaker.allow() {
+                    break;
+                }
+                let pulled = account.adapter.pull_rounds(since).await;
+                account.record(!matches!(pulled, Err(CallError::Unavailable(_))));
+                let Ok((reports, next)) = pulled else { break };
+                let mut complete = true;
+                for report in &reports {
+                    match self.apply_report(account, report).await {
+                        Ok(true) => applied += 1,
+                        Ok(false) => {}
+                        Err(ProviderError::ForeignPlayer) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, round = %report.round_id, "pulled round not applied");
+                            complete = false;
+                        }
+                    }
+                }
+                // The cursor only moves past a page whose every round was applied (or foreign).
+                if !complete || next <= since {
+                    break;
+                }
+                self.inner
+                    .cursors
+                    .insert(account.settings.name.clone(), next);
+            }
+        }
+        applied
+    }
+
+    /// Applies one round report from `account` (callback or pull) to the player's client.
+    async fn apply_report(
+        &self,
+        account: &ProviderAccount,
+        report: &providers::RoundReport,
+    ) -> Result<bool, ProviderError> {
+        let provider = account.settings.provider.as_str();
         let player = self
             .inner
             .store
@@ -856,6 +914,10 @@ impl Providers {
             })
         };
         let outcome = self.inner.store.apply_round(&round, &entry_for).await?;
+        if outcome == RoundOutcome::Raced {
+            // Still contended: not applied now; the provider resends, or the next pull has it.
+            return Err(ProviderError::Busy);
+        }
         let applied = matches!(outcome, RoundOutcome::Applied { .. });
         metrics::counter!(crate::metrics::PROVIDER_CALLBACKS, "provider" => provider.to_owned(), "outcome" => if applied { "applied" } else { "duplicate" }).increment(1);
         if applied {

@@ -1,7 +1,7 @@
 //! Reconciler: finishes provider transfers left `pending` (a crash or a failed step between the
 //! outbox commit and the answer) or `unknown` (timeouts, unclear answers) by asking the provider
 //! by serial number. Runs at start-up (every open row, whatever its age) and then every
-//! interval; each resolution is a conditional transition, so it is safe beside a live request
+//! interval (with a pull of providers' round records); each resolution is a conditional transition, so it is safe beside a live request
 //! or another node's reconciler.
 
 use std::time::Duration;
@@ -24,6 +24,8 @@ pub async fn run(providers: Providers, interval: Duration, settle_after: Duratio
         tick.tick().await;
         let cutoff = now_ms() - settle_after.as_millis() as i64;
         pass(&providers, cutoff).await;
+        // Provider records are the source of truth for game results; callbacks only come sooner.
+        providers.pull_pass().await;
     }
 }
 

@@ -63,6 +63,9 @@ impl From<ProviderError> for ApiError {
                 "forbidden",
                 "this operator account does not serve that player",
             ),
+            ProviderError::Busy => {
+                ApiError::unavailable("busy", "the record is being updated; retry")
+            }
             ProviderError::Store(e) => e.into(),
             ProviderError::Wallet(e) => e.into(),
         }

@@ -19,6 +19,8 @@ pub const VALIDITY_MS: i64 = 60_000;
 pub const SKEW_MS: i64 = 5_000;
 /// Cents: the wire exponent of every amount.
 pub const WIRE_EXPONENT: u32 = 2;
+/// Bet records per `bets/pull` page (the contract's maximum).
+pub const PULL_LIMIT: i64 = 1000;
 
 pub struct LuckySportsAdapter {
     http: reqwest::Client,
@@ -244,42 +246,69 @@ impl ProviderAdapter for LuckySportsAdapter {
         if !matches!(event, "bet_settled" | "bet_cancelled") {
             return Err(CallbackError::Malformed(format!("unknown event {event:?}")));
         }
-        let bet = &body["bet"];
-        let text = |field: &str| {
-            bet[field]
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| CallbackError::Malformed(format!("bet.{field} missing")))
-        };
-        let cents = |field: &str| {
-            bet[field]
-                .as_i64()
-                .filter(|c| *c >= 0)
-                .ok_or_else(|| CallbackError::Malformed(format!("bet.{field} is not whole cents")))
-        };
-        let status = text("status")?;
-        let stake = cents("stake")?;
-        let payout = cents("payout")?;
-        let version = bet["version"]
-            .as_i64()
-            .filter(|v| *v > 0)
-            .ok_or_else(|| CallbackError::Malformed("bet.version missing".into()))?;
-        // A cancelled, void, refunded or rejected bet gives the stake back: net zero.
-        let net = match status.as_str() {
-            "void" | "refunded" | "rejected" => 0,
-            _ if event == "bet_cancelled" => 0,
-            _ => payout
-                .checked_sub(stake)
-                .ok_or_else(|| CallbackError::Malformed("amounts overflow".into()))?,
-        };
-        Ok(RoundReport {
-            uid: text("member_id")?,
-            round_id: text("bet_id")?,
-            version,
-            final_state: status != "running" && status != "pending",
-            status,
-            net_wire: net,
-            wire_exponent: WIRE_EXPONENT,
+        parse_bet(&body["bet"], event == "bet_cancelled")
+    }
+
+    fn pull_rounds(&self, since: i64) -> BoxFuture<'_, Result<(Vec<RoundReport>, i64), CallError>> {
+        Box::pin(async move {
+            let (code, data) = self
+                .call(
+                    "bets/pull",
+                    json!({ "since_version": since, "limit": PULL_LIMIT }),
+                )
+                .await?;
+            if code != "0" {
+                return Err(refused(code));
+            }
+            let next = data["next_version"].as_i64().unwrap_or(since).max(since);
+            let mut reports = Vec::new();
+            for bet in data["bets"].as_array().into_iter().flatten() {
+                match parse_bet(bet, false) {
+                    Ok(r) => reports.push(r),
+                    Err(e) => tracing::warn!(error = %e, "unreadable bet record skipped"),
+                }
+            }
+            Ok((reports, next))
         })
     }
+}
+
+/// A bet record (callback or pull) as a round report; amounts stay in cents.
+fn parse_bet(bet: &Value, cancelled: bool) -> Result<RoundReport, CallbackError> {
+    let text = |field: &str| {
+        bet[field]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CallbackError::Malformed(format!("bet.{field} missing")))
+    };
+    let cents = |field: &str| {
+        bet[field]
+            .as_i64()
+            .filter(|c| *c >= 0)
+            .ok_or_else(|| CallbackError::Malformed(format!("bet.{field} is not whole cents")))
+    };
+    let status = text("status")?;
+    let stake = cents("stake")?;
+    let payout = cents("payout")?;
+    let version = bet["version"]
+        .as_i64()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| CallbackError::Malformed("bet.version missing".into()))?;
+    // A cancelled, void, refunded or rejected bet gives the stake back: net zero.
+    let net = match status.as_str() {
+        "void" | "refunded" | "rejected" => 0,
+        _ if cancelled => 0,
+        _ => payout
+            .checked_sub(stake)
+            .ok_or_else(|| CallbackError::Malformed("amounts overflow".into()))?,
+    };
+    Ok(RoundReport {
+        uid: text("member_id")?,
+        round_id: text("bet_id")?,
+        version,
+        final_state: status != "running" && status != "pending",
+        status,
+        net_wire: net,
+        wire_exponent: WIRE_EXPONENT,
+    })
 }

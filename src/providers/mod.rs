@@ -166,6 +166,11 @@ pub trait ProviderAdapter: Send + Sync {
     fn callback_operator(&self, env: &CallbackEnvelope<'_>) -> Option<String>;
     /// Verifies and parses a callback addressed to this account.
     fn verify_callback(&self, env: &CallbackEnvelope<'_>) -> Result<RoundReport, CallbackError>;
+    /// Round changes since the cursor `since` (0 at start) and the next cursor. The provider's
+    /// records are the source of truth; callbacks only bring them sooner.
+    fn pull_rounds(&self, since: i64) -> BoxFuture<'_, Result<(Vec<RoundReport>, i64), CallError>> {
+        Box::pin(async move { Ok((Vec::new(), since)) })
+    }
 }
 
 /// The adapter for a configured account.

@@ -63,6 +63,8 @@ pub enum RoundOutcome {
     Applied { delta: i64 },
     /// This version or a later one was applied before: nothing moved.
     Stale,
+    /// Another writer changed the round meanwhile: nothing moved; read it again.
+    Raced,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +77,9 @@ pub struct GameSessionRow {
     pub state: String,
     pub started_at: i64,
 }
+
+/// Times a round version is re-read after losing a race to another writer of the same round.
+const ROUND_RACE_RETRIES: usize = 5;
 
 impl Store {
     pub async fn ensure_accounts(&self, accounts: &[NewAccount]) -> StoreResult<()> {
@@ -143,7 +148,13 @@ impl Store {
         round: &RoundUpdate,
         entry_for: &(dyn Fn(i64) -> Option<NewEntry> + Sync),
     ) -> StoreResult<RoundOutcome> {
-        dispatch!(self, b => b.apply_round(round, entry_for).await)
+        for _ in 0..ROUND_RACE_RETRIES {
+            let outcome = dispatch!(self, b => b.apply_round(round, entry_for).await)?;
+            if outcome != RoundOutcome::Raced {
+                return Ok(outcome);
+            }
+        }
+        Ok(RoundOutcome::Raced)
     }
 
     pub async fn insert_game_session(&self, s: &GameSessionRow) -> StoreResult<()> {

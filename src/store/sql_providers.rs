@@ -334,7 +334,7 @@ impl Backend {
                 .rows_affected();
                 if updated == 0 {
                     tx.rollback().await?;
-                    return Ok(RoundOutcome::Stale);
+                    return Ok(RoundOutcome::Raced);
                 }
                 net
             }
@@ -356,7 +356,7 @@ impl Backend {
                 match inserted {
                     Err(e) if is_unique_violation(&e) => {
                         tx.rollback().await?;
-                        return Ok(RoundOutcome::Stale);
+                        return Ok(RoundOutcome::Raced);
                     }
                     other => other?,
                 };

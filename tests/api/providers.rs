@@ -686,10 +686,59 @@ async fn providers_breaker_opens_and_recovers(backend: Backend) {
     hub.infra.assert_ledger_ok();
 }
 
+/// Callbacks that never arrive: the hub finds every bet by pulling the provider's records.
+async fn providers_lost_callbacks_recovered_by_pull(backend: Backend) {
+    let sims = start_sims();
+    let hub = start(backend, &sims).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
+    let moved = move_money(
+        &api,
+        &tree.player_token,
+        &tree.player_id,
+        "luckysports",
+        "transfer-in",
+        "40",
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    sims.ls.set_faults(Faults {
+        callback_drop_rate: 0.7,
+        ..Faults::default()
+    });
+    let member = provider_uid(&tree.player_id);
+    for i in 0..10_i64 {
+        place_bet(
+            &sims,
+            &member,
+            100 + i,
+            if i % 2 == 0 { 0 } else { 300 },
+            (i == 3).then_some(50),
+        )
+        .await;
+    }
+    let expected = sims.ls.balance_minor(&member, 2).unwrap();
+    let held = format!("h:{}:held_at_provider:luckysports", tree.client_id);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while account_balance(&hub.infra, &held).await != expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pull never caught up: hub {} provider {expected}",
+            account_balance(&hub.infra, &held).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rounds = scalar(&hub.infra, "SELECT COUNT(*) FROM game_rounds").await;
+    assert_eq!(rounds, 10);
+    hub.infra.assert_ledger_ok();
+}
+
 backend_tests!(
     providers_embedded_default_flow,
     providers_random_faults_conserve_money,
     providers_callbacks_apply_once,
     providers_bad_callbacks_refused,
     providers_breaker_opens_and_recovers,
+    providers_lost_callbacks_recovered_by_pull,
 );

@@ -155,7 +155,30 @@ async fn api(
             )
         }
         "bets/pull" => {
-            ok(json!({ "bets": [], "next_version": body["since_version"].as_i64().unwrap_or(0) }))
+            let since = body["since_version"].as_i64().unwrap_or(0);
+            let limit = body["limit"].as_i64().unwrap_or(1000).clamp(1, 1000) as usize;
+            let book = state.book.lock().expect("book lock");
+            // The log is in version order: this operator's changes after `since`, one page.
+            let start = book
+                .bet_log
+                .partition_point(|r| r["version"].as_i64().unwrap_or(0) <= since);
+            let ours = |r: &&Value| {
+                r["member_id"]
+                    .as_str()
+                    .and_then(|m| book.members.get(m))
+                    .is_some_and(|(_, op)| op == operator)
+            };
+            let page: Vec<Value> = book.bet_log[start..]
+                .iter()
+                .filter(ours)
+                .take(limit)
+                .cloned()
+                .collect();
+            let next = page
+                .last()
+                .and_then(|r| r["version"].as_i64())
+                .unwrap_or(since);
+            ok(json!({ "bets": page, "next_version": next }))
         }
         _ => err("UNKNOWN_METHOD"),
     }
@@ -181,24 +204,6 @@ async fn bet(state: web::Data<SimState>, body: web::Json<BetRequest>) -> HttpRes
     }
     let bet_id = crate::providers::new_serial();
     let final_payout = b.resettle_payout.unwrap_or(b.payout);
-    let operator = {
-        let mut book = state.book.lock().expect("book lock");
-        let Some((balance, operator)) = book.members.get_mut(&b.member_id) else {
-            return HttpResponse::NotFound().json(json!({ "error": "member" }));
-        };
-        let Some(after) = balance.checked_sub(b.stake).filter(|a| *a >= 0) else {
-            return HttpResponse::Conflict().json(json!({ "error": "INSUFFICIENT_BALANCE" }));
-        };
-        *balance = after + final_payout;
-        operator.clone()
-    };
-    let record = |version: i64, status: &str, payout: i64| {
-        json!({
-            "bet_id": bet_id, "member_id": b.member_id, "stake": b.stake, "payout": payout,
-            "status": status, "placed_at": crate::domain::rfc3339_ms(crate::domain::now_ms()),
-            "settled_at": crate::domain::rfc3339_ms(crate::domain::now_ms()), "version": version,
-        })
-    };
     let status_of = |payout: i64| {
         if payout > b.stake {
             "won"
@@ -208,18 +213,40 @@ async fn bet(state: web::Data<SimState>, body: web::Json<BetRequest>) -> HttpRes
             "lost"
         }
     };
-    let mut events = vec![
-        json!({ "event": "bet_settled", "bet": record(1, "running", 0) }),
-        json!({ "event": "bet_settled", "bet": record(2, status_of(b.payout), b.payout) }),
-    ];
+    let mut stages = vec![("running", 0), (status_of(b.payout), b.payout)];
     if let Some(p) = b.resettle_payout {
-        events.push(json!({ "event": "bet_settled", "bet": record(3, status_of(p), p) }));
+        stages.push((status_of(p), p));
     }
+    // Balance and bet log change together; versions are global and grow per record.
+    let (operator, mut events) = {
+        let mut book = state.book.lock().expect("book lock");
+        let Some((balance, operator)) = book.members.get_mut(&b.member_id) else {
+            return HttpResponse::NotFound().json(json!({ "error": "member" }));
+        };
+        let Some(after) = balance.checked_sub(b.stake).filter(|a| *a >= 0) else {
+            return HttpResponse::Conflict().json(json!({ "error": "INSUFFICIENT_BALANCE" }));
+        };
+        *balance = after + final_payout;
+        let operator = operator.clone();
+        let now = crate::domain::rfc3339_ms(crate::domain::now_ms());
+        let mut events = Vec::new();
+        for (status, payout) in stages {
+            book.last_bet_version += 1;
+            let record = json!({
+                "bet_id": bet_id, "member_id": b.member_id, "stake": b.stake, "payout": payout,
+                "status": status, "placed_at": now, "settled_at": now, "version": book.last_bet_version,
+            });
+            book.bet_log.push(record.clone());
+            events.push(json!({ "event": "bet_settled", "bet": record }));
+        }
+        (operator, events)
+    };
     let faults = state.faults();
     if Faults::roll(faults.callback_out_of_order_rate) {
         events.reverse();
     }
     let mut deliveries = Vec::new();
+    events.retain(|_| !Faults::roll(faults.callback_drop_rate));
     for e in events {
         deliveries.push(e.clone());
         if Faults::roll(faults.callback_duplicate_rate) {

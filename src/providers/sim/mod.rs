@@ -45,6 +45,8 @@ pub struct Faults {
     /// LuckySports callbacks: each sent twice / the settlement sent before the running record.
     pub callback_duplicate_rate: f64,
     pub callback_out_of_order_rate: f64,
+    /// LuckySports callbacks: never delivered (the hub must find the bet by `bets/pull`).
+    pub callback_drop_rate: f64,
 }
 
 impl Faults {
@@ -87,6 +89,9 @@ pub struct Book {
     pub transfers: HashMap<String, SimTransfer>,
     /// uid → withdrawals refused until (JDB 6901).
     pub in_game_until_ms: HashMap<String, i64>,
+    /// Every version of every bet, in version order (LuckySports `bets/pull`).
+    pub bet_log: Vec<serde_json::Value>,
+    pub last_bet_version: i64,
 }
 
 impl Book {
