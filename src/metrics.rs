@@ -20,6 +20,8 @@ pub const PROVIDER_TRANSFERS: &str = "provider_transfers_total";
 pub const RECONCILER_BACKLOG: &str = "provider_reconciler_backlog";
 pub const PROVIDER_BREAKER: &str = "provider_breaker_state";
 pub const PROVIDER_CALLBACKS: &str = "provider_callbacks_total";
+pub const LEDGER_COMMITS: &str = "ledger_commits_total";
+pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 
 /// Journal entry kinds, one `balance_transfers_total{kind}` series each.
 pub const TRANSFER_KINDS: &[&str] = &[
@@ -112,4 +114,18 @@ pub fn register_all() {
         let _ = histogram!(PROVIDER_CALL_DURATION, "provider" => *provider, "method" => "transfer");
     }
     gauge!(RECONCILER_BACKLOG).set(0.0);
+    register_ledger();
+}
+
+fn register_ledger() {
+    describe_counter!(
+        LEDGER_COMMITS,
+        "Database transactions committing journal entries"
+    );
+    describe_histogram!(
+        LEDGER_BATCH_SIZE,
+        "Journal entries per group-commit transaction"
+    );
+    counter!(LEDGER_COMMITS).absolute(0);
+    let _ = histogram!(LEDGER_BATCH_SIZE);
 }

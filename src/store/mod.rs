@@ -6,13 +6,15 @@
 //! guarded in SQL (`allow_negative = 1 OR balance >= -delta`), so no caller can overdraw an
 //! account or lose an update, whichever node or actor sends them.
 
+mod batch_plan;
+mod group_commit;
 mod mysql;
 mod sqlite;
 mod types;
 
-pub use types::*;
+pub use group_commit::{AfterCommit, GroupCommitOptions};
 
-use std::time::Duration;
+pub use types::*;
 
 /// Which database a URL points at, and how to reach it.
 #[derive(Debug, Clone)]
@@ -20,11 +22,13 @@ pub struct StoreOptions {
     pub url: String,
     /// Connections for reads (and, on MySQL, writes).
     pub max_connections: u32,
+    pub group_commit: GroupCommitOptions,
 }
 
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    committer: group_commit::GroupCommitter,
 }
 
 #[derive(Clone)]
@@ -36,11 +40,31 @@ enum Backend {
 /// Runs the same expression against whichever backend this store uses.
 macro_rules! dispatch {
     ($self:ident, $b:ident => $e:expr) => {
-        match &$self.backend {
+        dispatch_backend!(&$self.backend, $b => $e)
+    };
+}
+
+/// The same, given a `&Backend`.
+macro_rules! dispatch_backend {
+    ($backend:expr, $b:ident => $e:expr) => {
+        match $backend {
             Backend::Sqlite($b) => $e,
             Backend::MySql($b) => $e,
         }
     };
+}
+pub(crate) use dispatch_backend;
+
+impl Backend {
+    fn is_transient(&self, e: &StoreError) -> bool {
+        let StoreError::Database(e) = e else {
+            return matches!(e, StoreError::Conflict);
+        };
+        match self {
+            Backend::Sqlite(_) => sqlite::is_transient(e),
+            Backend::MySql(_) => mysql::is_transient(e),
+        }
+    }
 }
 
 // After `dispatch!` so the submodule can use it.
@@ -61,8 +85,9 @@ impl Store {
                     options.url.split(':').next().unwrap_or_default()
                 )));
             };
-        let store = Self { backend };
-        dispatch!(store, b => b.migrate().await)?;
+        dispatch_backend!(&backend, b => b.migrate().await)?;
+        let committer = group_commit::GroupCommitter::start(backend.clone(), options.group_commit);
+        let store = Self { backend, committer };
         Ok(store)
     }
 
@@ -166,22 +191,21 @@ impl Store {
         dispatch!(self, b => b.account(id).await)
     }
 
-    /// Commits one balanced journal entry, or replays the first result of its idempotency key.
-    pub async fn post_entry(&self, entry: &NewEntry) -> StoreResult<PostOutcome> {
+    /// Commits one balanced journal entry (durably, possibly in a batch with others), or
+    /// replays the first result of its idempotency key.
+    pub async fn post_entry(&self, entry: NewEntry) -> StoreResult<PostOutcome> {
+        self.queue_entry(entry, None).await
+    }
+
+    /// Like `post_entry`, but the entry takes its place in the commit order before this returns,
+    /// and `after_commit` runs in that order once it is committed (not on replays or refusals).
+    pub fn queue_entry(
+        &self,
+        entry: NewEntry,
+        after_commit: Option<AfterCommit>,
+    ) -> impl Future<Output = StoreResult<PostOutcome>> + use<> {
         entry.assert_balanced();
-        let mut attempt = 0;
-        loop {
-            let result = dispatch!(self, b => b.post_entry(entry).await);
-            match result {
-                Err(StoreError::Database(e))
-                    if attempt < TRANSIENT_RETRIES && self.is_transient(&e) =>
-                {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(2 << attempt)).await;
-                }
-                other => return other,
-            }
-        }
+        self.committer.post(entry, after_commit)
     }
 
     pub async fn account_history(
@@ -196,14 +220,4 @@ impl Store {
     pub async fn ledger_violation(&self) -> StoreResult<Option<String>> {
         dispatch!(self, b => b.ledger_violation().await)
     }
-
-    fn is_transient(&self, e: &sqlx::Error) -> bool {
-        match &self.backend {
-            Backend::Sqlite(_) => sqlite::is_transient(e),
-            Backend::MySql(_) => mysql::is_transient(e),
-        }
-    }
 }
-
-/// Deadlocks and lock timeouts are retried this many times before the caller sees them.
-const TRANSIENT_RETRIES: u32 = 5;

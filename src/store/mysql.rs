@@ -12,8 +12,12 @@ type Db = sqlx::MySql;
 const NAME: &str = "mysql";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
 
+/// Locking read suffix: SQLite's one writer needs none.
+const FOR_UPDATE: &str = " FOR UPDATE";
+
 include!("sql.rs");
 include!("sql_providers.rs");
+include!("sql_ledger.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

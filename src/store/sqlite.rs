@@ -13,8 +13,12 @@ type Db = sqlx::Sqlite;
 const NAME: &str = "sqlite";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
+/// Locking read suffix: SQLite's one writer needs none.
+const FOR_UPDATE: &str = "";
+
 include!("sql.rs");
 include!("sql_providers.rs");
+include!("sql_ledger.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

@@ -19,6 +19,9 @@ pub enum StoreError {
     BalanceOverflow(String),
     #[error("idempotency key reused with a different request")]
     IdempotencyConflict,
+    /// A guarded write found a row changed under it; the transaction was rolled back.
+    #[error("concurrent change detected; retry")]
+    Conflict,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -250,6 +250,11 @@ impl TestHub {
 
     /// Starts the hub with `adjust` applied to its settings (provider accounts, for one).
     pub async fn start_with(infra: Infra, adjust: impl FnOnce(&mut Settings)) -> Self {
+        // `RUST_LOG=nashub=debug cargo test ... -- --nocapture` shows the hub's logs.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let mut settings = infra.settings();
         adjust(&mut settings);
         let config = settings.resolve().expect("resolve settings");
@@ -301,6 +306,59 @@ impl Drop for TestHub {
 
 pub fn ws_url(base: &str, token: &str) -> String {
     format!("{}/ws?token={token}", base.replacen("http", "ws", 1))
+}
+
+/// A `nashub serve` process; killed when dropped.
+pub struct HubProcess {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl HubProcess {
+    pub fn start(infra: &Infra) -> HubProcess {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nashub"))
+            .arg("serve")
+            .env_clear()
+            .envs(infra.env())
+            .env("NASHUB_BIND", "127.0.0.1:0")
+            .env("NASHUB_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start nashub serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in
+                std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok)
+            {
+                if let Some(base) = line.strip_prefix("nashub listening on ") {
+                    let _ = tx.send(base.to_owned());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("node prints its address");
+        HubProcess { child, base }
+    }
+
+    /// SIGKILL: no shutdown code runs, as in a crash or power loss of the process.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn api(&self) -> Api {
+        Api::new(&self.base)
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// HTTP calls against any hub base URL (in-process or a separate process).

@@ -6,6 +6,7 @@ mod auth;
 mod concurrency;
 mod flow;
 mod idempotency;
+mod ledger;
 mod ops;
 mod providers;
 mod providers_crash;
