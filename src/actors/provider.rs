@@ -339,8 +339,9 @@ impl Providers {
             request_hash,
             state: PENDING.into(),
             provider_balance: None,
-            attempts: 0,
-            last_sent_at: None,
+            // The first send follows the commit at once: recorded with the row, saving a write.
+            attempts: 1,
+            last_sent_at: Some(now),
             created_at: now,
             updated_at: now,
         };
@@ -448,7 +449,9 @@ impl Providers {
                     break;
                 }
             }
-            if let Err(e) = self.inner.store.mark_transfer_sent(&row.id, now_ms()).await {
+            if send > 0
+                && let Err(e) = self.inner.store.mark_transfer_sent(&row.id, now_ms()).await
+            {
                 last = e.to_string();
                 break;
             }

@@ -216,6 +216,15 @@ impl SimHandle {
         *self.state.callback_url.lock().expect("url lock") = Some(url.to_owned());
     }
 
+    /// Ends every "in progress" period now (status queries then report the outcome).
+    pub fn finish_in_progress(&self) {
+        let now = crate::domain::now_ms();
+        let mut book = self.state.book.lock().expect("book lock");
+        for t in book.transfers.values_mut() {
+            t.ready_at_ms = t.ready_at_ms.min(now);
+        }
+    }
+
     /// Sum of every player's balance at this simulator, in minor units of `exponent`.
     pub fn total_minor(&self, exponent: u32) -> Option<i64> {
         crate::providers::units::rescale(self.state.total(), self.kind.exponent(), exponent)
