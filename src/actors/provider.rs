@@ -48,6 +48,8 @@ pub const UNKNOWN: &str = "unknown";
 pub const SUCCEEDED: &str = "succeeded";
 pub const FAILED: &str = "failed";
 const OPEN: &[&str] = &[PENDING, UNKNOWN];
+/// `last_error` of a transfer the provider refused for lack of funds (replayed as 409).
+const INSUFFICIENT_PREFIX: &str = "insufficient_funds";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -344,6 +346,7 @@ impl Providers {
             last_sent_at: Some(now),
             created_at: now,
             updated_at: now,
+            last_error: None,
         };
         let hold = (req.direction == Direction::In).then(|| {
             entry(
@@ -390,10 +393,15 @@ impl Providers {
             BeginOutcome::Existing(existing) => {
                 // A retried request: report the first one, never send a second intent.
                 account.breaker.record_success();
+                let insufficient_funds = existing.state == FAILED
+                    && existing
+                        .last_error
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with(INSUFFICIENT_PREFIX));
                 return Ok(TransferStatus {
                     transfer_id: existing.id,
                     state: existing.state,
-                    insufficient_funds: false,
+                    insufficient_funds,
                 });
             }
         };
@@ -476,7 +484,12 @@ impl Providers {
                     insufficient_funds,
                 } => {
                     account.record(true);
-                    let mut status = self.fail(row, &code, currency).await;
+                    let reason = if insufficient_funds {
+                        format!("{INSUFFICIENT_PREFIX} {code}")
+                    } else {
+                        code
+                    };
+                    let mut status = self.fail(row, &reason, currency).await;
                     status.insufficient_funds = insufficient_funds;
                     return status;
                 }

@@ -25,6 +25,8 @@ pub struct TransferRow {
     pub last_sent_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Why the last send or the failure happened (`insufficient_funds ...` for that refusal).
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -23,13 +23,14 @@ fn transfer_from_row(row: &DbRow) -> Result<TransferRow, sqlx::Error> {
         last_sent_at: row.try_get("last_sent_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        last_error: row.try_get("last_error")?,
     })
 }
 
 macro_rules! transfer_columns {
     () => {
         "id, client_id, user_id, provider, account, direction, amount, serial, idempotency_key, request_hash, \
-         state, provider_balance, attempts, last_sent_at, created_at, updated_at"
+         state, provider_balance, attempts, last_sent_at, created_at, updated_at, last_error"
     };
 }
 
@@ -136,7 +137,7 @@ impl Backend {
     pub async fn begin_transfer(&self, t: &TransferRow, hold: Option<&NewEntry>) -> StoreResult<BeginOutcome> {
         let mut tx = self.write.begin().await?;
         let inserted = sqlx::query(concat!(
-            "INSERT INTO provider_transfers (", transfer_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO provider_transfers (", transfer_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&t.id)
         .bind(&t.client_id)
@@ -154,6 +155,7 @@ impl Backend {
         .bind(t.last_sent_at)
         .bind(t.created_at)
         .bind(t.updated_at)
+        .bind(&t.last_error)
         .execute(&mut *tx)
         .await;
         match inserted {

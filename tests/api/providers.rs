@@ -208,6 +208,14 @@ async fn providers_embedded_default_flow(backend: Backend) {
         )
         .await;
         too_much.error(409, "insufficient_funds");
+        // Replayed with its key: the same answer, and still nothing moved.
+        let key = format!("too-much-{provider}");
+        let out = path(&tree.player_id, provider, "transfer-out");
+        for _ in 0..2 {
+            api.post_key(&tree.player_token, &out, &key, json!({ "amount": "100" }))
+                .await
+                .error(409, "insufficient_funds");
+        }
     }
     assert_eq!(
         api.balance(&tree.player_token, &tree.player_id).await,
