@@ -368,7 +368,7 @@ impl Providers {
                 &row.user_id,
                 &req.currency,
                 ProviderOp::Begin {
-                    row: row.clone(),
+                    row: Box::new(row.clone()),
                     hold,
                 },
             )

@@ -16,7 +16,7 @@ use crate::store::{BeginOutcome, NewEntry, PostedEntry, Store, StoreError, Trans
 pub enum ProviderOp {
     /// Insert the `pending` row, and post the hold if any, in one transaction.
     Begin {
-        row: TransferRow,
+        row: Box<TransferRow>,
         hold: Option<NewEntry>,
     },
     /// Move the row from one of `from` to `to`, posting `entry`, in one transaction.
