@@ -50,6 +50,8 @@ pub const FAILED: &str = "failed";
 const OPEN: &[&str] = &[PENDING, UNKNOWN];
 /// `last_error` of a transfer the provider refused for lack of funds (replayed as 409).
 const INSUFFICIENT_PREFIX: &str = "insufficient_funds";
+/// `last_error` of a withdrawal refused while the player was in a game.
+const IN_GAME_REASON: &str = "player_in_game";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -125,6 +127,8 @@ pub struct TransferStatus {
     pub transfer_id: String,
     pub state: String,
     pub insufficient_funds: bool,
+    /// Refused because the player is in a game (now kicked): retry in a few seconds.
+    pub player_in_game: bool,
 }
 
 /// Every configured provider account, and what the state machine needs around them.
@@ -398,10 +402,13 @@ impl Providers {
                         .last_error
                         .as_deref()
                         .is_some_and(|e| e.starts_with(INSUFFICIENT_PREFIX));
+                let player_in_game = existing.state == FAILED
+                    && existing.last_error.as_deref() == Some(IN_GAME_REASON);
                 return Ok(TransferStatus {
                     transfer_id: existing.id,
                     state: existing.state,
                     insufficient_funds,
+                    player_in_game,
                 });
             }
         };
@@ -470,6 +477,20 @@ impl Providers {
                 }
                 TransferAnswer::AlreadyApplied => {
                     account.record(true);
+                    break;
+                }
+                TransferAnswer::PlayerInGame if send == 0 => {
+                    account.record(true);
+                    let mut status = self.fail(row, IN_GAME_REASON, currency).await;
+                    // Best effort: the player's next withdrawal finds them out of the game.
+                    let kicked = account.adapter.kick(uid).await;
+                    account.record(!matches!(kicked, Err(CallError::Unavailable(_))));
+                    status.player_in_game = true;
+                    return status;
+                }
+                TransferAnswer::PlayerInGame => {
+                    account.record(true);
+                    last = "player in game after an unanswered send".into();
                     break;
                 }
                 TransferAnswer::Rejected { code, .. } if send > 0 => {
@@ -661,6 +682,7 @@ impl Providers {
                     transfer_id: row.id.clone(),
                     state,
                     insufficient_funds: false,
+                    player_in_game: false,
                 }
             }
             Err(e) => {
@@ -676,6 +698,7 @@ impl Providers {
             transfer_id: row.id.clone(),
             state: state.to_owned(),
             insufficient_funds: false,
+            player_in_game: false,
         }
     }
 

@@ -130,6 +130,12 @@ async fn transfer(
             amount,
         })
         .await?;
+    if status.player_in_game {
+        return Err(ApiError::conflict(
+            "player_in_game",
+            "the player was in a game; they have been taken out of it, try again in a few seconds",
+        ));
+    }
     if status.insufficient_funds {
         return Err(ApiError::conflict(
             "insufficient_funds",

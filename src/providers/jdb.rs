@@ -21,6 +21,7 @@ pub const SKEW_MS: i64 = 5_000;
 pub const ACTION_LAUNCH: i64 = 11;
 pub const ACTION_CREATE: i64 = 12;
 pub const ACTION_INFO: i64 = 15;
+pub const ACTION_KICK: i64 = 17;
 pub const ACTION_TRANSFER: i64 = 19;
 pub const ACTION_GAMES: i64 = 49;
 pub const ACTION_STATUS: i64 = 55;
@@ -103,6 +104,7 @@ fn action_name(action: i64) -> &'static str {
         ACTION_LAUNCH => "launch",
         ACTION_CREATE => "create_player",
         ACTION_INFO => "balance",
+        ACTION_KICK => "kick",
         ACTION_TRANSFER => "transfer",
         ACTION_GAMES => "games",
         ACTION_STATUS => "check",
@@ -163,6 +165,8 @@ impl ProviderAdapter for JdbAdapter {
                 TransferAnswer::Applied {
                     balance_minor: from_json_number(&answer["userBalance"], call.exponent),
                 }
+            } else if status == "6901" {
+                TransferAnswer::PlayerInGame
             } else if APPLIED_EARLIER.contains(&status) {
                 TransferAnswer::AlreadyApplied
             } else if DEFINITE_FAILURE.contains(&status) {
@@ -267,6 +271,18 @@ impl ProviderAdapter for JdbAdapter {
                 }
             }
             Ok(games)
+        })
+    }
+
+    fn kick<'a>(&'a self, uid: &'a str) -> BoxFuture<'a, Result<(), CallError>> {
+        Box::pin(async move {
+            let answer = self
+                .call(ACTION_KICK, json!({ "parent": self.parent, "uid": uid }))
+                .await?;
+            match status_of(&answer) {
+                "0000" => Ok(()),
+                _ => Err(Self::refused(&answer)),
+            }
         })
     }
 

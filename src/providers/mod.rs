@@ -72,6 +72,8 @@ pub enum TransferAnswer {
         code: String,
         insufficient_funds: bool,
     },
+    /// Not applied because the player is in a game; kick them and retry later (JDB 6901).
+    PlayerInGame,
     /// Timeout, 5xx, "in progress", maintenance, an unmapped code: query by serial later.
     Unknown(String),
 }
@@ -166,6 +168,10 @@ pub trait ProviderAdapter: Send + Sync {
     fn callback_operator(&self, env: &CallbackEnvelope<'_>) -> Option<String>;
     /// Verifies and parses a callback addressed to this account.
     fn verify_callback(&self, env: &CallbackEnvelope<'_>) -> Result<RoundReport, CallbackError>;
+    /// Takes the player out of any game so a withdrawal can follow (JDB 6901); default: nothing.
+    fn kick<'a>(&'a self, _uid: &'a str) -> BoxFuture<'a, Result<(), CallError>> {
+        Box::pin(async { Ok(()) })
+    }
     /// Round changes since the cursor `since` (0 at start) and the next cursor. The provider's
     /// records are the source of truth; callbacks only bring them sooner.
     fn pull_rounds(&self, since: i64) -> BoxFuture<'_, Result<(Vec<RoundReport>, i64), CallError>> {

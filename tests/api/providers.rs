@@ -155,10 +155,14 @@ async fn providers_embedded_default_flow(backend: Backend) {
     let hub = TestHub::start(backend).await;
     let api = hub.api();
     let tree = Tree::create(&api).await;
-    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
     let mut ws = WsClient::connect(&hub.ws_url(&tree.player_token)).await;
     ws.next_of("subscribed").await;
     ws.next_of("subscribed").await;
+    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
+    assert_eq!(
+        ws.next_of("balance_update").await["data"]["balance"],
+        "100.00"
+    );
 
     for provider in ["jdb", "luckysports"] {
         let key = format!("in-{provider}");
@@ -742,6 +746,70 @@ async fn providers_lost_callbacks_recovered_by_pull(backend: Backend) {
     hub.infra.assert_ledger_ok();
 }
 
+/// A JDB withdrawal while the player is in a game is refused with nothing moved (6901); the
+/// hub takes the player out of the game, and the next withdrawal goes through.
+async fn providers_withdrawal_while_in_game(backend: Backend) {
+    let sims = start_sims();
+    let hub = start(backend, &sims).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    api.deposit(&tree.admin_token, &tree.player_id, "50").await;
+    sims.jdb.set_faults(Faults {
+        in_game_after_launch_ms: 60_000,
+        ..Faults::default()
+    });
+    let moved = move_money(
+        &api,
+        &tree.player_token,
+        &tree.player_id,
+        "jdb",
+        "transfer-in",
+        "20",
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    api.post(
+        &tree.player_token,
+        &path(&tree.player_id, "jdb", "launch"),
+        json!({ "game": "0-8001" }),
+    )
+    .await
+    .ok();
+    move_money(
+        &api,
+        &tree.player_token,
+        &tree.player_id,
+        "jdb",
+        "transfer-out",
+        "5",
+    )
+    .await
+    .error(409, "player_in_game");
+    assert_eq!(
+        api.balance(&tree.player_token, &tree.player_id).await,
+        "30.00"
+    );
+    assert_eq!(
+        sims.jdb.balance_minor(&provider_uid(&tree.player_id), 2),
+        Some(2000)
+    );
+    let out = move_money(
+        &api,
+        &tree.player_token,
+        &tree.player_id,
+        "jdb",
+        "transfer-out",
+        "5",
+    )
+    .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(
+        api.balance(&tree.player_token, &tree.player_id).await,
+        "35.00"
+    );
+    hub.infra.assert_ledger_ok();
+}
+
 backend_tests!(
     providers_embedded_default_flow,
     providers_random_faults_conserve_money,
@@ -749,4 +817,5 @@ backend_tests!(
     providers_bad_callbacks_refused,
     providers_breaker_opens_and_recovers,
     providers_lost_callbacks_recovered_by_pull,
+    providers_withdrawal_while_in_game,
 );

@@ -189,6 +189,14 @@ async fn api(state: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> 
                 json!({ "path": format!("http://{}/game?uid={uid}&game={game}&t={}", req.connection_info().host(), crate::providers::new_serial()) }),
             )
         }
+        17 => {
+            let mut book = state.book.lock().expect("book lock");
+            if !book.members.contains_key(&uid) {
+                return answer("7501", json!({}));
+            }
+            book.in_game_until_ms.remove(&uid);
+            answer("0000", json!({}))
+        }
         49 => answer(
             "0000",
             json!({ "data": [
