@@ -40,6 +40,9 @@ use crate::store::{
 const SENDS_MAX: u32 = 3;
 /// Pages of round changes pulled per account per pass.
 const PULL_PAGES_MAX: usize = 10;
+/// How much later than recorded with its row a first send may go out (well under any
+/// provider's clock-skew margin); beyond that the send time is recorded again.
+const FIRST_SEND_SLACK_MS: i64 = 200;
 /// Base of the jittered backoff between sends.
 const BACKOFF_BASE_MS: u64 = 50;
 
@@ -363,6 +366,13 @@ impl Providers {
                 amount,
             )
         });
+        // The concurrency permit comes first, so the send follows the commit without waiting
+        // (the row records that moment as its first send).
+        let _permit = account
+            .limiter
+            .acquire()
+            .await
+            .expect("limiter never closes");
         // The breaker's permit (one probe when half-open) is claimed before money is held.
         if !account.breaker.allow() {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
@@ -381,11 +391,11 @@ impl Providers {
             Ok(ProviderMoved::Begun(b)) => b,
             Ok(ProviderMoved::Transitioned(_)) => unreachable!("Begin answers Begun"),
             Err(ProviderError::Store(StoreError::InsufficientFunds { .. })) => {
-                account.breaker.record_success();
+                account.breaker.release();
                 return Err(ProviderError::InsufficientFunds);
             }
             Err(e) => {
-                account.breaker.record_success();
+                account.breaker.release();
                 return Err(e);
             }
         };
@@ -396,7 +406,7 @@ impl Providers {
             }
             BeginOutcome::Existing(existing) => {
                 // A retried request: report the first one, never send a second intent.
-                account.breaker.record_success();
+                account.breaker.release();
                 let insufficient_funds = existing.state == FAILED
                     && existing
                         .last_error
@@ -412,11 +422,6 @@ impl Providers {
                 });
             }
         };
-        let _permit = account
-            .limiter
-            .acquire()
-            .await
-            .expect("limiter never closes");
         Ok(self.drive(&account, &row, &uid, &req.currency).await)
     }
 
@@ -464,7 +469,11 @@ impl Providers {
                     break;
                 }
             }
-            if send > 0
+            // The row holds the time of the first send; if the commit took long, record it anew
+            // so "not found" is never taken as proof too early.
+            let recorded = row.last_sent_at.unwrap_or(0);
+            let stale_record = send == 0 && now_ms() - recorded > FIRST_SEND_SLACK_MS;
+            if (send > 0 || stale_record)
                 && let Err(e) = self.inner.store.mark_transfer_sent(&row.id, now_ms()).await
             {
                 last = e.to_string();

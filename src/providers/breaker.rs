@@ -73,6 +73,11 @@ impl Breaker {
         }
     }
 
+    /// Gives back a permit that led to no call (a refused or replayed request): no verdict.
+    pub fn release(&self) {
+        self.inner.lock().expect("breaker lock").probing = false;
+    }
+
     pub fn record_success(&self) {
         let mut inner = self.inner.lock().expect("breaker lock");
         inner.consecutive_failures = 0;
