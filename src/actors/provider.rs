@@ -38,6 +38,8 @@ use crate::store::{
 
 /// Sends of one transfer before it is left `unknown` for the reconciler.
 const SENDS_MAX: u32 = 3;
+/// Age past which a provider's "no such transfer" is no longer proof (JDB looks back 3 months).
+const NOT_FOUND_PROOF_MAX_AGE_MS: i64 = 80 * 24 * 3600 * 1000;
 /// Pages of round changes pulled per account per pass.
 const PULL_PAGES_MAX: usize = 10;
 /// How much later than recorded with its row a first send may go out (well under any
@@ -564,10 +566,14 @@ impl Providers {
                     .ok()
                     .flatten()?
                     .last_sent_at;
-                let proven = match last_send {
-                    None => true,
-                    Some(at) => now_ms() - at > account.adapter.request_window_ms(),
-                };
+                // Providers keep status records for a limited time (JDB: 3 months): past that,
+                // "not found" proves nothing and the row waits for an operator.
+                let too_old = now_ms() - row.created_at > NOT_FOUND_PROOF_MAX_AGE_MS;
+                let proven = !too_old
+                    && match last_send {
+                        None => true,
+                        Some(at) => now_ms() - at > account.adapter.request_window_ms(),
+                    };
                 if proven {
                     Some(self.fail(row, "provider has no record", currency).await)
                 } else {
