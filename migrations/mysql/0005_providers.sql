@@ -66,3 +66,13 @@ CREATE TABLE game_sessions (
     CONSTRAINT game_sessions_client_fk FOREIGN KEY (client_id) REFERENCES clients (id),
     CONSTRAINT game_sessions_user_fk FOREIGN KEY (user_id) REFERENCES users (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+CREATE TABLE client_games (
+    client_id VARCHAR(64) NOT NULL,
+    provider VARCHAR(32) NOT NULL,
+    game_code VARCHAR(64) NOT NULL,
+    enabled BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (client_id, provider, game_code),
+    CONSTRAINT client_games_client_fk FOREIGN KEY (client_id) REFERENCES clients (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -59,3 +59,14 @@ CREATE TABLE game_sessions (
     ended_at INTEGER
 );
 CREATE INDEX game_sessions_user ON game_sessions (client_id, user_id, started_at);
+
+-- Per client: a provider (`game_code` '*') or one of its games switched off by the client's
+-- admins. No row: enabled.
+CREATE TABLE client_games (
+    client_id TEXT NOT NULL REFERENCES clients(id),
+    provider TEXT NOT NULL,
+    game_code TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (client_id, provider, game_code)
+);

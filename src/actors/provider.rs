@@ -76,6 +76,10 @@ pub enum ProviderError {
     ForeignPlayer,
     #[error("the round is being updated by another delivery; retry")]
     Busy,
+    #[error("this provider is switched off for the client")]
+    ProviderDisabled,
+    #[error("this game is switched off for the client")]
+    GameDisabled,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -260,6 +264,27 @@ impl Providers {
             .collect()
     }
 
+    /// Refuses a switched-off provider (or, with `game`, a switched-off game) for this client.
+    async fn check_enabled(
+        &self,
+        client: &ClientRow,
+        provider: &str,
+        game: Option<&str>,
+    ) -> Result<Vec<String>, ProviderError> {
+        let disabled = self
+            .inner
+            .store
+            .disabled_games(&client.id, provider)
+            .await?;
+        if disabled.iter().any(|g| g == "*") {
+            return Err(ProviderError::ProviderDisabled);
+        }
+        if game.is_some_and(|g| disabled.iter().any(|d| d == g)) {
+            return Err(ProviderError::GameDisabled);
+        }
+        Ok(disabled)
+    }
+
     async fn ensure_house(&self, client: &ClientRow) -> Result<(), ProviderError> {
         if self.inner.house_ready.contains(&client.id) {
             return Ok(());
@@ -319,6 +344,10 @@ impl Providers {
         let account = self.account_for(&req.client, &req.provider)?;
         if account.breaker.state() == BreakerState::Open {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
+        }
+        // A switched-off provider takes no new money; what players hold there may come back.
+        if req.direction == Direction::In {
+            self.check_enabled(&req.client, &req.provider, None).await?;
         }
         self.ensure_house(&req.client).await?;
         let uid = self
@@ -788,15 +817,18 @@ impl Providers {
         provider: &str,
     ) -> Result<Vec<GameInfo>, ProviderError> {
         let account = self.account_for(client, provider)?;
+        let disabled = self.check_enabled(client, provider, None).await?;
         if !account.breaker.allow() {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
         }
         let result = account.adapter.games().await;
         account.record(!matches!(result, Err(CallError::Unavailable(_))));
-        result.map_err(|e| match e {
+        let mut games = result.map_err(|e| match e {
             CallError::Unavailable(e) => ProviderError::Unavailable(e),
             other => ProviderError::Refused(other.to_string()),
-        })
+        })?;
+        games.retain(|g| !disabled.contains(&g.code));
+        Ok(games)
     }
 
     /// Starts a game session and returns (session id, the provider's launch URL).
@@ -809,6 +841,7 @@ impl Providers {
         lang: &str,
     ) -> Result<(String, String), ProviderError> {
         let account = self.account_for(client, provider)?;
+        self.check_enabled(client, provider, Some(game)).await?;
         if !account.breaker.allow() {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
         }

@@ -73,6 +73,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::get().to(providers::transfer_status),
                 )
                 .route(
+                    "/clients/{id}/providers/{provider}",
+                    web::put().to(providers::switch_provider),
+                )
+                .route(
+                    "/clients/{id}/providers/{provider}/games/{game}",
+                    web::put().to(providers::switch_game),
+                )
+                .route(
                     "/providers/{provider}/games",
                     web::get().to(providers::games),
                 ),

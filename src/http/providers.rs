@@ -63,6 +63,16 @@ impl From<ProviderError> for ApiError {
                 "forbidden",
                 "this operator account does not serve that player",
             ),
+            ProviderError::ProviderDisabled => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "provider_disabled",
+                "this game provider is switched off for your casino",
+            ),
+            ProviderError::GameDisabled => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "game_disabled",
+                "this game is switched off for your casino",
+            ),
             ProviderError::Busy => {
                 ApiError::unavailable("busy", "the record is being updated; retry")
             }
@@ -280,4 +290,70 @@ pub async fn transfer_status(
         "state": row.state,
         "currency": currency.code,
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchBody {
+    enabled: bool,
+}
+
+/// `PUT /api/v1/clients/{id}/providers/{provider}[/games/{game}]`: a client's admins (or a
+/// super admin) switch a provider or one of its games on or off for that client.
+async fn switch(
+    state: &AppState,
+    caller: &Caller,
+    client_id: &str,
+    provider: &str,
+    game: &str,
+    enabled: bool,
+) -> Result<HttpResponse, ApiError> {
+    let own = caller.client_id.as_deref() == Some(client_id);
+    match caller.role {
+        Role::SuperAdmin => {}
+        Role::ClientAdmin if own => {}
+        _ if own => return Err(ApiError::forbidden()),
+        _ => return Err(ApiError::not_found("client")),
+    }
+    let client = state
+        .store
+        .client(client_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))?;
+    state.providers.account_for(&client, provider)?;
+    if game.is_empty() || game.len() > 64 {
+        return Err(ApiError::validation("game must be 1 to 64 characters"));
+    }
+    state
+        .store
+        .set_client_game(&client.id, provider, game, enabled)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "client_id": client.id, "provider": provider, "game": game, "enabled": enabled,
+    })))
+}
+
+pub async fn switch_provider(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    path: web::Path<(String, String)>,
+    body: web::Json<SwitchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (client_id, provider) = path.into_inner();
+    switch(&state, &caller, &client_id, &provider, "*", body.enabled).await
+}
+
+pub async fn switch_game(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<SwitchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (client_id, provider, game) = path.into_inner();
+    if game == "*" {
+        return Err(ApiError::validation(
+            "name a game, or switch the provider itself",
+        ));
+    }
+    switch(&state, &caller, &client_id, &provider, &game, body.enabled).await
 }

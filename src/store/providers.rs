@@ -159,6 +159,25 @@ impl Store {
         Ok(RoundOutcome::Raced)
     }
 
+    /// Switches a provider (`game` = `*`) or one of its games on or off for a client.
+    pub async fn set_client_game(
+        &self,
+        client_id: &str,
+        provider: &str,
+        game: &str,
+        enabled: bool,
+    ) -> StoreResult<()> {
+        dispatch!(self, b => b.set_client_game(client_id, provider, game, enabled).await)
+    }
+
+    pub async fn disabled_games(
+        &self,
+        client_id: &str,
+        provider: &str,
+    ) -> StoreResult<Vec<String>> {
+        dispatch!(self, b => b.disabled_games(client_id, provider).await)
+    }
+
     pub async fn insert_game_session(&self, s: &GameSessionRow) -> StoreResult<()> {
         dispatch!(self, b => b.insert_game_session(s).await)
     }

@@ -402,4 +402,51 @@ impl Backend {
         .await?;
         Ok(done.rows_affected())
     }
+
+    // ---- games per client ----------------------------------------------------------------
+
+    pub async fn set_client_game(&self, client_id: &str, provider: &str, game: &str, enabled: bool) -> StoreResult<()> {
+        let now = crate::domain::now_ms();
+        for _ in 0..2 {
+            let updated = sqlx::query("UPDATE client_games SET enabled = ?, updated_at = ? WHERE client_id = ? AND provider = ? AND game_code = ?")
+                .bind(i64::from(enabled))
+                .bind(now)
+                .bind(client_id)
+                .bind(provider)
+                .bind(game)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+            if updated > 0 {
+                return Ok(());
+            }
+            let inserted = sqlx::query("INSERT INTO client_games (client_id, provider, game_code, enabled, updated_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(client_id)
+                .bind(provider)
+                .bind(game)
+                .bind(i64::from(enabled))
+                .bind(now)
+                .execute(&self.write)
+                .await;
+            match inserted {
+                // Another writer inserted it first: update that row.
+                Err(e) if is_unique_violation(&e) => continue,
+                other => {
+                    other?;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Game codes (and `*` for the whole provider) this client has switched off.
+    pub async fn disabled_games(&self, client_id: &str, provider: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT game_code FROM client_games WHERE client_id = ? AND provider = ? AND enabled = 0")
+            .bind(client_id)
+            .bind(provider)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(|r| r.try_get("game_code")).collect::<Result<_, _>>()?)
+    }
 }

@@ -13,8 +13,14 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::helpers::{Api, Backend, Infra, TestHub, Tree, WsClient};
 
-/// Simulator request window; the hub's proof window is larger (window + skew).
-const SIM_WINDOW_MS: i64 = 1000;
+/// Simulator request windows; the hub's proof window is larger (window + skew). LuckySports
+/// timestamps are whole seconds, so its window must leave room for the truncation.
+const fn sim_window_ms(kind: SimKind) -> i64 {
+    match kind {
+        SimKind::Jdb => 1000,
+        SimKind::LuckySports => 2000,
+    }
+}
 const HUB_TIMEOUT_MS: u64 = 300;
 
 struct Sims {
@@ -24,7 +30,7 @@ struct Sims {
 
 fn start_sims() -> Sims {
     let config = |kind| SimConfig {
-        window_ms: SIM_WINDOW_MS,
+        window_ms: sim_window_ms(kind),
         operators: match kind {
             SimKind::Jdb => vec![("testdc".into(), String::new())],
             SimKind::LuckySports => vec![
@@ -43,7 +49,7 @@ fn start_sims() -> Sims {
 fn accounts(sims: &Sims) -> Vec<ProviderAccountSettings> {
     let base = |kind, handle: &SimHandle| ProviderAccountSettings {
         timeout_ms: HUB_TIMEOUT_MS,
-        request_window_ms: SIM_WINDOW_MS + 500,
+        request_window_ms: sim_window_ms(kind) + 500,
         breaker_failures: 5,
         breaker_open_ms: 800,
         ..sim::account_for(kind, &handle.state.config, &handle.base_url())
@@ -810,6 +816,130 @@ async fn providers_withdrawal_while_in_game(backend: Backend) {
     hub.infra.assert_ledger_ok();
 }
 
+async fn put(api: &Api, token: &str, path: &str, body: Value) -> crate::helpers::Reply {
+    let req = api
+        .http
+        .put(format!("{}{path}", api.base))
+        .bearer_auth(token)
+        .json(&body);
+    api.send(req).await
+}
+
+/// A client's admin switches a game, then the whole provider, off and on again: a switched-off
+/// provider takes no new money and launches nothing, but players' money there can come back.
+async fn providers_switched_off_per_client(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    api.deposit(&tree.admin_token, &tree.player_id, "50").await;
+    let moved = move_money(
+        &api,
+        &tree.player_token,
+        &tree.player_id,
+        "jdb",
+        "transfer-in",
+        "20",
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    let base = format!("/api/v1/clients/{}/providers/jdb", tree.client_id);
+
+    put(
+        &api,
+        &tree.agent_token,
+        &format!("{base}/games/0-8001"),
+        json!({ "enabled": false }),
+    )
+    .await
+    .error(403, "forbidden");
+    put(
+        &api,
+        &tree.admin_token,
+        &format!("{base}/games/0-8001"),
+        json!({ "enabled": false }),
+    )
+    .await
+    .ok();
+    let games = api
+        .get(&tree.player_token, "/api/v1/providers/jdb/games")
+        .await
+        .ok();
+    let codes: Vec<&str> = games["games"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        !codes.contains(&"0-8001") && codes.contains(&"0-8003"),
+        "{codes:?}"
+    );
+    let launch = path(&tree.player_id, "jdb", "launch");
+    api.post(&tree.player_token, &launch, json!({ "game": "0-8001" }))
+        .await
+        .error(403, "game_disabled");
+    api.post(&tree.player_token, &launch, json!({ "game": "0-8003" }))
+        .await
+        .ok();
+
+    put(&api, &tree.admin_token, &base, json!({ "enabled": false }))
+        .await
+        .ok();
+    move_money(
+        &api,
+        &tree.player_token,
+        &tree.player_id,
+        "jdb",
+        "transfer-in",
+        "5",
+    )
+    .await
+    .error(403, "provider_disabled");
+    api.get(&tree.player_token, "/api/v1/providers/jdb/games")
+        .await
+        .error(403, "provider_disabled");
+    let out = move_money(
+        &api,
+        &tree.player_token,
+        &tree.player_id,
+        "jdb",
+        "transfer-out",
+        "5",
+    )
+    .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    // Other clients are not affected.
+    let luckysports = move_money(
+        &api,
+        &tree.player_token,
+        &tree.player_id,
+        "luckysports",
+        "transfer-in",
+        "1",
+    )
+    .await;
+    assert_eq!(luckysports.status, 200, "{}", luckysports.body);
+
+    put(&api, &tree.admin_token, &base, json!({ "enabled": true }))
+        .await
+        .ok();
+    let back = move_money(
+        &api,
+        &tree.player_token,
+        &tree.player_id,
+        "jdb",
+        "transfer-in",
+        "5",
+    )
+    .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert_eq!(
+        api.balance(&tree.player_token, &tree.player_id).await,
+        "29.00"
+    );
+    hub.infra.assert_ledger_ok();
+}
+
 backend_tests!(
     providers_embedded_default_flow,
     providers_random_faults_conserve_money,
@@ -818,4 +948,5 @@ backend_tests!(
     providers_breaker_opens_and_recovers,
     providers_lost_callbacks_recovered_by_pull,
     providers_withdrawal_while_in_game,
+    providers_switched_off_per_client,
 );

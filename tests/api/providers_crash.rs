@@ -80,7 +80,7 @@ async fn open_transfers(infra: &Infra) -> i64 {
 
 async fn providers_hub_killed_mid_transfer(backend: Backend) {
     let config = |kind| SimConfig {
-        window_ms: 1000,
+        window_ms: if kind == SimKind::Jdb { 1000 } else { 2000 },
         ..sim::default_config(kind)
     };
     let jdb = sim::spawn(SimKind::Jdb, config(SimKind::Jdb)).unwrap();
@@ -90,7 +90,7 @@ async fn providers_hub_killed_mid_transfer(backend: Backend) {
         let a = sim::account_for(kind, &handle.state.config, &handle.base_url());
         format!(
             "[[providers]]\nname = {:?}\nprovider = {:?}\nbase_url = {:?}\noperator = {:?}\nparent = {:?}\n\
-             key = {:?}\niv = {:?}\nsecret = {:?}\ntimeout_ms = 10000\nrequest_window_ms = 1500\n",
+             key = {:?}\niv = {:?}\nsecret = {:?}\ntimeout_ms = 10000\nrequest_window_ms = 2500\n",
             a.name, a.provider, a.base_url, a.operator, a.parent, a.key, a.iv, a.secret
         )
     };
