@@ -109,6 +109,18 @@ mod tests {
         assert!(jdb_decrypt(&key, &iv, "not base64!").is_none());
     }
 
+    /// The sample vector of JDB's AES sample code (as copied into public integrations).
+    #[test]
+    fn jdb_sample_vector() {
+        let key = key16("key1234567Sample").unwrap();
+        let iv = key16("iv12345678Sample").unwrap();
+        let x = "JYUwK_t1athMnX5mbEQ_stdBbYYgfIeC7utswa5A3Dw4vuORvpkTDWfmkFqpPtOPr_PJJA2WJLD4dBZV0qCnWAmBB7Fpuy7Rkgpbs-Xez6WlpKCApE4uY2TC0QegtWnj";
+        let plain = br#"{"action":47,"ts":1632385601439,"lang":"en","gType":"0","mType":"8001","windowMode":"2"}"#;
+        assert_eq!(jdb_decrypt(&key, &iv, x).unwrap(), plain);
+        // Our encryption (NUL padding, no `=`) produces exactly the sample.
+        assert_eq!(jdb_encrypt(&key, &iv, plain), x);
+    }
+
     #[test]
     fn luckysports_signature_verifies_and_detects_tampering() {
         let sig = luckysports_signature(b"secret", "1700000000", b"{}");
