@@ -317,7 +317,7 @@ impl Providers {
             if !account.breaker.allow() {
                 return Err(ProviderError::Unavailable("circuit breaker open".into()));
             }
-            let registered = account.adapter.ensure_player(&uid).await;
+            let registered = account.adapter.ensure_player(&uid, &client.currency).await;
             account.record(!matches!(registered, Err(CallError::Unavailable(_))));
             match registered {
                 Ok(()) => {}

@@ -125,7 +125,12 @@ impl ProviderAdapter for JdbAdapter {
         self.window_ms
     }
 
-    fn ensure_player<'a>(&'a self, uid: &'a str) -> BoxFuture<'a, Result<(), CallError>> {
+    fn ensure_player<'a>(
+        &'a self,
+        uid: &'a str,
+        // A JDB player's currency is the agent's (`parent`), fixed at JDB's side.
+        _currency: &'a str,
+    ) -> BoxFuture<'a, Result<(), CallError>> {
         Box::pin(async move {
             let answer = self
                 .call(

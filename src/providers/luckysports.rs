@@ -108,10 +108,17 @@ impl ProviderAdapter for LuckySportsAdapter {
         self.window_ms
     }
 
-    fn ensure_player<'a>(&'a self, uid: &'a str) -> BoxFuture<'a, Result<(), CallError>> {
+    fn ensure_player<'a>(
+        &'a self,
+        uid: &'a str,
+        currency: &'a str,
+    ) -> BoxFuture<'a, Result<(), CallError>> {
         Box::pin(async move {
             let (code, _) = self
-                .call("member/create", json!({ "member_id": uid, "currency": "" }))
+                .call(
+                    "member/create",
+                    json!({ "member_id": uid, "currency": currency }),
+                )
                 .await?;
             match code.as_str() {
                 "0" | "MEMBER_EXISTS" => Ok(()),

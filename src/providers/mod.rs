@@ -152,8 +152,12 @@ pub trait ProviderAdapter: Send + Sync {
     /// The provider's request-validity window plus our clock-skew margin: a "not found" older
     /// than this since our last send proves the transfer never happened.
     fn request_window_ms(&self) -> i64;
-    /// Registers the player; an existing player is success.
-    fn ensure_player<'a>(&'a self, uid: &'a str) -> BoxFuture<'a, Result<(), CallError>>;
+    /// Registers the player (wallet in `currency`); an existing player is success.
+    fn ensure_player<'a>(
+        &'a self,
+        uid: &'a str,
+        currency: &'a str,
+    ) -> BoxFuture<'a, Result<(), CallError>>;
     fn transfer<'a>(&'a self, call: &'a TransferCall) -> BoxFuture<'a, TransferAnswer>;
     fn check<'a>(&'a self, serial: &'a str, exponent: u32) -> BoxFuture<'a, CheckAnswer>;
     fn balance<'a>(&'a self, uid: &'a str, exponent: u32) -> BoxFuture<'a, Result<i64, CallError>>;

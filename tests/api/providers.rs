@@ -940,6 +940,74 @@ async fn providers_switched_off_per_client(backend: Backend) {
     hub.infra.assert_ledger_ok();
 }
 
+/// The JDB simulator speaks the transport of JDB.md: `dc`/`x` as JSON, form fields or query
+/// parameters, `=` padding or none, and the documented refusals.
+#[tokio::test]
+async fn providers_jdb_sim_transport() {
+    let jdb = sim::spawn(SimKind::Jdb, sim::default_config(SimKind::Jdb)).unwrap();
+    let cfg = jdb.state.config.clone();
+    let (key, iv) = (
+        crypto::key16(&cfg.key).unwrap(),
+        crypto::key16(&cfg.iv).unwrap(),
+    );
+    let x = |payload: Value| crypto::jdb_encrypt(&key, &iv, payload.to_string().as_bytes());
+    let dc = cfg.operators[0].0.clone();
+    let url = format!("{}/apiRequest.do", jdb.base_url());
+    let http = reqwest::Client::new();
+    let now = chrono::Utc::now().timestamp_millis();
+    let status = |res: reqwest::Response| async move {
+        let body: Value = res.json().await.unwrap();
+        body["status"].as_str().unwrap().to_owned()
+    };
+    let create =
+        json!({ "action": 12, "ts": now, "parent": cfg.parent, "uid": "abc_1", "name": "abc" });
+    let res = http
+        .post(&url)
+        .json(&json!({ "dc": dc, "x": x(create.clone()) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(res).await, "0000");
+    let form = format!("dc={dc}&x={}==", x(create));
+    let res = http
+        .post(&url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(res).await, "7602", "an existing uid");
+    let info = json!({ "action": 15, "ts": now, "parent": cfg.parent, "uid": "abc_1" });
+    let res = http
+        .post(format!("{url}?dc={dc}&x={}", x(info)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(res).await, "0000");
+    let res = http
+        .post(&url)
+        .json(&json!({ "dc": "nosuch", "x": "AAAA" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(res).await, "9003");
+    let res = http
+        .post(&url)
+        .json(&json!({ "dc": dc, "x": "not-a-cipher" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(res).await, "9006");
+    let old = json!({ "action": 15, "ts": now - 60_000, "parent": cfg.parent, "uid": "abc_1" });
+    let res = http
+        .post(&url)
+        .json(&json!({ "dc": dc, "x": x(old) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(res).await, "9005");
+}
+
 backend_tests!(
     providers_embedded_default_flow,
     providers_random_faults_conserve_money,
