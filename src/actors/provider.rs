@@ -1,4 +1,5 @@
-//! Provider accounts and the transfer-wallet state machine (DESIGN section 5).
+//! Provider accounts and the transfer-wallet state machine (DESIGN section 5). The game side
+//! (launch, catalog, game results) is `actors::provider_games`.
 //!
 //! Owns, per provider account: the adapter (HTTP client, protocol), a circuit breaker and a
 //! concurrency limit. Drives every transfer: outbox row (+ hold) committed through the player's
@@ -19,29 +20,26 @@ use tokio::sync::Semaphore;
 
 use super::provider_wallet::{ProviderMove, ProviderMoved, ProviderOp};
 use super::wallet_registry::{WalletError, WalletRegistry};
-use crate::bus::{Bus, Event, EventKind};
+use crate::bus::Bus;
 use crate::config::ProviderAccountSettings;
 use crate::domain::{Amount, Currency, new_id, now_ms};
 use crate::ledger::accounts::{
-    IN_FLIGHT, game_results, held_at_provider, house_id, provider_house_accounts, wallet_id,
+    IN_FLIGHT, held_at_provider, house_id, provider_house_accounts, wallet_id,
 };
 use crate::providers::breaker::{Breaker, BreakerState};
 use crate::providers::sim::{self, SimHandle, SimKind};
 use crate::providers::{
-    self, CallError, CallbackEnvelope, CallbackError, CheckAnswer, Direction, GameInfo,
-    ProviderAdapter, TransferAnswer, TransferCall, units,
+    self, CallError, CallbackError, CheckAnswer, Direction, ProviderAdapter, TransferAnswer,
+    TransferCall,
 };
 use crate::store::{
-    BeginOutcome, ClientRow, GameSessionRow, NewEntry, NewPosting, ProviderPlayer, RoundOutcome,
-    RoundUpdate, Store, StoreError, TransferRow,
+    BeginOutcome, ClientRow, NewEntry, NewPosting, ProviderPlayer, Store, StoreError, TransferRow,
 };
 
 /// Sends of one transfer before it is left `unknown` for the reconciler.
 const SENDS_MAX: u32 = 3;
 /// Age past which a provider's "no such transfer" is no longer proof (JDB looks back 3 months).
 const NOT_FOUND_PROOF_MAX_AGE_MS: i64 = 80 * 24 * 3600 * 1000;
-/// Pages of round changes pulled per account per pass.
-const PULL_PAGES_MAX: usize = 10;
 /// How much later than recorded with its row a first send may go out (well under any
 /// provider's clock-skew margin); beyond that the send time is recorded again.
 const FIRST_SEND_SLACK_MS: i64 = 200;
@@ -109,7 +107,7 @@ impl ProviderAccount {
             .set(self.breaker.state().gauge());
     }
 
-    fn record(&self, reachable: bool) {
+    pub(super) fn record(&self, reachable: bool) {
         if reachable {
             self.breaker.record_success();
         } else {
@@ -143,20 +141,20 @@ pub struct TransferStatus {
 /// Every configured provider account, and what the state machine needs around them.
 #[derive(Clone)]
 pub struct Providers {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    accounts: Vec<Arc<ProviderAccount>>,
-    store: Store,
+pub(super) struct Inner {
+    pub(super) accounts: Vec<Arc<ProviderAccount>>,
+    pub(super) store: Store,
     wallets: WalletRegistry,
-    bus: Bus,
+    pub(super) bus: Bus,
     /// (account, uid) known to be registered at the provider.
     players: DashSet<(String, String)>,
     /// Clients whose provider house accounts are known to exist.
     house_ready: DashSet<String>,
     /// Round-pull cursor per account (in memory: a restart pulls again, harmlessly).
-    cursors: dashmap::DashMap<String, i64>,
+    pub(super) cursors: dashmap::DashMap<String, i64>,
     /// Embedded simulators (no provider configuration): stopped with the hub.
     _sims: Vec<SimHandle>,
 }
@@ -265,7 +263,7 @@ impl Providers {
     }
 
     /// Refuses a switched-off provider (or, with `game`, a switched-off game) for this client.
-    async fn check_enabled(
+    pub(super) async fn check_enabled(
         &self,
         client: &ClientRow,
         provider: &str,
@@ -285,7 +283,7 @@ impl Providers {
         Ok(disabled)
     }
 
-    async fn ensure_house(&self, client: &ClientRow) -> Result<(), ProviderError> {
+    pub(super) async fn ensure_house(&self, client: &ClientRow) -> Result<(), ProviderError> {
         if self.inner.house_ready.contains(&client.id) {
             return Ok(());
         }
@@ -297,7 +295,7 @@ impl Providers {
         Ok(())
     }
 
-    async fn ensure_player(
+    pub(super) async fn ensure_player(
         &self,
         account: &ProviderAccount,
         client: &ClientRow,
@@ -789,246 +787,6 @@ impl Providers {
             .await
             .expect("limiter never closes");
         Ok(self.resolve(&account, row, &currency).await)
-    }
-
-    pub async fn balance(
-        &self,
-        client: &ClientRow,
-        currency: &Currency,
-        user_id: &str,
-        provider: &str,
-    ) -> Result<i64, ProviderError> {
-        let account = self.account_for(client, provider)?;
-        if !account.breaker.allow() {
-            return Err(ProviderError::Unavailable("circuit breaker open".into()));
-        }
-        let uid = self.ensure_player(&account, client, user_id).await?;
-        let result = account.adapter.balance(&uid, currency.exponent).await;
-        account.record(!matches!(result, Err(CallError::Unavailable(_))));
-        result.map_err(|e| match e {
-            CallError::Unavailable(e) => ProviderError::Unavailable(e),
-            other => ProviderError::Refused(other.to_string()),
-        })
-    }
-
-    pub async fn games(
-        &self,
-        client: &ClientRow,
-        provider: &str,
-    ) -> Result<Vec<GameInfo>, ProviderError> {
-        let account = self.account_for(client, provider)?;
-        let disabled = self.check_enabled(client, provider, None).await?;
-        if !account.breaker.allow() {
-            return Err(ProviderError::Unavailable("circuit breaker open".into()));
-        }
-        let result = account.adapter.games().await;
-        account.record(!matches!(result, Err(CallError::Unavailable(_))));
-        let mut games = result.map_err(|e| match e {
-            CallError::Unavailable(e) => ProviderError::Unavailable(e),
-            other => ProviderError::Refused(other.to_string()),
-        })?;
-        games.retain(|g| !disabled.contains(&g.code));
-        Ok(games)
-    }
-
-    /// Starts a game session and returns (session id, the provider's launch URL).
-    pub async fn launch(
-        &self,
-        client: &ClientRow,
-        user_id: &str,
-        provider: &str,
-        game: &str,
-        lang: &str,
-    ) -> Result<(String, String), ProviderError> {
-        let account = self.account_for(client, provider)?;
-        self.check_enabled(client, provider, Some(game)).await?;
-        if !account.breaker.allow() {
-            return Err(ProviderError::Unavailable("circuit breaker open".into()));
-        }
-        let uid = self.ensure_player(&account, client, user_id).await?;
-        let result = account.adapter.launch(&uid, game, lang).await;
-        account.record(!matches!(result, Err(CallError::Unavailable(_))));
-        let url = result.map_err(|e| match e {
-            CallError::Unavailable(e) => ProviderError::Unavailable(e),
-            other => ProviderError::Refused(other.to_string()),
-        })?;
-        let session = GameSessionRow {
-            id: new_id(),
-            client_id: client.id.clone(),
-            user_id: user_id.to_owned(),
-            provider: provider.to_owned(),
-            game_code: game.to_owned(),
-            state: "open".into(),
-            started_at: now_ms(),
-        };
-        self.inner.store.insert_game_session(&session).await?;
-        metrics::counter!(crate::metrics::GAME_SESSIONS).increment(1);
-        Ok((session.id, url))
-    }
-
-    /// A provider callback: authenticated by the account it names, applied once per round
-    /// version (a late, older version changes nothing), then pushed to the player's room.
-    pub async fn callback(
-        &self,
-        provider: &str,
-        headers: &actix_web::http::header::HeaderMap,
-        body: &[u8],
-    ) -> Result<bool, ProviderError> {
-        if !providers::PROVIDER_NAMES.contains(&provider) {
-            return Err(ProviderError::UnknownProvider);
-        }
-        let env = CallbackEnvelope {
-            headers,
-            body,
-            now_ms: now_ms(),
-        };
-        let candidates: Vec<_> = self
-            .inner
-            .accounts
-            .iter()
-            .filter(|a| a.settings.provider == provider)
-            .collect();
-        let operator = candidates
-            .first()
-            .and_then(|a| a.adapter.callback_operator(&env))
-            .ok_or(CallbackError::Unauthenticated)?;
-        let account = candidates
-            .into_iter()
-            .find(|a| a.settings.operator == operator)
-            .ok_or(CallbackError::Unauthenticated)?;
-        let report = account.adapter.verify_callback(&env)?;
-        self.apply_report(account, &report).await
-    }
-
-    /// Pulls every account's round changes since its cursor (from 0 after a start: applying is
-    /// idempotent per round version) and applies them. Returns how many changed something.
-    pub async fn pull_pass(&self) -> usize {
-        let mut applied = 0;
-        for account in &self.inner.accounts {
-            for _page in 0..PULL_PAGES_MAX {
-                let since = self
-                    .inner
-                    .cursors
-                    .get(&account.settings.name)
-                    .map_or(0, |c| *c);
-                if !account.breaker.allow() {
-                    break;
-                }
-                let pulled = account.adapter.pull_rounds(since).await;
-                account.record(!matches!(pulled, Err(CallError::Unavailable(_))));
-                let Ok((reports, next)) = pulled else { break };
-                let mut complete = true;
-                for report in &reports {
-                    match self.apply_report(account, report).await {
-                        Ok(true) => applied += 1,
-                        Ok(false) => {}
-                        Err(ProviderError::ForeignPlayer) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, round = %report.round_id, "pulled round not applied");
-                            complete = false;
-                        }
-                    }
-                }
-                // The cursor only moves past a page whose every round was applied (or foreign).
-                if !complete || next <= since {
-                    break;
-                }
-                self.inner
-                    .cursors
-                    .insert(account.settings.name.clone(), next);
-            }
-        }
-        applied
-    }
-
-    /// Applies one round report from `account` (callback or pull) to the player's client.
-    async fn apply_report(
-        &self,
-        account: &ProviderAccount,
-        report: &providers::RoundReport,
-    ) -> Result<bool, ProviderError> {
-        let provider = account.settings.provider.as_str();
-        let player = self
-            .inner
-            .store
-            .provider_player(provider, &account.settings.name, &report.uid)
-            .await?
-            .ok_or(ProviderError::ForeignPlayer)?;
-        let client = self
-            .inner
-            .store
-            .client(&player.client_id)
-            .await?
-            .ok_or(ProviderError::ForeignPlayer)?;
-        let currency = Currency::parse(&client.currency, client.currency_exponent)
-            .map_err(ProviderError::Refused)?;
-        let net = units::rescale(report.net_wire, report.wire_exponent, currency.exponent)
-            .ok_or_else(|| CallbackError::Malformed("amount does not convert exactly".into()))?;
-        self.ensure_house(&client).await?;
-        let round = RoundUpdate {
-            client_id: client.id.clone(),
-            provider: provider.to_owned(),
-            round_id: report.round_id.clone(),
-            user_id: player.user_id.clone(),
-            version: report.version,
-            status: report.status.clone(),
-            net,
-        };
-        let held = house_id(&client.id, &held_at_provider(provider));
-        let results = house_id(&client.id, &game_results(provider));
-        let key = format!("round:{provider}:{}:v{}", report.round_id, report.version);
-        let entry_for = |delta: i64| -> Option<NewEntry> {
-            (delta != 0).then(|| NewEntry {
-                id: new_id(),
-                client_id: client.id.clone(),
-                idempotency_key: key.clone(),
-                request_hash: key.clone(),
-                kind: "game_result".into(),
-                actor_id: None,
-                subject_account_id: held.clone(),
-                memo: Some(format!("{provider} round {}", report.round_id)),
-                created_at: now_ms(),
-                postings: vec![
-                    NewPosting {
-                        account_id: held.clone(),
-                        amount: delta,
-                    },
-                    NewPosting {
-                        account_id: results.clone(),
-                        amount: -delta,
-                    },
-                ],
-            })
-        };
-        let outcome = self.inner.store.apply_round(&round, &entry_for).await?;
-        if outcome == RoundOutcome::Raced {
-            // Still contended: not applied now; the provider resends, or the next pull has it.
-            return Err(ProviderError::Busy);
-        }
-        let applied = matches!(outcome, RoundOutcome::Applied { .. });
-        metrics::counter!(crate::metrics::PROVIDER_CALLBACKS, "provider" => provider.to_owned(), "outcome" => if applied { "applied" } else { "duplicate" }).increment(1);
-        if applied {
-            if report.final_state {
-                self.inner
-                    .store
-                    .end_game_sessions(&client.id, &player.user_id, provider, now_ms())
-                    .await?;
-            }
-            self.inner.bus.publish(Event::new(
-                format!("user:{}", player.user_id),
-                EventKind::GameUpdate,
-                serde_json::json!({
-                    "user_id": player.user_id,
-                    "provider": provider,
-                    "round_id": report.round_id,
-                    "version": report.version,
-                    "status": report.status,
-                    "net": currency.format(net),
-                    "currency": currency.code,
-                }),
-            ));
-        }
-        Ok(applied)
     }
 }
 
