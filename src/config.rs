@@ -92,6 +92,10 @@ pub struct ProviderAccountSettings {
     pub breaker_open_ms: u64,
     /// Concurrent calls to this account.
     pub max_in_flight: usize,
+    /// JDB game history (action 29): how long after a round it becomes visible (3 minutes), and
+    /// the time step of query windows (JDB wants whole minutes).
+    pub results_delay_ms: i64,
+    pub results_step_ms: i64,
 }
 
 impl std::fmt::Debug for ProviderAccountSettings {
@@ -124,6 +128,8 @@ impl Default for ProviderAccountSettings {
             breaker_failures: 5,
             breaker_open_ms: 5000,
             max_in_flight: 64,
+            results_delay_ms: 180_000,
+            results_step_ms: 60_000,
         }
     }
 }

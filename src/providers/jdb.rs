@@ -24,6 +24,29 @@ pub const ACTION_INFO: i64 = 15;
 pub const ACTION_KICK: i64 = 17;
 pub const ACTION_TRANSFER: i64 = 19;
 pub const ACTION_GAMES: i64 = 49;
+pub const ACTION_HISTORY: i64 = 29;
+/// Action 29 windows span at most this long.
+pub const HISTORY_WINDOW_MAX_MS: i64 = 15 * 60 * 1000;
+/// Action 29 reaches this far back; a fresh cursor starts there.
+pub const HISTORY_REACH_MS: i64 = 2 * 3600 * 1000;
+const HISTORY_TIME_FORMAT: &str = "%d-%m-%Y %H:%M:%S";
+
+/// A history query time, `dd-MM-yyyy HH:mm:ss`. Our reading: UTC.
+pub fn history_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format(HISTORY_TIME_FORMAT)
+        .to_string()
+}
+
+pub fn parse_history_time(text: &str) -> Option<i64> {
+    chrono::NaiveDateTime::parse_from_str(text, HISTORY_TIME_FORMAT)
+        .ok()
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// JDB amounts are parsed at this many decimals (then converted exactly to a client's).
+const HISTORY_EXPONENT: u32 = 4;
 pub const ACTION_STATUS: i64 = 55;
 
 /// Codes that mean "applied by an earlier call": confirm with action 55.
@@ -37,6 +60,8 @@ const DEFINITE_FAILURE: &[&str] = &[
 const INSUFFICIENT: &[&str] = &["6001", "6006", "6002"];
 
 pub struct JdbAdapter {
+    results_delay_ms: i64,
+    results_step_ms: i64,
     http: reqwest::Client,
     url: String,
     dc: String,
@@ -51,6 +76,8 @@ impl JdbAdapter {
         let key = key16(&s.key).ok_or_else(|| anyhow::anyhow!("JDB key must be 16 characters"))?;
         let iv = key16(&s.iv).ok_or_else(|| anyhow::anyhow!("JDB iv must be 16 characters"))?;
         Ok(Self {
+            results_delay_ms: s.results_delay_ms.max(0),
+            results_step_ms: s.results_step_ms.max(1000),
             http,
             url: format!("{}/apiRequest.do", s.base_url.trim_end_matches('/')),
             dc: s.operator.clone(),
@@ -105,6 +132,7 @@ fn action_name(action: i64) -> &'static str {
         ACTION_CREATE => "create_player",
         ACTION_INFO => "balance",
         ACTION_KICK => "kick",
+        ACTION_HISTORY => "history",
         ACTION_TRANSFER => "transfer",
         ACTION_GAMES => "games",
         ACTION_STATUS => "check",
@@ -288,6 +316,58 @@ impl ProviderAdapter for JdbAdapter {
                 "0000" => Ok(()),
                 _ => Err(Self::refused(&answer)),
             }
+        })
+    }
+
+    fn pull_rounds(&self, since: i64) -> BoxFuture<'_, Result<(Vec<RoundReport>, i64), CallError>> {
+        Box::pin(async move {
+            let step = self.results_step_ms;
+            let now = crate::domain::now_ms();
+            let floor = |t: i64| t - t.rem_euclid(step);
+            let start = if since > 0 {
+                since
+            } else {
+                floor(now - HISTORY_REACH_MS + step)
+            };
+            // Only windows whose rounds are all visible by now, at most 15 minutes long.
+            let end = floor((now - self.results_delay_ms).min(start + HISTORY_WINDOW_MAX_MS));
+            if end <= start {
+                return Ok((Vec::new(), since));
+            }
+            let answer = self
+                .call(
+                    ACTION_HISTORY,
+                    json!({ "parent": self.parent, "starttime": history_time(start), "endtime": history_time(end) }),
+                )
+                .await?;
+            if status_of(&answer) != "0000" {
+                return Err(Self::refused(&answer));
+            }
+            let mut reports = Vec::new();
+            for round in answer["data"].as_array().into_iter().flatten() {
+                let id = match &round["historyId"] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let (Some(uid), Some(total)) = (
+                    round["playerId"].as_str(),
+                    from_json_number(&round["total"], HISTORY_EXPONENT),
+                ) else {
+                    tracing::warn!(round = %id, "unreadable JDB round skipped");
+                    continue;
+                };
+                // A settled round is final: one version, `total` = bet (negative) + win.
+                reports.push(RoundReport {
+                    uid: uid.to_owned(),
+                    round_id: id,
+                    version: 1,
+                    status: "settled".into(),
+                    net_wire: total,
+                    wire_exponent: HISTORY_EXPONENT,
+                    final_state: true,
+                });
+            }
+            Ok((reports, end))
         })
     }
 

@@ -31,6 +31,9 @@ struct Sims {
 fn start_sims() -> Sims {
     let config = |kind| SimConfig {
         window_ms: sim_window_ms(kind),
+        // JDB history: rounds visible at once, one-second query windows (not 3 min / 1 min).
+        history_delay_ms: 0,
+        history_step_ms: 1000,
         operators: match kind {
             SimKind::Jdb => vec![("testdc".into(), String::new())],
             SimKind::LuckySports => vec![
@@ -1008,6 +1011,86 @@ async fn providers_jdb_sim_transport() {
     assert_eq!(status(res).await, "9005");
 }
 
+/// JDB game results come from its history (action 29): every round played is pulled once, moves
+/// the house between `held_at_provider` and `game_results`, and ends the player's session.
+async fn providers_jdb_rounds_pulled(backend: Backend) {
+    let sims = start_sims();
+    let hub = start(backend, &sims).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
+    let moved = move_money(
+        &api,
+        &tree.player_token,
+        &tree.player_id,
+        "jdb",
+        "transfer-in",
+        "50",
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    api.post(
+        &tree.player_token,
+        &path(&tree.player_id, "jdb", "launch"),
+        json!({ "game": "0-8001" }),
+    )
+    .await
+    .ok();
+    let uid = provider_uid(&tree.player_id);
+    let http = reqwest::Client::new();
+    for i in 0..6_i64 {
+        let res = http
+            .post(format!("{}/sim/play", sims.jdb.base_url()))
+            .json(&json!({ "uid": uid, "bet": 100 + i, "win": if i % 2 == 0 { 0 } else { 350 } }))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+    }
+    let expected = sims.jdb.balance_minor(&uid, 2).unwrap();
+    assert_ne!(expected, 5000);
+    let held = format!("h:{}:held_at_provider:jdb", tree.client_id);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while account_balance(&hub.infra, &held).await != expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "JDB rounds never pulled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let results = format!("h:{}:game_results:jdb", tree.client_id);
+    assert_eq!(account_balance(&hub.infra, &results).await, 5000 - expected);
+    assert_eq!(
+        scalar(
+            &hub.infra,
+            "SELECT COUNT(*) FROM game_rounds WHERE provider = 'jdb'"
+        )
+        .await,
+        6
+    );
+    assert_eq!(
+        scalar(
+            &hub.infra,
+            "SELECT COUNT(*) FROM game_sessions WHERE state = 'open'"
+        )
+        .await,
+        0
+    );
+    let all = nashub::domain::format_minor(expected, 2);
+    let out = move_money(
+        &api,
+        &tree.player_token,
+        &tree.player_id,
+        "jdb",
+        "transfer-out",
+        &all,
+    )
+    .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(account_balance(&hub.infra, &held).await, 0);
+    hub.infra.assert_ledger_ok();
+}
+
 backend_tests!(
     providers_embedded_default_flow,
     providers_random_faults_conserve_money,
@@ -1017,4 +1100,5 @@ backend_tests!(
     providers_lost_callbacks_recovered_by_pull,
     providers_withdrawal_while_in_game,
     providers_switched_off_per_client,
+    providers_jdb_rounds_pulled,
 );

@@ -14,7 +14,49 @@ use crate::providers::units::{parse_decimal, to_decimal};
 pub const SIM_EXPONENT: u32 = 4;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/apiRequest.do", web::post().to(api));
+    cfg.route("/apiRequest.do", web::post().to(api))
+        .route("/sim/play", web::post().to(play));
+}
+
+#[derive(serde::Deserialize)]
+struct PlayRequest {
+    uid: String,
+    /// Cents.
+    bet: i64,
+    win: i64,
+}
+
+/// Plays one settled round for a player: the bet leaves their balance, the win arrives, and
+/// the round appears in the history (action 29) after `history_delay_ms`.
+async fn play(state: web::Data<SimState>, body: web::Json<PlayRequest>) -> HttpResponse {
+    let p = body.into_inner();
+    let scale = 10_i64.pow(SIM_EXPONENT - 2);
+    let (Some(bet), Some(win)) = (p.bet.checked_mul(scale), p.win.checked_mul(scale)) else {
+        return HttpResponse::UnprocessableEntity().finish();
+    };
+    if bet <= 0 || win < 0 {
+        return HttpResponse::UnprocessableEntity().finish();
+    }
+    let now = crate::domain::now_ms();
+    let mut book = state.book.lock().expect("book lock");
+    let Some((balance, _)) = book.members.get_mut(&p.uid) else {
+        return HttpResponse::NotFound().finish();
+    };
+    if *balance < bet {
+        return HttpResponse::Conflict().json(json!({ "status": "6006" }));
+    }
+    *balance += win - bet;
+    let id = crate::providers::new_serial();
+    let time = crate::providers::jdb::history_time(now);
+    book.rounds.push((
+        now,
+        json!({
+            "historyId": id, "playerId": p.uid, "gType": 0, "mtype": 8001, "gameDate": time,
+            "bet": number(-bet), "win": number(win), "total": number(win - bet),
+            "lastModifyTime": time,
+        }),
+    ));
+    HttpResponse::Ok().json(json!({ "historyId": id }))
 }
 
 fn answer(status: &str, extra: Value) -> HttpResponse {
@@ -196,6 +238,30 @@ async fn api(state: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> 
             }
             book.in_game_until_ms.remove(&uid);
             answer("0000", json!({}))
+        }
+        29 => {
+            use crate::providers::jdb::{HISTORY_WINDOW_MAX_MS, parse_history_time};
+            let time = |field: &str| payload[field].as_str().and_then(parse_history_time);
+            let (Some(start), Some(end)) = (time("starttime"), time("endtime")) else {
+                return answer("8000", json!({}));
+            };
+            let step = state.config.history_step_ms;
+            if start % step != 0
+                || end % step != 0
+                || end <= start
+                || end - start > HISTORY_WINDOW_MAX_MS
+            {
+                return answer("8000", json!({}));
+            }
+            let visible_until = now - state.config.history_delay_ms;
+            let book = state.book.lock().expect("book lock");
+            let data: Vec<Value> = book
+                .rounds
+                .iter()
+                .filter(|(at, _)| *at >= start && *at < end && *at <= visible_until)
+                .map(|(_, r)| r.clone())
+                .collect();
+            answer("0000", json!({ "data": data }))
         }
         49 => answer(
             "0000",

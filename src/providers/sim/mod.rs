@@ -68,6 +68,10 @@ pub struct SimConfig {
     /// Requests whose timestamp is older than this are refused.
     pub window_ms: i64,
     pub faults: Faults,
+    /// JDB: a round appears in the history (action 29) this long after it was played, and
+    /// query windows must be whole multiples of `history_step_ms`.
+    pub history_delay_ms: i64,
+    pub history_step_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +93,8 @@ pub struct Book {
     pub transfers: HashMap<String, SimTransfer>,
     /// uid → withdrawals refused until (JDB 6901).
     pub in_game_until_ms: HashMap<String, i64>,
+    /// JDB rounds played (action 29), in play order, with their time in ms.
+    pub rounds: Vec<(i64, serde_json::Value)>,
     /// Every version of every bet, in version order (LuckySports `bets/pull`).
     pub bet_log: Vec<serde_json::Value>,
     pub last_bet_version: i64,
@@ -393,6 +399,8 @@ pub fn default_config(kind: SimKind) -> SimConfig {
             SimKind::LuckySports => crate::providers::luckysports::VALIDITY_MS,
         },
         faults: Faults::default(),
+        history_delay_ms: 180_000,
+        history_step_ms: 60_000,
     }
 }
 
@@ -419,6 +427,8 @@ pub fn account_for(
         iv: config.iv.clone(),
         secret,
         clients: Vec::new(),
+        results_delay_ms: config.history_delay_ms,
+        results_step_ms: config.history_step_ms,
         ..Default::default()
     }
 }
