@@ -15,6 +15,7 @@
 
 pub mod access;
 pub mod actors;
+pub mod audit;
 pub mod auth;
 pub mod bus;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod ops;
 pub mod providers;
+pub mod secrets;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -36,12 +36,13 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
             max_wait: Duration::from_micros(config.settings.ledger_batch_wait_us),
         },
     };
-    Store::connect(&options).await.with_context(|| {
+    let store = Store::connect(&options).await.with_context(|| {
         format!(
             "cannot open database {}",
             crate::config::redact_url(&config.database_url)
         )
-    })
+    })?;
+    Ok(store.with_audit_key(crate::audit::chain::derive_key(&config.secrets_key)))
 }
 
 impl Hub {
@@ -85,6 +86,10 @@ impl Hub {
             rooms,
             bus,
             providers,
+            limiter: Arc::new(crate::http::rate_limit::RateLimiter::new(
+                settings.rate_limit_per_user,
+            )),
+            secrets: Arc::new(crate::secrets::SecretBox::new(&config.secrets_key)),
         };
 
         let listener = TcpListener::bind(&settings.bind)

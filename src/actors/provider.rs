@@ -815,6 +815,7 @@ fn entry(
         },
         memo: Some(format!("{} {} {}", row.provider, row.direction, row.id)),
         created_at: now_ms(),
+        audit: None,
         postings: vec![
             NewPosting {
                 account_id: from.to_owned(),

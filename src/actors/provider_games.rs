@@ -210,6 +210,7 @@ impl Providers {
                 subject_account_id: held.clone(),
                 memo: Some(format!("{provider} round {}", report.round_id)),
                 created_at: now_ms(),
+                audit: None,
                 postings: vec![
                     NewPosting {
                         account_id: held.clone(),

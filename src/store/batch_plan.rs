@@ -186,6 +186,7 @@ mod tests {
                     amount: *amount,
                 })
                 .collect(),
+            audit: None,
         }
     }
 

@@ -11,12 +11,13 @@
 //! that order right after its commit: a wallet actor can therefore queue a hot wallet's
 //! mutations back to back (they share a batch) and its events still leave in commit order.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::types::{NewEntry, PostOutcome, StoreError, StoreResult};
-use super::{Backend, dispatch_backend};
+use super::{Backend, TRANSIENT_RETRIES, dispatch_backend};
 
 #[derive(Debug, Clone, Copy)]
 pub struct GroupCommitOptions {
@@ -38,6 +39,8 @@ pub type AfterCommit = Box<dyn FnOnce(&PostOutcome) + Send>;
 
 struct Job {
     entry: NewEntry,
+    /// Keys the audit chain links of the entry's audit row.
+    audit_key: Arc<[u8; 32]>,
     after_commit: Option<AfterCommit>,
     reply: oneshot::Sender<StoreResult<PostOutcome>>,
 }
@@ -58,9 +61,6 @@ pub struct GroupCommitter {
     queue: mpsc::UnboundedSender<Job>,
 }
 
-/// A whole batch failing on a deadlock or busy database is retried this many times.
-const TRANSIENT_RETRIES: u32 = 5;
-
 impl GroupCommitter {
     pub fn start(backend: Backend, options: GroupCommitOptions) -> Self {
         let max_batch = options.max_batch.max(1);
@@ -74,11 +74,13 @@ impl GroupCommitter {
     pub fn post(
         &self,
         entry: NewEntry,
+        audit_key: Arc<[u8; 32]>,
         after_commit: Option<AfterCommit>,
     ) -> impl Future<Output = StoreResult<PostOutcome>> + use<> {
         let (reply, answer) = oneshot::channel();
         let queued = self.queue.send(Job {
             entry,
+            audit_key,
             after_commit,
             reply,
         });
@@ -115,7 +117,8 @@ async fn run(
 
 async fn commit(backend: &Backend, jobs: Vec<Job>) {
     let entries: Vec<&NewEntry> = jobs.iter().map(|j| &j.entry).collect();
-    match with_retries(backend, &entries).await {
+    let key = jobs[0].audit_key.clone();
+    match with_retries(backend, &entries, &key).await {
         Ok(results) => {
             for (job, result) in jobs.into_iter().zip(results) {
                 job.answer(result);
@@ -130,7 +133,7 @@ async fn commit(backend: &Backend, jobs: Vec<Job>) {
         Err(e) => {
             tracing::debug!(error = %e, size = jobs.len(), "batch failed; committing entries one by one");
             for job in jobs {
-                let result = with_retries(backend, &[&job.entry])
+                let result = with_retries(backend, &[&job.entry], &job.audit_key)
                     .await
                     .and_then(|mut r| r.pop().expect("one result"));
                 job.answer(result);
@@ -142,10 +145,14 @@ async fn commit(backend: &Backend, jobs: Vec<Job>) {
 async fn with_retries(
     backend: &Backend,
     entries: &[&NewEntry],
+    audit_key: &[u8; 32],
 ) -> StoreResult<Vec<StoreResult<PostOutcome>>> {
+    let link = |prev: &str, seq: i64, row: &super::NewAudit| {
+        crate::audit::chain::link_hash(audit_key, prev, seq, row)
+    };
     let mut attempt = 0;
     loop {
-        match dispatch_backend!(backend, b => b.post_batch(entries).await) {
+        match dispatch_backend!(backend, b => b.post_batch(entries, &link).await) {
             Err(e) if attempt < TRANSIENT_RETRIES && backend.is_transient(&e) => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(1 << attempt)).await;

@@ -13,7 +13,7 @@ mod sqlite;
 mod types;
 
 pub use group_commit::{AfterCommit, GroupCommitOptions};
-
+pub use identity::{AuditRow, NewAudit, SecretRow, UserFilter};
 pub use types::*;
 
 /// Which database a URL points at, and how to reach it.
@@ -29,6 +29,8 @@ pub struct StoreOptions {
 pub struct Store {
     backend: Backend,
     committer: group_commit::GroupCommitter,
+    /// Keys the audit hash chain (see `audit::chain`); set from the secrets key at start-up.
+    audit_key: std::sync::Arc<[u8; 32]>,
 }
 
 #[derive(Clone)]
@@ -55,6 +57,9 @@ macro_rules! dispatch_backend {
 }
 pub(crate) use dispatch_backend;
 
+/// A deadlocked or busy transaction is retried this many times before the caller sees it.
+const TRANSIENT_RETRIES: u32 = 5;
+
 impl Backend {
     fn is_transient(&self, e: &StoreError) -> bool {
         let StoreError::Database(e) = e else {
@@ -70,6 +75,8 @@ impl Backend {
 // After `dispatch!` so the submodule can use it.
 mod providers;
 pub use providers::*;
+// After `dispatch!`, so the identity methods can use it.
+mod identity;
 
 impl Store {
     /// Connects and applies pending migrations.
@@ -87,7 +94,11 @@ impl Store {
             };
         dispatch_backend!(&backend, b => b.migrate().await)?;
         let committer = group_commit::GroupCommitter::start(backend.clone(), options.group_commit);
-        let store = Self { backend, committer };
+        let store = Self {
+            backend,
+            committer,
+            audit_key: std::sync::Arc::new([0; 32]),
+        };
         Ok(store)
     }
 
@@ -205,7 +216,8 @@ impl Store {
         after_commit: Option<AfterCommit>,
     ) -> impl Future<Output = StoreResult<PostOutcome>> + use<> {
         entry.assert_balanced();
-        self.committer.post(entry, after_commit)
+        self.committer
+            .post(entry, self.audit_key.clone(), after_commit)
     }
 
     pub async fn account_history(
@@ -214,6 +226,18 @@ impl Store {
         query: &HistoryQuery,
     ) -> StoreResult<Vec<HistoryItem>> {
         dispatch!(self, b => b.account_history(account_id, query).await)
+    }
+
+    pub async fn balance_at(&self, account_id: &str, at_ms: i64) -> StoreResult<i64> {
+        dispatch!(self, b => b.balance_at(account_id, at_ms).await)
+    }
+
+    pub async fn client_journal(
+        &self,
+        client_id: &str,
+        query: &JournalQuery,
+    ) -> StoreResult<Vec<JournalItem>> {
+        dispatch!(self, b => b.client_journal(client_id, query).await)
     }
 
     /// The first broken ledger invariant, if any (see `ops::check_ledger`).

@@ -14,10 +14,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
 
 /// Locking read suffix: SQLite's one writer needs none.
 const FOR_UPDATE: &str = " FOR UPDATE";
+const BEGIN_WRITE: &str = "BEGIN";
 
 include!("sql.rs");
 include!("sql_providers.rs");
 include!("sql_ledger.rs");
+include!("sql_identity.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

@@ -326,39 +326,6 @@ impl Backend {
         })
     }
 
-    pub async fn account_history(&self, account_id: &str, q: &HistoryQuery) -> StoreResult<Vec<HistoryItem>> {
-        let rows = sqlx::query(
-            "SELECT p.journal_id, j.kind, p.amount, p.balance_after, p.account_version, p.created_at, j.memo \
-             FROM postings p JOIN journal j ON j.id = p.journal_id \
-             WHERE p.account_id = ? AND p.account_version < ? \
-             AND (? IS NULL OR j.kind = ?) AND p.created_at >= ? AND p.created_at < ? \
-             ORDER BY p.account_version DESC LIMIT ?",
-        )
-        .bind(account_id)
-        .bind(q.before_version.unwrap_or(i64::MAX))
-        .bind(&q.kind)
-        .bind(&q.kind)
-        .bind(q.from_ms.unwrap_or(i64::MIN))
-        .bind(q.to_ms.unwrap_or(i64::MAX))
-        .bind(q.limit)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(HistoryItem {
-                    journal_id: r.try_get("journal_id")?,
-                    kind: r.try_get("kind")?,
-                    amount: r.try_get("amount")?,
-                    balance_after: r.try_get("balance_after")?,
-                    version: r.try_get("account_version")?,
-                    created_at: r.try_get("created_at")?,
-                    memo: r.try_get("memo")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
-    }
-
     // ---- ledger verification -------------------------------------------------------------
 
     pub async fn ledger_violation(&self) -> StoreResult<Option<String>> {

@@ -48,8 +48,9 @@ impl Backend {
     pub async fn post_batch(
         &self,
         entries: &[&NewEntry],
+        link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync),
     ) -> StoreResult<Vec<StoreResult<PostOutcome>>> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.write.begin_with(BEGIN_WRITE).await?;
 
         let mut ids: Vec<&str> = entries
             .iter()
@@ -129,6 +130,8 @@ impl Backend {
         insert_journal_rows(&mut tx, &committed).await?;
         insert_postings(&mut tx, &committed).await?;
         update_accounts(&mut tx, &plan.changes).await?;
+        let audits: Vec<&NewAudit> = committed.iter().filter_map(|(e, _)| e.audit.as_ref()).collect();
+        append_audit_rows(&mut tx, &audits, link).await?;
 
         let mut results = Vec::with_capacity(entries.len());
         for verdict in plan.verdicts {
@@ -235,6 +238,62 @@ async fn update_accounts(
     Ok(())
 }
 
+/// Links the batch's audit rows onto the chain: the head is bumped once for all of them (which
+/// takes its lock, as a single append does), the links computed in order, the rows inserted in
+/// multi-row statements and the head's hash set once.
+async fn append_audit_rows(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    rows: &[&NewAudit],
+    link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync),
+) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE audit_head SET seq = seq + ? WHERE id = 1")
+        .bind(rows.len() as i64)
+        .execute(&mut **tx)
+        .await?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut **tx)
+        .await?;
+    let last_seq: i64 = head.try_get("seq")?;
+    let mut prev: String = head.try_get("hash")?;
+    let mut linked = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let seq = last_seq - rows.len() as i64 + 1 + i as i64;
+        let hash = link(&prev, seq, row);
+        linked.push((seq, *row, std::mem::replace(&mut prev, hash.clone()), hash));
+    }
+    for chunk in shaped_chunks(&linked) {
+        let sql = format!(
+            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
+            rows_of(chunk.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (seq, e, prev_hash, hash) in chunk {
+            q = q
+                .bind(*seq)
+                .bind(&e.client_id)
+                .bind(&e.actor_id)
+                .bind(&e.action)
+                .bind(&e.target_type)
+                .bind(&e.target_id)
+                .bind(&e.before)
+                .bind(&e.after)
+                .bind(&e.ip)
+                .bind(e.created_at)
+                .bind(prev_hash)
+                .bind(hash);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    sqlx::query("UPDATE audit_head SET hash = ? WHERE id = 1")
+        .bind(&prev)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// The stored answer of an idempotency key's first request.
 async fn stored_entry(
     tx: &mut sqlx::Transaction<'_, Db>,
@@ -268,4 +327,130 @@ async fn stored_entry(
         created_at,
         lines,
     })
+}
+
+impl Backend {
+    pub async fn account_history(
+        &self,
+        account_id: &str,
+        q: &HistoryQuery,
+    ) -> StoreResult<Vec<HistoryItem>> {
+        let rows = sqlx::query(
+            "SELECT p.journal_id, j.kind, p.amount, p.balance_after, p.account_version, \
+             p.created_at, j.memo \
+             FROM postings p JOIN journal j ON j.id = p.journal_id \
+             WHERE p.account_id = ? AND p.account_version < ? \
+             AND (? IS NULL OR j.kind = ?) AND p.created_at >= ? AND p.created_at < ? \
+             AND ABS(p.amount) >= ? AND ABS(p.amount) <= ? \
+             AND (? IS NULL OR j.id = ? OR j.memo = ?) \
+             ORDER BY p.account_version DESC LIMIT ?",
+        )
+        .bind(account_id)
+        .bind(q.before_version.unwrap_or(i64::MAX))
+        .bind(&q.kind)
+        .bind(&q.kind)
+        .bind(q.from_ms.unwrap_or(i64::MIN))
+        .bind(q.to_ms.unwrap_or(i64::MAX))
+        .bind(q.min_abs_amount.unwrap_or(0))
+        .bind(q.max_abs_amount.unwrap_or(i64::MAX))
+        .bind(&q.reference)
+        .bind(&q.reference)
+        .bind(&q.reference)
+        .bind(q.limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryItem {
+                    journal_id: r.try_get("journal_id")?,
+                    kind: r.try_get("kind")?,
+                    amount: r.try_get("amount")?,
+                    balance_after: r.try_get("balance_after")?,
+                    version: r.try_get("account_version")?,
+                    created_at: r.try_get("created_at")?,
+                    memo: r.try_get("memo")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The account's balance after the last posting at or before `at_ms` (0 before any).
+    pub async fn balance_at(&self, account_id: &str, at_ms: i64) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT balance_after FROM postings WHERE account_id = ? AND created_at <= ? \
+             ORDER BY account_version DESC LIMIT 1",
+        )
+        .bind(account_id)
+        .bind(at_ms)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(match row {
+            Some(r) => r.try_get("balance_after")?,
+            None => 0,
+        })
+    }
+
+    pub async fn client_journal(
+        &self,
+        client_id: &str,
+        q: &JournalQuery,
+    ) -> StoreResult<Vec<JournalItem>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, actor_id, subject_account_id, memo, created_at FROM journal \
+             WHERE client_id = ? AND (? IS NULL OR id < ?) AND (? IS NULL OR kind = ?) \
+             AND created_at >= ? AND created_at < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(client_id)
+        .bind(&q.before_id)
+        .bind(&q.before_id)
+        .bind(&q.kind)
+        .bind(&q.kind)
+        .bind(q.from_ms.unwrap_or(i64::MIN))
+        .bind(q.to_ms.unwrap_or(i64::MAX))
+        .bind(q.limit)
+        .fetch_all(&self.read)
+        .await?;
+        let mut items = rows
+            .iter()
+            .map(|r| {
+                Ok(JournalItem {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    actor_id: r.try_get("actor_id")?,
+                    subject_account_id: r.try_get("subject_account_id")?,
+                    memo: r.try_get("memo")?,
+                    created_at: r.try_get("created_at")?,
+                    postings: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        let mut lines: HashMap<String, Vec<JournalLine>> = HashMap::new();
+        for chunk in shaped_chunks(&ids) {
+            let sql = format!(
+                "SELECT journal_id, account_id, amount, balance_after FROM postings \
+                 WHERE journal_id IN ({}) ORDER BY account_id",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for r in query.fetch_all(&self.read).await? {
+                lines
+                    .entry(r.try_get("journal_id")?)
+                    .or_default()
+                    .push(JournalLine {
+                        account_id: r.try_get("account_id")?,
+                        amount: r.try_get("amount")?,
+                        balance_after: r.try_get("balance_after")?,
+                    });
+            }
+        }
+        for item in &mut items {
+            item.postings = lines.remove(&item.id).unwrap_or_default();
+        }
+        Ok(items)
+    }
 }

@@ -47,6 +47,9 @@ async fn thousand_concurrent_debits_on_one_wallet(backend: Backend) {
         "0.81"
     );
     hub.infra.assert_ledger_ok();
+    // Each committed movement left its audit row in the same (group) commit, chained intact.
+    let rows = hub.infra.assert_audit_ok();
+    assert!(rows >= 706, "{rows} audit rows for 706 movements");
 }
 
 /// SIGKILL during a stream of deposits: after a restart every acknowledged deposit is there,
@@ -405,7 +408,155 @@ async fn random_operations_match_the_model(backend: Backend) {
     hub.infra.assert_ledger_ok();
 }
 
+/// History filters (kind, amount range, reference, time), stable cursors, the balance at a
+/// point in time, and the client-wide journal for admins only.
+async fn history_filters_and_client_journal(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let admin = &tree.admin_token;
+    let user = &tree.player_id;
+    let first = api.deposit(admin, user, "100.00").await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let between = chrono::Utc::now().to_rfc3339();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let wd = api
+        .post_key(
+            admin,
+            &format!("/api/v1/users/{user}/wallet/withdraw"),
+            "wd-1",
+            json!({ "amount": "7.50", "memo": "ticket-42" }),
+        )
+        .await
+        .ok();
+    for _ in 0..5 {
+        api.deposit(admin, user, "1.00").await;
+    }
+    let list = |query: String| {
+        let api = api.clone();
+        let token = admin.clone();
+        let user = user.clone();
+        async move {
+            api.get(
+                &token,
+                &format!("/api/v1/users/{user}/transactions?{query}"),
+            )
+            .await
+            .ok()
+        }
+    };
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let withdrawals = list("kind=withdrawal".into()).await;
+    assert_eq!(
+        ids(&withdrawals),
+        vec![wd["transaction_id"].as_str().unwrap()]
+    );
+    assert_eq!(withdrawals["items"][0]["amount"], "-7.50");
+    assert_eq!(withdrawals["items"][0]["balance_after"], "92.50");
+    let big = list("min_amount=5.00".into()).await;
+    assert_eq!(big["items"].as_array().unwrap().len(), 2);
+    let small = list("max_amount=1.00".into()).await;
+    assert_eq!(small["items"].as_array().unwrap().len(), 5);
+    let by_memo = list("reference=ticket-42".into()).await;
+    assert_eq!(ids(&by_memo), ids(&withdrawals));
+    let by_id = list(format!(
+        "reference={}",
+        first["transaction_id"].as_str().unwrap()
+    ))
+    .await;
+    assert_eq!(by_id["items"][0]["amount"], "100.00");
+    let early = list(format!("to={}", urlencode(&between))).await;
+    assert_eq!(ids(&early), vec![first["transaction_id"].as_str().unwrap()]);
+
+    // Pages of 3 walk all 7 movements newest first, each once.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = list(format!("limit=3{cursor}")).await;
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7);
+    assert_eq!(
+        seen.iter().collect::<std::collections::HashSet<_>>().len(),
+        7
+    );
+    assert_eq!(
+        seen.last().unwrap(),
+        first["transaction_id"].as_str().unwrap()
+    );
+    let bad = api
+        .get(
+            admin,
+            &format!("/api/v1/users/{user}/transactions?min_amount=-1"),
+        )
+        .await;
+    bad.error(422, "validation_error");
+
+    let then = api
+        .get(
+            admin,
+            &format!("/api/v1/users/{user}/wallet?at={}", urlencode(&between)),
+        )
+        .await
+        .ok();
+    assert_eq!(then["balance"], "100.00");
+    assert_eq!(api.balance(admin, user).await, "97.50");
+
+    let journal = api
+        .get(
+            admin,
+            &format!("/api/v1/clients/{}/transactions?limit=2", tree.client_id),
+        )
+        .await
+        .ok();
+    let entries = journal["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(journal["next_cursor"].is_string());
+    for e in entries {
+        let postings = e["postings"].as_array().unwrap();
+        assert_eq!(postings.len(), 2);
+        let cents: i64 = postings
+            .iter()
+            .map(|p| {
+                let a = p["amount"].as_str().unwrap().replace('.', "");
+                a.parse::<i64>().unwrap()
+            })
+            .sum();
+        assert_eq!(cents, 0, "each entry balances: {e}");
+    }
+    api.get(
+        &tree.agent_token,
+        &format!("/api/v1/clients/{}/transactions", tree.client_id),
+    )
+    .await
+    .error(403, "forbidden");
+    let other = Tree::create(&api).await;
+    api.get(
+        &other.admin_token,
+        &format!("/api/v1/clients/{}/transactions", tree.client_id),
+    )
+    .await
+    .error(404, "not_found");
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
 backend_tests!(
+    history_filters_and_client_journal,
     thousand_concurrent_debits_on_one_wallet,
     kill9_loses_nothing_acknowledged,
     random_operations_match_the_model

@@ -2,7 +2,12 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
+mod auth_throttle;
+mod auth_tokens;
+mod authz;
+mod clients_settings;
 mod concurrency;
 mod flow;
 mod idempotency;
@@ -11,4 +16,5 @@ mod ops;
 mod providers;
 mod providers_crash;
 mod two_nodes;
+mod users_admin;
 mod validation;

@@ -72,7 +72,7 @@ fn accounts(sims: &Sims) -> Vec<ProviderAccountSettings> {
 
 async fn start(backend: Backend, sims: &Sims) -> TestHub {
     let accounts = accounts(sims);
-    let hub = TestHub::start_with(Infra::new(backend).await, move |s: &mut Settings| {
+    let hub = TestHub::start_with(backend, move |s: &mut Settings| {
         s.providers = accounts;
         s.provider_reconcile_interval_ms = 200;
     })
