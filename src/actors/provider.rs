@@ -709,6 +709,10 @@ impl Providers {
         match result {
             Ok(Some(_)) => {
                 metrics::counter!(crate::metrics::PROVIDER_TRANSFERS, "provider" => row.provider.clone(), "state" => to).increment(1);
+                if to == FAILED {
+                    self.audit_provider_error(row, "provider.transfer_failed")
+                        .await;
+                }
                 self.status_of(row, to)
             }
             Ok(None) => {
@@ -735,6 +739,35 @@ impl Providers {
         }
     }
 
+    /// Provider errors are significant events (DESIGN section 6): one audit row each, with the
+    /// reason as stored on the transfer. Best effort: the money is already safe.
+    async fn audit_provider_error(&self, row: &TransferRow, action: &str) {
+        let reason = match self.inner.store.transfer(&row.id).await {
+            Ok(Some(t)) => t.last_error,
+            _ => None,
+        };
+        // A player's refusals (no funds, in a game) are operating outcomes, not provider errors.
+        if reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(INSUFFICIENT_PREFIX) || r == IN_GAME_REASON)
+        {
+            return;
+        }
+        let recorded = crate::audit::Event::new(action)
+            .actor(None)
+            .client(Some(&row.client_id))
+            .target("provider_transfer", &row.id)
+            .after(serde_json::json!({
+                "provider": row.provider, "account": row.account, "direction": row.direction,
+                "serial": row.serial, "reason": reason,
+            }))
+            .record(&self.inner.store)
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(transfer = %row.id, error = %e, "provider error not audited");
+        }
+    }
+
     fn status_of(&self, row: &TransferRow, state: &str) -> TransferStatus {
         TransferStatus {
             transfer_id: row.id.clone(),
@@ -753,6 +786,8 @@ impl Providers {
             .await;
         if let Ok(Some(_)) = moved {
             metrics::counter!(crate::metrics::PROVIDER_TRANSFERS, "provider" => row.provider.clone(), "state" => UNKNOWN).increment(1);
+            self.audit_provider_error(row, "provider.transfer_unknown")
+                .await;
         }
         let state = self
             .inner

@@ -328,6 +328,13 @@ async fn switch(
         .store
         .set_client_game(&client.id, provider, game, enabled)
         .await?;
+    crate::audit::Event::new("client.provider_switch")
+        .by(caller)
+        .client(Some(&client.id))
+        .target("client", &client.id)
+        .after(json!({ "provider": provider, "game": game, "enabled": enabled }))
+        .record(&state.store)
+        .await?;
     Ok(HttpResponse::Ok().json(json!({
         "client_id": client.id, "provider": provider, "game": game, "enabled": enabled,
     })))

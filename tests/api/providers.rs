@@ -704,6 +704,18 @@ async fn providers_breaker_opens_and_recovers(backend: Backend) {
         sims.jdb.balance_minor(&provider_uid(&tree.player_id), 2),
         Some(1500)
     );
+    // Every transfer left unknown, and every failure, is in the audit chain, which verifies.
+    let audited = scalar(
+        &hub.infra,
+        "SELECT COUNT(*) FROM audit_log WHERE action IN ('provider.transfer_unknown', 'provider.transfer_failed')",
+    )
+    .await;
+    assert_eq!(
+        audited,
+        2 * held,
+        "unknown then failed, for each held transfer"
+    );
+    hub.infra.assert_audit_ok();
     hub.infra.assert_ledger_ok();
 }
 
