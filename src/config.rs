@@ -57,6 +57,83 @@ pub struct Settings {
     pub ledger_check_interval_secs: u64,
     /// Argon2 memory cost in KiB (the argon2 crate's default is 19456).
     pub password_hash_memory_kib: u32,
+    /// Game provider accounts. Empty (the embedded default): the hub starts both simulators on
+    /// loopback and enables both providers for every client.
+    pub providers: Vec<ProviderAccountSettings>,
+    /// How often the reconciler looks for unresolved transfers.
+    pub provider_reconcile_interval_ms: u64,
+}
+
+/// One operator account at one provider (`[[providers]]` in the configuration file).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProviderAccountSettings {
+    /// Our name for the account (metrics, transfer rows).
+    pub name: String,
+    /// `jdb` or `luckysports`.
+    pub provider: String,
+    pub base_url: String,
+    /// JDB `dc` (domain code) / LuckySports `X-Operator`.
+    pub operator: String,
+    /// JDB agent id (`parent`).
+    pub parent: String,
+    /// JDB AES key and iv (16 characters each).
+    pub key: String,
+    pub iv: String,
+    /// LuckySports HMAC secret.
+    pub secret: String,
+    /// Client codes served by this account; empty or `*` = every client.
+    pub clients: Vec<String>,
+    /// Timeout of one provider call.
+    pub timeout_ms: u64,
+    /// The provider's request-validity window plus clock-skew margin (a "not found" proves a
+    /// transfer never happened only after this since our last send).
+    pub request_window_ms: i64,
+    /// Consecutive unavailable answers that open the breaker, and for how long.
+    pub breaker_failures: u32,
+    pub breaker_open_ms: u64,
+    /// Concurrent calls to this account.
+    pub max_in_flight: usize,
+    /// JDB game history (action 29): how long after a round it becomes visible (3 minutes), and
+    /// the time step of query windows (JDB wants whole minutes).
+    pub results_delay_ms: i64,
+    pub results_step_ms: i64,
+}
+
+impl std::fmt::Debug for ProviderAccountSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys and secrets never reach a log line.
+        f.debug_struct("ProviderAccountSettings")
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .field("base_url", &self.base_url)
+            .field("operator", &self.operator)
+            .field("clients", &self.clients)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ProviderAccountSettings {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            provider: String::new(),
+            base_url: String::new(),
+            operator: String::new(),
+            parent: String::new(),
+            key: String::new(),
+            iv: String::new(),
+            secret: String::new(),
+            clients: Vec::new(),
+            timeout_ms: 5000,
+            request_window_ms: 0,
+            breaker_failures: 5,
+            breaker_open_ms: 5000,
+            max_in_flight: 64,
+            results_delay_ms: 180_000,
+            results_step_ms: 60_000,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -81,6 +158,8 @@ impl Default for Settings {
             ws_outbound_queue: 256,
             ws_idle_timeout_secs: 60,
             password_hash_memory_kib: 19456,
+            providers: Vec::new(),
+            provider_reconcile_interval_ms: 1000,
             ledger_batch_max: 256,
             ledger_batch_wait_us: 0,
             ledger_check_interval_secs: 300,
@@ -219,6 +298,15 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.settings.data_dir)
             .field("database", &redact_url(&self.database_url))
             .field("redis", &self.settings.redis_url.as_deref().map(redact_url))
+            .field(
+                "providers",
+                &self
+                    .settings
+                    .providers
+                    .iter()
+                    .map(|p| &p.name)
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }

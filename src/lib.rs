@@ -10,7 +10,8 @@
 //! - [`auth`], [`access`]: identity and who may reach whom.
 //! - [`domain`]: validated value types (amounts, currencies, roles, names).
 //! - [`config`], [`startup`], [`telemetry`], [`metrics`], [`ops`]: running it.
-//! - [`providers`]: game provider adapters (to come).
+//! - [`providers`]: game provider adapters (JDB, LuckySports) behind one trait, and their
+//!   simulators; the transfer state machine is `actors::provider`.
 
 pub mod access;
 pub mod actors;

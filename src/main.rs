@@ -1,4 +1,5 @@
-//! The `nashub` binary: `serve` (default), `migrate`, `check-ledger`, `audit-verify`.
+//! The `nashub` binary: `serve` (default), `migrate`, `check-ledger`, `audit-verify`,
+//! `sim <provider>`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,18 @@ enum Command {
     /// Verify the audit log's hash chain; exits 1 and names the first bad row if it was
     /// altered, or rows were removed or reordered.
     AuditVerify,
+    /// Run a provider simulator (`jdb` or `luckysports`) over HTTP.
+    Sim {
+        /// `jdb` or `luckysports`.
+        provider: String,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9001")]
+        bind: String,
+        /// Fault rates and durations as JSON (see `providers::sim::Faults`), e.g.
+        /// '{"drop_after_rate":0.1,"drop_ms":6000}'. Change later with POST /sim/faults.
+        #[arg(long)]
+        faults: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +67,24 @@ fn main() -> ExitCode {
             Command::Migrate => {
                 let store = nashub::startup::open_store(&config).await?;
                 println!("nashub: {} database is migrated", store.backend_name());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Sim {
+                provider,
+                bind,
+                faults,
+            } => {
+                use nashub::providers::sim;
+                let kind = sim::SimKind::parse(&provider).ok_or_else(|| {
+                    anyhow::anyhow!("unknown provider {provider:?}: jdb or luckysports")
+                })?;
+                let mut config = sim::default_config(kind);
+                config.bind = bind;
+                if let Some(f) = faults {
+                    config.faults =
+                        serde_json::from_str(&f).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+                }
+                sim::run(kind, config).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::CheckLedger => {

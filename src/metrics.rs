@@ -14,11 +14,28 @@ pub const EVENTS_DELIVERED: &str = "events_delivered_total";
 pub const EVENTS_DROPPED: &str = "events_dropped_total";
 pub const WS_SLOW_CLOSED: &str = "websocket_slow_consumers_closed_total";
 pub const LEDGER_IMBALANCE: &str = "ledger_imbalance";
+pub const PROVIDER_CALLS: &str = "provider_calls_total";
+pub const PROVIDER_CALL_DURATION: &str = "provider_call_duration_seconds";
+pub const PROVIDER_TRANSFERS: &str = "provider_transfers_total";
+pub const RECONCILER_BACKLOG: &str = "provider_reconciler_backlog";
+pub const PROVIDER_BREAKER: &str = "provider_breaker_state";
+pub const PROVIDER_CALLBACKS: &str = "provider_callbacks_total";
 pub const LEDGER_COMMITS: &str = "ledger_commits_total";
 pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 
 /// Journal entry kinds, one `balance_transfers_total{kind}` series each.
-pub const TRANSFER_KINDS: &[&str] = &["deposit", "withdrawal", "credit", "debit", "adjustment"];
+pub const TRANSFER_KINDS: &[&str] = &[
+    "deposit",
+    "withdrawal",
+    "credit",
+    "debit",
+    "adjustment",
+    "provider_hold",
+    "provider_release",
+    "provider_settle",
+    "provider_credit",
+    "game_result",
+];
 
 pub fn register_all() {
     describe_counter!(
@@ -64,6 +81,39 @@ pub fn register_all() {
     counter!(EVENTS_DROPPED).absolute(0);
     counter!(WS_SLOW_CLOSED).absolute(0);
     gauge!(LEDGER_IMBALANCE).set(0.0);
+
+    describe_counter!(
+        PROVIDER_CALLS,
+        "Provider calls, by provider, method and outcome"
+    );
+    describe_histogram!(
+        PROVIDER_CALL_DURATION,
+        metrics::Unit::Seconds,
+        "Provider call latency"
+    );
+    describe_counter!(
+        PROVIDER_TRANSFERS,
+        "Provider transfers reaching a state, by provider and state"
+    );
+    describe_gauge!(
+        RECONCILER_BACKLOG,
+        "Unresolved provider transfers seen by the last reconciler pass"
+    );
+    describe_gauge!(
+        PROVIDER_BREAKER,
+        "Circuit breaker per provider account: 0 closed, 1 half-open, 2 open"
+    );
+    describe_counter!(
+        PROVIDER_CALLBACKS,
+        "Provider callbacks, by provider and outcome"
+    );
+    for provider in crate::providers::PROVIDER_NAMES {
+        for state in ["pending", "unknown", "succeeded", "failed"] {
+            counter!(PROVIDER_TRANSFERS, "provider" => *provider, "state" => state).absolute(0);
+        }
+        let _ = histogram!(PROVIDER_CALL_DURATION, "provider" => *provider, "method" => "transfer");
+    }
+    gauge!(RECONCILER_BACKLOG).set(0.0);
     register_ledger();
 }
 

@@ -75,6 +75,13 @@ impl Hub {
             bus.clone(),
             Duration::from_secs(settings.wallet_idle_secs),
         );
+        let providers = crate::actors::provider::Providers::start(
+            &settings.providers,
+            store.clone(),
+            wallets.clone(),
+            bus.clone(),
+        )
+        .context("cannot set up game providers")?;
         let state = AppState {
             config: Arc::new(config.clone()),
             store,
@@ -82,6 +89,7 @@ impl Hub {
             wallets,
             rooms,
             bus,
+            providers,
             limiter: Arc::new(crate::http::rate_limit::RateLimiter::new(
                 settings.rate_limit_per_user,
             )),
@@ -91,6 +99,15 @@ impl Hub {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot bind {}", settings.bind))?;
         let addr = listener.local_addr()?;
+        state.providers.set_callback_base(&format!("http://{addr}"));
+        for (kind, url) in state.providers.embedded_sims() {
+            tracing::info!(?kind, %url, "embedded provider simulator");
+        }
+        actix_web::rt::spawn(crate::actors::reconciler::run(
+            state.providers.clone(),
+            Duration::from_millis(settings.provider_reconcile_interval_ms.max(10)),
+            Duration::from_millis(settings.provider_reconcile_interval_ms.max(10) * 2),
+        ));
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
             App::new()

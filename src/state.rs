@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::actors::provider::Providers;
 use crate::actors::room_hub::RoomHub;
 use crate::actors::wallet_registry::WalletRegistry;
 use crate::auth::Authenticator;
@@ -17,6 +18,7 @@ pub struct AppState {
     pub wallets: WalletRegistry,
     pub rooms: Arc<RoomHub>,
     pub bus: Bus,
+    pub providers: Providers,
     /// Per-caller request limit (`NASHUB_RATE_LIMIT_PER_USER`).
     pub limiter: Arc<crate::http::rate_limit::RateLimiter>,
     /// Seals provider credentials at rest.

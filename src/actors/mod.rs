@@ -1,5 +1,9 @@
 //! Actors: the hub's owners of mutable state. Each file begins with what it owns and handles.
 
+pub mod provider;
+pub mod provider_games;
+pub mod provider_wallet;
+pub mod reconciler;
 pub mod room_hub;
 pub mod wallet;
 pub mod wallet_registry;

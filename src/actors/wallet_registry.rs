@@ -84,6 +84,27 @@ impl WalletRegistry {
         Err(WalletError::Unavailable)
     }
 
+    /// Sends another message the wallet actor handles (provider steps, `actors::provider_wallet`),
+    /// with the same restart-and-resend rule as [`Self::mutate`].
+    pub async fn send<M>(&self, user_id: &str, msg: M) -> Result<M::Result, WalletError>
+    where
+        M: Message + Clone + Send + 'static,
+        M::Result: Send,
+        WalletActor: Handler<M>,
+    {
+        for _ in 0..3 {
+            let addr = self.actor(user_id);
+            match addr.send(msg.clone()).await {
+                Ok(result) => return Ok(result),
+                Err(MailboxError::Closed) => {
+                    self.actors.remove_if(user_id, |_, a| *a == addr);
+                }
+                Err(MailboxError::Timeout) => return Err(WalletError::Unavailable),
+            }
+        }
+        Err(WalletError::Unavailable)
+    }
+
     pub fn active(&self) -> usize {
         self.actors.len()
     }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod callbacks;
 pub mod client_settings;
 pub mod clients;
 pub mod docs;
@@ -12,6 +13,7 @@ pub mod ledger;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
+pub mod providers;
 pub mod rate_limit;
 pub mod user_admin;
 pub mod user_permissions;
@@ -34,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/openapi.json", web::get().to(openapi::serve))
         .route("/docs", web::get().to(docs::page))
         .route("/ws", web::get().to(ws::connect))
+        .route("/callbacks/{provider}", web::post().to(callbacks::receive))
         .service(
             web::scope("/api/v1")
                 .route("/auth/login", web::post().to(auth::login))
@@ -98,7 +101,39 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/users/{id}/wallet/credit", web::post().to(wallets::credit))
                 .route("/users/{id}/wallet/debit", web::post().to(wallets::debit))
                 .route("/users/{id}/wallet/adjust", web::post().to(wallets::adjust))
-                .route("/users/{id}/transactions", web::get().to(wallets::history)),
+                .route("/users/{id}/transactions", web::get().to(wallets::history))
+                .route(
+                    "/users/{id}/providers/{provider}/transfer-in",
+                    web::post().to(providers::transfer_in),
+                )
+                .route(
+                    "/users/{id}/providers/{provider}/transfer-out",
+                    web::post().to(providers::transfer_out),
+                )
+                .route(
+                    "/users/{id}/providers/{provider}/balance",
+                    web::get().to(providers::balance),
+                )
+                .route(
+                    "/users/{id}/providers/{provider}/launch",
+                    web::post().to(providers::launch),
+                )
+                .route(
+                    "/users/{id}/providers/{provider}/transfers/{transfer_id}",
+                    web::get().to(providers::transfer_status),
+                )
+                .route(
+                    "/clients/{id}/providers/{provider}",
+                    web::put().to(providers::switch_provider),
+                )
+                .route(
+                    "/clients/{id}/providers/{provider}/games/{game}",
+                    web::put().to(providers::switch_game),
+                )
+                .route(
+                    "/providers/{provider}/games",
+                    web::get().to(providers::games),
+                ),
         )
         .default_service(web::to(not_found));
 }

@@ -415,6 +415,96 @@ fn ops() -> Vec<Op> {
                 "The hash-chained audit trail, newest first",
             )
         },
+        Op {
+            body: Some("ProviderTransferBody"),
+            ok: (200, "ProviderTransfer"),
+            idempotent_key: true,
+            ..op(
+                "post",
+                "/api/v1/users/{id}/providers/{provider}/transfer-in",
+                "providers",
+                "Wallet to a game provider (`jdb`, `luckysports`); 202 while pending/unknown",
+            )
+        },
+        Op {
+            body: Some("ProviderTransferBody"),
+            ok: (200, "ProviderTransfer"),
+            idempotent_key: true,
+            ..op(
+                "post",
+                "/api/v1/users/{id}/providers/{provider}/transfer-out",
+                "providers",
+                "Game provider back to the wallet; 202 while pending/unknown",
+            )
+        },
+        Op {
+            ok: (200, "ProviderBalance"),
+            ..op(
+                "get",
+                "/api/v1/users/{id}/providers/{provider}/balance",
+                "providers",
+                "The player's balance at the provider",
+            )
+        },
+        Op {
+            ok: (200, "ProviderTransfer"),
+            ..op(
+                "get",
+                "/api/v1/users/{id}/providers/{provider}/transfers/{transfer_id}",
+                "providers",
+                "One transfer's state",
+            )
+        },
+        Op {
+            body: Some("LaunchBody"),
+            ok: (200, "Launch"),
+            ..op(
+                "post",
+                "/api/v1/users/{id}/providers/{provider}/launch",
+                "providers",
+                "Start a game session; the provider's game URL",
+            )
+        },
+        Op {
+            ok: (200, "Object"),
+            ..op(
+                "get",
+                "/api/v1/providers/{provider}/games",
+                "providers",
+                "The provider's catalog, without games switched off for the caller's client",
+            )
+        },
+        Op {
+            body: Some("Switch"),
+            ok: (200, "Object"),
+            ..op(
+                "put",
+                "/api/v1/clients/{id}/providers/{provider}",
+                "providers",
+                "Switch a provider on or off for a client (client admins)",
+            )
+        },
+        Op {
+            body: Some("Switch"),
+            ok: (200, "Object"),
+            ..op(
+                "put",
+                "/api/v1/clients/{id}/providers/{provider}/games/{game}",
+                "providers",
+                "Switch one game on or off for a client (client admins)",
+            )
+        },
+        Op {
+            auth: false,
+            body: Some("Object"),
+            ok: (200, "Object"),
+            ..op(
+                "post",
+                "/callbacks/{provider}",
+                "providers",
+                "Provider-to-hub reports, authenticated by the protocol's signature",
+            )
+        },
     ]
 }
 
@@ -484,6 +574,12 @@ fn schemas() -> Value {
         "Wallet": obj(&[("user_id", st()), ("balance", amount()), ("currency", st())], &["user_id", "balance", "currency"]),
         "MoveBody": obj(&[("amount", amount()), ("memo", st())], &["amount"]),
         "AdjustBody": obj(&[("amount", amount()), ("reason", st())], &["amount", "reason"]),
+        "ProviderTransferBody": obj(&[("amount", amount())], &["amount"]),
+        "ProviderTransfer": json!({ "type": "object", "properties": { "transfer_id": st(), "state": json!({ "type": "string", "enum": ["pending", "unknown", "succeeded", "failed"] }), "balance": amount(), "currency": st() }, "required": ["transfer_id", "state"] }),
+        "ProviderBalance": obj(&[("user_id", st()), ("provider", st()), ("balance", amount()), ("currency", st())], &["user_id", "provider", "balance", "currency"]),
+        "LaunchBody": obj(&[("game", st()), ("lang", st())], &["game"]),
+        "Launch": obj(&[("session_id", st()), ("provider", st()), ("url", st())], &["session_id", "provider", "url"]),
+        "Switch": obj(&[("enabled", s("boolean"))], &["enabled"]),
         "MoveResult": obj(&[("transaction_id", st()), ("balance", amount()), ("currency", st())], &["transaction_id", "balance", "currency"]),
         "Transaction": obj(&[("id", st()), ("kind", st()), ("amount", amount()), ("balance_after", amount()), ("currency", st()), ("created_at", st()), ("memo", opt())], &["id"]),
         "TransactionPage": page_of("Transaction"),

@@ -23,6 +23,32 @@ const HOUSE_ACCOUNTS: &[&str] = &[
     ADJUSTMENTS,
 ];
 
+/// What a provider holds for this client's players; mirrors the provider's balances.
+pub fn held_at_provider(provider: &str) -> String {
+    format!("held_at_provider:{provider}")
+}
+
+/// The players' wins and losses at a provider (negative when players win).
+pub fn game_results(provider: &str) -> String {
+    format!("game_results:{provider}")
+}
+
+/// Every provider's house accounts of a client (all may go negative, like other house accounts).
+pub fn provider_house_accounts(client_id: &str, currency: &str) -> Vec<NewAccount> {
+    crate::providers::PROVIDER_NAMES
+        .iter()
+        .flat_map(|p| [held_at_provider(p), game_results(p)])
+        .map(|name| NewAccount {
+            id: house_id(client_id, &name),
+            client_id: client_id.to_owned(),
+            user_id: None,
+            kind: name,
+            currency: currency.to_owned(),
+            allow_negative: true,
+        })
+        .collect()
+}
+
 pub fn wallet_id(user_id: &str) -> String {
     format!("w:{user_id}")
 }
@@ -42,6 +68,7 @@ pub fn house_accounts(client_id: &str, currency: &str) -> Vec<NewAccount> {
             currency: currency.to_owned(),
             allow_negative: true,
         })
+        .chain(provider_house_accounts(client_id, currency))
         .collect()
 }
 

@@ -1,4 +1,228 @@
-//! Game provider adapters (JDB Games, LuckySports) behind one trait, and their simulators.
+//! Game provider adapters behind one trait ([`ProviderAdapter`]), and their simulators.
 //!
-//! Not built yet: the transfer-wallet state machine of DESIGN section 5 lands with the
-//! providers issue. The ledger already reserves the `in_flight` house account it needs.
+//! An adapter turns the hub's few questions (register a player, move money under a serial
+//! number, ask about a serial number, launch a game, verify a callback) into one provider's wire
+//! protocol: signing or encryption, codes, amounts, timestamps. It never touches the ledger; the
+//! transfer state machine (`actors::provider`) decides what an answer means for the money.
+//! A new provider is one new module implementing the trait, plus a line in [`build_adapter`].
+
+pub mod breaker;
+pub mod crypto;
+pub mod jdb;
+pub mod luckysports;
+pub mod sim;
+pub mod units;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::config::ProviderAccountSettings;
+
+/// Provider names as they appear in URLs and account ids.
+pub const PROVIDER_NAMES: &[&str] = &[jdb::NAME, luckysports::NAME];
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Player → provider.
+    In,
+    /// Provider → player.
+    Out,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "in" => Some(Direction::In),
+            "out" => Some(Direction::Out),
+            _ => None,
+        }
+    }
+}
+
+/// A transfer as the provider sees it. `amount_minor` is in the client's minor units; the
+/// adapter converts exactly or refuses.
+#[derive(Debug, Clone)]
+pub struct TransferCall {
+    pub serial: String,
+    pub uid: String,
+    pub direction: Direction,
+    pub amount_minor: i64,
+    pub exponent: u32,
+}
+
+/// What one transfer call tells us about the money.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferAnswer {
+    /// Applied now; the player's provider balance after it, when the answer carries it.
+    Applied { balance_minor: Option<i64> },
+    /// The serial was applied by an earlier call (confirm with a status query).
+    AlreadyApplied,
+    /// Definitely not applied.
+    Rejected {
+        code: String,
+        insufficient_funds: bool,
+    },
+    /// Not applied because the player is in a game; kick them and retry later (JDB 6901).
+    PlayerInGame,
+    /// Timeout, 5xx, "in progress", maintenance, an unmapped code: query by serial later.
+    Unknown(String),
+}
+
+/// What a status query tells us about a serial number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckAnswer {
+    Applied {
+        balance_minor: Option<i64>,
+    },
+    /// The provider reports the transfer failed.
+    Failed,
+    /// The provider has no record of it. Proof that it never happened only once the request
+    /// validity window has passed since our last send (see [`ProviderAdapter::request_window_ms`]).
+    NotFound,
+    Unknown(String),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// Network failure, timeout, 5xx, maintenance.
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// The provider answered with an error code.
+    #[error("provider refused: {code} {message}")]
+    Refused { code: String, message: String },
+    /// An amount that does not convert exactly, or an answer we cannot read.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GameInfo {
+    pub code: String,
+    pub name: String,
+}
+
+/// A verified callback: which player, and which version of which round.
+#[derive(Debug, Clone)]
+pub struct RoundReport {
+    pub uid: String,
+    pub round_id: String,
+    pub version: i64,
+    pub status: String,
+    /// Payout minus stake, in wire units with `wire_exponent` decimals.
+    pub net_wire: i64,
+    pub wire_exponent: u32,
+    /// The round is over (settled or cancelled): the player's session at this provider may end.
+    pub final_state: bool,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum CallbackError {
+    #[error("this provider sends no callbacks")]
+    Unsupported,
+    #[error("missing or malformed authentication")]
+    Unauthenticated,
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("timestamp outside the accepted window")]
+    Stale,
+    #[error("unreadable callback: {0}")]
+    Malformed(String),
+}
+
+/// The operator account a callback names, read before its signature can be checked.
+pub struct CallbackEnvelope<'a> {
+    pub headers: &'a actix_web::http::header::HeaderMap,
+    pub body: &'a [u8],
+    pub now_ms: i64,
+}
+
+/// One provider protocol bound to one operator account.
+pub trait ProviderAdapter: Send + Sync {
+    fn provider(&self) -> &'static str;
+    /// The provider's request-validity window plus our clock-skew margin: a "not found" older
+    /// than this since our last send proves the transfer never happened.
+    fn request_window_ms(&self) -> i64;
+    /// Registers the player (wallet in `currency`); an existing player is success.
+    fn ensure_player<'a>(
+        &'a self,
+        uid: &'a str,
+        currency: &'a str,
+    ) -> BoxFuture<'a, Result<(), CallError>>;
+    fn transfer<'a>(&'a self, call: &'a TransferCall) -> BoxFuture<'a, TransferAnswer>;
+    fn check<'a>(&'a self, serial: &'a str, exponent: u32) -> BoxFuture<'a, CheckAnswer>;
+    fn balance<'a>(&'a self, uid: &'a str, exponent: u32) -> BoxFuture<'a, Result<i64, CallError>>;
+    fn launch<'a>(
+        &'a self,
+        uid: &'a str,
+        game: &'a str,
+        lang: &'a str,
+    ) -> BoxFuture<'a, Result<String, CallError>>;
+    fn games(&self) -> BoxFuture<'_, Result<Vec<GameInfo>, CallError>>;
+    /// The operator id a callback claims to come from (before verification).
+    fn callback_operator(&self, env: &CallbackEnvelope<'_>) -> Option<String>;
+    /// Verifies and parses a callback addressed to this account.
+    fn verify_callback(&self, env: &CallbackEnvelope<'_>) -> Result<RoundReport, CallbackError>;
+    /// Takes the player out of any game so a withdrawal can follow (JDB 6901); default: nothing.
+    fn kick<'a>(&'a self, _uid: &'a str) -> BoxFuture<'a, Result<(), CallError>> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Round changes since the cursor `since` (0 at start) and the next cursor. The provider's
+    /// records are the source of truth; callbacks only bring them sooner.
+    fn pull_rounds(&self, since: i64) -> BoxFuture<'_, Result<(Vec<RoundReport>, i64), CallError>> {
+        Box::pin(async move { Ok((Vec::new(), since)) })
+    }
+}
+
+/// The adapter for a configured account.
+pub fn build_adapter(s: &ProviderAccountSettings) -> anyhow::Result<Arc<dyn ProviderAdapter>> {
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(s.timeout_ms))
+        .connect_timeout(std::time::Duration::from_millis(s.timeout_ms.min(2000)))
+        .pool_max_idle_per_host(64)
+        .build()?;
+    Ok(match s.provider.as_str() {
+        jdb::NAME => Arc::new(jdb::JdbAdapter::new(s, http)?),
+        luckysports::NAME => Arc::new(luckysports::LuckySportsAdapter::new(s, http)?),
+        other => anyhow::bail!("unknown provider {other:?} (known: {PROVIDER_NAMES:?})"),
+    })
+}
+
+/// The uid a player has at every provider: the user id without hyphens, lowercase (JDB allows
+/// `a-z0-9_-`, and a hex uuid fits any provider's member id rules).
+pub fn provider_uid(user_id: &str) -> String {
+    user_id.replace('-', "").to_ascii_lowercase()
+}
+
+/// A fresh serial number: letters and digits only, at most 32 characters (JDB: ≤ 50).
+pub fn new_serial() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// Records one provider call's latency and outcome (`ok`, `refused`, `unavailable`).
+pub fn observe_call<T>(
+    provider: &'static str,
+    method: &'static str,
+    started: std::time::Instant,
+    result: &Result<T, CallError>,
+) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(CallError::Unavailable(_)) => "unavailable",
+        Err(CallError::Refused { .. }) => "refused",
+        Err(CallError::Invalid(_)) => "invalid",
+    };
+    metrics::histogram!(crate::metrics::PROVIDER_CALL_DURATION, "provider" => provider, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(crate::metrics::PROVIDER_CALLS, "provider" => provider, "method" => method, "outcome" => outcome)
+        .increment(1);
+}

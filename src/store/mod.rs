@@ -74,6 +74,9 @@ impl Backend {
     }
 }
 
+// After `dispatch!` so the submodule can use it.
+mod providers;
+pub use providers::*;
 // After `dispatch!`, so the identity methods can use it.
 mod identity;
 

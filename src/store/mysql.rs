@@ -17,6 +17,7 @@ const FOR_UPDATE: &str = " FOR UPDATE";
 const BEGIN_WRITE: &str = "BEGIN";
 
 include!("sql.rs");
+include!("sql_providers.rs");
 include!("sql_ledger.rs");
 include!("sql_identity.rs");
 

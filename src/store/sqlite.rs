@@ -20,6 +20,7 @@ const FOR_UPDATE: &str = "";
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 include!("sql.rs");
+include!("sql_providers.rs");
 include!("sql_ledger.rs");
 include!("sql_identity.rs");
 

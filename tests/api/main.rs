@@ -13,6 +13,8 @@ mod flow;
 mod idempotency;
 mod ledger;
 mod ops;
+mod providers;
+mod providers_crash;
 mod read_cache;
 mod two_nodes;
 mod users_admin;

@@ -1,0 +1,867 @@
+//! Provider accounts and the transfer-wallet state machine (DESIGN section 5). The game side
+//! (launch, catalog, game results) is `actors::provider_games`.
+//!
+//! Owns, per provider account: the adapter (HTTP client, protocol), a circuit breaker and a
+//! concurrency limit. Drives every transfer: outbox row (+ hold) committed through the player's
+//! WalletActor before any network call; one serial number per intent, reused on every retry and
+//! status query; success, definite failure or `unknown` as conditional transitions that post
+//! their journal entry in the same transaction. The reconciler (`actors::reconciler`) finishes
+//! what is left `pending` or `unknown`.
+//!
+//! Not an actix actor: transfers of different players run concurrently (bounded by a semaphore
+//! per account), while everything that touches a wallet is serialized by that wallet's actor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashSet;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use super::provider_wallet::{ProviderMove, ProviderMoved, ProviderOp};
+use super::wallet_registry::{WalletError, WalletRegistry};
+use crate::bus::Bus;
+use crate::config::ProviderAccountSettings;
+use crate::domain::{Amount, Currency, new_id, now_ms};
+use crate::ledger::accounts::{
+    IN_FLIGHT, held_at_provider, house_id, provider_house_accounts, wallet_id,
+};
+use crate::providers::breaker::{Breaker, BreakerState};
+use crate::providers::sim::{self, SimHandle, SimKind};
+use crate::providers::{
+    self, CallError, CallbackError, CheckAnswer, Direction, ProviderAdapter, TransferAnswer,
+    TransferCall,
+};
+use crate::store::{
+    BeginOutcome, ClientRow, NewEntry, NewPosting, ProviderPlayer, Store, StoreError, TransferRow,
+};
+
+/// Sends of one transfer before it is left `unknown` for the reconciler.
+const SENDS_MAX: u32 = 3;
+/// Age past which a provider's "no such transfer" is no longer proof (JDB looks back 3 months).
+const NOT_FOUND_PROOF_MAX_AGE_MS: i64 = 80 * 24 * 3600 * 1000;
+/// How much later than recorded with its row a first send may go out (well under any
+/// provider's clock-skew margin); beyond that the send time is recorded again.
+const FIRST_SEND_SLACK_MS: i64 = 200;
+/// Base of the jittered backoff between sends.
+const BACKOFF_BASE_MS: u64 = 50;
+
+pub const PENDING: &str = "pending";
+pub const UNKNOWN: &str = "unknown";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+const OPEN: &[&str] = &[PENDING, UNKNOWN];
+/// `last_error` of a transfer the provider refused for lack of funds (replayed as 409).
+const INSUFFICIENT_PREFIX: &str = "insufficient_funds";
+/// `last_error` of a withdrawal refused while the player was in a game.
+const IN_GAME_REASON: &str = "player_in_game";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("unknown provider")]
+    UnknownProvider,
+    #[error("provider not enabled for this client")]
+    NotEnabled,
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    #[error("insufficient funds")]
+    InsufficientFunds,
+    #[error("provider refused: {0}")]
+    Refused(String),
+    #[error("callback refused: {0}")]
+    Callback(#[from] CallbackError),
+    #[error("the callback names a player this operator account does not serve")]
+    ForeignPlayer,
+    #[error("the round is being updated by another delivery; retry")]
+    Busy,
+    #[error("this provider is switched off for the client")]
+    ProviderDisabled,
+    #[error("this game is switched off for the client")]
+    GameDisabled,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
+}
+
+/// One operator account at one provider.
+pub struct ProviderAccount {
+    pub settings: ProviderAccountSettings,
+    pub adapter: Arc<dyn ProviderAdapter>,
+    pub breaker: Breaker,
+    limiter: Semaphore,
+}
+
+impl ProviderAccount {
+    fn serves(&self, client: &ClientRow) -> bool {
+        self.settings.clients.is_empty()
+            || self
+                .settings
+                .clients
+                .iter()
+                .any(|c| c == "*" || *c == client.code || *c == client.id)
+    }
+
+    fn publish_breaker(&self) {
+        metrics::gauge!(crate::metrics::PROVIDER_BREAKER, "account" => self.settings.name.clone())
+            .set(self.breaker.state().gauge());
+    }
+
+    pub(super) fn record(&self, reachable: bool) {
+        if reachable {
+            self.breaker.record_success();
+        } else {
+            self.breaker.record_failure();
+        }
+        self.publish_breaker();
+    }
+}
+
+/// A transfer as the HTTP layer asks for it.
+pub struct TransferRequest {
+    pub client: ClientRow,
+    pub currency: Currency,
+    pub user_id: String,
+    pub actor_id: String,
+    pub idempotency_key: String,
+    pub provider: String,
+    pub direction: Direction,
+    pub amount: Amount,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransferStatus {
+    pub transfer_id: String,
+    pub state: String,
+    pub insufficient_funds: bool,
+    /// Refused because the player is in a game (now kicked): retry in a few seconds.
+    pub player_in_game: bool,
+}
+
+/// Every configured provider account, and what the state machine needs around them.
+#[derive(Clone)]
+pub struct Providers {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) accounts: Vec<Arc<ProviderAccount>>,
+    pub(super) store: Store,
+    wallets: WalletRegistry,
+    pub(super) bus: Bus,
+    /// (account, uid) known to be registered at the provider.
+    players: DashSet<(String, String)>,
+    /// Clients whose provider house accounts are known to exist.
+    house_ready: DashSet<String>,
+    /// Round-pull cursor per account (in memory: a restart pulls again, harmlessly).
+    pub(super) cursors: dashmap::DashMap<String, i64>,
+    /// Embedded simulators (no provider configuration): stopped with the hub.
+    _sims: Vec<SimHandle>,
+}
+
+fn is_unreachable(reason: &str) -> bool {
+    reason.starts_with("provider unavailable")
+}
+
+impl Providers {
+    /// Builds every configured account; with none configured, starts both simulators on
+    /// loopback and one account on each for every client.
+    pub fn start(
+        settings: &[ProviderAccountSettings],
+        store: Store,
+        wallets: WalletRegistry,
+        bus: Bus,
+    ) -> anyhow::Result<Self> {
+        let mut configured = settings.to_vec();
+        let mut sims = Vec::new();
+        if configured.is_empty() {
+            for kind in [SimKind::Jdb, SimKind::LuckySports] {
+                let config = sim::default_config(kind);
+                let handle = sim::spawn(kind, config.clone())?;
+                configured.push(sim::account_for(kind, &config, &handle.base_url()));
+                sims.push(handle);
+            }
+        }
+        let mut accounts = Vec::new();
+        for s in configured {
+            let account = Arc::new(ProviderAccount {
+                adapter: providers::build_adapter(&s)?,
+                breaker: Breaker::new(s.breaker_failures, s.breaker_open_ms),
+                limiter: Semaphore::new(s.max_in_flight.max(1)),
+                settings: s,
+            });
+            account.publish_breaker();
+            accounts.push(account);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                accounts,
+                store,
+                wallets,
+                bus,
+                players: DashSet::new(),
+                house_ready: DashSet::new(),
+                cursors: dashmap::DashMap::new(),
+                _sims: sims,
+            }),
+        })
+    }
+
+    /// Base URLs of the embedded simulators (for callbacks and `cargo run` users).
+    pub fn embedded_sims(&self) -> Vec<(SimKind, String)> {
+        self.inner
+            ._sims
+            .iter()
+            .map(|s| (s.kind, s.base_url()))
+            .collect()
+    }
+
+    /// Tells embedded simulators where the hub's callbacks are.
+    pub fn set_callback_base(&self, hub_base: &str) {
+        for s in &self.inner._sims {
+            if s.kind == SimKind::LuckySports {
+                s.set_callback_url(&format!("{hub_base}/callbacks/luckysports"));
+            }
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn account_for(
+        &self,
+        client: &ClientRow,
+        provider: &str,
+    ) -> Result<Arc<ProviderAccount>, ProviderError> {
+        if !providers::PROVIDER_NAMES.contains(&provider) {
+            return Err(ProviderError::UnknownProvider);
+        }
+        self.inner
+            .accounts
+            .iter()
+            .find(|a| a.settings.provider == provider && a.serves(client))
+            .cloned()
+            .ok_or(ProviderError::NotEnabled)
+    }
+
+    pub fn account_named(&self, name: &str) -> Option<Arc<ProviderAccount>> {
+        self.inner
+            .accounts
+            .iter()
+            .find(|a| a.settings.name == name)
+            .cloned()
+    }
+
+    /// Providers enabled for a client.
+    pub fn enabled_for(&self, client: &ClientRow) -> Vec<&'static str> {
+        providers::PROVIDER_NAMES
+            .iter()
+            .copied()
+            .filter(|p| self.account_for(client, p).is_ok())
+            .collect()
+    }
+
+    /// Refuses a switched-off provider (or, with `game`, a switched-off game) for this client.
+    pub(super) async fn check_enabled(
+        &self,
+        client: &ClientRow,
+        provider: &str,
+        game: Option<&str>,
+    ) -> Result<Vec<String>, ProviderError> {
+        let disabled = self
+            .inner
+            .store
+            .disabled_games(&client.id, provider)
+            .await?;
+        if disabled.iter().any(|g| g == "*") {
+            return Err(ProviderError::ProviderDisabled);
+        }
+        if game.is_some_and(|g| disabled.iter().any(|d| d == g)) {
+            return Err(ProviderError::GameDisabled);
+        }
+        Ok(disabled)
+    }
+
+    pub(super) async fn ensure_house(&self, client: &ClientRow) -> Result<(), ProviderError> {
+        if self.inner.house_ready.contains(&client.id) {
+            return Ok(());
+        }
+        self.inner
+            .store
+            .ensure_accounts(&provider_house_accounts(&client.id, &client.currency))
+            .await?;
+        self.inner.house_ready.insert(client.id.clone());
+        Ok(())
+    }
+
+    pub(super) async fn ensure_player(
+        &self,
+        account: &ProviderAccount,
+        client: &ClientRow,
+        user_id: &str,
+    ) -> Result<String, ProviderError> {
+        let uid = providers::provider_uid(user_id);
+        let key = (account.settings.name.clone(), uid.clone());
+        if self.inner.players.contains(&key) {
+            return Ok(uid);
+        }
+        let known = self
+            .inner
+            .store
+            .provider_player(&account.settings.provider, &account.settings.name, &uid)
+            .await?;
+        if known.is_none() {
+            if !account.breaker.allow() {
+                return Err(ProviderError::Unavailable("circuit breaker open".into()));
+            }
+            let registered = account.adapter.ensure_player(&uid, &client.currency).await;
+            account.record(!matches!(registered, Err(CallError::Unavailable(_))));
+            match registered {
+                Ok(()) => {}
+                Err(CallError::Unavailable(e)) => return Err(ProviderError::Unavailable(e)),
+                Err(e) => return Err(ProviderError::Refused(e.to_string())),
+            }
+            self.inner
+                .store
+                .record_provider_player(&ProviderPlayer {
+                    provider: account.settings.provider.clone(),
+                    account: account.settings.name.clone(),
+                    uid: uid.clone(),
+                    client_id: client.id.clone(),
+                    user_id: user_id.to_owned(),
+                })
+                .await?;
+        }
+        self.inner.players.insert(key);
+        Ok(uid)
+    }
+
+    /// Transfer in or out: the whole state machine up to a definite answer or `unknown`.
+    pub async fn transfer(&self, req: TransferRequest) -> Result<TransferStatus, ProviderError> {
+        let account = self.account_for(&req.client, &req.provider)?;
+        if account.breaker.state() == BreakerState::Open {
+            return Err(ProviderError::Unavailable("circuit breaker open".into()));
+        }
+        // A switched-off provider takes no new money; what players hold there may come back.
+        if req.direction == Direction::In {
+            self.check_enabled(&req.client, &req.provider, None).await?;
+        }
+        self.ensure_house(&req.client).await?;
+        let uid = self
+            .ensure_player(&account, &req.client, &req.user_id)
+            .await?;
+        let amount = req.amount.minor();
+        let now = now_ms();
+        let id = new_id();
+        let request_hash = hex::encode(Sha256::digest(
+            format!(
+                "provider_transfer\n{}\n{}\n{}\n{}",
+                req.provider,
+                req.direction.as_str(),
+                req.user_id,
+                amount
+            )
+            .as_bytes(),
+        ));
+        let row = TransferRow {
+            id: id.clone(),
+            client_id: req.client.id.clone(),
+            user_id: req.user_id.clone(),
+            provider: req.provider.clone(),
+            account: account.settings.name.clone(),
+            direction: req.direction.as_str().to_owned(),
+            amount,
+            serial: providers::new_serial(),
+            idempotency_key: format!("{}:{}", req.actor_id, req.idempotency_key),
+            request_hash,
+            state: PENDING.into(),
+            provider_balance: None,
+            // The first send follows the commit at once: recorded with the row, saving a write.
+            attempts: 1,
+            last_sent_at: Some(now),
+            created_at: now,
+            updated_at: now,
+            last_error: None,
+        };
+        let hold = (req.direction == Direction::In).then(|| {
+            entry(
+                &row,
+                "hold",
+                "provider_hold",
+                Some(&req.actor_id),
+                &wallet_id(&row.user_id),
+                house_id(&row.client_id, IN_FLIGHT),
+                amount,
+            )
+        });
+        // The concurrency permit comes first, so the send follows the commit without waiting
+        // (the row records that moment as its first send).
+        let _permit = account
+            .limiter
+            .acquire()
+            .await
+            .expect("limiter never closes");
+        // The breaker's permit (one probe when half-open) is claimed before money is held.
+        if !account.breaker.allow() {
+            return Err(ProviderError::Unavailable("circuit breaker open".into()));
+        }
+        let begun = self
+            .wallet_step(
+                &row.user_id,
+                &req.currency,
+                ProviderOp::Begin {
+                    row: Box::new(row.clone()),
+                    hold,
+                },
+            )
+            .await;
+        let begun = match begun {
+            Ok(ProviderMoved::Begun(b)) => b,
+            Ok(ProviderMoved::Transitioned(_)) => unreachable!("Begin answers Begun"),
+            Err(ProviderError::Store(StoreError::InsufficientFunds { .. })) => {
+                account.breaker.release();
+                return Err(ProviderError::InsufficientFunds);
+            }
+            Err(e) => {
+                account.breaker.release();
+                return Err(e);
+            }
+        };
+        let row = match begun {
+            BeginOutcome::Created(_) => {
+                metrics::counter!(crate::metrics::PROVIDER_TRANSFERS, "provider" => row.provider.clone(), "state" => PENDING).increment(1);
+                row
+            }
+            BeginOutcome::Existing(existing) => {
+                // A retried request: report the first one, never send a second intent.
+                account.breaker.release();
+                let insufficient_funds = existing.state == FAILED
+                    && existing
+                        .last_error
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with(INSUFFICIENT_PREFIX));
+                let player_in_game = existing.state == FAILED
+                    && existing.last_error.as_deref() == Some(IN_GAME_REASON);
+                return Ok(TransferStatus {
+                    transfer_id: existing.id,
+                    state: existing.state,
+                    insufficient_funds,
+                    player_in_game,
+                });
+            }
+        };
+        Ok(self.drive(&account, &row, &uid, &req.currency).await)
+    }
+
+    async fn wallet_step(
+        &self,
+        user_id: &str,
+        currency: &Currency,
+        op: ProviderOp,
+    ) -> Result<ProviderMoved, ProviderError> {
+        let msg = ProviderMove {
+            store: self.inner.store.clone(),
+            bus: self.inner.bus.clone(),
+            op,
+            user_id: user_id.to_owned(),
+            currency: currency.clone(),
+        };
+        Ok(self.inner.wallets.send(user_id, msg).await??)
+    }
+
+    /// Sends the transfer (same serial on every send) until a definite answer or the budget
+    /// is spent; then asks once by serial. What stays unclear is left `unknown`.
+    async fn drive(
+        &self,
+        account: &ProviderAccount,
+        row: &TransferRow,
+        uid: &str,
+        currency: &Currency,
+    ) -> TransferStatus {
+        let call = TransferCall {
+            serial: row.serial.clone(),
+            uid: uid.to_owned(),
+            direction: Direction::parse(&row.direction).unwrap_or(Direction::In),
+            amount_minor: row.amount,
+            exponent: currency.exponent,
+        };
+        let mut last = String::new();
+        for send in 0..SENDS_MAX {
+            if send > 0 {
+                let jitter = rand::random::<u64>() % (BACKOFF_BASE_MS * u64::from(send));
+                tokio::time::sleep(Duration::from_millis(
+                    BACKOFF_BASE_MS * u64::from(send) + jitter,
+                ))
+                .await;
+                if !account.breaker.allow() {
+                    break;
+                }
+            }
+            // The row holds the time of the first send; if the commit took long, record it anew
+            // so "not found" is never taken as proof too early.
+            let recorded = row.last_sent_at.unwrap_or(0);
+            let stale_record = send == 0 && now_ms() - recorded > FIRST_SEND_SLACK_MS;
+            if (send > 0 || stale_record)
+                && let Err(e) = self.inner.store.mark_transfer_sent(&row.id, now_ms()).await
+            {
+                last = e.to_string();
+                break;
+            }
+            match account.adapter.transfer(&call).await {
+                TransferAnswer::Applied { balance_minor } => {
+                    account.record(true);
+                    return self.succeed(row, balance_minor, currency).await;
+                }
+                TransferAnswer::AlreadyApplied => {
+                    account.record(true);
+                    break;
+                }
+                TransferAnswer::PlayerInGame if send == 0 => {
+                    account.record(true);
+                    let mut status = self.fail(row, IN_GAME_REASON, currency).await;
+                    // Best effort: the player's next withdrawal finds them out of the game.
+                    let kicked = account.adapter.kick(uid).await;
+                    account.record(!matches!(kicked, Err(CallError::Unavailable(_))));
+                    status.player_in_game = true;
+                    return status;
+                }
+                TransferAnswer::PlayerInGame => {
+                    account.record(true);
+                    last = "player in game after an unanswered send".into();
+                    break;
+                }
+                TransferAnswer::Rejected { code, .. } if send > 0 => {
+                    // This send was refused, but an earlier, unanswered one may still have
+                    // applied: only a status query (and its window rule) can tell.
+                    account.record(true);
+                    last = format!("refused {code} after an unanswered send");
+                    break;
+                }
+                TransferAnswer::Rejected {
+                    code,
+                    insufficient_funds,
+                } => {
+                    account.record(true);
+                    let reason = if insufficient_funds {
+                        format!("{INSUFFICIENT_PREFIX} {code}")
+                    } else {
+                        code
+                    };
+                    let mut status = self.fail(row, &reason, currency).await;
+                    status.insufficient_funds = insufficient_funds;
+                    return status;
+                }
+                TransferAnswer::Unknown(reason) => {
+                    account.record(!is_unreachable(&reason));
+                    last = reason;
+                }
+            }
+        }
+        match self.resolve(account, row, currency).await {
+            Some(status) => status,
+            None => self.mark_unknown(row, &last).await,
+        }
+    }
+
+    /// Asks the provider about a transfer by serial and applies a definite answer.
+    /// `None` when the answer is still unclear.
+    pub async fn resolve(
+        &self,
+        account: &ProviderAccount,
+        row: &TransferRow,
+        currency: &Currency,
+    ) -> Option<TransferStatus> {
+        let answer = account.adapter.check(&row.serial, currency.exponent).await;
+        match answer {
+            CheckAnswer::Applied { balance_minor } => {
+                account.record(true);
+                Some(self.succeed(row, balance_minor, currency).await)
+            }
+            CheckAnswer::Failed => {
+                account.record(true);
+                Some(self.fail(row, "provider reports failed", currency).await)
+            }
+            CheckAnswer::NotFound => {
+                account.record(true);
+                // Proof only once no send of ours can still apply (its validity window passed).
+                let last_send = self
+                    .inner
+                    .store
+                    .transfer(&row.id)
+                    .await
+                    .ok()
+                    .flatten()?
+                    .last_sent_at;
+                // Providers keep status records for a limited time (JDB: 3 months): past that,
+                // "not found" proves nothing and the row waits for an operator.
+                let too_old = now_ms() - row.created_at > NOT_FOUND_PROOF_MAX_AGE_MS;
+                let proven = !too_old
+                    && match last_send {
+                        None => true,
+                        Some(at) => now_ms() - at > account.adapter.request_window_ms(),
+                    };
+                if proven {
+                    Some(self.fail(row, "provider has no record", currency).await)
+                } else {
+                    None
+                }
+            }
+            CheckAnswer::Unknown(reason) => {
+                account.record(!is_unreachable(&reason));
+                None
+            }
+        }
+    }
+
+    async fn succeed(
+        &self,
+        row: &TransferRow,
+        provider_balance: Option<i64>,
+        currency: &Currency,
+    ) -> TransferStatus {
+        let held = house_id(&row.client_id, &held_at_provider(&row.provider));
+        let result = if row.direction == "in" {
+            // No wallet changes: in_flight → held_at_provider.
+            let e = entry(
+                row,
+                "settle",
+                "provider_settle",
+                None,
+                &house_id(&row.client_id, IN_FLIGHT),
+                held,
+                row.amount,
+            );
+            self.inner
+                .store
+                .transition_transfer(&row.id, OPEN, SUCCEEDED, provider_balance, None, Some(&e))
+                .await
+                .map_err(ProviderError::from)
+        } else {
+            let e = entry(
+                row,
+                "credit",
+                "provider_credit",
+                None,
+                &held,
+                wallet_id(&row.user_id),
+                row.amount,
+            );
+            self.transition_via_wallet(row, SUCCEEDED, provider_balance, None, Some(e), currency)
+                .await
+        };
+        self.finish(row, SUCCEEDED, result).await
+    }
+
+    async fn fail(&self, row: &TransferRow, reason: &str, currency: &Currency) -> TransferStatus {
+        let result = if row.direction == "in" {
+            let e = entry(
+                row,
+                "release",
+                "provider_release",
+                None,
+                &house_id(&row.client_id, IN_FLIGHT),
+                wallet_id(&row.user_id),
+                row.amount,
+            );
+            self.transition_via_wallet(row, FAILED, None, Some(reason), Some(e), currency)
+                .await
+        } else {
+            self.inner
+                .store
+                .transition_transfer(&row.id, OPEN, FAILED, None, Some(reason), None)
+                .await
+                .map_err(ProviderError::from)
+        };
+        self.finish(row, FAILED, result).await
+    }
+
+    async fn transition_via_wallet(
+        &self,
+        row: &TransferRow,
+        to: &'static str,
+        provider_balance: Option<i64>,
+        error: Option<&str>,
+        e: Option<NewEntry>,
+        currency: &Currency,
+    ) -> Result<Option<Option<crate::store::PostedEntry>>, ProviderError> {
+        let op = ProviderOp::Transition {
+            id: row.id.clone(),
+            from: OPEN.to_vec(),
+            to,
+            provider_balance,
+            error: error.map(str::to_owned),
+            entry: e,
+        };
+        match self.wallet_step(&row.user_id, currency, op).await? {
+            ProviderMoved::Transitioned(moved) => Ok(moved),
+            ProviderMoved::Begun(_) => unreachable!("Transition answers Transitioned"),
+        }
+    }
+
+    /// Reports the state a transfer reached; if another path moved it first, its state.
+    async fn finish(
+        &self,
+        row: &TransferRow,
+        to: &'static str,
+        result: Result<Option<Option<crate::store::PostedEntry>>, ProviderError>,
+    ) -> TransferStatus {
+        match result {
+            Ok(Some(_)) => {
+                metrics::counter!(crate::metrics::PROVIDER_TRANSFERS, "provider" => row.provider.clone(), "state" => to).increment(1);
+                if to == FAILED {
+                    self.audit_provider_error(row, "provider.transfer_failed")
+                        .await;
+                }
+                self.status_of(row, to)
+            }
+            Ok(None) => {
+                let state = self
+                    .inner
+                    .store
+                    .transfer(&row.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| UNKNOWN.to_owned(), |r| r.state);
+                TransferStatus {
+                    transfer_id: row.id.clone(),
+                    state,
+                    insufficient_funds: false,
+                    player_in_game: false,
+                }
+            }
+            Err(e) => {
+                // The database refused the step: the row stays open for the reconciler.
+                tracing::error!(transfer = %row.id, error = %e, "provider transfer step failed");
+                self.status_of(row, UNKNOWN)
+            }
+        }
+    }
+
+    /// Provider errors are significant events (DESIGN section 6): one audit row each, with the
+    /// reason as stored on the transfer. Best effort: the money is already safe.
+    async fn audit_provider_error(&self, row: &TransferRow, action: &str) {
+        let reason = match self.inner.store.transfer(&row.id).await {
+            Ok(Some(t)) => t.last_error,
+            _ => None,
+        };
+        // A player's refusals (no funds, in a game) are operating outcomes, not provider errors.
+        if reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(INSUFFICIENT_PREFIX) || r == IN_GAME_REASON)
+        {
+            return;
+        }
+        let recorded = crate::audit::Event::new(action)
+            .actor(None)
+            .client(Some(&row.client_id))
+            .target("provider_transfer", &row.id)
+            .after(serde_json::json!({
+                "provider": row.provider, "account": row.account, "direction": row.direction,
+                "serial": row.serial, "reason": reason,
+            }))
+            .record(&self.inner.store)
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(transfer = %row.id, error = %e, "provider error not audited");
+        }
+    }
+
+    fn status_of(&self, row: &TransferRow, state: &str) -> TransferStatus {
+        TransferStatus {
+            transfer_id: row.id.clone(),
+            state: state.to_owned(),
+            insufficient_funds: false,
+            player_in_game: false,
+        }
+    }
+
+    async fn mark_unknown(&self, row: &TransferRow, reason: &str) -> TransferStatus {
+        let reason: String = reason.chars().take(200).collect();
+        let moved = self
+            .inner
+            .store
+            .transition_transfer(&row.id, &[PENDING], UNKNOWN, None, Some(&reason), None)
+            .await;
+        if let Ok(Some(_)) = moved {
+            metrics::counter!(crate::metrics::PROVIDER_TRANSFERS, "provider" => row.provider.clone(), "state" => UNKNOWN).increment(1);
+            self.audit_provider_error(row, "provider.transfer_unknown")
+                .await;
+        }
+        let state = self
+            .inner
+            .store
+            .transfer(&row.id)
+            .await
+            .ok()
+            .flatten()
+            .map_or_else(|| UNKNOWN.to_owned(), |r| r.state);
+        self.status_of(row, &state)
+    }
+
+    /// The reconciler's step for one open transfer.
+    pub async fn reconcile(
+        &self,
+        row: &TransferRow,
+    ) -> Result<Option<TransferStatus>, ProviderError> {
+        let Some(account) = self.account_named(&row.account) else {
+            return Ok(None);
+        };
+        let Some(client) = self.inner.store.client(&row.client_id).await? else {
+            return Ok(None);
+        };
+        let currency = Currency::parse(&client.currency, client.currency_exponent)
+            .map_err(ProviderError::Refused)?;
+        if !account.breaker.allow() {
+            return Ok(None);
+        }
+        let _permit = account
+            .limiter
+            .acquire()
+            .await
+            .expect("limiter never closes");
+        Ok(self.resolve(&account, row, &currency).await)
+    }
+}
+
+/// A two-leg entry for step `step` of transfer `row`: `from` pays `amount` to `to`.
+fn entry(
+    row: &TransferRow,
+    step: &str,
+    kind: &str,
+    actor: Option<&str>,
+    from: &str,
+    to: String,
+    amount: i64,
+) -> NewEntry {
+    let key = format!("pt:{}:{step}", row.id);
+    let e = NewEntry {
+        id: new_id(),
+        client_id: row.client_id.clone(),
+        idempotency_key: key.clone(),
+        request_hash: key,
+        kind: kind.to_owned(),
+        actor_id: actor.map(str::to_owned),
+        subject_account_id: if to.starts_with("w:") {
+            to.clone()
+        } else {
+            from.to_owned()
+        },
+        memo: Some(format!("{} {} {}", row.provider, row.direction, row.id)),
+        created_at: now_ms(),
+        audit: None,
+        postings: vec![
+            NewPosting {
+                account_id: from.to_owned(),
+                amount: -amount,
+            },
+            NewPosting {
+                account_id: to,
+                amount,
+            },
+        ],
+    };
+    e.assert_balanced();
+    e
+}

@@ -1,0 +1,256 @@
+//! The game side of `Providers`: provider balance, catalog and launch (a game session starts),
+//! and game results from providers' records, by callback or by pull, applied once per round
+//! version between `held_at_provider` and `game_results`, then pushed to the player's room.
+
+use super::provider::{ProviderAccount, ProviderError, Providers};
+use crate::bus::{Event, EventKind};
+use crate::domain::{Currency, new_id, now_ms};
+use crate::ledger::accounts::{game_results, held_at_provider, house_id};
+use crate::providers::{self, CallError, CallbackEnvelope, CallbackError, GameInfo, units};
+use crate::store::{ClientRow, GameSessionRow, NewEntry, NewPosting, RoundOutcome, RoundUpdate};
+
+/// Pages of round changes pulled per account per pass.
+const PULL_PAGES_MAX: usize = 10;
+
+impl Providers {
+    pub async fn balance(
+        &self,
+        client: &ClientRow,
+        currency: &Currency,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<i64, ProviderError> {
+        let account = self.account_for(client, provider)?;
+        if !account.breaker.allow() {
+            return Err(ProviderError::Unavailable("circuit breaker open".into()));
+        }
+        let uid = self.ensure_player(&account, client, user_id).await?;
+        let result = account.adapter.balance(&uid, currency.exponent).await;
+        account.record(!matches!(result, Err(CallError::Unavailable(_))));
+        result.map_err(|e| match e {
+            CallError::Unavailable(e) => ProviderError::Unavailable(e),
+            other => ProviderError::Refused(other.to_string()),
+        })
+    }
+
+    pub async fn games(
+        &self,
+        client: &ClientRow,
+        provider: &str,
+    ) -> Result<Vec<GameInfo>, ProviderError> {
+        let account = self.account_for(client, provider)?;
+        let disabled = self.check_enabled(client, provider, None).await?;
+        if !account.breaker.allow() {
+            return Err(ProviderError::Unavailable("circuit breaker open".into()));
+        }
+        let result = account.adapter.games().await;
+        account.record(!matches!(result, Err(CallError::Unavailable(_))));
+        let mut games = result.map_err(|e| match e {
+            CallError::Unavailable(e) => ProviderError::Unavailable(e),
+            other => ProviderError::Refused(other.to_string()),
+        })?;
+        games.retain(|g| !disabled.contains(&g.code));
+        Ok(games)
+    }
+
+    /// Starts a game session and returns (session id, the provider's launch URL).
+    pub async fn launch(
+        &self,
+        client: &ClientRow,
+        user_id: &str,
+        provider: &str,
+        game: &str,
+        lang: &str,
+    ) -> Result<(String, String), ProviderError> {
+        let account = self.account_for(client, provider)?;
+        self.check_enabled(client, provider, Some(game)).await?;
+        if !account.breaker.allow() {
+            return Err(ProviderError::Unavailable("circuit breaker open".into()));
+        }
+        let uid = self.ensure_player(&account, client, user_id).await?;
+        let result = account.adapter.launch(&uid, game, lang).await;
+        account.record(!matches!(result, Err(CallError::Unavailable(_))));
+        let url = result.map_err(|e| match e {
+            CallError::Unavailable(e) => ProviderError::Unavailable(e),
+            other => ProviderError::Refused(other.to_string()),
+        })?;
+        let session = GameSessionRow {
+            id: new_id(),
+            client_id: client.id.clone(),
+            user_id: user_id.to_owned(),
+            provider: provider.to_owned(),
+            game_code: game.to_owned(),
+            state: "open".into(),
+            started_at: now_ms(),
+        };
+        self.inner.store.insert_game_session(&session).await?;
+        metrics::counter!(crate::metrics::GAME_SESSIONS).increment(1);
+        Ok((session.id, url))
+    }
+
+    /// A provider callback: authenticated by the account it names, applied once per round
+    /// version (a late, older version changes nothing), then pushed to the player's room.
+    pub async fn callback(
+        &self,
+        provider: &str,
+        headers: &actix_web::http::header::HeaderMap,
+        body: &[u8],
+    ) -> Result<bool, ProviderError> {
+        if !providers::PROVIDER_NAMES.contains(&provider) {
+            return Err(ProviderError::UnknownProvider);
+        }
+        let env = CallbackEnvelope {
+            headers,
+            body,
+            now_ms: now_ms(),
+        };
+        let candidates: Vec<_> = self
+            .inner
+            .accounts
+            .iter()
+            .filter(|a| a.settings.provider == provider)
+            .collect();
+        let operator = candidates
+            .first()
+            .and_then(|a| a.adapter.callback_operator(&env))
+            .ok_or(CallbackError::Unauthenticated)?;
+        let account = candidates
+            .into_iter()
+            .find(|a| a.settings.operator == operator)
+            .ok_or(CallbackError::Unauthenticated)?;
+        let report = account.adapter.verify_callback(&env)?;
+        self.apply_report(account, &report).await
+    }
+
+    /// Pulls every account's round changes since its cursor (from 0 after a start: applying is
+    /// idempotent per round version) and applies them. Returns how many changed something.
+    pub async fn pull_pass(&self) -> usize {
+        let mut applied = 0;
+        for account in &self.inner.accounts {
+            for _page in 0..PULL_PAGES_MAX {
+                let since = self
+                    .inner
+                    .cursors
+                    .get(&account.settings.name)
+                    .map_or(0, |c| *c);
+                if !account.breaker.allow() {
+                    break;
+                }
+                let pulled = account.adapter.pull_rounds(since).await;
+                account.record(!matches!(pulled, Err(CallError::Unavailable(_))));
+                let Ok((reports, next)) = pulled else { break };
+                let mut complete = true;
+                for report in &reports {
+                    match self.apply_report(account, report).await {
+                        Ok(true) => applied += 1,
+                        Ok(false) => {}
+                        Err(ProviderError::ForeignPlayer) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, round = %report.round_id, "pulled round not applied");
+                            complete = false;
+                        }
+                    }
+                }
+                // The cursor only moves past a page whose every round was applied (or foreign).
+                if !complete || next <= since {
+                    break;
+                }
+                self.inner
+                    .cursors
+                    .insert(account.settings.name.clone(), next);
+            }
+        }
+        applied
+    }
+
+    /// Applies one round report from `account` (callback or pull) to the player's client.
+    async fn apply_report(
+        &self,
+        account: &ProviderAccount,
+        report: &providers::RoundReport,
+    ) -> Result<bool, ProviderError> {
+        let provider = account.settings.provider.as_str();
+        let player = self
+            .inner
+            .store
+            .provider_player(provider, &account.settings.name, &report.uid)
+            .await?
+            .ok_or(ProviderError::ForeignPlayer)?;
+        let client = self
+            .inner
+            .store
+            .client(&player.client_id)
+            .await?
+            .ok_or(ProviderError::ForeignPlayer)?;
+        let currency = Currency::parse(&client.currency, client.currency_exponent)
+            .map_err(ProviderError::Refused)?;
+        let net = units::rescale(report.net_wire, report.wire_exponent, currency.exponent)
+            .ok_or_else(|| CallbackError::Malformed("amount does not convert exactly".into()))?;
+        self.ensure_house(&client).await?;
+        let round = RoundUpdate {
+            client_id: client.id.clone(),
+            provider: provider.to_owned(),
+            round_id: report.round_id.clone(),
+            user_id: player.user_id.clone(),
+            version: report.version,
+            status: report.status.clone(),
+            net,
+        };
+        let held = house_id(&client.id, &held_at_provider(provider));
+        let results = house_id(&client.id, &game_results(provider));
+        let key = format!("round:{provider}:{}:v{}", report.round_id, report.version);
+        let entry_for = |delta: i64| -> Option<NewEntry> {
+            (delta != 0).then(|| NewEntry {
+                id: new_id(),
+                client_id: client.id.clone(),
+                idempotency_key: key.clone(),
+                request_hash: key.clone(),
+                kind: "game_result".into(),
+                actor_id: None,
+                subject_account_id: held.clone(),
+                memo: Some(format!("{provider} round {}", report.round_id)),
+                created_at: now_ms(),
+                audit: None,
+                postings: vec![
+                    NewPosting {
+                        account_id: held.clone(),
+                        amount: delta,
+                    },
+                    NewPosting {
+                        account_id: results.clone(),
+                        amount: -delta,
+                    },
+                ],
+            })
+        };
+        let outcome = self.inner.store.apply_round(&round, &entry_for).await?;
+        if outcome == RoundOutcome::Raced {
+            // Still contended: not applied now; the provider resends, or the next pull has it.
+            return Err(ProviderError::Busy);
+        }
+        let applied = matches!(outcome, RoundOutcome::Applied { .. });
+        metrics::counter!(crate::metrics::PROVIDER_CALLBACKS, "provider" => provider.to_owned(), "outcome" => if applied { "applied" } else { "duplicate" }).increment(1);
+        if applied {
+            if report.final_state {
+                self.inner
+                    .store
+                    .end_game_sessions(&client.id, &player.user_id, provider, now_ms())
+                    .await?;
+            }
+            self.inner.bus.publish(Event::new(
+                format!("user:{}", player.user_id),
+                EventKind::GameUpdate,
+                serde_json::json!({
+                    "user_id": player.user_id,
+                    "provider": provider,
+                    "round_id": report.round_id,
+                    "version": report.version,
+                    "status": report.status,
+                    "net": currency.format(net),
+                    "currency": currency.code,
+                }),
+            ));
+        }
+        Ok(applied)
+    }
+}

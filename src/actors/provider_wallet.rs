@@ -1,0 +1,118 @@
+//! The provider state machine's wallet-touching steps, run by the player's WalletActor so they
+//! are serialized with every other mutation of that wallet and publish `balance_update`.
+//!
+//! Handles: [`ProviderMove`] — either the outbox step (transfer row + hold in one transaction)
+//! or a conditional transition of a transfer row with the journal entry it implies.
+
+use actix::prelude::*;
+
+use super::wallet::WalletActor;
+use crate::bus::{Bus, Event, EventKind};
+use crate::domain::Currency;
+use crate::ledger::accounts::wallet_id;
+use crate::store::{BeginOutcome, NewEntry, PostedEntry, Store, StoreError, TransferRow};
+
+#[derive(Debug, Clone)]
+pub enum ProviderOp {
+    /// Insert the `pending` row, and post the hold if any, in one transaction.
+    Begin {
+        row: Box<TransferRow>,
+        hold: Option<NewEntry>,
+    },
+    /// Move the row from one of `from` to `to`, posting `entry`, in one transaction.
+    Transition {
+        id: String,
+        from: Vec<&'static str>,
+        to: &'static str,
+        provider_balance: Option<i64>,
+        error: Option<String>,
+        entry: Option<NewEntry>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum ProviderMoved {
+    Begun(BeginOutcome),
+    /// `None`: the row had already left the `from` states; nothing was posted.
+    Transitioned(Option<Option<PostedEntry>>),
+}
+
+/// Safe to resend: `Begin` is keyed by the idempotency key, `Transition` is conditional.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<ProviderMoved, StoreError>")]
+pub struct ProviderMove {
+    pub store: Store,
+    pub bus: Bus,
+    pub op: ProviderOp,
+    pub user_id: String,
+    pub currency: Currency,
+}
+
+impl Handler<ProviderMove> for WalletActor {
+    type Result = AtomicResponse<Self, Result<ProviderMoved, StoreError>>;
+
+    fn handle(&mut self, msg: ProviderMove, _ctx: &mut Self::Context) -> Self::Result {
+        let ProviderMove {
+            store,
+            bus,
+            op,
+            user_id,
+            currency,
+        } = msg;
+        AtomicResponse::new(Box::pin(
+            async move {
+                let (moved, posted, kind) = match op {
+                    ProviderOp::Begin { row, hold } => {
+                        let kind = hold.as_ref().map(|h| h.kind.clone());
+                        let outcome = store.begin_transfer(&row, hold.as_ref()).await?;
+                        let posted = match &outcome {
+                            BeginOutcome::Created(p) => p.clone(),
+                            BeginOutcome::Existing(_) => None,
+                        };
+                        (ProviderMoved::Begun(outcome), posted, kind)
+                    }
+                    ProviderOp::Transition {
+                        id,
+                        from,
+                        to,
+                        provider_balance,
+                        error,
+                        entry,
+                    } => {
+                        let kind = entry.as_ref().map(|e| e.kind.clone());
+                        let moved = store
+                            .transition_transfer(
+                                &id,
+                                &from,
+                                to,
+                                provider_balance,
+                                error.as_deref(),
+                                entry.as_ref(),
+                            )
+                            .await?;
+                        let posted = moved.clone().flatten();
+                        (ProviderMoved::Transitioned(moved), posted, kind)
+                    }
+                };
+                if let (Some(posted), Some(kind)) = (posted, kind) {
+                    metrics::counter!(crate::metrics::BALANCE_TRANSFERS, "kind" => kind)
+                        .increment(1);
+                    if let Some(line) = posted.line(&wallet_id(&user_id)) {
+                        bus.publish(Event::new(
+                            format!("user:{user_id}"),
+                            EventKind::BalanceUpdate,
+                            serde_json::json!({
+                                "user_id": user_id,
+                                "balance": currency.format(line.balance_after),
+                                "currency": currency.code,
+                                "transaction_id": posted.journal_id,
+                            }),
+                        ));
+                    }
+                }
+                Ok(moved)
+            }
+            .into_actor(self),
+        ))
+    }
+}

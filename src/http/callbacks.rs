@@ -1,0 +1,23 @@
+//! `POST /callbacks/{provider}`: provider-to-hub reports (bet settlements). Authenticated as the
+//! protocol allows (signature by the named operator account, timestamp window); the client is
+//! the one the named account registered the player for. Answers `{"code": 0}` to new and
+//! repeated deliveries alike, so the provider stops resending.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::error::ApiError;
+use crate::state::AppState;
+
+pub async fn receive(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    provider: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let applied = state
+        .providers
+        .callback(&provider, req.headers(), &body)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "code": 0, "message": "ok", "applied": applied })))
+}
