@@ -14,6 +14,11 @@ pub const EVENTS_DELIVERED: &str = "events_delivered_total";
 pub const EVENTS_DROPPED: &str = "events_dropped_total";
 pub const WS_SLOW_CLOSED: &str = "websocket_slow_consumers_closed_total";
 pub const LEDGER_IMBALANCE: &str = "ledger_imbalance";
+pub const WS_SUBSCRIPTIONS: &str = "websocket_subscriptions";
+pub const QUEUE_DROPS: &str = "websocket_queue_drops_total";
+pub const DELIVERY_LATENCY: &str = "event_delivery_duration_seconds";
+pub const BUS_RETRIES: &str = "bus_publish_retries_total";
+pub const NOTIFICATIONS_SENT: &str = "notifications_sent_total";
 
 /// Journal entry kinds, one `balance_transfers_total{kind}` series each.
 pub const TRANSFER_KINDS: &[&str] = &["deposit", "withdrawal", "credit", "debit", "adjustment"];
@@ -48,6 +53,22 @@ pub fn register_all() {
         "Ledger violations found by the last check (always 0)"
     );
 
+    describe_gauge!(WS_SUBSCRIPTIONS, "Room memberships of open websockets");
+    describe_counter!(
+        QUEUE_DROPS,
+        "Frames refused by a full session queue (the session is closed with 4008)"
+    );
+    describe_histogram!(
+        DELIVERY_LATENCY,
+        metrics::Unit::Seconds,
+        "From publish to queued for this node's sessions, per room event"
+    );
+    describe_counter!(
+        BUS_RETRIES,
+        "Publish batches retried after a Redis failure"
+    );
+    describe_counter!(NOTIFICATIONS_SENT, "Notifications stored and pushed");
+
     counter!(HTTP_REQUESTS).absolute(0);
     let _ = histogram!(HTTP_DURATION);
     gauge!(ACTIVE_USERS).set(0.0);
@@ -62,4 +83,9 @@ pub fn register_all() {
     counter!(EVENTS_DROPPED).absolute(0);
     counter!(WS_SLOW_CLOSED).absolute(0);
     gauge!(LEDGER_IMBALANCE).set(0.0);
+    gauge!(WS_SUBSCRIPTIONS).set(0.0);
+    counter!(QUEUE_DROPS).absolute(0);
+    let _ = histogram!(DELIVERY_LATENCY);
+    counter!(BUS_RETRIES).absolute(0);
+    counter!(NOTIFICATIONS_SENT).absolute(0);
 }

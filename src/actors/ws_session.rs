@@ -2,7 +2,9 @@
 //!
 //! Owns: the connection, its rooms, its outbound queue and keep-alive. Handles client frames
 //! `auth`, `subscribe`, `unsubscribe`, `resume`, `ping`; writes room frames queued by the
-//! RoomHub in order. Closes with 4001 when its token is invalid or expires (an `auth` frame
+//! RoomHub in order. A `resume` writes the missed frames straight from the bus's history, then
+//! fences that room: queued live frames up to the replayed seq are skipped, so the client sees
+//! each seq once and in order. Closes with 4001 when its token is invalid or expires (an `auth` frame
 //! with a fresh token extends it), 4008 when its queue overflows, 1001 on shutdown.
 
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use serde_json::json;
 use super::room_hub::{CLOSE_TOKEN_INVALID, Member, RoomHub};
 use crate::access::{Reach, reach};
 use crate::auth::{Authenticator, Caller};
-use crate::bus::Bus;
+use crate::bus::{Bus, Replay};
 use crate::domain::{Role, now_ms, rfc3339_ms};
 use crate::store::Store;
 
@@ -110,6 +112,7 @@ pub async fn run(
         caller,
         member,
         rooms: Vec::new(),
+        fences: Vec::new(),
     };
 
     let mut own_rooms = vec![format!("user:{}", state.caller.user_id)];
@@ -137,6 +140,7 @@ pub async fn run(
                 break;
             }
             frame = outbound.recv() => match frame {
+                Some(frame) if state.fenced(&frame) => {}
                 Some(frame) => alive = session.text(frame).await.is_ok(),
                 None => break,
             },
@@ -144,8 +148,8 @@ pub async fn run(
                 last_heard = Instant::now();
                 match message {
                     Some(Ok(Message::Text(text))) => {
-                        if let Some(reply) = state.handle(&text).await {
-                            alive = session.text(reply).await.is_ok();
+                        for reply in state.handle(&text).await {
+                            alive &= session.text(reply).await.is_ok();
                         }
                     }
                     Some(Ok(Message::Ping(bytes))) => alive = session.pong(&bytes).await.is_ok(),
@@ -193,14 +197,51 @@ struct SessionState<'a> {
     caller: Caller,
     member: Member,
     rooms: Vec<String>,
+    /// (room, seq) after a resume: queued frames of that room up to seq were already replayed.
+    fences: Vec<(String, u64)>,
+}
+
+/// `room` and `seq` of an event frame (`{"type":..,"room":"..","seq":N,..}`, as the bus writes
+/// them); None for anything else.
+fn frame_room_seq(frame: &str) -> Option<(&str, u64)> {
+    let rest = &frame[frame.find(r#","room":""#)? + 9..];
+    let end = rest.find('"')?;
+    let room = &rest[..end];
+    let rest = rest[end..].strip_prefix(r#"","seq":"#)?;
+    let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+    Some((room, rest[..digits].parse().ok()?))
 }
 
 impl SessionState<'_> {
-    async fn handle(&mut self, text: &str) -> Option<ByteString> {
+    /// Whether a queued frame was already sent by a resume replay (and should be skipped).
+    fn fenced(&mut self, frame: &str) -> bool {
+        if self.fences.is_empty() {
+            return false;
+        }
+        let Some((room, seq)) = frame_room_seq(frame) else {
+            return false;
+        };
+        let Some(i) = self.fences.iter().position(|(r, _)| r == room) else {
+            return false;
+        };
+        if seq <= self.fences[i].1 {
+            return true;
+        }
+        // Past the replay: live frames carry on from here.
+        self.fences.swap_remove(i);
+        false
+    }
+
+    async fn handle(&mut self, text: &str) -> Vec<ByteString> {
+        self.answer(text).await.unwrap_or_default()
+    }
+
+    async fn answer(&mut self, text: &str) -> Option<Vec<ByteString>> {
+        let one = |frame| Some(vec![frame]);
         let frame = match serde_json::from_str::<ClientFrame>(text) {
             Ok(frame) => frame,
             Err(e) => {
-                return Some(error_frame(
+                return one(error_frame(
                     None,
                     "invalid_frame",
                     &format!("unreadable frame: {e}"),
@@ -208,26 +249,27 @@ impl SessionState<'_> {
             }
         };
         match frame {
-            ClientFrame::Ping => Some(control_frame("pong", None, json!({}))),
+            ClientFrame::Ping => one(control_frame("pong", None, json!({}))),
             ClientFrame::Auth { token } => match self.deps.auth.authenticate(&token).await {
                 Ok(fresh) if fresh.user_id == self.caller.user_id => {
                     self.caller = fresh;
-                    Some(control_frame("authenticated", None, json!({})))
+                    one(control_frame("authenticated", None, json!({})))
                 }
-                _ => Some(error_frame(
+                _ => one(error_frame(
                     None,
                     "invalid_token",
                     "token invalid, expired or for another user",
                 )),
             },
-            ClientFrame::Subscribe { room } => Some(self.join(&room).await),
+            ClientFrame::Subscribe { room } => one(self.join(&room).await),
             ClientFrame::Unsubscribe { room } => {
                 if self.rooms.contains(&room) {
                     self.deps.rooms.leave(&room, self.member.id);
                     self.rooms.retain(|r| r != &room);
-                    Some(control_frame("unsubscribed", Some(&room), json!({})))
+                    self.fences.retain(|(r, _)| r != &room);
+                    one(control_frame("unsubscribed", Some(&room), json!({})))
                 } else {
-                    Some(error_frame(
+                    one(error_frame(
                         Some(&room),
                         "not_subscribed",
                         "not subscribed to this room",
@@ -236,22 +278,30 @@ impl SessionState<'_> {
             }
             ClientFrame::Resume { room, seq } => {
                 if !self.rooms.contains(&room) {
-                    return Some(error_frame(
+                    return one(error_frame(
                         Some(&room),
                         "not_subscribed",
                         "subscribe before resuming",
                     ));
                 }
-                match self.deps.bus.latest_seq(&room).await {
-                    // Nothing was missed: no replay needed.
-                    Ok(latest) if latest == seq => None,
-                    // Event history arrives with issue 5; until then anything missed is a refetch.
-                    Ok(latest) => Some(control_frame(
+                match self.deps.bus.replay(&room, seq).await {
+                    Ok(Replay::Frames { latest, frames }) => {
+                        if !frames.is_empty() {
+                            self.fences.retain(|(r, _)| r != &room);
+                            self.fences.push((room, latest));
+                        }
+                        Some(frames)
+                    }
+                    Ok(Replay::Refetch { latest }) => one(control_frame(
                         "refetch",
                         Some(&room),
                         json!({ "seq": latest }),
                     )),
-                    Err(_) => Some(control_frame("refetch", Some(&room), json!({}))),
+                    Err(_) => one(error_frame(
+                        Some(&room),
+                        "bus_unavailable",
+                        "history unavailable for now; retry the resume",
+                    )),
                 }
             }
         }
@@ -273,7 +323,10 @@ impl SessionState<'_> {
             self.rooms.push(room.to_owned());
         }
         match self.deps.bus.latest_seq(room).await {
-            Ok(seq) => control_frame("subscribed", Some(room), json!({ "seq": seq })),
+            Ok(seq) => {
+                self.deps.rooms.observe_seq(room, seq);
+                control_frame("subscribed", Some(room), json!({ "seq": seq }))
+            }
             Err(_) => error_frame(
                 Some(room),
                 "bus_unavailable",
@@ -312,5 +365,16 @@ impl SessionState<'_> {
             Ok(_) => Err(DENIED),
             Err(_) => Err(("unavailable", "try again")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_room_and_seq_of_event_frames_only() {
+        let frame = r#"{"type":"balance_update","room":"user:ab-1","seq":42,"ts":"x","data":{}}"#;
+        assert_eq!(super::frame_room_seq(frame), Some(("user:ab-1", 42)));
+        let control = r#"{"room":"user:ab-1","seq":3,"ts":"x","type":"refetch"}"#;
+        assert_eq!(super::frame_room_seq(control), None);
     }
 }
