@@ -38,13 +38,23 @@ pub struct SessionControl {
 }
 
 impl SessionControl {
-    pub fn close(&self, code: u16) {
-        if self
+    /// Asks the session to close; true for the first request (whose code wins).
+    pub fn close(&self, code: u16) -> bool {
+        let first = self
             .close_code
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
+            .is_ok();
+        if first {
             self.notify.notify_one();
+        }
+        first
+    }
+
+    /// The close code asked for, if any.
+    pub fn code(&self) -> Option<u16> {
+        match self.close_code.load(Ordering::Acquire) {
+            0 => None,
+            code => Some(code),
         }
     }
 
@@ -251,9 +261,10 @@ fn send_all(members: &[Member], frame: &ByteString) -> u64 {
         match member.tx.try_send(frame.clone()) {
             Ok(()) => delivered += 1,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!(m::WS_SLOW_CLOSED).increment(1);
                 metrics::counter!(m::QUEUE_DROPS).increment(1);
-                member.control.close(CLOSE_TOO_SLOW);
+                if member.control.close(CLOSE_TOO_SLOW) {
+                    metrics::counter!(m::WS_SLOW_CLOSED).increment(1);
+                }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }

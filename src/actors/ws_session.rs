@@ -16,7 +16,9 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::room_hub::{CLOSE_TOKEN_INVALID, Member, RoomHub};
+use super::room_hub::{
+    CLOSE_GOING_AWAY, CLOSE_TOKEN_INVALID, CLOSE_TOO_SLOW, Member, RoomHub, SessionControl,
+};
 use crate::access::{Reach, reach};
 use crate::auth::{Authenticator, Caller};
 use crate::bus::{Bus, Replay};
@@ -26,6 +28,10 @@ use crate::store::Store;
 /// How long an unauthenticated connection may wait before its `auth` frame.
 const AUTH_WAIT: Duration = Duration::from_secs(5);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
+/// How long a closing session waits for room for its close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+/// Normal closure, used for an idle connection.
+const CLOSE_IDLE: u16 = 1000;
 /// Rooms one session may join.
 const ROOMS_MAX: usize = 256;
 /// Largest client frame accepted.
@@ -119,29 +125,26 @@ pub async fn run(
     if let Some(cid) = &state.caller.client_id {
         own_rooms.push(format!("client:{cid}"));
     }
+    let control = state.member.control.clone();
     let mut alive = true;
     for room in own_rooms {
         let reply = state.join(&room).await;
-        alive &= session.text(reply).await.is_ok();
+        alive &= guarded(&control, session.text(reply)).await;
     }
 
     let mut last_heard = Instant::now();
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     heartbeat.tick().await;
-    let control = state.member.control.clone();
     while alive {
         let token_left = Duration::from_secs(
             (state.caller.expires_at - chrono::Utc::now().timestamp()).max(0) as u64,
         );
         tokio::select! {
             biased;
-            code = control.closed() => {
-                let _ = session.close(close_reason(code, "closing")).await;
-                break;
-            }
+            _ = control.closed() => break,
             frame = outbound.recv() => match frame {
                 Some(frame) if state.fenced(&frame) => {}
-                Some(frame) => alive = session.text(frame).await.is_ok(),
+                Some(frame) => alive = guarded(&control, session.text(frame)).await,
                 None => break,
             },
             message = stream.next() => {
@@ -149,13 +152,16 @@ pub async fn run(
                 match message {
                     Some(Ok(Message::Text(text))) => {
                         for reply in state.handle(&text).await {
-                            alive &= session.text(reply).await.is_ok();
+                            alive &= guarded(&control, session.text(reply)).await;
                         }
                     }
-                    Some(Ok(Message::Ping(bytes))) => alive = session.pong(&bytes).await.is_ok(),
+                    Some(Ok(Message::Ping(bytes))) => {
+                        alive = guarded(&control, session.pong(&bytes)).await;
+                    }
                     Some(Ok(Message::Pong(_))) => {}
                     Some(Ok(Message::Binary(_))) => {
-                        alive = session.text(error_frame(None, "text_only", "frames must be JSON text")).await.is_ok();
+                        let reply = error_frame(None, "text_only", "frames must be JSON text");
+                        alive = guarded(&control, session.text(reply)).await;
                     }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                     Some(Ok(_)) => {}
@@ -163,19 +169,48 @@ pub async fn run(
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > deps.idle_timeout {
-                    let _ = session.close(close_reason(1000, "idle")).await;
+                    control.close(CLOSE_IDLE);
                     break;
                 }
-                alive = session.ping(b"").await.is_ok();
+                alive = guarded(&control, session.ping(b"")).await;
             }
             _ = tokio::time::sleep(token_left) => {
-                let _ = session.close(close_reason(CLOSE_TOKEN_INVALID, "token expired")).await;
+                control.close(CLOSE_TOKEN_INVALID);
                 break;
             }
         }
     }
     deps.rooms.close_session(state.member.id, &state.rooms);
     deps.rooms.user_offline(&client_key, &state.caller.user_id);
+    if let Some(code) = control.code() {
+        // The close frame queues behind what the client has not read yet; a client that
+        // reads nothing for CLOSE_WAIT just loses the connection.
+        let reason = close_reason(code, close_text(code));
+        let _ = tokio::time::timeout(CLOSE_WAIT, session.close(reason)).await;
+    }
+}
+
+/// Runs one write unless the session is asked to close first: a stalled client must never keep
+/// its task from noticing a close (4008, 1001). False when the session should stop.
+async fn guarded<F>(control: &SessionControl, write: F) -> bool
+where
+    F: std::future::Future<Output = Result<(), actix_ws::Closed>>,
+{
+    tokio::select! {
+        biased;
+        written = write => written.is_ok(),
+        _ = control.closed() => false,
+    }
+}
+
+fn close_text(code: u16) -> &'static str {
+    match code {
+        CLOSE_TOO_SLOW => "too slow: outbound queue full",
+        CLOSE_TOKEN_INVALID => "token invalid or expired",
+        CLOSE_GOING_AWAY => "server shutting down: reconnect and resume",
+        CLOSE_IDLE => "idle",
+        _ => "closing",
+    }
 }
 
 async fn await_auth_frame(deps: &WsDeps, stream: &mut actix_ws::MessageStream) -> Option<Caller> {

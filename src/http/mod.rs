@@ -6,6 +6,7 @@ pub mod clients;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod notifications;
 pub mod ops;
 pub mod users;
 pub mod views;
@@ -48,7 +49,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/users/{id}/wallet/credit", web::post().to(wallets::credit))
                 .route("/users/{id}/wallet/debit", web::post().to(wallets::debit))
-                .route("/users/{id}/transactions", web::get().to(wallets::history)),
+                .route("/users/{id}/transactions", web::get().to(wallets::history))
+                .route("/notifications", web::post().to(notifications::send))
+                .route(
+                    "/notifications/{id}/read",
+                    web::post().to(notifications::mark_read),
+                )
+                .route(
+                    "/users/{id}/notifications",
+                    web::get().to(notifications::list),
+                ),
         )
         .default_service(web::to(not_found));
 }

@@ -43,6 +43,9 @@ macro_rules! dispatch {
     };
 }
 
+mod notifications;
+pub use notifications::{NotificationQuery, NotificationRow};
+
 impl Store {
     /// Connects and applies pending migrations.
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

@@ -13,6 +13,7 @@ const NAME: &str = "mysql";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
 
 include!("sql.rs");
+include!("sql_notifications.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

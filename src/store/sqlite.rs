@@ -14,6 +14,7 @@ const NAME: &str = "sqlite";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 include!("sql.rs");
+include!("sql_notifications.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

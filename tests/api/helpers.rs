@@ -245,7 +245,14 @@ impl TestHub {
     }
 
     pub async fn start_on(infra: Infra) -> Self {
-        let config = infra.settings().resolve().expect("resolve settings");
+        Self::start_with(infra, |_| {}).await
+    }
+
+    /// Starts on `infra` with settings adjusted by `tune` (queue sizes, Redis URL, ...).
+    pub async fn start_with(infra: Infra, tune: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = infra.settings();
+        tune(&mut settings);
+        let config = settings.resolve().expect("resolve settings");
         let (tx, rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::spawn(move || {
             let system = actix_web::rt::System::new();
@@ -550,6 +557,25 @@ impl WsClient {
                 _ => continue,
             }
         }
+    }
+
+    /// Connects with a tiny socket receive buffer, so a client that stops reading stalls the
+    /// server quickly (slow-consumer tests).
+    pub async fn connect_small_buffer(url: &str) -> WsClient {
+        let addr = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let tcp = socket.connect(addr).await.expect("tcp connects");
+        let (stream, _) = tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("websocket connects");
+        WsClient { stream }
     }
 
     pub async fn next(&mut self) -> Value {

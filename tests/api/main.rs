@@ -6,6 +6,8 @@ mod auth;
 mod concurrency;
 mod flow;
 mod idempotency;
+mod notifications;
 mod ops;
+mod realtime;
 mod two_nodes;
 mod validation;
