@@ -6,8 +6,10 @@
 //! Redis loss never blocks a money mutation: `publish` only queues. While Redis is down the
 //! publisher retries its batch (later events wait in the bounded queue; past it they are dropped
 //! and counted). When the subscriber reconnects it replays, from each room's history, what this
-//! node's rooms missed; a gap the history cannot fill (or a seq that restarted because Redis lost
-//! its data) is answered with `refetch` to that room's members.
+//! node's rooms missed; a gap the history cannot fill is answered with `refetch` to that room's
+//! members. A Redis that lost its data (restarted without persistence) is recognized by its
+//! missing or changed epoch key: every room's seq restarted, so every local room gets `refetch`
+//! with its new latest seq and carries on from there.
 //! A batch retried after a reply was lost may publish some events twice, with new seqs: a
 //! repeated `balance_update` carries the same balance and transaction id, so it is harmless.
 
@@ -85,6 +87,26 @@ impl Keys {
     fn history(&self, room: &str) -> String {
         format!("{}:hist:{room}", self.prefix)
     }
+    /// A random value set once per Redis dataset: if it changes, every seq restarted.
+    fn epoch(&self) -> String {
+        format!("{}:epoch", self.prefix)
+    }
+}
+
+/// The dataset's epoch, creating it if this Redis has none.
+async fn establish_epoch(conn: &mut ConnectionManager, keys: &Keys) -> Result<String, BusError> {
+    let fresh = crate::domain::new_id();
+    let (epoch,): (String,) = redis::pipe()
+        .cmd("SET")
+        .arg(keys.epoch())
+        .arg(&fresh)
+        .arg("NX")
+        .ignore()
+        .cmd("GET")
+        .arg(keys.epoch())
+        .query_async(conn)
+        .await?;
+    Ok(epoch)
 }
 
 impl RedisBus {
@@ -240,22 +262,20 @@ async fn subscribe_loop(
     mut ready: Option<tokio::sync::oneshot::Sender<()>>,
 ) {
     let mut backoff = RETRY_MIN;
+    let mut epoch: Option<String> = None;
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => match pubsub.subscribe(&keys.channel).await {
                 Ok(()) => {
                     backoff = RETRY_MIN;
-                    match ready.take() {
-                        Some(ready) => {
-                            let _ = ready.send(());
-                        }
-                        // Reconnected: fill what this node's rooms missed meanwhile. Messages
-                        // arriving now wait in the subscription and are de-duplicated by seq.
-                        None => {
-                            if let Err(e) = catch_up(&hub, conn.clone(), &keys).await {
-                                tracing::warn!(error = %e, "redis catch-up failed");
-                            }
-                        }
+                    // Fill what this node's rooms missed while unsubscribed. Messages arriving
+                    // meanwhile wait in the subscription and are de-duplicated by seq.
+                    match resync(&hub, conn.clone(), &keys, &mut epoch).await {
+                        Ok(()) => {}
+                        Err(e) => tracing::warn!(error = %e, "redis catch-up failed"),
+                    }
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(());
                     }
                     let mut messages = pubsub.on_message();
                     while let Some(msg) = messages.next().await {
@@ -270,6 +290,39 @@ async fn subscribe_loop(
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(RETRY_MAX);
     }
+}
+
+/// After (re)subscribing: the first time, learns the epoch; later, refetches every room if the
+/// epoch changed (Redis lost its data) or else replays what each room missed.
+async fn resync(
+    hub: &RoomHub,
+    mut conn: ConnectionManager,
+    keys: &Keys,
+    known: &mut Option<String>,
+) -> Result<(), BusError> {
+    let current: Option<String> = redis::cmd("GET")
+        .arg(keys.epoch())
+        .query_async(&mut conn)
+        .await?;
+    match (known.as_deref(), current.as_deref()) {
+        (None, _) => {}
+        (Some(old), Some(now)) if old == now => catch_up(hub, conn.clone(), keys).await?,
+        (Some(_), _) => {
+            tracing::warn!("redis lost its data: every room's seq restarted; refetch");
+            for chunk in hub.room_seqs().chunks(CATCH_UP_BATCH) {
+                let mut pipe = redis::pipe();
+                for (room, _) in chunk {
+                    pipe.cmd("GET").arg(keys.seq(room));
+                }
+                let seqs: Vec<Option<u64>> = pipe.query_async(&mut conn).await?;
+                for ((room, _), seq) in chunk.iter().zip(seqs) {
+                    hub.refetch(room, seq.unwrap_or(0));
+                }
+            }
+        }
+    }
+    *known = Some(establish_epoch(&mut conn, keys).await?);
+    Ok(())
 }
 
 /// Replays, for every room on this node, the events after the last seq it delivered.

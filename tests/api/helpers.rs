@@ -584,6 +584,16 @@ impl WsClient {
             .expect("a frame within 10 s")
     }
 
+    /// The next frame whose type is one of `kinds`, skipping others.
+    pub async fn next_of_any(&mut self, kinds: &[&str]) -> Value {
+        loop {
+            let frame = self.next().await;
+            if kinds.iter().any(|k| frame["type"] == *k) {
+                return frame;
+            }
+        }
+    }
+
     /// The next frame of `kind`, skipping others.
     pub async fn next_of(&mut self, kind: &str) -> Value {
         loop {

@@ -9,5 +9,6 @@ mod idempotency;
 mod notifications;
 mod ops;
 mod realtime;
+mod realtime_redis;
 mod two_nodes;
 mod validation;

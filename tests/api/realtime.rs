@@ -238,6 +238,9 @@ async fn resume_replays_missed_events_then_live_ones(backend: Backend) {
     let api = hub.api();
     let tree = Tree::create(&api).await;
     let room = format!("user:{}", tree.player_id);
+    // The agent watches the room throughout, to know when the bus has published everything.
+    let (mut agent, _) = connect(&hub, &tree.agent_token).await;
+    subscribe(&mut agent, &room).await;
     let (mut ws, _) = connect(&hub, &tree.player_token).await;
     for _ in 0..3 {
         api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
@@ -257,6 +260,12 @@ async fn resume_replays_missed_events_then_live_ones(backend: Backend) {
     .ok();
     for _ in 0..5 {
         api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
+    }
+    loop {
+        let frame = agent.next().await;
+        if frame["seq"] == 9 {
+            break;
+        }
     }
     let (mut ws, start) = connect(&hub, &tree.player_token).await;
     assert_eq!(start[&room], 9);
@@ -303,13 +312,14 @@ async fn resume_too_old_or_unissued_gets_refetch(backend: Backend) {
     let api = hub.api();
     let tree = Tree::create(&api).await;
     let room = format!("user:{}", tree.player_id);
-    // 130 events: more than the 128 a room keeps.
-    for chunk in 0..13 {
-        let _ = chunk;
+    let (mut ws, _) = connect(&hub, &tree.player_token).await;
+    // 130 events: more than the 128 a room keeps. Seen live first, so all are published.
+    for _ in 0..13 {
         join_all((0..10).map(|_| api.deposit(&tree.admin_token, &tree.player_id, "1.00"))).await;
     }
-    let (mut ws, start) = connect(&hub, &tree.player_token).await;
-    assert_eq!(start[&room], 130);
+    for seq in 1..=130 {
+        assert_eq!(ws.next_of("balance_update").await["seq"], seq);
+    }
     for (seq, answer) in [(1, "refetch"), (131, "refetch"), (500, "refetch")] {
         ws.send(json!({ "type": "resume", "room": room, "seq": seq })).await;
         let frame = ws.next().await;
@@ -337,7 +347,7 @@ pub async fn metric(hub: &TestHub, series: &str) -> Option<f64> {
 
 async fn slow_consumer_is_closed_and_others_keep_everything(backend: Backend) {
     let infra = crate::helpers::Infra::new(backend).await;
-    let hub = TestHub::start_with(infra, |s| s.ws_outbound_queue = 4).await;
+    let hub = TestHub::start_with(infra, |s| s.ws_outbound_queue = 64).await;
     let api = hub.api();
     let tree = Tree::create(&api).await;
     let client_room = format!("client:{}", tree.client_id);
