@@ -5,6 +5,7 @@ pub mod auth;
 pub mod clients;
 pub mod error;
 pub mod extract;
+pub mod live;
 pub mod middleware;
 pub mod notifications;
 pub mod ops;
@@ -25,6 +26,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ready", web::get().to(ops::ready))
         .route("/metrics", web::get().to(ops::metrics))
         .route("/ws", web::get().to(ws::connect))
+        .route("/live", web::get().to(live::page))
+        .route("/live.js", web::get().to(live::script))
         .service(
             web::scope("/api/v1")
                 .route("/auth/login", web::post().to(auth::login))

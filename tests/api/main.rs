@@ -9,6 +9,7 @@ mod idempotency;
 mod notifications;
 mod ops;
 mod realtime;
+mod realtime_browser;
 mod realtime_redis;
 mod two_nodes;
 mod validation;
