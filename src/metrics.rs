@@ -63,10 +63,7 @@ pub fn register_all() {
         metrics::Unit::Seconds,
         "From publish to queued for this node's sessions, per room event"
     );
-    describe_counter!(
-        BUS_RETRIES,
-        "Publish batches retried after a Redis failure"
-    );
+    describe_counter!(BUS_RETRIES, "Publish batches retried after a Redis failure");
     describe_counter!(NOTIFICATIONS_SENT, "Notifications stored and pushed");
 
     counter!(HTTP_REQUESTS).absolute(0);

@@ -141,7 +141,8 @@ impl RoomHub {
             None => false,
         };
         if now_empty {
-            self.rooms.remove_if(room, |_, entry| entry.members.is_empty());
+            self.rooms
+                .remove_if(room, |_, entry| entry.members.is_empty());
         }
     }
 

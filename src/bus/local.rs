@@ -68,7 +68,12 @@ impl LocalBus {
         let missed = (log.seq - after) as usize;
         Replay::Frames {
             latest: log.seq,
-            frames: log.frames.iter().skip(log.frames.len() - missed).cloned().collect(),
+            frames: log
+                .frames
+                .iter()
+                .skip(log.frames.len() - missed)
+                .cloned()
+                .collect(),
         }
     }
 }

@@ -206,9 +206,7 @@ fn parse_replay(reply: Vec<Vec<u8>>) -> Replay {
     match parts.next().as_deref() {
         Some(b"ok") => Replay::Frames {
             latest,
-            frames: parts
-                .filter_map(|f| ByteString::try_from(f).ok())
-                .collect(),
+            frames: parts.filter_map(|f| ByteString::try_from(f).ok()).collect(),
         },
         _ => Replay::Refetch { latest },
     }
@@ -326,11 +324,7 @@ async fn resync(
 }
 
 /// Replays, for every room on this node, the events after the last seq it delivered.
-async fn catch_up(
-    hub: &RoomHub,
-    mut conn: ConnectionManager,
-    keys: &Keys,
-) -> Result<(), BusError> {
+async fn catch_up(hub: &RoomHub, mut conn: ConnectionManager, keys: &Keys) -> Result<(), BusError> {
     let script = redis::Script::new(REPLAY_SCRIPT);
     // A room that has delivered nothing yet has no known position: its members were told
     // the seq at join and resume from it themselves if they see a gap.

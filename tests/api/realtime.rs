@@ -84,10 +84,16 @@ async fn frames_until_end(ws: &mut WsClient) -> Vec<Value> {
 /// Asserts each room's event seqs run on by exactly 1 from where the socket joined it.
 fn assert_contiguous(frames: &[Value], start: &HashMap<String, u64>) {
     let mut last = start.clone();
-    for frame in frames.iter().filter(|f| f["seq"].is_u64() && f["type"] != "subscribed") {
+    for frame in frames
+        .iter()
+        .filter(|f| f["seq"].is_u64() && f["type"] != "subscribed")
+    {
         let room = frame["room"].as_str().unwrap();
         let seq = frame["seq"].as_u64().unwrap();
-        let prev = last.get(room).copied().unwrap_or_else(|| panic!("frame from unjoined room {room}: {frame}"));
+        let prev = last
+            .get(room)
+            .copied()
+            .unwrap_or_else(|| panic!("frame from unjoined room {room}: {frame}"));
         assert_eq!(seq, prev + 1, "gap or repeat in {room}: {frame}");
         last.insert(room.to_owned(), seq);
     }
@@ -120,7 +126,12 @@ async fn no_event_reaches_a_foreign_session(backend: Backend) {
         for (id, token) in &ids {
             let (ws, start) = connect(&hub, token).await;
             let allowed = start.keys().cloned().collect();
-            watchers.push(Watcher { user_id: id.clone(), ws, start, allowed });
+            watchers.push(Watcher {
+                user_id: id.clone(),
+                ws,
+                start,
+                allowed,
+            });
             players.push((c, id.clone()));
         }
         // The agent and the admin watch one player each; the admin also every room it owns.
@@ -133,7 +144,12 @@ async fn no_event_reaches_a_foreign_session(backend: Backend) {
             let seq = subscribe(&mut ws, &room).await;
             start.insert(room, seq);
             let allowed = start.keys().cloned().collect();
-            watchers.push(Watcher { user_id: user_id.clone(), ws, start, allowed });
+            watchers.push(Watcher {
+                user_id: user_id.clone(),
+                ws,
+                start,
+                allowed,
+            });
         }
         trees.push(tree);
     }
@@ -154,7 +170,11 @@ async fn no_event_reaches_a_foreign_session(backend: Backend) {
         *expected.entry(player.clone()).or_default() += amount * 100;
         jobs.push((trees[c].admin_token.clone(), player, format!("{amount}.00")));
     }
-    join_all(jobs.iter().map(|(token, player, amount)| api.deposit(token, player, amount))).await;
+    join_all(
+        jobs.iter()
+            .map(|(token, player, amount)| api.deposit(token, player, amount)),
+    )
+    .await;
     for tree in &trees {
         api.post(
             &tree.admin_token,
@@ -183,7 +203,10 @@ async fn no_event_reaches_a_foreign_session(backend: Backend) {
             }
             match frame["type"].as_str().unwrap() {
                 "balance_update" => {
-                    assert_eq!(room, format!("user:{}", frame["data"]["user_id"].as_str().unwrap()));
+                    assert_eq!(
+                        room,
+                        format!("user:{}", frame["data"]["user_id"].as_str().unwrap())
+                    );
                     balance.insert(room.to_owned(), cents(&frame["data"]["balance"]));
                 }
                 "notification" if room.starts_with("client:") => {
@@ -228,7 +251,11 @@ async fn room_events_arrive_in_seq_order_without_gaps(backend: Backend) {
             assert_eq!(frame["room"], room.as_str());
             assert_eq!(frame["seq"], seq, "{frame}");
             // One wallet actor commits in order, so balances grow with the seq.
-            assert_eq!(cents(&frame["data"]["balance"]), seq as i64 * 100, "{frame}");
+            assert_eq!(
+                cents(&frame["data"]["balance"]),
+                seq as i64 * 100,
+                "{frame}"
+            );
         }
     }
 }
@@ -243,7 +270,8 @@ async fn resume_replays_missed_events_then_live_ones(backend: Backend) {
     subscribe(&mut agent, &room).await;
     let (mut ws, _) = connect(&hub, &tree.player_token).await;
     for _ in 0..3 {
-        api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
+        api.deposit(&tree.admin_token, &tree.player_id, "1.00")
+            .await;
     }
     for seq in 1..=3 {
         assert_eq!(ws.next_of("balance_update").await["seq"], seq);
@@ -259,7 +287,8 @@ async fn resume_replays_missed_events_then_live_ones(backend: Backend) {
     .await
     .ok();
     for _ in 0..5 {
-        api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
+        api.deposit(&tree.admin_token, &tree.player_id, "1.00")
+            .await;
     }
     loop {
         let frame = agent.next().await;
@@ -269,9 +298,14 @@ async fn resume_replays_missed_events_then_live_ones(backend: Backend) {
     }
     let (mut ws, start) = connect(&hub, &tree.player_token).await;
     assert_eq!(start[&room], 9);
-    ws.send(json!({ "type": "resume", "room": room, "seq": 3 })).await;
+    ws.send(json!({ "type": "resume", "room": room, "seq": 3 }))
+        .await;
     let first = ws.next().await;
-    assert_eq!((first["type"].as_str(), first["seq"].as_u64()), (Some("notification"), Some(4)), "{first}");
+    assert_eq!(
+        (first["type"].as_str(), first["seq"].as_u64()),
+        (Some("notification"), Some(4)),
+        "{first}"
+    );
     assert_eq!(first["data"]["title"], "hello");
     for seq in 5..=9 {
         let frame = ws.next().await;
@@ -280,16 +314,23 @@ async fn resume_replays_missed_events_then_live_ones(backend: Backend) {
         assert_eq!(cents(&frame["data"]["balance"]), (seq as i64 - 1) * 100);
     }
     // Live events carry on after the replay, each once.
-    api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
+    api.deposit(&tree.admin_token, &tree.player_id, "1.00")
+        .await;
     let live = ws.next().await;
-    assert_eq!((live["type"].as_str(), live["seq"].as_u64()), (Some("balance_update"), Some(10)), "{live}");
+    assert_eq!(
+        (live["type"].as_str(), live["seq"].as_u64()),
+        (Some("balance_update"), Some(10)),
+        "{live}"
+    );
 
     // A resume racing live events: frames still queued are not sent twice; frames already on
     // the wire when the resume arrived may be (clients keep the last seq they applied and skip
     // repeats), so the contract checked here is the client's view: 11..=16, in order.
     join_all((0..5).map(|_| api.deposit(&tree.admin_token, &tree.player_id, "1.00"))).await;
-    ws.send(json!({ "type": "resume", "room": room, "seq": 10 })).await;
-    api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
+    ws.send(json!({ "type": "resume", "room": room, "seq": 10 }))
+        .await;
+    api.deposit(&tree.admin_token, &tree.player_id, "1.00")
+        .await;
     let mut applied = 10;
     while applied < 16 {
         let frame = ws.next().await;
@@ -321,13 +362,15 @@ async fn resume_too_old_or_unissued_gets_refetch(backend: Backend) {
         assert_eq!(ws.next_of("balance_update").await["seq"], seq);
     }
     for (seq, answer) in [(1, "refetch"), (131, "refetch"), (500, "refetch")] {
-        ws.send(json!({ "type": "resume", "room": room, "seq": seq })).await;
+        ws.send(json!({ "type": "resume", "room": room, "seq": seq }))
+            .await;
         let frame = ws.next().await;
         assert_eq!(frame["type"], answer, "resume from {seq}: {frame}");
         assert_eq!(frame["room"], room.as_str());
     }
     // The oldest seq still held (2: history holds 3..=130) replays in full.
-    ws.send(json!({ "type": "resume", "room": room, "seq": 2 })).await;
+    ws.send(json!({ "type": "resume", "room": room, "seq": 2 }))
+        .await;
     for seq in 3..=130 {
         assert_eq!(ws.next().await["seq"], seq);
     }
@@ -341,8 +384,13 @@ pub async fn metric(hub: &TestHub, series: &str) -> Option<f64> {
         .text()
         .await
         .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 async fn slow_consumer_is_closed_and_others_keep_everything(backend: Backend) {
@@ -383,7 +431,10 @@ async fn slow_consumer_is_closed_and_others_keep_everything(backend: Backend) {
     // The fast consumer got every notice, in order, with no gap.
     let (frames, start) = fast_reader.await.unwrap();
     assert_contiguous(&frames, &start);
-    let bulk = frames.iter().filter(|f| f["data"]["title"] == "bulk").count();
+    let bulk = frames
+        .iter()
+        .filter(|f| f["data"]["title"] == "bulk")
+        .count();
     assert_eq!(bulk, sent);
 
     // The slow one gets what was queued before it fell behind, then close 4008.

@@ -22,7 +22,10 @@ fn tool_present(name: &str) -> bool {
 async fn live_page_shows_balance_and_notifications_live_in_chromium() {
     let required = std::env::var("HUB_TEST_BROWSER").is_ok_and(|v| v == "1");
     if !Path::new(CHROMIUM).exists() || !tool_present("node") || !tool_present("npm") {
-        assert!(!required, "HUB_TEST_BROWSER=1 but chromium, node or npm is missing");
+        assert!(
+            !required,
+            "HUB_TEST_BROWSER=1 but chromium, node or npm is missing"
+        );
         eprintln!("chromium/node not installed: browser test not run here (CI runs it)");
         return;
     }

@@ -85,20 +85,24 @@ async fn redis_restart_during_traffic_loses_no_mutation_and_events_resume(backen
     let (mut ws, _) = connect(&hub, &tree.player_token).await;
 
     for seq in 1..=10_u64 {
-        api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
+        api.deposit(&tree.admin_token, &tree.player_id, "1.00")
+            .await;
         assert_eq!(ws.next_of("balance_update").await["seq"], seq);
     }
 
     // Redis dies: every mutation still commits and answers.
     redis.kill();
     for _ in 0..10 {
-        let reply = api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
+        let reply = api
+            .deposit(&tree.admin_token, &tree.player_id, "1.00")
+            .await;
         assert!(reply["balance"].is_string(), "{reply}");
     }
     // Back, empty: seqs restart. Events queued during the outage and new ones flow again.
     redis.restart();
     for _ in 0..10 {
-        api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
+        api.deposit(&tree.admin_token, &tree.player_id, "1.00")
+            .await;
     }
 
     // The client sees `refetch` (its history is gone), reloads the balance over HTTP, then
@@ -120,9 +124,22 @@ async fn redis_restart_during_traffic_loses_no_mutation_and_events_resume(backen
             assert_eq!(seq, last + 1, "gap after seq {last}: {frame}");
         }
         last_seq = Some(seq);
-        balance = Some(frame["data"]["balance"].as_str().unwrap().replace('.', "").parse().unwrap());
+        balance = Some(
+            frame["data"]["balance"]
+                .as_str()
+                .unwrap()
+                .replace('.', "")
+                .parse()
+                .unwrap(),
+        );
     }
-    assert!(refetched, "a Redis that lost its data must be answered with refetch");
-    assert_eq!(api.balance(&tree.admin_token, &tree.player_id).await, "30.00");
+    assert!(
+        refetched,
+        "a Redis that lost its data must be answered with refetch"
+    );
+    assert_eq!(
+        api.balance(&tree.admin_token, &tree.player_id).await,
+        "30.00"
+    );
     hub.infra.assert_ledger_ok();
 }
