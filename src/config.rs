@@ -50,6 +50,8 @@ pub struct Settings {
     pub ws_idle_timeout_secs: u64,
     /// Argon2 memory cost in KiB (the argon2 crate's default is 19456).
     pub password_hash_memory_kib: u32,
+    /// Load tests only: enables `POST /api/v1/bench/events` (synthetic events, super admin).
+    pub bench_events: bool,
 }
 
 impl Default for Settings {
@@ -74,6 +76,7 @@ impl Default for Settings {
             ws_outbound_queue: 256,
             ws_idle_timeout_secs: 60,
             password_hash_memory_kib: 19456,
+            bench_events: false,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! command to an actor or the store; they hold no business rules of their own.
 
 pub mod auth;
+pub mod bench;
 pub mod clients;
 pub mod error;
 pub mod extract;
@@ -54,6 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/users/{id}/wallet/debit", web::post().to(wallets::debit))
                 .route("/users/{id}/transactions", web::get().to(wallets::history))
                 .route("/notifications", web::post().to(notifications::send))
+                .route("/bench/events", web::post().to(bench::publish))
                 .route(
                     "/notifications/{id}/read",
                     web::post().to(notifications::mark_read),
