@@ -10,9 +10,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_ws::{CloseCode, CloseReason, Message};
 use bytestring::ByteString;
-use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -77,32 +82,34 @@ fn error_frame(room: Option<&str>, code: &str, message: &str) -> ByteString {
     )
 }
 
-fn close_reason(code: u16, why: &str) -> Option<CloseReason> {
-    Some(CloseReason {
+type Socket = WebSocketStream<TcpStream>;
+type Source = SplitStream<Socket>;
+
+/// Frames written before one flush when many are queued (fewer syscalls under load).
+const WRITE_BATCH_MAX: usize = 64;
+
+fn text(frame: ByteString) -> Message {
+    // SAFETY: a ByteString is valid UTF-8 by construction.
+    Message::Text(unsafe { Utf8Bytes::from_bytes_unchecked(frame.into_bytes()) })
+}
+
+fn close_message(code: u16) -> Message {
+    Message::Close(Some(CloseFrame {
         code: CloseCode::from(code),
-        description: Some(why.to_owned()),
-    })
+        reason: close_text(code).into(),
+    }))
 }
 
 /// Runs a connection to its end. `caller` is set when the token came in the URL.
-pub async fn run(
-    deps: WsDeps,
-    mut session: actix_ws::Session,
-    stream: actix_ws::MessageStream,
-    caller: Option<Caller>,
-) {
-    let mut stream = stream.max_frame_size(CLIENT_FRAME_MAX_BYTES);
+pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
+    let (mut sink, mut stream) = socket.split();
     let caller = match caller {
         Some(c) => c,
         None => match await_auth_frame(&deps, &mut stream).await {
             Some(c) => c,
             None => {
-                let _ = session
-                    .close(close_reason(
-                        CLOSE_TOKEN_INVALID,
-                        "token invalid or expired",
-                    ))
-                    .await;
+                let close = sink.send(close_message(CLOSE_TOKEN_INVALID));
+                let _ = tokio::time::timeout(CLOSE_WAIT, close).await;
                 return;
             }
         },
@@ -129,7 +136,7 @@ pub async fn run(
     let mut alive = true;
     for room in own_rooms {
         let reply = state.join(&room).await;
-        alive &= guarded(&control, session.text(reply)).await;
+        alive &= guarded(&control, sink.send(text(reply))).await;
     }
 
     let mut last_heard = Instant::now();
@@ -143,28 +150,39 @@ pub async fn run(
             biased;
             _ = control.closed() => break,
             frame = outbound.recv() => match frame {
-                Some(frame) if state.fenced(&frame) => {}
-                Some(frame) => alive = guarded(&control, session.text(frame)).await,
+                Some(frame) => {
+                    // Write what is queued now, then flush once.
+                    let mut batch = 0;
+                    let mut next = Some(frame);
+                    while let Some(frame) = next.take() {
+                        if !state.fenced(&frame) {
+                            alive &= guarded(&control, sink.feed(text(frame))).await;
+                            batch += 1;
+                        }
+                        if alive && batch < WRITE_BATCH_MAX {
+                            next = outbound.try_recv().ok();
+                        }
+                    }
+                    alive &= guarded(&control, sink.flush()).await;
+                }
                 None => break,
             },
             message = stream.next() => {
                 last_heard = Instant::now();
                 match message {
-                    Some(Ok(Message::Text(text))) => {
-                        for reply in state.handle(&text).await {
-                            alive &= guarded(&control, session.text(reply)).await;
+                    Some(Ok(Message::Text(frame))) => {
+                        for reply in state.handle(frame.as_str()).await {
+                            alive &= guarded(&control, sink.send(text(reply))).await;
                         }
                     }
-                    Some(Ok(Message::Ping(bytes))) => {
-                        alive = guarded(&control, session.pong(&bytes)).await;
-                    }
-                    Some(Ok(Message::Pong(_))) => {}
+                    // tungstenite answers pings itself, on the next write or flush.
+                    Some(Ok(Message::Ping(_))) => alive = guarded(&control, sink.flush()).await,
+                    Some(Ok(Message::Pong(_))) | Some(Ok(Message::Frame(_))) => {}
                     Some(Ok(Message::Binary(_))) => {
                         let reply = error_frame(None, "text_only", "frames must be JSON text");
-                        alive = guarded(&control, session.text(reply)).await;
+                        alive = guarded(&control, sink.send(text(reply))).await;
                     }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                    Some(Ok(_)) => {}
                 }
             }
             _ = heartbeat.tick() => {
@@ -172,7 +190,7 @@ pub async fn run(
                     control.close(CLOSE_IDLE);
                     break;
                 }
-                alive = guarded(&control, session.ping(b"")).await;
+                alive = guarded(&control, sink.send(Message::Ping(Default::default()))).await;
             }
             _ = tokio::time::sleep(token_left) => {
                 control.close(CLOSE_TOKEN_INVALID);
@@ -185,8 +203,7 @@ pub async fn run(
     if let Some(code) = control.code() {
         // The close frame queues behind what the client has not read yet; a client that
         // reads nothing for CLOSE_WAIT just loses the connection.
-        let reason = close_reason(code, close_text(code));
-        let _ = tokio::time::timeout(CLOSE_WAIT, session.close(reason)).await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, sink.send(close_message(code))).await;
     }
 }
 
@@ -194,7 +211,7 @@ pub async fn run(
 /// its task from noticing a close (4008, 1001). False when the session should stop.
 async fn guarded<F>(control: &SessionControl, write: F) -> bool
 where
-    F: std::future::Future<Output = Result<(), actix_ws::Closed>>,
+    F: std::future::Future<Output = Result<(), WsError>>,
 {
     tokio::select! {
         biased;
@@ -213,7 +230,7 @@ fn close_text(code: u16) -> &'static str {
     }
 }
 
-async fn await_auth_frame(deps: &WsDeps, stream: &mut actix_ws::MessageStream) -> Option<Caller> {
+async fn await_auth_frame(deps: &WsDeps, stream: &mut Source) -> Option<Caller> {
     let first = tokio::time::timeout(AUTH_WAIT, stream.next())
         .await
         .ok()??
@@ -221,7 +238,7 @@ async fn await_auth_frame(deps: &WsDeps, stream: &mut actix_ws::MessageStream) -
     let Message::Text(text) = first else {
         return None;
     };
-    let Ok(ClientFrame::Auth { token }) = serde_json::from_str::<ClientFrame>(&text) else {
+    let Ok(ClientFrame::Auth { token }) = serde_json::from_str::<ClientFrame>(text.as_str()) else {
         return None;
     };
     deps.auth.authenticate(&token).await.ok()

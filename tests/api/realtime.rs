@@ -426,17 +426,6 @@ async fn slow_consumer_is_closed_and_others_keep_everything(backend: Backend) {
         .await;
         sent += 10;
     }
-    mark_end(&api, &tree.admin_token, &tree.agent_id).await;
-
-    // The fast consumer got every notice, in order, with no gap.
-    let (frames, start) = fast_reader.await.unwrap();
-    assert_contiguous(&frames, &start);
-    let bulk = frames
-        .iter()
-        .filter(|f| f["data"]["title"] == "bulk")
-        .count();
-    assert_eq!(bulk, sent);
-
     // The slow one gets what was queued before it fell behind, then close 4008.
     loop {
         let frame = slow.next().await;
@@ -446,4 +435,11 @@ async fn slow_consumer_is_closed_and_others_keep_everything(backend: Backend) {
         }
         assert_eq!(frame["type"], "notification", "{frame}");
     }
+    mark_end(&api, &tree.admin_token, &tree.agent_id).await;
+
+    // The fast consumer got every notice, in order, with no gap.
+    let (frames, start) = fast_reader.await.unwrap();
+    assert_contiguous(&frames, &start);
+    let bulk = frames.iter().filter(|f| f["data"]["title"] == "bulk").count();
+    assert_eq!(bulk, sent);
 }
