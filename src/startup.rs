@@ -20,6 +20,9 @@ use crate::domain::{Role, names, new_id, now_ms};
 use crate::state::AppState;
 use crate::store::{Store, StoreError, StoreOptions, UserRow};
 
+/// How long a shutdown waits for websocket sessions to send their close frames.
+const SESSIONS_CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 pub struct Hub {
     pub addr: SocketAddr,
     pub state: AppState,
@@ -140,6 +143,11 @@ impl Hub {
             shutdown_signal().await;
             tracing::info!("shutting down");
             rooms.close_all(CLOSE_GOING_AWAY);
+            // Give sessions a moment to write their 1001 before the workers stop.
+            let deadline = std::time::Instant::now() + SESSIONS_CLOSE_WAIT;
+            while rooms.session_count() > 0 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             handle.stop(true).await;
         });
         let result = self.server.await;

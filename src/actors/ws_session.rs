@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 use bytestring::ByteString;
 use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
-use serde::Deserialize;
-use serde_json::json;
 
 use super::room_hub::{
     CLOSE_GOING_AWAY, CLOSE_TOKEN_INVALID, CLOSE_TOO_SLOW, Member, RoomHub, SessionControl,
@@ -198,13 +198,18 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
             }
         }
     }
-    deps.rooms.close_session(state.member.id, &state.rooms);
+    // Out of every room first (no more frames), then the close frame, then unregistered: a
+    // server shutting down waits for the session count to reach zero, so 1001 gets out.
+    for room in &state.rooms {
+        deps.rooms.leave(room, state.member.id);
+    }
     deps.rooms.user_offline(&client_key, &state.caller.user_id);
     if let Some(code) = control.code() {
         // The close frame queues behind what the client has not read yet; a client that
         // reads nothing for CLOSE_WAIT just loses the connection.
         let _ = tokio::time::timeout(CLOSE_WAIT, sink.send(close_message(code))).await;
     }
+    deps.rooms.close_session(state.member.id, &[]);
 }
 
 /// Runs one write unless the session is asked to close first: a stalled client must never keep

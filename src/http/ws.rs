@@ -63,7 +63,13 @@ pub async fn upgrade(
     drop(parts.write_buf);
 
     if req.path() != "/ws" {
-        return respond_error(&mut io, StatusCode::NOT_FOUND, "not_found", "no such endpoint").await;
+        return respond_error(
+            &mut io,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint",
+        )
+        .await;
     }
     let header = |name: &str| {
         req.headers()
