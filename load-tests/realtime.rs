@@ -441,10 +441,10 @@ async fn worker() -> anyhow::Result<()> {
                     .expect("ws handshake");
                 let mut joined = 0;
                 while joined < 2 {
-                    if let Some(Ok(Message::Text(t))) = ws.next().await {
-                        if t.contains(r#""type":"subscribed""#) {
-                            joined += 1;
-                        }
+                    if let Some(Ok(Message::Text(t))) = ws.next().await
+                        && t.contains(r#""type":"subscribed""#)
+                    {
+                        joined += 1;
                     }
                 }
                 drop(permit);
@@ -719,7 +719,7 @@ async fn run(r: Run) -> anyhow::Result<()> {
         }
         Workload::Broadcast => {
             let mut clients = Clients::connect(&ws_url, &tokens, r.conns_per_user, r.procs)?;
-            let room = vec![format!("client:{}", s.client_id)];
+            let room = [format!("client:{}", s.client_id)];
             let cpu0 = hub.cpu_secs();
             let started = Instant::now();
             // Unpaced: as fast as the endpoint takes them, each stamped with its send time.
@@ -777,13 +777,13 @@ async fn mutations(hub: &Hub, s: &Setup, r: &Run) -> anyhow::Result<()> {
         let arrivals = arrivals.clone();
         tokio::spawn(async move {
             while let Some(Ok(msg)) = ws.next().await {
-                if let Message::Text(t) = msg {
-                    if t.contains(r#""type":"balance_update""#) {
-                        let now = now_us();
-                        let v: Value = serde_json::from_str(&t).unwrap();
-                        let tx = v["data"]["transaction_id"].as_str().unwrap().to_owned();
-                        arrivals.lock().unwrap().insert(tx, now);
-                    }
+                if let Message::Text(t) = msg
+                    && t.contains(r#""type":"balance_update""#)
+                {
+                    let now = now_us();
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    let tx = v["data"]["transaction_id"].as_str().unwrap().to_owned();
+                    arrivals.lock().unwrap().insert(tx, now);
                 }
             }
         });
