@@ -284,7 +284,7 @@ async fn setup(base: &str, users: usize) -> anyhow::Result<Setup> {
                 http.clone(), base.to_owned(), super_token.clone(), client_id.clone(), admin_id.clone(), code.clone(), made.clone(),
             );
             async move {
-                let name = format!("p{i}");
+                let name = format!("player{i}");
                 let user = post(
                     &http,
                     format!("{base}/api/v1/users"),
