@@ -579,10 +579,9 @@ async fn publish_paced(
     base: &str,
     rooms: &[String],
     rate: u64,
-    secs: u64,
+    total: u64,
 ) -> anyhow::Result<u64> {
     let url = format!("{base}/api/v1/bench/events");
-    let total = rate * secs;
     let start_us = now_us() + 20_000;
     let mut sent = 0_u64;
     let interval_us = 1_000_000.0 / rate as f64;
@@ -648,26 +647,8 @@ async fn run(r: Run) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_secs(r.hold_secs)).await;
             let rss_held = hub.rss_mb();
             println!("hold: after {} s idle: RSS {rss_held:.1} MB", r.hold_secs);
-            let sent = publish_paced(
-                &s,
-                &hub.base,
-                &user_rooms,
-                20_000.min(user_rooms.len() as u64 * 100),
-                1,
-            )
-            .await?;
-            let mut extra_sent = 0;
-            for _ in 1..r.events_per_user {
-                extra_sent += publish_paced(
-                    &s,
-                    &hub.base,
-                    &user_rooms,
-                    20_000.min(user_rooms.len() as u64 * 100),
-                    user_rooms.len() as u64 / 20_000.min(user_rooms.len() as u64 * 100).max(1) + 1,
-                )
-                .await?;
-            }
-            let _ = (sent, extra_sent);
+            let total = user_rooms.len() as u64 * r.events_per_user;
+            publish_paced(&s, &hub.base, &user_rooms, 20_000, total).await?;
             let mut rep = clients.report()?;
             let rss_after = hub.rss_mb();
             let expected = user_rooms.len() as u64 * r.events_per_user * r.conns_per_user as u64;
@@ -695,7 +676,8 @@ async fn run(r: Run) -> anyhow::Result<()> {
             };
             let cpu0 = hub.cpu_secs() + _node_b.as_ref().map_or(0.0, Hub::cpu_secs);
             let started = Instant::now();
-            let sent = publish_paced(&s, &publish_base, &user_rooms, r.rate, r.secs).await?;
+            let sent =
+                publish_paced(&s, &publish_base, &user_rooms, r.rate, r.rate * r.secs).await?;
             let elapsed = started.elapsed().as_secs_f64();
             let mut rep = clients.report()?;
             let cpu = hub.cpu_secs() + _node_b.as_ref().map_or(0.0, Hub::cpu_secs) - cpu0;
