@@ -10,14 +10,14 @@
 //! Each session has a bounded queue; a full queue closes that session with 4008, never
 //! blocking the publisher or growing memory.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytestring::ByteString;
 use dashmap::DashMap;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::metrics as m;
 
@@ -30,14 +30,65 @@ pub const CLOSE_TOKEN_INVALID: u16 = 4001;
 /// Close code on server shutdown: reconnect and resume.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 
-/// A session's close switch: the first code set wins, and the session task wakes on it.
-#[derive(Default)]
+/// A session's outbound queue and close switch, shared by the session task and every room it is
+/// in. The queue is a plain bounded deque (no capacity reserved while empty, shrunk after a
+/// burst), so an idle session costs a few dozen bytes here; the first close code set wins.
 pub struct SessionControl {
     close_code: AtomicU16,
-    notify: Notify,
+    close_notify: Notify,
+    queue: Mutex<VecDeque<ByteString>>,
+    queue_max: usize,
+    queued: Notify,
 }
 
+/// Frames kept allocated in an emptied queue; a larger buffer left by a burst is freed.
+const QUEUE_KEEP: usize = 16;
+
 impl SessionControl {
+    pub fn new(queue_max: usize) -> Self {
+        Self {
+            close_code: AtomicU16::new(0),
+            close_notify: Notify::new(),
+            queue: Mutex::new(VecDeque::new()),
+            queue_max: queue_max.max(1),
+            queued: Notify::new(),
+        }
+    }
+
+    /// Queues a frame; false if the queue is full (the caller closes the session).
+    pub fn offer(&self, frame: &ByteString) -> bool {
+        {
+            let mut queue = self.queue.lock().expect("queue lock");
+            if queue.len() >= self.queue_max {
+                return false;
+            }
+            queue.push_back(frame.clone());
+        }
+        self.queued.notify_one();
+        true
+    }
+
+    /// The next queued frame, if any.
+    pub fn try_next_frame(&self) -> Option<ByteString> {
+        let mut queue = self.queue.lock().expect("queue lock");
+        let frame = queue.pop_front();
+        if queue.is_empty() && queue.capacity() > QUEUE_KEEP {
+            queue.shrink_to_fit();
+        }
+        frame
+    }
+
+    /// Waits for the next frame. One consumer (the session task).
+    pub async fn next_frame(&self) -> ByteString {
+        loop {
+            if let Some(frame) = self.try_next_frame() {
+                return frame;
+            }
+            // A frame queued since the check left a permit: this returns at once.
+            self.queued.notified().await;
+        }
+    }
+
     /// Asks the session to close; true for the first request (whose code wins).
     pub fn close(&self, code: u16) -> bool {
         let first = self
@@ -45,7 +96,7 @@ impl SessionControl {
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if first {
-            self.notify.notify_one();
+            self.close_notify.notify_one();
         }
         first
     }
@@ -65,7 +116,7 @@ impl SessionControl {
             if code != 0 {
                 return code;
             }
-            self.notify.notified().await;
+            self.close_notify.notified().await;
         }
     }
 }
@@ -73,7 +124,6 @@ impl SessionControl {
 #[derive(Clone)]
 pub struct Member {
     pub id: SessionId,
-    pub tx: mpsc::Sender<ByteString>,
     pub control: Arc<SessionControl>,
 }
 
@@ -99,13 +149,12 @@ impl RoomHub {
     }
 
     /// Registers a new session: its id, queue receiver and close switch.
-    pub fn open_session(&self, queue_max: usize) -> (Member, mpsc::Receiver<ByteString>) {
+    pub fn open_session(&self, queue_max: usize) -> Member {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let (tx, rx) = mpsc::channel(queue_max.max(1));
-        let control = Arc::new(SessionControl::default());
+        let control = Arc::new(SessionControl::new(queue_max));
         self.sessions.insert(id, control.clone());
         metrics::gauge!(m::WS_CONNECTIONS).increment(1.0);
-        (Member { id, tx, control }, rx)
+        Member { id, control }
     }
 
     pub fn close_session(&self, id: SessionId, rooms: &[String]) {
@@ -259,15 +308,13 @@ impl RoomHub {
 fn send_all(members: &[Member], frame: &ByteString) -> u64 {
     let mut delivered = 0_u64;
     for member in members {
-        match member.tx.try_send(frame.clone()) {
-            Ok(()) => delivered += 1,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!(m::QUEUE_DROPS).increment(1);
-                if member.control.close(CLOSE_TOO_SLOW) {
-                    metrics::counter!(m::WS_SLOW_CLOSED).increment(1);
-                }
+        if member.control.offer(frame) {
+            delivered += 1;
+        } else {
+            metrics::counter!(m::QUEUE_DROPS).increment(1);
+            if member.control.close(CLOSE_TOO_SLOW) {
+                metrics::counter!(m::WS_SLOW_CLOSED).increment(1);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
     delivered

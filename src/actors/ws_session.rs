@@ -105,7 +105,7 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
     let (mut sink, mut stream) = socket.split();
     let caller = match caller {
         Some(c) => c,
-        None => match await_auth_frame(&deps, &mut stream).await {
+        None => match Box::pin(await_auth_frame(&deps, &mut stream)).await {
             Some(c) => c,
             None => {
                 let close = sink.send(close_message(CLOSE_TOKEN_INVALID));
@@ -114,7 +114,7 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
             }
         },
     };
-    let (member, mut outbound) = deps.rooms.open_session(deps.queue_max);
+    let member = deps.rooms.open_session(deps.queue_max);
     let client_key = caller
         .client_id
         .clone()
@@ -135,7 +135,7 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
     let control = state.member.control.clone();
     let mut alive = true;
     for room in own_rooms {
-        let reply = state.join(&room).await;
+        let reply = Box::pin(state.join(&room)).await;
         alive &= guarded(&control, sink.send(text(reply))).await;
     }
 
@@ -149,29 +149,28 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
         tokio::select! {
             biased;
             _ = control.closed() => break,
-            frame = outbound.recv() => match frame {
-                Some(frame) => {
-                    // Write what is queued now, then flush once.
-                    let mut batch = 0;
-                    let mut next = Some(frame);
-                    while let Some(frame) = next.take() {
-                        if !state.fenced(&frame) {
-                            alive &= guarded(&control, sink.feed(text(frame))).await;
-                            batch += 1;
-                        }
-                        if alive && batch < WRITE_BATCH_MAX {
-                            next = outbound.try_recv().ok();
-                        }
+            frame = control.next_frame() => {
+                // Write what is queued now, then flush once.
+                let mut batch = 0;
+                let mut next = Some(frame);
+                while let Some(frame) = next.take() {
+                    if !state.fenced(&frame) {
+                        alive &= guarded(&control, sink.feed(text(frame))).await;
+                        batch += 1;
                     }
-                    alive &= guarded(&control, sink.flush()).await;
+                    if alive && batch < WRITE_BATCH_MAX {
+                        next = control.try_next_frame();
+                    }
                 }
-                None => break,
-            },
+                alive &= guarded(&control, sink.flush()).await;
+            }
             message = stream.next() => {
                 last_heard = Instant::now();
                 match message {
                     Some(Ok(Message::Text(frame))) => {
-                        for reply in state.handle(frame.as_str()).await {
+                        // Boxed: this deep future (store queries) is rare; the session's own
+                        // future, alive for the whole connection, stays small.
+                        for reply in Box::pin(state.handle(frame.as_str())).await {
                             alive &= guarded(&control, sink.send(text(reply))).await;
                         }
                     }
