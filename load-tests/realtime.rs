@@ -544,6 +544,21 @@ impl Clients {
         Ok(Clients { workers })
     }
 
+    /// Collects reports until `expected` frames arrived or arrivals stop for 2 s.
+    fn settle(&mut self, expected: u64) -> anyhow::Result<WorkerReport> {
+        let mut all = self.report()?;
+        let mut quiet = 0;
+        while all.received < expected && quiet < 2 {
+            std::thread::sleep(Duration::from_secs(1));
+            let mut more = self.report()?;
+            quiet = if more.received == 0 { quiet + 1 } else { 0 };
+            all.received += more.received;
+            all.closed += more.closed;
+            all.latencies_us.append(&mut more.latencies_us);
+        }
+        Ok(all)
+    }
+
     fn report(&mut self) -> anyhow::Result<WorkerReport> {
         let mut all = WorkerReport::default();
         for w in &mut self.workers {
@@ -649,9 +664,9 @@ async fn run(r: Run) -> anyhow::Result<()> {
             println!("hold: after {} s idle: RSS {rss_held:.1} MB", r.hold_secs);
             let total = user_rooms.len() as u64 * r.events_per_user;
             publish_paced(&s, &hub.base, &user_rooms, 20_000, total).await?;
-            let mut rep = clients.report()?;
-            let rss_after = hub.rss_mb();
             let expected = user_rooms.len() as u64 * r.events_per_user * r.conns_per_user as u64;
+            let mut rep = clients.settle(expected)?;
+            let rss_after = hub.rss_mb();
             println!(
                 "hold: events to every connection: expected {expected} deliveries, received {} (closed {}), {}",
                 rep.received,
@@ -679,9 +694,9 @@ async fn run(r: Run) -> anyhow::Result<()> {
             let sent =
                 publish_paced(&s, &publish_base, &user_rooms, r.rate, r.rate * r.secs).await?;
             let elapsed = started.elapsed().as_secs_f64();
-            let mut rep = clients.report()?;
-            let cpu = hub.cpu_secs() + _node_b.as_ref().map_or(0.0, Hub::cpu_secs) - cpu0;
             let expected = sent * r.conns_per_user as u64;
+            let mut rep = clients.settle(expected)?;
+            let cpu = hub.cpu_secs() + _node_b.as_ref().map_or(0.0, Hub::cpu_secs) - cpu0;
             println!(
                 "{:?}: {} clients, target {}/s for {} s: sent {sent} in {elapsed:.2}s, delivered {}/{expected} (closed {}), {}",
                 r.workload,
@@ -704,31 +719,21 @@ async fn run(r: Run) -> anyhow::Result<()> {
             let room = [format!("client:{}", s.client_id)];
             let cpu0 = hub.cpu_secs();
             let started = Instant::now();
-            // Unpaced: as fast as the endpoint takes them, each stamped with its send time.
-            let url = format!("{}/api/v1/bench/events", hub.base);
-            let mut sent = 0_u64;
-            while started.elapsed() < Duration::from_secs(r.secs) {
-                let t = now_us();
-                let events: Vec<(String, i64)> = (0..200).map(|_| (room[0].clone(), t)).collect();
-                post(
-                    &s.http,
-                    url.clone(),
-                    Some(&s.super_token),
-                    json!({ "events": events }),
-                )
-                .await?;
-                sent += 200;
-            }
+            // Paced at --rate events/s into the one room (each event goes to every member);
+            // an unpaced publisher only measures how fast members fall behind and get 4008.
+            let sent = publish_paced(&s, &hub.base, &room, r.rate, r.rate * r.secs).await?;
             let elapsed = started.elapsed().as_secs_f64();
-            let mut rep = clients.report()?;
-            let cpu = hub.cpu_secs() - cpu0;
             let members = tokens.len() * r.conns_per_user;
+            let mut rep = clients.settle(sent * members as u64)?;
+            // Conservative: up to the report that saw the last frame (reports are ~1 s apart).
+            let until_all = started.elapsed().as_secs_f64();
+            let cpu = hub.cpu_secs() - cpu0;
             println!(
-                "broadcast: {members} members, {sent} events in {elapsed:.2}s: {} deliveries of {} ({:.0}/s), closed {}, {}",
+                "broadcast: {members} members, {sent} events published in {elapsed:.2}s; {} deliveries of {} (closed {}) by {until_all:.2}s = {:.0} deliveries/s; {}",
                 rep.received,
                 sent * members as u64,
-                rep.received as f64 / elapsed,
                 rep.closed,
+                rep.received as f64 / until_all,
                 percentiles(&mut rep.latencies_us)
             );
             println!(
@@ -737,6 +742,27 @@ async fn run(r: Run) -> anyhow::Result<()> {
             );
         }
         Workload::Mutations => mutations(&hub, &s, &r).await?,
+    }
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", hub.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    for line in metrics.lines().filter(|l| {
+        [
+            "events_published_total ",
+            "events_delivered_total ",
+            "events_dropped_total ",
+            "websocket_queue_drops_total ",
+            "websocket_slow_consumers_closed_total ",
+            "websocket_connections ",
+        ]
+        .iter()
+        .any(|m| l.starts_with(m))
+    }) {
+        println!("hub metric: {line}");
     }
     drop(hub);
     let _ = std::fs::remove_dir_all(&data);

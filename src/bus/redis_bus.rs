@@ -1,6 +1,7 @@
-//! Redis bus: one script per event assigns the room's seq (`INCR`), appends the finished frame
-//! to the room's capped history list and publishes it on the node-wide channel, atomically, so
-//! every node sees each room's frames in seq order and any node can replay them. A publisher
+//! Redis bus: one script per batch of events assigns each event its room's seq (`INCR`), appends
+//! the finished frame to the room's capped history list and publishes the batch as one message on
+//! the node-wide channel, atomically, so every node sees each room's frames in seq order and any
+//! node can replay them. A publisher
 //! task pipelines queued events; a subscriber task delivers what arrives to this node's rooms.
 //!
 //! Redis loss never blocks a money mutation: `publish` only queues. While Redis is down the
@@ -37,14 +38,27 @@ const CATCH_UP_BATCH: usize = 256;
 const RETRY_MIN: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(1);
 
+/// Events per script call (each call runs atomically in Redis; a pipeline carries several).
+const SCRIPT_EVENTS_MAX: usize = 128;
+
+/// Publishes a batch of events: per event, `INCR` its room's seq, finish its frame, append it to
+/// the room's capped history; then one `PUBLISH` of every record (`room\nseq\nus\nframe`, records
+/// joined by `\n`: frames are JSON, which never holds a raw newline). KEYS: channel, then seq and
+/// history key per event. ARGV: history length, TTL, then prefix, suffix, room, µs per event.
 const PUBLISH_SCRIPT: &str = r"
-local seq = redis.call('INCR', KEYS[1])
-local frame = ARGV[1] .. seq .. ARGV[2]
-redis.call('RPUSH', KEYS[2], frame)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
-redis.call('EXPIRE', KEYS[2], ARGV[6])
-redis.call('PUBLISH', KEYS[3], ARGV[3] .. '\n' .. seq .. '\n' .. ARGV[4] .. '\n' .. frame)
-return seq
+local n = (#KEYS - 1) / 2
+local out = {}
+for i = 1, n do
+  local seq = redis.call('INCR', KEYS[2 * i])
+  local frame = ARGV[4 * i - 1] .. seq .. ARGV[4 * i]
+  local hist = KEYS[2 * i + 1]
+  redis.call('RPUSH', hist, frame)
+  redis.call('LTRIM', hist, -tonumber(ARGV[1]), -1)
+  redis.call('EXPIRE', hist, ARGV[2])
+  out[i] = ARGV[4 * i + 1] .. '\n' .. seq .. '\n' .. ARGV[4 * i + 2] .. '\n' .. frame
+end
+redis.call('PUBLISH', KEYS[1], table.concat(out, '\n'))
+return n
 ";
 
 /// `{latest, "ok", frames after ARGV[1]...}` or `{latest, "refetch"}`. The history list's last
@@ -223,21 +237,19 @@ async fn publish_loop(
     while rx.recv_many(&mut batch, PUBLISH_BATCH_MAX).await > 0 {
         let mut pipe = redis::pipe();
         pipe.load_script(&script).ignore();
-        for event in &batch {
-            let (prefix_part, suffix_part) = event.frame_parts();
-            pipe.invoke_script(
-                script
-                    .key(keys.seq(&event.room))
+        for events in batch.chunks(SCRIPT_EVENTS_MAX) {
+            let mut call = script.key(&keys.channel);
+            call.arg(HISTORY_MAX).arg(HISTORY_TTL_SECS);
+            for event in events {
+                let (prefix_part, suffix_part) = event.frame_parts();
+                call.key(keys.seq(&event.room))
                     .key(keys.history(&event.room))
-                    .key(&keys.channel)
                     .arg(prefix_part)
                     .arg(suffix_part)
                     .arg(&event.room)
-                    .arg(event.published_us)
-                    .arg(HISTORY_MAX)
-                    .arg(HISTORY_TTL_SECS),
-            )
-            .ignore();
+                    .arg(event.published_us);
+            }
+            pipe.invoke_script(&call).ignore();
         }
         // Keep the batch until Redis takes it: money already moved, its events must follow.
         let mut backoff = RETRY_MIN;
@@ -363,27 +375,27 @@ async fn catch_up(hub: &RoomHub, mut conn: ConnectionManager, keys: &Keys) -> Re
     Ok(())
 }
 
-/// `room \n seq \n published_us \n frame` from the channel to this node's sessions in that room.
+/// Records `room \n seq \n published_us \n frame`, joined by `\n`, from the channel to this
+/// node's sessions in each room.
 fn deliver(hub: &RoomHub, payload: &[u8]) {
-    let mut parts = payload.splitn(4, |b| *b == b'\n');
-    let (Some(room), Some(seq), Some(published_us), Some(frame)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return;
-    };
-    let Ok(room) = std::str::from_utf8(room) else {
-        return;
-    };
-    if !hub.has_room(room) {
-        return;
+    let mut lines = payload.split(|b| *b == b'\n');
+    while let (Some(room), Some(seq), Some(published_us), Some(frame)) =
+        (lines.next(), lines.next(), lines.next(), lines.next())
+    {
+        let Ok(room) = std::str::from_utf8(room) else {
+            continue;
+        };
+        if !hub.has_room(room) {
+            continue;
+        }
+        let number = |b: &[u8]| std::str::from_utf8(b).ok()?.parse::<i64>().ok();
+        let (Some(seq), Some(published_us), Ok(frame)) = (
+            number(seq),
+            number(published_us),
+            ByteString::try_from(frame),
+        ) else {
+            continue;
+        };
+        hub.deliver(room, seq as u64, frame, published_us);
     }
-    let number = |b: &[u8]| std::str::from_utf8(b).ok()?.parse::<i64>().ok();
-    let (Some(seq), Some(published_us), Ok(frame)) = (
-        number(seq),
-        number(published_us),
-        ByteString::try_from(frame),
-    ) else {
-        return;
-    };
-    hub.deliver(room, seq as u64, frame, published_us);
 }
