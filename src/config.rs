@@ -48,6 +48,11 @@ pub struct Settings {
     pub ws_outbound_queue: usize,
     /// Seconds a websocket may stay silent (no frame, no pong) before it is closed.
     pub ws_idle_timeout_secs: u64,
+    /// Most journal entries committed in one database transaction (group commit); 1 commits
+    /// each mutation alone (the naive baseline).
+    pub ledger_batch_max: usize,
+    /// Microseconds a batch that is not full waits for more entries; 0 takes what is queued.
+    pub ledger_batch_wait_us: u64,
     /// Argon2 memory cost in KiB (the argon2 crate's default is 19456).
     pub password_hash_memory_kib: u32,
     /// Load tests only: enables `POST /api/v1/bench/events` (synthetic events, super admin).
@@ -77,6 +82,8 @@ impl Default for Settings {
             ws_idle_timeout_secs: 60,
             password_hash_memory_kib: 19456,
             bench_events: false,
+            ledger_batch_max: 256,
+            ledger_batch_wait_us: 0,
         }
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod access;
 pub mod actors;
+pub mod audit;
 pub mod auth;
 pub mod bus;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod ops;
 pub mod providers;
+pub mod secrets;
 pub mod startup;
 pub mod state;
 pub mod store;

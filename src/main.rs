@@ -1,4 +1,4 @@
-//! The `nashub` binary: `serve` (default), `migrate`, `check-ledger`.
+//! The `nashub` binary: `serve` (default), `migrate`, `check-ledger`, `audit-verify`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +28,9 @@ enum Command {
     Migrate,
     /// Verify the ledger; exits 1 and names the first violation if the books do not balance.
     CheckLedger,
+    /// Verify the audit log's hash chain; exits 1 and names the first bad row if it was
+    /// altered, or rows were removed or reordered.
+    AuditVerify,
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,19 @@ fn main() -> ExitCode {
                     }
                     Err(violation) => {
                         println!("ledger violation: {violation}");
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            }
+            Command::AuditVerify => {
+                let store = nashub::startup::open_store(&config).await?;
+                match nashub::audit::chain::verify(&store).await? {
+                    Ok(rows) => {
+                        println!("audit log ok: {rows} rows");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(broken) => {
+                        println!("audit log broken at {broken}");
                         Ok(ExitCode::from(1))
                     }
                 }

@@ -19,6 +19,8 @@ pub const QUEUE_DROPS: &str = "websocket_queue_drops_total";
 pub const DELIVERY_LATENCY: &str = "event_delivery_duration_seconds";
 pub const BUS_RETRIES: &str = "bus_publish_retries_total";
 pub const NOTIFICATIONS_SENT: &str = "notifications_sent_total";
+pub const LEDGER_COMMITS: &str = "ledger_commits_total";
+pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 
 /// Journal entry kinds, one `balance_transfers_total{kind}` series each.
 pub const TRANSFER_KINDS: &[&str] = &["deposit", "withdrawal", "credit", "debit", "adjustment"];
@@ -85,4 +87,18 @@ pub fn register_all() {
     let _ = histogram!(DELIVERY_LATENCY);
     counter!(BUS_RETRIES).absolute(0);
     counter!(NOTIFICATIONS_SENT).absolute(0);
+    register_ledger();
+}
+
+fn register_ledger() {
+    describe_counter!(
+        LEDGER_COMMITS,
+        "Database transactions committing journal entries"
+    );
+    describe_histogram!(
+        LEDGER_BATCH_SIZE,
+        "Journal entries per group-commit transaction"
+    );
+    counter!(LEDGER_COMMITS).absolute(0);
+    let _ = histogram!(LEDGER_BATCH_SIZE);
 }

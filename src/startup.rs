@@ -34,13 +34,18 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let options = StoreOptions {
         url: config.database_url.clone(),
         max_connections: config.settings.database_max_connections,
+        group_commit: crate::store::GroupCommitOptions {
+            max_batch: config.settings.ledger_batch_max,
+            max_wait: Duration::from_micros(config.settings.ledger_batch_wait_us),
+        },
     };
-    Store::connect(&options).await.with_context(|| {
+    let store = Store::connect(&options).await.with_context(|| {
         format!(
             "cannot open database {}",
             crate::config::redact_url(&config.database_url)
         )
-    })
+    })?;
+    Ok(store.with_audit_key(crate::audit::chain::derive_key(&config.secrets_key)))
 }
 
 impl Hub {
@@ -76,6 +81,10 @@ impl Hub {
             wallets,
             rooms,
             bus,
+            limiter: Arc::new(crate::http::rate_limit::RateLimiter::new(
+                settings.rate_limit_per_user,
+            )),
+            secrets: Arc::new(crate::secrets::SecretBox::new(&config.secrets_key)),
         };
 
         let listener = TcpListener::bind(&settings.bind)

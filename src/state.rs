@@ -17,4 +17,8 @@ pub struct AppState {
     pub wallets: WalletRegistry,
     pub rooms: Arc<RoomHub>,
     pub bus: Bus,
+    /// Per-caller request limit (`NASHUB_RATE_LIMIT_PER_USER`).
+    pub limiter: Arc<crate::http::rate_limit::RateLimiter>,
+    /// Seals provider credentials at rest.
+    pub secrets: Arc<crate::secrets::SecretBox>,
 }

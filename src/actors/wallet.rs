@@ -1,8 +1,8 @@
 //! WalletActor: one per active user. Owns the order of that user's balance mutations.
 //!
 //! Handles: [`Mutate`] (commit one journal entry, then publish `balance_update` for every wallet
-//! it touched). Each mutation is persisted before the reply, and the next one starts only after
-//! (an `AtomicResponse` keeps two awaits of one wallet from interleaving). The database guard
+//! it touched). Mutations enter the group committer in mailbox order; each is persisted before
+//! its reply, and its events are published in commit order. The database guard
 //! under it (`store::post_entry`) keeps the money right even if another node's actor, or a
 //! restarted one, touches the same wallet. Stops itself after `idle` without messages.
 
@@ -14,7 +14,7 @@ use dashmap::DashMap;
 
 use crate::bus::{Bus, Event, EventKind};
 use crate::domain::Currency;
-use crate::store::{NewEntry, PostOutcome, Store, StoreError};
+use crate::store::{AfterCommit, NewEntry, PostOutcome, Store, StoreError};
 
 /// A wallet whose balance change is pushed to its owner's room after commit.
 #[derive(Debug, Clone)]
@@ -87,42 +87,39 @@ impl Actor for WalletActor {
 }
 
 impl Handler<Mutate> for WalletActor {
-    type Result = AtomicResponse<Self, Result<PostOutcome, StoreError>>;
+    type Result = ResponseFuture<Result<PostOutcome, StoreError>>;
 
+    /// Queues the entry at once, in mailbox order, and answers when it is durable: a hot
+    /// wallet's mutations share group commits instead of waiting for each other's fsync.
     fn handle(&mut self, msg: Mutate, _ctx: &mut Self::Context) -> Self::Result {
         self.last_message = Instant::now();
-        let store = self.store.clone();
         let Mutate {
             entry,
             currency,
             watch,
         } = msg;
         let kind = entry.kind.clone();
-        AtomicResponse::new(Box::pin(
-            async move { store.post_entry(&entry).await }
-                .into_actor(self)
-                .map(move |result, act, _ctx| {
-                    if let Ok(PostOutcome::Committed(posted)) = &result {
-                        metrics::counter!(crate::metrics::BALANCE_TRANSFERS, "kind" => kind)
-                            .increment(1);
-                        for w in &watch {
-                            if let Some(line) = posted.line(&w.account_id) {
-                                act.bus.publish(Event::new(
-                                    format!("user:{}", w.user_id),
-                                    EventKind::BalanceUpdate,
-                                    serde_json::json!({
-                                        "user_id": w.user_id,
-                                        "balance": currency.format(line.balance_after),
-                                        "currency": currency.code,
-                                        "transaction_id": posted.journal_id,
-                                    }),
-                                ));
-                            }
-                        }
-                    }
-                    act.last_message = Instant::now();
-                    result
-                }),
-        ))
+        let bus = self.bus.clone();
+        let publish: AfterCommit = Box::new(move |outcome| {
+            let PostOutcome::Committed(posted) = outcome else {
+                return;
+            };
+            metrics::counter!(crate::metrics::BALANCE_TRANSFERS, "kind" => kind).increment(1);
+            for w in &watch {
+                if let Some(line) = posted.line(&w.account_id) {
+                    bus.publish(Event::new(
+                        format!("user:{}", w.user_id),
+                        EventKind::BalanceUpdate,
+                        serde_json::json!({
+                            "user_id": w.user_id,
+                            "balance": currency.format(line.balance_after),
+                            "currency": currency.code,
+                            "transaction_id": posted.journal_id,
+                        }),
+                    ));
+                }
+            }
+        });
+        Box::pin(self.store.queue_entry(entry, Some(publish)))
     }
 }

@@ -16,6 +16,8 @@ pub struct Caller {
     pub session_id: String,
     /// When the access token expires (Unix seconds).
     pub expires_at: i64,
+    /// Effective permissions, loaded per request (role defaults and per-user overrides).
+    pub perms: Vec<String>,
 }
 
 impl Caller {
@@ -26,7 +28,13 @@ impl Caller {
             role: c.role,
             session_id: c.sid,
             expires_at: c.exp,
+            perms: c.perms,
         }
+    }
+
+    /// Whether the caller holds a named permission (see `permissions`).
+    pub fn can(&self, permission: &str) -> bool {
+        self.perms.iter().any(|p| p == permission)
     }
 }
 
@@ -61,7 +69,11 @@ impl Authenticator {
         {
             return Err(AuthError::SessionEnded);
         }
-        Ok(Caller::from_claims(claims))
+        let overrides = self.store.permission_overrides(&claims.sub).await?;
+        let role = claims.role;
+        let mut caller = Caller::from_claims(claims);
+        caller.perms = super::permissions::effective(role, &overrides);
+        Ok(caller)
     }
 
     /// Ends a session and its refresh family.

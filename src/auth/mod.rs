@@ -4,6 +4,7 @@
 pub mod authenticator;
 pub mod password;
 pub mod permissions;
+pub mod throttle;
 pub mod tokens;
 
 pub use authenticator::{AuthError, Authenticator, Caller};

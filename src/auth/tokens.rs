@@ -69,15 +69,26 @@ impl TokenService {
         role: Role,
         session_id: &str,
     ) -> String {
+        let perms = super::permissions::effective(role, &[]);
+        self.issue_access_with(user_id, client_id, role, session_id, perms)
+    }
+
+    /// An access token whose `perms` claim is the given set (informational: the server loads
+    /// the current set on every request).
+    pub fn issue_access_with(
+        &self,
+        user_id: &str,
+        client_id: Option<&str>,
+        role: Role,
+        session_id: &str,
+        perms: Vec<String>,
+    ) -> String {
         let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {
             sub: user_id.to_owned(),
             cid: client_id.map(str::to_owned),
             role,
-            perms: super::permissions::defaults(role)
-                .iter()
-                .map(|p| (*p).to_owned())
-                .collect(),
+            perms,
             sid: session_id.to_owned(),
             typ: ACCESS_TYPE.to_owned(),
             iss: ISSUER.to_owned(),

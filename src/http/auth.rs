@@ -1,13 +1,15 @@
-//! `/api/v1/auth`: login, refresh (rotating), logout.
+//! `/api/v1/auth`: login (throttled on failures), refresh (rotating), logout, password change.
 
 use std::sync::OnceLock;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::Auth;
-use crate::auth::{password, tokens};
+use crate::audit::Event;
+use crate::auth::{password, throttle, tokens};
 use crate::domain::{Role, names, new_id, now_ms};
 use crate::state::AppState;
 use crate::store::{RotateOutcome, SessionRow, UserRow};
@@ -24,6 +26,13 @@ pub struct LoginRequest {
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     refresh_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
 }
 
 #[derive(Serialize)]
@@ -44,18 +53,21 @@ fn decoy_hash(memory_kib: u32) -> &'static str {
     DECOY.get_or_init(|| password::hash("decoy password", memory_kib))
 }
 
-fn token_response(
+async fn token_response(
     state: &AppState,
     user: &UserRow,
     session_id: &str,
     refresh_token: String,
 ) -> Result<HttpResponse, ApiError> {
     let role: Role = user.role.parse().map_err(|_| ApiError::internal())?;
-    let access_token =
-        state
-            .auth
-            .tokens
-            .issue_access(&user.id, user.client_id.as_deref(), role, session_id);
+    let overrides = state.store.permission_overrides(&user.id).await?;
+    let access_token = state.auth.tokens.issue_access_with(
+        &user.id,
+        user.client_id.as_deref(),
+        role,
+        session_id,
+        crate::auth::permissions::effective(role, &overrides),
+    );
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token,
         refresh_token,
@@ -64,8 +76,15 @@ fn token_response(
     }))
 }
 
+/// The peer address; a proxy in front should be the only peer (forwarded headers are not
+/// trusted, or any client could pick its own throttling key).
+pub fn peer_ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
 pub async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest {
@@ -73,15 +92,44 @@ pub async fn login(
         username,
         password: secret,
     } = body.into_inner();
-    let scope = match client.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        None => Some("platform".to_owned()),
+    let client = client
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    let ip = peer_ip(&req);
+    let account_key = throttle::account_key(client.as_deref(), &username);
+    let ip_key = throttle::ip_key(ip.as_deref().unwrap_or("unknown"));
+    let now = now_ms();
+    // Checked before the password: a locked account answers 429 whatever is tried.
+    let had_failures = match throttle::check(
+        &state.store,
+        &[
+            (account_key.as_str(), throttle::PER_ACCOUNT),
+            (ip_key.as_str(), throttle::PER_IP),
+        ],
+        now,
+    )
+    .await?
+    {
+        Ok(had) => had,
+        Err(wait) => {
+            return Err(ApiError::too_many(
+                "too_many_login_attempts",
+                "too many failed logins; try again later",
+                wait,
+            ));
+        }
+    };
+    let (scope, client_id) = match client.as_deref() {
+        None => (Some("platform".to_owned()), None),
         Some(code) => match state
             .store
             .client_by_code(&code.to_ascii_lowercase())
             .await?
         {
-            Some(c) if c.status == "active" => Some(c.id),
-            _ => None,
+            Some(c) if c.status == "active" => (Some(c.id.clone()), Some(c.id)),
+            _ => (None, None),
         },
     };
     let user = match (scope, names::username(&username)) {
@@ -98,9 +146,28 @@ pub async fn login(
         .map_err(|_| ApiError::internal())?;
     let user = match user {
         Some(u) if verified && u.status == "active" => u,
-        _ => return Err(invalid_credentials()),
+        other => {
+            throttle::failed(
+                &state.store,
+                &[&account_key, &ip_key],
+                client_id.as_deref(),
+                now,
+            )
+            .await?;
+            let mut event = Event::new("auth.login_failed")
+                .client(client_id.as_deref())
+                .ip(ip)
+                .after(json!({ "username": username.trim().to_ascii_lowercase().chars().take(64).collect::<String>() }));
+            if let Some(u) = &other {
+                event = event.target("user", &u.id);
+            }
+            event.record(&state.store).await?;
+            return Err(invalid_credentials());
+        }
     };
-    let now = now_ms();
+    if had_failures {
+        throttle::succeeded(&state.store, &account_key).await?;
+    }
     let session = SessionRow {
         id: new_id(),
         user_id: user.id.clone(),
@@ -113,8 +180,16 @@ pub async fn login(
         .store
         .insert_session(&session, &tokens::refresh_token_hash(&refresh_token))
         .await?;
+    Event::new("auth.login")
+        .actor(Some(&user.id))
+        .client(user.client_id.as_deref())
+        .target("user", &user.id)
+        .ip(ip)
+        .after(json!({ "session_id": session.id }))
+        .record(&state.store)
+        .await?;
     tracing::info!(user_id = %user.id, session_id = %session.id, "login");
-    token_response(&state, &user, &session.id, refresh_token)
+    token_response(&state, &user, &session.id, refresh_token).await
 }
 
 pub async fn refresh(
@@ -144,12 +219,15 @@ pub async fn refresh(
     else {
         if outcome == RotateOutcome::Reused {
             tracing::warn!("refresh token reuse: session family revoked");
+            Event::new("auth.refresh_reused")
+                .record(&state.store)
+                .await?;
         }
         return Err(refused());
     };
     match state.store.user(&user_id).await? {
         Some(user) if user.status == "active" => {
-            token_response(&state, &user, &session_id, refresh_token)
+            token_response(&state, &user, &session_id, refresh_token).await
         }
         _ => {
             state.auth.end_session(&session_id).await?;
@@ -163,5 +241,68 @@ pub async fn logout(
     Auth(caller): Auth,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.end_session(&caller.session_id).await?;
+    Event::new("auth.logout")
+        .by(&caller)
+        .target("user", &caller.user_id)
+        .record(&state.store)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/v1/auth/password`: the caller changes its own password; every other session of
+/// the caller ends. A wrong current password counts as a failed login.
+pub async fn change_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Auth(caller): Auth,
+    body: web::Json<PasswordChange>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    names::password(&body.new_password).map_err(ApiError::validation)?;
+    let user = state
+        .store
+        .user(&caller.user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let key = format!("pwd:{}", user.id);
+    let now = now_ms();
+    if let Err(wait) =
+        throttle::check(&state.store, &[(key.as_str(), throttle::PER_ACCOUNT)], now).await?
+    {
+        return Err(ApiError::too_many(
+            "too_many_login_attempts",
+            "too many wrong passwords; try again later",
+            wait,
+        ));
+    }
+    let hash = user.password_hash.clone();
+    let current = body.current_password;
+    let ok = web::block(move || password::verify(&hash, &current))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    if !ok {
+        throttle::failed(&state.store, &[&key], user.client_id.as_deref(), now).await?;
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "wrong_password",
+            "the current password is wrong",
+        ));
+    }
+    let memory_kib = state.config.settings.password_hash_memory_kib;
+    let new = body.new_password;
+    let new_hash = web::block(move || password::hash(&new, memory_kib))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    state
+        .store
+        .set_password(&user.id, &new_hash, Some(&caller.session_id), now)
+        .await?;
+    throttle::succeeded(&state.store, &key).await?;
+    Event::new("user.password_change")
+        .by(&caller)
+        .target("user", &user.id)
+        .ip(peer_ip(&req))
+        .record(&state.store)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,11 +1,14 @@
 //! `/api/v1/clients`: white-label tenants (super admins manage; client admins read their own).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::Auth;
 use super::views;
+use crate::audit::Event;
+use crate::auth::permissions as perm;
 use crate::domain::{Currency, Role, names, new_id, now_ms};
 use crate::ledger::accounts;
 use crate::state::AppState;
@@ -28,6 +31,7 @@ pub struct UpdateClient {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PageQuery {
     cursor: Option<String>,
     limit: Option<i64>,
@@ -44,10 +48,11 @@ fn client_name(raw: &str) -> Result<String, ApiError> {
 
 pub async fn create(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Auth(caller): Auth,
     body: web::Json<CreateClient>,
 ) -> Result<HttpResponse, ApiError> {
-    if caller.role != Role::SuperAdmin {
+    if caller.role != Role::SuperAdmin || !caller.can(perm::CLIENTS_MANAGE) {
         return Err(ApiError::forbidden());
     }
     let code = names::client_code(&body.code).map_err(ApiError::validation)?;
@@ -71,6 +76,14 @@ pub async fn create(
             &accounts::house_accounts(&client.id, &currency.code),
         )
         .await?;
+    Event::new("client.create")
+        .by(&caller)
+        .client(Some(&client.id))
+        .target("client", &client.id)
+        .after(views::client(&client))
+        .ip(super::auth::peer_ip(&req))
+        .record(&state.store)
+        .await?;
     tracing::info!(client_id = %client.id, code = %client.code, "client created");
     Ok(HttpResponse::Created().json(views::client(&client)))
 }
@@ -84,9 +97,9 @@ async fn readable(
     let own = caller.client_id.as_deref() == Some(id);
     match caller.role {
         Role::SuperAdmin => {}
-        Role::ClientAdmin if own => {}
-        _ if own => return Err(ApiError::forbidden()),
-        _ => return Err(ApiError::not_found("client")),
+        _ if !own => return Err(ApiError::not_found("client")),
+        Role::ClientAdmin if caller.can(perm::CLIENTS_READ) => {}
+        _ => return Err(ApiError::forbidden()),
     }
     state
         .store
@@ -114,6 +127,7 @@ pub async fn list(
         return Err(ApiError::validation("limit must be between 1 and 200"));
     }
     let clients = match caller.role {
+        _ if !caller.can(perm::CLIENTS_READ) => return Err(ApiError::forbidden()),
         Role::SuperAdmin => {
             state
                 .store
@@ -151,17 +165,12 @@ pub async fn list(
 
 pub async fn update(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Auth(caller): Auth,
     id: web::Path<String>,
     body: web::Json<UpdateClient>,
 ) -> Result<HttpResponse, ApiError> {
-    if caller.role != Role::SuperAdmin {
-        return Err(if caller.client_id.as_deref() == Some(id.as_str()) {
-            ApiError::forbidden()
-        } else {
-            ApiError::not_found("client")
-        });
-    }
+    let before = super::client_settings::writable(&state, &caller, &id).await?;
     let name = body.name.as_deref().map(client_name).transpose()?;
     if let Some(status) = &body.status
         && !matches!(status.as_str(), "active" | "suspended")
@@ -180,5 +189,23 @@ pub async fn update(
         .client(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("client"))?;
+    if client.status != "active" && before.status == "active" {
+        // A suspended client's users are out at once, not when their tokens expire.
+        state.store.revoke_client_sessions(&client.id).await?;
+    }
+    let action = match (before.status.as_str(), client.status.as_str()) {
+        ("active", "suspended") => "client.suspend",
+        ("suspended", "active") => "client.reactivate",
+        _ => "client.update",
+    };
+    Event::new(action)
+        .by(&caller)
+        .client(Some(&client.id))
+        .target("client", &client.id)
+        .before(json!({ "name": before.name, "status": before.status }))
+        .after(json!({ "name": client.name, "status": client.status }))
+        .ip(super::auth::peer_ip(&req))
+        .record(&state.store)
+        .await?;
     Ok(HttpResponse::Ok().json(views::client(&client)))
 }

@@ -73,7 +73,15 @@ impl FromRequest for Auth {
                     }
                 },
             };
-            Ok(Auth(state.auth.authenticate(&token).await?))
+            let caller = state.auth.authenticate(&token).await?;
+            if let Err(wait) = state.limiter.check(&caller.user_id) {
+                return Err(ApiError::too_many(
+                    "rate_limited",
+                    "too many requests; slow down",
+                    wait.as_secs_f64().ceil() as u64,
+                ));
+            }
+            Ok(Auth(caller))
         })
     }
 }

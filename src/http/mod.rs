@@ -1,15 +1,23 @@
 //! The HTTP facade (actix-web): one file per resource. Handlers parse, authorize and send one
 //! command to an actor or the store; they hold no business rules of their own.
 
+pub mod audit;
 pub mod auth;
 pub mod bench;
+pub mod client_settings;
 pub mod clients;
+pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod ledger;
 pub mod live;
 pub mod middleware;
 pub mod notifications;
+pub mod openapi;
 pub mod ops;
+pub mod rate_limit;
+pub mod user_admin;
+pub mod user_permissions;
 pub mod users;
 pub mod views;
 pub mod wallets;
@@ -26,6 +34,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/health", web::get().to(ops::health))
         .route("/ready", web::get().to(ops::ready))
         .route("/metrics", web::get().to(ops::metrics))
+        .route("/openapi.json", web::get().to(openapi::serve))
+        .route("/docs", web::get().to(docs::page))
         .route("/ws", web::get().to(ws::connect))
         .route("/live", web::get().to(live::page))
         .route("/live.js", web::get().to(live::script))
@@ -34,10 +44,49 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/auth/login", web::post().to(auth::login))
                 .route("/auth/refresh", web::post().to(auth::refresh))
                 .route("/auth/logout", web::post().to(auth::logout))
+                .route("/auth/password", web::post().to(auth::change_password))
+                .route("/audit", web::get().to(audit::list))
+                .route(
+                    "/clients/{id}/settings",
+                    web::get().to(client_settings::get),
+                )
+                .route(
+                    "/clients/{id}/settings",
+                    web::patch().to(client_settings::update),
+                )
+                .route(
+                    "/clients/{id}/credentials/{provider}",
+                    web::put().to(client_settings::put_credentials),
+                )
+                .route("/users", web::get().to(user_admin::list))
+                .route("/users/{id}", web::patch().to(user_admin::update))
+                .route("/users/{id}/subtree", web::get().to(user_admin::subtree))
+                .route("/users/{id}/suspend", web::post().to(user_admin::suspend))
+                .route(
+                    "/users/{id}/reactivate",
+                    web::post().to(user_admin::reactivate),
+                )
+                .route("/users/{id}/close", web::post().to(user_admin::close))
+                .route(
+                    "/users/{id}/permissions",
+                    web::get().to(user_permissions::get),
+                )
+                .route(
+                    "/users/{id}/permissions/{permission}",
+                    web::put().to(user_permissions::grant),
+                )
+                .route(
+                    "/users/{id}/permissions/{permission}",
+                    web::delete().to(user_permissions::revoke),
+                )
                 .route("/clients", web::post().to(clients::create))
                 .route("/clients", web::get().to(clients::list))
                 .route("/clients/{id}", web::get().to(clients::get))
                 .route("/clients/{id}", web::patch().to(clients::update))
+                .route(
+                    "/clients/{id}/transactions",
+                    web::get().to(ledger::client_transactions),
+                )
                 .route("/users", web::post().to(users::create))
                 .route("/users/{id}", web::get().to(users::get))
                 .route("/users/{id}/children", web::get().to(users::children))

@@ -92,6 +92,10 @@ async fn target(
                 if !own && caller.role != Role::SuperAdmin {
                     return Err(ApiError::not_found("client"));
                 }
+                // Client-wide notices are for the client's administrators, whatever grants say.
+                if !caller.role.is_admin() {
+                    return Err(ApiError::forbidden());
+                }
                 if state.store.client(client_id).await?.is_none() {
                     return Err(ApiError::not_found("client"));
                 }
@@ -120,7 +124,7 @@ pub async fn send(
     Auth(caller): Auth,
     body: web::Json<SendBody>,
 ) -> Result<HttpResponse, ApiError> {
-    if !permissions::defaults(caller.role).contains(&"notifications.send") {
+    if !caller.can(permissions::NOTIFICATIONS_SEND) {
         return Err(ApiError::forbidden());
     }
     let title = text("title", &body.title, TITLE_MAX_CHARS)?;

@@ -1,12 +1,16 @@
-//! `/api/v1/users`: the user tree of each client.
+//! `/api/v1/users`: the user tree of each client. Lifecycle (suspend, reactivate, close),
+//! listing and per-user permissions live in `user_admin.rs`.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::Auth;
 use super::views;
 use crate::access::{Reach, reach};
+use crate::audit::Event;
+use crate::auth::permissions as perm;
 use crate::auth::{Caller, password};
 use crate::domain::{Role, names, new_id, now_ms};
 use crate::ledger::accounts;
@@ -23,10 +27,40 @@ pub struct CreateUser {
     password: String,
 }
 
+/// The `users.path` column's width on MySQL (about 220 levels of ids).
+const MAX_PATH_CHARS: usize = 8192;
+
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PageQuery {
-    cursor: Option<String>,
-    limit: Option<i64>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// `limit` in 1..=200, default 50.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(50);
+    if (1..=200).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::validation("limit must be between 1 and 200"))
+    }
+}
+
+/// A user the caller may read: reach first (404 other client, 403 outside), then the
+/// permission (`users.read`, or `users.read_self` for oneself).
+pub async fn readable_user(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<UserRow, ApiError> {
+    let user = reachable_user(state, caller, id).await?;
+    let own = user.id == caller.user_id;
+    if caller.can(perm::USERS_READ) || (own && caller.can(perm::USERS_READ_SELF)) {
+        Ok(user)
+    } else {
+        Err(ApiError::forbidden())
+    }
 }
 
 /// Loads a user the caller may see: another client's user is 404, one outside reach is 403.
@@ -53,6 +87,9 @@ pub async fn create(
     body: web::Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    if !caller.can(perm::USERS_CREATE) {
+        return Err(ApiError::forbidden());
+    }
     let role: Role = body.role.parse().map_err(ApiError::validation)?;
     let username = names::username(&body.username).map_err(ApiError::validation)?;
     names::password(&body.password).map_err(ApiError::validation)?;
@@ -64,6 +101,7 @@ pub async fn create(
                 "client_id is required for platform callers",
             ));
         }
+        // Same answer for any foreign value, existing or not: it reveals nothing.
         (_, Some(cid)) if Some(cid) != caller.client_id.as_ref() => {
             return Err(ApiError::validation(
                 "client_id is set by platform callers only",
@@ -125,6 +163,11 @@ pub async fn create(
         Some(p) => (format!("{}{id}/", p.path), p.depth + 1),
         None => (format!("/{id}/"), 0),
     };
+    if path.len() > MAX_PATH_CHARS {
+        return Err(ApiError::validation(
+            "the tree is too deep below this parent",
+        ));
+    }
     let memory_kib = state.config.settings.password_hash_memory_kib;
     let secret = body.password;
     let password_hash = web::block(move || password::hash(&secret, memory_kib))
@@ -147,6 +190,13 @@ pub async fn create(
         .has_wallet()
         .then(|| accounts::wallet(&client_id, &id, &client.currency));
     state.store.insert_user(&user, wallet.as_ref()).await?;
+    Event::new("user.create")
+        .by(&caller)
+        .client(user.client_id.as_deref())
+        .target("user", &user.id)
+        .after(json!({ "role": user.role, "username": user.username, "parent_id": user.parent_id, "status": user.status }))
+        .record(&state.store)
+        .await?;
     tracing::info!(user_id = %user.id, role = %user.role, by = %caller.user_id, "user created");
     Ok(HttpResponse::Created().json(views::user(&user)))
 }
@@ -156,7 +206,7 @@ pub async fn get(
     Auth(caller): Auth,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = reachable_user(&state, &caller, &id).await?;
+    let user = readable_user(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(views::user(&user)))
 }
 
@@ -166,11 +216,8 @@ pub async fn children(
     id: web::Path<String>,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 200"));
-    }
-    let parent = reachable_user(&state, &caller, &id).await?;
+    let limit = page_limit(q.limit)?;
+    let parent = readable_user(&state, &caller, &id).await?;
     let mut rows = state
         .store
         .children(&parent.id, q.cursor.as_deref(), limit + 1)
@@ -190,7 +237,7 @@ pub async fn ancestors(
     Auth(caller): Auth,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = reachable_user(&state, &caller, &id).await?;
+    let user = readable_user(&state, &caller, &id).await?;
     let ids: Vec<&str> = user
         .path
         .split('/')

@@ -7,9 +7,11 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::{Auth, IdempotencyKey};
-use super::users::reachable_user;
+use super::users::{reachable_user, readable_user};
 use crate::actors::wallet::{BalanceWatch, Mutate};
+use crate::audit::Event;
 use crate::auth::Caller;
+use crate::auth::permissions as perm;
 use crate::domain::{Amount, Currency, Role, rfc3339_ms};
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::entries::{self, Movement, Request};
@@ -34,6 +36,29 @@ pub struct HistoryParams {
     kind: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    /// Size bounds (decimal strings, inclusive) on the movement's absolute amount.
+    min_amount: Option<String>,
+    max_amount: Option<String>,
+    /// A transaction id or memo, matched exactly.
+    reference: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceParams {
+    /// RFC 3339: the balance as it stood then.
+    at: Option<String>,
+}
+
+/// A decimal-string query bound in the wallet's currency.
+fn parse_bound(field: &str, value: Option<&str>, c: &Currency) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            Amount::parse(v, c.exponent)
+                .map(Amount::minor)
+                .map_err(|e| ApiError::validation(format!("{field}: {e}")))
+        })
+        .transpose()
 }
 
 /// The user's wallet currency (their client's).
@@ -56,26 +81,42 @@ pub async fn balance(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     id: web::Path<String>,
+    q: web::Query<BalanceParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = reachable_user(&state, &caller, &id).await?;
+    let user = readable_user(&state, &caller, &id).await?;
     let currency = currency_of(&state, &user).await?;
     let account = state
         .store
         .account(&wallet_id(&user.id))
         .await?
         .ok_or_else(|| ApiError::not_found("wallet"))?;
+    let Some(at) = parse_time("at", q.at.as_deref())? else {
+        return Ok(HttpResponse::Ok().json(json!({
+            "user_id": user.id,
+            "balance": currency.format(account.balance),
+            "currency": currency.code,
+        })));
+    };
+    let balance = state.store.balance_at(&account.id, at).await?;
     Ok(HttpResponse::Ok().json(json!({
         "user_id": user.id,
-        "balance": currency.format(account.balance),
+        "balance": currency.format(balance),
         "currency": currency.code,
+        "at": rfc3339_ms(at),
     })))
 }
 
 fn may_move(caller: &Caller, target: &UserRow, movement: Movement) -> Result<(), ApiError> {
     match movement {
-        Movement::Deposit | Movement::Withdrawal if caller.role.is_admin() => Ok(()),
+        Movement::Deposit | Movement::Withdrawal
+            if caller.role.is_admin() && caller.can(perm::WALLETS_CASH) =>
+        {
+            Ok(())
+        }
         Movement::Credit | Movement::Debit
-            if caller.role == Role::Agent && target.id != caller.user_id =>
+            if caller.role == Role::Agent
+                && caller.can(perm::WALLETS_DOWNLINE)
+                && target.id != caller.user_id =>
         {
             Ok(())
         }
@@ -116,7 +157,20 @@ async fn move_money(
         amount,
         memo: body.memo.as_deref(),
     };
-    let entry = entries::build(movement, &request);
+    let mut entry = entries::build(movement, &request);
+    // Who asked, in the audit chain, committed in the same transaction as the movement.
+    entry.audit = Some(
+        Event::new(&format!("wallet.{}", entries_kind(movement)))
+            .by(&caller)
+            .client(Some(&client_id))
+            .target("user", &target.id)
+            .after(json!({
+                "transaction_id": entry.id,
+                "amount": currency.format(amount.minor()),
+                "memo": body.memo,
+            }))
+            .into_row(),
+    );
     let mut watch = vec![BalanceWatch {
         user_id: target.id.clone(),
         account_id: wallet_id(&target.id),
@@ -150,6 +204,15 @@ async fn move_money(
     })))
 }
 
+fn entries_kind(movement: Movement) -> &'static str {
+    match movement {
+        Movement::Deposit => "deposit",
+        Movement::Withdrawal => "withdrawal",
+        Movement::Credit => "credit",
+        Movement::Debit => "debit",
+    }
+}
+
 macro_rules! movement_handler {
     ($name:ident, $movement:expr) => {
         pub async fn $name(
@@ -177,7 +240,7 @@ movement_handler!(withdraw, Movement::Withdrawal);
 movement_handler!(credit, Movement::Credit);
 movement_handler!(debit, Movement::Debit);
 
-fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(super) fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     value
         .map(|v| {
             chrono::DateTime::parse_from_rfc3339(v)
@@ -193,7 +256,7 @@ pub async fn history(
     id: web::Path<String>,
     q: web::Query<HistoryParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = reachable_user(&state, &caller, &id).await?;
+    let user = readable_user(&state, &caller, &id).await?;
     let currency = currency_of(&state, &user).await?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -221,6 +284,9 @@ pub async fn history(
         kind: q.kind.clone(),
         from_ms: parse_time("from", q.from.as_deref())?,
         to_ms: parse_time("to", q.to.as_deref())?,
+        min_abs_amount: parse_bound("min_amount", q.min_amount.as_deref(), &currency)?,
+        max_abs_amount: parse_bound("max_amount", q.max_amount.as_deref(), &currency)?,
+        reference: q.reference.clone(),
     };
     let mut items = state
         .store

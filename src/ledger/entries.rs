@@ -83,6 +83,7 @@ pub fn build(movement: Movement, r: &Request<'_>) -> NewEntry {
                 amount: counter_leg,
             },
         ],
+        audit: None,
     };
     entry.assert_balanced();
     entry

@@ -6,13 +6,16 @@
 //! guarded in SQL (`allow_negative = 1 OR balance >= -delta`), so no caller can overdraw an
 //! account or lose an update, whichever node or actor sends them.
 
+mod batch_plan;
+mod group_commit;
 mod mysql;
+mod read_cache;
 mod sqlite;
 mod types;
 
+pub use group_commit::{AfterCommit, GroupCommitOptions};
+pub use identity::{AuditRow, NewAudit, SecretRow, UserFilter};
 pub use types::*;
-
-use std::time::Duration;
 
 /// Which database a URL points at, and how to reach it.
 #[derive(Debug, Clone)]
@@ -20,11 +23,16 @@ pub struct StoreOptions {
     pub url: String,
     /// Connections for reads (and, on MySQL, writes).
     pub max_connections: u32,
+    pub group_commit: GroupCommitOptions,
 }
 
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    committer: group_commit::GroupCommitter,
+    cache: std::sync::Arc<read_cache::ReadCache>,
+    /// Keys the audit hash chain (see `audit::chain`); set from the secrets key at start-up.
+    audit_key: std::sync::Arc<[u8; 32]>,
 }
 
 #[derive(Clone)]
@@ -36,12 +44,38 @@ enum Backend {
 /// Runs the same expression against whichever backend this store uses.
 macro_rules! dispatch {
     ($self:ident, $b:ident => $e:expr) => {
-        match &$self.backend {
+        dispatch_backend!(&$self.backend, $b => $e)
+    };
+}
+
+/// The same, given a `&Backend`.
+macro_rules! dispatch_backend {
+    ($backend:expr, $b:ident => $e:expr) => {
+        match $backend {
             Backend::Sqlite($b) => $e,
             Backend::MySql($b) => $e,
         }
     };
 }
+pub(crate) use dispatch_backend;
+
+/// A deadlocked or busy transaction is retried this many times before the caller sees it.
+const TRANSIENT_RETRIES: u32 = 5;
+
+impl Backend {
+    fn is_transient(&self, e: &StoreError) -> bool {
+        let StoreError::Database(e) = e else {
+            return matches!(e, StoreError::Conflict);
+        };
+        match self {
+            Backend::Sqlite(_) => sqlite::is_transient(e),
+            Backend::MySql(_) => mysql::is_transient(e),
+        }
+    }
+}
+
+// After `dispatch!`, so the identity methods can use it.
+mod identity;
 
 mod notifications;
 pub use notifications::{NotificationQuery, NotificationRow};
@@ -60,8 +94,20 @@ impl Store {
                     options.url.split(':').next().unwrap_or_default()
                 )));
             };
-        let store = Self { backend };
-        dispatch!(store, b => b.migrate().await)?;
+        dispatch_backend!(&backend, b => b.migrate().await)?;
+        let committer = group_commit::GroupCommitter::start(backend.clone(), options.group_commit);
+        let cache = std::sync::Arc::new(read_cache::ReadCache::default());
+        let epoch_source = backend.clone();
+        read_cache::spawn_poller(&cache, move || {
+            let backend = epoch_source.clone();
+            async move { dispatch_backend!(&backend, b => b.cache_epoch().await).ok() }
+        });
+        let store = Self {
+            backend,
+            committer,
+            cache,
+            audit_key: std::sync::Arc::new([0; 32]),
+        };
         Ok(store)
     }
 
@@ -82,7 +128,16 @@ impl Store {
     }
 
     pub async fn client(&self, id: &str) -> StoreResult<Option<ClientRow>> {
-        dispatch!(self, b => b.client(id).await)
+        if let Some(hit) = self.cache.clients.get(id) {
+            return Ok(Some(hit.clone()));
+        }
+        let generation = self.cache.generation();
+        let row = dispatch!(self, b => b.client(id).await)?;
+        if let Some(row) = &row {
+            self.cache
+                .put(generation, &self.cache.clients, id, row.clone());
+        }
+        Ok(row)
     }
 
     pub async fn client_by_code(&self, code: &str) -> StoreResult<Option<ClientRow>> {
@@ -104,7 +159,11 @@ impl Store {
         status: Option<&str>,
         now_ms: i64,
     ) -> StoreResult<bool> {
-        dispatch!(self, b => b.update_client(id, name, status, now_ms).await)
+        {
+            let result = dispatch!(self, b => b.update_client(id, name, status, now_ms).await);
+            self.changed();
+            result
+        }
     }
 
     pub async fn insert_user(
@@ -116,7 +175,16 @@ impl Store {
     }
 
     pub async fn user(&self, id: &str) -> StoreResult<Option<UserRow>> {
-        dispatch!(self, b => b.user(id).await)
+        if let Some(hit) = self.cache.users.get(id) {
+            return Ok(Some(hit.clone()));
+        }
+        let generation = self.cache.generation();
+        let row = dispatch!(self, b => b.user(id).await)?;
+        if let Some(row) = &row {
+            self.cache
+                .put(generation, &self.cache.users, id, row.clone());
+        }
+        Ok(row)
     }
 
     pub async fn user_by_login(&self, scope: &str, username: &str) -> StoreResult<Option<UserRow>> {
@@ -145,7 +213,21 @@ impl Store {
     }
 
     pub async fn session_active(&self, session_id: &str, now_ms: i64) -> StoreResult<bool> {
-        dispatch!(self, b => b.session_active(session_id, now_ms).await)
+        if let Some(expires_at) = self.cache.sessions.get(session_id) {
+            return Ok(*expires_at > now_ms);
+        }
+        let generation = self.cache.generation();
+        let live_until = dispatch!(self, b => b.session_live_until(session_id).await)?;
+        if let Some(expires_at) = live_until {
+            self.cache
+                .put(generation, &self.cache.sessions, session_id, expires_at);
+        }
+        Ok(live_until.is_some_and(|e| e > now_ms))
+    }
+
+    /// Forgets every cached row on this node (after a write that other reads must see).
+    fn changed(&self) {
+        self.cache.clear();
     }
 
     pub async fn rotate_refresh(
@@ -154,33 +236,41 @@ impl Store {
         new_hash: &str,
         now_ms: i64,
     ) -> StoreResult<RotateOutcome> {
-        dispatch!(self, b => b.rotate_refresh(old_hash, new_hash, now_ms).await)
+        {
+            let result = dispatch!(self, b => b.rotate_refresh(old_hash, new_hash, now_ms).await);
+            self.changed();
+            result
+        }
     }
 
     pub async fn revoke_session(&self, session_id: &str) -> StoreResult<()> {
-        dispatch!(self, b => b.revoke_session(session_id).await)
+        {
+            let result = dispatch!(self, b => b.revoke_session(session_id).await);
+            self.changed();
+            result
+        }
     }
 
     pub async fn account(&self, id: &str) -> StoreResult<Option<AccountRow>> {
         dispatch!(self, b => b.account(id).await)
     }
 
-    /// Commits one balanced journal entry, or replays the first result of its idempotency key.
-    pub async fn post_entry(&self, entry: &NewEntry) -> StoreResult<PostOutcome> {
+    /// Commits one balanced journal entry (durably, possibly in a batch with others), or
+    /// replays the first result of its idempotency key.
+    pub async fn post_entry(&self, entry: NewEntry) -> StoreResult<PostOutcome> {
+        self.queue_entry(entry, None).await
+    }
+
+    /// Like `post_entry`, but the entry takes its place in the commit order before this returns,
+    /// and `after_commit` runs in that order once it is committed (not on replays or refusals).
+    pub fn queue_entry(
+        &self,
+        entry: NewEntry,
+        after_commit: Option<AfterCommit>,
+    ) -> impl Future<Output = StoreResult<PostOutcome>> + use<> {
         entry.assert_balanced();
-        let mut attempt = 0;
-        loop {
-            let result = dispatch!(self, b => b.post_entry(entry).await);
-            match result {
-                Err(StoreError::Database(e))
-                    if attempt < TRANSIENT_RETRIES && self.is_transient(&e) =>
-                {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(2 << attempt)).await;
-                }
-                other => return other,
-            }
-        }
+        self.committer
+            .post(entry, self.audit_key.clone(), after_commit)
     }
 
     pub async fn account_history(
@@ -191,18 +281,20 @@ impl Store {
         dispatch!(self, b => b.account_history(account_id, query).await)
     }
 
+    pub async fn balance_at(&self, account_id: &str, at_ms: i64) -> StoreResult<i64> {
+        dispatch!(self, b => b.balance_at(account_id, at_ms).await)
+    }
+
+    pub async fn client_journal(
+        &self,
+        client_id: &str,
+        query: &JournalQuery,
+    ) -> StoreResult<Vec<JournalItem>> {
+        dispatch!(self, b => b.client_journal(client_id, query).await)
+    }
+
     /// The first broken ledger invariant, if any (see `ops::check_ledger`).
     pub async fn ledger_violation(&self) -> StoreResult<Option<String>> {
         dispatch!(self, b => b.ledger_violation().await)
     }
-
-    fn is_transient(&self, e: &sqlx::Error) -> bool {
-        match &self.backend {
-            Backend::Sqlite(_) => sqlite::is_transient(e),
-            Backend::MySql(_) => mysql::is_transient(e),
-        }
-    }
 }
-
-/// Deadlocks and lock timeouts are retried this many times before the caller sees them.
-const TRANSIENT_RETRIES: u32 = 5;

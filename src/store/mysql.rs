@@ -12,8 +12,14 @@ type Db = sqlx::MySql;
 const NAME: &str = "mysql";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
 
+/// Locking read suffix: SQLite's one writer needs none.
+const FOR_UPDATE: &str = " FOR UPDATE";
+const BEGIN_WRITE: &str = "BEGIN";
+
 include!("sql.rs");
 include!("sql_notifications.rs");
+include!("sql_ledger.rs");
+include!("sql_identity.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

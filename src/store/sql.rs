@@ -248,15 +248,22 @@ impl Backend {
         Ok(())
     }
 
-    pub async fn session_active(&self, session_id: &str, now_ms: i64) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT revoked, expires_at FROM sessions WHERE id = ?")
+    /// The expiry of a session that is not revoked.
+    pub async fn session_live_until(&self, session_id: &str) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("SELECT expires_at FROM sessions WHERE id = ? AND revoked = 0")
             .bind(session_id)
             .fetch_optional(&self.read)
             .await?;
         Ok(match row {
-            Some(r) => r.try_get::<i64, _>("revoked")? == 0 && r.try_get::<i64, _>("expires_at")? > now_ms,
-            None => false,
+            Some(r) => Some(r.try_get("expires_at")?),
+            None => None,
         })
+    }
+
+    /// See `read_cache`: moves whenever a cached kind of row changes.
+    pub async fn cache_epoch(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT epoch FROM cache_epoch WHERE id = 1").fetch_one(&self.read).await?;
+        Ok(row.try_get("epoch")?)
     }
 
     pub async fn rotate_refresh(&self, old_hash: &str, new_hash: &str, now_ms: i64) -> StoreResult<RotateOutcome> {
@@ -324,161 +331,6 @@ impl Backend {
             }),
             None => None,
         })
-    }
-
-    pub async fn post_entry(&self, e: &NewEntry) -> StoreResult<PostOutcome> {
-        let mut tx = self.write.begin().await?;
-        // The journal row first: its unique key makes a concurrent duplicate wait for us, then fail.
-        let inserted = sqlx::query(
-            "INSERT INTO journal (id, client_id, idempotency_key, request_hash, kind, actor_id, subject_account_id, memo, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&e.id)
-        .bind(&e.client_id)
-        .bind(&e.idempotency_key)
-        .bind(&e.request_hash)
-        .bind(&e.kind)
-        .bind(&e.actor_id)
-        .bind(&e.subject_account_id)
-        .bind(&e.memo)
-        .bind(e.created_at)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(err) if is_unique_violation(&err) => {
-                tx.rollback().await?;
-                return self.replay(e).await;
-            }
-            other => other?,
-        };
-
-        // Rows are locked in account-id order so two entries never wait on each other in a cycle.
-        let mut legs: Vec<&NewPosting> = e.postings.iter().collect();
-        legs.sort_by(|a, b| a.account_id.cmp(&b.account_id));
-        let mut lines = Vec::with_capacity(legs.len());
-        for leg in legs {
-            let (min_before, max_before) = if leg.amount < 0 {
-                (i64::MIN - leg.amount, i64::MAX)
-            } else {
-                (i64::MIN, i64::MAX - leg.amount)
-            };
-            // The guard: never below zero unless the account may be, never past i64.
-            let updated = sqlx::query(
-                "UPDATE accounts SET balance = balance + ?, version = version + 1 \
-                 WHERE id = ? AND client_id = ? AND balance >= ? AND balance <= ? \
-                 AND (allow_negative = 1 OR balance >= ?)",
-            )
-            .bind(leg.amount)
-            .bind(&leg.account_id)
-            .bind(&e.client_id)
-            .bind(min_before)
-            .bind(max_before)
-            .bind(-leg.amount)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            let current = sqlx::query("SELECT balance, version, allow_negative FROM accounts WHERE id = ? AND client_id = ?")
-                .bind(&leg.account_id)
-                .bind(&e.client_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(current) = current else {
-                tx.rollback().await?;
-                return Err(StoreError::UnknownAccount(leg.account_id.clone()));
-            };
-            let balance: i64 = current.try_get("balance")?;
-            let version: i64 = current.try_get("version")?;
-            if updated == 0 {
-                tx.rollback().await?;
-                let allow_negative: i64 = current.try_get("allow_negative")?;
-                return Err(if allow_negative == 0 && balance.checked_add(leg.amount).is_some_and(|b| b < 0) {
-                    StoreError::InsufficientFunds { account_id: leg.account_id.clone() }
-                } else {
-                    StoreError::BalanceOverflow(leg.account_id.clone())
-                });
-            }
-            sqlx::query(
-                "INSERT INTO postings (journal_id, account_id, client_id, amount, balance_after, account_version, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&e.id)
-            .bind(&leg.account_id)
-            .bind(&e.client_id)
-            .bind(leg.amount)
-            .bind(balance)
-            .bind(version)
-            .bind(e.created_at)
-            .execute(&mut *tx)
-            .await?;
-            lines.push(PostedLine { account_id: leg.account_id.clone(), amount: leg.amount, balance_after: balance, version });
-        }
-        tx.commit().await?;
-        Ok(PostOutcome::Committed(PostedEntry { journal_id: e.id.clone(), created_at: e.created_at, lines }))
-    }
-
-    /// The first result of an idempotency key, if the request matches it.
-    async fn replay(&self, e: &NewEntry) -> StoreResult<PostOutcome> {
-        let first = sqlx::query("SELECT id, request_hash, created_at FROM journal WHERE client_id = ? AND idempotency_key = ?")
-            .bind(&e.client_id)
-            .bind(&e.idempotency_key)
-            .fetch_one(&self.write)
-            .await?;
-        let request_hash: String = first.try_get("request_hash")?;
-        if request_hash != e.request_hash {
-            return Err(StoreError::IdempotencyConflict);
-        }
-        let journal_id: String = first.try_get("id")?;
-        let rows = sqlx::query(
-            "SELECT account_id, amount, balance_after, account_version FROM postings WHERE journal_id = ? ORDER BY account_id",
-        )
-        .bind(&journal_id)
-        .fetch_all(&self.write)
-        .await?;
-        let lines = rows
-            .iter()
-            .map(|r| {
-                Ok(PostedLine {
-                    account_id: r.try_get("account_id")?,
-                    amount: r.try_get("amount")?,
-                    balance_after: r.try_get("balance_after")?,
-                    version: r.try_get("account_version")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        Ok(PostOutcome::Replayed(PostedEntry { journal_id, created_at: first.try_get("created_at")?, lines }))
-    }
-
-    pub async fn account_history(&self, account_id: &str, q: &HistoryQuery) -> StoreResult<Vec<HistoryItem>> {
-        let rows = sqlx::query(
-            "SELECT p.journal_id, j.kind, p.amount, p.balance_after, p.account_version, p.created_at, j.memo \
-             FROM postings p JOIN journal j ON j.id = p.journal_id \
-             WHERE p.account_id = ? AND p.account_version < ? \
-             AND (? IS NULL OR j.kind = ?) AND p.created_at >= ? AND p.created_at < ? \
-             ORDER BY p.account_version DESC LIMIT ?",
-        )
-        .bind(account_id)
-        .bind(q.before_version.unwrap_or(i64::MAX))
-        .bind(&q.kind)
-        .bind(&q.kind)
-        .bind(q.from_ms.unwrap_or(i64::MIN))
-        .bind(q.to_ms.unwrap_or(i64::MAX))
-        .bind(q.limit)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(HistoryItem {
-                    journal_id: r.try_get("journal_id")?,
-                    kind: r.try_get("kind")?,
-                    amount: r.try_get("amount")?,
-                    balance_after: r.try_get("balance_after")?,
-                    version: r.try_get("account_version")?,
-                    created_at: r.try_get("created_at")?,
-                    memo: r.try_get("memo")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
     }
 
     // ---- ledger verification -------------------------------------------------------------

@@ -13,8 +13,16 @@ type Db = sqlx::Sqlite;
 const NAME: &str = "sqlite";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
+/// Locking read suffix: SQLite's one writer needs none.
+const FOR_UPDATE: &str = "";
+/// A batch reads before it writes: take the write lock up front, so another process's commit
+/// makes it wait (busy timeout) instead of failing its lock upgrade.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
 include!("sql.rs");
 include!("sql_notifications.rs");
+include!("sql_ledger.rs");
+include!("sql_identity.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

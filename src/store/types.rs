@@ -19,6 +19,9 @@ pub enum StoreError {
     BalanceOverflow(String),
     #[error("idempotency key reused with a different request")]
     IdempotencyConflict,
+    /// A guarded write found a row changed under it; the transaction was rolled back.
+    #[error("concurrent change detected; retry")]
+    Conflict,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -111,6 +114,8 @@ pub struct NewEntry {
     pub memo: Option<String>,
     pub created_at: i64,
     pub postings: Vec<NewPosting>,
+    /// Appended to the audit chain in the same transaction, if the entry commits.
+    pub audit: Option<super::identity::NewAudit>,
 }
 
 impl NewEntry {
@@ -188,6 +193,11 @@ pub struct HistoryQuery {
     pub kind: Option<String>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
+    /// Bounds on the size of the movement (absolute minor units), inclusive.
+    pub min_abs_amount: Option<i64>,
+    pub max_abs_amount: Option<i64>,
+    /// A transaction id or the memo, exactly.
+    pub reference: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,4 +209,33 @@ pub struct HistoryItem {
     pub version: i64,
     pub created_at: i64,
     pub memo: Option<String>,
+}
+
+/// A client's journal entry with every posting, for the per-client transaction listing.
+#[derive(Debug, Clone)]
+pub struct JournalItem {
+    pub id: String,
+    pub kind: String,
+    pub actor_id: Option<String>,
+    pub subject_account_id: String,
+    pub memo: Option<String>,
+    pub created_at: i64,
+    pub postings: Vec<JournalLine>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JournalLine {
+    pub account_id: String,
+    pub amount: i64,
+    pub balance_after: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JournalQuery {
+    /// Entries with a smaller id than this (newest first).
+    pub before_id: Option<String>,
+    pub limit: i64,
+    pub kind: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
 }

@@ -118,10 +118,14 @@ async fn agent_credits_and_debits_its_downline(backend: Backend) {
         api.balance(&tree.agent_token, &tree.agent_id).await,
         "70.00"
     );
-    assert_eq!(
-        agent_ws.next_of("balance_update").await["data"]["balance"],
-        "70.00"
-    );
+    // The deposit's own update may still be in flight (through Redis): wait for the credit's.
+    let update = loop {
+        let update = agent_ws.next_of("balance_update").await;
+        if update["data"]["transaction_id"] == reply["transaction_id"] {
+            break update;
+        }
+    };
+    assert_eq!(update["data"]["balance"], "70.00");
 
     let debit = format!("/api/v1/users/{}/wallet/debit", tree.player_id);
     let reply = api

@@ -186,6 +186,43 @@ impl Infra {
         }
     }
 
+    /// Runs a `nashub` subcommand on this infrastructure: (exit code, stdout).
+    pub fn run_nashub(&self, command: &str) -> (Option<i32>, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nashub"))
+            .arg(command)
+            .env_clear()
+            .envs(self.env())
+            .output()
+            .expect("run nashub");
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    /// Runs `nashub audit-verify`; returns how many rows the intact chain holds.
+    pub fn assert_audit_ok(&self) -> i64 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nashub"))
+            .arg("audit-verify")
+            .env_clear()
+            .envs(self.env())
+            .output()
+            .expect("run nashub audit-verify");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "audit-verify failed: {stdout}");
+        stdout
+            .trim()
+            .strip_prefix("audit log ok: ")
+            .and_then(|s| s.strip_suffix(" rows"))
+            .unwrap_or_else(|| panic!("{stdout}"))
+            .parse()
+            .unwrap()
+    }
+
     /// Runs `nashub check-ledger` against this database, as an operator would.
     pub fn assert_ledger_ok(&self) {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_nashub"))
@@ -244,14 +281,32 @@ impl TestHub {
         Self::start_on(Infra::new(backend).await).await
     }
 
+    /// A hub whose settings `tweak` adjusts first (rate limits and the like).
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let infra = Infra::new(backend).await;
+        let mut settings = infra.settings();
+        tweak(&mut settings);
+        Self::start_settings(infra, settings).await
+    }
+
     pub async fn start_on(infra: Infra) -> Self {
-        Self::start_with(infra, |_| {}).await
+        let settings = infra.settings();
+        Self::start_settings(infra, settings).await
     }
 
     /// Starts on `infra` with settings adjusted by `tune` (queue sizes, Redis URL, ...).
-    pub async fn start_with(infra: Infra, tune: impl FnOnce(&mut Settings)) -> Self {
+    pub async fn start_on_with(infra: Infra, tune: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = infra.settings();
         tune(&mut settings);
+        Self::start_settings(infra, settings).await
+    }
+
+    async fn start_settings(infra: Infra, settings: Settings) -> Self {
+        // `RUST_LOG=nashub=debug cargo test ... -- --nocapture` shows the hub's logs.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let config = settings.resolve().expect("resolve settings");
         let (tx, rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::spawn(move || {
@@ -303,6 +358,59 @@ pub fn ws_url(base: &str, token: &str) -> String {
     format!("{}/ws?token={token}", base.replacen("http", "ws", 1))
 }
 
+/// A `nashub serve` process; killed when dropped.
+pub struct HubProcess {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl HubProcess {
+    pub fn start(infra: &Infra) -> HubProcess {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nashub"))
+            .arg("serve")
+            .env_clear()
+            .envs(infra.env())
+            .env("NASHUB_BIND", "127.0.0.1:0")
+            .env("NASHUB_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start nashub serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in
+                std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok)
+            {
+                if let Some(base) = line.strip_prefix("nashub listening on ") {
+                    let _ = tx.send(base.to_owned());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("node prints its address");
+        HubProcess { child, base }
+    }
+
+    /// SIGKILL: no shutdown code runs, as in a crash or power loss of the process.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn api(&self) -> Api {
+        Api::new(&self.base)
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// HTTP calls against any hub base URL (in-process or a separate process).
 #[derive(Clone)]
 pub struct Api {
@@ -313,6 +421,8 @@ pub struct Api {
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
 }
 
 impl Reply {
@@ -355,13 +465,22 @@ impl Api {
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
         let res = req.send().await.expect("request sent");
         let status = res.status().as_u16();
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = res.text().await.unwrap_or_default();
         let body = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        Reply { status, body }
+        Reply {
+            status,
+            body,
+            retry_after,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -381,6 +500,36 @@ impl Api {
                 .json(&body),
         )
         .await
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> Reply {
+        self.send(
+            self.http
+                .patch(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn put(&self, token: &str, path: &str, body: Value) -> Reply {
+        self.send(self.http.put(self.url(path)).bearer_auth(token).json(&body))
+            .await
+    }
+
+    pub async fn delete(&self, token: &str, path: &str) -> Reply {
+        self.send(self.http.delete(self.url(path)).bearer_auth(token))
+            .await
+    }
+
+    /// A login attempt as sent, whatever its outcome.
+    pub async fn try_login(&self, client: Option<&str>, username: &str, password: &str) -> Reply {
+        let mut body = json!({ "username": username, "password": password });
+        if let Some(code) = client {
+            body["client"] = json!(code);
+        }
+        self.send(self.http.post(self.url("/api/v1/auth/login")).json(&body))
+            .await
     }
 
     pub async fn post_key(&self, token: &str, path: &str, key: &str, body: Value) -> Reply {

@@ -2,14 +2,22 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
+mod auth_throttle;
+mod auth_tokens;
+mod authz;
+mod clients_settings;
 mod concurrency;
 mod flow;
 mod idempotency;
+mod ledger;
 mod notifications;
 mod ops;
+mod read_cache;
 mod realtime;
 mod realtime_browser;
 mod realtime_redis;
 mod two_nodes;
+mod users_admin;
 mod validation;

@@ -1,10 +1,13 @@
 //! Operations endpoints and the maintenance binary.
 
 use crate::backend_tests;
-use crate::helpers::{Backend, Infra, TestHub, Tree};
+use crate::helpers::{Backend, HubProcess, Infra, TestHub, Tree};
 
+/// A hub process of its own: the metrics registry is per process, and other tests in this
+/// binary would move its counters.
 async fn health_ready_and_metrics_from_start(backend: Backend) {
-    let hub = TestHub::start(backend).await;
+    let infra = Infra::new(backend).await;
+    let hub = HubProcess::start(&infra);
     let health = reqwest::get(format!("{}/health", hub.base)).await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
     let ready: serde_json::Value = reqwest::get(format!("{}/ready", hub.base))
@@ -15,7 +18,7 @@ async fn health_ready_and_metrics_from_start(backend: Backend) {
         .unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["database"], "ok");
-    let expect_redis = if hub.infra.redis_url.is_some() {
+    let expect_redis = if infra.redis_url.is_some() {
         "ok"
     } else {
         "not_configured"
@@ -49,7 +52,7 @@ async fn health_ready_and_metrics_from_start(backend: Backend) {
     assert_eq!(deposits(&hub).await, before + 1);
 }
 
-async fn deposits(hub: &TestHub) -> u64 {
+async fn deposits(hub: &HubProcess) -> u64 {
     let text = reqwest::get(format!("{}/metrics", hub.base))
         .await
         .unwrap()

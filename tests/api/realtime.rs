@@ -395,7 +395,7 @@ pub async fn metric(hub: &TestHub, series: &str) -> Option<f64> {
 
 async fn slow_consumer_is_closed_and_others_keep_everything(backend: Backend) {
     let infra = crate::helpers::Infra::new(backend).await;
-    let hub = TestHub::start_with(infra, |s| s.ws_outbound_queue = 64).await;
+    let hub = TestHub::start_on_with(infra, |s| s.ws_outbound_queue = 64).await;
     let api = hub.api();
     let tree = Tree::create(&api).await;
     let client_room = format!("client:{}", tree.client_id);

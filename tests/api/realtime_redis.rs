@@ -79,7 +79,7 @@ async fn redis_restart_during_traffic_loses_no_mutation_and_events_resume(backen
     let mut redis = ThrowawayRedis::start();
     let infra = Infra::new(backend).await;
     let url = redis.url();
-    let hub = TestHub::start_with(infra, |s| s.redis_url = Some(url)).await;
+    let hub = TestHub::start_on_with(infra, |s| s.redis_url = Some(url)).await;
     let api = hub.api();
     let tree = Tree::create(&api).await;
     let (mut ws, _) = connect(&hub, &tree.player_token).await;

@@ -1,54 +1,9 @@
 //! Two hub processes on one MariaDB and one Redis behave as one hub.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{Api, Backend, Infra, Tree, WsClient, ws_url};
-
-/// A `nashub serve` process; killed when dropped.
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Node {
-    fn start(infra: &Infra) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nashub"))
-            .arg("serve")
-            .env_clear()
-            .envs(infra.env())
-            .env("NASHUB_BIND", "127.0.0.1:0")
-            .env("NASHUB_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start nashub serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(base) = line.strip_prefix("nashub listening on ") {
-                    let _ = tx.send(base.to_owned());
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("node prints its address");
-        Node { child, base }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::helpers::{Api, Backend, HubProcess, Infra, Tree, WsClient, ws_url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hub_processes_behave_as_one() {
@@ -57,8 +12,8 @@ async fn two_hub_processes_behave_as_one() {
         return;
     }
     let infra = Infra::new(Backend::MySql).await;
-    let node_a = Node::start(&infra);
-    let node_b = Node::start(&infra);
+    let node_a = HubProcess::start(&infra);
+    let node_b = HubProcess::start(&infra);
     let (a, b) = (Api::new(&node_a.base), Api::new(&node_b.base));
     let tree = Tree::create(&a).await;
 

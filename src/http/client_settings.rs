@@ -1,0 +1,346 @@
+//! `/api/v1/clients/{id}/settings` and `/credentials/{provider}`: per-client configuration
+//! (super admins write, the client's admins read) and provider credentials, sealed with
+//! AES-256-GCM and never returned in clear.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::auth::peer_ip;
+use super::error::ApiError;
+use super::extract::Auth;
+use crate::audit::Event;
+use crate::auth::Caller;
+use crate::auth::permissions as perm;
+use crate::domain::{Amount, Role, new_id, now_ms, rfc3339_ms};
+use crate::secrets::Sealed;
+use crate::state::AppState;
+use crate::store::{ClientRow, SecretRow};
+
+/// Providers a client can enable (DESIGN section 10).
+pub const PROVIDERS: [&str; 2] = ["jdb", "luckysports"];
+/// Rates are decimal strings with at most this many decimals, from 0 to 1.
+const RATE_EXPONENT: u32 = 4;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Branding {
+    pub display_name: Option<String>,
+    pub logo_url: Option<String>,
+    pub primary_color: Option<String>,
+}
+
+/// Limits in the client's currency, as decimal strings; absent = no limit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub max_deposit: Option<String>,
+    pub max_withdrawal: Option<String>,
+    pub max_transfer: Option<String>,
+}
+
+/// The stored settings document; every field of a `PATCH` replaces the stored one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub enabled_providers: Vec<String>,
+    pub commission_rate: String,
+    pub revenue_share_rate: String,
+    #[serde(default)]
+    pub branding: Branding,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            enabled_providers: PROVIDERS.iter().map(|p| (*p).to_owned()).collect(),
+            commission_rate: "0.0000".into(),
+            revenue_share_rate: "0.0000".into(),
+            branding: Branding::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    enabled_providers: Option<Vec<String>>,
+    commission_rate: Option<String>,
+    revenue_share_rate: Option<String>,
+    branding: Option<Branding>,
+    limits: Option<Limits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsBody {
+    /// Provider account fields (operator id, keys); sealed as one JSON document.
+    credentials: serde_json::Map<String, serde_json::Value>,
+}
+
+fn rate(field: &str, text: &str) -> Result<String, ApiError> {
+    let bad = || {
+        ApiError::validation(format!(
+            "{field} must be a decimal from 0 to 1 with at most 4 decimals"
+        ))
+    };
+    let minor = if !text.is_empty()
+        && text.bytes().all(|b| b == b'0' || b == b'.')
+        && text.matches('.').count() <= 1
+        && !text.starts_with('.')
+        && !text.ends_with('.')
+    {
+        0
+    } else {
+        Amount::parse(text, RATE_EXPONENT)
+            .map_err(|_| bad())?
+            .minor()
+    };
+    if minor > 10_i64.pow(RATE_EXPONENT) {
+        return Err(bad());
+    }
+    Ok(crate::domain::format_minor(minor, RATE_EXPONENT))
+}
+
+fn limit(field: &str, value: Option<&str>, client: &ClientRow) -> Result<Option<String>, ApiError> {
+    value
+        .map(|v| {
+            let exponent =
+                u32::try_from(client.currency_exponent).map_err(|_| ApiError::internal())?;
+            Amount::parse(v, exponent)
+                .map(|a| crate::domain::format_minor(a.minor(), exponent))
+                .map_err(|e| ApiError::validation(format!("{field}: {e}")))
+        })
+        .transpose()
+}
+
+fn short_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
+    value
+        .map(|v| {
+            let v = v.trim();
+            if v.chars().count() <= max && !v.chars().any(char::is_control) {
+                Ok(v.to_owned())
+            } else {
+                Err(ApiError::validation(format!(
+                    "{field} must be at most {max} printable characters"
+                )))
+            }
+        })
+        .transpose()
+}
+
+/// The client when the caller may read its settings (super admins; its own `clients.read`).
+async fn readable(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, ApiError> {
+    let own = caller.client_id.as_deref() == Some(id);
+    if caller.role != Role::SuperAdmin && !own {
+        return Err(ApiError::not_found("client"));
+    }
+    if !(caller.can(perm::CLIENTS_MANAGE) || (own && caller.can(perm::CLIENTS_READ))) {
+        return Err(ApiError::forbidden());
+    }
+    state
+        .store
+        .client(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))
+}
+
+/// The client when the caller may change it: platform callers with `clients.manage`.
+pub async fn writable(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, ApiError> {
+    let own = caller.client_id.as_deref() == Some(id);
+    if caller.role != Role::SuperAdmin && !own {
+        return Err(ApiError::not_found("client"));
+    }
+    if caller.role != Role::SuperAdmin || !caller.can(perm::CLIENTS_MANAGE) {
+        return Err(ApiError::forbidden());
+    }
+    state
+        .store
+        .client(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))
+}
+
+pub async fn load(state: &AppState, client_id: &str) -> Result<Settings, ApiError> {
+    match state.store.client_settings(client_id).await? {
+        Some(text) => serde_json::from_str(&text).map_err(|_| ApiError::internal()),
+        None => Ok(Settings::default()),
+    }
+}
+
+async fn view(state: &AppState, client: &ClientRow) -> Result<serde_json::Value, ApiError> {
+    let settings = load(state, &client.id).await?;
+    let credentials: Vec<_> = state
+        .store
+        .client_secrets(&client.id)
+        .await?
+        .iter()
+        .map(|s| json!({ "provider": s.name, "configured": true, "key_id": s.key_id, "updated_at": rfc3339_ms(s.updated_at) }))
+        .collect();
+    Ok(json!({
+        "client_id": client.id,
+        "currency": client.currency,
+        "currency_exponent": client.currency_exponent,
+        "enabled_providers": settings.enabled_providers,
+        "commission_rate": settings.commission_rate,
+        "revenue_share_rate": settings.revenue_share_rate,
+        "branding": settings.branding,
+        "limits": settings.limits,
+        "credentials": credentials,
+    }))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let client = readable(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(view(&state, &client).await?))
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+    body: web::Json<SettingsPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let client = writable(&state, &caller, &id).await?;
+    let before = load(&state, &client.id).await?;
+    let mut next = before.clone();
+    let body = body.into_inner();
+    if let Some(providers) = body.enabled_providers {
+        let mut list = Vec::new();
+        for p in providers {
+            if !PROVIDERS.contains(&p.as_str()) {
+                return Err(ApiError::validation(format!(
+                    "unknown provider {p:?}; known: jdb, luckysports"
+                )));
+            }
+            if !list.contains(&p) {
+                list.push(p);
+            }
+        }
+        next.enabled_providers = list;
+    }
+    if let Some(r) = &body.commission_rate {
+        next.commission_rate = rate("commission_rate", r)?;
+    }
+    if let Some(r) = &body.revenue_share_rate {
+        next.revenue_share_rate = rate("revenue_share_rate", r)?;
+    }
+    if let Some(b) = body.branding {
+        next.branding = Branding {
+            display_name: short_text("branding.display_name", b.display_name.as_deref(), 128)?,
+            logo_url: short_text("branding.logo_url", b.logo_url.as_deref(), 512)?,
+            primary_color: short_text("branding.primary_color", b.primary_color.as_deref(), 32)?,
+        };
+    }
+    if let Some(l) = body.limits {
+        next.limits = Limits {
+            max_deposit: limit("limits.max_deposit", l.max_deposit.as_deref(), &client)?,
+            max_withdrawal: limit(
+                "limits.max_withdrawal",
+                l.max_withdrawal.as_deref(),
+                &client,
+            )?,
+            max_transfer: limit("limits.max_transfer", l.max_transfer.as_deref(), &client)?,
+        };
+    }
+    let text = serde_json::to_string(&next).map_err(|_| ApiError::internal())?;
+    state
+        .store
+        .put_client_settings(&client.id, &text, now_ms())
+        .await?;
+    Event::new("client.settings_update")
+        .by(&caller)
+        .client(Some(&client.id))
+        .target("client", &client.id)
+        .before(serde_json::to_value(&before).map_err(|_| ApiError::internal())?)
+        .after(serde_json::to_value(&next).map_err(|_| ApiError::internal())?)
+        .ip(peer_ip(&req))
+        .record(&state.store)
+        .await?;
+    Ok(HttpResponse::Ok().json(view(&state, &client).await?))
+}
+
+/// `PUT /api/v1/clients/{id}/credentials/{provider}`: seals and stores; answers metadata only.
+pub async fn put_credentials(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Auth(caller): Auth,
+    path: web::Path<(String, String)>,
+    body: web::Json<CredentialsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, provider) = path.into_inner();
+    let client = writable(&state, &caller, &id).await?;
+    if !PROVIDERS.contains(&provider.as_str()) {
+        return Err(ApiError::not_found("provider"));
+    }
+    let plain = serde_json::to_vec(&body.credentials).map_err(|_| ApiError::internal())?;
+    let now = now_ms();
+    let existing = state.store.client_secret(&client.id, &provider).await?;
+    let (record_id, created_at) = existing
+        .as_ref()
+        .map_or_else(|| (new_id(), now), |s| (s.id.clone(), s.created_at));
+    let Sealed {
+        key_id,
+        nonce,
+        ciphertext,
+    } = state.secrets.seal(&record_id, &plain);
+    let row = SecretRow {
+        id: record_id,
+        client_id: client.id.clone(),
+        name: provider.clone(),
+        key_id,
+        nonce,
+        ciphertext,
+        created_at,
+        updated_at: now,
+    };
+    state.store.put_client_secret(&row).await?;
+    // The audit row names the fields changed, never their values.
+    let fields: Vec<&String> = body.credentials.keys().collect();
+    Event::new("client.credentials_update")
+        .by(&caller)
+        .client(Some(&client.id))
+        .target("client_secret", &row.id)
+        .before(json!({ "configured": existing.is_some() }))
+        .after(json!({ "provider": provider, "fields": fields, "key_id": row.key_id }))
+        .ip(peer_ip(&req))
+        .record(&state.store)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "provider": provider,
+        "configured": true,
+        "key_id": row.key_id,
+        "updated_at": rfc3339_ms(row.updated_at),
+    })))
+}
+
+/// Opens a client's provider credentials for the provider adapters (never for the API).
+pub async fn open_credentials(
+    state: &AppState,
+    client_id: &str,
+    provider: &str,
+) -> Result<Option<serde_json::Value>, ApiError> {
+    let Some(row) = state.store.client_secret(client_id, provider).await? else {
+        return Ok(None);
+    };
+    let sealed = Sealed {
+        key_id: row.key_id,
+        nonce: row.nonce,
+        ciphertext: row.ciphertext,
+    };
+    let plain = state.secrets.open(&row.id, &sealed).map_err(|e| {
+        tracing::error!(client_id, provider, error = %e, "provider credentials cannot be opened");
+        ApiError::internal()
+    })?;
+    serde_json::from_slice(&plain)
+        .map(Some)
+        .map_err(|_| ApiError::internal())
+}

@@ -1,0 +1,82 @@
+//! `/api/v1/clients/{id}/transactions`: a client's journal, every entry with its postings, for
+//! its admins and the platform (reconciliation and reports; agents see their users' histories).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::extract::Auth;
+use super::wallets::parse_time;
+use crate::domain::{Currency, Role, rfc3339_ms};
+use crate::state::AppState;
+use crate::store::JournalQuery;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalParams {
+    cursor: Option<String>,
+    limit: Option<i64>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub async fn client_transactions(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+    q: web::Query<JournalParams>,
+) -> Result<HttpResponse, ApiError> {
+    let own = caller.client_id.as_deref() == Some(id.as_str());
+    match caller.role {
+        Role::SuperAdmin => {}
+        Role::ClientAdmin if own => {}
+        _ if own => return Err(ApiError::forbidden()),
+        _ => return Err(ApiError::not_found("client")),
+    }
+    let client = state
+        .store
+        .client(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))?;
+    let currency = Currency::parse(&client.currency, client.currency_exponent)
+        .map_err(|_| ApiError::internal())?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("limit must be between 1 and 200"));
+    }
+    let query = JournalQuery {
+        before_id: q.cursor.clone(),
+        limit: limit + 1,
+        kind: q.kind.clone(),
+        from_ms: parse_time("from", q.from.as_deref())?,
+        to_ms: parse_time("to", q.to.as_deref())?,
+    };
+    let mut items = state.store.client_journal(&client.id, &query).await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|i| i.id.clone())
+    } else {
+        None
+    };
+    let items: Vec<_> = items
+        .iter()
+        .map(|i| {
+            json!({
+                "id": i.id,
+                "kind": i.kind,
+                "actor_id": i.actor_id,
+                "memo": i.memo,
+                "created_at": rfc3339_ms(i.created_at),
+                "currency": currency.code,
+                "postings": i.postings.iter().map(|p| json!({
+                    "account_id": p.account_id,
+                    "amount": currency.format(p.amount),
+                    "balance_after": currency.format(p.balance_after),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+}

@@ -1,0 +1,251 @@
+//! `/api/v1/users` administration: listing with filters and cursor, whole subtrees, rename,
+//! and the lifecycle (suspend, reactivate, close). Leaving `active` ends every session of the
+//! user at once; `closed` is final.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::peer_ip;
+use super::error::ApiError;
+use super::extract::Auth;
+use super::users::{PageQuery, page_limit, reachable_user, readable_user};
+use super::views;
+use crate::audit::Event;
+use crate::auth::Caller;
+use crate::auth::permissions as perm;
+use crate::domain::{Role, names, now_ms};
+use crate::ledger::accounts::wallet_id;
+use crate::state::AppState;
+use crate::store::{UserFilter, UserRow};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    client_id: Option<String>,
+    role: Option<String>,
+    status: Option<String>,
+    parent_id: Option<String>,
+    /// Usernames starting with this.
+    username: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    username: Option<String>,
+}
+
+const STATUSES: [&str; 3] = ["active", "suspended", "closed"];
+
+/// A user the caller may administer: in reach, with `users.manage`, never oneself, never a
+/// platform user, and a client admin only by the platform.
+pub async fn manageable_user(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<UserRow, ApiError> {
+    let user = reachable_user(state, caller, id).await?;
+    let role: Role = user.role.parse().map_err(|_| ApiError::internal())?;
+    let allowed = caller.can(perm::USERS_MANAGE)
+        && user.id != caller.user_id
+        && role != Role::SuperAdmin
+        && (role != Role::ClientAdmin || caller.role == Role::SuperAdmin);
+    if allowed {
+        Ok(user)
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+/// `GET /api/v1/users`: a client's users (an agent: its subtree), filtered, by id.
+pub async fn list(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if !caller.can(perm::USERS_READ) {
+        return Err(ApiError::forbidden());
+    }
+    let limit = page_limit(q.limit)?;
+    let client_id = match (caller.role, &q.client_id) {
+        (Role::SuperAdmin, cid) => cid.clone(),
+        (_, Some(cid)) if Some(cid) != caller.client_id.as_ref() => {
+            return Err(ApiError::not_found("client"));
+        }
+        _ => caller.client_id.clone(),
+    };
+    let under_path = if caller.role == Role::Agent {
+        let me = state
+            .store
+            .user(&caller.user_id)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        Some(me.path)
+    } else {
+        None
+    };
+    if let Some(role) = &q.role {
+        role.parse::<Role>().map_err(ApiError::validation)?;
+    }
+    if let Some(status) = &q.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::validation(
+            "status must be active, suspended or closed",
+        ));
+    }
+    let filter = UserFilter {
+        client_id,
+        under_path,
+        role: q.role.clone(),
+        status: q.status.clone(),
+        parent_id: q.parent_id.clone(),
+        username_prefix: q.username.as_ref().map(|u| u.trim().to_ascii_lowercase()),
+        after_id: q.cursor.clone(),
+        limit: limit + 1,
+    };
+    let mut rows = state.store.list_users(&filter).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|u| u.id.clone())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(views::page(rows.iter().map(views::user).collect(), next)))
+}
+
+/// `GET /api/v1/users/{id}/subtree`: everyone below the user, in tree order; the cursor is
+/// the last user id of the previous page.
+pub async fn subtree(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page_limit(q.limit)?;
+    let root = readable_user(&state, &caller, &id).await?;
+    let after_path = match &q.cursor {
+        None => None,
+        Some(cursor) => match state.store.user(cursor).await? {
+            Some(u) if u.path.starts_with(&root.path) && u.id != root.id => Some(u.path),
+            _ => return Err(ApiError::validation("cursor is not one this server issued")),
+        },
+    };
+    let mut rows = state
+        .store
+        .subtree(&root.path, after_path.as_deref(), limit + 1)
+        .await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|u| u.id.clone())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(views::page(rows.iter().map(views::user).collect(), next)))
+}
+
+/// `PATCH /api/v1/users/{id}`: only `username`; role, client, parent and balance are not
+/// fields of this body (unknown fields are refused).
+pub async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+    body: web::Json<UpdateUser>,
+) -> Result<HttpResponse, ApiError> {
+    let user = manageable_user(&state, &caller, &id).await?;
+    if let Some(raw) = &body.username {
+        let name = names::username(raw).map_err(ApiError::validation)?;
+        if name != user.username {
+            state.store.rename_user(&user.id, &name, now_ms()).await?;
+            Event::new("user.update")
+                .by(&caller)
+                .client(user.client_id.as_deref())
+                .target("user", &user.id)
+                .before(json!({ "username": user.username }))
+                .after(json!({ "username": name }))
+                .ip(peer_ip(&req))
+                .record(&state.store)
+                .await?;
+        }
+    }
+    let user = state
+        .store
+        .user(&user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(HttpResponse::Ok().json(views::user(&user)))
+}
+
+async fn set_status(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    id: String,
+    status: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    let user = manageable_user(&state, &caller, &id).await?;
+    if user.status == "closed" && status != "closed" {
+        return Err(ApiError::conflict(
+            "user_closed",
+            "this user is closed for good",
+        ));
+    }
+    // Closing must not strand money: the wallet is emptied first (withdraw or debit).
+    if status == "closed"
+        && user.status != "closed"
+        && let Some(wallet) = state.store.account(&wallet_id(&user.id)).await?
+        && wallet.balance != 0
+    {
+        return Err(ApiError::conflict(
+            "balance_not_zero",
+            "empty this user's wallet before closing it",
+        ));
+    }
+    if user.status != status {
+        state
+            .store
+            .set_user_status(&user.id, status, now_ms())
+            .await?;
+        let action = match status {
+            "active" => "user.reactivate",
+            "suspended" => "user.suspend",
+            _ => "user.close",
+        };
+        Event::new(action)
+            .by(&caller)
+            .client(user.client_id.as_deref())
+            .target("user", &user.id)
+            .before(json!({ "status": user.status }))
+            .after(json!({ "status": status }))
+            .ip(peer_ip(&req))
+            .record(&state.store)
+            .await?;
+    }
+    let user = state
+        .store
+        .user(&user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(HttpResponse::Ok().json(views::user(&user)))
+}
+
+macro_rules! status_handler {
+    ($name:ident, $status:expr) => {
+        pub async fn $name(
+            state: web::Data<AppState>,
+            req: HttpRequest,
+            Auth(caller): Auth,
+            id: web::Path<String>,
+        ) -> Result<HttpResponse, ApiError> {
+            set_status(state, req, caller, id.into_inner(), $status).await
+        }
+    };
+}
+
+status_handler!(suspend, "suspended");
+status_handler!(reactivate, "active");
+status_handler!(close, "closed");

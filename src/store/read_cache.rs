@@ -1,0 +1,88 @@
+//! A node-local cache of the rows every request reads (its session, its permission overrides,
+//! the target user and client), so the hot path costs no query for them.
+//!
+//! Invalidation is by epoch: database triggers bump `cache_epoch` whenever a session, user,
+//! client or permission row changes (whichever node or tool changes it), a task on each node
+//! polls that one row every `POLL` and drops everything when it moved, and this node's own
+//! writes drop everything at once. A change made on another node is therefore seen here within
+//! one poll (50 ms), not only after a cache lifetime.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+use super::types::{ClientRow, UserRow};
+
+pub const POLL: Duration = Duration::from_millis(50);
+/// Entries per map before it is simply emptied (a bound, not an LRU: refills are cheap).
+const MAX_ENTRIES: usize = 200_000;
+
+#[derive(Default)]
+pub struct ReadCache {
+    epoch: AtomicI64,
+    /// Bumped by every clear: a read that started before a clear must not refill the cache.
+    generation: AtomicU64,
+    pub(super) users: DashMap<String, UserRow>,
+    pub(super) clients: DashMap<String, ClientRow>,
+    /// Live session id → its expiry (ms).
+    pub(super) sessions: DashMap<String, i64>,
+    pub(super) overrides: DashMap<String, Vec<(String, String)>>,
+}
+
+impl ReadCache {
+    pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.users.clear();
+        self.clients.clear();
+        self.sessions.clear();
+        self.overrides.clear();
+    }
+
+    /// Adopts the database's epoch; a change empties the cache.
+    pub fn observe(&self, epoch: i64) {
+        if self.epoch.swap(epoch, Ordering::AcqRel) != epoch {
+            self.clear();
+        }
+    }
+
+    /// Taken before a database read whose result may be cached.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Caches a value read since `generation`, unless the cache was cleared meanwhile.
+    pub(super) fn put<V>(&self, generation: u64, map: &DashMap<String, V>, key: &str, value: V) {
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(key.to_owned(), value);
+        // A clear that raced the insert may have missed it: undo rather than keep it stale.
+        if self.generation() != generation {
+            map.remove(key);
+        }
+    }
+}
+
+/// Polls the epoch until the cache is dropped.
+pub fn spawn_poller<F, Fut>(cache: &Arc<ReadCache>, read_epoch: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Option<i64>> + Send,
+{
+    let weak = Arc::downgrade(cache);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(cache) = weak.upgrade() else { return };
+            match read_epoch().await {
+                Some(epoch) => cache.observe(epoch),
+                // Cannot tell what changed: trust nothing cached.
+                None => cache.clear(),
+            }
+        }
+    });
+}

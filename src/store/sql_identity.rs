@@ -1,0 +1,394 @@
+// Identity and audit SQL (issue 3), compiled per backend like `sql.rs` and included after it,
+// so it shares its `Db`, row helpers and column lists. Portable SQL only.
+
+use super::identity::{AuditRow, NewAudit, SecretRow, UserFilter};
+
+fn audit_from_row(row: &DbRow) -> Result<AuditRow, sqlx::Error> {
+    Ok(AuditRow {
+        seq: row.try_get("seq")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+        entry: NewAudit {
+            client_id: row.try_get("client_id")?,
+            actor_id: row.try_get("actor_id")?,
+            action: row.try_get("action")?,
+            target_type: row.try_get("target_type")?,
+            target_id: row.try_get("target_id")?,
+            before: row.try_get("before_json")?,
+            after: row.try_get("after_json")?,
+            ip: row.try_get("ip")?,
+            created_at: row.try_get("created_at")?,
+        },
+    })
+}
+
+fn secret_from_row(row: &DbRow) -> Result<SecretRow, sqlx::Error> {
+    Ok(SecretRow {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        name: row.try_get("name")?,
+        key_id: row.try_get("key_id")?,
+        nonce: row.try_get("nonce")?,
+        ciphertext: row.try_get("ciphertext")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const AUDIT_COLUMNS: &str =
+    "seq, client_id, actor_id, action, target_type, target_id, before_json, after_json, ip, created_at, prev_hash, hash";
+
+/// The exclusive upper bound of a path prefix range: `/a/b/` → `/a/b0` ('0' follows '/').
+fn path_upper(prefix: &str) -> String {
+    let mut upper = prefix.trim_end_matches('/').to_owned();
+    upper.push('0');
+    upper
+}
+
+impl Backend {
+    // ---- audit ---------------------------------------------------------------------------
+
+    /// Appends one row to the chain. Bumping `audit_head` first takes its row lock (MySQL) or
+    /// the write lock (SQLite) for the whole transaction, so appenders on any node queue up and
+    /// each links to the true previous row.
+    pub async fn audit_append(&self, e: &NewAudit, link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync)) -> StoreResult<i64> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1").execute(&mut *tx).await?;
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
+        let seq: i64 = head.try_get("seq")?;
+        let prev_hash: String = head.try_get("hash")?;
+        let hash = link(&prev_hash, seq, e);
+        let sql = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(seq)
+            .bind(&e.client_id)
+            .bind(&e.actor_id)
+            .bind(&e.action)
+            .bind(&e.target_type)
+            .bind(&e.target_id)
+            .bind(&e.before)
+            .bind(&e.after)
+            .bind(&e.ip)
+            .bind(e.created_at)
+            .bind(&prev_hash)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE audit_head SET hash = ? WHERE id = 1").bind(&hash).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Newest first, below `before_seq`; one client's rows or (None) every row.
+    pub async fn audit_page(&self, client_id: Option<&str>, before_seq: Option<i64>, action: Option<&str>, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq < ? AND (? IS NULL OR client_id = ?) \
+             AND (? IS NULL OR action = ?) ORDER BY seq DESC LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(before_seq.unwrap_or(i64::MAX))
+            .bind(client_id)
+            .bind(client_id)
+            .bind(action)
+            .bind(action)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(audit_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The chain in order, `limit` rows with a seq above `after_seq` (verification in batches).
+    pub async fn audit_chain(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after_seq).bind(limit).fetch_all(&self.read).await?;
+        Ok(rows.iter().map(audit_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn audit_head(&self) -> StoreResult<(i64, String)> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.read).await?;
+        Ok((row.try_get("seq")?, row.try_get("hash")?))
+    }
+
+    // ---- users ---------------------------------------------------------------------------
+
+    pub async fn list_users(&self, f: &UserFilter) -> StoreResult<Vec<UserRow>> {
+        let (lo, hi) = match &f.under_path {
+            Some(p) => (p.clone(), path_upper(p)),
+            None => (String::new(), "\u{7f}".to_owned()),
+        };
+        let sql = concat!(
+            "SELECT ", user_columns!(), " FROM users WHERE (? IS NULL OR client_id = ?) AND id > ? ",
+            "AND path >= ? AND path < ? AND (? IS NULL OR role = ?) AND (? IS NULL OR status = ?) ",
+            "AND (? IS NULL OR parent_id = ?) AND (? IS NULL OR username LIKE ?) ORDER BY id LIMIT ?"
+        );
+        let prefix = f.username_prefix.as_ref().map(|p| format!("{}%", p.replace(['%', '_', '\\'], "")));
+        let rows = sqlx::query(sql)
+            .bind(&f.client_id)
+            .bind(&f.client_id)
+            .bind(f.after_id.as_deref().unwrap_or(""))
+            .bind(&lo)
+            .bind(&hi)
+            .bind(&f.role)
+            .bind(&f.role)
+            .bind(&f.status)
+            .bind(&f.status)
+            .bind(&f.parent_id)
+            .bind(&f.parent_id)
+            .bind(&prefix)
+            .bind(&prefix)
+            .bind(f.limit)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Every user strictly below `path`, in tree (path) order, after `after_path`: a range scan
+    /// on the path index, whatever the depth or width of the tree.
+    pub async fn subtree(&self, path: &str, after_path: Option<&str>, limit: i64) -> StoreResult<Vec<UserRow>> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE path > ? AND path < ? ORDER BY path LIMIT ?");
+        let rows = sqlx::query(sql)
+            .bind(after_path.unwrap_or(path))
+            .bind(path_upper(path))
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn subtree_count(&self, path: &str) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE path > ? AND path < ?")
+            .bind(path)
+            .bind(path_upper(path))
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Sets a user's status; leaving `active` ends every session of the user in the same
+    /// transaction. False if no such user.
+    pub async fn set_user_status(&self, id: &str, status: &str, now_ms: i64) -> StoreResult<bool> {
+        let mut tx = self.write.begin().await?;
+        let n = sqlx::query("UPDATE users SET status = ?, updated_at = ? WHERE id = ?")
+            .bind(status)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if status != "active" {
+            sqlx::query("UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0").bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    pub async fn rename_user(&self, id: &str, username: &str, now_ms: i64) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE users SET username = ?, updated_at = ? WHERE id = ?")
+            .bind(username)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&self.write)
+            .await;
+        match done {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate("username_taken")),
+            other => other.map(|_| ()).map_err(StoreError::from),
+        }
+    }
+
+    /// New password hash; ends every other session of the user.
+    pub async fn set_password(&self, id: &str, hash: &str, keep_session: Option<&str>, now_ms: i64) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+            .bind(hash)
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE sessions SET revoked = 1 WHERE user_id = ? AND id <> ?")
+            .bind(id)
+            .bind(keep_session.unwrap_or(""))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn revoke_client_sessions(&self, client_id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET revoked = 1 WHERE client_id = ? AND revoked = 0").bind(client_id).execute(&self.write).await?;
+        Ok(())
+    }
+
+    /// For benchmarks and imports: many users in one transaction (no wallets).
+    pub async fn insert_users_bulk(&self, users: &[UserRow]) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        let sql = concat!("INSERT INTO users (", user_columns!(), ", updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        for u in users {
+            sqlx::query(sql)
+                .bind(&u.id)
+                .bind(&u.client_id)
+                .bind(&u.login_scope)
+                .bind(&u.parent_id)
+                .bind(&u.path)
+                .bind(u.depth)
+                .bind(&u.role)
+                .bind(&u.username)
+                .bind(&u.password_hash)
+                .bind(&u.status)
+                .bind(u.created_at)
+                .bind(u.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- permissions ---------------------------------------------------------------------
+
+    /// `(permission, effect)` overrides of one user.
+    pub async fn permission_overrides(&self, user_id: &str) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT permission, effect FROM user_permissions WHERE user_id = ? ORDER BY permission")
+            .bind(user_id)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("permission")?, r.try_get("effect")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Sets (effect Some) or clears (None) one override.
+    pub async fn set_permission(&self, user_id: &str, client_id: Option<&str>, permission: &str, effect: Option<&str>, by: &str, now_ms: i64) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("DELETE FROM user_permissions WHERE user_id = ? AND permission = ?")
+            .bind(user_id)
+            .bind(permission)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(effect) = effect {
+            sqlx::query("INSERT INTO user_permissions (user_id, client_id, permission, effect, granted_by, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(user_id)
+                .bind(client_id)
+                .bind(permission)
+                .bind(effect)
+                .bind(by)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- login throttling ----------------------------------------------------------------
+
+    /// Failures of `key` at or after `since`: how many, and the oldest one's time.
+    pub async fn login_failures(&self, key: &str, since_ms: i64) -> StoreResult<(i64, Option<i64>)> {
+        let row = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM login_failures WHERE throttle_key = ? AND created_at >= ?")
+            .bind(key)
+            .bind(since_ms)
+            .fetch_one(&self.read)
+            .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
+    }
+
+    /// Records one failure under each key and forgets every failure older than `prune_before`
+    /// (an index range delete, so the table stays as small as the window).
+    pub async fn record_login_failure(&self, keys: &[&str], client_id: Option<&str>, now_ms: i64, prune_before: i64) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("DELETE FROM login_failures WHERE created_at < ?").bind(prune_before).execute(&mut *tx).await?;
+        for key in keys {
+            sqlx::query("INSERT INTO login_failures (throttle_key, client_id, created_at) VALUES (?, ?, ?)")
+                .bind(*key)
+                .bind(client_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM login_failures WHERE throttle_key = ?").bind(key).execute(&self.write).await?;
+        Ok(())
+    }
+
+    // ---- client settings and secrets -----------------------------------------------------
+
+    pub async fn client_settings(&self, client_id: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT settings FROM client_settings WHERE client_id = ?")
+            .bind(client_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| r.try_get("settings")).transpose()?)
+    }
+
+    pub async fn put_client_settings(&self, client_id: &str, settings: &str, now_ms: i64) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        let n = sqlx::query("UPDATE client_settings SET settings = ?, updated_at = ? WHERE client_id = ?")
+            .bind(settings)
+            .bind(now_ms)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            sqlx::query("INSERT INTO client_settings (client_id, settings, updated_at) VALUES (?, ?, ?)")
+                .bind(client_id)
+                .bind(settings)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn client_secret(&self, client_id: &str, name: &str) -> StoreResult<Option<SecretRow>> {
+        let row = sqlx::query("SELECT id, client_id, name, key_id, nonce, ciphertext, created_at, updated_at FROM client_secrets WHERE client_id = ? AND name = ?")
+            .bind(client_id)
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.as_ref().map(secret_from_row).transpose()?)
+    }
+
+    pub async fn client_secrets(&self, client_id: &str) -> StoreResult<Vec<SecretRow>> {
+        let rows = sqlx::query("SELECT id, client_id, name, key_id, nonce, ciphertext, created_at, updated_at FROM client_secrets WHERE client_id = ? ORDER BY name")
+            .bind(client_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(secret_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Inserts or replaces the secret `(client_id, name)`, keeping the row id it was sealed with.
+    pub async fn put_client_secret(&self, s: &SecretRow) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        let n = sqlx::query("UPDATE client_secrets SET key_id = ?, nonce = ?, ciphertext = ?, updated_at = ? WHERE id = ? AND client_id = ?")
+            .bind(&s.key_id)
+            .bind(&s.nonce)
+            .bind(&s.ciphertext)
+            .bind(s.updated_at)
+            .bind(&s.id)
+            .bind(&s.client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            sqlx::query("INSERT INTO client_secrets (id, client_id, name, key_id, nonce, ciphertext, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(&s.id)
+                .bind(&s.client_id)
+                .bind(&s.name)
+                .bind(&s.key_id)
+                .bind(&s.nonce)
+                .bind(&s.ciphertext)
+                .bind(s.created_at)
+                .bind(s.updated_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
