@@ -62,6 +62,8 @@ pub struct Settings {
     pub providers: Vec<ProviderAccountSettings>,
     /// How often the reconciler looks for unresolved transfers.
     pub provider_reconcile_interval_ms: u64,
+    /// Load tests only: enables `POST /api/v1/bench/events` (synthetic events, super admin).
+    pub bench_events: bool,
 }
 
 /// One operator account at one provider (`[[providers]]` in the configuration file).
@@ -160,6 +162,7 @@ impl Default for Settings {
             password_hash_memory_kib: 19456,
             providers: Vec::new(),
             provider_reconcile_interval_ms: 1000,
+            bench_events: false,
             ledger_batch_max: 256,
             ledger_batch_wait_us: 0,
             ledger_check_interval_secs: 300,

@@ -13,6 +13,8 @@
 //! - [`providers`]: game provider adapters (JDB, LuckySports) behind one trait, and their
 //!   simulators; the transfer state machine is `actors::provider`.
 
+#![recursion_limit = "256"] // the OpenAPI schema table is one large `json!`.
+
 pub mod access;
 pub mod actors;
 pub mod audit;

@@ -20,6 +20,11 @@ pub const PROVIDER_TRANSFERS: &str = "provider_transfers_total";
 pub const RECONCILER_BACKLOG: &str = "provider_reconciler_backlog";
 pub const PROVIDER_BREAKER: &str = "provider_breaker_state";
 pub const PROVIDER_CALLBACKS: &str = "provider_callbacks_total";
+pub const WS_SUBSCRIPTIONS: &str = "websocket_subscriptions";
+pub const QUEUE_DROPS: &str = "websocket_queue_drops_total";
+pub const DELIVERY_LATENCY: &str = "event_delivery_duration_seconds";
+pub const BUS_RETRIES: &str = "bus_publish_retries_total";
+pub const NOTIFICATIONS_SENT: &str = "notifications_sent_total";
 pub const LEDGER_COMMITS: &str = "ledger_commits_total";
 pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 
@@ -66,6 +71,19 @@ pub fn register_all() {
         LEDGER_IMBALANCE,
         "Ledger violations found by the last check (always 0)"
     );
+
+    describe_gauge!(WS_SUBSCRIPTIONS, "Room memberships of open websockets");
+    describe_counter!(
+        QUEUE_DROPS,
+        "Frames refused by a full session queue (the session is closed with 4008)"
+    );
+    describe_histogram!(
+        DELIVERY_LATENCY,
+        metrics::Unit::Seconds,
+        "From publish to queued for this node's sessions, per room event"
+    );
+    describe_counter!(BUS_RETRIES, "Publish batches retried after a Redis failure");
+    describe_counter!(NOTIFICATIONS_SENT, "Notifications stored and pushed");
 
     counter!(HTTP_REQUESTS).absolute(0);
     let _ = histogram!(HTTP_DURATION);
@@ -114,6 +132,11 @@ pub fn register_all() {
         let _ = histogram!(PROVIDER_CALL_DURATION, "provider" => *provider, "method" => "transfer");
     }
     gauge!(RECONCILER_BACKLOG).set(0.0);
+    gauge!(WS_SUBSCRIPTIONS).set(0.0);
+    counter!(QUEUE_DROPS).absolute(0);
+    let _ = histogram!(DELIVERY_LATENCY);
+    counter!(BUS_RETRIES).absolute(0);
+    counter!(NOTIFICATIONS_SENT).absolute(0);
     register_ledger();
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{DefaultHeaders, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
 use base64::Engine;
 
@@ -19,6 +19,9 @@ use crate::config::Config;
 use crate::domain::{Role, names, new_id, now_ms};
 use crate::state::AppState;
 use crate::store::{Store, StoreError, StoreOptions, UserRow};
+
+/// How long a shutdown waits for websocket sessions to send their close frames.
+const SESSIONS_CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 pub struct Hub {
     pub addr: SocketAddr,
@@ -109,7 +112,10 @@ impl Hub {
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10) * 2),
         ));
         let data = web::Data::new(state.clone());
-        let mut server = HttpServer::new(move || {
+        let ws_state = state.clone();
+        // actix-web's HttpServer, built by hand so HTTP upgrade requests (websockets) can be
+        // handed to the lean `/ws` path with their raw connection (src/http/ws.rs).
+        let app = move || {
             App::new()
                 .app_data(data.clone())
                 .wrap(from_fn(crate::http::middleware::observe))
@@ -121,18 +127,36 @@ impl Hub {
                         .add(("Cache-Control", "no-store")),
                 )
                 .configure(crate::http::routes)
-        })
-        .listen(listener)?
-        .shutdown_timeout(5)
-        .disable_signals();
+        };
+        let mut builder = actix_server::Server::build()
+            .shutdown_timeout(5)
+            .disable_signals();
         if let Some(workers) = settings.http_workers {
-            server = server.workers(workers);
+            builder = builder.workers(workers);
         }
+        let server = builder
+            .listen("nashub", listener, move || {
+                let ws_state = ws_state.clone();
+                let upgrade = actix_service::fn_service(move |(req, framed)| {
+                    crate::http::ws::upgrade(ws_state.clone(), req, framed)
+                });
+                actix_http::HttpService::build()
+                    .keep_alive(actix_http::KeepAlive::Timeout(Duration::from_secs(5)))
+                    .client_request_timeout(Duration::from_secs(5))
+                    .local_addr(addr)
+                    .upgrade(upgrade)
+                    .finish(actix_service::map_config(
+                        actix_service::IntoServiceFactory::into_factory(app()),
+                        |_| actix_web::dev::AppConfig::default(),
+                    ))
+                    .tcp()
+            })?
+            .run();
         tracing::info!(%addr, database = state.store.backend_name(), redis = state.bus.is_redis(), "nashub ready");
         Ok(Self {
             addr,
             state,
-            server: server.run(),
+            server,
         })
     }
 
@@ -149,6 +173,11 @@ impl Hub {
             shutdown_signal().await;
             tracing::info!("shutting down");
             rooms.close_all(CLOSE_GOING_AWAY);
+            // Give sessions a moment to write their 1001 before the workers stop.
+            let deadline = std::time::Instant::now() + SESSIONS_CLOSE_WAIT;
+            while rooms.session_count() > 0 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             handle.stop(true).await;
         });
         let result = self.server.await;

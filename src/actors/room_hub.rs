@@ -1,19 +1,23 @@
 //! RoomHub: this node's rooms (`user:<id>`, `client:<cid>`) and the websocket sessions in them.
 //!
-//! Owns: room membership, presence counts, and each session's close switch. Handles: `join`,
-//! `leave`, `deliver` (one frame, already serialized, shared by every member) and `close_all`.
+//! Owns: room membership, each room's last delivered seq, presence counts, and each session's
+//! close switch. Handles: `join`, `leave`, `deliver` (one frame, already serialized, shared by
+//! every member), `refetch` (tell a room's members to reload) and `close_all`.
+//! A room delivers each seq at most once and only forwards (a frame at or below the last
+//! delivered seq is a duplicate from a bus catch-up and is skipped).
 //! Rooms are a sharded concurrent map rather than one actor per room: delivery is a lock-free
 //! read and a `try_send` per member, with no extra mailbox hop (see ARCHITECTURE.md).
 //! Each session has a bounded queue; a full queue closes that session with 4008, never
 //! blocking the publisher or growing memory.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytestring::ByteString;
 use dashmap::DashMap;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::metrics as m;
 
@@ -26,21 +30,82 @@ pub const CLOSE_TOKEN_INVALID: u16 = 4001;
 /// Close code on server shutdown: reconnect and resume.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 
-/// A session's close switch: the first code set wins, and the session task wakes on it.
-#[derive(Default)]
+/// A session's outbound queue and close switch, shared by the session task and every room it is
+/// in. The queue is a plain bounded deque (no capacity reserved while empty, shrunk after a
+/// burst), so an idle session costs a few dozen bytes here; the first close code set wins.
 pub struct SessionControl {
     close_code: AtomicU16,
-    notify: Notify,
+    close_notify: Notify,
+    queue: Mutex<VecDeque<ByteString>>,
+    queue_max: usize,
+    queued: Notify,
 }
 
+/// Frames kept allocated in an emptied queue; a larger buffer left by a burst is freed.
+const QUEUE_KEEP: usize = 16;
+
 impl SessionControl {
-    pub fn close(&self, code: u16) {
-        if self
+    pub fn new(queue_max: usize) -> Self {
+        Self {
+            close_code: AtomicU16::new(0),
+            close_notify: Notify::new(),
+            queue: Mutex::new(VecDeque::new()),
+            queue_max: queue_max.max(1),
+            queued: Notify::new(),
+        }
+    }
+
+    /// Queues a frame; false if the queue is full (the caller closes the session).
+    pub fn offer(&self, frame: &ByteString) -> bool {
+        {
+            let mut queue = self.queue.lock().expect("queue lock");
+            if queue.len() >= self.queue_max {
+                return false;
+            }
+            queue.push_back(frame.clone());
+        }
+        self.queued.notify_one();
+        true
+    }
+
+    /// The next queued frame, if any.
+    pub fn try_next_frame(&self) -> Option<ByteString> {
+        let mut queue = self.queue.lock().expect("queue lock");
+        let frame = queue.pop_front();
+        if queue.is_empty() && queue.capacity() > QUEUE_KEEP {
+            queue.shrink_to_fit();
+        }
+        frame
+    }
+
+    /// Waits for the next frame. One consumer (the session task).
+    pub async fn next_frame(&self) -> ByteString {
+        loop {
+            if let Some(frame) = self.try_next_frame() {
+                return frame;
+            }
+            // A frame queued since the check left a permit: this returns at once.
+            self.queued.notified().await;
+        }
+    }
+
+    /// Asks the session to close; true for the first request (whose code wins).
+    pub fn close(&self, code: u16) -> bool {
+        let first = self
             .close_code
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            self.notify.notify_one();
+            .is_ok();
+        if first {
+            self.close_notify.notify_one();
+        }
+        first
+    }
+
+    /// The close code asked for, if any.
+    pub fn code(&self) -> Option<u16> {
+        match self.close_code.load(Ordering::Acquire) {
+            0 => None,
+            code => Some(code),
         }
     }
 
@@ -51,7 +116,7 @@ impl SessionControl {
             if code != 0 {
                 return code;
             }
-            self.notify.notified().await;
+            self.close_notify.notified().await;
         }
     }
 }
@@ -59,13 +124,19 @@ impl SessionControl {
 #[derive(Clone)]
 pub struct Member {
     pub id: SessionId,
-    pub tx: mpsc::Sender<ByteString>,
     pub control: Arc<SessionControl>,
+}
+
+/// One room on this node: its members and the last seq delivered to them.
+#[derive(Default)]
+pub struct Room {
+    members: Vec<Member>,
+    last_seq: AtomicU64,
 }
 
 #[derive(Default)]
 pub struct RoomHub {
-    rooms: DashMap<String, Vec<Member>>,
+    rooms: DashMap<String, Room>,
     sessions: DashMap<SessionId, Arc<SessionControl>>,
     /// client id (or `platform`) → user id → open sessions.
     presence: DashMap<String, HashMap<String, u32>>,
@@ -78,13 +149,12 @@ impl RoomHub {
     }
 
     /// Registers a new session: its id, queue receiver and close switch.
-    pub fn open_session(&self, queue_max: usize) -> (Member, mpsc::Receiver<ByteString>) {
+    pub fn open_session(&self, queue_max: usize) -> Member {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let (tx, rx) = mpsc::channel(queue_max.max(1));
-        let control = Arc::new(SessionControl::default());
+        let control = Arc::new(SessionControl::new(queue_max));
         self.sessions.insert(id, control.clone());
         metrics::gauge!(m::WS_CONNECTIONS).increment(1.0);
-        (Member { id, tx, control }, rx)
+        Member { id, control }
     }
 
     pub fn close_session(&self, id: SessionId, rooms: &[String]) {
@@ -98,24 +168,30 @@ impl RoomHub {
 
     /// Adds a member to a room; false if it was already there.
     pub fn join(&self, room: &str, member: &Member) -> bool {
-        let mut members = self.rooms.entry(room.to_owned()).or_default();
-        if members.iter().any(|m| m.id == member.id) {
+        let mut entry = self.rooms.entry(room.to_owned()).or_default();
+        if entry.members.iter().any(|m| m.id == member.id) {
             return false;
         }
-        members.push(member.clone());
+        entry.members.push(member.clone());
+        metrics::gauge!(m::WS_SUBSCRIPTIONS).increment(1.0);
         true
     }
 
     pub fn leave(&self, room: &str, id: SessionId) {
         let now_empty = match self.rooms.get_mut(room) {
-            Some(mut members) => {
-                members.retain(|m| m.id != id);
-                members.is_empty()
+            Some(mut entry) => {
+                let before = entry.members.len();
+                entry.members.retain(|m| m.id != id);
+                if entry.members.len() < before {
+                    metrics::gauge!(m::WS_SUBSCRIPTIONS).decrement(1.0);
+                }
+                entry.members.is_empty()
             }
             None => false,
         };
         if now_empty {
-            self.rooms.remove_if(room, |_, members| members.is_empty());
+            self.rooms
+                .remove_if(room, |_, entry| entry.members.is_empty());
         }
     }
 
@@ -123,23 +199,60 @@ impl RoomHub {
         self.rooms.contains_key(room)
     }
 
-    /// Queues one frame to every member of the room on this node.
-    pub fn deliver(&self, room: &str, frame: ByteString) {
-        let Some(members) = self.rooms.get(room) else {
+    /// Queues one frame (the room's event `seq`) to every member of the room on this node.
+    /// `published_us` is the wall-clock time the event was published, for the latency metric.
+    /// Callers deliver one room's frames from one task (or under the room's seq lock), in order.
+    pub fn deliver(&self, room: &str, seq: u64, frame: ByteString, published_us: i64) {
+        let Some(entry) = self.rooms.get(room) else {
             return;
         };
-        let mut delivered = 0_u64;
-        for member in members.iter() {
-            match member.tx.try_send(frame.clone()) {
-                Ok(()) => delivered += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    metrics::counter!(m::WS_SLOW_CLOSED).increment(1);
-                    member.control.close(CLOSE_TOO_SLOW);
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
-            }
+        // A duplicate (bus catch-up overlapping live delivery) or a stale frame.
+        if entry.last_seq.fetch_max(seq, Ordering::AcqRel) >= seq {
+            return;
         }
+        let delivered = send_all(&entry.members, &frame);
+        drop(entry);
         metrics::counter!(m::EVENTS_DELIVERED).increment(delivered);
+        let latency_us = (crate::bus::now_us() - published_us).max(0);
+        metrics::histogram!(m::DELIVERY_LATENCY)
+            .record(Duration::from_micros(latency_us as u64).as_secs_f64());
+    }
+
+    /// Records the seq a fresh room starts from (the latest at its first join), so a bus
+    /// catch-up knows where its members stand. Once the room has delivered, this is a no-op.
+    pub fn observe_seq(&self, room: &str, seq: u64) {
+        if let Some(entry) = self.rooms.get(room) {
+            let _ = entry
+                .last_seq
+                .compare_exchange(0, seq, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+
+    /// Rooms on this node with the last seq each delivered (for a bus catch-up).
+    pub fn room_seqs(&self) -> Vec<(String, u64)> {
+        self.rooms
+            .iter()
+            .map(|r| (r.key().clone(), r.last_seq.load(Ordering::Acquire)))
+            .collect()
+    }
+
+    /// The bus cannot fill a gap in this room (history too short, or its seq restarted after
+    /// a Redis loss): members get `refetch` with the room's current seq and carry on from it.
+    pub fn refetch(&self, room: &str, latest: u64) {
+        let Some(entry) = self.rooms.get(room) else {
+            return;
+        };
+        entry.last_seq.store(latest, Ordering::Release);
+        let frame = ByteString::from(
+            serde_json::json!({
+                "type": "refetch",
+                "room": room,
+                "seq": latest,
+                "ts": crate::domain::rfc3339_ms(crate::domain::now_ms()),
+            })
+            .to_string(),
+        );
+        send_all(&entry.members, &frame);
     }
 
     /// Asks every session on this node to close (server shutdown: 1001).
@@ -147,6 +260,11 @@ impl RoomHub {
         for session in self.sessions.iter() {
             session.close(code);
         }
+    }
+
+    /// Members of a room on this node.
+    pub fn member_count(&self, room: &str) -> usize {
+        self.rooms.get(room).map_or(0, |r| r.members.len())
     }
 
     pub fn session_count(&self) -> usize {
@@ -184,4 +302,20 @@ impl RoomHub {
         let total: usize = self.presence.iter().map(|c| c.len()).sum();
         metrics::gauge!(m::ACTIVE_USERS).set(total as f64);
     }
+}
+
+/// `try_send` to each member; a full queue closes that member (4008), never blocks the caller.
+fn send_all(members: &[Member], frame: &ByteString) -> u64 {
+    let mut delivered = 0_u64;
+    for member in members {
+        if member.control.offer(frame) {
+            delivered += 1;
+        } else {
+            metrics::counter!(m::QUEUE_DROPS).increment(1);
+            if member.control.close(CLOSE_TOO_SLOW) {
+                metrics::counter!(m::WS_SLOW_CLOSED).increment(1);
+            }
+        }
+    }
+    delivered
 }

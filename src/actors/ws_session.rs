@@ -2,28 +2,41 @@
 //!
 //! Owns: the connection, its rooms, its outbound queue and keep-alive. Handles client frames
 //! `auth`, `subscribe`, `unsubscribe`, `resume`, `ping`; writes room frames queued by the
-//! RoomHub in order. Closes with 4001 when its token is invalid or expires (an `auth` frame
+//! RoomHub in order. A `resume` writes the missed frames straight from the bus's history, then
+//! fences that room: queued live frames up to the replayed seq are skipped, so the client sees
+//! each seq once and in order. Closes with 4001 when its token is invalid or expires (an `auth` frame
 //! with a fresh token extends it), 4008 when its queue overflows, 1001 on shutdown.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_ws::{CloseCode, CloseReason, Message};
 use bytestring::ByteString;
-use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use super::room_hub::{CLOSE_TOKEN_INVALID, Member, RoomHub};
+use super::room_hub::{
+    CLOSE_GOING_AWAY, CLOSE_TOKEN_INVALID, CLOSE_TOO_SLOW, Member, RoomHub, SessionControl,
+};
 use crate::access::{Reach, reach};
 use crate::auth::{Authenticator, Caller};
-use crate::bus::Bus;
+use crate::bus::{Bus, Replay};
 use crate::domain::{Role, now_ms, rfc3339_ms};
 use crate::store::Store;
 
 /// How long an unauthenticated connection may wait before its `auth` frame.
 const AUTH_WAIT: Duration = Duration::from_secs(5);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
+/// How long a closing session waits for room for its close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+/// Normal closure, used for an idle connection.
+const CLOSE_IDLE: u16 = 1000;
 /// Rooms one session may join.
 const ROOMS_MAX: usize = 256;
 /// Largest client frame accepted.
@@ -69,37 +82,39 @@ fn error_frame(room: Option<&str>, code: &str, message: &str) -> ByteString {
     )
 }
 
-fn close_reason(code: u16, why: &str) -> Option<CloseReason> {
-    Some(CloseReason {
+type Socket = WebSocketStream<TcpStream>;
+type Source = SplitStream<Socket>;
+
+/// Frames written before one flush when many are queued (fewer syscalls under load).
+const WRITE_BATCH_MAX: usize = 64;
+
+fn text(frame: ByteString) -> Message {
+    // SAFETY: a ByteString is valid UTF-8 by construction.
+    Message::Text(unsafe { Utf8Bytes::from_bytes_unchecked(frame.into_bytes()) })
+}
+
+fn close_message(code: u16) -> Message {
+    Message::Close(Some(CloseFrame {
         code: CloseCode::from(code),
-        description: Some(why.to_owned()),
-    })
+        reason: close_text(code).into(),
+    }))
 }
 
 /// Runs a connection to its end. `caller` is set when the token came in the URL.
-pub async fn run(
-    deps: WsDeps,
-    mut session: actix_ws::Session,
-    stream: actix_ws::MessageStream,
-    caller: Option<Caller>,
-) {
-    let mut stream = stream.max_frame_size(CLIENT_FRAME_MAX_BYTES);
+pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
+    let (mut sink, mut stream) = socket.split();
     let caller = match caller {
         Some(c) => c,
-        None => match await_auth_frame(&deps, &mut stream).await {
+        None => match Box::pin(await_auth_frame(&deps, &mut stream)).await {
             Some(c) => c,
             None => {
-                let _ = session
-                    .close(close_reason(
-                        CLOSE_TOKEN_INVALID,
-                        "token invalid or expired",
-                    ))
-                    .await;
+                let close = sink.send(close_message(CLOSE_TOKEN_INVALID));
+                let _ = tokio::time::timeout(CLOSE_WAIT, close).await;
                 return;
             }
         },
     };
-    let (member, mut outbound) = deps.rooms.open_session(deps.queue_max);
+    let member = deps.rooms.open_session(deps.queue_max);
     let client_key = caller
         .client_id
         .clone()
@@ -110,71 +125,116 @@ pub async fn run(
         caller,
         member,
         rooms: Vec::new(),
+        fences: Vec::new(),
     };
 
     let mut own_rooms = vec![format!("user:{}", state.caller.user_id)];
     if let Some(cid) = &state.caller.client_id {
         own_rooms.push(format!("client:{cid}"));
     }
+    let control = state.member.control.clone();
     let mut alive = true;
     for room in own_rooms {
-        let reply = state.join(&room).await;
-        alive &= session.text(reply).await.is_ok();
+        let reply = Box::pin(state.join(&room)).await;
+        alive &= guarded(&control, sink.send(text(reply))).await;
     }
 
     let mut last_heard = Instant::now();
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     heartbeat.tick().await;
-    let control = state.member.control.clone();
     while alive {
         let token_left = Duration::from_secs(
             (state.caller.expires_at - chrono::Utc::now().timestamp()).max(0) as u64,
         );
         tokio::select! {
             biased;
-            code = control.closed() => {
-                let _ = session.close(close_reason(code, "closing")).await;
-                break;
+            _ = control.closed() => break,
+            frame = control.next_frame() => {
+                // Write what is queued now, then flush once.
+                let mut batch = 0;
+                let mut next = Some(frame);
+                while let Some(frame) = next.take() {
+                    if !state.fenced(&frame) {
+                        alive &= guarded(&control, sink.feed(text(frame))).await;
+                        batch += 1;
+                    }
+                    if alive && batch < WRITE_BATCH_MAX {
+                        next = control.try_next_frame();
+                    }
+                }
+                alive &= guarded(&control, sink.flush()).await;
             }
-            frame = outbound.recv() => match frame {
-                Some(frame) => alive = session.text(frame).await.is_ok(),
-                None => break,
-            },
             message = stream.next() => {
                 last_heard = Instant::now();
                 match message {
-                    Some(Ok(Message::Text(text))) => {
-                        if let Some(reply) = state.handle(&text).await {
-                            alive = session.text(reply).await.is_ok();
+                    Some(Ok(Message::Text(frame))) => {
+                        // Boxed: this deep future (store queries) is rare; the session's own
+                        // future, alive for the whole connection, stays small.
+                        for reply in Box::pin(state.handle(frame.as_str())).await {
+                            alive &= guarded(&control, sink.send(text(reply))).await;
                         }
                     }
-                    Some(Ok(Message::Ping(bytes))) => alive = session.pong(&bytes).await.is_ok(),
-                    Some(Ok(Message::Pong(_))) => {}
+                    // tungstenite answers pings itself, on the next write or flush.
+                    Some(Ok(Message::Ping(_))) => alive = guarded(&control, sink.flush()).await,
+                    Some(Ok(Message::Pong(_))) | Some(Ok(Message::Frame(_))) => {}
                     Some(Ok(Message::Binary(_))) => {
-                        alive = session.text(error_frame(None, "text_only", "frames must be JSON text")).await.is_ok();
+                        let reply = error_frame(None, "text_only", "frames must be JSON text");
+                        alive = guarded(&control, sink.send(text(reply))).await;
                     }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
-                    Some(Ok(_)) => {}
                 }
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > deps.idle_timeout {
-                    let _ = session.close(close_reason(1000, "idle")).await;
+                    control.close(CLOSE_IDLE);
                     break;
                 }
-                alive = session.ping(b"").await.is_ok();
+                alive = guarded(&control, sink.send(Message::Ping(Default::default()))).await;
             }
             _ = tokio::time::sleep(token_left) => {
-                let _ = session.close(close_reason(CLOSE_TOKEN_INVALID, "token expired")).await;
+                control.close(CLOSE_TOKEN_INVALID);
                 break;
             }
         }
     }
-    deps.rooms.close_session(state.member.id, &state.rooms);
+    // Out of every room first (no more frames), then the close frame, then unregistered: a
+    // server shutting down waits for the session count to reach zero, so 1001 gets out.
+    for room in &state.rooms {
+        deps.rooms.leave(room, state.member.id);
+    }
     deps.rooms.user_offline(&client_key, &state.caller.user_id);
+    if let Some(code) = control.code() {
+        // The close frame queues behind what the client has not read yet; a client that
+        // reads nothing for CLOSE_WAIT just loses the connection.
+        let _ = tokio::time::timeout(CLOSE_WAIT, sink.send(close_message(code))).await;
+    }
+    deps.rooms.close_session(state.member.id, &[]);
 }
 
-async fn await_auth_frame(deps: &WsDeps, stream: &mut actix_ws::MessageStream) -> Option<Caller> {
+/// Runs one write unless the session is asked to close first: a stalled client must never keep
+/// its task from noticing a close (4008, 1001). False when the session should stop.
+async fn guarded<F>(control: &SessionControl, write: F) -> bool
+where
+    F: std::future::Future<Output = Result<(), WsError>>,
+{
+    tokio::select! {
+        biased;
+        written = write => written.is_ok(),
+        _ = control.closed() => false,
+    }
+}
+
+fn close_text(code: u16) -> &'static str {
+    match code {
+        CLOSE_TOO_SLOW => "too slow: outbound queue full",
+        CLOSE_TOKEN_INVALID => "token invalid or expired",
+        CLOSE_GOING_AWAY => "server shutting down: reconnect and resume",
+        CLOSE_IDLE => "idle",
+        _ => "closing",
+    }
+}
+
+async fn await_auth_frame(deps: &WsDeps, stream: &mut Source) -> Option<Caller> {
     let first = tokio::time::timeout(AUTH_WAIT, stream.next())
         .await
         .ok()??
@@ -182,7 +242,7 @@ async fn await_auth_frame(deps: &WsDeps, stream: &mut actix_ws::MessageStream) -
     let Message::Text(text) = first else {
         return None;
     };
-    let Ok(ClientFrame::Auth { token }) = serde_json::from_str::<ClientFrame>(&text) else {
+    let Ok(ClientFrame::Auth { token }) = serde_json::from_str::<ClientFrame>(text.as_str()) else {
         return None;
     };
     deps.auth.authenticate(&token).await.ok()
@@ -193,14 +253,51 @@ struct SessionState<'a> {
     caller: Caller,
     member: Member,
     rooms: Vec<String>,
+    /// (room, seq) after a resume: queued frames of that room up to seq were already replayed.
+    fences: Vec<(String, u64)>,
+}
+
+/// `room` and `seq` of an event frame (`{"type":..,"room":"..","seq":N,..}`, as the bus writes
+/// them); None for anything else.
+fn frame_room_seq(frame: &str) -> Option<(&str, u64)> {
+    let rest = &frame[frame.find(r#","room":""#)? + 9..];
+    let end = rest.find('"')?;
+    let room = &rest[..end];
+    let rest = rest[end..].strip_prefix(r#"","seq":"#)?;
+    let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+    Some((room, rest[..digits].parse().ok()?))
 }
 
 impl SessionState<'_> {
-    async fn handle(&mut self, text: &str) -> Option<ByteString> {
+    /// Whether a queued frame was already sent by a resume replay (and should be skipped).
+    fn fenced(&mut self, frame: &str) -> bool {
+        if self.fences.is_empty() {
+            return false;
+        }
+        let Some((room, seq)) = frame_room_seq(frame) else {
+            return false;
+        };
+        let Some(i) = self.fences.iter().position(|(r, _)| r == room) else {
+            return false;
+        };
+        if seq <= self.fences[i].1 {
+            return true;
+        }
+        // Past the replay: live frames carry on from here.
+        self.fences.swap_remove(i);
+        false
+    }
+
+    async fn handle(&mut self, text: &str) -> Vec<ByteString> {
+        self.answer(text).await.unwrap_or_default()
+    }
+
+    async fn answer(&mut self, text: &str) -> Option<Vec<ByteString>> {
+        let one = |frame| Some(vec![frame]);
         let frame = match serde_json::from_str::<ClientFrame>(text) {
             Ok(frame) => frame,
             Err(e) => {
-                return Some(error_frame(
+                return one(error_frame(
                     None,
                     "invalid_frame",
                     &format!("unreadable frame: {e}"),
@@ -208,26 +305,27 @@ impl SessionState<'_> {
             }
         };
         match frame {
-            ClientFrame::Ping => Some(control_frame("pong", None, json!({}))),
+            ClientFrame::Ping => one(control_frame("pong", None, json!({}))),
             ClientFrame::Auth { token } => match self.deps.auth.authenticate(&token).await {
                 Ok(fresh) if fresh.user_id == self.caller.user_id => {
                     self.caller = fresh;
-                    Some(control_frame("authenticated", None, json!({})))
+                    one(control_frame("authenticated", None, json!({})))
                 }
-                _ => Some(error_frame(
+                _ => one(error_frame(
                     None,
                     "invalid_token",
                     "token invalid, expired or for another user",
                 )),
             },
-            ClientFrame::Subscribe { room } => Some(self.join(&room).await),
+            ClientFrame::Subscribe { room } => one(self.join(&room).await),
             ClientFrame::Unsubscribe { room } => {
                 if self.rooms.contains(&room) {
                     self.deps.rooms.leave(&room, self.member.id);
                     self.rooms.retain(|r| r != &room);
-                    Some(control_frame("unsubscribed", Some(&room), json!({})))
+                    self.fences.retain(|(r, _)| r != &room);
+                    one(control_frame("unsubscribed", Some(&room), json!({})))
                 } else {
-                    Some(error_frame(
+                    one(error_frame(
                         Some(&room),
                         "not_subscribed",
                         "not subscribed to this room",
@@ -236,22 +334,30 @@ impl SessionState<'_> {
             }
             ClientFrame::Resume { room, seq } => {
                 if !self.rooms.contains(&room) {
-                    return Some(error_frame(
+                    return one(error_frame(
                         Some(&room),
                         "not_subscribed",
                         "subscribe before resuming",
                     ));
                 }
-                match self.deps.bus.latest_seq(&room).await {
-                    // Nothing was missed: no replay needed.
-                    Ok(latest) if latest == seq => None,
-                    // Event history arrives with issue 5; until then anything missed is a refetch.
-                    Ok(latest) => Some(control_frame(
+                match self.deps.bus.replay(&room, seq).await {
+                    Ok(Replay::Frames { latest, frames }) => {
+                        if !frames.is_empty() {
+                            self.fences.retain(|(r, _)| r != &room);
+                            self.fences.push((room, latest));
+                        }
+                        Some(frames)
+                    }
+                    Ok(Replay::Refetch { latest }) => one(control_frame(
                         "refetch",
                         Some(&room),
                         json!({ "seq": latest }),
                     )),
-                    Err(_) => Some(control_frame("refetch", Some(&room), json!({}))),
+                    Err(_) => one(error_frame(
+                        Some(&room),
+                        "bus_unavailable",
+                        "history unavailable for now; retry the resume",
+                    )),
                 }
             }
         }
@@ -273,7 +379,10 @@ impl SessionState<'_> {
             self.rooms.push(room.to_owned());
         }
         match self.deps.bus.latest_seq(room).await {
-            Ok(seq) => control_frame("subscribed", Some(room), json!({ "seq": seq })),
+            Ok(seq) => {
+                self.deps.rooms.observe_seq(room, seq);
+                control_frame("subscribed", Some(room), json!({ "seq": seq }))
+            }
             Err(_) => error_frame(
                 Some(room),
                 "bus_unavailable",
@@ -312,5 +421,16 @@ impl SessionState<'_> {
             Ok(_) => Err(DENIED),
             Err(_) => Err(("unavailable", "try again")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_room_and_seq_of_event_frames_only() {
+        let frame = r#"{"type":"balance_update","room":"user:ab-1","seq":42,"ts":"x","data":{}}"#;
+        assert_eq!(super::frame_room_seq(frame), Some(("user:ab-1", 42)));
+        let control = r#"{"room":"user:ab-1","seq":3,"ts":"x","type":"refetch"}"#;
+        assert_eq!(super::frame_room_seq(control), None);
     }
 }

@@ -27,6 +27,8 @@ pub struct Event {
     pub kind: EventKind,
     pub data: serde_json::Value,
     pub ts_ms: i64,
+    /// Wall-clock microseconds at publish, for the delivery latency metric (not on the wire).
+    pub published_us: i64,
 }
 
 impl Event {
@@ -36,6 +38,7 @@ impl Event {
             kind,
             data,
             ts_ms: crate::domain::now_ms(),
+            published_us: 0,
         }
     }
 

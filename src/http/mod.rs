@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bench;
 pub mod callbacks;
 pub mod client_settings;
 pub mod clients;
@@ -10,7 +11,9 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod ledger;
+pub mod live;
 pub mod middleware;
+pub mod notifications;
 pub mod openapi;
 pub mod ops;
 pub mod providers;
@@ -37,6 +40,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/docs", web::get().to(docs::page))
         .route("/ws", web::get().to(ws::connect))
         .route("/callbacks/{provider}", web::post().to(callbacks::receive))
+        .route("/live", web::get().to(live::page))
+        .route("/live.js", web::get().to(live::script))
         .service(
             web::scope("/api/v1")
                 .route("/auth/login", web::post().to(auth::login))
@@ -133,6 +138,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/providers/{provider}/games",
                     web::get().to(providers::games),
+                )
+                .route("/notifications", web::post().to(notifications::send))
+                .route("/bench/events", web::post().to(bench::publish))
+                .route(
+                    "/notifications/{id}/read",
+                    web::post().to(notifications::mark_read),
+                )
+                .route(
+                    "/users/{id}/notifications",
+                    web::get().to(notifications::list),
                 ),
         )
         .default_service(web::to(not_found));

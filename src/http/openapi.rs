@@ -505,6 +505,61 @@ fn ops() -> Vec<Op> {
                 "Provider-to-hub reports, authenticated by the protocol's signature",
             )
         },
+        // Realtime (issue 5).
+        Op {
+            auth: false,
+            ok: (200, "Text"),
+            ..op(
+                "get",
+                "/live",
+                "realtime",
+                "Browser page: log in and watch balance and notifications live",
+            )
+        },
+        Op {
+            auth: false,
+            ok: (200, "Text"),
+            ..op("get", "/live.js", "realtime", "Script of the /live page")
+        },
+        Op {
+            body: Some("SendNotification"),
+            ok: (201, "Notification"),
+            ..op(
+                "post",
+                "/api/v1/notifications",
+                "realtime",
+                "Send a notice to a user or a client room (admins); stored and pushed live",
+            )
+        },
+        Op {
+            ok: (200, "Notification"),
+            ..op(
+                "post",
+                "/api/v1/notifications/{id}/read",
+                "realtime",
+                "Mark a notice read for the caller (its recipient)",
+            )
+        },
+        Op {
+            query: &["unread", "cursor", "limit"],
+            ok: (200, "NotificationPage"),
+            ..op(
+                "get",
+                "/api/v1/users/{id}/notifications",
+                "realtime",
+                "A user's notices and its client's, newest first, with its read state",
+            )
+        },
+        Op {
+            body: Some("BenchEvents"),
+            ok: (200, "Object"),
+            ..op(
+                "post",
+                "/api/v1/bench/events",
+                "realtime",
+                "Load tests only (404 unless bench_events is on): publish synthetic events",
+            )
+        },
     ]
 }
 
@@ -552,6 +607,10 @@ fn schemas() -> Value {
         "UpdateClient": obj(&[("name", st()), ("status", json!({ "enum": ["active", "suspended"] }))], &[]),
         "Client": obj(&[("id", st()), ("code", st()), ("name", st()), ("currency", st()), ("currency_exponent", s("integer")), ("status", st()), ("created_at", st())], &["id"]),
         "ClientPage": page_of("Client"),
+        "SendNotification": obj(&[("room", json!({ "type": "string", "description": "client:<id> or user:<id>; or give user_id" })), ("user_id", st()), ("title", st()), ("body", st())], &["title", "body"]),
+        "Notification": obj(&[("id", st()), ("room", st()), ("client_id", st()), ("user_id", opt()), ("sender_id", st()), ("title", st()), ("body", st()), ("created_at", st()), ("read", s("boolean")), ("read_at", opt())], &["id", "room", "title", "body", "read"]),
+        "NotificationPage": page_of("Notification"),
+        "BenchEvents": obj(&[("events", json!({ "type": "array", "items": { "type": "array", "description": "[room, scheduled send time in µs]" } }))], &["events"]),
         "Branding": obj(&[("display_name", opt()), ("logo_url", opt()), ("primary_color", opt())], &[]),
         "Limits": obj(&[("max_deposit", opt()), ("max_withdrawal", opt()), ("max_transfer", opt())], &[]),
         "ClientSettingsPatch": obj(&[

@@ -1,32 +1,125 @@
-//! `GET /ws`: upgrades to a websocket and hands the connection to a WsSession task.
+//! `GET /ws`: the websocket endpoint, served on the same listener and port as the rest of the
+//! API but through a leaner stack (see ARCHITECTURE.md, "Realtime"): actix-http hands every HTTP
+//! upgrade request, with its raw TCP stream, to [`upgrade`] before routing; we answer the
+//! handshake ourselves and run the connection on tokio-tungstenite. actix-http's two fixed
+//! 8 KiB buffers per connection are released at the hand-off, so an idle websocket costs a
+//! few hundred bytes of buffers instead of ~14 KB.
+//!
+//! A token in the URL is checked before upgrading, so a bad one is a plain 401; without one, the
+//! first frame must be `{"type":"auth","token":...}`. A non-upgrade `GET /ws` reaches the normal
+//! router and gets 400 `websocket_required` from [`connect`].
 
 use std::time::Duration;
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
+use actix_codec::Framed;
+use actix_http::{HttpMessage, Request, h1};
+use actix_web::{HttpResponse, http::StatusCode};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::error::ApiError;
-use crate::actors::ws_session::{self, WsDeps};
+use crate::actors::ws_session::{self, CLIENT_FRAME_MAX_BYTES, WsDeps};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+/// Initial read buffer per connection: client frames are small; it grows for a larger one.
+const READ_BUFFER_BYTES: usize = 256;
+/// Frames written are gathered up to this size before a flush forces them out.
+const WRITE_BUFFER_BYTES: usize = 4 * 1024;
+/// Hard cap of the writer's buffer (the session never lets it grow past one batch anyway).
+const WRITE_BUFFER_MAX_BYTES: usize = 1024 * 1024;
+
+#[derive(serde::Deserialize)]
 pub struct WsQuery {
     token: Option<String>,
 }
 
+/// A plain `GET /ws` without the upgrade headers: a bad token is still a 401.
 pub async fn connect(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Payload,
-    q: web::Query<WsQuery>,
+    state: actix_web::web::Data<AppState>,
+    q: actix_web::web::Query<WsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    // A token in the URL is checked before upgrading, so a bad one is a plain 401.
-    let caller = match &q.token {
-        Some(token) => Some(state.auth.authenticate(token).await?),
+    if let Some(token) = &q.token {
+        state.auth.authenticate(token).await?;
+    }
+    Err(ApiError::bad_request(
+        "websocket_required",
+        "GET /ws needs a websocket upgrade",
+    ))
+}
+
+/// Every HTTP upgrade request lands here, with the connection it came on.
+pub async fn upgrade(
+    state: AppState,
+    req: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> Result<(), actix_web::Error> {
+    let parts = framed.into_parts();
+    let mut io = parts.io;
+    // Anything the client sent after its request (normally nothing before our 101).
+    let leftover = parts.read_buf.to_vec();
+    drop(parts.write_buf);
+
+    if req.path() != "/ws" {
+        return respond_error(
+            &mut io,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint",
+        )
+        .await;
+    }
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let is_websocket = header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    let (Some(key), true, Some("13")) = (
+        header("sec-websocket-key"),
+        is_websocket,
+        header("sec-websocket-version").as_deref(),
+    ) else {
+        return respond_error(
+            &mut io,
+            StatusCode::BAD_REQUEST,
+            "websocket_required",
+            "expected a websocket (version 13) upgrade",
+        )
+        .await;
+    };
+    let token = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("token="))
+            .map(str::to_owned)
+    });
+    let caller = match token {
+        Some(token) => match state.auth.authenticate(&token).await {
+            Ok(caller) => Some(caller),
+            Err(e) => {
+                let e = ApiError::from(e);
+                return respond_error(&mut io, e.status, e.code, &e.message).await;
+            }
+        },
         None => None,
     };
-    let (response, session, stream) = actix_ws::handle(&req, body)
-        .map_err(|e| ApiError::bad_request("websocket_required", e.to_string()))?;
+
+    let accept = derive_accept_key(key.as_bytes());
+    let head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    io.write_all(head.as_bytes()).await?;
+    let _ = io.set_nodelay(true);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_write_buffer_size(WRITE_BUFFER_MAX_BYTES)
+        .max_message_size(Some(CLIENT_FRAME_MAX_BYTES))
+        .max_frame_size(Some(CLIENT_FRAME_MAX_BYTES));
+    let ws = WebSocketStream::from_partially_read(io, leftover, Role::Server, Some(config)).await;
     let settings = &state.config.settings;
     let deps = WsDeps {
         auth: state.auth.clone(),
@@ -36,6 +129,26 @@ pub async fn connect(
         queue_max: settings.ws_outbound_queue,
         idle_timeout: Duration::from_secs(settings.ws_idle_timeout_secs),
     };
-    actix_web::rt::spawn(ws_session::run(deps, session, stream, caller));
-    Ok(response)
+    // The session outlives this call: the HTTP dispatcher (and its buffers) can go now.
+    actix_web::rt::spawn(ws_session::run(deps, ws, caller));
+    Ok(())
+}
+
+/// Answers a refused upgrade with the API's JSON error and closes the connection.
+async fn respond_error(
+    io: &mut TcpStream,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Result<(), actix_web::Error> {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let response = format!(
+        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        status.as_u16(),
+        body.len()
+    );
+    io.write_all(response.as_bytes()).await?;
+    let _ = io.shutdown().await;
+    Ok(())
 }

@@ -80,6 +80,9 @@ pub use providers::*;
 // After `dispatch!`, so the identity methods can use it.
 mod identity;
 
+mod notifications;
+pub use notifications::{NotificationQuery, NotificationRow};
+
 impl Store {
     /// Connects and applies pending migrations.
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

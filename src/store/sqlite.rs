@@ -21,6 +21,7 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 include!("sql.rs");
 include!("sql_providers.rs");
+include!("sql_notifications.rs");
 include!("sql_ledger.rs");
 include!("sql_identity.rs");
 

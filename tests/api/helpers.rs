@@ -294,6 +294,13 @@ impl TestHub {
         Self::start_settings(infra, settings).await
     }
 
+    /// Starts on `infra` with settings adjusted by `tune` (queue sizes, Redis URL, ...).
+    pub async fn start_on_with(infra: Infra, tune: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = infra.settings();
+        tune(&mut settings);
+        Self::start_settings(infra, settings).await
+    }
+
     async fn start_settings(infra: Infra, settings: Settings) -> Self {
         // `RUST_LOG=nashub=debug cargo test ... -- --nocapture` shows the hub's logs.
         let _ = tracing_subscriber::fmt()
@@ -701,10 +708,40 @@ impl WsClient {
         }
     }
 
+    /// Connects with a tiny socket receive buffer, so a client that stops reading stalls the
+    /// server quickly (slow-consumer tests).
+    pub async fn connect_small_buffer(url: &str) -> WsClient {
+        let addr = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let tcp = socket.connect(addr).await.expect("tcp connects");
+        let (stream, _) =
+            tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+                .await
+                .expect("websocket connects");
+        WsClient { stream }
+    }
+
     pub async fn next(&mut self) -> Value {
         self.next_within(Duration::from_secs(10))
             .await
             .expect("a frame within 10 s")
+    }
+
+    /// The next frame whose type is one of `kinds`, skipping others.
+    pub async fn next_of_any(&mut self, kinds: &[&str]) -> Value {
+        loop {
+            let frame = self.next().await;
+            if kinds.iter().any(|k| frame["type"] == *k) {
+                return frame;
+            }
+        }
     }
 
     /// The next frame of `kind`, skipping others.

@@ -66,5 +66,16 @@ async fn two_hub_processes_behave_as_one() {
     balances.sort_by_key(|b| b.replace('.', "").parse::<i64>().unwrap());
     let expected: Vec<String> = (0..100).map(|n| format!("{n}.00")).collect();
     assert_eq!(balances, expected);
+
+    // History lives in Redis: a socket on A resumes from seq 95 and gets 96..=101 in order.
+    let room = format!("user:{}", tree.player_id);
+    let mut ws_a = WsClient::connect(&ws_url(&node_a.base, &tree.player_token)).await;
+    assert_eq!(ws_a.next_of("subscribed").await["seq"], 101);
+    ws_a.send(json!({ "type": "resume", "room": room, "seq": 95 }))
+        .await;
+    for seq in 96..=101_u64 {
+        let frame = ws_a.next_of("balance_update").await;
+        assert_eq!(frame["seq"], seq, "{frame}");
+    }
     infra.assert_ledger_ok();
 }

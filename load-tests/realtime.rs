@@ -1,0 +1,872 @@
+//! `load-realtime`: the realtime load generator (issue 5). Built by `cargo build --release`.
+//!
+//! It starts the hub binary it is given (release build) on loopback with a fresh SQLite data
+//! directory (and Redis when asked), creates users over HTTP, then spreads websocket clients over
+//! worker processes (each under the 20,000-fd limit, each from its own 127.0.0.x source address)
+//! and runs one workload. Load is open-loop: every event has a scheduled send time, carried in
+//! its frame (`data.t`, µs), and latency is measured from that time to arrival, so a publisher
+//! that falls behind shows up as latency instead of hiding it. Figures are printed, never asserted.
+//!
+//! Workloads (see load-tests/README.md for the commands):
+//! - `hold`: N connections held, RSS of the hub idle and after a few events per connection.
+//! - `rate`: user-room events at a fixed rate; latency percentiles and hub CPU per delivery.
+//! - `broadcast`: one client room with M members, published unpaced; deliveries per second.
+//! - `redis`: like `rate`, published on node A, received on node B (two hubs on one Redis).
+//! - `mutations`: HTTP deposits at a fixed rate; latency to the `balance_update` frame.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+
+const ADMIN_PASSWORD: &str = "load-admin-password";
+const PASSWORD: &str = "load-password-1";
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum Workload {
+    Hold,
+    Rate,
+    Broadcast,
+    Redis,
+    Mutations,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Runs a workload against a hub this command starts.
+    Run {
+        workload: Workload,
+        /// The hub binary (a release build).
+        #[arg(long, default_value = "target/release/nashub")]
+        hub_bin: String,
+        /// Users, each with its own websocket client(s).
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        /// Websocket connections per user.
+        #[arg(long, default_value_t = 1)]
+        conns_per_user: usize,
+        /// Events (or mutations) per second, for paced workloads.
+        #[arg(long, default_value_t = 20_000)]
+        rate: u64,
+        /// Seconds of traffic.
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        /// Seconds connections are held before traffic (`hold`).
+        #[arg(long, default_value_t = 60)]
+        hold_secs: u64,
+        /// Events per user room after the hold (`hold`).
+        #[arg(long, default_value_t = 3)]
+        events_per_user: u64,
+        /// Worker processes for websocket clients.
+        #[arg(long, default_value_t = 1)]
+        procs: usize,
+        /// Redis for the `redis` workload.
+        #[arg(long, default_value = "redis://127.0.0.1:6379")]
+        redis_url: String,
+        /// HTTP worker threads of the hub.
+        #[arg(long, default_value_t = 2)]
+        hub_workers: usize,
+    },
+    /// Internal: a websocket client process (spec on stdin).
+    Worker,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    match cli.cmd {
+        Cmd::Worker => rt.block_on(worker()),
+        Cmd::Run {
+            workload,
+            hub_bin,
+            users,
+            conns_per_user,
+            rate,
+            secs,
+            hold_secs,
+            events_per_user,
+            procs,
+            redis_url,
+            hub_workers,
+        } => rt.block_on(run(Run {
+            workload,
+            hub_bin,
+            users,
+            conns_per_user,
+            rate,
+            secs,
+            hold_secs,
+            events_per_user,
+            procs,
+            redis_url,
+            hub_workers,
+        })),
+    }
+}
+
+struct Run {
+    workload: Workload,
+    hub_bin: String,
+    users: usize,
+    conns_per_user: usize,
+    rate: u64,
+    secs: u64,
+    hold_secs: u64,
+    events_per_user: u64,
+    procs: usize,
+    redis_url: String,
+    hub_workers: usize,
+}
+
+// ---- the hub process -------------------------------------------------------------------
+
+struct Hub {
+    child: Child,
+    base: String,
+}
+
+impl Hub {
+    fn start(
+        bin: &str,
+        data_dir: &std::path::Path,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<Hub> {
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .env("NASHUB_BIND", "127.0.0.1:0")
+            .env("NASHUB_DATA_DIR", data_dir)
+            .env("NASHUB_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("NASHUB_PASSWORD_HASH_MEMORY_KIB", "256")
+            .env("NASHUB_RATE_LIMIT_PER_USER", "0")
+            .env("NASHUB_BENCH_EVENTS", "true")
+            .env("NASHUB_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn()?;
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(base) = line.strip_prefix("nashub listening on ") {
+                    let _ = tx.send(base.to_owned());
+                }
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(60))?;
+        Ok(Hub { child, base })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident set size in MB.
+    fn rss_mb(&self) -> f64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    /// User + system CPU seconds used so far.
+    fn cpu_secs(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or_default();
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+        (ticks(11) + ticks(12)) / 100.0
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---- HTTP setup --------------------------------------------------------------------------
+
+struct Setup {
+    http: reqwest::Client,
+    base: String,
+    super_token: String,
+    client_id: String,
+    /// (user id, access token)
+    users: Vec<(String, String)>,
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let mut req = http.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await?;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    anyhow::ensure!(status.is_success(), "{status}: {body}");
+    Ok(body)
+}
+
+async fn setup(base: &str, users: usize) -> anyhow::Result<Setup> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let login = |client: Option<&str>, name: &str, password: &str| {
+        let mut body = json!({ "username": name, "password": password });
+        if let Some(c) = client {
+            body["client"] = json!(c);
+        }
+        post(&http, format!("{base}/api/v1/auth/login"), None, body)
+    };
+    let super_token = login(None, "admin", ADMIN_PASSWORD).await?["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = format!("load{}", std::process::id());
+    let client = post(
+        &http,
+        format!("{base}/api/v1/clients"),
+        Some(&super_token),
+        json!({ "code": code, "name": "Load", "currency": "USD", "currency_exponent": 2 }),
+    )
+    .await?;
+    let client_id = client["id"].as_str().unwrap().to_owned();
+    let admin = post(
+        &http,
+        format!("{base}/api/v1/users"),
+        Some(&super_token),
+        json!({ "client_id": client_id, "role": "client_admin", "username": "boss", "password": PASSWORD }),
+    )
+    .await?;
+    let admin_id = admin["id"].as_str().unwrap().to_owned();
+    let made = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    futures_util::stream::iter(0..users)
+        .for_each_concurrent(16, |i| {
+            let (http, base, super_token, client_id, admin_id, code, made) = (
+                http.clone(), base.to_owned(), super_token.clone(), client_id.clone(), admin_id.clone(), code.clone(), made.clone(),
+            );
+            async move {
+                let name = format!("player{i}");
+                let user = post(
+                    &http,
+                    format!("{base}/api/v1/users"),
+                    Some(&super_token),
+                    json!({ "client_id": client_id, "parent_id": admin_id, "role": "player", "username": name, "password": PASSWORD }),
+                )
+                .await
+                .expect("create player");
+                let token = post(&http, format!("{base}/api/v1/auth/login"), None, json!({ "client": code, "username": name, "password": PASSWORD }))
+                    .await
+                    .expect("player login")["access_token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                made.lock().await.push((i, user["id"].as_str().unwrap().to_owned(), token));
+            }
+        })
+        .await;
+    let mut made = Arc::try_unwrap(made).unwrap().into_inner();
+    made.sort_by_key(|m| m.0);
+    eprintln!(
+        "setup: {users} users created and logged in in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Setup {
+        http,
+        base: base.to_owned(),
+        super_token,
+        client_id,
+        users: made.into_iter().map(|(_, id, token)| (id, token)).collect(),
+    })
+}
+
+// ---- workers -------------------------------------------------------------------------------
+
+#[derive(Serialize, Deserialize)]
+struct WorkerSpec {
+    ws_url: String,
+    tokens: Vec<String>,
+    conns_per_token: usize,
+    bind_ip: String,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct WorkerReport {
+    received: u64,
+    closed: u64,
+    /// Latency of every timed frame, µs.
+    latencies_us: Vec<u32>,
+}
+
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Worker {
+    fn spawn(spec: &WorkerSpec) -> anyhow::Result<Worker> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{}", serde_json::to_string(spec)?)?;
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Ok(Worker {
+            child,
+            stdin,
+            lines,
+        })
+    }
+
+    fn line(&self) -> anyhow::Result<String> {
+        Ok(self.lines.recv_timeout(Duration::from_secs(600))?)
+    }
+
+    fn report(&mut self) -> anyhow::Result<WorkerReport> {
+        writeln!(self.stdin, "report")?;
+        Ok(serde_json::from_str(&self.line()?)?)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// The value of `"t":` in a frame, if any (cheaper than parsing every frame).
+fn frame_time(text: &str) -> Option<i64> {
+    let at = text.find(r#""t":"#)? + 4;
+    let rest = &text[at..];
+    let end = rest.find(|c: char| !c.is_ascii_digit())?;
+    rest[..end].parse().ok()
+}
+
+async fn worker() -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let spec: WorkerSpec = serde_json::from_str(&line)?;
+    let (cmd_tx, mut cmds) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if cmd_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let report = Arc::new(std::sync::Mutex::new(WorkerReport::default()));
+    let connected = Arc::new(AtomicU64::new(0));
+    let addr: std::net::SocketAddr = spec
+        .ws_url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()?;
+    let bind: std::net::IpAddr = spec.bind_ip.parse()?;
+    let total = spec.tokens.len() * spec.conns_per_token;
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(total.max(1));
+    let gate = Arc::new(tokio::sync::Semaphore::new(200));
+    for token in &spec.tokens {
+        for _ in 0..spec.conns_per_token {
+            let url = format!("{}?token={token}", spec.ws_url);
+            let (report, connected, ready, gate) = (
+                report.clone(),
+                connected.clone(),
+                ready_tx.clone(),
+                gate.clone(),
+            );
+            tokio::spawn(async move {
+                let permit = gate.acquire_owned().await.unwrap();
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind(std::net::SocketAddr::new(bind, 0)).unwrap();
+                let tcp = socket.connect(addr).await.expect("tcp connect");
+                tcp.set_nodelay(true).ok();
+                let (mut ws, _) = tokio_tungstenite::client_async(url, tcp)
+                    .await
+                    .expect("ws handshake");
+                let mut joined = 0;
+                while joined < 2 {
+                    if let Some(Ok(Message::Text(t))) = ws.next().await
+                        && t.contains(r#""type":"subscribed""#)
+                    {
+                        joined += 1;
+                    }
+                }
+                drop(permit);
+                connected.fetch_add(1, Ordering::Relaxed);
+                let _ = ready.send(()).await;
+                let mut local: Vec<u32> = Vec::new();
+                let mut received = 0_u64;
+                let mut flush_at = Instant::now();
+                loop {
+                    let msg = tokio::time::timeout(Duration::from_millis(200), ws.next()).await;
+                    match msg {
+                        Ok(Some(Ok(Message::Text(t)))) => {
+                            if let Some(sent) = frame_time(&t) {
+                                local.push((now_us() - sent).max(0) as u32);
+                            }
+                            received += 1;
+                        }
+                        Ok(Some(Ok(Message::Ping(p)))) => {
+                            let _ = ws.send(Message::Pong(p)).await;
+                        }
+                        Ok(Some(Ok(_))) => {}
+                        Ok(_) => {
+                            report.lock().unwrap().closed += 1;
+                            break;
+                        }
+                        Err(_) => {}
+                    }
+                    if received > 0
+                        && (flush_at.elapsed() > Duration::from_millis(100) || local.len() > 4096)
+                    {
+                        let mut r = report.lock().unwrap();
+                        r.received += received;
+                        r.latencies_us.append(&mut local);
+                        received = 0;
+                        flush_at = Instant::now();
+                    }
+                }
+                let mut r = report.lock().unwrap();
+                r.received += received;
+                r.latencies_us.append(&mut local);
+            });
+        }
+    }
+    drop(ready_tx);
+    for _ in 0..total {
+        ready_rx.recv().await;
+    }
+    println!("connected {}", connected.load(Ordering::Relaxed));
+    while let Some(cmd) = cmds.recv().await {
+        match cmd.trim() {
+            "report" => {
+                // Let frames in flight land, then hand over what was counted so far.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let r = std::mem::take(&mut *report.lock().unwrap());
+                println!("{}", serde_json::to_string(&r)?);
+            }
+            _ => break,
+        }
+    }
+    std::process::exit(0);
+}
+
+// ---- orchestration ---------------------------------------------------------------------------
+
+struct Clients {
+    workers: Vec<Worker>,
+}
+
+impl Clients {
+    /// Connects every user's websocket(s), spread over `procs` worker processes.
+    fn connect(
+        ws_url: &str,
+        tokens: &[String],
+        conns_per_token: usize,
+        procs: usize,
+    ) -> anyhow::Result<Clients> {
+        let per = tokens.len().div_ceil(procs.max(1));
+        let mut workers = Vec::new();
+        for (i, chunk) in tokens.chunks(per.max(1)).enumerate() {
+            workers.push(Worker::spawn(&WorkerSpec {
+                ws_url: ws_url.to_owned(),
+                tokens: chunk.to_vec(),
+                conns_per_token,
+                bind_ip: format!("127.0.0.{}", 2 + i),
+            })?);
+        }
+        let started = Instant::now();
+        let mut connected = 0;
+        for w in &workers {
+            let line = w.line()?;
+            connected += line.trim_start_matches("connected ").parse::<u64>()?;
+        }
+        eprintln!(
+            "clients: {connected} websockets connected and joined in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(Clients { workers })
+    }
+
+    /// Collects reports until `expected` frames arrived or arrivals stop for 2 s.
+    fn settle(&mut self, expected: u64) -> anyhow::Result<WorkerReport> {
+        let mut all = self.report()?;
+        let mut quiet = 0;
+        while all.received < expected && quiet < 2 {
+            std::thread::sleep(Duration::from_secs(1));
+            let mut more = self.report()?;
+            quiet = if more.received == 0 { quiet + 1 } else { 0 };
+            all.received += more.received;
+            all.closed += more.closed;
+            all.latencies_us.append(&mut more.latencies_us);
+        }
+        Ok(all)
+    }
+
+    fn report(&mut self) -> anyhow::Result<WorkerReport> {
+        let mut all = WorkerReport::default();
+        for w in &mut self.workers {
+            let mut r = w.report()?;
+            all.received += r.received;
+            all.closed += r.closed;
+            all.latencies_us.append(&mut r.latencies_us);
+        }
+        Ok(all)
+    }
+}
+
+fn percentiles(lat: &mut [u32]) -> String {
+    if lat.is_empty() {
+        return "no samples".into();
+    }
+    lat.sort_unstable();
+    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)] as f64 / 1000.0;
+    format!(
+        "p50={:.3}ms p90={:.3}ms p99={:.3}ms p99.9={:.3}ms max={:.3}ms",
+        p(0.5),
+        p(0.9),
+        p(0.99),
+        p(0.999),
+        p(1.0)
+    )
+}
+
+/// Publishes `rooms` round-robin at `rate` events/s for `secs` (open loop: each event's
+/// scheduled time goes in its frame), through the bench endpoint of `base`. Returns events sent.
+async fn publish_paced(
+    s: &Setup,
+    base: &str,
+    rooms: &[String],
+    rate: u64,
+    total: u64,
+) -> anyhow::Result<u64> {
+    let url = format!("{base}/api/v1/bench/events");
+    let start_us = now_us() + 20_000;
+    let mut sent = 0_u64;
+    let interval_us = 1_000_000.0 / rate as f64;
+    while sent < total {
+        let due = (((now_us() - start_us) as f64 / interval_us).max(0.0) as u64).min(total);
+        if due <= sent {
+            tokio::time::sleep(Duration::from_micros(500)).await;
+            continue;
+        }
+        // At most ~60 KB of JSON per request (the hub's body limit is 64 KiB).
+        let upto = due.min(sent + 800);
+        let events: Vec<(String, i64)> = (sent..upto)
+            .map(|i| {
+                (
+                    rooms[(i as usize) % rooms.len()].clone(),
+                    start_us + (i as f64 * interval_us) as i64,
+                )
+            })
+            .collect();
+        post(
+            &s.http,
+            url.clone(),
+            Some(&s.super_token),
+            json!({ "events": events }),
+        )
+        .await?;
+        sent = upto;
+    }
+    Ok(sent)
+}
+
+async fn run(r: Run) -> anyhow::Result<()> {
+    let data = tempdir()?;
+    let mut extra = vec![("NASHUB_HTTP_WORKERS", r.hub_workers.to_string())];
+    let prefix = format!("load{}", std::process::id());
+    if r.workload == Workload::Redis {
+        extra.push(("NASHUB_REDIS_URL", r.redis_url.clone()));
+        extra.push(("NASHUB_REDIS_PREFIX", prefix.clone()));
+    }
+    let hub = Hub::start(&r.hub_bin, &data, &extra)?;
+    let rss_start = hub.rss_mb();
+    let s = setup(&hub.base, r.users).await?;
+    let tokens: Vec<String> = s.users.iter().map(|u| u.1.clone()).collect();
+    let user_rooms: Vec<String> = s.users.iter().map(|u| format!("user:{}", u.0)).collect();
+    let ws_url = format!("{}/ws", hub.base.replacen("http", "ws", 1));
+    println!(
+        "hub pid {} at {}; RSS at start {:.1} MB",
+        hub.pid(),
+        hub.base,
+        rss_start
+    );
+
+    match r.workload {
+        Workload::Hold => {
+            let rss_before = hub.rss_mb();
+            let mut clients = Clients::connect(&ws_url, &tokens, r.conns_per_user, r.procs)?;
+            let conns = (tokens.len() * r.conns_per_user) as f64;
+            let rss_connected = hub.rss_mb();
+            println!(
+                "hold: {conns} connections; RSS {rss_before:.1} MB before, {rss_connected:.1} MB connected ({:.0} bytes/connection)",
+                (rss_connected - rss_before) * 1024.0 * 1024.0 / conns
+            );
+            tokio::time::sleep(Duration::from_secs(r.hold_secs)).await;
+            let rss_held = hub.rss_mb();
+            println!("hold: after {} s idle: RSS {rss_held:.1} MB", r.hold_secs);
+            let total = user_rooms.len() as u64 * r.events_per_user;
+            publish_paced(&s, &hub.base, &user_rooms, 20_000, total).await?;
+            let expected = user_rooms.len() as u64 * r.events_per_user * r.conns_per_user as u64;
+            let mut rep = clients.settle(expected)?;
+            let rss_after = hub.rss_mb();
+            println!(
+                "hold: events to every connection: expected {expected} deliveries, received {} (closed {}), {}",
+                rep.received,
+                rep.closed,
+                percentiles(&mut rep.latencies_us)
+            );
+            println!("hold: RSS after traffic {rss_after:.1} MB");
+        }
+        Workload::Rate | Workload::Redis => {
+            let (publish_base, _node_b);
+            let mut clients = if r.workload == Workload::Redis {
+                let b = Hub::start(&r.hub_bin, &data, &extra)?;
+                let url = format!("{}/ws", b.base.replacen("http", "ws", 1));
+                let c = Clients::connect(&url, &tokens, r.conns_per_user, r.procs)?;
+                publish_base = hub.base.clone();
+                _node_b = Some(b);
+                c
+            } else {
+                publish_base = hub.base.clone();
+                _node_b = None;
+                Clients::connect(&ws_url, &tokens, r.conns_per_user, r.procs)?
+            };
+            let cpu0 = hub.cpu_secs() + _node_b.as_ref().map_or(0.0, Hub::cpu_secs);
+            let started = Instant::now();
+            let sent =
+                publish_paced(&s, &publish_base, &user_rooms, r.rate, r.rate * r.secs).await?;
+            let elapsed = started.elapsed().as_secs_f64();
+            let expected = sent * r.conns_per_user as u64;
+            let mut rep = clients.settle(expected)?;
+            let cpu = hub.cpu_secs() + _node_b.as_ref().map_or(0.0, Hub::cpu_secs) - cpu0;
+            println!(
+                "{:?}: {} clients, target {}/s for {} s: sent {sent} in {elapsed:.2}s, delivered {}/{expected} (closed {}), {}",
+                r.workload,
+                tokens.len() * r.conns_per_user,
+                r.rate,
+                r.secs,
+                rep.received,
+                rep.closed,
+                percentiles(&mut rep.latencies_us)
+            );
+            println!(
+                "{:?}: hub CPU {cpu:.2}s = {:.2} µs per delivered event; RSS {:.1} MB",
+                r.workload,
+                cpu * 1e6 / rep.received.max(1) as f64,
+                hub.rss_mb()
+            );
+        }
+        Workload::Broadcast => {
+            let mut clients = Clients::connect(&ws_url, &tokens, r.conns_per_user, r.procs)?;
+            let room = [format!("client:{}", s.client_id)];
+            let cpu0 = hub.cpu_secs();
+            let started = Instant::now();
+            // Paced at --rate events/s into the one room (each event goes to every member);
+            // an unpaced publisher only measures how fast members fall behind and get 4008.
+            let sent = publish_paced(&s, &hub.base, &room, r.rate, r.rate * r.secs).await?;
+            let elapsed = started.elapsed().as_secs_f64();
+            let members = tokens.len() * r.conns_per_user;
+            let mut rep = clients.settle(sent * members as u64)?;
+            // Conservative: up to the report that saw the last frame (reports are ~1 s apart).
+            let until_all = started.elapsed().as_secs_f64();
+            let cpu = hub.cpu_secs() - cpu0;
+            println!(
+                "broadcast: {members} members, {sent} events published in {elapsed:.2}s; {} deliveries of {} (closed {}) by {until_all:.2}s = {:.0} deliveries/s; {}",
+                rep.received,
+                sent * members as u64,
+                rep.closed,
+                rep.received as f64 / until_all,
+                percentiles(&mut rep.latencies_us)
+            );
+            println!(
+                "broadcast: hub CPU {cpu:.2}s = {:.2} µs per delivery",
+                cpu * 1e6 / rep.received.max(1) as f64
+            );
+        }
+        Workload::Mutations => mutations(&hub, &s, &r).await?,
+    }
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", hub.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    for line in metrics.lines().filter(|l| {
+        [
+            "events_published_total ",
+            "events_delivered_total ",
+            "events_dropped_total ",
+            "websocket_queue_drops_total ",
+            "websocket_slow_consumers_closed_total ",
+            "websocket_connections ",
+        ]
+        .iter()
+        .any(|m| l.starts_with(m))
+    }) {
+        println!("hub metric: {line}");
+    }
+    drop(hub);
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
+fn tempdir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("nashub-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// HTTP deposits at a fixed rate (open loop); latency from each deposit's scheduled time to
+/// its `balance_update` on the user's websocket (matched by transaction id).
+async fn mutations(hub: &Hub, s: &Setup, r: &Run) -> anyhow::Result<()> {
+    let arrivals: Arc<std::sync::Mutex<HashMap<String, i64>>> = Arc::default();
+    for (_, token) in &s.users {
+        let url = format!("{}/ws?token={token}", hub.base.replacen("http", "ws", 1));
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let arrivals = arrivals.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = ws.next().await {
+                if let Message::Text(t) = msg
+                    && t.contains(r#""type":"balance_update""#)
+                {
+                    let now = now_us();
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    let tx = v["data"]["transaction_id"].as_str().unwrap().to_owned();
+                    arrivals.lock().unwrap().insert(tx, now);
+                }
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let scheduled: Arc<std::sync::Mutex<Vec<(String, i64, i64)>>> = Arc::default();
+    let failures = Arc::new(AtomicU64::new(0));
+    let total = r.rate * r.secs;
+    let interval_us = 1_000_000.0 / r.rate as f64;
+    let start_us = now_us() + 20_000;
+    let cpu0 = hub.cpu_secs();
+    let mut handles = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let at = start_us + (i as f64 * interval_us) as i64;
+        let wait = at - now_us();
+        if wait > 200 {
+            tokio::time::sleep(Duration::from_micros(wait as u64)).await;
+        }
+        let (http, base, token) = (s.http.clone(), s.base.clone(), s.super_token.clone());
+        let user = s.users[i as usize % s.users.len()].0.clone();
+        let (scheduled, failures) = (scheduled.clone(), failures.clone());
+        handles.push(tokio::spawn(async move {
+            let res = http
+                .post(format!("{base}/api/v1/users/{user}/wallet/deposit"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", format!("load-{i}"))
+                .json(&json!({ "amount": "1.00" }))
+                .send()
+                .await;
+            match res {
+                Ok(res) if res.status().is_success() => {
+                    let v: Value = res.json().await.unwrap_or_default();
+                    let tx = v["transaction_id"].as_str().unwrap_or_default().to_owned();
+                    scheduled.lock().unwrap().push((tx, at, now_us()));
+                }
+                _ => {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for h in handles {
+        let _ = h.await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cpu = hub.cpu_secs() - cpu0;
+    let arrivals = arrivals.lock().unwrap();
+    let scheduled = scheduled.lock().unwrap();
+    let mut ws_lat: Vec<u32> = Vec::new();
+    let mut http_lat: Vec<u32> = Vec::new();
+    for (tx, at, answered) in scheduled.iter() {
+        http_lat.push((answered - at).max(0) as u32);
+        if let Some(arrived) = arrivals.get(tx) {
+            ws_lat.push((arrived - at).max(0) as u32);
+        }
+    }
+    println!(
+        "mutations: target {}/s for {} s: {} committed, {} failed, {} balance_updates matched",
+        r.rate,
+        r.secs,
+        scheduled.len(),
+        failures.load(Ordering::Relaxed),
+        ws_lat.len()
+    );
+    println!(
+        "mutations: HTTP answer latency {}",
+        percentiles(&mut http_lat)
+    );
+    println!(
+        "mutations: scheduled send -> balance_update {}",
+        percentiles(&mut ws_lat)
+    );
+    println!(
+        "mutations: hub CPU {cpu:.2}s = {:.1} µs per mutation",
+        cpu * 1e6 / scheduled.len().max(1) as f64
+    );
+    Ok(())
+}
