@@ -33,6 +33,9 @@ use crate::store::Store;
 /// How long an unauthenticated connection may wait before its `auth` frame.
 const AUTH_WAIT: Duration = Duration::from_secs(5);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
+/// How often a session checks that its login session still lives (logout, suspension and
+/// refresh-token reuse end it). The check hits the node's read cache, not the database.
+const SESSION_CHECK_EVERY: Duration = Duration::from_secs(2);
 /// How long a closing session waits for room for its close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// Normal closure, used for an idle connection.
@@ -142,6 +145,8 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
     let mut last_heard = Instant::now();
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     heartbeat.tick().await;
+    let mut session_check = tokio::time::interval(SESSION_CHECK_EVERY);
+    session_check.tick().await;
     while alive {
         let token_left = Duration::from_secs(
             (state.caller.expires_at - chrono::Utc::now().timestamp()).max(0) as u64,
@@ -194,6 +199,14 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
             _ = tokio::time::sleep(token_left) => {
                 control.close(CLOSE_TOKEN_INVALID);
                 break;
+            }
+            _ = session_check.tick() => {
+                let now = crate::domain::now_ms();
+                // A storage error keeps the socket: only a session known to be over ends it.
+                if let Ok(false) = deps.store.session_active(&state.caller.session_id, now).await {
+                    control.close(CLOSE_TOKEN_INVALID);
+                    break;
+                }
             }
         }
     }

@@ -6,7 +6,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Api, Backend, PASSWORD, TestHub, Tree};
+use crate::helpers::{Api, Backend, PASSWORD, TestHub, Tree, WsClient};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -165,6 +165,8 @@ async fn suspension_ends_every_session(backend: Backend) {
     let first = api.login(Some(&tree.code), "player1", PASSWORD).await;
     let second = api.token(Some(&tree.code), "player1").await;
     api.get(&second, &path).await.ok();
+    let mut socket = WsClient::connect(&hub.ws_url(&second)).await;
+    socket.next_of("subscribed").await;
 
     let suspended = api
         .post(&tree.agent_token, &format!("{path}/suspend"), json!({}))
@@ -178,6 +180,14 @@ async fn suspension_ends_every_session(backend: Backend) {
     ] {
         refused(&api, token, &path, "session_ended").await;
     }
+    // An open websocket of the suspended user is closed too (token invalid).
+    let closed = loop {
+        let frame = socket.next().await;
+        if frame["type"] == "closed" {
+            break frame;
+        }
+    };
+    assert_eq!(closed["code"], 4001, "{closed}");
     api.send(
         api.http
             .post(format!("{}/api/v1/auth/refresh", api.base))
