@@ -53,6 +53,9 @@ pub struct Settings {
     pub ledger_batch_max: usize,
     /// Microseconds a batch that is not full waits for more entries; 0 takes what is queued.
     pub ledger_batch_wait_us: u64,
+    /// A settlement period must have ended at least this long ago, so that late game results
+    /// (JDB shows rounds after 3 minutes; pulls run every reconcile interval) are in it.
+    pub settlement_grace_secs: i64,
     /// Seconds between in-process ledger checks (the `ledger_imbalance` metric); 0 = off.
     pub ledger_check_interval_secs: u64,
     /// Argon2 memory cost in KiB (the argon2 crate's default is 19456).
@@ -166,6 +169,7 @@ impl Default for Settings {
             ledger_batch_max: 256,
             ledger_batch_wait_us: 0,
             ledger_check_interval_secs: 300,
+            settlement_grace_secs: 900,
         }
     }
 }

@@ -40,6 +40,8 @@ pub const TRANSFER_KINDS: &[&str] = &[
     "provider_settle",
     "provider_credit",
     "game_result",
+    "commission",
+    "revenue_share",
 ];
 
 pub fn register_all() {

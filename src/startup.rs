@@ -111,6 +111,10 @@ impl Hub {
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10)),
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10) * 2),
         ));
+        actix_web::rt::spawn(crate::actors::settlement_poster::resume_pending(
+            state.store.clone(),
+            state.wallets.clone(),
+        ));
         let data = web::Data::new(state.clone());
         let ws_state = state.clone();
         // actix-web's HttpServer, built by hand so HTTP upgrade requests (websockets) can be

@@ -5,7 +5,7 @@
 use super::provider::{ProviderAccount, ProviderError, Providers};
 use crate::bus::{Event, EventKind};
 use crate::domain::{Currency, new_id, now_ms};
-use crate::ledger::accounts::{game_results, held_at_provider, house_id};
+use crate::ledger::accounts::{game_results, held_at_provider, house_id, wallet_id};
 use crate::providers::{self, CallError, CallbackEnvelope, CallbackError, GameInfo, units};
 use crate::store::{ClientRow, GameSessionRow, NewEntry, NewPosting, RoundOutcome, RoundUpdate};
 
@@ -207,7 +207,8 @@ impl Providers {
                 request_hash: key.clone(),
                 kind: "game_result".into(),
                 actor_id: None,
-                subject_account_id: held.clone(),
+                // The player whose round it is: settlements attribute NGR by it.
+                subject_account_id: wallet_id(&player.user_id),
                 memo: Some(format!("{provider} round {}", report.round_id)),
                 created_at: now_ms(),
                 audit: None,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
-use futures_util::stream::SplitStream;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
@@ -87,6 +87,7 @@ fn error_frame(room: Option<&str>, code: &str, message: &str) -> ByteString {
 
 type Socket = WebSocketStream<TcpStream>;
 type Source = SplitStream<Socket>;
+type Sink = SplitSink<Socket, Message>;
 
 /// Frames written before one flush when many are queued (fewer syscalls under load).
 const WRITE_BATCH_MAX: usize = 64;
@@ -111,8 +112,7 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
         None => match Box::pin(await_auth_frame(&deps, &mut stream)).await {
             Some(c) => c,
             None => {
-                let close = sink.send(close_message(CLOSE_TOKEN_INVALID));
-                let _ = tokio::time::timeout(CLOSE_WAIT, close).await;
+                close_gracefully(&mut sink, &mut stream, CLOSE_TOKEN_INVALID).await;
                 return;
             }
         },
@@ -219,9 +219,21 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
     if let Some(code) = control.code() {
         // The close frame queues behind what the client has not read yet; a client that
         // reads nothing for CLOSE_WAIT just loses the connection.
-        let _ = tokio::time::timeout(CLOSE_WAIT, sink.send(close_message(code))).await;
+        close_gracefully(&mut sink, &mut stream, code).await;
     }
     deps.rooms.close_session(state.member.id, &[]);
+}
+
+/// Sends the close frame, then reads until the client's close reply: closing a socket with
+/// unread input (pongs, the reply) makes the kernel reset it, and the client would lose the
+/// frames and the close code still in its receive buffer. Bounded by `CLOSE_WAIT`.
+async fn close_gracefully(sink: &mut Sink, stream: &mut Source, code: u16) {
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        if sink.send(close_message(code)).await.is_ok() {
+            while let Some(Ok(_)) = stream.next().await {}
+        }
+    })
+    .await;
 }
 
 /// Runs one write unless the session is asked to close first: a stalled client must never keep

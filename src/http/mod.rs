@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod ops;
 pub mod providers;
 pub mod rate_limit;
+pub mod settlements;
 pub mod user_admin;
 pub mod user_permissions;
 pub mod users;
@@ -89,6 +90,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/clients/{id}/transactions",
                     web::get().to(ledger::client_transactions),
+                )
+                .route(
+                    "/clients/{id}/settlements",
+                    web::post().to(settlements::create),
+                )
+                .route(
+                    "/clients/{id}/settlements",
+                    web::get().to(settlements::list),
+                )
+                .route(
+                    "/clients/{id}/settlements/{settlement_id}",
+                    web::get().to(settlements::get),
                 )
                 .route("/users", web::post().to(users::create))
                 .route("/users/{id}", web::get().to(users::get))

@@ -406,6 +406,36 @@ fn ops() -> Vec<Op> {
             )
         },
         Op {
+            body: Some("SettleBody"),
+            ok: (201, "Settlement"),
+            idempotent_key: true,
+            ..op(
+                "post",
+                "/api/v1/clients/{id}/settlements",
+                "settlements",
+                "Settle a closed period: agents' commission and the platform's revenue share (platform; 200 when the key or period was settled before, 409 settlement_overlap)",
+            )
+        },
+        Op {
+            query: PAGE,
+            ok: (200, "SettlementPage"),
+            ..op(
+                "get",
+                "/api/v1/clients/{id}/settlements",
+                "settlements",
+                "The client's settlements, newest period first (platform and client admins)",
+            )
+        },
+        Op {
+            ok: (200, "Settlement"),
+            ..op(
+                "get",
+                "/api/v1/clients/{id}/settlements/{settlement_id}",
+                "settlements",
+                "One settlement with its commission lines and revenue share",
+            )
+        },
+        Op {
             query: &["client_id", "action", "cursor", "limit"],
             ok: (200, "AuditPage"),
             ..op(
@@ -644,6 +674,11 @@ fn schemas() -> Value {
         "TransactionPage": page_of("Transaction"),
         "AuditItem": obj(&[("id", st()), ("seq", s("integer")), ("client_id", opt()), ("actor_id", opt()), ("action", st()), ("target_type", opt()), ("target_id", opt()), ("before", json!({})), ("after", json!({})), ("ip", opt()), ("created_at", st()), ("hash", st())], &["id", "action"]),
         "AuditPage": page_of("AuditItem"),
+        "SettleBody": obj(&[("period_start", json!({ "type": "string", "format": "date-time" })), ("period_end", json!({ "type": "string", "format": "date-time", "description": "at least settlement_grace_secs in the past" }))], &["period_start", "period_end"]),
+        "Commission": obj(&[("agent_id", st()), ("players", s("integer")), ("ngr", amount()), ("rate", st()), ("amount", amount()), ("transaction_id", opt())], &["agent_id", "amount"]),
+        "RevenueShare": obj(&[("base", amount()), ("rate", st()), ("amount", amount()), ("transaction_id", opt())], &["amount"]),
+        "Settlement": obj(&[("id", st()), ("client_id", st()), ("period_start", st()), ("period_end", st()), ("currency", st()), ("ngr", amount()), ("state", json!({ "enum": ["pending", "posted"] })), ("commission_total", amount()), ("commissions", json!({ "type": "array", "items": r("Commission") })), ("revenue_share", r("RevenueShare")), ("created_by", st()), ("created_at", st()), ("posted_at", opt())], &["id", "state"]),
+        "SettlementPage": page_of("Settlement"),
     })
 }
 

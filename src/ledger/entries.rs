@@ -3,7 +3,9 @@
 
 use sha2::{Digest, Sha256};
 
-use super::accounts::{ADJUSTMENTS, CASH, house_id, wallet_id};
+use super::accounts::{
+    ADJUSTMENTS, CASH, COMMISSION_PAYABLE, PLATFORM_REVENUE, house_id, wallet_id,
+};
 use crate::domain::{Amount, new_id, now_ms};
 use crate::store::{NewEntry, NewPosting};
 
@@ -86,6 +88,70 @@ pub fn build(movement: Movement, r: &Request<'_>) -> NewEntry {
             NewPosting {
                 account_id: counter,
                 amount: counter_leg,
+            },
+        ],
+        audit: None,
+    };
+    entry.assert_balanced();
+    entry
+}
+
+/// An agent's commission for a settlement: the house's `commission_payable` into the agent's
+/// wallet. The key derives from the settlement, so posting it again is a replay.
+pub fn commission(client_id: &str, settlement_id: &str, agent_id: &str, amount: i64) -> NewEntry {
+    settlement_entry(
+        client_id,
+        settlement_id,
+        "commission",
+        &format!("settlement:{settlement_id}:commission:{agent_id}"),
+        wallet_id(agent_id),
+        house_id(client_id, COMMISSION_PAYABLE),
+        amount,
+    )
+}
+
+/// The platform's revenue share for a settlement: from the client's external cash (what the
+/// client owes the platform) into `platform_revenue`.
+pub fn revenue_share(client_id: &str, settlement_id: &str, amount: i64) -> NewEntry {
+    settlement_entry(
+        client_id,
+        settlement_id,
+        "revenue_share",
+        &format!("settlement:{settlement_id}:revenue_share"),
+        house_id(client_id, PLATFORM_REVENUE),
+        house_id(client_id, CASH),
+        amount,
+    )
+}
+
+fn settlement_entry(
+    client_id: &str,
+    settlement_id: &str,
+    kind: &str,
+    key: &str,
+    to: String,
+    from: String,
+    amount: i64,
+) -> NewEntry {
+    let request_hash = hex::encode(Sha256::digest(format!("{kind}\n{to}\n{amount}").as_bytes()));
+    let entry = NewEntry {
+        id: new_id(),
+        client_id: client_id.to_owned(),
+        idempotency_key: key.to_owned(),
+        request_hash,
+        kind: kind.to_owned(),
+        actor_id: None,
+        subject_account_id: to.clone(),
+        memo: Some(format!("settlement {settlement_id}")),
+        created_at: now_ms(),
+        postings: vec![
+            NewPosting {
+                account_id: to,
+                amount,
+            },
+            NewPosting {
+                account_id: from,
+                amount: -amount,
             },
         ],
         audit: None,

@@ -82,6 +82,8 @@ mod identity;
 
 mod notifications;
 pub use notifications::{NotificationQuery, NotificationRow};
+mod settlements;
+pub use settlements::*;
 
 impl Store {
     /// Connects and applies pending migrations.

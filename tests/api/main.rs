@@ -20,6 +20,7 @@ mod read_cache;
 mod realtime;
 mod realtime_browser;
 mod realtime_redis;
+mod settlements;
 mod two_nodes;
 mod users_admin;
 mod validation;

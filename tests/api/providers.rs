@@ -23,12 +23,12 @@ const fn sim_window_ms(kind: SimKind) -> i64 {
 }
 const HUB_TIMEOUT_MS: u64 = 300;
 
-struct Sims {
-    jdb: SimHandle,
-    ls: SimHandle,
+pub(crate) struct Sims {
+    pub(crate) jdb: SimHandle,
+    pub(crate) ls: SimHandle,
 }
 
-fn start_sims() -> Sims {
+pub(crate) fn start_sims() -> Sims {
     let config = |kind| SimConfig {
         window_ms: sim_window_ms(kind),
         // JDB history: rounds visible at once, one-second query windows (not 3 min / 1 min).
@@ -49,7 +49,7 @@ fn start_sims() -> Sims {
     }
 }
 
-fn accounts(sims: &Sims) -> Vec<ProviderAccountSettings> {
+pub(crate) fn accounts(sims: &Sims) -> Vec<ProviderAccountSettings> {
     let base = |kind, handle: &SimHandle| ProviderAccountSettings {
         timeout_ms: HUB_TIMEOUT_MS,
         request_window_ms: sim_window_ms(kind) + 500,
@@ -86,7 +86,7 @@ fn path(user: &str, provider: &str, what: &str) -> String {
     format!("/api/v1/users/{user}/providers/{provider}/{what}")
 }
 
-async fn move_money(
+pub(crate) async fn move_money(
     api: &Api,
     token: &str,
     user: &str,
@@ -105,7 +105,7 @@ async fn move_money(
 }
 
 /// One integer from the hub's database, as an operator's query would read it.
-async fn scalar(infra: &Infra, sql: &str) -> i64 {
+pub(crate) async fn scalar(infra: &Infra, sql: &str) -> i64 {
     use sqlx::Connection;
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     if infra.database_url.starts_with("sqlite:") {
@@ -127,7 +127,7 @@ async fn scalar(infra: &Infra, sql: &str) -> i64 {
     }
 }
 
-async fn account_balance(infra: &Infra, id: &str) -> i64 {
+pub(crate) async fn account_balance(infra: &Infra, id: &str) -> i64 {
     scalar(
         infra,
         &format!("SELECT balance FROM accounts WHERE id = '{id}'"),
@@ -154,7 +154,7 @@ async fn wait_until_resolved(infra: &Infra, within: Duration) {
     }
 }
 
-fn cents(text: &str) -> i64 {
+pub(crate) fn cents(text: &str) -> i64 {
     nashub::providers::units::parse_decimal(text, 2).unwrap()
 }
 
@@ -438,7 +438,7 @@ async fn providers_random_faults_conserve_money(backend: Backend) {
     hub.infra.assert_ledger_ok();
 }
 
-async fn place_bet(
+pub(crate) async fn place_bet(
     sims: &Sims,
     member: &str,
     stake: i64,

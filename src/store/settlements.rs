@@ -1,0 +1,124 @@
+//! Settlements in the store: the period's figures fixed before anything is posted, and the
+//! `Store` methods that dispatch them to the backend (SQL in `sql_settlements.rs`).
+
+use super::{Backend, Store, StoreResult};
+
+#[derive(Debug, Clone)]
+pub struct SettlementRow {
+    pub id: String,
+    pub client_id: String,
+    pub idempotency_key: String,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub currency: String,
+    pub ngr: i64,
+    /// `pending` until every entry is posted, then `posted`.
+    pub state: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub posted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommissionRow {
+    pub settlement_id: String,
+    pub agent_id: String,
+    pub client_id: String,
+    pub players: i64,
+    pub ngr: i64,
+    pub rate: String,
+    pub amount: i64,
+    pub journal_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RevenueShareRow {
+    pub settlement_id: String,
+    pub client_id: String,
+    pub base: i64,
+    pub rate: String,
+    pub amount: i64,
+    pub journal_id: Option<String>,
+}
+
+/// A settlement with its lines.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    pub header: SettlementRow,
+    pub commissions: Vec<CommissionRow>,
+    pub revenue_share: RevenueShareRow,
+}
+
+/// What fixing a settlement found.
+#[derive(Debug)]
+pub enum FixOutcome {
+    Created,
+    /// The same idempotency key or the same period was settled before: that one's id.
+    Existing(String),
+    /// Another settlement covers part of the period.
+    Overlaps(String),
+}
+
+/// NGR per journal subject over a period: `w:<user>` for a player's rounds.
+#[derive(Debug, Clone)]
+pub struct SubjectNgr {
+    pub subject_account_id: String,
+    pub ngr: i64,
+}
+
+impl Store {
+    /// The house's game results per subject in `[start_id, end_id)` of journal ids (UUIDv7,
+    /// so an id range is a time range served by the `(client_id, id)` index).
+    pub async fn ngr_by_subject(
+        &self,
+        client_id: &str,
+        result_accounts: &[String],
+        start_id: &str,
+        end_id: &str,
+    ) -> StoreResult<Vec<SubjectNgr>> {
+        dispatch!(self, b => b.ngr_by_subject(client_id, result_accounts, start_id, end_id).await)
+    }
+
+    /// Stores the figures unless the key or period was settled before or the period overlaps
+    /// another settlement (checked under the client's lock, so two nodes cannot both insert).
+    pub async fn fix_settlement(&self, s: &Settlement) -> StoreResult<FixOutcome> {
+        dispatch!(self, b => b.fix_settlement(s).await)
+    }
+
+    pub async fn settlement(&self, client_id: &str, id: &str) -> StoreResult<Option<Settlement>> {
+        dispatch!(self, b => b.settlement(client_id, id).await)
+    }
+
+    /// A client's settlements, newest period first, starting before `before_start`.
+    pub async fn settlements(
+        &self,
+        client_id: &str,
+        before_start: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<SettlementRow>> {
+        dispatch!(self, b => b.settlements(client_id, before_start, limit).await)
+    }
+
+    /// Every settlement not yet fully posted (start-up resumes them).
+    pub async fn pending_settlements(&self) -> StoreResult<Vec<(String, String)>> {
+        dispatch!(self, b => b.pending_settlements().await)
+    }
+
+    pub async fn record_commission_posted(
+        &self,
+        settlement_id: &str,
+        agent_id: &str,
+        journal_id: &str,
+    ) -> StoreResult<()> {
+        dispatch!(self, b => b.record_commission_posted(settlement_id, agent_id, journal_id).await)
+    }
+
+    pub async fn record_revenue_share_posted(
+        &self,
+        settlement_id: &str,
+        journal_id: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        dispatch!(self, b => b.record_revenue_share_posted(settlement_id, journal_id, now_ms).await)
+    }
+}
