@@ -104,7 +104,7 @@ pub fn register_all() {
 
     describe_counter!(
         PROVIDER_CALLS,
-        "Provider calls, by provider, method and outcome"
+        "Provider calls, by provider, account, method and outcome"
     );
     describe_histogram!(
         PROVIDER_CALL_DURATION,
@@ -131,7 +131,6 @@ pub fn register_all() {
         for state in ["pending", "unknown", "succeeded", "failed"] {
             counter!(PROVIDER_TRANSFERS, "provider" => *provider, "state" => state).absolute(0);
         }
-        let _ = histogram!(PROVIDER_CALL_DURATION, "provider" => *provider, "method" => "transfer");
     }
     gauge!(RECONCILER_BACKLOG).set(0.0);
     gauge!(WS_SUBSCRIPTIONS).set(0.0);

@@ -78,11 +78,13 @@ impl Hub {
             bus.clone(),
             Duration::from_secs(settings.wallet_idle_secs),
         );
+        let secrets = Arc::new(crate::secrets::SecretBox::new(&config.secrets_key));
         let providers = crate::actors::provider::Providers::start(
             &settings.providers,
             store.clone(),
             wallets.clone(),
             bus.clone(),
+            secrets.clone(),
         )
         .context("cannot set up game providers")?;
         let state = AppState {
@@ -96,7 +98,7 @@ impl Hub {
             limiter: Arc::new(crate::http::rate_limit::RateLimiter::new(
                 settings.rate_limit_per_user,
             )),
-            secrets: Arc::new(crate::secrets::SecretBox::new(&config.secrets_key)),
+            secrets,
         };
 
         let listener = TcpListener::bind(&settings.bind)

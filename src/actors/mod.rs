@@ -1,6 +1,7 @@
 //! Actors: the hub's owners of mutable state. Each file begins with what it owns and handles.
 
 pub mod provider;
+pub mod provider_accounts;
 pub mod provider_games;
 pub mod provider_wallet;
 pub mod reconciler;

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use dashmap::DashSet;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 
+use super::provider_accounts::Registry;
+pub use super::provider_accounts::{Owner, ProviderAccount};
 use super::provider_wallet::{ProviderMove, ProviderMoved, ProviderOp};
 use super::wallet_registry::{WalletError, WalletRegistry};
 use crate::bus::Bus;
@@ -26,11 +27,10 @@ use crate::domain::{Amount, Currency, new_id, now_ms};
 use crate::ledger::accounts::{
     IN_FLIGHT, held_at_provider, house_id, provider_house_accounts, wallet_id,
 };
-use crate::providers::breaker::{Breaker, BreakerState};
+use crate::providers::breaker::BreakerState;
 use crate::providers::sim::{self, SimHandle, SimKind};
 use crate::providers::{
-    self, CallError, CallbackError, CheckAnswer, Direction, ProviderAdapter, TransferAnswer,
-    TransferCall,
+    self, CallError, CallbackError, CheckAnswer, Direction, TransferAnswer, TransferCall,
 };
 use crate::store::{
     BeginOutcome, ClientRow, NewEntry, NewPosting, ProviderPlayer, Store, StoreError, TransferRow,
@@ -84,39 +84,6 @@ pub enum ProviderError {
     Wallet(#[from] WalletError),
 }
 
-/// One operator account at one provider.
-pub struct ProviderAccount {
-    pub settings: ProviderAccountSettings,
-    pub adapter: Arc<dyn ProviderAdapter>,
-    pub breaker: Breaker,
-    limiter: Semaphore,
-}
-
-impl ProviderAccount {
-    fn serves(&self, client: &ClientRow) -> bool {
-        self.settings.clients.is_empty()
-            || self
-                .settings
-                .clients
-                .iter()
-                .any(|c| c == "*" || *c == client.code || *c == client.id)
-    }
-
-    fn publish_breaker(&self) {
-        metrics::gauge!(crate::metrics::PROVIDER_BREAKER, "account" => self.settings.name.clone())
-            .set(self.breaker.state().gauge());
-    }
-
-    pub(super) fn record(&self, reachable: bool) {
-        if reachable {
-            self.breaker.record_success();
-        } else {
-            self.breaker.record_failure();
-        }
-        self.publish_breaker();
-    }
-}
-
 /// A transfer as the HTTP layer asks for it.
 pub struct TransferRequest {
     pub client: ClientRow,
@@ -138,18 +105,19 @@ pub struct TransferStatus {
     pub player_in_game: bool,
 }
 
-/// Every configured provider account, and what the state machine needs around them.
+/// Every provider account (configured and per client, see `provider_accounts`), and what the
+/// state machine needs around them.
 #[derive(Clone)]
 pub struct Providers {
     pub(super) inner: Arc<Inner>,
 }
 
 pub(super) struct Inner {
-    pub(super) accounts: Vec<Arc<ProviderAccount>>,
+    pub(super) accounts: Registry,
     pub(super) store: Store,
     wallets: WalletRegistry,
     pub(super) bus: Bus,
-    /// (account, uid) known to be registered at the provider.
+    /// (account's transfer name, uid) known to be registered at the provider.
     players: DashSet<(String, String)>,
     /// Clients whose provider house accounts are known to exist.
     house_ready: DashSet<String>,
@@ -165,12 +133,14 @@ fn is_unreachable(reason: &str) -> bool {
 
 impl Providers {
     /// Builds every configured account; with none configured, starts both simulators on
-    /// loopback and one account on each for every client.
+    /// loopback and one account on each for every client. Clients' own accounts are built from
+    /// their sealed credentials (opened with `secrets`) at first use.
     pub fn start(
         settings: &[ProviderAccountSettings],
         store: Store,
         wallets: WalletRegistry,
         bus: Bus,
+        secrets: Arc<crate::secrets::SecretBox>,
     ) -> anyhow::Result<Self> {
         let mut configured = settings.to_vec();
         let mut sims = Vec::new();
@@ -184,18 +154,16 @@ impl Providers {
         }
         let mut accounts = Vec::new();
         for s in configured {
-            let account = Arc::new(ProviderAccount {
-                adapter: providers::build_adapter(&s)?,
-                breaker: Breaker::new(s.breaker_failures, s.breaker_open_ms),
-                limiter: Semaphore::new(s.max_in_flight.max(1)),
-                settings: s,
-            });
-            account.publish_breaker();
-            accounts.push(account);
+            anyhow::ensure!(
+                !s.name.contains('@'),
+                "provider account name {:?} must not contain '@' (reserved for clients' own accounts)",
+                s.name
+            );
+            accounts.push(Arc::new(ProviderAccount::build(s, None)?));
         }
         Ok(Self {
             inner: Arc::new(Inner {
-                accounts,
+                accounts: Registry::new(accounts, secrets),
                 store,
                 wallets,
                 bus,
@@ -229,7 +197,9 @@ impl Providers {
         &self.inner.store
     }
 
-    pub fn account_for(
+    /// The account serving `client` at `provider`: the client's own (built from its sealed
+    /// credentials) when it has one, else the configured account serving it.
+    pub async fn account_for(
         &self,
         client: &ClientRow,
         provider: &str,
@@ -237,29 +207,43 @@ impl Providers {
         if !providers::PROVIDER_NAMES.contains(&provider) {
             return Err(ProviderError::UnknownProvider);
         }
-        self.inner
-            .accounts
+        let registry = &self.inner.accounts;
+        registry.refresh(&self.inner.store).await;
+        match registry.own(&client.id, provider) {
+            Some(Some(account)) => return Ok(account),
+            Some(None) => {
+                return Err(ProviderError::Unavailable(
+                    "the client's provider credentials are unusable".into(),
+                ));
+            }
+            None => {}
+        }
+        registry
+            .configured
             .iter()
             .find(|a| a.settings.provider == provider && a.serves(client))
             .cloned()
             .ok_or(ProviderError::NotEnabled)
     }
 
-    pub fn account_named(&self, name: &str) -> Option<Arc<ProviderAccount>> {
-        self.inner
-            .accounts
-            .iter()
-            .find(|a| a.settings.name == name)
-            .cloned()
+    /// Every account in use now: configured ones and clients' own (current versions).
+    pub(super) async fn all_accounts(&self) -> Vec<Arc<ProviderAccount>> {
+        let registry = &self.inner.accounts;
+        registry.refresh(&self.inner.store).await;
+        let mut all = registry.own_accounts();
+        all.extend(registry.configured.iter().cloned());
+        all
     }
 
     /// Providers enabled for a client.
-    pub fn enabled_for(&self, client: &ClientRow) -> Vec<&'static str> {
-        providers::PROVIDER_NAMES
-            .iter()
-            .copied()
-            .filter(|p| self.account_for(client, p).is_ok())
-            .collect()
+    pub async fn enabled_for(&self, client: &ClientRow) -> Vec<&'static str> {
+        let mut enabled = Vec::new();
+        for p in providers::PROVIDER_NAMES {
+            if self.account_for(client, p).await.is_ok() {
+                enabled.push(*p);
+            }
+        }
+        enabled
     }
 
     /// Refuses a switched-off provider (or, with `game`, a switched-off game) for this client.
@@ -302,15 +286,21 @@ impl Providers {
         user_id: &str,
     ) -> Result<String, ProviderError> {
         let uid = providers::provider_uid(user_id);
-        let key = (account.settings.name.clone(), uid.clone());
+        let key = (account.transfer_name.clone(), uid.clone());
         if self.inner.players.contains(&key) {
             return Ok(uid);
         }
-        let known = self
-            .inner
-            .store
-            .provider_player(&account.settings.provider, &account.settings.name, &uid)
-            .await?;
+        // A client's own account may point at another operator after each change of its
+        // credentials: its players are registered again (once per node and version; an
+        // existing player is success), while their rows keep the stable account label.
+        let known = if account.owner.is_some() {
+            None
+        } else {
+            self.inner
+                .store
+                .provider_player(&account.settings.provider, &account.settings.name, &uid)
+                .await?
+        };
         if known.is_none() {
             if !account.breaker.allow() {
                 return Err(ProviderError::Unavailable("circuit breaker open".into()));
@@ -339,7 +329,7 @@ impl Providers {
 
     /// Transfer in or out: the whole state machine up to a definite answer or `unknown`.
     pub async fn transfer(&self, req: TransferRequest) -> Result<TransferStatus, ProviderError> {
-        let account = self.account_for(&req.client, &req.provider)?;
+        let account = self.account_for(&req.client, &req.provider).await?;
         if account.breaker.state() == BreakerState::Open {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
         }
@@ -369,7 +359,9 @@ impl Providers {
             client_id: req.client.id.clone(),
             user_id: req.user_id.clone(),
             provider: req.provider.clone(),
-            account: account.settings.name.clone(),
+            // The exact account (a client's own: its credentials version), so the transfer
+            // resolves against it even after the credentials change.
+            account: account.transfer_name.clone(),
             direction: req.direction.as_str().to_owned(),
             amount,
             serial: providers::new_serial(),
@@ -805,7 +797,18 @@ impl Providers {
         &self,
         row: &TransferRow,
     ) -> Result<Option<TransferStatus>, ProviderError> {
-        let Some(account) = self.account_named(&row.account) else {
+        self.inner.accounts.refresh(&self.inner.store).await;
+        let account = self
+            .inner
+            .accounts
+            .for_transfer(
+                &self.inner.store,
+                &row.client_id,
+                &row.provider,
+                &row.account,
+            )
+            .await?;
+        let Some(account) = account else {
             return Ok(None);
         };
         let Some(client) = self.inner.store.client(&row.client_id).await? else {

@@ -20,7 +20,7 @@ impl Providers {
         user_id: &str,
         provider: &str,
     ) -> Result<i64, ProviderError> {
-        let account = self.account_for(client, provider)?;
+        let account = self.account_for(client, provider).await?;
         if !account.breaker.allow() {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
         }
@@ -38,7 +38,7 @@ impl Providers {
         client: &ClientRow,
         provider: &str,
     ) -> Result<Vec<GameInfo>, ProviderError> {
-        let account = self.account_for(client, provider)?;
+        let account = self.account_for(client, provider).await?;
         let disabled = self.check_enabled(client, provider, None).await?;
         if !account.breaker.allow() {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
@@ -62,7 +62,7 @@ impl Providers {
         game: &str,
         lang: &str,
     ) -> Result<(String, String), ProviderError> {
-        let account = self.account_for(client, provider)?;
+        let account = self.account_for(client, provider).await?;
         self.check_enabled(client, provider, Some(game)).await?;
         if !account.breaker.allow() {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
@@ -104,34 +104,66 @@ impl Providers {
             body,
             now_ms: now_ms(),
         };
-        let candidates: Vec<_> = self
-            .inner
-            .accounts
-            .iter()
+        let registry = &self.inner.accounts;
+        registry.refresh(&self.inner.store).await;
+        let own: Vec<_> = registry
+            .own_accounts()
+            .into_iter()
             .filter(|a| a.settings.provider == provider)
             .collect();
-        let operator = candidates
-            .first()
+        let configured: Vec<_> = registry
+            .configured
+            .iter()
+            .filter(|a| a.settings.provider == provider)
+            .cloned()
+            .collect();
+        let operator = own
+            .iter()
+            .chain(&configured)
+            .next()
             .and_then(|a| a.adapter.callback_operator(&env))
             .ok_or(CallbackError::Unauthenticated)?;
-        let account = candidates
+        // An operator id that a client's own account uses is that client's: only its secret
+        // authenticates the callback (never the shared account's, nor another client's), and
+        // the verifying account tells whose players the report may touch. Two clients may name
+        // the same operator id; their secrets then tell them apart.
+        let own: Vec<_> = own
             .into_iter()
-            .find(|a| a.settings.operator == operator)
-            .ok_or(CallbackError::Unauthenticated)?;
-        let report = account.adapter.verify_callback(&env)?;
-        self.apply_report(account, &report).await
+            .filter(|a| a.settings.operator == operator)
+            .collect();
+        let candidates = if own.is_empty() {
+            configured
+                .into_iter()
+                .filter(|a| a.settings.operator == operator)
+                .collect()
+        } else {
+            own
+        };
+        let mut refusal = CallbackError::Unauthenticated;
+        for account in &candidates {
+            match account.adapter.verify_callback(&env) {
+                Ok(report) => return self.apply_report(account, &report).await,
+                // A signature that fails for one account may verify for the next.
+                Err(e) => {
+                    if refusal == CallbackError::Unauthenticated {
+                        refusal = e;
+                    }
+                }
+            }
+        }
+        Err(refusal.into())
     }
 
     /// Pulls every account's round changes since its cursor (from 0 after a start: applying is
     /// idempotent per round version) and applies them. Returns how many changed something.
     pub async fn pull_pass(&self) -> usize {
         let mut applied = 0;
-        for account in &self.inner.accounts {
+        for account in &self.all_accounts().await {
             for _page in 0..PULL_PAGES_MAX {
                 let since = self
                     .inner
                     .cursors
-                    .get(&account.settings.name)
+                    .get(&account.transfer_name)
                     .map_or(0, |c| *c);
                 if !account.breaker.allow() {
                     break;
@@ -157,7 +189,7 @@ impl Providers {
                 }
                 self.inner
                     .cursors
-                    .insert(account.settings.name.clone(), next);
+                    .insert(account.transfer_name.clone(), next);
             }
         }
         applied

@@ -1,6 +1,7 @@
 //! `/api/v1/clients/{id}/settings` and `/credentials/{provider}`: per-client configuration
-//! (super admins write, the client's admins read) and provider credentials, sealed with
-//! AES-256-GCM and never returned in clear.
+//! (super admins write, the client's admins read) and provider credentials, validated
+//! (`providers::credentials`), sealed with AES-256-GCM and never returned in clear; each
+//! client's provider account is built from them (`actors::provider_accounts`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
 use crate::domain::{Amount, Role, new_id, now_ms, rfc3339_ms};
+use crate::providers::credentials::ClientCredentials;
 use crate::secrets::Sealed;
 use crate::state::AppState;
 use crate::store::{ClientRow, SecretRow};
@@ -178,7 +180,7 @@ async fn view(state: &AppState, client: &ClientRow) -> Result<serde_json::Value,
         .client_secrets(&client.id)
         .await?
         .iter()
-        .map(|s| json!({ "provider": s.name, "configured": true, "key_id": s.key_id, "updated_at": rfc3339_ms(s.updated_at) }))
+        .map(|s| json!({ "provider": s.name, "configured": true, "key_id": s.key_id, "version": s.version, "updated_at": rfc3339_ms(s.updated_at) }))
         .collect();
     Ok(json!({
         "client_id": client.id,
@@ -281,6 +283,10 @@ pub async fn put_credentials(
     if !PROVIDERS.contains(&provider.as_str()) {
         return Err(ApiError::not_found("provider"));
     }
+    // A document the provider account could not be built from is never stored.
+    ClientCredentials::parse(&provider, &body.credentials).map_err(|e| {
+        ApiError::validation(format!("{} {}", e.field, e.message)).with_field(e.field)
+    })?;
     let plain = serde_json::to_vec(&body.credentials).map_err(|_| ApiError::internal())?;
     let now = now_ms();
     let existing = state.store.client_secret(&client.id, &provider).await?;
@@ -301,8 +307,10 @@ pub async fn put_credentials(
         ciphertext,
         created_at,
         updated_at: now,
+        version: 0,
     };
-    state.store.put_client_secret(&row).await?;
+    // Every node's provider registry rebuilds this client's account from it (this one at once).
+    let version = state.store.put_client_secret(&row).await?;
     // The audit row names the fields changed, never their values.
     let fields: Vec<&String> = body.credentials.keys().collect();
     Event::new("client.credentials_update")
@@ -310,7 +318,7 @@ pub async fn put_credentials(
         .client(Some(&client.id))
         .target("client_secret", &row.id)
         .before(json!({ "configured": existing.is_some() }))
-        .after(json!({ "provider": provider, "fields": fields, "key_id": row.key_id }))
+        .after(json!({ "provider": provider, "fields": fields, "key_id": row.key_id, "version": version }))
         .ip(peer_ip(&req))
         .record(&state.store)
         .await?;
@@ -318,11 +326,13 @@ pub async fn put_credentials(
         "provider": provider,
         "configured": true,
         "key_id": row.key_id,
+        "version": version,
         "updated_at": rfc3339_ms(row.updated_at),
     })))
 }
 
-/// Opens a client's provider credentials for the provider adapters (never for the API).
+/// Opens a client's provider credentials (never for the API). The provider registry
+/// (`actors::provider_accounts`) opens them itself, per version.
 pub async fn open_credentials(
     state: &AppState,
     client_id: &str,

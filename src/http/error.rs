@@ -17,6 +17,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header (429 answers).
     retry_after: Option<u64>,
+    /// The request field at fault (validation answers that can name one): `error.field`.
+    field: Option<String>,
 }
 
 impl ApiError {
@@ -26,7 +28,14 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            field: None,
         }
+    }
+
+    /// Names the request field at fault in the answer (`error.field`).
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 
     /// 429 with `Retry-After` (whole seconds, at least 1).
@@ -103,7 +112,11 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after {
             res.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
         }
-        res.json(json!({ "error": { "code": self.code, "message": self.message } }))
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(field) = &self.field {
+            error["field"] = json!(field);
+        }
+        res.json(json!({ "error": error }))
     }
 }
 

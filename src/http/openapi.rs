@@ -188,7 +188,7 @@ fn ops() -> Vec<Op> {
                 "put",
                 "/api/v1/clients/{id}/credentials/{provider}",
                 "clients",
-                "Store provider credentials, sealed with AES-256-GCM",
+                "Store the client's own provider account credentials (validated, sealed with AES-256-GCM); every node uses them at once",
             )
         },
         Op {
@@ -624,7 +624,7 @@ fn schemas() -> Value {
     let opt = || json!({ "type": ["string", "null"] });
     let amount = || json!({ "type": "string", "description": "decimal string in the currency's exponent", "example": "150.00" });
     json!({
-        "Error": obj(&[("error", obj(&[("code", st()), ("message", st())], &["code", "message"]))], &["error"]),
+        "Error": obj(&[("error", obj(&[("code", st()), ("message", st()), ("field", json!({ "type": "string", "description": "the request field at fault, when a validation error can name one" }))], &["code", "message"]))], &["error"]),
         "Object": s("object"),
         "Status": obj(&[("status", st())], &["status"]),
         "Text": s("string"),
@@ -653,8 +653,8 @@ fn schemas() -> Value {
             ("enabled_providers", json!({ "type": "array", "items": st() })),
             ("commission_rate", st()), ("revenue_share_rate", st()), ("branding", r("Branding")), ("limits", r("Limits")),
             ("credentials", json!({ "type": "array", "items": r("CredentialsInfo") }))], &["client_id"]),
-        "Credentials": obj(&[("credentials", json!({ "type": "object", "description": "provider account fields; never returned" }))], &["credentials"]),
-        "CredentialsInfo": obj(&[("provider", st()), ("configured", s("boolean")), ("key_id", st()), ("updated_at", st())], &["provider", "configured"]),
+        "Credentials": obj(&[("credentials", json!({ "type": "object", "description": "the client's own provider account, never returned; validated before it is sealed (422 with error.field naming the bad field). jdb: base_url (http/https), operator (dc), parent, key and iv (16 characters each); luckysports: base_url, operator, secret. Optional: timeout_ms, request_window_ms, breaker_failures, breaker_open_ms, max_in_flight, results_delay_ms, results_step_ms (default: the configured account's)", "properties": { "base_url": st(), "operator": st(), "parent": st(), "key": st(), "iv": st(), "secret": st(), "timeout_ms": s("integer"), "request_window_ms": s("integer"), "breaker_failures": s("integer"), "breaker_open_ms": s("integer"), "max_in_flight": s("integer"), "results_delay_ms": s("integer"), "results_step_ms": s("integer") }, "required": ["base_url", "operator"] }))], &["credentials"]),
+        "CredentialsInfo": obj(&[("provider", st()), ("configured", s("boolean")), ("key_id", st()), ("version", s("integer")), ("updated_at", st())], &["provider", "configured"]),
         "CreateUser": obj(&[("client_id", json!({ "type": "string", "description": "platform callers only" })), ("parent_id", st()), ("role", json!({ "enum": ["client_admin", "agent", "player"] })), ("username", st()), ("password", st())], &["role", "username", "password"]),
         "UpdateUser": obj(&[("username", st())], &[]),
         "User": obj(&[("id", st()), ("client_id", opt()), ("parent_id", opt()), ("role", st()), ("username", st()), ("status", json!({ "enum": ["active", "suspended", "closed"] })), ("depth", s("integer")), ("created_at", st())], &["id"]),

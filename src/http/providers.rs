@@ -119,7 +119,7 @@ async fn transfer(
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, provider) = path;
     let (user, client, currency) = target(&state, &caller, &user_id).await?;
-    state.providers.account_for(&client, &provider)?;
+    state.providers.account_for(&client, &provider).await?;
     let amount = match &body.amount {
         serde_json::Value::String(text) => Amount::parse(text, currency.exponent)?,
         _ => return Err(crate::domain::AmountError::NotADecimal.into()),
@@ -320,7 +320,7 @@ async fn switch(
         .client(client_id)
         .await?
         .ok_or_else(|| ApiError::not_found("client"))?;
-    state.providers.account_for(&client, provider)?;
+    state.providers.account_for(&client, provider).await?;
     if game.is_empty() || game.len() > 64 {
         return Err(ApiError::validation("game must be 1 to 64 characters"));
     }

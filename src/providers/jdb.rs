@@ -60,6 +60,8 @@ const DEFINITE_FAILURE: &[&str] = &[
 const INSUFFICIENT: &[&str] = &["6001", "6006", "6002"];
 
 pub struct JdbAdapter {
+    /// Our name for the account (metrics label).
+    account: String,
     results_delay_ms: i64,
     results_step_ms: i64,
     http: reqwest::Client,
@@ -76,6 +78,7 @@ impl JdbAdapter {
         let key = key16(&s.key).ok_or_else(|| anyhow::anyhow!("JDB key must be 16 characters"))?;
         let iv = key16(&s.iv).ok_or_else(|| anyhow::anyhow!("JDB iv must be 16 characters"))?;
         Ok(Self {
+            account: s.name.clone(),
             results_delay_ms: s.results_delay_ms.max(0),
             results_step_ms: s.results_step_ms.max(1000),
             http,
@@ -114,7 +117,7 @@ impl JdbAdapter {
                 .await
                 .map_err(|e| CallError::Unavailable(format!("unreadable answer: {e}"))),
         };
-        super::observe_call(NAME, action_name(action), started, &result);
+        super::observe_call(NAME, &self.account, action_name(action), started, &result);
         result
     }
 

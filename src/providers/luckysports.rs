@@ -23,6 +23,8 @@ pub const WIRE_EXPONENT: u32 = 2;
 pub const PULL_LIMIT: i64 = 1000;
 
 pub struct LuckySportsAdapter {
+    /// Our name for the account (metrics label).
+    account: String,
     http: reqwest::Client,
     base: String,
     operator: String,
@@ -34,6 +36,7 @@ impl LuckySportsAdapter {
     pub fn new(s: &ProviderAccountSettings, http: reqwest::Client) -> anyhow::Result<Self> {
         anyhow::ensure!(!s.secret.is_empty(), "LuckySports secret must be set");
         Ok(Self {
+            account: s.name.clone(),
             http,
             base: s.base_url.trim_end_matches('/').to_owned(),
             operator: s.operator.clone(),
@@ -79,7 +82,7 @@ impl LuckySportsAdapter {
                 }
             },
         };
-        super::observe_call(NAME, method, started, &result);
+        super::observe_call(NAME, &self.account, method, started, &result);
         result
     }
 

@@ -7,6 +7,7 @@
 //! A new provider is one new module implementing the trait, plus a line in [`build_adapter`].
 
 pub mod breaker;
+pub mod credentials;
 pub mod crypto;
 pub mod jdb;
 pub mod luckysports;
@@ -208,9 +209,12 @@ pub fn new_serial() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
-/// Records one provider call's latency and outcome (`ok`, `refused`, `unavailable`).
+/// Records one provider call's latency and outcome (`ok`, `refused`, `unavailable`), labelled
+/// with the provider and the account (configured name, or `{provider}:{client code}` for a
+/// client's own account).
 pub fn observe_call<T>(
     provider: &'static str,
+    account: &str,
     method: &'static str,
     started: std::time::Instant,
     result: &Result<T, CallError>,
@@ -221,8 +225,8 @@ pub fn observe_call<T>(
         Err(CallError::Refused { .. }) => "refused",
         Err(CallError::Invalid(_)) => "invalid",
     };
-    metrics::histogram!(crate::metrics::PROVIDER_CALL_DURATION, "provider" => provider, "method" => method)
+    metrics::histogram!(crate::metrics::PROVIDER_CALL_DURATION, "provider" => provider, "account" => account.to_owned(), "method" => method)
         .record(started.elapsed().as_secs_f64());
-    metrics::counter!(crate::metrics::PROVIDER_CALLS, "provider" => provider, "method" => method, "outcome" => outcome)
+    metrics::counter!(crate::metrics::PROVIDER_CALLS, "provider" => provider, "account" => account.to_owned(), "method" => method, "outcome" => outcome)
         .increment(1);
 }

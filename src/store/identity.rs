@@ -51,6 +51,8 @@ pub struct SecretRow {
     pub ciphertext: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// 1 for the first document, one more on every replacement (replaced ones are kept).
+    pub version: i64,
 }
 
 /// How a row's hash is made from the key, the previous hash, its seq and its content.
@@ -235,7 +237,32 @@ impl Store {
         dispatch!(self, b => b.client_secrets(client_id).await)
     }
 
-    pub async fn put_client_secret(&self, secret: &SecretRow) -> StoreResult<()> {
-        dispatch!(self, b => b.put_client_secret(secret).await)
+    /// Stores (or replaces) a sealed secret; returns its version. This node's provider
+    /// registry sees the change at once, other nodes within one epoch poll.
+    pub async fn put_client_secret(&self, secret: &SecretRow) -> StoreResult<i64> {
+        let result = dispatch!(self, b => b.put_client_secret(secret).await);
+        self.cache.credentials_changed();
+        result
+    }
+
+    /// `(client_id, name, version)` of every stored secret.
+    pub async fn secret_versions(&self) -> StoreResult<Vec<(String, String, i64)>> {
+        dispatch!(self, b => b.secret_versions().await)
+    }
+
+    /// One version of a secret, current or replaced.
+    pub async fn client_secret_version(
+        &self,
+        client_id: &str,
+        name: &str,
+        version: i64,
+    ) -> StoreResult<Option<SecretRow>> {
+        dispatch!(self, b => b.client_secret_version(client_id, name, version).await)
+    }
+
+    /// Moves whenever provider credentials may have changed (here or on another node): the
+    /// provider registry rebuilds what changed when it sees a new value.
+    pub fn credentials_generation(&self) -> u64 {
+        self.cache.credentials_generation()
     }
 }

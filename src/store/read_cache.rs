@@ -6,6 +6,10 @@
 //! polls that one row every `POLL` and drops everything when it moved, and this node's own
 //! writes drop everything at once. A change made on another node is therefore seen here within
 //! one poll (50 ms), not only after a cache lifetime.
+//!
+//! The same poll reads a second epoch, moved by triggers on `client_secrets`: the provider
+//! registry (`actors::provider`) rebuilds per-client accounts when it changes. It has its own
+//! counter because sessions move the first epoch all the time while credentials rarely change.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -29,6 +33,10 @@ pub struct ReadCache {
     /// Live session id → its expiry (ms).
     pub(super) sessions: DashMap<String, i64>,
     pub(super) overrides: DashMap<String, Vec<(String, String)>>,
+    /// The credentials epoch last read from the database.
+    credentials_epoch: AtomicI64,
+    /// Bumped when that epoch moves or this node changed credentials itself.
+    credentials_generation: AtomicU64,
 }
 
 impl ReadCache {
@@ -40,11 +48,23 @@ impl ReadCache {
         self.overrides.clear();
     }
 
-    /// Adopts the database's epoch; a change empties the cache.
-    pub fn observe(&self, epoch: i64) {
+    /// Adopts the database's epochs; a change of the first empties the cache, of the second
+    /// (credentials) moves the credentials generation.
+    pub fn observe(&self, (epoch, credentials): (i64, i64)) {
         if self.epoch.swap(epoch, Ordering::AcqRel) != epoch {
             self.clear();
         }
+        if self.credentials_epoch.swap(credentials, Ordering::AcqRel) != credentials {
+            self.credentials_changed();
+        }
+    }
+
+    pub fn credentials_changed(&self) {
+        self.credentials_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn credentials_generation(&self) -> u64 {
+        self.credentials_generation.load(Ordering::Acquire)
     }
 
     /// Taken before a database read whose result may be cached.
@@ -69,7 +89,7 @@ impl ReadCache {
 pub fn spawn_poller<F, Fut>(cache: &Arc<ReadCache>, read_epoch: F)
 where
     F: Fn() -> Fut + Send + 'static,
-    Fut: Future<Output = Option<i64>> + Send,
+    Fut: Future<Output = Option<(i64, i64)>> + Send,
 {
     let weak = Arc::downgrade(cache);
     tokio::spawn(async move {

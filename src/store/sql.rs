@@ -260,10 +260,18 @@ impl Backend {
         })
     }
 
-    /// See `read_cache`: moves whenever a cached kind of row changes.
-    pub async fn cache_epoch(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT epoch FROM cache_epoch WHERE id = 1").fetch_one(&self.read).await?;
-        Ok(row.try_get("epoch")?)
+    /// See `read_cache`: row 1 moves whenever a cached kind of row changes, row 2 whenever
+    /// provider credentials change (one query for both).
+    pub async fn cache_epoch(&self) -> StoreResult<(i64, i64)> {
+        let rows = sqlx::query("SELECT id, epoch FROM cache_epoch WHERE id IN (1, 2)").fetch_all(&self.read).await?;
+        let mut epochs = (0, 0);
+        for row in rows {
+            match row.try_get::<i64, _>("id")? {
+                1 => epochs.0 = row.try_get("epoch")?,
+                _ => epochs.1 = row.try_get("epoch")?,
+            }
+        }
+        Ok(epochs)
     }
 
     pub async fn rotate_refresh(&self, old_hash: &str, new_hash: &str, now_ms: i64) -> StoreResult<RotateOutcome> {

@@ -32,6 +32,7 @@ fn secret_from_row(row: &DbRow) -> Result<SecretRow, sqlx::Error> {
         ciphertext: row.try_get("ciphertext")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        version: row.try_get("version")?,
     })
 }
 
@@ -346,7 +347,7 @@ impl Backend {
     }
 
     pub async fn client_secret(&self, client_id: &str, name: &str) -> StoreResult<Option<SecretRow>> {
-        let row = sqlx::query("SELECT id, client_id, name, key_id, nonce, ciphertext, created_at, updated_at FROM client_secrets WHERE client_id = ? AND name = ?")
+        let row = sqlx::query("SELECT id, client_id, name, key_id, nonce, ciphertext, created_at, updated_at, version FROM client_secrets WHERE client_id = ? AND name = ?")
             .bind(client_id)
             .bind(name)
             .fetch_optional(&self.read)
@@ -355,40 +356,99 @@ impl Backend {
     }
 
     pub async fn client_secrets(&self, client_id: &str) -> StoreResult<Vec<SecretRow>> {
-        let rows = sqlx::query("SELECT id, client_id, name, key_id, nonce, ciphertext, created_at, updated_at FROM client_secrets WHERE client_id = ? ORDER BY name")
+        let rows = sqlx::query("SELECT id, client_id, name, key_id, nonce, ciphertext, created_at, updated_at, version FROM client_secrets WHERE client_id = ? ORDER BY name")
             .bind(client_id)
             .fetch_all(&self.read)
             .await?;
         Ok(rows.iter().map(secret_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Inserts or replaces the secret `(client_id, name)`, keeping the row id it was sealed with.
-    pub async fn put_client_secret(&self, s: &SecretRow) -> StoreResult<()> {
+    /// Inserts or replaces the secret `(client_id, name)`, keeping the row id it was sealed with
+    /// (its associated data); a replaced version is kept in `client_secret_versions`. Returns
+    /// the version now stored (1 for a new secret).
+    pub async fn put_client_secret(&self, s: &SecretRow) -> StoreResult<i64> {
         let mut tx = self.write.begin().await?;
-        let n = sqlx::query("UPDATE client_secrets SET key_id = ?, nonce = ?, ciphertext = ?, updated_at = ? WHERE id = ? AND client_id = ?")
-            .bind(&s.key_id)
-            .bind(&s.nonce)
-            .bind(&s.ciphertext)
-            .bind(s.updated_at)
+        // A write first: locks the row (MySQL) or the database (SQLite) before it is read, so
+        // two replacements of one secret queue instead of both archiving the same version.
+        sqlx::query("UPDATE client_secrets SET version = version WHERE id = ? AND client_id = ?")
             .bind(&s.id)
             .bind(&s.client_id)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            sqlx::query("INSERT INTO client_secrets (id, client_id, name, key_id, nonce, ciphertext, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                .bind(&s.id)
-                .bind(&s.client_id)
-                .bind(&s.name)
-                .bind(&s.key_id)
-                .bind(&s.nonce)
-                .bind(&s.ciphertext)
-                .bind(s.created_at)
+            .await?;
+        let current: Option<i64> = sqlx::query_scalar("SELECT version FROM client_secrets WHERE id = ? AND client_id = ?")
+            .bind(&s.id)
+            .bind(&s.client_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let version = match current {
+            Some(v) => {
+                sqlx::query(
+                    "INSERT INTO client_secret_versions (secret_id, version, key_id, nonce, ciphertext, replaced_at) \
+                     SELECT id, version, key_id, nonce, ciphertext, ? FROM client_secrets WHERE id = ?",
+                )
                 .bind(s.updated_at)
+                .bind(&s.id)
                 .execute(&mut *tx)
                 .await?;
-        }
+                sqlx::query("UPDATE client_secrets SET key_id = ?, nonce = ?, ciphertext = ?, updated_at = ?, version = ? WHERE id = ?")
+                    .bind(&s.key_id)
+                    .bind(&s.nonce)
+                    .bind(&s.ciphertext)
+                    .bind(s.updated_at)
+                    .bind(v + 1)
+                    .bind(&s.id)
+                    .execute(&mut *tx)
+                    .await?;
+                v + 1
+            }
+            None => {
+                sqlx::query("INSERT INTO client_secrets (id, client_id, name, key_id, nonce, ciphertext, created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)")
+                    .bind(&s.id)
+                    .bind(&s.client_id)
+                    .bind(&s.name)
+                    .bind(&s.key_id)
+                    .bind(&s.nonce)
+                    .bind(&s.ciphertext)
+                    .bind(s.created_at)
+                    .bind(s.updated_at)
+                    .execute(&mut *tx)
+                    .await?;
+                1
+            }
+        };
         tx.commit().await?;
-        Ok(())
+        Ok(version)
+    }
+
+    /// `(client_id, name, version)` of every stored secret: what a node compares with the
+    /// provider accounts it built (no ciphertext read).
+    pub async fn secret_versions(&self) -> StoreResult<Vec<(String, String, i64)>> {
+        let rows = sqlx::query("SELECT client_id, name, version FROM client_secrets")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("client_id")?, r.try_get("name")?, r.try_get("version")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// One version of a secret: the current row, or a replaced one (sealed for the same row id).
+    pub async fn client_secret_version(&self, client_id: &str, name: &str, version: i64) -> StoreResult<Option<SecretRow>> {
+        if let Some(current) = self.client_secret(client_id, name).await?
+            && current.version == version
+        {
+            return Ok(Some(current));
+        }
+        let row = sqlx::query(
+            "SELECT s.id, s.client_id, s.name, v.key_id, v.nonce, v.ciphertext, s.created_at, v.replaced_at AS updated_at, v.version \
+             FROM client_secret_versions v JOIN client_secrets s ON s.id = v.secret_id \
+             WHERE s.client_id = ? AND s.name = ? AND v.version = ?",
+        )
+        .bind(client_id)
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.as_ref().map(secret_from_row).transpose()?)
     }
 }

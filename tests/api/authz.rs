@@ -398,7 +398,7 @@ async fn authorization_matrix(backend: Backend) {
                 .put(
                     token,
                     &format!("/api/v1/clients/{cid}/credentials/jdb"),
-                    json!({ "credentials": { "operator": "op1", "key": "k" } }),
+                    json!({ "credentials": { "base_url": "http://127.0.0.1:9", "operator": "op1", "parent": "ag1", "key": "0123456789abcdef", "iv": "0123456789abcdef" } }),
                 )
                 .await
                 .status;

@@ -77,12 +77,13 @@ async fn credentials_are_sealed_and_never_returned(backend: Backend) {
     let hub = TestHub::start(backend).await;
     let api = hub.api();
     let t = Tree::create(&api).await;
-    let secret = "very-secret-operator-key-42";
+    // A JDB AES key: exactly 16 characters.
+    let secret = "VerySecretKey042";
     let put = api
         .put(
             &t.super_token,
             &format!("/api/v1/clients/{}/credentials/jdb", t.client_id),
-            json!({ "credentials": { "operator": "op-7", "key": secret } }),
+            json!({ "credentials": { "base_url": "http://127.0.0.1:9", "operator": "op-7", "parent": "ag7", "key": secret, "iv": "0123456789abcdef" } }),
         )
         .await
         .ok();
@@ -134,7 +135,7 @@ async fn credentials_are_sealed_and_never_returned(backend: Backend) {
     api.put(
         &t.super_token,
         &format!("/api/v1/clients/{}/credentials/jdb", t.client_id),
-        json!({ "credentials": { "operator": "op-7", "key": secret } }),
+        json!({ "credentials": { "base_url": "http://127.0.0.1:9", "operator": "op-7", "parent": "ag7", "key": secret, "iv": "0123456789abcdef" } }),
     )
     .await
     .ok();
@@ -144,6 +145,7 @@ async fn credentials_are_sealed_and_never_returned(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(again.id, row.id);
+    assert_eq!((row.version, again.version), (1, 2));
     assert_ne!(again.nonce, row.nonce);
     assert_ne!(again.ciphertext, row.ciphertext);
 }

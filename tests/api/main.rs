@@ -16,6 +16,7 @@ mod notifications;
 mod ops;
 mod providers;
 mod providers_crash;
+mod providers_credentials;
 mod read_cache;
 mod realtime;
 mod realtime_browser;
