@@ -62,14 +62,7 @@ pub async fn list(
         // A client's user without a client would see platform rows: refuse instead.
         (_, _) => Some(caller.client_id.clone().ok_or_else(ApiError::forbidden)?),
     };
-    let before = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::validation("cursor is not one this server issued"))
-        })
-        .transpose()?;
+    let before = super::extract::numeric_cursor(q.cursor.as_deref())?;
     let mut rows = state
         .store
         .audit_page(client_id.as_deref(), before, q.action.as_deref(), limit + 1)

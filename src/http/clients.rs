@@ -89,7 +89,7 @@ pub async fn create(
 }
 
 /// The client if the caller may read it: super admins any, client admins their own.
-async fn readable(
+pub(crate) async fn readable(
     state: &AppState,
     caller: &crate::auth::Caller,
     id: &str,

@@ -110,3 +110,13 @@ impl FromRequest for IdempotencyKey {
         std::future::ready(result)
     }
 }
+
+/// A page's `cursor` as this server issued it (a number), or a 422.
+pub fn numeric_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::validation("cursor is not one this server issued"))
+        })
+        .transpose()
+}

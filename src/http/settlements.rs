@@ -52,26 +52,6 @@ fn id_floor(ms: i64) -> String {
     )
 }
 
-/// The client when the caller may read its settlements: the platform, or the client's admins.
-async fn readable(
-    state: &AppState,
-    caller: &crate::auth::Caller,
-    id: &str,
-) -> Result<ClientRow, ApiError> {
-    let own = caller.client_id.as_deref() == Some(id);
-    match caller.role {
-        Role::SuperAdmin => {}
-        Role::ClientAdmin if own => {}
-        _ if own => return Err(ApiError::forbidden()),
-        _ => return Err(ApiError::not_found("client")),
-    }
-    state
-        .store
-        .client(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))
-}
-
 fn currency(client: &ClientRow) -> Result<Currency, ApiError> {
     Currency::parse(&client.currency, client.currency_exponent).map_err(|_| ApiError::internal())
 }
@@ -248,7 +228,7 @@ pub async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (client_id, settlement_id) = path.into_inner();
-    let client = readable(&state, &caller, &client_id).await?;
+    let client = super::clients::readable(&state, &caller, &client_id).await?;
     let currency = currency(&client)?;
     let s = state
         .store
@@ -265,20 +245,13 @@ pub async fn list(
     id: web::Path<String>,
     q: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let client = readable(&state, &caller, &id).await?;
+    let client = super::clients::readable(&state, &caller, &id).await?;
     let currency = currency(&client)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit must be between 1 and 200"));
     }
-    let before = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::validation("cursor is not one this server issued"))
-        })
-        .transpose()?;
+    let before = super::extract::numeric_cursor(q.cursor.as_deref())?;
     let mut rows = state
         .store
         .settlements(&client.id, before, limit + 1)

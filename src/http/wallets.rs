@@ -292,14 +292,7 @@ pub async fn history(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit must be between 1 and 200"));
     }
-    let before_version = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::validation("cursor is not one this server issued"))
-        })
-        .transpose()?;
+    let before_version = super::extract::numeric_cursor(q.cursor.as_deref())?;
     if let Some(kind) = &q.kind
         && !crate::metrics::TRANSFER_KINDS.contains(&kind.as_str())
     {

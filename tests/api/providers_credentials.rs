@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{Api, Backend, HubProcess, Infra, TestHub, Tree};
+use crate::providers::scalar;
 
 /// The shared simulators (configured accounts) and the ones clients bring their own keys for.
 struct Sims {
@@ -131,29 +132,6 @@ async fn provider_balance(api: &Api, token: &str, user: &str, provider: &str) ->
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// One integer from the hub's database.
-async fn scalar(infra: &Infra, sql: &str) -> i64 {
-    use sqlx::Connection;
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    if infra.database_url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(&infra.database_url)
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    } else {
-        let mut conn = sqlx::MySqlConnection::connect(&infra.database_url)
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    }
 }
 
 async fn balance_of(infra: &Infra, account: &str) -> i64 {

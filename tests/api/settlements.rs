@@ -5,8 +5,9 @@
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Api, Backend, PASSWORD, TestHub, Tree};
+use crate::helpers::{Api, Backend, TestHub, Tree};
 use crate::providers::{Sims, account_balance, accounts, cents, move_money, place_bet, start_sims};
+use crate::users_admin::create;
 use nashub::config::Settings;
 use nashub::providers::provider_uid;
 
@@ -22,19 +23,6 @@ async fn start(backend: Backend, sims: &Sims) -> TestHub {
     sims.ls
         .set_callback_url(&format!("{}/callbacks/luckysports", hub.base));
     hub
-}
-
-async fn create_user(api: &Api, token: &str, parent: &str, role: &str, name: &str) -> String {
-    api.post(
-        token,
-        "/api/v1/users",
-        json!({ "parent_id": parent, "role": role, "username": name, "password": PASSWORD }),
-    )
-    .await
-    .ok()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// Funds a player, moves 50.00 to LuckySports and settles one bet there.
@@ -91,9 +79,9 @@ async fn settlements_pay_commission_and_share_once(backend: Backend) {
     assert_eq!(settings.status, 200, "{}", settings.body);
 
     // agent1 ─ player1 (loses 10.00); agent2 ─ player2 (wins 5.00); admin ─ house (loses 5.00).
-    let agent2 = create_user(&api, &tree.admin_token, &tree.admin_id, "agent", "agent2").await;
-    let player2 = create_user(&api, &tree.admin_token, &agent2, "player", "player2").await;
-    let house = create_user(&api, &tree.admin_token, &tree.admin_id, "player", "house1").await;
+    let agent2 = create(&api, &tree.admin_token, &tree.admin_id, "agent", "agent2").await;
+    let player2 = create(&api, &tree.admin_token, &agent2, "player", "player2").await;
+    let house = create(&api, &tree.admin_token, &tree.admin_id, "player", "house1").await;
     let player2_token = api.token(Some(&tree.code), "player2").await;
     let house_token = api.token(Some(&tree.code), "house1").await;
     let start = now_text(-60_000);

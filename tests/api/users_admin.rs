@@ -15,7 +15,7 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn create(api: &Api, token: &str, parent: &str, role: &str, name: &str) -> String {
+pub(crate) async fn create(api: &Api, token: &str, parent: &str, role: &str, name: &str) -> String {
     api.post(
         token,
         "/api/v1/users",
