@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Api, Backend, TestHub, Tree};
+use crate::helpers::{Api, Backend, HubProcess, Infra, TestHub, Tree};
 use crate::providers::{Sims, account_balance, accounts, cents, move_money, place_bet, start_sims};
 use crate::users_admin::create;
 use nashub::config::Settings;
@@ -254,4 +254,65 @@ async fn settlements_pay_commission_and_share_once(backend: Backend) {
     hub.infra.assert_ledger_ok();
 }
 
-backend_tests!(settlements_pay_commission_and_share_once);
+/// A settlement whose figures were fixed but not posted when the process died (what
+/// `fix_settlement` leaves behind) is posted at the next start, exactly once.
+async fn settlements_left_pending_are_posted_at_start(backend: Backend) {
+    let infra = Infra::new(backend).await;
+    let first = HubProcess::start(&infra);
+    let tree = Tree::create(&first.api()).await;
+    first.kill9();
+
+    let (sid, c, agent) = (
+        uuid::Uuid::now_v7().to_string(),
+        &tree.client_id,
+        &tree.agent_id,
+    );
+    infra
+        .execute(&format!(
+            "INSERT INTO settlements (id, client_id, idempotency_key, period_start, period_end, currency, ngr, \
+             state, created_by, created_at, posted_at) VALUES ('{sid}', '{c}', 'k1', 0, 1000, 'USD', 5000, \
+             'pending', 'test', 0, NULL)"
+        ))
+        .await;
+    infra
+        .execute(&format!(
+            "INSERT INTO commissions (settlement_id, agent_id, client_id, players, ngr, rate, amount, journal_id) \
+             VALUES ('{sid}', '{agent}', '{c}', 1, 5000, '0.0500', 250, NULL)"
+        ))
+        .await;
+    infra
+        .execute(&format!(
+            "INSERT INTO revenue_shares (settlement_id, client_id, base, rate, amount, journal_id) \
+             VALUES ('{sid}', '{c}', 4750, '0.1000', 475, NULL)"
+        ))
+        .await;
+
+    for _ in 0..2 {
+        let hub = HubProcess::start(&infra);
+        let api = hub.api();
+        let path = format!("/api/v1/clients/{c}/settlements/{sid}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let s = api.get(&tree.super_token, &path).await.ok();
+            if s["state"] == "posted" {
+                assert_eq!(s["commissions"][0]["amount"], "2.50", "{s}");
+                assert!(s["commissions"][0]["transaction_id"].is_string(), "{s}");
+                assert!(s["revenue_share"]["transaction_id"].is_string(), "{s}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never posted: {s}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // Started twice: paid once.
+        assert_eq!(cents(&api.balance(&tree.agent_token, agent).await), 250);
+        let revenue = format!("h:{c}:platform_revenue");
+        assert_eq!(account_balance(&infra, &revenue).await, 475);
+        hub.kill9();
+    }
+    infra.assert_ledger_ok();
+}
+
+backend_tests!(
+    settlements_pay_commission_and_share_once,
+    settlements_left_pending_are_posted_at_start
+);
