@@ -169,6 +169,37 @@ impl Infra {
         env
     }
 
+    /// One value from the hub's database, read as an operator's query would.
+    pub async fn query_one<T>(&self, sql: &str) -> T
+    where
+        T: sqlx::Type<sqlx::Sqlite>
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::MySql>
+            + for<'r> sqlx::Decode<'r, sqlx::MySql>
+            + Send
+            + Unpin,
+    {
+        use sqlx::Connection;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.database_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query_scalar::<_, T>(sql)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        } else {
+            let mut conn = sqlx::MySqlConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query_scalar::<_, T>(sql)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+    }
+
     /// Runs one statement straight on the database, as an operator's tool could.
     pub async fn execute(&self, sql: &str) {
         use sqlx::{Connection, Executor};

@@ -106,25 +106,7 @@ pub(crate) async fn move_money(
 
 /// One integer from the hub's database, as an operator's query would read it.
 pub(crate) async fn scalar(infra: &Infra, sql: &str) -> i64 {
-    use sqlx::Connection;
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    if infra.database_url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(&infra.database_url)
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    } else {
-        let mut conn = sqlx::MySqlConnection::connect(&infra.database_url)
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    }
+    infra.query_one(sql).await
 }
 
 pub(crate) async fn account_balance(infra: &Infra, id: &str) -> i64 {
@@ -135,7 +117,7 @@ pub(crate) async fn account_balance(infra: &Infra, id: &str) -> i64 {
     .await
 }
 
-async fn wait_until_resolved(infra: &Infra, within: Duration) {
+pub(crate) async fn wait_until_resolved(infra: &Infra, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let open = scalar(

@@ -57,25 +57,9 @@ impl Drop for Node {
 }
 
 async fn open_transfers(infra: &Infra) -> i64 {
-    use sqlx::Connection;
-    let sql = "SELECT COUNT(*) FROM provider_transfers WHERE state IN ('pending', 'unknown')";
-    if infra.database_url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(&infra.database_url)
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    } else {
-        let mut conn = sqlx::MySqlConnection::connect(&infra.database_url)
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    }
+    infra
+        .query_one("SELECT COUNT(*) FROM provider_transfers WHERE state IN ('pending', 'unknown')")
+        .await
 }
 
 async fn providers_hub_killed_mid_transfer(backend: Backend) {

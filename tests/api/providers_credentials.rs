@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{Api, Backend, HubProcess, Infra, TestHub, Tree};
-use crate::providers::scalar;
+use crate::providers::{account_balance, scalar, wait_until_resolved};
 
 /// The shared simulators (configured accounts) and the ones clients bring their own keys for.
 struct Sims {
@@ -134,53 +134,8 @@ async fn provider_balance(api: &Api, token: &str, user: &str, provider: &str) ->
         .to_owned()
 }
 
-async fn balance_of(infra: &Infra, account: &str) -> i64 {
-    scalar(
-        infra,
-        &format!("SELECT balance FROM accounts WHERE id = '{account}'"),
-    )
-    .await
-}
-
 async fn text(infra: &Infra, sql: &str) -> String {
-    use sqlx::Connection;
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    if infra.database_url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(&infra.database_url)
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, String>(sql)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    } else {
-        let mut conn = sqlx::MySqlConnection::connect(&infra.database_url)
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, String>(sql)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    }
-}
-
-async fn wait_until_resolved(infra: &Infra, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let open = scalar(
-            infra,
-            "SELECT COUNT(*) FROM provider_transfers WHERE state IN ('pending', 'unknown')",
-        )
-        .await;
-        if open == 0 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{open} transfers still open"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    infra.query_one(sql).await
 }
 
 fn signed(operator: &str, secret: &str, body: &str) -> reqwest::header::HeaderMap {
@@ -405,7 +360,7 @@ async fn providers_own_credentials_route_one_client(backend: Backend) {
     let placed: Value = res.json().await.unwrap();
     assert_eq!(placed["delivered"], 2, "{placed}");
     let held_ls = format!("h:{}:held_at_provider:luckysports", a.client_id);
-    assert_eq!(balance_of(&hub.infra, &held_ls).await, 2200);
+    assert_eq!(account_balance(&hub.infra, &held_ls).await, 2200);
     // Forged ones for A's operator: the shared account's secret, another client's secret, and
     // another client's operator (its own secret) naming A's player.
     let body = json!({ "event": "bet_settled", "bet": {
@@ -428,10 +383,10 @@ async fn providers_own_credentials_route_one_client(backend: Backend) {
     send(signed("op_shared", "shared-secret", &body))
         .await
         .error(403, "forbidden");
-    assert_eq!(balance_of(&hub.infra, &held_ls).await, 2200);
+    assert_eq!(account_balance(&hub.infra, &held_ls).await, 2200);
     let ok = send(signed("op_own", "own-secret", &body)).await.ok();
     assert_eq!(ok["applied"], true);
-    assert_eq!(balance_of(&hub.infra, &held_ls).await, 2200 + 99_900);
+    assert_eq!(account_balance(&hub.infra, &held_ls).await, 2200 + 99_900);
 
     // A transfer left open at A's own JDB account...
     sims.own_jdb.set_faults(Faults {
@@ -527,7 +482,7 @@ async fn providers_own_credentials_route_one_client(backend: Backend) {
     // The books: what the hub holds at JDB for A is what A's player has at both accounts.
     let held_jdb = format!("h:{}:held_at_provider:jdb", a.client_id);
     assert_eq!(
-        balance_of(&hub.infra, &held_jdb).await,
+        account_balance(&hub.infra, &held_jdb).await,
         sims.own_jdb.balance_minor(&uid_a, 2).unwrap() + sims.jdb.balance_minor(&uid_a, 2).unwrap()
     );
     // Per-client metrics label.
