@@ -814,8 +814,7 @@ impl Providers {
         let Some(client) = self.inner.store.client(&row.client_id).await? else {
             return Ok(None);
         };
-        let currency = Currency::parse(&client.currency, client.currency_exponent)
-            .map_err(ProviderError::Refused)?;
+        let currency = client.currency().map_err(ProviderError::Refused)?;
         if !account.breaker.allow() {
             return Ok(None);
         }

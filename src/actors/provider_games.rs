@@ -214,8 +214,7 @@ impl Providers {
             .client(&player.client_id)
             .await?
             .ok_or(ProviderError::ForeignPlayer)?;
-        let currency = Currency::parse(&client.currency, client.currency_exponent)
-            .map_err(ProviderError::Refused)?;
+        let currency = client.currency().map_err(ProviderError::Refused)?;
         let net = units::rescale(report.net_wire, report.wire_exponent, currency.exponent)
             .ok_or_else(|| CallbackError::Malformed("amount does not convert exactly".into()))?;
         self.ensure_house(&client).await?;

@@ -73,7 +73,7 @@ pub async fn resume_pending(store: Store, wallets: WalletRegistry) {
                 return Ok(false);
             };
             // Validated when the client was created.
-            let Ok(currency) = Currency::parse(&client.currency, client.currency_exponent) else {
+            let Ok(currency) = client.currency() else {
                 return Ok(false);
             };
             post(&store, &wallets, &s, &currency).await.map(|()| true)

@@ -14,6 +14,7 @@ use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
 use crate::domain::{Amount, Role, new_id, now_ms, rfc3339_ms};
+use crate::ledger::settlement::Rate;
 use crate::providers::credentials::ClientCredentials;
 use crate::secrets::Sealed;
 use crate::state::AppState;
@@ -21,8 +22,6 @@ use crate::store::{ClientRow, SecretRow};
 
 /// Providers a client can enable (DESIGN section 10).
 pub const PROVIDERS: [&str; 2] = ["jdb", "luckysports"];
-/// Rates are decimal strings with at most this many decimals, from 0 to 1.
-const RATE_EXPONENT: u32 = 4;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,27 +83,11 @@ pub struct CredentialsBody {
 }
 
 fn rate(field: &str, text: &str) -> Result<String, ApiError> {
-    let bad = || {
+    Rate::parse(text).map(Rate::to_text).ok_or_else(|| {
         ApiError::validation(format!(
             "{field} must be a decimal from 0 to 1 with at most 4 decimals"
         ))
-    };
-    let minor = if !text.is_empty()
-        && text.bytes().all(|b| b == b'0' || b == b'.')
-        && text.matches('.').count() <= 1
-        && !text.starts_with('.')
-        && !text.ends_with('.')
-    {
-        0
-    } else {
-        Amount::parse(text, RATE_EXPONENT)
-            .map_err(|_| bad())?
-            .minor()
-    };
-    if minor > 10_i64.pow(RATE_EXPONENT) {
-        return Err(bad());
-    }
-    Ok(crate::domain::format_minor(minor, RATE_EXPONENT))
+    })
 }
 
 fn limit(field: &str, value: Option<&str>, client: &ClientRow) -> Result<Option<String>, ApiError> {
@@ -329,28 +312,4 @@ pub async fn put_credentials(
         "version": version,
         "updated_at": rfc3339_ms(row.updated_at),
     })))
-}
-
-/// Opens a client's provider credentials (never for the API). The provider registry
-/// (`actors::provider_accounts`) opens them itself, per version.
-pub async fn open_credentials(
-    state: &AppState,
-    client_id: &str,
-    provider: &str,
-) -> Result<Option<serde_json::Value>, ApiError> {
-    let Some(row) = state.store.client_secret(client_id, provider).await? else {
-        return Ok(None);
-    };
-    let sealed = Sealed {
-        key_id: row.key_id,
-        nonce: row.nonce,
-        ciphertext: row.ciphertext,
-    };
-    let plain = state.secrets.open(&row.id, &sealed).map_err(|e| {
-        tracing::error!(client_id, provider, error = %e, "provider credentials cannot be opened");
-        ApiError::internal()
-    })?;
-    serde_json::from_slice(&plain)
-        .map(Some)
-        .map_err(|_| ApiError::internal())
 }

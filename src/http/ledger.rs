@@ -8,7 +8,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::extract::Auth;
 use super::wallets::parse_time;
-use crate::domain::{Currency, Role, rfc3339_ms};
+use crate::domain::{Role, rfc3339_ms};
 use crate::state::AppState;
 use crate::store::JournalQuery;
 
@@ -40,8 +40,7 @@ pub async fn client_transactions(
         .client(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("client"))?;
-    let currency = Currency::parse(&client.currency, client.currency_exponent)
-        .map_err(|_| ApiError::internal())?;
+    let currency = client.currency().map_err(|_| ApiError::internal())?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit must be between 1 and 200"));

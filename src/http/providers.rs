@@ -104,8 +104,7 @@ async fn target(
         .client(client_id)
         .await?
         .ok_or_else(|| ApiError::not_found("client"))?;
-    let currency = Currency::parse(&client.currency, client.currency_exponent)
-        .map_err(|_| ApiError::internal())?;
+    let currency = client.currency().map_err(|_| ApiError::internal())?;
     Ok((user, client, currency))
 }
 

@@ -21,9 +21,7 @@ use crate::domain::{Currency, Role, new_id, now_ms, rfc3339_ms};
 use crate::ledger::accounts::{game_results, house_id};
 use crate::ledger::settlement::{self, PlayerResult, Rate};
 use crate::state::AppState;
-use crate::store::{
-    ClientRow, CommissionRow, FixOutcome, RevenueShareRow, Settlement, SettlementRow,
-};
+use crate::store::{CommissionRow, FixOutcome, RevenueShareRow, Settlement, SettlementRow};
 
 /// Longest period one settlement may cover.
 const MAX_PERIOD_MS: i64 = 366 * 24 * 3600 * 1000;
@@ -50,10 +48,6 @@ fn id_floor(ms: i64) -> String {
         ms >> 16,
         ms & 0xffff
     )
-}
-
-fn currency(client: &ClientRow) -> Result<Currency, ApiError> {
-    Currency::parse(&client.currency, client.currency_exponent).map_err(|_| ApiError::internal())
 }
 
 /// The nearest agent above a player, if any (players under a client admin earn nobody
@@ -104,7 +98,7 @@ pub async fn create(
             grace_ms / 1000
         )));
     }
-    let currency = currency(&client)?;
+    let currency = client.currency().map_err(|_| ApiError::internal())?;
     let settings = client_settings::load(&state, &client.id).await?;
     let commission_rate = Rate::parse(&settings.commission_rate).ok_or_else(ApiError::internal)?;
     let share_rate = Rate::parse(&settings.revenue_share_rate).ok_or_else(ApiError::internal)?;
@@ -229,7 +223,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let (client_id, settlement_id) = path.into_inner();
     let client = super::clients::readable(&state, &caller, &client_id).await?;
-    let currency = currency(&client)?;
+    let currency = client.currency().map_err(|_| ApiError::internal())?;
     let s = state
         .store
         .settlement(&client.id, &settlement_id)
@@ -246,7 +240,7 @@ pub async fn list(
     q: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let client = super::clients::readable(&state, &caller, &id).await?;
-    let currency = currency(&client)?;
+    let currency = client.currency().map_err(|_| ApiError::internal())?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit must be between 1 and 200"));

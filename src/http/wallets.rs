@@ -74,7 +74,7 @@ async fn currency_of(state: &AppState, user: &UserRow) -> Result<Currency, ApiEr
         .client(client_id)
         .await?
         .ok_or_else(|| ApiError::not_found("client"))?;
-    Currency::parse(&client.currency, client.currency_exponent).map_err(|_| ApiError::internal())
+    client.currency().map_err(|_| ApiError::internal())
 }
 
 pub async fn balance(

@@ -37,6 +37,13 @@ pub struct ClientRow {
     pub created_at: i64,
 }
 
+impl ClientRow {
+    /// The client's currency (validated when the client was created).
+    pub fn currency(&self) -> Result<crate::domain::Currency, String> {
+        crate::domain::Currency::parse(&self.currency, self.currency_exponent)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct UserRow {
     pub id: String,

@@ -218,6 +218,34 @@ async fn settlements_pay_commission_and_share_once(backend: Backend) {
     assert_eq!(cents(&agent_balance().await), 100);
     assert_eq!(account_balance(&hub.infra, &revenue).await, 180);
 
+    // A crash after the entries were posted but before their ids were recorded: posting again
+    // must replay them by their settlement-derived keys, not pay a second time.
+    let sid = s["id"].as_str().unwrap();
+    hub.infra
+        .execute(&format!(
+            "UPDATE settlements SET state = 'pending', posted_at = NULL WHERE id = '{sid}'"
+        ))
+        .await;
+    hub.infra
+        .execute(&format!(
+            "UPDATE commissions SET journal_id = NULL WHERE settlement_id = '{sid}'"
+        ))
+        .await;
+    hub.infra
+        .execute(&format!(
+            "UPDATE revenue_shares SET journal_id = NULL WHERE settlement_id = '{sid}'"
+        ))
+        .await;
+    let resumed = settle(&api, &tree.super_token, &tree.client_id, "s1", &start, &end).await;
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
+    assert_eq!(resumed.body["state"], "posted", "{}", resumed.body);
+    assert_eq!(
+        resumed.body["revenue_share"]["transaction_id"], s["revenue_share"]["transaction_id"],
+        "the first entry, replayed"
+    );
+    assert_eq!(cents(&agent_balance().await), 100);
+    assert_eq!(account_balance(&hub.infra, &revenue).await, 180);
+
     // A later period with no play settles to zero and pays nothing.
     let quiet = settle(
         &api,
