@@ -145,14 +145,11 @@ async fn commit(backend: &Backend, jobs: Vec<Job>) {
 async fn with_retries(
     backend: &Backend,
     entries: &[&NewEntry],
-    audit_key: &[u8; 32],
+    audit_key: &Arc<[u8; 32]>,
 ) -> StoreResult<Vec<StoreResult<PostOutcome>>> {
-    let link = |prev: &str, seq: i64, row: &super::NewAudit| {
-        crate::audit::chain::link_hash(audit_key, prev, seq, row)
-    };
     let mut attempt = 0;
     loop {
-        match dispatch_backend!(backend, b => b.post_batch(entries, &link).await) {
+        match dispatch_backend!(backend, b => b.post_batch(entries, audit_key).await) {
             Err(e) if attempt < TRANSIENT_RETRIES && backend.is_transient(&e) => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(1 << attempt)).await;

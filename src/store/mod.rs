@@ -11,6 +11,7 @@ mod group_commit;
 mod mysql;
 mod read_cache;
 mod sqlite;
+mod sqlite_writer;
 mod types;
 
 pub use group_commit::{AfterCommit, GroupCommitOptions};
@@ -64,8 +65,12 @@ const TRANSIENT_RETRIES: u32 = 5;
 
 impl Backend {
     fn is_transient(&self, e: &StoreError) -> bool {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
         let StoreError::Database(e) = e else {
-            return matches!(e, StoreError::Conflict);
+            return matches!(
+                e,
+                StoreError::Conflict | StoreError::Sqlite(_, Some(DatabaseBusy | DatabaseLocked))
+            );
         };
         match self {
             Backend::Sqlite(_) => sqlite::is_transient(e),

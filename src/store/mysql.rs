@@ -35,6 +35,7 @@ impl Backend {
         Ok(Self {
             write: pool.clone(),
             read: pool,
+            ledger_writer: None,
         })
     }
 }

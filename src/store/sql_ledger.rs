@@ -48,6 +48,24 @@ impl Backend {
     pub async fn post_batch(
         &self,
         entries: &[&NewEntry],
+        audit_key: &std::sync::Arc<[u8; 32]>,
+    ) -> StoreResult<Vec<StoreResult<PostOutcome>>> {
+        if let Some(writer) = &self.ledger_writer {
+            // Holding the sqlx write connection is this process's write lock: other writes
+            // wait their turn in the pool's queue instead of meeting SQLITE_BUSY.
+            let _turn = self.write.acquire().await?;
+            let owned = entries.iter().map(|e| (*e).clone()).collect();
+            return writer.post(owned, audit_key.clone()).await;
+        }
+        let link = |prev: &str, seq: i64, row: &NewAudit| {
+            crate::audit::chain::link_hash(audit_key, prev, seq, row)
+        };
+        self.post_batch_sqlx(entries, &link).await
+    }
+
+    async fn post_batch_sqlx(
+        &self,
+        entries: &[&NewEntry],
         link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync),
     ) -> StoreResult<Vec<StoreResult<PostOutcome>>> {
         let mut tx = self.write.begin_with(BEGIN_WRITE).await?;

@@ -39,13 +39,29 @@ impl Backend {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            // One local connection: a ping per acquire would only add a round trip.
+            .test_before_acquire(false)
             .connect_with(connect.clone())
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .connect_with(connect.read_only(true))
+            .connect_with(connect.clone().read_only(true))
             .await?;
-        Ok(Self { write, read })
+        // An in-memory database is per connection: it keeps the sqlx path.
+        let file = connect.get_filename();
+        let in_memory = options.url.contains(":memory:") || options.url.contains("mode=memory");
+        let ledger_writer = if in_memory || file.as_os_str().is_empty() {
+            None
+        } else {
+            Some(std::sync::Arc::new(
+                super::sqlite_writer::SqliteWriter::start(file.to_path_buf())?,
+            ))
+        };
+        Ok(Self {
+            write,
+            read,
+            ledger_writer,
+        })
     }
 }
 

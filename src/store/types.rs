@@ -4,6 +4,9 @@
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite ledger writer (`sqlite_writer.rs`), which does not go through sqlx.
+    #[error("database error: {0}")]
+    Sqlite(String, Option<rusqlite::ErrorCode>),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("storage configuration: {0}")]
