@@ -69,14 +69,17 @@ impl SqliteWriter {
     }
 }
 
-/// The same settings as the sqlx connections (`sqlite::Backend::connect`).
+/// The settings of the sqlx connections (`sqlite::Backend::connect`) but the cache size.
 fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     // WAL is a property of the file, set when sqlx created it.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "cache_size", -65536)?;
+    // 16 MB, not the 64 MB of the sqlx connections: SQLite walks the whole page-cache hash at
+    // every transaction end (`pcache1TruncateUnsafe`, 4% of this thread at 64 MB), and this
+    // thread ends a transaction per batch. Measured: 4,600 -> 5,600-6,100 mutations/s.
+    conn.pragma_update(None, "cache_size", -16384)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
