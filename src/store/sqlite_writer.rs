@@ -72,7 +72,7 @@ impl SqliteWriter {
 /// The settings of the sqlx connections (`sqlite::Backend::connect`) but the cache size.
 fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_handler(Some(wait_for_lock))?;
     // WAL is a property of the file, set when sqlx created it.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -83,6 +83,17 @@ fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
+}
+
+/// Another connection holds the write lock (another process on the same file, a tool). SQLite's
+/// own busy timeout sleeps in growing steps (up to 100 ms each, 328 ms in the first dozen),
+/// so a lock held for a millisecond can stall every mutation queued behind the batch for a
+/// third of a second; short sleeps retry within a millisecond of the lock's release. Gives up
+/// after about 10 s, like the sqlx connections.
+fn wait_for_lock(attempt: i32) -> bool {
+    let sleep = if attempt < 100 { 100 } else { 1_000 };
+    std::thread::sleep(Duration::from_micros(sleep));
+    attempt < 100 + 9_990
 }
 
 pub fn sqlite_error(e: rusqlite::Error) -> StoreError {
