@@ -1,4 +1,4 @@
-//! Two hub processes on one MariaDB and one Redis behave as one hub.
+//! Two hub processes on one database (MariaDB and Redis; or one SQLite file) behave as one hub.
 
 use futures_util::future::join_all;
 use serde_json::json;
@@ -76,6 +76,65 @@ async fn two_hub_processes_behave_as_one() {
     for seq in 96..=101_u64 {
         let frame = ws_a.next_of("balance_update").await;
         assert_eq!(frame["seq"], seq, "{frame}");
+    }
+    infra.assert_ledger_ok();
+}
+
+/// Two hub processes on one SQLite file: each has its own ledger writer, and the file's write
+/// lock (taken up front, waited for by the busy handler) keeps them from overdrawing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hub_processes_on_one_sqlite_file_never_overdraw() {
+    let infra = Infra::new(Backend::Sqlite).await;
+    let node_a = HubProcess::start(&infra);
+    let node_b = HubProcess::start(&infra);
+    let (a, b) = (Api::new(&node_a.base), Api::new(&node_b.base));
+    let tree = Tree::create(&a).await;
+    a.deposit(&tree.admin_token, &tree.player_id, "100.00")
+        .await;
+
+    // Withdrawals through both nodes at once, and deposits to the agent meanwhile.
+    let withdraw = format!("/api/v1/users/{}/wallet/withdraw", tree.player_id);
+    let deposit = format!("/api/v1/users/{}/wallet/deposit", tree.agent_id);
+    let replies = join_all((0..300).map(|i| {
+        let api = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let token = tree.admin_token.clone();
+        let path = if i % 3 == 0 {
+            deposit.clone()
+        } else {
+            withdraw.clone()
+        };
+        async move {
+            let reply = api
+                .post_key(
+                    &token,
+                    &path,
+                    &format!("k-{i}"),
+                    json!({ "amount": "1.00" }),
+                )
+                .await;
+            (i % 3 == 0, reply)
+        }
+    }))
+    .await;
+    let count = |want_deposit: bool, status: u16| {
+        replies
+            .iter()
+            .filter(|(is_deposit, r)| *is_deposit == want_deposit && r.status == status)
+            .filter(|(_, r)| r.status != 409 || r.body["error"]["code"] == "insufficient_funds")
+            .count()
+    };
+    // 200 withdrawals of 1.00 against 100.00: exactly 100 pass, 100 are refused.
+    assert_eq!((count(false, 200), count(false, 409)), (100, 100));
+    assert_eq!(count(true, 200), 100);
+    for api in [&a, &b] {
+        assert_eq!(
+            api.balance(&tree.admin_token, &tree.player_id).await,
+            "0.00"
+        );
+        assert_eq!(
+            api.balance(&tree.admin_token, &tree.agent_id).await,
+            "100.00"
+        );
     }
     infra.assert_ledger_ok();
 }
