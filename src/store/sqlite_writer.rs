@@ -81,6 +81,12 @@ fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     // thread ends a transaction per batch. Measured: 4,600 -> 5,600-6,100 mutations/s.
     conn.pragma_update(None, "cache_size", -16384)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Checkpoint every 10,000 WAL frames (~40 MB) instead of SQLite's 1,000: pages written by
+    // many batches (account rows, index interiors, the tails of append-only tables) are then
+    // copied back once per checkpoint instead of ten times. The writer runs at ~130 MB/s of
+    // disk writes under the benchmark, so bytes decide. Measured (10,000 wallets, zipf):
+    // 4,300-5,900 -> 6,000-7,000 mutations/s, hub CPU 188-217 -> 175-183 µs each.
+    conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
