@@ -38,7 +38,8 @@ impl Default for GroupCommitOptions {
 pub type AfterCommit = Box<dyn FnOnce(&PostOutcome) + Send>;
 
 struct Job {
-    entry: NewEntry,
+    /// Shared, so a batch can hand it to the SQLite writer thread without copying it.
+    entry: Arc<NewEntry>,
     /// Keys the audit chain links of the entry's audit row.
     audit_key: Arc<[u8; 32]>,
     after_commit: Option<AfterCommit>,
@@ -79,7 +80,7 @@ impl GroupCommitter {
     ) -> impl Future<Output = StoreResult<PostOutcome>> + use<> {
         let (reply, answer) = oneshot::channel();
         let queued = self.queue.send(Job {
-            entry,
+            entry: Arc::new(entry),
             audit_key,
             after_commit,
             reply,
@@ -116,7 +117,7 @@ async fn run(
 }
 
 async fn commit(backend: &Backend, jobs: Vec<Job>) {
-    let entries: Vec<&NewEntry> = jobs.iter().map(|j| &j.entry).collect();
+    let entries: Vec<Arc<NewEntry>> = jobs.iter().map(|j| j.entry.clone()).collect();
     let key = jobs[0].audit_key.clone();
     match with_retries(backend, &entries, &key).await {
         Ok(results) => {
@@ -133,9 +134,10 @@ async fn commit(backend: &Backend, jobs: Vec<Job>) {
         Err(e) => {
             tracing::debug!(error = %e, size = jobs.len(), "batch failed; committing entries one by one");
             for job in jobs {
-                let result = with_retries(backend, &[&job.entry], &job.audit_key)
-                    .await
-                    .and_then(|mut r| r.pop().expect("one result"));
+                let result =
+                    with_retries(backend, std::slice::from_ref(&job.entry), &job.audit_key)
+                        .await
+                        .and_then(|mut r| r.pop().expect("one result"));
                 job.answer(result);
             }
         }
@@ -144,7 +146,7 @@ async fn commit(backend: &Backend, jobs: Vec<Job>) {
 
 async fn with_retries(
     backend: &Backend,
-    entries: &[&NewEntry],
+    entries: &[Arc<NewEntry>],
     audit_key: &Arc<[u8; 32]>,
 ) -> StoreResult<Vec<StoreResult<PostOutcome>>> {
     let mut attempt = 0;

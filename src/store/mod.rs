@@ -10,6 +10,7 @@ mod batch_plan;
 mod group_commit;
 mod mysql;
 mod read_cache;
+mod sql_text;
 mod sqlite;
 mod sqlite_writer;
 mod types;

@@ -13,7 +13,7 @@ pub struct Backend {
     /// Money and other writes. On SQLite one connection (one writer at a time by design).
     write: Pool<Db>,
     read: Pool<Db>,
-    /// SQLite on a file: group-commit batches go to this thread (`sqlite_writer.rs`). Always
+    /// SQLite: group-commit batches go to this thread (`sqlite_writer.rs`). Always
     /// `None` on MySQL, whose batches run through sqlx like everything else.
     ledger_writer: Option<std::sync::Arc<super::sqlite_writer::SqliteWriter>>,
 }

@@ -36,8 +36,7 @@ fn secret_from_row(row: &DbRow) -> Result<SecretRow, sqlx::Error> {
     })
 }
 
-const AUDIT_COLUMNS: &str =
-    "seq, client_id, actor_id, action, target_type, target_id, before_json, after_json, ip, created_at, prev_hash, hash";
+const AUDIT_COLUMNS: &str = super::sql_text::audit_columns!();
 
 /// The exclusive upper bound of a path prefix range: `/a/b/` → `/a/b0` ('0' follows '/').
 fn path_upper(prefix: &str) -> String {

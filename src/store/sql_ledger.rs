@@ -47,20 +47,20 @@ impl Backend {
     /// batch (nothing written); inner results are each entry's own outcome.
     pub async fn post_batch(
         &self,
-        entries: &[&NewEntry],
+        entries: &[std::sync::Arc<NewEntry>],
         audit_key: &std::sync::Arc<[u8; 32]>,
     ) -> StoreResult<Vec<StoreResult<PostOutcome>>> {
         if let Some(writer) = &self.ledger_writer {
             // Holding the sqlx write connection is this process's write lock: other writes
             // wait their turn in the pool's queue instead of meeting SQLITE_BUSY.
             let _turn = self.write.acquire().await?;
-            let owned = entries.iter().map(|e| (*e).clone()).collect();
-            return writer.post(owned, audit_key.clone()).await;
+            return writer.post(entries.to_vec(), audit_key.clone()).await;
         }
         let link = |prev: &str, seq: i64, row: &NewAudit| {
             crate::audit::chain::link_hash(audit_key, prev, seq, row)
         };
-        self.post_batch_sqlx(entries, &link).await
+        let entries: Vec<&NewEntry> = entries.iter().map(|e| &**e).collect();
+        self.post_batch_sqlx(&entries, &link).await
     }
 
     async fn post_batch_sqlx(
@@ -173,8 +173,8 @@ async fn insert_journal_rows(
 ) -> StoreResult<()> {
     for chunk in shaped_chunks(committed) {
         let sql = format!(
-            "INSERT INTO journal (id, client_id, idempotency_key, request_hash, kind, actor_id, \
-             subject_account_id, memo, created_at) VALUES {}",
+            "INSERT INTO journal ({}) VALUES {}",
+            super::sql_text::journal_columns!(),
             rows_of(chunk.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?)")
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -205,8 +205,8 @@ async fn insert_postings(
         .collect();
     for chunk in shaped_chunks(&lines) {
         let sql = format!(
-            "INSERT INTO postings (journal_id, account_id, client_id, amount, balance_after, \
-             account_version, created_at) VALUES {}",
+            "INSERT INTO postings ({}) VALUES {}",
+            super::sql_text::posting_columns!(),
             rows_of(chunk.len(), "(?, ?, ?, ?, ?, ?, ?)")
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -317,15 +317,12 @@ async fn stored_entry(
     tx: &mut sqlx::Transaction<'_, Db>,
     journal_id: &str,
 ) -> StoreResult<PostedEntry> {
-    let created_at: i64 = sqlx::query("SELECT created_at FROM journal WHERE id = ?")
+    let created_at: i64 = sqlx::query(super::sql_text::STORED_ENTRY_TIME)
         .bind(journal_id)
         .fetch_one(&mut **tx)
         .await?
         .try_get("created_at")?;
-    let rows = sqlx::query(
-        "SELECT account_id, amount, balance_after, account_version FROM postings \
-         WHERE journal_id = ? ORDER BY account_id",
-    )
+    let rows = sqlx::query(super::sql_text::STORED_ENTRY_LINES)
     .bind(journal_id)
     .fetch_all(&mut **tx)
     .await?;

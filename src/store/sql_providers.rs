@@ -38,10 +38,11 @@ macro_rules! transfer_columns {
 /// that a provider transition and its money commit together.
 async fn post_in_tx(tx: &mut sqlx::Transaction<'_, Db>, e: &NewEntry) -> StoreResult<PostedEntry> {
     e.assert_balanced();
-    let inserted = sqlx::query(
-        "INSERT INTO journal (id, client_id, idempotency_key, request_hash, kind, actor_id, subject_account_id, memo, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO journal (",
+        super::sql_text::journal_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
     .bind(&e.id)
     .bind(&e.client_id)
     .bind(&e.idempotency_key)

@@ -28,6 +28,15 @@ include!("sql_identity.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {
+        // Every connection (writer, readers, ledger writer, other nodes) must see one database,
+        // and an in-memory one is private to its connection.
+        if options.url.contains(":memory:") || options.url.contains("mode=memory") {
+            return Err(StoreError::Config(
+                "an in-memory SQLite database cannot be shared by the hub's connections; \
+                 use a file (the default is <data_dir>/nashub.db)"
+                    .into(),
+            ));
+        }
         let connect = SqliteConnectOptions::from_str(&options.url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -47,16 +56,9 @@ impl Backend {
             .max_connections(options.max_connections.max(1))
             .connect_with(connect.clone().read_only(true))
             .await?;
-        // An in-memory database is per connection: it keeps the sqlx path.
-        let file = connect.get_filename();
-        let in_memory = options.url.contains(":memory:") || options.url.contains("mode=memory");
-        let ledger_writer = if in_memory || file.as_os_str().is_empty() {
-            None
-        } else {
-            Some(std::sync::Arc::new(
-                super::sqlite_writer::SqliteWriter::start(file.to_path_buf())?,
-            ))
-        };
+        let ledger_writer = Some(std::sync::Arc::new(
+            super::sqlite_writer::SqliteWriter::start(connect.get_filename().to_path_buf())?,
+        ));
         Ok(Self {
             write,
             read,

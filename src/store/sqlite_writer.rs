@@ -22,12 +22,15 @@ use tokio::sync::oneshot;
 
 use super::batch_plan::{self, LockedAccount, UsedKey, Verdict};
 use super::identity::NewAudit;
+use super::sql_text::{
+    STORED_ENTRY_LINES, STORED_ENTRY_TIME, audit_columns, journal_columns, posting_columns,
+};
 use super::types::{NewEntry, PostOutcome, PostedEntry, PostedLine, StoreError, StoreResult};
 
 pub type BatchResult = StoreResult<Vec<StoreResult<PostOutcome>>>;
 
 struct Job {
-    entries: Vec<NewEntry>,
+    entries: Vec<Arc<NewEntry>>,
     audit_key: Arc<[u8; 32]>,
     reply: oneshot::Sender<BatchResult>,
 }
@@ -55,7 +58,7 @@ impl SqliteWriter {
         Ok(Self { jobs })
     }
 
-    pub async fn post(&self, entries: Vec<NewEntry>, audit_key: Arc<[u8; 32]>) -> BatchResult {
+    pub async fn post(&self, entries: Vec<Arc<NewEntry>>, audit_key: Arc<[u8; 32]>) -> BatchResult {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Config("the ledger writer has stopped".into());
         self.jobs
@@ -106,11 +109,15 @@ pub fn sqlite_error(e: rusqlite::Error) -> StoreError {
     StoreError::Sqlite(e.to_string(), e.sqlite_error_code())
 }
 
-fn post_batch(conn: &mut Connection, entries: &[NewEntry], audit_key: &[u8; 32]) -> BatchResult {
+fn post_batch(
+    conn: &mut Connection,
+    entries: &[Arc<NewEntry>],
+    audit_key: &[u8; 32],
+) -> BatchResult {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite_error)?;
-    let entries: Vec<&NewEntry> = entries.iter().collect();
+    let entries: Vec<&NewEntry> = entries.iter().map(|e| &**e).collect();
     // On any error the transaction rolls back when dropped.
     let results = write_batch(&tx, &entries, audit_key).map_err(sqlite_error)??;
     tx.commit().map_err(sqlite_error)?;
@@ -186,14 +193,16 @@ fn write_batch(
         .collect();
 
     {
-        let mut journal = tx.prepare_cached(
-            "INSERT INTO journal (id, client_id, idempotency_key, request_hash, kind, actor_id, \
-             subject_account_id, memo, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )?;
-        let mut posting = tx.prepare_cached(
-            "INSERT INTO postings (journal_id, account_id, client_id, amount, balance_after, \
-             account_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )?;
+        let mut journal = tx.prepare_cached(concat!(
+            "INSERT INTO journal (",
+            journal_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))?;
+        let mut posting = tx.prepare_cached(concat!(
+            "INSERT INTO postings (",
+            posting_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ))?;
         for (e, posted) in &committed {
             journal.execute(params![
                 e.id,
@@ -267,11 +276,11 @@ fn append_audit_rows(
     let (last_seq, mut prev): (i64, String) = tx
         .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO audit_log (seq, client_id, actor_id, action, target_type, target_id, \
-         before_json, after_json, ip, created_at, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )?;
+    let mut insert = tx.prepare_cached(concat!(
+        "INSERT INTO audit_log (",
+        audit_columns!(),
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))?;
     for (i, e) in rows.iter().enumerate() {
         let seq = last_seq - rows.len() as i64 + 1 + i as i64;
         let hash = crate::audit::chain::link_hash(audit_key, &prev, seq, e);
@@ -302,12 +311,9 @@ fn stored_entry(
     journal_id: String,
 ) -> rusqlite::Result<PostedEntry> {
     let created_at: i64 = tx
-        .prepare_cached("SELECT created_at FROM journal WHERE id = ?")?
+        .prepare_cached(STORED_ENTRY_TIME)?
         .query_row([&journal_id], |r| r.get(0))?;
-    let mut lines = tx.prepare_cached(
-        "SELECT account_id, amount, balance_after, account_version FROM postings \
-         WHERE journal_id = ? ORDER BY account_id",
-    )?;
+    let mut lines = tx.prepare_cached(STORED_ENTRY_LINES)?;
     let lines = lines
         .query_map([&journal_id], |r| {
             Ok(PostedLine {

@@ -644,7 +644,55 @@ fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
 }
 
+/// The balance write is guarded by the version read under the lock. A trigger stands in for a
+/// writer that bypassed the lock: it bumps the wallet's version between that read and the
+/// write. The movement must be refused whole (nothing written, retries included) and go through
+/// under the same key once the trigger is gone.
+async fn balance_write_is_guarded_by_the_version_read(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    api.deposit(&tree.admin_token, &tree.player_id, "10.00")
+        .await;
+    hub.infra
+        .execute(match backend {
+            Backend::Sqlite => {
+                "CREATE TRIGGER tamper AFTER INSERT ON postings WHEN NEW.amount = 777 \
+                 BEGIN UPDATE accounts SET version = version + 1000 WHERE id = NEW.account_id; END"
+            }
+            Backend::MySql => {
+                "CREATE TRIGGER tamper AFTER INSERT ON postings FOR EACH ROW \
+                 BEGIN IF NEW.amount = 777 THEN \
+                 UPDATE accounts SET version = version + 1000 WHERE id = NEW.account_id; \
+                 END IF; END"
+            }
+        })
+        .await;
+    let path = format!("/api/v1/users/{}/wallet/deposit", tree.player_id);
+    let body = json!({ "amount": "7.77" });
+    api.post_key(&tree.admin_token, &path, "guarded", body.clone())
+        .await
+        .error(503, "storage_unavailable");
+    assert_eq!(
+        api.balance(&tree.admin_token, &tree.player_id).await,
+        "10.00"
+    );
+    let written: i64 = hub
+        .infra
+        .query_one("SELECT COUNT(*) FROM postings WHERE amount IN (777, -777)")
+        .await;
+    assert_eq!(written, 0);
+    hub.infra.execute("DROP TRIGGER tamper").await;
+    let reply = api
+        .post_key(&tree.admin_token, &path, "guarded", body)
+        .await
+        .ok();
+    assert_eq!(reply["balance"], "17.77");
+    hub.infra.assert_ledger_ok();
+}
+
 backend_tests!(
+    balance_write_is_guarded_by_the_version_read,
     adjustments_need_a_reason_and_are_audited,
     history_filters_and_client_journal,
     thousand_concurrent_debits_on_one_wallet,
