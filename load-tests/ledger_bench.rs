@@ -7,7 +7,10 @@
 //! with `--wallets` players, then runs each workload for `--seconds` in both modes of the same
 //! server: `group` (default settings) and `naive` (`NASHUB_LEDGER_BATCH_MAX=1`). Workloads:
 //! deposits to players chosen by a Zipf law (s = 1), and all deposits to one hot wallet.
-//! Closed loop with `--concurrency` requests in flight; latency is request to acknowledgement.
+//! Closed loop with `--concurrency` requests in flight, each on its own keep-alive connection
+//! of a minimal HTTP client (`lean_http.rs`) on one thread, so the client takes as little of the
+//! shared cores as it can; latency is request to acknowledgement. Hub and client CPU per
+//! mutation are both printed.
 //! Prints one line per run and the group/naive ratio.
 
 use std::io::BufRead;
@@ -17,6 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+#[path = "lean_http.rs"]
+mod lean_http;
 
 const ADMIN_PASSWORD: &str = "bench-admin-password";
 const PASSWORD: &str = "bench-password-1";
@@ -300,6 +306,7 @@ async fn run(
     let c = Arc::new(Client::new(&hub.base, args.concurrency));
     let commits_before = c.metric("ledger_commits_total").await;
     let cpu_before = hub.cpu_seconds();
+    let own_cpu_before = lean_http::own_cpu_secs();
     let zipf = Arc::new(Zipf::new(players.len()));
     let players = Arc::new(players.to_vec());
     let stop = Arc::new(AtomicBool::new(false));
@@ -318,24 +325,27 @@ async fn run(
             let mut latencies = Vec::with_capacity(1 << 16);
             let mut errors = 0u64;
             let mut n = 0u64;
+            let mut conn = lean_http::Conn::new(&c.base);
+            let auth = format!("Bearer {token}");
+            let (mut path, mut key) = (String::new(), String::new());
             while !stop.load(Ordering::Relaxed) {
+                use std::fmt::Write;
                 let target = if hot { 0 } else { zipf.sample(rng.next_f64()) };
-                let path = format!("/api/v1/users/{}/wallet/deposit", players[target]);
+                path.clear();
+                let _ = write!(path, "/api/v1/users/{}/wallet/deposit", players[target]);
+                key.clear();
+                let _ = write!(key, "b-{w}-{n}-{}", rng.0);
                 let t0 = Instant::now();
-                let res = c
-                    .http
-                    .post(format!("{}{path}", c.base))
-                    .bearer_auth(&token)
-                    .header("Idempotency-Key", format!("b-{w}-{n}-{}", rng.0))
-                    .json(&json!({ "amount": "1.00" }))
-                    .send()
+                let res = conn
+                    .post(
+                        &path,
+                        &[("Authorization", &auth), ("Idempotency-Key", &key)],
+                        br#"{"amount":"1.00"}"#,
+                    )
                     .await;
                 n += 1;
                 match res {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        latencies.push(t0.elapsed().as_micros() as u32);
-                    }
+                    Ok((200..=299, _)) => latencies.push(t0.elapsed().as_micros() as u32),
                     _ => errors += 1,
                 }
             }
@@ -353,6 +363,7 @@ async fn run(
     }
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = hub.cpu_seconds() - cpu_before;
+    let own_cpu = lean_http::own_cpu_secs() - own_cpu_before;
     let commits = c.metric("ledger_commits_total").await - commits_before;
     all.sort_unstable();
     let pct = |p: f64| {
@@ -361,13 +372,14 @@ async fn run(
     };
     let rate = all.len() as f64 / elapsed;
     let line = format!(
-        "{label:<32} {:>9.0} mutations/s  p50 {:>6.2} ms  p99 {:>6.2} ms  p999 {:>7.2} ms  {:>6.1} per commit  {:>5.0} us hub CPU each  errors {errors}",
+        "{label:<32} {:>9.0} mutations/s  p50 {:>6.2} ms  p99 {:>6.2} ms  p999 {:>7.2} ms  {:>6.1} per commit  {:>5.0} us hub CPU each ({:.0} us client)  errors {errors}",
         rate,
         pct(0.50),
         pct(0.99),
         pct(0.999),
         all.len() as f64 / commits.max(1.0),
         cpu * 1e6 / all.len().max(1) as f64,
+        own_cpu * 1e6 / all.len().max(1) as f64,
     );
     println!("{line}");
     Outcome { rate, line }
@@ -426,7 +438,7 @@ async fn bench_backend(name: &str, env: Vec<(String, String)>, args: &Args) -> V
     lines
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = args();
     println!(
