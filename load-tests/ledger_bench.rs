@@ -310,15 +310,24 @@ async fn run(
     let zipf = Arc::new(Zipf::new(players.len()));
     let players = Arc::new(players.to_vec());
     let stop = Arc::new(AtomicBool::new(false));
+    // Keys must be new to every run: a run that reused an earlier run's keys would only
+    // replay its answers (same key, same body) and measure no writes at all.
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let run_id = format!(
+        "{}x{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    );
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..args.concurrency {
-        let (c, zipf, players, stop, token) = (
+        let (c, zipf, players, stop, token, run_id) = (
             c.clone(),
             zipf.clone(),
             players.clone(),
             stop.clone(),
             token.to_owned(),
+            run_id.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((w as u64 + 1) * 0x1000_0000_01B3));
@@ -334,7 +343,7 @@ async fn run(
                 path.clear();
                 let _ = write!(path, "/api/v1/users/{}/wallet/deposit", players[target]);
                 key.clear();
-                let _ = write!(key, "b-{w}-{n}-{}", rng.0);
+                let _ = write!(key, "b{run_id}-{w}-{n}");
                 let t0 = Instant::now();
                 let res = conn
                     .post(
