@@ -599,7 +599,8 @@ async fn publish_paced(
     rate: u64,
     total: u64,
 ) -> anyhow::Result<u64> {
-    let url = format!("{base}/api/v1/bench/events");
+    let mut conn = lean_http::Conn::new(base);
+    let auth = format!("Bearer {}", s.super_token);
     let start_us = now_us() + 20_000;
     let mut sent = 0_u64;
     let interval_us = 1_000_000.0 / rate as f64;
@@ -619,13 +620,15 @@ async fn publish_paced(
                 )
             })
             .collect();
-        post(
-            &s.http,
-            url.clone(),
-            Some(&s.super_token),
-            json!({ "events": events }),
-        )
-        .await?;
+        let body = serde_json::to_vec(&json!({ "events": events }))?;
+        let (status, answer) = conn
+            .post("/api/v1/bench/events", &[("Authorization", &auth)], &body)
+            .await?;
+        anyhow::ensure!(
+            (200..300).contains(&status),
+            "{status}: {}",
+            String::from_utf8_lossy(answer)
+        );
         sent = upto;
     }
     Ok(sent)

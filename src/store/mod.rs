@@ -61,6 +61,9 @@ macro_rules! dispatch_backend {
 }
 pub(crate) use dispatch_backend;
 
+/// Proof of holding this process's SQLite write connection (see `Backend::write_turn`).
+pub(crate) type WriteTurn = Box<dyn std::any::Any + Send>;
+
 /// A deadlocked or busy transaction is retried this many times before the caller sees it.
 const TRANSIENT_RETRIES: u32 = 5;
 

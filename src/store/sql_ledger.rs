@@ -10,21 +10,51 @@ use super::batch_plan::{self, AccountChange, LockedAccount, UsedKey, Verdict};
 /// Rows per multi-row statement: well under both backends' bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 128;
 
-/// Splits `items` into chunks whose sizes are powers of two (at most `ROWS_PER_STATEMENT`),
-/// so the statements built from them come in a few fixed shapes that stay prepared in the
-/// connection's statement cache. (Unprepared one-off statements cost a close round trip each,
-/// and on MySQL that meets Nagle's algorithm: ~40 ms per statement.)
+/// Rows per statement come in a few fixed sizes (every size up to 8, then multiples of 8), so
+/// the statements built from them stay prepared in the connection's statement cache.
+/// (Unprepared one-off statements cost a close round trip each, and on MySQL that meets
+/// Nagle's algorithm: ~40 ms per statement.) Fine steps keep a batch to one or two statements
+/// per table: on MySQL every statement is a round trip inside the transaction.
+const SIZE_STEP: usize = 8;
+
+/// The largest statement size not above `n` (n ≥ 1).
+fn size_at_most(n: usize) -> usize {
+    let n = n.min(ROWS_PER_STATEMENT);
+    if n <= SIZE_STEP { n } else { n / SIZE_STEP * SIZE_STEP }
+}
+
+/// The smallest statement size not below `n` (1 ≤ n ≤ `ROWS_PER_STATEMENT`).
+fn size_at_least(n: usize) -> usize {
+    if n <= SIZE_STEP { n } else { n.div_ceil(SIZE_STEP) * SIZE_STEP }
+}
+
+/// Splits rows to insert into chunks of statement sizes (an insert cannot be padded).
 fn shaped_chunks<T>(mut items: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
         if items.is_empty() {
             return None;
         }
-        let n = items.len().min(ROWS_PER_STATEMENT);
-        let size = 1 << (usize::BITS - 1 - n.leading_zeros());
-        let (chunk, rest) = items.split_at(size);
+        let (chunk, rest) = items.split_at(size_at_most(items.len()));
         items = rest;
         Some(chunk)
     })
+}
+
+/// Splits keys to look up (or rows to update) into chunks of at most `ROWS_PER_STATEMENT`,
+/// each padded by repeating its last item up to a statement size: one statement per chunk,
+/// and a repeated key matches the same row.
+fn padded_chunks<T>(items: &[T]) -> impl Iterator<Item = (&[T], usize)> {
+    items
+        .chunks(ROWS_PER_STATEMENT)
+        .map(|chunk| (chunk, size_at_least(chunk.len())))
+}
+
+/// `chunk` followed by its last item until `len` items.
+fn padded<T>(chunk: &[T], len: usize) -> impl Iterator<Item = &T> {
+    let last = chunk.last();
+    chunk
+        .iter()
+        .chain(std::iter::repeat_n(last, len - chunk.len()).flatten())
 }
 
 fn placeholders(n: usize) -> String {
@@ -43,6 +73,16 @@ fn rows_of(n: usize, per_row: &str) -> String {
 }
 
 impl Backend {
+    /// With a ledger writer thread (SQLite): the sqlx write connection, whose holder is this
+    /// process's writer, so other writes wait their turn in the pool's queue instead of
+    /// meeting `SQLITE_BUSY`. `post_batch` expects the committer to hold it.
+    pub async fn write_turn(&self) -> StoreResult<Option<super::WriteTurn>> {
+        if self.ledger_writer.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(self.write.acquire().await?)))
+    }
+
     /// Commits what it can of `entries` in one transaction. The outer error fails the whole
     /// batch (nothing written); inner results are each entry's own outcome.
     pub async fn post_batch(
@@ -51,9 +91,6 @@ impl Backend {
         audit_key: &std::sync::Arc<[u8; 32]>,
     ) -> StoreResult<Vec<StoreResult<PostOutcome>>> {
         if let Some(writer) = &self.ledger_writer {
-            // Holding the sqlx write connection is this process's write lock: other writes
-            // wait their turn in the pool's queue instead of meeting SQLITE_BUSY.
-            let _turn = self.write.acquire().await?;
             return writer.post(entries.to_vec(), audit_key.clone()).await;
         }
         let link = |prev: &str, seq: i64, row: &NewAudit| {
@@ -77,14 +114,14 @@ impl Backend {
         ids.sort_unstable();
         ids.dedup();
         let mut accounts = HashMap::with_capacity(ids.len());
-        for chunk in shaped_chunks(&ids) {
+        for (chunk, size) in padded_chunks(&ids) {
             let sql = format!(
                 "SELECT id, client_id, balance, version, allow_negative FROM accounts \
                  WHERE id IN ({}) ORDER BY id{FOR_UPDATE}",
-                placeholders(chunk.len())
+                placeholders(size)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
+            for id in padded(chunk, size) {
                 q = q.bind(*id);
             }
             for row in q.fetch_all(&mut *tx).await? {
@@ -112,16 +149,14 @@ impl Backend {
         for (client_id, mut keys) in keys_by_client {
             keys.sort_unstable();
             keys.dedup();
-            for chunk in shaped_chunks(&keys) {
+            for (chunk, size) in padded_chunks(&keys) {
                 let sql = format!(
                     "SELECT id, idempotency_key, request_hash FROM journal \
                      WHERE client_id = ? AND idempotency_key IN ({})",
-                    placeholders(chunk.len())
+                    placeholders(size)
                 );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    
-                    .bind(client_id);
-                for key in chunk {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(client_id);
+                for key in padded(chunk, size) {
                     q = q.bind(*key);
                 }
                 for row in q.fetch_all(&mut *tx).await? {
@@ -231,21 +266,23 @@ async fn update_accounts(
     tx: &mut sqlx::Transaction<'_, Db>,
     changes: &[AccountChange],
 ) -> StoreResult<()> {
-    for chunk in shaped_chunks(changes) {
-        let whens = vec!["WHEN ? THEN ?"; chunk.len()].join(" ");
-        let guards = vec!["(id = ? AND version = ?)"; chunk.len()].join(" OR ");
+    // Padding repeats the last change: the first matching WHEN wins and a repeated guard
+    // matches the same row, so the count of rows updated is unchanged.
+    for (chunk, size) in padded_chunks(changes) {
+        let whens = vec!["WHEN ? THEN ?"; size].join(" ");
+        let guards = vec!["(id = ? AND version = ?)"; size].join(" OR ");
         let sql = format!(
             "UPDATE accounts SET balance = CASE id {whens} END, version = CASE id {whens} END \
              WHERE {guards}"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for c in chunk {
+        for c in padded(chunk, size) {
             q = q.bind(&c.id).bind(c.balance);
         }
-        for c in chunk {
+        for c in padded(chunk, size) {
             q = q.bind(&c.id).bind(c.version);
         }
-        for c in chunk {
+        for c in padded(chunk, size) {
             q = q.bind(&c.id).bind(c.read_version);
         }
         let updated = q.execute(&mut **tx).await?.rows_affected();
@@ -267,18 +304,17 @@ async fn append_audit_rows(
     if rows.is_empty() {
         return Ok(());
     }
-    sqlx::query("UPDATE audit_head SET seq = seq + ? WHERE id = 1")
-        .bind(rows.len() as i64)
-        .execute(&mut **tx)
-        .await?;
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(&mut **tx)
-        .await?;
-    let last_seq: i64 = head.try_get("seq")?;
+    // Locking read (SQLite: the transaction already holds the write lock).
+    let head = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT seq, hash FROM audit_head WHERE id = 1{FOR_UPDATE}"
+    )))
+    .fetch_one(&mut **tx)
+    .await?;
+    let head_seq: i64 = head.try_get("seq")?;
     let mut prev: String = head.try_get("hash")?;
     let mut linked = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
-        let seq = last_seq - rows.len() as i64 + 1 + i as i64;
+        let seq = head_seq + 1 + i as i64;
         let hash = link(&prev, seq, row);
         linked.push((seq, *row, std::mem::replace(&mut prev, hash.clone()), hash));
     }
@@ -305,7 +341,8 @@ async fn append_audit_rows(
         }
         q.execute(&mut **tx).await?;
     }
-    sqlx::query("UPDATE audit_head SET hash = ? WHERE id = 1")
+    sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
+        .bind(head_seq + rows.len() as i64)
         .bind(&prev)
         .execute(&mut **tx)
         .await?;
@@ -442,14 +479,14 @@ impl Backend {
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
         let mut lines: HashMap<String, Vec<JournalLine>> = HashMap::new();
-        for chunk in shaped_chunks(&ids) {
+        for (chunk, size) in padded_chunks(&ids) {
             let sql = format!(
                 "SELECT journal_id, account_id, amount, balance_after FROM postings \
                  WHERE journal_id IN ({}) ORDER BY account_id",
-                placeholders(chunk.len())
+                placeholders(size)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
+            for id in padded(chunk, size) {
                 query = query.bind(*id);
             }
             for r in query.fetch_all(&self.read).await? {

@@ -73,3 +73,48 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         .and_then(|d| d.code())
         .is_some_and(|code| matches!(code.as_ref(), "5" | "6" | "517" | "261"))
 }
+
+#[cfg(test)]
+/// The statement shapes of `sql_ledger.rs` (included here and in `mysql.rs`).
+mod statement_shapes {
+    use super::*;
+
+    fn is_size(n: usize) -> bool {
+        (1..=ROWS_PER_STATEMENT).contains(&n) && (n <= SIZE_STEP || n.is_multiple_of(SIZE_STEP))
+    }
+
+    #[test]
+    fn inserts_split_into_at_most_two_statements_of_known_sizes_per_full_chunk() {
+        for n in 1..=600 {
+            let items: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = shaped_chunks(&items).collect();
+            assert_eq!(chunks.concat(), items, "n = {n}");
+            assert!(chunks.iter().all(|c| is_size(c.len())), "n = {n}");
+            assert!(
+                chunks.len() <= 2 * n.div_ceil(ROWS_PER_STATEMENT),
+                "n = {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn lookups_pad_to_a_known_size_with_the_last_item() {
+        for n in 1..=600 {
+            let items: Vec<usize> = (0..n).collect();
+            let mut seen = Vec::new();
+            for (chunk, size) in padded_chunks(&items) {
+                assert!(is_size(size) && size >= chunk.len(), "n = {n}");
+                let bound: Vec<usize> = padded(chunk, size).copied().collect();
+                assert_eq!(bound.len(), size);
+                assert_eq!(&bound[..chunk.len()], chunk);
+                assert!(
+                    bound[chunk.len()..]
+                        .iter()
+                        .all(|x| x == chunk.last().unwrap())
+                );
+                seen.extend_from_slice(chunk);
+            }
+            assert_eq!(seen, items);
+        }
+    }
+}
