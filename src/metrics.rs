@@ -27,6 +27,7 @@ pub const BUS_RETRIES: &str = "bus_publish_retries_total";
 pub const NOTIFICATIONS_SENT: &str = "notifications_sent_total";
 pub const LEDGER_COMMITS: &str = "ledger_commits_total";
 pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
+pub const SQLITE_WAL_RESTARTS: &str = "sqlite_wal_restarts_total";
 
 /// Journal entry kinds, one `balance_transfers_total{kind}` series each.
 pub const TRANSFER_KINDS: &[&str] = &[
@@ -150,6 +151,11 @@ fn register_ledger() {
         LEDGER_BATCH_SIZE,
         "Journal entries per group-commit transaction"
     );
+    describe_counter!(
+        SQLITE_WAL_RESTARTS,
+        "SQLite WAL restarts by the background checkpointer (the WAL copied back in full)"
+    );
     counter!(LEDGER_COMMITS).absolute(0);
     let _ = histogram!(LEDGER_BATCH_SIZE);
+    counter!(SQLITE_WAL_RESTARTS).absolute(0);
 }

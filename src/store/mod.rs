@@ -12,6 +12,7 @@ mod mysql;
 mod read_cache;
 mod sql_text;
 mod sqlite;
+mod sqlite_checkpointer;
 mod sqlite_writer;
 mod types;
 

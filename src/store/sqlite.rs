@@ -44,7 +44,9 @@ impl Backend {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Checkpoints run on the ledger writer's checkpointer thread, never in a commit.
+            .pragma("wal_autocheckpoint", "0");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))

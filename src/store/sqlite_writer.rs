@@ -37,6 +37,7 @@ struct Job {
 
 pub struct SqliteWriter {
     jobs: std::sync::mpsc::Sender<Job>,
+    _checkpointer: super::sqlite_checkpointer::Checkpointer,
 }
 
 impl SqliteWriter {
@@ -44,6 +45,8 @@ impl SqliteWriter {
     /// which ends when the writer is dropped.
     pub fn start(path: PathBuf) -> StoreResult<Self> {
         let conn = open(&path).map_err(sqlite_error)?;
+        let checkpointer =
+            super::sqlite_checkpointer::Checkpointer::start(&path).map_err(sqlite_error)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("ledger-writer".into())
@@ -55,7 +58,10 @@ impl SqliteWriter {
                 }
             })
             .map_err(|e| StoreError::Config(format!("cannot start the ledger writer: {e}")))?;
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            _checkpointer: checkpointer,
+        })
     }
 
     pub async fn post(&self, entries: Vec<Arc<NewEntry>>, audit_key: Arc<[u8; 32]>) -> BatchResult {
@@ -84,12 +90,8 @@ fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     // thread ends a transaction per batch. Measured: 4,600 -> 5,600-6,100 mutations/s.
     conn.pragma_update(None, "cache_size", -16384)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // Checkpoint every 10,000 WAL frames (~40 MB) instead of SQLite's 1,000: pages written by
-    // many batches (account rows, index interiors, the tails of append-only tables) are then
-    // copied back once per checkpoint instead of ten times. The writer runs at ~130 MB/s of
-    // disk writes under the benchmark, so bytes decide. Measured (10,000 wallets, zipf):
-    // 4,300-5,900 -> 6,000-7,000 mutations/s, hub CPU 188-217 -> 175-183 µs each.
-    conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+    // Checkpoints run on their own thread (`sqlite_checkpointer.rs`), not inside a commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
@@ -99,7 +101,7 @@ fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
 /// so a lock held for a millisecond can stall every mutation queued behind the batch for a
 /// third of a second; short sleeps retry within a millisecond of the lock's release. Gives up
 /// after about 10 s, like the sqlx connections.
-fn wait_for_lock(attempt: i32) -> bool {
+pub(super) fn wait_for_lock(attempt: i32) -> bool {
     let sleep = if attempt < 100 { 100 } else { 1_000 };
     std::thread::sleep(Duration::from_micros(sleep));
     attempt < 100 + 9_990

@@ -1,0 +1,75 @@
+//! Checkpoints off the commit path. SQLite's automatic checkpoint runs inside the commit that
+//! crosses the threshold: that commit copies every page of the WAL back into the database and
+//! fsyncs the file (tens of milliseconds at 10,000 frames), and every mutation queued behind
+//! it waits. Here a thread of its own copies the WAL back with PASSIVE checkpoints, which run
+//! beside the writer, and once the WAL is long, ends with a RESTART checkpoint: it holds
+//! writers back only while it copies what the passive pass had not reached yet, so the next
+//! write starts the WAL again from its beginning and the file stays bounded.
+//!
+//! Every connection of the hub turns automatic checkpoints off (`wal_autocheckpoint = 0`).
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// How often a passive pass runs.
+const PASS_EVERY: Duration = Duration::from_millis(20);
+/// WAL length (frames) past which a pass ends with a RESTART checkpoint.
+const RESTART_AT_FRAMES: i64 = 8_000;
+
+pub struct Checkpointer {
+    /// Dropping it stops the thread.
+    _stop: mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    pub fn start(path: &Path) -> rusqlite::Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_handler(Some(short_wait))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("ledger-checkpoint".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(PASS_EVERY) {
+                    if let Err(e) = pass(&conn) {
+                        // Another process's checkpoint, most likely; the next pass retries.
+                        tracing::debug!(error = %e, "checkpoint pass failed");
+                    }
+                }
+            })
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Self { _stop: stop })
+    }
+}
+
+/// A RESTART checkpoint holds new writers back while it waits for the writer and the readers
+/// it needs gone; past ~5 ms it gives up waiting and copies what it can (as PASSIVE does), and
+/// the next pass tries again. (PASSIVE never waits.)
+fn short_wait(attempt: i32) -> bool {
+    std::thread::sleep(Duration::from_micros(100));
+    attempt < 50
+}
+
+/// One pass: copy back what the WAL holds, and restart it once it is long.
+fn pass(conn: &Connection) -> rusqlite::Result<()> {
+    let (_, frames, _) = checkpoint(conn, "PASSIVE")?;
+    if frames >= RESTART_AT_FRAMES {
+        let (busy, frames, copied) = checkpoint(conn, "RESTART")?;
+        metrics::counter!(crate::metrics::SQLITE_WAL_RESTARTS).increment(1);
+        if busy != 0 {
+            tracing::debug!(frames, copied, "WAL restart met a busy writer or reader");
+        }
+    }
+    Ok(())
+}
+
+/// (busy, WAL frames, frames copied back), as `PRAGMA wal_checkpoint` reports them.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+}
