@@ -109,6 +109,7 @@ async fn run(
     // it costs ~0.7 ms, a fifth of a batch), given back when the queue runs dry or after
     // `TURN_HOLD_MAX`, so other writes (logins, user changes) wait at most that long.
     let mut turn: Option<(WriteTurn, tokio::time::Instant)> = None;
+    let uses_turn = dispatch_backend!(&backend, b => b.uses_write_turn());
     loop {
         if done.is_empty() {
             turn = None;
@@ -127,22 +128,6 @@ async fn run(
                 continue;
             }
         }
-        if turn
-            .as_ref()
-            .is_some_and(|(_, since)| since.elapsed() >= TURN_HOLD_MAX)
-        {
-            turn = None;
-        }
-        if turn.is_none() {
-            // Without it the batch still runs; SQLite's locking then keeps writers apart.
-            turn = match dispatch_backend!(&backend, b => b.write_turn().await) {
-                Ok(t) => t.map(|t| (t, tokio::time::Instant::now())),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot take the write turn");
-                    None
-                }
-            };
-        }
         if !wait.is_zero() && jobs.len() < max {
             let deadline = tokio::time::Instant::now() + wait;
             while jobs.len() < max {
@@ -151,6 +136,24 @@ async fn run(
                     _ => break,
                 }
             }
+        }
+        if turn
+            .as_ref()
+            .is_some_and(|(_, since)| since.elapsed() >= TURN_HOLD_MAX)
+        {
+            turn = None;
+        }
+        if uses_turn && turn.is_none() {
+            // Taking the turn may wait for another write: answer the previous batch first.
+            answer(std::mem::take(&mut done));
+            // Without it the batch still runs; SQLite's locking then keeps writers apart.
+            turn = match dispatch_backend!(&backend, b => b.write_turn().await) {
+                Ok(t) => t.map(|t| (t, tokio::time::Instant::now())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take the write turn");
+                    None
+                }
+            };
         }
         metrics::histogram!(crate::metrics::LEDGER_BATCH_SIZE).record(jobs.len() as f64);
         metrics::counter!(crate::metrics::LEDGER_COMMITS).increment(1);

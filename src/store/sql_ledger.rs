@@ -73,6 +73,11 @@ fn rows_of(n: usize, per_row: &str) -> String {
 }
 
 impl Backend {
+    /// Whether batches run under the write turn (SQLite, with its ledger writer thread).
+    pub fn uses_write_turn(&self) -> bool {
+        self.ledger_writer.is_some()
+    }
+
     /// With a ledger writer thread (SQLite): the sqlx write connection, whose holder is this
     /// process's writer, so other writes wait their turn in the pool's queue instead of
     /// meeting `SQLITE_BUSY`. `post_batch` expects the committer to hold it.

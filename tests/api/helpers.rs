@@ -433,6 +433,16 @@ impl HubProcess {
     pub fn api(&self) -> Api {
         Api::new(&self.base)
     }
+
+    /// The process's `/metrics` text (its registry is its own).
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
 }
 
 impl Drop for HubProcess {

@@ -734,13 +734,7 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
         api.balance(&tree.admin_token, &tree.player_id).await,
         "38.40"
     );
-    let metrics = reqwest::get(format!("{}/metrics", hub.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("sqlite_wal_restarts_total"));
+    assert!(hub.metrics().await.contains("sqlite_wal_restarts_total"));
     assert!(largest_wal < 16 << 20, "WAL grew to {largest_wal} bytes");
     drop(hub);
     infra.assert_ledger_ok();

@@ -25,12 +25,7 @@ async fn health_ready_and_metrics_from_start(backend: Backend) {
     };
     assert_eq!(ready["redis"], expect_redis);
 
-    let metrics = reqwest::get(format!("{}/metrics", hub.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = hub.metrics().await;
     for name in [
         "http_requests_total",
         "http_request_duration_seconds",
@@ -53,13 +48,9 @@ async fn health_ready_and_metrics_from_start(backend: Backend) {
 }
 
 async fn deposits(hub: &HubProcess) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", hub.base))
+    hub.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("balance_transfers_total{kind=\"deposit\"} "))
         .map_or(0, |v| v.trim().parse().unwrap())
 }
