@@ -16,6 +16,8 @@ pub struct Conn {
     stream: Option<TcpStream>,
     request: Vec<u8>,
     buf: Vec<u8>,
+    /// The path of the next deposit, kept to reuse its allocation.
+    path: String,
 }
 
 /// `http://host:port` → `host:port`.
@@ -32,7 +34,26 @@ impl Conn {
             stream: None,
             request: Vec::with_capacity(512),
             buf: Vec::with_capacity(4096),
+            path: String::new(),
         }
+    }
+
+    /// The deposit both generators send: 1.00 to `user_id`'s wallet under `key`, with
+    /// `authorization` (`Bearer <token>`).
+    pub async fn deposit(
+        &mut self,
+        authorization: &str,
+        user_id: &str,
+        key: &str,
+    ) -> io::Result<(u16, &[u8])> {
+        use std::fmt::Write;
+        let mut path = std::mem::take(&mut self.path);
+        path.clear();
+        let _ = write!(path, "/api/v1/users/{user_id}/wallet/deposit");
+        let headers = [("Authorization", authorization), ("Idempotency-Key", key)];
+        let sent = self.send(&path, &headers, br#"{"amount":"1.00"}"#).await;
+        self.path = path;
+        sent.map(|len| self.answer(len))
     }
 
     /// POSTs a JSON `body` with the given extra headers; returns the status and the body.
@@ -43,6 +64,17 @@ impl Conn {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> io::Result<(u16, &[u8])> {
+        let len = self.send(path, headers, body).await?;
+        Ok(self.answer(len))
+    }
+
+    /// Writes the request and reads its answer into `self.buf`.
+    async fn send(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<(u16, usize, usize)> {
         self.request.clear();
         self.request.extend_from_slice(b"POST ");
         self.request.extend_from_slice(path.as_bytes());
@@ -62,13 +94,11 @@ impl Conn {
         self.request.extend_from_slice(body);
         let fresh = self.stream.is_none();
         match self.exchange().await {
-            Ok(len) => Ok(self.answer(len)),
             Err(_) if !fresh => {
                 self.stream = None;
-                let len = self.exchange().await?;
-                Ok(self.answer(len))
+                self.exchange().await
             }
-            Err(e) => Err(e),
+            other => other,
         }
     }
 

@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 #[path = "lean_http.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with load-realtime; this benchmark only deposits"
+)]
 mod lean_http;
 
 const ADMIN_PASSWORD: &str = "bench-admin-password";
@@ -336,22 +340,14 @@ async fn run(
             let mut n = 0u64;
             let mut conn = lean_http::Conn::new(&c.base);
             let auth = format!("Bearer {token}");
-            let (mut path, mut key) = (String::new(), String::new());
+            let mut key = String::new();
             while !stop.load(Ordering::Relaxed) {
                 use std::fmt::Write;
                 let target = if hot { 0 } else { zipf.sample(rng.next_f64()) };
-                path.clear();
-                let _ = write!(path, "/api/v1/users/{}/wallet/deposit", players[target]);
                 key.clear();
                 let _ = write!(key, "b{run_id}-{w}-{n}");
                 let t0 = Instant::now();
-                let res = conn
-                    .post(
-                        &path,
-                        &[("Authorization", &auth), ("Idempotency-Key", &key)],
-                        br#"{"amount":"1.00"}"#,
-                    )
-                    .await;
+                let res = conn.deposit(&auth, &players[target], &key).await;
                 n += 1;
                 match res {
                     Ok((200..=299, _)) => latencies.push(t0.elapsed().as_micros() as u32),

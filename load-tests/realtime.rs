@@ -824,11 +824,11 @@ async fn mutations(hub: &Hub, s: &Setup, r: &Run) -> anyhow::Result<()> {
     // schedule, so a wait for a connection is part of it.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<(u64, i64)>();
     let rx = Arc::new(Mutex::new(rx));
+    let users: Arc<Vec<String>> = Arc::new(s.users.iter().map(|(id, _)| id.clone()).collect());
     let mut handles = Vec::with_capacity(MUTATION_CONNECTIONS);
     for _ in 0..MUTATION_CONNECTIONS {
         let (rx, base, token) = (rx.clone(), s.base.clone(), s.super_token.clone());
-        let users: Vec<String> = s.users.iter().map(|(id, _)| id.clone()).collect();
-        let (scheduled, failures) = (scheduled.clone(), failures.clone());
+        let (users, scheduled, failures) = (users.clone(), scheduled.clone(), failures.clone());
         handles.push(tokio::spawn(async move {
             let mut conn = lean_http::Conn::new(&base);
             let auth = format!("Bearer {token}");
@@ -837,15 +837,7 @@ async fn mutations(hub: &Hub, s: &Setup, r: &Run) -> anyhow::Result<()> {
                     return;
                 };
                 let user = &users[i as usize % users.len()];
-                let path = format!("/api/v1/users/{user}/wallet/deposit");
-                let key = format!("load-{i}");
-                let res = conn
-                    .post(
-                        &path,
-                        &[("Authorization", &auth), ("Idempotency-Key", &key)],
-                        br#"{"amount":"1.00"}"#,
-                    )
-                    .await;
+                let res = conn.deposit(&auth, user, &format!("load-{i}")).await;
                 match res {
                     Ok((200..=299, body)) => {
                         let tx = transaction_id(body).unwrap_or_default();

@@ -148,7 +148,7 @@ async fn run(
             answer(std::mem::take(&mut done));
             // Without it the batch still runs; SQLite's locking then keeps writers apart.
             turn = match dispatch_backend!(&backend, b => b.write_turn().await) {
-                Ok(t) => t.map(|t| (t, tokio::time::Instant::now())),
+                Ok(t) => Some((t, tokio::time::Instant::now())),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot take the write turn");
                     None

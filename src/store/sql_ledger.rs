@@ -81,11 +81,8 @@ impl Backend {
     /// With a ledger writer thread (SQLite): the sqlx write connection, whose holder is this
     /// process's writer, so other writes wait their turn in the pool's queue instead of
     /// meeting `SQLITE_BUSY`. `post_batch` expects the committer to hold it.
-    pub async fn write_turn(&self) -> StoreResult<Option<super::WriteTurn>> {
-        if self.ledger_writer.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(Box::new(self.write.acquire().await?)))
+    pub async fn write_turn(&self) -> StoreResult<super::WriteTurn> {
+        Ok(Box::new(self.write.acquire().await?))
     }
 
     /// Commits what it can of `entries` in one transaction. The outer error fails the whole

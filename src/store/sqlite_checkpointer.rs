@@ -14,6 +14,9 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::sqlite_writer::sqlite_error;
+use super::types::{StoreError, StoreResult};
+
 /// How often a passive pass runs.
 const PASS_EVERY: Duration = Duration::from_millis(20);
 /// WAL length (frames) past which a pass ends with a RESTART checkpoint.
@@ -25,11 +28,8 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub fn start(path: &Path) -> rusqlite::Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.busy_handler(Some(short_wait))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    pub fn start(path: &Path) -> StoreResult<Self> {
+        let conn = open(path).map_err(sqlite_error)?;
         let (stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("ledger-checkpoint".into())
@@ -41,9 +41,17 @@ impl Checkpointer {
                     }
                 }
             })
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            .map_err(|e| StoreError::Config(format!("cannot start the checkpointer: {e}")))?;
         Ok(Self { _stop: stop })
     }
+}
+
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_handler(Some(short_wait))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(conn)
 }
 
 /// A RESTART checkpoint holds new writers back while it waits for the writer and the readers

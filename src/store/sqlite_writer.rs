@@ -45,8 +45,7 @@ impl SqliteWriter {
     /// which ends when the writer is dropped.
     pub fn start(path: PathBuf) -> StoreResult<Self> {
         let conn = open(&path).map_err(sqlite_error)?;
-        let checkpointer =
-            super::sqlite_checkpointer::Checkpointer::start(&path).map_err(sqlite_error)?;
+        let checkpointer = super::sqlite_checkpointer::Checkpointer::start(&path)?;
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("ledger-writer".into())
@@ -101,7 +100,7 @@ fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
 /// so a lock held for a millisecond can stall every mutation queued behind the batch for a
 /// third of a second; short sleeps retry within a millisecond of the lock's release. Gives up
 /// after about 10 s, like the sqlx connections.
-pub(super) fn wait_for_lock(attempt: i32) -> bool {
+fn wait_for_lock(attempt: i32) -> bool {
     let sleep = if attempt < 100 { 100 } else { 1_000 };
     std::thread::sleep(Duration::from_micros(sleep));
     attempt < 100 + 9_990
