@@ -1,0 +1,93 @@
+//! What one durable SQLite commit costs on this disk, without SQLite: append N WAL-shaped frames
+//! (a 24-byte header and a page, one `pwrite` each, as SQLite's WAL writer does) and
+//! `fdatasync`. The ledger's group commit pays exactly this per batch, so it is the floor under
+//! `ledger_bench`'s batch time; disks (and one VM from day to day) differ by several times.
+//!
+//!     cargo run --release --example disk_floor -- [--dir DIR] [--rounds N]
+//!
+//! DIR defaults to the system temp directory, where `ledger_bench` puts its hubs' databases.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
+
+const HEADER: usize = 24;
+
+fn main() {
+    let mut dir = std::env::temp_dir();
+    let mut rounds = 60_u32;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().expect("flag value");
+        match flag.as_str() {
+            "--dir" => dir = value().into(),
+            "--rounds" => rounds = value().parse().expect("--rounds N"),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    let path = dir.join(format!("nashub-disk-floor-{}", std::process::id()));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("open the test file");
+    println!(
+        "disk_floor: {} rounds per shape, file in {}",
+        rounds,
+        dir.display()
+    );
+    for page in [1024_usize, 4096] {
+        for frames in [1_usize, 16, 64, 256] {
+            let (write, sync) = measure(&file, page, frames, rounds);
+            let bytes = frames * (HEADER + page);
+            let commit = write + sync;
+            println!(
+                "page {page:>4} B x {frames:>3} frames ({:>7.1} KB): writes {:>6.3} ms  fdatasync {:>6.3} ms  \
+                 commit {:>6.3} ms  -> {:>6.0} commits/s, {:>6.1} MB/s",
+                bytes as f64 / 1024.0,
+                ms(write),
+                ms(sync),
+                ms(commit),
+                1.0 / commit.as_secs_f64(),
+                bytes as f64 / commit.as_secs_f64() / 1e6,
+            );
+        }
+    }
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// Average time of the frame writes and of the `fdatasync` for one commit of this shape. Like
+/// the WAL after a restart, commits overwrite the start of an already written file.
+fn measure(file: &File, page: usize, frames: usize, rounds: u32) -> (Duration, Duration) {
+    let header = [7_u8; HEADER];
+    let body = vec![1_u8; page];
+    let span = (frames * (HEADER + page)) as u64;
+    // Eight commits' worth of file, written once and synced: later rounds overwrite it.
+    for i in 0..8 * frames as u64 {
+        file.write_all_at(&body, i * page as u64).expect("write");
+    }
+    file.sync_all().expect("sync");
+    let (mut write, mut sync) = (Duration::ZERO, Duration::ZERO);
+    for round in 0..rounds {
+        let mut offset = span * u64::from(round % 8);
+        let start = Instant::now();
+        for _ in 0..frames {
+            file.write_all_at(&header, offset).expect("write");
+            offset += HEADER as u64;
+            file.write_all_at(&body, offset).expect("write");
+            offset += page as u64;
+        }
+        let written = Instant::now();
+        file.sync_data().expect("fdatasync");
+        write += written - start;
+        sync += written.elapsed();
+    }
+    (write / rounds, sync / rounds)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
