@@ -1,6 +1,8 @@
 //! Access tokens (HS256 JWT, algorithm pinned, `typ`/`iss`/`aud`/`exp` checked) and opaque
 //! refresh tokens (256 random bits, stored only as a SHA-256 hash).
 
+use std::sync::Arc;
+
 use base64::Engine;
 use dashmap::DashMap;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -52,7 +54,7 @@ pub struct TokenService {
     /// per deposit. The signature cannot change for the same text, so only `exp` is checked
     /// again on a hit; whether the session is still live is the authenticator's question,
     /// asked every time.
-    verified: DashMap<String, AccessClaims>,
+    verified: DashMap<String, Arc<AccessClaims>>,
 }
 
 impl TokenService {
@@ -113,12 +115,13 @@ impl TokenService {
             .expect("HS256 signing with a valid key cannot fail")
     }
 
-    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    /// Shared, not copied: a hit costs no allocation.
+    pub fn verify_access(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
         self.verify_access_at(token, chrono::Utc::now().timestamp())
     }
 
     /// `verify_access` as of `now` (Unix seconds) for tokens already verified once.
-    fn verify_access_at(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
+    fn verify_access_at(&self, token: &str, now: i64) -> Result<Arc<AccessClaims>, TokenError> {
         if let Some(claims) = self.verified.get(token) {
             return if claims.exp < now - LEEWAY_SECS {
                 drop(claims);
@@ -128,11 +131,11 @@ impl TokenService {
                 Ok(claims.clone())
             };
         }
-        let claims = self.decode_access(token)?;
+        let claims = Arc::new(self.decode_access(token)?);
         if self.verified.len() >= VERIFIED_MAX {
             self.verified.clear();
         }
-        self.verified.insert(token.to_owned(), claims.clone());
+        self.verified.insert(token.to_owned(), Arc::clone(&claims));
         Ok(claims)
     }
 
@@ -205,7 +208,7 @@ mod tests {
         let first = service.verify_access(&token).unwrap();
         assert_eq!(service.verified.len(), 1);
         let again = service.verify_access(&token).unwrap();
-        assert_eq!((again.sub, again.exp), (first.sub, first.exp));
+        assert_eq!((&again.sub, again.exp), (&first.sub, first.exp));
 
         // A changed signature or payload is a different text: decoded, and refused.
         let mut forged = token.clone();
