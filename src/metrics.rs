@@ -28,6 +28,7 @@ pub const NOTIFICATIONS_SENT: &str = "notifications_sent_total";
 pub const LEDGER_COMMITS: &str = "ledger_commits_total";
 pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 pub const SQLITE_WAL_RESTARTS: &str = "sqlite_wal_restarts_total";
+pub const SQLITE_WAL_SYNCS: &str = "sqlite_wal_syncs_total";
 
 /// Journal entry kinds, one `balance_transfers_total{kind}` series each.
 pub const TRANSFER_KINDS: &[&str] = &[
@@ -157,5 +158,10 @@ fn register_ledger() {
     );
     counter!(LEDGER_COMMITS).absolute(0);
     let _ = histogram!(LEDGER_BATCH_SIZE);
+    describe_counter!(
+        SQLITE_WAL_SYNCS,
+        "fdatasync calls on the SQLite WAL by the ledger writer's sync thread (one may cover several batches)"
+    );
     counter!(SQLITE_WAL_RESTARTS).absolute(0);
+    counter!(SQLITE_WAL_SYNCS).absolute(0);
 }

@@ -13,6 +13,7 @@ mod read_cache;
 mod sql_text;
 mod sqlite;
 mod sqlite_checkpointer;
+mod sqlite_wal_sync;
 mod sqlite_writer;
 mod types;
 

@@ -91,7 +91,7 @@ impl Backend {
         &self,
         entries: &[std::sync::Arc<NewEntry>],
         audit_key: &std::sync::Arc<[u8; 32]>,
-    ) -> StoreResult<Vec<StoreResult<PostOutcome>>> {
+    ) -> StoreResult<super::types::CommittedBatch> {
         if let Some(writer) = &self.ledger_writer {
             return writer.post(entries.to_vec(), audit_key.clone()).await;
         }
@@ -99,7 +99,12 @@ impl Backend {
             crate::audit::chain::link_hash(audit_key, prev, seq, row)
         };
         let entries: Vec<&NewEntry> = entries.iter().map(|e| &**e).collect();
-        self.post_batch_sqlx(&entries, &link).await
+        let results = self.post_batch_sqlx(&entries, &link).await?;
+        // Durable once COMMIT returned (MySQL's redo flush, or sqlx's FULL connection).
+        Ok(super::types::CommittedBatch {
+            results,
+            durable: None,
+        })
     }
 
     async fn post_batch_sqlx(

@@ -59,7 +59,12 @@ impl Backend {
             .connect_with(connect.clone().read_only(true))
             .await?;
         let ledger_writer = Some(std::sync::Arc::new(
-            super::sqlite_writer::SqliteWriter::start(connect.get_filename().to_path_buf())?,
+            super::sqlite_writer::SqliteWriter::start(
+                connect.get_filename().to_path_buf(),
+                // The naive mode (one entry per commit) is the benchmark's plain baseline:
+                // SQLite's own `synchronous = FULL` commit, no sync stage beside it.
+                options.group_commit.max_batch > 1,
+            )?,
         ));
         Ok(Self {
             write,

@@ -25,14 +25,16 @@ use super::identity::NewAudit;
 use super::sql_text::{
     STORED_ENTRY_LINES, STORED_ENTRY_TIME, audit_columns, journal_columns, posting_columns,
 };
-use super::types::{NewEntry, PostOutcome, PostedEntry, PostedLine, StoreError, StoreResult};
+use super::types::{
+    CommittedBatch, NewEntry, PostOutcome, PostedEntry, PostedLine, StoreError, StoreResult,
+};
 
 pub type BatchResult = StoreResult<Vec<StoreResult<PostOutcome>>>;
 
 struct Job {
     entries: Vec<Arc<NewEntry>>,
     audit_key: Arc<[u8; 32]>,
-    reply: oneshot::Sender<BatchResult>,
+    reply: oneshot::Sender<StoreResult<CommittedBatch>>,
 }
 
 pub struct SqliteWriter {
@@ -42,17 +44,31 @@ pub struct SqliteWriter {
 
 impl SqliteWriter {
     /// Opens the connection (the database exists and is migrated by now) and starts the thread,
-    /// which ends when the writer is dropped.
-    pub fn start(path: PathBuf) -> StoreResult<Self> {
-        let conn = open(&path).map_err(sqlite_error)?;
+    /// which ends when the writer is dropped. `pipelined`: commits run `synchronous = NORMAL`
+    /// and `sqlite_wal_sync.rs` makes each durable beside the next batch; otherwise each
+    /// commit waits for its own sync (`synchronous = FULL`).
+    pub fn start(path: PathBuf, pipelined: bool) -> StoreResult<Self> {
+        let conn = open(&path, pipelined).map_err(sqlite_error)?;
         let checkpointer = super::sqlite_checkpointer::Checkpointer::start(&path)?;
+        let syncer = if pipelined {
+            Some(super::sqlite_wal_sync::WalSyncer::start(&path)?)
+        } else {
+            None
+        };
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
                 let mut conn = conn;
                 for job in queue {
-                    let result = post_batch(&mut conn, &job.entries, &job.audit_key);
+                    let result =
+                        post_batch(&mut conn, &job.entries, &job.audit_key).map(|results| {
+                            CommittedBatch {
+                                results,
+                                // Asked only now that COMMIT has written the frames.
+                                durable: syncer.as_ref().map(|s| s.after_commit()),
+                            }
+                        });
                     let _ = job.reply.send(result);
                 }
             })
@@ -63,7 +79,11 @@ impl SqliteWriter {
         })
     }
 
-    pub async fn post(&self, entries: Vec<Arc<NewEntry>>, audit_key: Arc<[u8; 32]>) -> BatchResult {
+    pub async fn post(
+        &self,
+        entries: Vec<Arc<NewEntry>>,
+        audit_key: Arc<[u8; 32]>,
+    ) -> StoreResult<CommittedBatch> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Config("the ledger writer has stopped".into());
         self.jobs
@@ -77,12 +97,15 @@ impl SqliteWriter {
     }
 }
 
-/// The settings of the sqlx connections (`sqlite::Backend::connect`) but the cache size.
-fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
+/// The settings of the sqlx connections (`sqlite::Backend::connect`) but the cache size and,
+/// when pipelined, `synchronous`.
+fn open(path: &std::path::Path, pipelined: bool) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_handler(Some(wait_for_lock))?;
-    // WAL is a property of the file, set when sqlx created it.
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    // WAL is a property of the file, set when sqlx created it. NORMAL: the commit does not
+    // wait for the disk; `sqlite_wal_sync.rs` syncs the WAL before any caller is answered.
+    let synchronous = if pipelined { "NORMAL" } else { "FULL" };
+    conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // 16 MB, not the 64 MB of the sqlx connections: SQLite walks the whole page-cache hash at
     // every transaction end (`pcache1TruncateUnsafe`, 4% of this thread at 64 MB), and this

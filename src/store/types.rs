@@ -195,6 +195,18 @@ impl PostOutcome {
     }
 }
 
+/// Resolves once a committed batch is on disk (the SQLite ledger writer's WAL sync, see
+/// `sqlite_wal_sync.rs`); an error means the sync failed and durability is unknown.
+pub type Durable = tokio::sync::oneshot::Receiver<Result<(), String>>;
+
+/// What one batch transaction produced. Its callers may be answered only after `durable`
+/// (if any) resolved.
+pub struct CommittedBatch {
+    /// The outer error failed the batch as a whole (nothing written).
+    pub results: Vec<StoreResult<PostOutcome>>,
+    pub durable: Option<Durable>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct HistoryQuery {
     /// Return postings with a lower account version than this (newest first).

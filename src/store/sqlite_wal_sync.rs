@@ -1,0 +1,115 @@
+//! The ledger writer's durability stage. The writer's connection runs `synchronous = NORMAL`:
+//! its COMMIT writes the batch's WAL frames but does not wait for the disk. This thread then
+//! `fdatasync`s the WAL file and only then lets the batch's callers be answered. That is what
+//! `synchronous = FULL` does (FULL is NORMAL plus a WAL sync at every commit), but the sync
+//! runs here, while the writer already executes the next batch: on this disk the sync was
+//! about as long as the batch's statements (ARCHITECTURE.md, "a pipelined WAL sync").
+//!
+//! Safe because the WAL is a log: frames are appended in commit order and recovery keeps a
+//! commit only if every frame before it checks out, so a sync that covers batch N's frames
+//! covers every earlier commit too, and a later batch cannot survive a crash without N. Syncs
+//! queued together are served by one `fdatasync` (FIFO, so a batch is never answered before
+//! an earlier one). The other connections of the hub keep `synchronous = FULL`; checkpoints
+//! sync the WAL before copying it back, as they always do.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use tokio::sync::oneshot;
+
+use super::types::{Durable, StoreError, StoreResult};
+
+pub struct WalSyncer {
+    waiters: mpsc::Sender<oneshot::Sender<Result<(), String>>>,
+}
+
+impl WalSyncer {
+    pub fn start(db_path: &Path) -> StoreResult<Self> {
+        let mut wal = WalFile::new(db_path);
+        let (waiters, queue) = mpsc::channel::<oneshot::Sender<Result<(), String>>>();
+        std::thread::Builder::new()
+            .name("ledger-wal-sync".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(queue.try_iter());
+                    let result = wal.sync().map_err(|e| {
+                        tracing::error!(error = %e, "the ledger WAL could not be synced");
+                        e.to_string()
+                    });
+                    metrics::counter!(crate::metrics::SQLITE_WAL_SYNCS).increment(1);
+                    for waiter in batch {
+                        let _ = waiter.send(result.clone());
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Config(format!("cannot start the WAL sync thread: {e}")))?;
+        Ok(Self { waiters })
+    }
+
+    /// Call after the commit returned: the future resolves once its frames are on disk.
+    pub fn after_commit(&self) -> Durable {
+        let (waiter, durable) = oneshot::channel();
+        if let Err(mpsc::SendError(waiter)) = self.waiters.send(waiter) {
+            let _ = waiter.send(Err("the WAL sync thread has stopped".into()));
+        }
+        durable
+    }
+}
+
+/// `<db>-wal`, opened on first use (it exists once a commit has happened) and reopened if the
+/// file at that path is no longer the one held (SQLite deletes it only when the last
+/// connection closes, and the writer's stays open; checked anyway, it is one `stat`).
+struct WalFile {
+    path: PathBuf,
+    file: Option<(File, u64, u64)>,
+}
+
+impl WalFile {
+    fn new(db_path: &Path) -> Self {
+        let mut path = db_path.as_os_str().to_owned();
+        path.push("-wal");
+        Self {
+            path: path.into(),
+            file: None,
+        }
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        let now = std::fs::metadata(&self.path)?;
+        let current =
+            matches!(&self.file, Some((_, dev, ino)) if *dev == now.dev() && *ino == now.ino());
+        if !current {
+            let file = File::open(&self.path)?;
+            let meta = file.metadata()?;
+            self.file = Some((file, meta.dev(), meta.ino()));
+        }
+        let (file, _, _) = self.file.as_ref().expect("opened above");
+        file.sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_follows_the_wal_file_at_its_path_even_when_it_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        let mut wal = WalFile::new(&db);
+        assert!(
+            wal.sync().is_err(),
+            "no WAL yet: nothing to sync is an error"
+        );
+        std::fs::write(dir.path().join("x.db-wal"), b"one").unwrap();
+        wal.sync().unwrap();
+        let first = wal.file.as_ref().unwrap().2;
+        std::fs::remove_file(dir.path().join("x.db-wal")).unwrap();
+        std::fs::write(dir.path().join("x.db-wal"), b"two").unwrap();
+        wal.sync().unwrap();
+        assert_ne!(wal.file.as_ref().unwrap().2, first, "reopened the new file");
+    }
+}
