@@ -734,8 +734,31 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
         api.balance(&tree.admin_token, &tree.player_id).await,
         "38.40"
     );
-    assert!(hub.metrics().await.contains("sqlite_wal_restarts_total"));
+    let metrics = hub.metrics().await;
+    assert!(metrics.contains("sqlite_wal_restarts_total"));
     assert!(largest_wal < 16 << 20, "WAL grew to {largest_wal} bytes");
+    // Every acknowledged batch was made durable by the WAL sync stage (one sync may serve
+    // several batches queued together, never none).
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("{series} missing"))
+    };
+    let (syncs, commits) = (
+        value("sqlite_wal_syncs_total"),
+        value("ledger_commits_total"),
+    );
+    assert!(
+        syncs >= 1.0 && syncs <= commits,
+        "{syncs} WAL syncs for {commits} commits"
+    );
     drop(hub);
     infra.assert_ledger_ok();
 }
