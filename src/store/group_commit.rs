@@ -1,6 +1,7 @@
 //! Group commit: wallet mutations from many users share one database transaction, so the
 //! commit (the fsync) is paid once per batch instead of once per mutation. Each caller is
-//! answered only after the transaction holding its entry has committed.
+//! answered only after the transaction holding its entry has committed and is on disk (on
+//! SQLite the WAL sync of batch N runs while batch N+1 executes: `sqlite_wal_sync.rs`).
 //!
 //! Batches form by themselves: while one commit is in flight, new entries queue, and the next
 //! batch takes up to `max_batch` of them. With `max_wait` above zero a batch that is not full

@@ -1,6 +1,7 @@
 //! SQLite backend: the embedded default. WAL with `synchronous=FULL`, so an acknowledged
-//! mutation survives power loss; one write connection, since SQLite has one writer anyway and
-//! a single connection never meets `SQLITE_BUSY` from itself.
+//! mutation survives power loss (the ledger writer syncs its WAL itself, to the same effect:
+//! `sqlite_wal_sync.rs`); one write connection, since SQLite has one writer anyway and a
+//! single connection never meets `SQLITE_BUSY` from itself.
 
 use std::str::FromStr;
 use std::time::Duration;
