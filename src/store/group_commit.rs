@@ -109,18 +109,17 @@ impl Committed {
     async fn settle(self) {
         let mut jobs = self.jobs;
         for durable in self.durable {
-            let failure = match durable.await {
-                Ok(Ok(())) => continue,
-                Ok(Err(e)) => e,
-                Err(_) => "the WAL sync thread has stopped".to_owned(),
-            };
-            // Committed but not known to be on disk: no caller may be told it succeeded. A
-            // retry with the same key returns whatever the database kept.
+            if durable.await.is_ok() {
+                continue;
+            }
+            // The sync thread is gone (a failed sync stops the process before this): committed
+            // but not known to be on disk, so no caller may be told it succeeded. A retry with
+            // the same key returns whatever the database kept.
             for (_, result) in &mut jobs {
                 if result.is_ok() {
-                    *result = Err(StoreError::Config(format!(
-                        "the ledger could not confirm the write is durable: {failure}"
-                    )));
+                    *result = Err(StoreError::Config(
+                        "the ledger could not confirm the write is durable".into(),
+                    ));
                 }
             }
         }

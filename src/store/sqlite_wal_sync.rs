@@ -10,7 +10,8 @@
 //! covers every earlier commit too, and a later batch cannot survive a crash without N. Syncs
 //! queued together are served by one `fdatasync` (FIFO, so a batch is never answered before
 //! an earlier one). The other connections of the hub keep `synchronous = FULL`; checkpoints
-//! sync the WAL before copying it back, as they always do.
+//! sync the WAL before copying it back, as they always do. A failed sync stops the process
+//! (`fail_stop`).
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -22,26 +23,25 @@ use tokio::sync::oneshot;
 use super::types::{Durable, StoreError, StoreResult};
 
 pub struct WalSyncer {
-    waiters: mpsc::Sender<oneshot::Sender<Result<(), String>>>,
+    waiters: mpsc::Sender<oneshot::Sender<()>>,
 }
 
 impl WalSyncer {
     pub fn start(db_path: &Path) -> StoreResult<Self> {
         let mut wal = WalFile::new(db_path);
-        let (waiters, queue) = mpsc::channel::<oneshot::Sender<Result<(), String>>>();
+        let (waiters, queue) = mpsc::channel::<oneshot::Sender<()>>();
         std::thread::Builder::new()
             .name("ledger-wal-sync".into())
             .spawn(move || {
                 while let Ok(first) = queue.recv() {
                     let mut batch = vec![first];
                     batch.extend(queue.try_iter());
-                    let result = wal.sync().map_err(|e| {
-                        tracing::error!(error = %e, "the ledger WAL could not be synced");
-                        e.to_string()
-                    });
+                    if let Err(e) = wal.sync() {
+                        fail_stop(&e);
+                    }
                     metrics::counter!(crate::metrics::SQLITE_WAL_SYNCS).increment(1);
                     for waiter in batch {
-                        let _ = waiter.send(result.clone());
+                        let _ = waiter.send(());
                     }
                 }
             })
@@ -52,11 +52,22 @@ impl WalSyncer {
     /// Call after the commit returned: the future resolves once its frames are on disk.
     pub fn after_commit(&self) -> Durable {
         let (waiter, durable) = oneshot::channel();
-        if let Err(mpsc::SendError(waiter)) = self.waiters.send(waiter) {
-            let _ = waiter.send(Err("the WAL sync thread has stopped".into()));
-        }
+        // If the thread is gone the waiter is dropped, and the batch is answered with an error.
+        let _ = self.waiters.send(waiter);
         durable
     }
+}
+
+/// A failed sync leaves committed batches that other connections may already have read and
+/// built on, and after a failed `fdatasync` Linux may report later ones as fine although
+/// earlier pages never reached the disk. Nothing written since the last good sync can be
+/// trusted, so the process stops at once, before any of it is acknowledged (as PostgreSQL
+/// does); on restart SQLite's WAL recovery keeps exactly the commits whose frames are whole,
+/// and clients retry with their idempotency keys.
+fn fail_stop(error: &std::io::Error) -> ! {
+    tracing::error!(error = %error, "the ledger WAL could not be synced; stopping the hub");
+    eprintln!("nashub: the ledger WAL could not be synced ({error}); stopping");
+    std::process::abort()
 }
 
 /// `<db>-wal`, opened on first use (it exists once a commit has happened) and reopened if the

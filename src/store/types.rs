@@ -196,8 +196,8 @@ impl PostOutcome {
 }
 
 /// Resolves once a committed batch is on disk (the SQLite ledger writer's WAL sync, see
-/// `sqlite_wal_sync.rs`); an error means the sync failed and durability is unknown.
-pub type Durable = tokio::sync::oneshot::Receiver<Result<(), String>>;
+/// `sqlite_wal_sync.rs`); closed unresolved if the sync thread is gone.
+pub type Durable = tokio::sync::oneshot::Receiver<()>;
 
 /// What one batch transaction produced. Its callers may be answered only after `durable`
 /// (if any) resolved.
