@@ -9,6 +9,8 @@ use nashub::config::Settings;
 
 // glibc malloc was a fifth of the hub's CPU under load (arena locks, consolidation); mimalloc's
 // per-thread free lists suit many small short-lived allocations (JSON, SQL binds, frames).
+// Built with `no_thp`: mimalloc otherwise asks for transparent huge pages on its arenas, and
+// 19,000 idle websockets then held 211 MB instead of 136 MB (ARCHITECTURE.md, "Memory").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
