@@ -335,6 +335,8 @@ struct WorkerSpec {
 struct WorkerReport {
     received: u64,
     closed: u64,
+    #[serde(default)]
+    handshake_retries: u64,
     /// Latency of every timed frame, µs.
     latencies_us: Vec<u32>,
 }
@@ -435,13 +437,26 @@ async fn worker() -> anyhow::Result<()> {
             );
             tokio::spawn(async move {
                 let permit = gate.acquire_owned().await.unwrap();
-                let socket = tokio::net::TcpSocket::new_v4().unwrap();
-                socket.bind(std::net::SocketAddr::new(bind, 0)).unwrap();
-                let tcp = socket.connect(addr).await.expect("tcp connect");
-                tcp.set_nodelay(true).ok();
-                let (mut ws, _) = tokio_tungstenite::client_async(url, tcp)
-                    .await
-                    .expect("ws handshake");
+                // A real client reconnects: under a connection storm on this shared box the
+                // hub may answer a handshake that arrived late with 408 (its 5 s request
+                // timeout). Retried a few times; reported as `handshake retries`.
+                let mut attempt = 0;
+                let mut ws = loop {
+                    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                    socket.bind(std::net::SocketAddr::new(bind, 0)).unwrap();
+                    let tcp = socket.connect(addr).await.expect("tcp connect");
+                    tcp.set_nodelay(true).ok();
+                    match tokio_tungstenite::client_async(url.as_str(), tcp).await {
+                        Ok((ws, _)) => break ws,
+                        Err(e) if attempt < 5 => {
+                            attempt += 1;
+                            report.lock().unwrap().handshake_retries += 1;
+                            eprintln!("ws handshake failed ({e}); retrying");
+                            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                        }
+                        Err(e) => panic!("ws handshake: {e}"),
+                    }
+                };
                 let mut joined = 0;
                 while joined < 2 {
                     if let Some(Ok(Message::Text(t))) = ws.next().await
@@ -557,6 +572,7 @@ impl Clients {
             quiet = if more.received == 0 { quiet + 1 } else { 0 };
             all.received += more.received;
             all.closed += more.closed;
+            all.handshake_retries += more.handshake_retries;
             all.latencies_us.append(&mut more.latencies_us);
         }
         Ok(all)
@@ -568,6 +584,7 @@ impl Clients {
             let mut r = w.report()?;
             all.received += r.received;
             all.closed += r.closed;
+            all.handshake_retries += r.handshake_retries;
             all.latencies_us.append(&mut r.latencies_us);
         }
         Ok(all)
@@ -679,7 +696,10 @@ async fn run(r: Run) -> anyhow::Result<()> {
                 rep.closed,
                 percentiles(&mut rep.latencies_us)
             );
-            println!("hold: RSS after traffic {rss_after:.1} MB");
+            println!(
+                "hold: RSS after traffic {rss_after:.1} MB; websocket handshakes retried {}",
+                rep.handshake_retries
+            );
         }
         Workload::Rate | Workload::Redis => {
             let (publish_base, _node_b);
