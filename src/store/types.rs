@@ -202,7 +202,8 @@ pub type Durable = tokio::sync::oneshot::Receiver<()>;
 /// What one batch transaction produced. Its callers may be answered only after `durable`
 /// (if any) resolved.
 pub struct CommittedBatch {
-    /// The outer error failed the batch as a whole (nothing written).
+    /// Each entry's own outcome, in order (a failure of the whole batch is the error around
+    /// this struct, and then nothing was written).
     pub results: Vec<StoreResult<PostOutcome>>,
     pub durable: Option<Durable>,
 }
