@@ -434,7 +434,8 @@ impl HubProcess {
         Api::new(&self.base)
     }
 
-    /// The process's `/metrics` text (its registry is its own).
+    /// The process's `/metrics` text (its registry is its own); read one series with
+    /// [`metric_value`].
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("{}/metrics", self.base))
             .await
@@ -794,4 +795,15 @@ impl WsClient {
             }
         }
     }
+}
+
+/// Value of one Prometheus series line (`name{labels} value`) in a `/metrics` text.
+pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }

@@ -740,16 +740,7 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
     // Every acknowledged batch was made durable by the WAL sync stage (one sync may serve
     // several batches queued together, never none).
     let value = |series: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(series)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("{series} missing"))
+        crate::helpers::metric_value(&metrics, series).unwrap_or_else(|| panic!("{series} missing"))
     };
     let (syncs, commits) = (
         value("sqlite_wal_syncs_total"),

@@ -384,13 +384,7 @@ pub async fn metric(hub: &TestHub, series: &str) -> Option<f64> {
         .text()
         .await
         .unwrap();
-    text.lines().find_map(|l| {
-        l.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
+    crate::helpers::metric_value(&text, series)
 }
 
 async fn slow_consumer_is_closed_and_others_keep_everything(backend: Backend) {
