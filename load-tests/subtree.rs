@@ -65,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         url: url.clone(),
         max_connections: 4,
         group_commit: Default::default(),
+        wal_sync_faults: Default::default(),
     })
     .await?;
     let client = ClientRow {

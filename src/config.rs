@@ -67,6 +67,12 @@ pub struct Settings {
     pub provider_reconcile_interval_ms: u64,
     /// Load tests only: enables `POST /api/v1/bench/events` (synthetic events, super admin).
     pub bench_events: bool,
+    /// Fault drills only (SQLite): each ledger WAL sync first sleeps this long, as a slow disk
+    /// would. 0 = off.
+    pub test_wal_sync_delay_ms: u64,
+    /// Fault drills only (SQLite): the ledger WAL sync after this many succeeds fails, as a
+    /// dying disk would (the hub stops). 0 = off.
+    pub test_wal_sync_fail_after: u64,
 }
 
 /// One operator account at one provider (`[[providers]]` in the configuration file).
@@ -166,6 +172,8 @@ impl Default for Settings {
             providers: Vec::new(),
             provider_reconcile_interval_ms: 1000,
             bench_events: false,
+            test_wal_sync_delay_ms: 0,
+            test_wal_sync_fail_after: 0,
             ledger_batch_max: 256,
             ledger_batch_wait_us: 0,
             ledger_check_interval_secs: 300,

@@ -38,6 +38,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
             max_batch: config.settings.ledger_batch_max,
             max_wait: Duration::from_micros(config.settings.ledger_batch_wait_us),
         },
+        wal_sync_faults: crate::store::WalSyncFaults {
+            delay: Duration::from_millis(config.settings.test_wal_sync_delay_ms),
+            fail_after: std::num::NonZeroU64::new(config.settings.test_wal_sync_fail_after),
+        },
     };
     let store = Store::connect(&options).await.with_context(|| {
         format!(

@@ -19,6 +19,7 @@ mod types;
 
 pub use group_commit::{AfterCommit, GroupCommitOptions};
 pub use identity::{AuditRow, NewAudit, SecretRow, UserFilter};
+pub use sqlite_wal_sync::WalSyncFaults;
 pub use types::*;
 
 /// Which database a URL points at, and how to reach it.
@@ -28,6 +29,8 @@ pub struct StoreOptions {
     /// Connections for reads (and, on MySQL, writes).
     pub max_connections: u32,
     pub group_commit: GroupCommitOptions,
+    /// Injected WAL sync faults (SQLite; drills and tests only).
+    pub wal_sync_faults: WalSyncFaults,
 }
 
 #[derive(Clone)]

@@ -65,6 +65,7 @@ impl Backend {
                 // The naive mode (one entry per commit) is the benchmark's plain baseline:
                 // SQLite's own `synchronous = FULL` commit, no sync stage beside it.
                 options.group_commit.max_batch > 1,
+                options.wal_sync_faults,
             )?,
         ));
         Ok(Self {

@@ -14,9 +14,11 @@
 //! (`fail_stop`).
 
 use std::fs::File;
+use std::num::NonZeroU64;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -26,9 +28,32 @@ pub struct WalSyncer {
     waiters: mpsc::Sender<oneshot::Sender<()>>,
 }
 
+/// Disk faults injected into the sync stage, for drills and tests (`test_wal_sync_*`
+/// settings): a slow disk, and a disk whose sync fails.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WalSyncFaults {
+    /// Slept before every sync.
+    pub delay: Duration,
+    /// This many syncs succeed; the next one fails.
+    pub fail_after: Option<NonZeroU64>,
+}
+
+impl WalSyncFaults {
+    fn before_sync(&self, done: u64) -> std::io::Result<()> {
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
+        match self.fail_after {
+            Some(n) if done >= n.get() => Err(std::io::Error::other("injected WAL sync failure")),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl WalSyncer {
-    pub fn start(db_path: &Path) -> StoreResult<Self> {
+    pub fn start(db_path: &Path, faults: WalSyncFaults) -> StoreResult<Self> {
         let mut wal = WalFile::new(db_path);
+        let mut done = 0_u64;
         let (waiters, queue) = mpsc::channel::<oneshot::Sender<()>>();
         std::thread::Builder::new()
             .name("ledger-wal-sync".into())
@@ -36,9 +61,10 @@ impl WalSyncer {
                 while let Ok(first) = queue.recv() {
                     let mut batch = vec![first];
                     batch.extend(queue.try_iter());
-                    if let Err(e) = wal.sync() {
+                    if let Err(e) = faults.before_sync(done).and_then(|()| wal.sync()) {
                         fail_stop(&e);
                     }
+                    done += 1;
                     metrics::counter!(crate::metrics::SQLITE_WAL_SYNCS).increment(1);
                     for waiter in batch {
                         let _ = waiter.send(());

@@ -47,11 +47,15 @@ impl SqliteWriter {
     /// which ends when the writer is dropped. `pipelined`: commits run `synchronous = NORMAL`
     /// and `sqlite_wal_sync.rs` makes each durable beside the next batch; otherwise each
     /// commit waits for its own sync (`synchronous = FULL`).
-    pub fn start(path: PathBuf, pipelined: bool) -> StoreResult<Self> {
+    pub fn start(
+        path: PathBuf,
+        pipelined: bool,
+        faults: super::WalSyncFaults,
+    ) -> StoreResult<Self> {
         let conn = open(&path, pipelined).map_err(sqlite_error)?;
         let checkpointer = super::sqlite_checkpointer::Checkpointer::start(&path)?;
         let syncer = if pipelined {
-            Some(super::sqlite_wal_sync::WalSyncer::start(&path)?)
+            Some(super::sqlite_wal_sync::WalSyncer::start(&path, faults)?)
         } else {
             None
         };

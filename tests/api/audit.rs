@@ -95,6 +95,7 @@ async fn rewritten_chain_without_the_key_is_found(backend: Backend) {
         url: hub.infra.database_url.clone(),
         max_connections: 2,
         group_commit: Default::default(),
+        wal_sync_faults: Default::default(),
     })
     .await
     .unwrap();

@@ -397,12 +397,18 @@ pub struct HubProcess {
 
 impl HubProcess {
     pub fn start(infra: &Infra) -> HubProcess {
+        Self::start_with_env(infra, &[])
+    }
+
+    /// Started with extra `NASHUB_*` variables (fault drills).
+    pub fn start_with_env(infra: &Infra, extra: &[(&str, &str)]) -> HubProcess {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nashub"))
             .arg("serve")
             .env_clear()
             .envs(infra.env())
             .env("NASHUB_BIND", "127.0.0.1:0")
             .env("NASHUB_LOG", "warn")
+            .envs(extra.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()
@@ -432,6 +438,18 @@ impl HubProcess {
 
     pub fn api(&self) -> Api {
         Api::new(&self.base)
+    }
+
+    /// How the process ended, if it ends by itself within `wait`.
+    pub fn exit_within(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// The process's `/metrics` text (its registry is its own); read one series with

@@ -9,6 +9,7 @@ mod auth_tokens;
 mod authz;
 mod clients_settings;
 mod concurrency;
+mod durability;
 mod flow;
 mod idempotency;
 mod ledger;
