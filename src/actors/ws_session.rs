@@ -147,10 +147,16 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
     heartbeat.tick().await;
     let mut session_check = tokio::time::interval(SESSION_CHECK_EVERY);
     session_check.tick().await;
+    // One timer for the token's end, moved only when an `auth` frame extends it: a timer made
+    // afresh per loop turn would be registered and dropped again for every frame written.
+    let mut expires_at = state.caller.expires_at;
+    let token_end = tokio::time::sleep_until(token_deadline(expires_at));
+    tokio::pin!(token_end);
     while alive {
-        let token_left = Duration::from_secs(
-            (state.caller.expires_at - chrono::Utc::now().timestamp()).max(0) as u64,
-        );
+        if state.caller.expires_at != expires_at {
+            expires_at = state.caller.expires_at;
+            token_end.as_mut().reset(token_deadline(expires_at));
+        }
         tokio::select! {
             biased;
             _ = control.closed() => break,
@@ -196,7 +202,7 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
                 }
                 alive = guarded(&control, sink.send(Message::Ping(Default::default()))).await;
             }
-            _ = tokio::time::sleep(token_left) => {
+            _ = &mut token_end => {
                 control.close(CLOSE_TOKEN_INVALID);
                 break;
             }
@@ -222,6 +228,12 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
         close_gracefully(&mut sink, &mut stream, code).await;
     }
     deps.rooms.close_session(state.member.id, &[]);
+}
+
+/// When a token that expires at `expires_at` (Unix seconds) runs out, on the runtime's clock.
+fn token_deadline(expires_at: i64) -> tokio::time::Instant {
+    let left_ms = (expires_at.saturating_mul(1000) - now_ms()).max(0) as u64;
+    tokio::time::Instant::now() + Duration::from_millis(left_ms)
 }
 
 /// Sends the close frame, then reads until the client's close reply: closing a socket with

@@ -15,6 +15,7 @@ backend_tests!(
     resume_replays_missed_events_then_live_ones,
     resume_too_old_or_unissued_gets_refetch,
     slow_consumer_is_closed_and_others_keep_everything,
+    token_expiry_closes_the_socket_unless_a_fresh_token_extends_it,
 );
 
 /// Creates a player under the tree's agent and logs it in: (id, token).
@@ -485,4 +486,47 @@ async fn shutdown_closes_websockets_with_1001() {
         assert_eq!(ws.next_of("closed").await["code"], 1001);
     }
     let _ = child.wait();
+}
+
+/// A socket closes with 4001 when its token expires; an `auth` frame with a fresh token for
+/// the same user (`authenticated`) keeps it open until the fresh token expires instead.
+async fn token_expiry_closes_the_socket_unless_a_fresh_token_extends_it(backend: Backend) {
+    use std::time::{Duration, Instant};
+    let hub = TestHub::start_with(backend, |s| s.access_token_ttl_secs = 3).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let (_, token) = add_player(&api, &tree, "expiring").await;
+    let t0 = Instant::now();
+    // Tokens carry whole seconds: these expire 2-3 s from now.
+    let (mut plain, _) = connect(&hub, &token).await;
+    let (mut renewed, _) = connect(&hub, &token).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let fresh = api.token(Some(&tree.code), "expiring").await;
+    renewed
+        .send(json!({ "type": "auth", "token": fresh }))
+        .await;
+    assert_eq!(renewed.next().await["type"], "authenticated");
+    // Another user's valid token is refused and changes nothing.
+    let other = api.token(Some(&tree.code), "player1").await;
+    renewed
+        .send(json!({ "type": "auth", "token": other }))
+        .await;
+    let refused = renewed.next().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["data"]["code"], "invalid_token");
+
+    let closed = plain.next_of("closed").await;
+    assert_eq!(closed["code"], 4001, "{closed}");
+    assert!(t0.elapsed() < Duration::from_millis(4500), "closed late");
+    // Past the first token's end (at most 3 s after t0), the renewed socket still answers.
+    tokio::time::sleep(Duration::from_millis(3300).saturating_sub(t0.elapsed())).await;
+    renewed.send(json!({ "type": "ping" })).await;
+    assert_eq!(renewed.next().await["type"], "pong");
+    let closed = renewed.next_of("closed").await;
+    assert_eq!(closed["code"], 4001, "{closed}");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(3300) && t0.elapsed() < Duration::from_secs(7),
+        "renewed socket closed after {:?}",
+        t0.elapsed()
+    );
 }
