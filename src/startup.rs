@@ -43,6 +43,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
             fail_after: std::num::NonZeroU64::new(config.settings.test_wal_sync_fail_after),
         },
     };
+    // A drill that silently injects nothing would pass for a disk that held up.
+    let drill = options.wal_sync_faults;
+    anyhow::ensure!(
+        (drill.delay.is_zero() && drill.fail_after.is_none())
+            || (options.url.starts_with("sqlite:") && options.group_commit.max_batch > 1),
+        "test_wal_sync_delay_ms and test_wal_sync_fail_after act on the SQLite ledger's WAL sync \
+         stage, which runs only with SQLite and group commit (ledger_batch_max > 1)"
+    );
     let store = Store::connect(&options).await.with_context(|| {
         format!(
             "cannot open database {}",

@@ -128,7 +128,31 @@ async fn kill9_loses_nothing_acknowledged(backend: Backend) {
     assert_nothing_acknowledged_lost(&infra, &tree, &sent, acked).await;
 }
 
-backend_tests!(kill9_loses_nothing_acknowledged);
+/// A WAL sync drill where there is no WAL sync stage to act on (MySQL, or SQLite without
+/// group commit) is refused at start rather than silently injecting nothing.
+async fn wal_sync_drill_without_a_sync_stage_is_refused(backend: Backend) {
+    let infra = Infra::new(backend).await;
+    let mut env = vec![("NASHUB_TEST_WAL_SYNC_FAIL_AFTER", "3")];
+    if backend == Backend::Sqlite {
+        env.push(("NASHUB_LEDGER_BATCH_MAX", "1"));
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nashub"))
+        .arg("serve")
+        .env_clear()
+        .envs(infra.env())
+        .env("NASHUB_BIND", "127.0.0.1:0")
+        .envs(env)
+        .output()
+        .expect("run nashub serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started anyway: {stderr}");
+    assert!(stderr.contains("test_wal_sync_fail_after"), "{stderr}");
+}
+
+backend_tests!(
+    kill9_loses_nothing_acknowledged,
+    wal_sync_drill_without_a_sync_stage_is_refused
+);
 
 fn metric(metrics: &str, series: &str) -> f64 {
     metric_value(metrics, series).unwrap_or_else(|| panic!("{series} missing"))
