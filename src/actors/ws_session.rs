@@ -232,7 +232,10 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
 
 /// When a token that expires at `expires_at` (Unix seconds) runs out, on the runtime's clock.
 fn token_deadline(expires_at: i64) -> tokio::time::Instant {
-    let left_ms = (expires_at.saturating_mul(1000) - now_ms()).max(0) as u64;
+    let left_ms = expires_at
+        .saturating_mul(1000)
+        .saturating_sub(now_ms())
+        .max(0) as u64;
     tokio::time::Instant::now() + Duration::from_millis(left_ms)
 }
 
