@@ -76,15 +76,6 @@ fn serve(workers: usize) -> std::io::Result<()> {
     })
 }
 
-/// CPU seconds (user + system) of process `pid`.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("serve") {
@@ -163,12 +154,15 @@ async fn client() -> anyhow::Result<()> {
     };
     // Warm-up: connections open, allocator and caches settle.
     run(1).await;
-    let (server_before, client_before) = (cpu_secs(pid), lean_http::own_cpu_secs());
+    let (server_before, client_before) = (
+        lean_http::cpu_secs_of(&pid.to_string()),
+        lean_http::own_cpu_secs(),
+    );
     let start = Instant::now();
     let mut all = run(seconds).await;
     let elapsed = start.elapsed().as_secs_f64();
     let (server_cpu, client_cpu) = (
-        cpu_secs(pid) - server_before,
+        lean_http::cpu_secs_of(&pid.to_string()) - server_before,
         lean_http::own_cpu_secs() - client_before,
     );
     let _ = child.kill();

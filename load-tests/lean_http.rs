@@ -173,9 +173,14 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<(u16, usize, usize, bool)>> {
     Ok(Some((status, end + 4, len, close)))
 }
 
-/// Seconds of CPU this process has used (user + system), from `/proc/self/stat`.
+/// Seconds of CPU this process has used (user + system).
 pub fn own_cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_secs_of("self")
+}
+
+/// Seconds of CPU process `pid` (or `"self"`) has used (user + system), from `/proc/<pid>/stat`.
+pub fn cpu_secs_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();

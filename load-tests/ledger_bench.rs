@@ -118,16 +118,7 @@ impl Hub {
 impl Hub {
     /// CPU seconds (user + system) the hub process has used so far.
     fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the `(comm)`: utime and stime are the 12th and 13th, in clock ticks.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: f64 = [11, 12]
-            .iter()
-            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
-            .sum();
-        ticks / 100.0
+        lean_http::cpu_secs_of(&self.child.id().to_string())
     }
 }
 

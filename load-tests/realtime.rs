@@ -197,18 +197,7 @@ impl Hub {
 
     /// User + system CPU seconds used so far.
     fn cpu_secs(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        let after = stat.rsplit(')').next().unwrap_or_default();
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-        (ticks(11) + ticks(12)) / 100.0
+        lean_http::cpu_secs_of(&self.pid().to_string())
     }
 }
 
