@@ -1,6 +1,5 @@
 //! Many withdrawals racing one wallet: exactly as many succeed as the balance allows.
 
-use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::backend_tests;
@@ -14,19 +13,14 @@ async fn concurrent_withdrawals_never_overdraw(backend: Backend) {
         .await;
 
     let path = format!("/api/v1/users/{}/wallet/withdraw", tree.player_id);
-    let replies = join_all((0..200).map(|i| {
-        let (api, path, token) = (api.clone(), path.clone(), tree.admin_token.clone());
-        async move {
-            api.post_key(
-                &token,
-                &path,
-                &format!("w-{i}"),
-                json!({ "amount": "1.00" }),
-            )
-            .await
-        }
-    }))
-    .await;
+    let replies = api
+        .post_keys_concurrently(
+            &tree.admin_token,
+            &path,
+            (0..200).map(|i| format!("w-{i}")),
+            json!({ "amount": "1.00" }),
+        )
+        .await;
     let ok = replies.iter().filter(|r| r.status == 200).count();
     let refused = replies
         .iter()

@@ -219,10 +219,16 @@ impl Infra {
 
     /// Runs a `nashub` subcommand on this infrastructure: (exit code, stdout).
     pub fn run_nashub(&self, command: &str) -> (Option<i32>, String) {
+        self.run_nashub_with(command, &[])
+    }
+
+    /// `run_nashub` with extra `NASHUB_*` variables.
+    pub fn run_nashub_with(&self, command: &str, extra: &[(&str, &str)]) -> (Option<i32>, String) {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_nashub"))
             .arg(command)
             .env_clear()
             .envs(self.env())
+            .envs(extra.iter().copied())
             .output()
             .expect("run nashub");
         (
@@ -440,6 +446,15 @@ impl HubProcess {
         Api::new(&self.base)
     }
 
+    /// SIGTERM: the hub shuts down gracefully.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
     /// How the process ended, if it ends by itself within `wait`.
     pub fn exit_within(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
         let deadline = std::time::Instant::now() + wait;
@@ -599,6 +614,22 @@ impl Api {
                 .bearer_auth(token)
                 .header("Idempotency-Key", key)
                 .json(&body),
+        )
+        .await
+    }
+
+    /// POSTs `body` once per key, all at once (races on one wallet); replies in key order.
+    pub async fn post_keys_concurrently(
+        &self,
+        token: &str,
+        path: &str,
+        keys: impl IntoIterator<Item = String>,
+        body: Value,
+    ) -> Vec<Reply> {
+        let body = &body;
+        futures_util::future::join_all(
+            keys.into_iter()
+                .map(|key| async move { self.post_key(token, path, &key, body.clone()).await }),
         )
         .await
     }

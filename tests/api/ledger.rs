@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use futures_util::future::join_all;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
@@ -22,19 +21,14 @@ async fn thousand_concurrent_debits_on_one_wallet(backend: Backend) {
     api.deposit(&tree.admin_token, &tree.player_id, "1234.56")
         .await;
     let path = format!("/api/v1/users/{}/wallet/withdraw", tree.player_id);
-    let replies = join_all((0..1000).map(|i| {
-        let (api, path, token) = (api.clone(), path.clone(), tree.admin_token.clone());
-        async move {
-            api.post_key(
-                &token,
-                &path,
-                &format!("d-{i}"),
-                json!({ "amount": "1.75" }),
-            )
-            .await
-        }
-    }))
-    .await;
+    let replies = api
+        .post_keys_concurrently(
+            &tree.admin_token,
+            &path,
+            (0..1000).map(|i| format!("d-{i}")),
+            json!({ "amount": "1.75" }),
+        )
+        .await;
     let ok = replies.iter().filter(|r| r.status == 200).count();
     let refused = replies
         .iter()

@@ -445,47 +445,26 @@ async fn slow_consumer_is_closed_and_others_keep_everything(backend: Backend) {
 /// SIGTERM to a `nashub serve` process: every websocket gets close 1001 (reconnect and resume).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_websockets_with_1001() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
     let infra = crate::helpers::Infra::new(Backend::Sqlite).await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nashub"))
-        .arg("serve")
-        .env_clear()
-        .envs(infra.env())
-        .env("NASHUB_BIND", "127.0.0.1:0")
-        .env("NASHUB_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start nashub serve");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(base) = line.strip_prefix("nashub listening on ") {
-                let _ = tx.send(base.to_owned());
-            }
-        }
-    });
-    let base = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
-    let api = Api::new(&base);
+    let mut hub = crate::helpers::HubProcess::start(&infra);
+    let api = hub.api();
     let tree = Tree::create(&api).await;
     let mut sockets = Vec::new();
     for token in [&tree.player_token, &tree.agent_token, &tree.admin_token] {
-        let mut ws = WsClient::connect(&crate::helpers::ws_url(&base, token)).await;
+        let mut ws = WsClient::connect(&crate::helpers::ws_url(&hub.base, token)).await;
         ws.next_of("subscribed").await;
         ws.next_of("subscribed").await;
         sockets.push(ws);
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    hub.terminate();
     for ws in &mut sockets {
         assert_eq!(ws.next_of("closed").await["code"], 1001);
     }
-    let _ = child.wait();
+    assert!(
+        hub.exit_within(std::time::Duration::from_secs(30))
+            .is_some(),
+        "the hub exits after SIGTERM"
+    );
 }
 
 /// A socket closes with 4001 when its token expires; an `auth` frame with a fresh token for
