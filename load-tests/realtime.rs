@@ -15,14 +15,15 @@
 //! - `mutations`: HTTP deposits at a fixed rate; latency to the `balance_update` frame.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -30,6 +31,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[path = "lean_http.rs"]
 mod lean_http;
+#[path = "lean_ws.rs"]
+mod lean_ws;
 
 const ADMIN_PASSWORD: &str = "load-admin-password";
 const PASSWORD: &str = "load-password-1";
@@ -84,6 +87,11 @@ enum Cmd {
         /// HTTP worker threads of the hub.
         #[arg(long, default_value_t = 2)]
         hub_workers: usize,
+        /// Nice value of the websocket client processes. On a box where clients and hub share
+        /// the cores, 19 lets the hub's threads run first, as on separate machines; the kernel
+        /// receive times then still say when each frame reached its client's socket.
+        #[arg(long, default_value_t = 0)]
+        client_nice: i32,
     },
     /// Internal: a websocket client process (spec on stdin).
     Worker,
@@ -91,12 +99,15 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Cmd::Worker = cli.cmd {
+        return worker();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
     match cli.cmd {
-        Cmd::Worker => rt.block_on(worker()),
+        Cmd::Worker => unreachable!("handled above"),
         Cmd::Run {
             workload,
             hub_bin,
@@ -109,6 +120,7 @@ fn main() -> anyhow::Result<()> {
             procs,
             redis_url,
             hub_workers,
+            client_nice,
         } => rt.block_on(run(Run {
             workload,
             hub_bin,
@@ -121,6 +133,7 @@ fn main() -> anyhow::Result<()> {
             procs,
             redis_url,
             hub_workers,
+            client_nice,
         })),
     }
 }
@@ -137,6 +150,7 @@ struct Run {
     procs: usize,
     redis_url: String,
     hub_workers: usize,
+    client_nice: i32,
 }
 
 // ---- the hub process -------------------------------------------------------------------
@@ -318,6 +332,8 @@ struct WorkerSpec {
     tokens: Vec<String>,
     conns_per_token: usize,
     bind_ip: String,
+    #[serde(default)]
+    nice: i32,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -326,8 +342,12 @@ struct WorkerReport {
     closed: u64,
     #[serde(default)]
     handshake_retries: u64,
-    /// Latency of every timed frame, µs.
+    /// Latency of every timed frame to when the client process read it, µs.
     latencies_us: Vec<u32>,
+    /// The same frames' latency to their arrival at the client's socket (kernel receive
+    /// time), µs: without the client's own wait for a CPU on this shared box.
+    #[serde(default)]
+    arrival_us: Vec<u32>,
 }
 
 struct Worker {
@@ -383,135 +403,218 @@ fn now_us() -> i64 {
 }
 
 /// The value of `"t":` in a frame, if any (cheaper than parsing every frame).
-fn frame_time(text: &str) -> Option<i64> {
-    let at = text.find(r#""t":"#)? + 4;
-    let rest = &text[at..];
-    let end = rest.find(|c: char| !c.is_ascii_digit())?;
-    rest[..end].parse().ok()
+fn frame_time(frame: &[u8]) -> Option<i64> {
+    let at = frame.windows(4).position(|w| w == br#""t":"#)? + 4;
+    let digits = frame[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&frame[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
-async fn worker() -> anyhow::Result<()> {
+/// A connected client: its socket, frames in progress, and whether it still counts.
+struct Client {
+    stream: std::net::TcpStream,
+    frames: lean_ws::Frames,
+    open: bool,
+}
+
+/// Connects, upgrades and waits for the two `subscribed` frames of one session, retrying the
+/// handshake like a real client (under a connection storm on this shared box the hub may
+/// answer a late handshake with 408, its 5 s request timeout).
+fn connect_client(
+    addr: std::net::SocketAddr,
+    bind: std::net::IpAddr,
+    path: &str,
+    retries: &AtomicU64,
+) -> anyhow::Result<Client> {
+    let mut attempt = 0;
+    loop {
+        match join_client(addr, bind, path) {
+            Ok(c) => return Ok(c),
+            Err(e) if attempt < 5 => {
+                attempt += 1;
+                retries.fetch_add(1, Ordering::Relaxed);
+                eprintln!("ws handshake failed ({e}); retrying");
+                std::thread::sleep(Duration::from_millis(200 * attempt));
+            }
+            Err(e) => anyhow::bail!("ws handshake: {e}"),
+        }
+    }
+}
+
+fn join_client(
+    addr: std::net::SocketAddr,
+    bind: std::net::IpAddr,
+    path: &str,
+) -> anyhow::Result<Client> {
+    let (stream, rest) = lean_ws::connect(addr, bind, path, Duration::from_secs(30))?;
+    let mut client = Client {
+        stream,
+        frames: lean_ws::Frames::default(),
+        open: true,
+    };
+    let mut joined = 0;
+    let mut data = rest;
+    let mut buf = [0u8; 4096];
+    loop {
+        client.frames.feed(&data, |op, payload| {
+            if op == lean_ws::TEXT && contains(payload, br#""type":"subscribed""#) {
+                joined += 1;
+            }
+        })?;
+        if joined >= 2 {
+            client.stream.set_nonblocking(true)?;
+            return Ok(client);
+        }
+        let n = client.stream.read(&mut buf)?;
+        anyhow::ensure!(n > 0, "closed before joining its rooms");
+        data = buf[..n].to_vec();
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A worker process: connects its share of the clients, then reads every socket from one
+/// thread and hands over what arrived whenever the orchestrator asks (`report` on stdin).
+fn worker() -> anyhow::Result<()> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     let spec: WorkerSpec = serde_json::from_str(&line)?;
-    let (cmd_tx, mut cmds) = tokio::sync::mpsc::unbounded_channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lines().map_while(Result::ok) {
-            if cmd_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let report = Arc::new(std::sync::Mutex::new(WorkerReport::default()));
-    let connected = Arc::new(AtomicU64::new(0));
-    let addr: std::net::SocketAddr = spec
-        .ws_url
-        .trim_start_matches("ws://")
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()?;
+    if spec.nice != 0 {
+        // Before any thread starts: Linux keeps a nice value per thread, and new ones inherit it.
+        // SAFETY: changes this thread's scheduling priority only.
+        anyhow::ensure!(
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, spec.nice) } == 0,
+            "setpriority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    let ws_url = spec.ws_url.trim_start_matches("ws://");
+    let (host, path) = ws_url.split_at(ws_url.find('/').unwrap_or(ws_url.len()));
+    let addr: std::net::SocketAddr = host.parse()?;
     let bind: std::net::IpAddr = spec.bind_ip.parse()?;
-    let total = spec.tokens.len() * spec.conns_per_token;
-    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(total.max(1));
-    let gate = Arc::new(tokio::sync::Semaphore::new(200));
-    for token in &spec.tokens {
-        for _ in 0..spec.conns_per_token {
-            let url = format!("{}?token={token}", spec.ws_url);
-            let (report, connected, ready, gate) = (
-                report.clone(),
-                connected.clone(),
-                ready_tx.clone(),
-                gate.clone(),
-            );
-            tokio::spawn(async move {
-                let permit = gate.acquire_owned().await.unwrap();
-                // A real client reconnects: under a connection storm on this shared box the
-                // hub may answer a handshake that arrived late with 408 (its 5 s request
-                // timeout). Retried a few times; reported as `handshake retries`.
-                let mut attempt = 0;
-                let mut ws = loop {
-                    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-                    socket.bind(std::net::SocketAddr::new(bind, 0)).unwrap();
-                    let tcp = socket.connect(addr).await.expect("tcp connect");
-                    tcp.set_nodelay(true).ok();
-                    match tokio_tungstenite::client_async(url.as_str(), tcp).await {
-                        Ok((ws, _)) => break ws,
-                        Err(e) if attempt < 5 => {
-                            attempt += 1;
-                            report.lock().unwrap().handshake_retries += 1;
-                            eprintln!("ws handshake failed ({e}); retrying");
-                            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                        }
-                        Err(e) => panic!("ws handshake: {e}"),
+    let paths: Vec<String> = spec
+        .tokens
+        .iter()
+        .flat_map(|t| std::iter::repeat_n(format!("{path}?token={t}"), spec.conns_per_token))
+        .collect();
+    let retries = AtomicU64::new(0);
+    let next = AtomicU64::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Client>>> =
+        paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let connectors: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        let Some(path) = paths.get(i) else {
+                            return Ok(());
+                        };
+                        let client = connect_client(addr, bind, path, &retries)?;
+                        *slots[i].lock().unwrap() = Some(client);
                     }
-                };
-                let mut joined = 0;
-                while joined < 2 {
-                    if let Some(Ok(Message::Text(t))) = ws.next().await
-                        && t.contains(r#""type":"subscribed""#)
-                    {
-                        joined += 1;
-                    }
-                }
-                drop(permit);
-                connected.fetch_add(1, Ordering::Relaxed);
-                let _ = ready.send(()).await;
-                let mut local: Vec<u32> = Vec::new();
-                let mut received = 0_u64;
-                let mut flush_at = Instant::now();
-                loop {
-                    let msg = tokio::time::timeout(Duration::from_millis(200), ws.next()).await;
-                    match msg {
-                        Ok(Some(Ok(Message::Text(t)))) => {
-                            if let Some(sent) = frame_time(&t) {
-                                local.push((now_us() - sent).max(0) as u32);
-                            }
-                            received += 1;
-                        }
-                        Ok(Some(Ok(Message::Ping(p)))) => {
-                            let _ = ws.send(Message::Pong(p)).await;
-                        }
-                        Ok(Some(Ok(_))) => {}
-                        Ok(_) => {
-                            report.lock().unwrap().closed += 1;
-                            break;
-                        }
-                        Err(_) => {}
-                    }
-                    if received > 0
-                        && (flush_at.elapsed() > Duration::from_millis(100) || local.len() > 4096)
-                    {
-                        let mut r = report.lock().unwrap();
-                        r.received += received;
-                        r.latencies_us.append(&mut local);
-                        received = 0;
-                        flush_at = Instant::now();
-                    }
-                }
-                let mut r = report.lock().unwrap();
-                r.received += received;
-                r.latencies_us.append(&mut local);
-            });
+                })
+            })
+            .collect();
+        for c in connectors {
+            c.join().expect("connector thread")?;
         }
-    }
-    drop(ready_tx);
-    for _ in 0..total {
-        ready_rx.recv().await;
-    }
-    println!("connected {}", connected.load(Ordering::Relaxed));
-    while let Some(cmd) = cmds.recv().await {
-        match cmd.trim() {
-            "report" => {
-                // Let frames in flight land, then hand over what was counted so far.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                let r = std::mem::take(&mut *report.lock().unwrap());
-                println!("{}", serde_json::to_string(&r)?);
-            }
-            _ => break,
+        Ok(())
+    })?;
+    let clients: Vec<Client> = slots
+        .into_iter()
+        .map(|s| s.into_inner().unwrap().expect("connected"))
+        .collect();
+    println!("connected {}", clients.len());
+    let report = Arc::new(std::sync::Mutex::new(WorkerReport {
+        handshake_retries: retries.load(Ordering::Relaxed),
+        ..WorkerReport::default()
+    }));
+    let reader = report.clone();
+    std::thread::spawn(move || read_all(clients, &reader));
+    for cmd in std::io::stdin().lines().map_while(Result::ok) {
+        if cmd.trim() != "report" {
+            break;
         }
+        // Let frames in flight land, then hand over what was counted so far.
+        std::thread::sleep(Duration::from_millis(300));
+        let r = std::mem::take(&mut *report.lock().unwrap());
+        println!("{}", serde_json::to_string(&r)?);
     }
     std::process::exit(0);
+}
+
+/// The read loop: every timed frame's latency to its kernel arrival and to this read.
+fn read_all(mut clients: Vec<Client>, report: &std::sync::Mutex<WorkerReport>) {
+    let epoll = lean_ws::Epoll::new().expect("epoll");
+    for (i, c) in clients.iter().enumerate() {
+        epoll.add(&c.stream, i as u64).expect("epoll add");
+    }
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut ready = Vec::new();
+    let mut pongs: Vec<Vec<u8>> = Vec::new();
+    let mut local = WorkerReport::default();
+    let mut flush_at = Instant::now();
+    loop {
+        epoll.wait(&mut ready, 100).expect("epoll wait");
+        for &i in &ready {
+            let c = &mut clients[i as usize];
+            let mut closed = false;
+            loop {
+                match lean_ws::recv_timed(c.stream.as_raw_fd(), &mut buf) {
+                    Ok((0, _)) => closed = true,
+                    Ok((n, arrived)) => {
+                        let now = now_us();
+                        let arrived = if arrived > 0 { arrived } else { now };
+                        let fed = c.frames.feed(&buf[..n], |op, payload| match op {
+                            lean_ws::TEXT => {
+                                if let Some(sent) = frame_time(payload) {
+                                    local.latencies_us.push((now - sent).max(0) as u32);
+                                    local.arrival_us.push((arrived - sent).max(0) as u32);
+                                }
+                                local.received += 1;
+                            }
+                            lean_ws::PING => pongs.push(payload.to_vec()),
+                            lean_ws::CLOSE => closed = true,
+                            _ => {}
+                        });
+                        closed |= fed.is_err();
+                        if n == buf.len() && !closed {
+                            continue;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => closed = true,
+                }
+                break;
+            }
+            for p in pongs.drain(..) {
+                let _ = c.stream.write_all(&lean_ws::client_frame(0xA, &p));
+            }
+            if closed && c.open {
+                c.open = false;
+                epoll.remove(&c.stream);
+                local.closed += 1;
+            }
+        }
+        if flush_at.elapsed() > Duration::from_millis(100) || local.latencies_us.len() > 65_536 {
+            let mut r = report.lock().unwrap();
+            r.received += local.received;
+            r.closed += local.closed;
+            r.latencies_us.append(&mut local.latencies_us);
+            r.arrival_us.append(&mut local.arrival_us);
+            local.received = 0;
+            local.closed = 0;
+            flush_at = Instant::now();
+        }
+    }
 }
 
 // ---- orchestration ---------------------------------------------------------------------------
@@ -527,6 +630,7 @@ impl Clients {
         tokens: &[String],
         conns_per_token: usize,
         procs: usize,
+        nice: i32,
     ) -> anyhow::Result<Clients> {
         let per = tokens.len().div_ceil(procs.max(1));
         let mut workers = Vec::new();
@@ -536,6 +640,7 @@ impl Clients {
                 tokens: chunk.to_vec(),
                 conns_per_token,
                 bind_ip: format!("127.0.0.{}", 2 + i),
+                nice,
             })?);
         }
         let started = Instant::now();
@@ -563,6 +668,7 @@ impl Clients {
             all.closed += more.closed;
             all.handshake_retries += more.handshake_retries;
             all.latencies_us.append(&mut more.latencies_us);
+            all.arrival_us.append(&mut more.arrival_us);
         }
         Ok(all)
     }
@@ -575,6 +681,7 @@ impl Clients {
             all.closed += r.closed;
             all.handshake_retries += r.handshake_retries;
             all.latencies_us.append(&mut r.latencies_us);
+            all.arrival_us.append(&mut r.arrival_us);
         }
         Ok(all)
     }
@@ -700,7 +807,8 @@ async fn run(r: Run) -> anyhow::Result<()> {
     match r.workload {
         Workload::Hold => {
             let rss_before = hub.rss_mb();
-            let mut clients = Clients::connect(&ws_url, &tokens, r.conns_per_user, r.procs)?;
+            let mut clients =
+                Clients::connect(&ws_url, &tokens, r.conns_per_user, r.procs, r.client_nice)?;
             let conns = (tokens.len() * r.conns_per_user) as f64;
             let rss_connected = hub.rss_mb();
             println!(
@@ -731,14 +839,14 @@ async fn run(r: Run) -> anyhow::Result<()> {
             let mut clients = if r.workload == Workload::Redis {
                 let b = Hub::start(&r.hub_bin, &data, &extra)?;
                 let url = format!("{}/ws", b.base.replacen("http", "ws", 1));
-                let c = Clients::connect(&url, &tokens, r.conns_per_user, r.procs)?;
+                let c = Clients::connect(&url, &tokens, r.conns_per_user, r.procs, r.client_nice)?;
                 publish_base = hub.base.clone();
                 _node_b = Some(b);
                 c
             } else {
                 publish_base = hub.base.clone();
                 _node_b = None;
-                Clients::connect(&ws_url, &tokens, r.conns_per_user, r.procs)?
+                Clients::connect(&ws_url, &tokens, r.conns_per_user, r.procs, r.client_nice)?
             };
             let cpu0 = hub.cpu_secs() + _node_b.as_ref().map_or(0.0, Hub::cpu_secs);
             let started = Instant::now();
@@ -759,6 +867,11 @@ async fn run(r: Run) -> anyhow::Result<()> {
                 percentiles(&mut rep.latencies_us)
             );
             println!(
+                "{:?}: arrival at the client sockets (kernel receive time): {}",
+                r.workload,
+                percentiles(&mut rep.arrival_us)
+            );
+            println!(
                 "{:?}: hub CPU {cpu:.2}s = {:.2} µs per delivered event; RSS {:.1} MB",
                 r.workload,
                 cpu * 1e6 / rep.received.max(1) as f64,
@@ -766,7 +879,8 @@ async fn run(r: Run) -> anyhow::Result<()> {
             );
         }
         Workload::Broadcast => {
-            let mut clients = Clients::connect(&ws_url, &tokens, r.conns_per_user, r.procs)?;
+            let mut clients =
+                Clients::connect(&ws_url, &tokens, r.conns_per_user, r.procs, r.client_nice)?;
             let room = [format!("client:{}", s.client_id)];
             let cpu0 = hub.cpu_secs();
             let started = Instant::now();
@@ -786,6 +900,10 @@ async fn run(r: Run) -> anyhow::Result<()> {
                 rep.closed,
                 rep.received as f64 / until_all,
                 percentiles(&mut rep.latencies_us)
+            );
+            println!(
+                "broadcast: arrival at the client sockets (kernel receive time): {}",
+                percentiles(&mut rep.arrival_us)
             );
             println!(
                 "broadcast: hub CPU {cpu:.2}s = {:.2} µs per delivery",

@@ -26,14 +26,14 @@ pub async fn post(
         let outcome = wallets
             .mutate(
                 &line.agent_id,
-                Mutate {
+                Mutate::new(
                     entry,
-                    currency: currency.clone(),
-                    watch: vec![BalanceWatch {
+                    currency.clone(),
+                    vec![BalanceWatch {
                         user_id: line.agent_id.clone(),
                         account_id: wallet_id(&line.agent_id),
                     }],
-                },
+                ),
             )
             .await?;
         store

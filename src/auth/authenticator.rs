@@ -17,12 +17,12 @@ pub struct Caller {
     /// When the access token expires (Unix seconds).
     pub expires_at: i64,
     /// Effective permissions, loaded per request (role defaults and per-user overrides).
-    pub perms: Vec<String>,
+    pub perms: Arc<[String]>,
 }
 
 impl Caller {
     /// The token's `perms` claim is informational; the caller's permissions are given.
-    fn from_claims(c: &AccessClaims, perms: Vec<String>) -> Self {
+    fn from_claims(c: &AccessClaims, perms: Arc<[String]>) -> Self {
         Self {
             user_id: c.sub.clone(),
             client_id: c.cid.clone(),
@@ -71,7 +71,7 @@ impl Authenticator {
             return Err(AuthError::SessionEnded);
         }
         let overrides = self.store.permission_overrides(&claims.sub).await?;
-        let perms = super::permissions::effective(claims.role, &overrides);
+        let perms = super::permissions::effective_shared(claims.role, &overrides);
         Ok(Caller::from_claims(&claims, perms))
     }
 

@@ -184,14 +184,7 @@ async fn move_money(
     let actor_user = entries::serializing_user(movement, &request).to_owned();
     let outcome = state
         .wallets
-        .mutate(
-            &actor_user,
-            Mutate {
-                entry,
-                currency: currency.clone(),
-                watch,
-            },
-        )
+        .mutate(&actor_user, Mutate::new(entry, currency.clone(), watch))
         .await?;
     let posted = outcome.entry();
     let line = posted

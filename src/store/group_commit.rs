@@ -78,13 +78,13 @@ impl GroupCommitter {
     /// once it is durable (or refused).
     pub fn post(
         &self,
-        entry: NewEntry,
+        entry: Arc<NewEntry>,
         audit_key: Arc<[u8; 32]>,
         after_commit: Option<AfterCommit>,
     ) -> impl Future<Output = StoreResult<PostOutcome>> + use<> {
         let (reply, answer) = oneshot::channel();
         let queued = self.queue.send(Job {
-            entry: Arc::new(entry),
+            entry,
             audit_key,
             after_commit,
             reply,

@@ -277,14 +277,14 @@ impl Store {
     /// Commits one balanced journal entry (durably, possibly in a batch with others), or
     /// replays the first result of its idempotency key.
     pub async fn post_entry(&self, entry: NewEntry) -> StoreResult<PostOutcome> {
-        self.queue_entry(entry, None).await
+        self.queue_entry(std::sync::Arc::new(entry), None).await
     }
 
     /// Like `post_entry`, but the entry takes its place in the commit order before this returns,
     /// and `after_commit` runs in that order once it is committed (not on replays or refusals).
     pub fn queue_entry(
         &self,
-        entry: NewEntry,
+        entry: std::sync::Arc<NewEntry>,
         after_commit: Option<AfterCommit>,
     ) -> impl Future<Output = StoreResult<PostOutcome>> + use<> {
         entry.assert_balanced();
