@@ -50,6 +50,9 @@ enum Workload {
     Broadcast,
     Redis,
     Mutations,
+    /// No hub: a do-nothing websocket server thread writes the `rate` workload's frames to the
+    /// same clients, so the box's floor for that workload is measured the same way.
+    Floor,
 }
 
 #[derive(Subcommand)]
@@ -624,6 +627,14 @@ struct Clients {
 }
 
 impl Clients {
+    /// CPU seconds the client processes have used so far.
+    fn cpu_secs(&self) -> f64 {
+        self.workers
+            .iter()
+            .map(|w| lean_http::cpu_secs_of(&w.child.id().to_string()))
+            .sum()
+    }
+
     /// Connects every user's websocket(s), spread over `procs` worker processes.
     fn connect(
         ws_url: &str,
@@ -784,6 +795,9 @@ async fn publish_paced_on_this_thread(
 }
 
 async fn run(r: Run) -> anyhow::Result<()> {
+    if r.workload == Workload::Floor {
+        return floor(&r);
+    }
     let data = tempdir()?;
     let mut extra = vec![("NASHUB_HTTP_WORKERS", r.hub_workers.to_string())];
     let prefix = format!("load{}", std::process::id());
@@ -849,6 +863,7 @@ async fn run(r: Run) -> anyhow::Result<()> {
                 Clients::connect(&ws_url, &tokens, r.conns_per_user, r.procs, r.client_nice)?
             };
             let cpu0 = hub.cpu_secs() + _node_b.as_ref().map_or(0.0, Hub::cpu_secs);
+            let client_cpu0 = clients.cpu_secs();
             let started = Instant::now();
             let sent =
                 publish_paced(&s, &publish_base, &user_rooms, r.rate, r.rate * r.secs).await?;
@@ -856,6 +871,7 @@ async fn run(r: Run) -> anyhow::Result<()> {
             let expected = sent * r.conns_per_user as u64;
             let mut rep = clients.settle(expected)?;
             let cpu = hub.cpu_secs() + _node_b.as_ref().map_or(0.0, Hub::cpu_secs) - cpu0;
+            let client_cpu = clients.cpu_secs() - client_cpu0;
             println!(
                 "{:?}: {} clients, target {}/s for {} s: sent {sent} in {elapsed:.2}s, delivered {}/{expected} (closed {}), {}",
                 r.workload,
@@ -872,10 +888,11 @@ async fn run(r: Run) -> anyhow::Result<()> {
                 percentiles(&mut rep.arrival_us)
             );
             println!(
-                "{:?}: hub CPU {cpu:.2}s = {:.2} µs per delivered event; RSS {:.1} MB",
+                "{:?}: hub CPU {cpu:.2}s = {:.2} µs per delivered event; RSS {:.1} MB; clients {:.2} µs per event",
                 r.workload,
                 cpu * 1e6 / rep.received.max(1) as f64,
-                hub.rss_mb()
+                hub.rss_mb(),
+                client_cpu * 1e6 / rep.received.max(1) as f64
             );
         }
         Workload::Broadcast => {
@@ -911,6 +928,7 @@ async fn run(r: Run) -> anyhow::Result<()> {
             );
         }
         Workload::Mutations => mutations(&hub, &s, &r).await?,
+        Workload::Floor => unreachable!("run without a hub above"),
     }
     let metrics = s
         .http
@@ -936,6 +954,135 @@ async fn run(r: Run) -> anyhow::Result<()> {
     drop(hub);
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
+}
+
+/// The `floor` workload: `rate` without a hub. A thread accepts the clients' upgrades (answers
+/// 101 and the two `subscribed` frames they wait for), then writes each event's frame, shaped
+/// like the hub's, to one client socket with one `write`, paced like the publisher. What it
+/// measures is what this box costs and delays for the same deliveries with no hub work at all.
+fn floor(r: &Run) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let clients_total = r.users * r.conns_per_user;
+    let accept = std::thread::spawn(move || -> anyhow::Result<Vec<std::net::TcpStream>> {
+        let mut sockets = Vec::with_capacity(clients_total);
+        let mut head = [0u8; 4096];
+        while sockets.len() < clients_total {
+            let (mut s, _) = listener.accept()?;
+            let mut got = 0;
+            while !head[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut head[got..])?;
+                anyhow::ensure!(n > 0 && got + n < head.len(), "bad upgrade request");
+                got += n;
+            }
+            s.set_nodelay(true)?;
+            let mut answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                Connection: Upgrade\r\nSec-WebSocket-Accept: floor\r\n\r\n"
+                .to_vec();
+            for room in ["user", "client"] {
+                answer.extend(text_frame(
+                    format!(r#"{{"type":"subscribed","room":"{room}:floor","seq":0}}"#).as_bytes(),
+                ));
+            }
+            s.write_all(&answer)?;
+            sockets.push(s);
+        }
+        Ok(sockets)
+    });
+    let tokens: Vec<String> = (0..r.users).map(|i| format!("floor-{i}")).collect();
+    let mut clients = Clients::connect(
+        &format!("ws://{addr}/ws"),
+        &tokens,
+        r.conns_per_user,
+        r.procs,
+        r.client_nice,
+    )?;
+    let mut sockets = accept.join().expect("accept thread")?;
+    let total = r.rate * r.secs;
+    let client_cpu0 = clients.cpu_secs();
+    let interval_us = 1_000_000.0 / r.rate as f64;
+    // The sockets come back so they stay open until every client has reported.
+    let (server_cpu, mut late_us, _sockets) = std::thread::spawn(move || -> anyhow::Result<_> {
+        let cpu0 = thread_cpu_secs();
+        let start_us = now_us() + 20_000;
+        let scheduled = |i: u64| start_us + (i as f64 * interval_us) as i64;
+        let n = sockets.len();
+        let mut late_us = Vec::new();
+        let mut sent = 0_u64;
+        while sent < total {
+            let now = now_us();
+            let due = (((now - start_us) as f64 / interval_us).max(0.0) as u64).min(total);
+            if due <= sent {
+                let wait = (scheduled(sent) - now).clamp(1, 100);
+                std::thread::sleep(Duration::from_micros(wait as u64));
+                continue;
+            }
+            late_us.push((now - scheduled(sent)).max(0) as u32);
+            for i in sent..due {
+                let frame = format!(
+                    r#"{{"type":"game_update","room":"user:019ad1c4-0000-7000-8000-{:012}","seq":{},"ts":"2026-12-02T00:00:00.000Z","data":{{"t":{}}}}}"#,
+                    i as usize % n,
+                    i / n as u64 + 1,
+                    scheduled(i)
+                );
+                sockets[i as usize % n].write_all(&text_frame(frame.as_bytes()))?;
+            }
+            sent = due;
+        }
+        Ok((thread_cpu_secs() - cpu0, late_us, sockets))
+    })
+    .join()
+    .expect("sender thread")?;
+    let mut rep = clients.settle(total)?;
+    let client_cpu = clients.cpu_secs() - client_cpu0;
+    println!(
+        "floor: sender woke {} times; sent after their scheduled time by {}",
+        late_us.len(),
+        percentiles(&mut late_us)
+    );
+    println!(
+        "floor: {} clients, {}/s for {} s: delivered {}/{total} (closed {}), {}",
+        clients_total,
+        r.rate,
+        r.secs,
+        rep.received,
+        rep.closed,
+        percentiles(&mut rep.latencies_us)
+    );
+    println!(
+        "floor: arrival at the client sockets (kernel receive time): {}",
+        percentiles(&mut rep.arrival_us)
+    );
+    println!(
+        "floor: server thread CPU {server_cpu:.2}s = {:.2} µs per event; clients {:.2} µs per event",
+        server_cpu * 1e6 / rep.received.max(1) as f64,
+        client_cpu * 1e6 / rep.received.max(1) as f64
+    );
+    Ok(())
+}
+
+/// An unmasked server text frame.
+fn text_frame(payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(payload.len() + 4);
+    f.push(0x81);
+    match payload.len() {
+        n if n < 126 => f.push(n as u8),
+        n => {
+            f.push(126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(payload);
+    f
+}
+
+/// CPU seconds this thread has used (user + system).
+fn thread_cpu_secs() -> f64 {
+    // SAFETY: getrusage writes one rusage.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(u.ru_utime) + secs(u.ru_stime)
 }
 
 fn tempdir() -> anyhow::Result<std::path::PathBuf> {
