@@ -10,9 +10,13 @@
 //! Workloads (see load-tests/README.md for the commands):
 //! - `hold`: N connections held, RSS of the hub idle and after a few events per connection.
 //! - `rate`: user-room events at a fixed rate; latency percentiles and hub CPU per delivery.
-//! - `broadcast`: one client room with M members, published unpaced; deliveries per second.
+//! - `broadcast`: one client room with M members, paced at `rate`; deliveries per second.
 //! - `redis`: like `rate`, published on node A, received on node B (two hubs on one Redis).
 //! - `mutations`: HTTP deposits at a fixed rate; latency to the `balance_update` frame.
+//! - `floor`: `rate` with a do-nothing websocket server thread instead of a hub.
+//!
+//! Clients are `lean_ws.rs` epoll loops; each frame's latency is reported to its read and to its
+//! kernel receive time at the client's socket.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
