@@ -56,7 +56,29 @@ thread_local! {
     static HANDLES: RefCell<HashMap<String, RouteHandles>> = RefCell::new(HashMap::new());
 }
 
+/// Extension methods share one label: a client choosing the method must not choose how many
+/// series `/metrics` holds.
+fn method_label(method: &Method) -> Method {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if KNOWN.contains(method) {
+        method.clone()
+    } else {
+        Method::from_bytes(b"OTHER").expect("a valid method token")
+    }
+}
+
 fn record(method: &Method, route: &str, status: u16, elapsed: f64) {
+    let method = &method_label(method);
     HANDLES.with_borrow_mut(|routes| {
         if !routes.contains_key(route) {
             routes.insert(route.to_owned(), RouteHandles::default());

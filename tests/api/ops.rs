@@ -43,8 +43,43 @@ async fn health_ready_and_metrics_from_start(backend: Backend) {
     let api = hub.api();
     let tree = Tree::create(&api).await;
     let before = deposits(&hub).await;
+    let requests_before = deposit_requests(&hub).await;
     api.deposit(&tree.admin_token, &tree.player_id, "1").await;
     assert_eq!(deposits(&hub).await, before + 1);
+    // Counted per route pattern, method and status, each request once (the second one goes
+    // through the worker's cached handle).
+    api.deposit(&tree.admin_token, &tree.player_id, "1").await;
+    assert_eq!(deposit_requests(&hub).await, requests_before + 2);
+
+    // Methods a client makes up share one label, so they cannot grow /metrics without bound.
+    let http = reqwest::Client::new();
+    for method in ["FOO1", "FOO2", "BAR"] {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        http.request(m, format!("{}/health", hub.base))
+            .send()
+            .await
+            .unwrap();
+    }
+    let metrics = hub.metrics().await;
+    assert!(metrics.contains(r#"method="OTHER""#), "{metrics}");
+    for method in ["FOO1", "FOO2", "BAR"] {
+        assert!(!metrics.contains(&format!(r#"method="{method}""#)));
+    }
+}
+
+/// `http_requests_total` of successful deposit requests.
+async fn deposit_requests(hub: &HubProcess) -> u64 {
+    hub.metrics()
+        .await
+        .lines()
+        .filter(|l| {
+            l.starts_with("http_requests_total{")
+                && l.contains(r#"method="POST""#)
+                && l.contains("wallet/deposit")
+                && l.contains(r#"status="200""#)
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().trim().parse::<u64>().unwrap())
+        .sum()
 }
 
 async fn deposits(hub: &HubProcess) -> u64 {
