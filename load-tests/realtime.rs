@@ -31,7 +31,6 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
-use tokio_tungstenite::tungstenite::Message;
 
 #[path = "lean_http.rs"]
 mod lean_http;
@@ -558,8 +557,22 @@ fn worker() -> anyhow::Result<()> {
     std::process::exit(0);
 }
 
-/// The read loop: every timed frame's latency to its kernel arrival and to this read.
-fn read_all(mut clients: Vec<Client>, report: &std::sync::Mutex<WorkerReport>) {
+/// What the read loop saw.
+enum Seen<'a> {
+    /// A text frame, when this process read it and when its data reached the socket (µs).
+    Text {
+        frame: &'a [u8],
+        read_us: i64,
+        arrived_us: i64,
+    },
+    /// A client's connection ended.
+    Closed,
+    /// Nothing for 100 ms, or a batch of reads is done.
+    Pause,
+}
+
+/// Reads every client's socket from this thread forever, answering pings.
+fn read_loop(mut clients: Vec<Client>, mut seen: impl FnMut(Seen<'_>)) {
     let epoll = lean_ws::Epoll::new().expect("epoll");
     for (i, c) in clients.iter().enumerate() {
         epoll.add(&c.stream, i as u64).expect("epoll add");
@@ -567,8 +580,6 @@ fn read_all(mut clients: Vec<Client>, report: &std::sync::Mutex<WorkerReport>) {
     let mut buf = vec![0u8; 256 * 1024];
     let mut ready = Vec::new();
     let mut pongs: Vec<Vec<u8>> = Vec::new();
-    let mut local = WorkerReport::default();
-    let mut flush_at = Instant::now();
     loop {
         epoll.wait(&mut ready, 100).expect("epoll wait");
         for &i in &ready {
@@ -581,13 +592,11 @@ fn read_all(mut clients: Vec<Client>, report: &std::sync::Mutex<WorkerReport>) {
                         let now = now_us();
                         let arrived = if arrived > 0 { arrived } else { now };
                         let fed = c.frames.feed(&buf[..n], |op, payload| match op {
-                            lean_ws::TEXT => {
-                                if let Some(sent) = frame_time(payload) {
-                                    local.latencies_us.push((now - sent).max(0) as u32);
-                                    local.arrival_us.push((arrived - sent).max(0) as u32);
-                                }
-                                local.received += 1;
-                            }
+                            lean_ws::TEXT => seen(Seen::Text {
+                                frame: payload,
+                                read_us: now,
+                                arrived_us: arrived,
+                            }),
                             lean_ws::PING => pongs.push(payload.to_vec()),
                             lean_ws::CLOSE => closed = true,
                             _ => {}
@@ -608,20 +617,45 @@ fn read_all(mut clients: Vec<Client>, report: &std::sync::Mutex<WorkerReport>) {
             if closed && c.open {
                 c.open = false;
                 epoll.remove(&c.stream);
-                local.closed += 1;
+                seen(Seen::Closed);
             }
         }
-        if flush_at.elapsed() > Duration::from_millis(100) || local.latencies_us.len() > 65_536 {
-            let mut r = report.lock().unwrap();
-            r.received += local.received;
-            r.closed += local.closed;
-            r.latencies_us.append(&mut local.latencies_us);
-            r.arrival_us.append(&mut local.arrival_us);
-            local.received = 0;
-            local.closed = 0;
-            flush_at = Instant::now();
-        }
+        seen(Seen::Pause);
     }
+}
+
+/// The worker's read loop: every timed frame's latency to its read and to its kernel arrival,
+/// handed to `report` every ~100 ms.
+fn read_all(clients: Vec<Client>, report: &std::sync::Mutex<WorkerReport>) {
+    let mut local = WorkerReport::default();
+    let mut flush_at = Instant::now();
+    read_loop(clients, |seen| match seen {
+        Seen::Text {
+            frame,
+            read_us,
+            arrived_us,
+        } => {
+            if let Some(sent) = frame_time(frame) {
+                local.latencies_us.push((read_us - sent).max(0) as u32);
+                local.arrival_us.push((arrived_us - sent).max(0) as u32);
+            }
+            local.received += 1;
+        }
+        Seen::Closed => local.closed += 1,
+        Seen::Pause => {
+            if flush_at.elapsed() > Duration::from_millis(100) || local.latencies_us.len() > 65_536
+            {
+                let mut r = report.lock().unwrap();
+                r.received += local.received;
+                r.closed += local.closed;
+                r.latencies_us.append(&mut local.latencies_us);
+                r.arrival_us.append(&mut local.arrival_us);
+                local.received = 0;
+                local.closed = 0;
+                flush_at = Instant::now();
+            }
+        }
+    });
 }
 
 // ---- orchestration ---------------------------------------------------------------------------
@@ -1100,6 +1134,15 @@ fn tempdir() -> anyhow::Result<std::path::PathBuf> {
 /// Keep-alive connections the `mutations` workload sends its deposits over.
 const MUTATION_CONNECTIONS: usize = 256;
 
+/// A string field's value in a JSON frame, found by its `"name":"` (frames have no escapes in
+/// the fields read here).
+fn json_str(frame: &[u8], name: &str) -> Option<String> {
+    let key = format!(r#""{name}":""#);
+    let at = frame.windows(key.len()).position(|w| w == key.as_bytes())? + key.len();
+    let len = frame[at..].iter().position(|&b| b == b'"')?;
+    String::from_utf8(frame[at..at + len].to_vec()).ok()
+}
+
 /// The `transaction_id` of a deposit's JSON answer.
 fn transaction_id(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
@@ -1107,24 +1150,38 @@ fn transaction_id(body: &[u8]) -> Option<String> {
 }
 
 async fn mutations(hub: &Hub, s: &Setup, r: &Run) -> anyhow::Result<()> {
-    let arrivals: Arc<std::sync::Mutex<HashMap<String, i64>>> = Arc::default();
-    for (_, token) in &s.users {
-        let url = format!("{}/ws?token={token}", hub.base.replacen("http", "ws", 1));
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
-        let arrivals = arrivals.clone();
-        tokio::spawn(async move {
-            while let Some(Ok(msg)) = ws.next().await {
-                if let Message::Text(t) = msg
-                    && t.contains(r#""type":"balance_update""#)
-                {
-                    let now = now_us();
-                    let v: Value = serde_json::from_str(&t).unwrap();
-                    let tx = v["data"]["transaction_id"].as_str().unwrap().to_owned();
-                    arrivals.lock().unwrap().insert(tx, now);
-                }
+    // Transaction id -> (read, kernel arrival) of its balance_update, µs.
+    let arrivals: Arc<std::sync::Mutex<HashMap<String, (i64, i64)>>> = Arc::default();
+    let base = hub.base.trim_start_matches("http://");
+    let addr: std::net::SocketAddr = base.parse()?;
+    let retries = AtomicU64::new(0);
+    let clients = s
+        .users
+        .iter()
+        .map(|(_, token)| {
+            connect_client(
+                addr,
+                "127.0.0.2".parse().expect("an address"),
+                &format!("/ws?token={token}"),
+                &retries,
+            )
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let seen_by = arrivals.clone();
+    std::thread::spawn(move || {
+        read_loop(clients, |seen| {
+            if let Seen::Text {
+                frame,
+                read_us,
+                arrived_us,
+            } = seen
+                && contains(frame, br#""type":"balance_update""#)
+                && let Some(tx) = json_str(frame, "transaction_id")
+            {
+                seen_by.lock().unwrap().insert(tx, (read_us, arrived_us));
             }
-        });
-    }
+        })
+    });
     tokio::time::sleep(Duration::from_millis(500)).await;
     let scheduled: Arc<std::sync::Mutex<Vec<(String, i64, i64)>>> = Arc::default();
     let failures = Arc::new(AtomicU64::new(0));
@@ -1182,11 +1239,13 @@ async fn mutations(hub: &Hub, s: &Setup, r: &Run) -> anyhow::Result<()> {
     let arrivals = arrivals.lock().unwrap();
     let scheduled = scheduled.lock().unwrap();
     let mut ws_lat: Vec<u32> = Vec::new();
+    let mut arrival_lat: Vec<u32> = Vec::new();
     let mut http_lat: Vec<u32> = Vec::new();
     for (tx, at, answered) in scheduled.iter() {
         http_lat.push((answered - at).max(0) as u32);
-        if let Some(arrived) = arrivals.get(tx) {
-            ws_lat.push((arrived - at).max(0) as u32);
+        if let Some((read, arrived)) = arrivals.get(tx) {
+            ws_lat.push((read - at).max(0) as u32);
+            arrival_lat.push((arrived - at).max(0) as u32);
         }
     }
     println!(
@@ -1204,6 +1263,10 @@ async fn mutations(hub: &Hub, s: &Setup, r: &Run) -> anyhow::Result<()> {
     println!(
         "mutations: scheduled send -> balance_update {}",
         percentiles(&mut ws_lat)
+    );
+    println!(
+        "mutations: scheduled send -> balance_update at the client socket (kernel receive time) {}",
+        percentiles(&mut arrival_lat)
     );
     println!(
         "mutations: hub CPU {cpu:.2}s = {:.1} µs per mutation; load generator {:.1} µs",
