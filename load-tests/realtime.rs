@@ -736,6 +736,13 @@ impl Clients {
     }
 }
 
+fn print_arrival(label: &str, lat: &mut [u32]) {
+    println!(
+        "{label}: arrival at the client sockets (kernel receive time): {}",
+        percentiles(lat)
+    );
+}
+
 fn percentiles(lat: &mut [u32]) -> String {
     if lat.is_empty() {
         return "no samples".into();
@@ -791,6 +798,54 @@ async fn publish_paced(
 
 /// The loop of [`publish_paced`]; blocks its thread between sends. Returns the events sent and,
 /// per request, how late its first (oldest) event left.
+/// Open-loop pacing on a thread of its own: event `i` is due `i / rate` seconds after a start
+/// 20 ms ahead; between sends the thread sleeps in steps of at most 0.1 ms.
+struct Pacer {
+    start_us: i64,
+    interval_us: f64,
+    total: u64,
+    sent: u64,
+    /// Per wake-up, how late its oldest due event left, µs.
+    late_us: Vec<u32>,
+}
+
+impl Pacer {
+    fn new(rate: u64, total: u64) -> Pacer {
+        Pacer {
+            start_us: now_us() + 20_000,
+            interval_us: 1_000_000.0 / rate as f64,
+            total,
+            sent: 0,
+            late_us: Vec::new(),
+        }
+    }
+
+    fn scheduled(&self, i: u64) -> i64 {
+        self.start_us + (i as f64 * self.interval_us) as i64
+    }
+
+    /// Waits until an event is due and returns the due ones (at most `max`), counted as sent;
+    /// `None` once all are.
+    fn next_due(&mut self, max: u64) -> Option<std::ops::Range<u64>> {
+        while self.sent < self.total {
+            let now = now_us();
+            let due =
+                (((now - self.start_us) as f64 / self.interval_us).max(0.0) as u64).min(self.total);
+            if due <= self.sent {
+                let wait = (self.scheduled(self.sent) - now).clamp(1, 100);
+                std::thread::sleep(Duration::from_micros(wait as u64));
+                continue;
+            }
+            self.late_us
+                .push((now - self.scheduled(self.sent)).max(0) as u32);
+            let range = self.sent..due.min(self.sent.saturating_add(max));
+            self.sent = range.end;
+            return Some(range);
+        }
+        None
+    }
+}
+
 async fn publish_paced_on_this_thread(
     auth: &str,
     base: &str,
@@ -799,26 +854,14 @@ async fn publish_paced_on_this_thread(
     total: u64,
 ) -> anyhow::Result<(u64, Vec<u32>)> {
     let mut conn = lean_http::Conn::new(base);
-    let start_us = now_us() + 20_000;
-    let mut sent = 0_u64;
-    let mut late_us = Vec::new();
-    let interval_us = 1_000_000.0 / rate as f64;
-    let scheduled = |i: u64| start_us + (i as f64 * interval_us) as i64;
-    while sent < total {
-        let now = now_us();
-        let due = (((now - start_us) as f64 / interval_us).max(0.0) as u64).min(total);
-        if due <= sent {
-            let wait = (scheduled(sent) - now).clamp(1, 100);
-            std::thread::sleep(Duration::from_micros(wait as u64));
-            continue;
-        }
-        // At most ~60 KB of JSON per request (the hub's body limit is 64 KiB).
-        let upto = due.min(sent + 800);
-        let events: Vec<(&String, i64)> = (sent..upto)
-            .map(|i| (&rooms[(i as usize) % rooms.len()], scheduled(i)))
+    let mut pacer = Pacer::new(rate, total);
+    // At most ~60 KB of JSON per request (the hub's body limit is 64 KiB).
+    while let Some(due) = pacer.next_due(800) {
+        let events: Vec<(&String, i64)> = due
+            .clone()
+            .map(|i| (&rooms[(i as usize) % rooms.len()], pacer.scheduled(i)))
             .collect();
         let body = serde_json::to_vec(&json!({ "events": events }))?;
-        late_us.push((now_us() - scheduled(sent)).max(0) as u32);
         let (status, answer) = conn
             .post("/api/v1/bench/events", &[("Authorization", auth)], &body)
             .await?;
@@ -827,9 +870,8 @@ async fn publish_paced_on_this_thread(
             "{status}: {}",
             String::from_utf8_lossy(answer)
         );
-        sent = upto;
     }
-    Ok((sent, late_us))
+    Ok((pacer.sent, pacer.late_us))
 }
 
 async fn run(r: Run) -> anyhow::Result<()> {
@@ -920,11 +962,7 @@ async fn run(r: Run) -> anyhow::Result<()> {
                 rep.closed,
                 percentiles(&mut rep.latencies_us)
             );
-            println!(
-                "{:?}: arrival at the client sockets (kernel receive time): {}",
-                r.workload,
-                percentiles(&mut rep.arrival_us)
-            );
+            print_arrival(&format!("{:?}", r.workload), &mut rep.arrival_us);
             println!(
                 "{:?}: hub CPU {cpu:.2}s = {:.2} µs per delivered event; RSS {:.1} MB; clients {:.2} µs per event",
                 r.workload,
@@ -956,10 +994,7 @@ async fn run(r: Run) -> anyhow::Result<()> {
                 rep.received as f64 / until_all,
                 percentiles(&mut rep.latencies_us)
             );
-            println!(
-                "broadcast: arrival at the client sockets (kernel receive time): {}",
-                percentiles(&mut rep.arrival_us)
-            );
+            print_arrival("broadcast", &mut rep.arrival_us);
             println!(
                 "broadcast: hub CPU {cpu:.2}s = {:.2} µs per delivery",
                 cpu * 1e6 / rep.received.max(1) as f64
@@ -1038,36 +1073,24 @@ fn floor(r: &Run) -> anyhow::Result<()> {
     let mut sockets = accept.join().expect("accept thread")?;
     let total = r.rate * r.secs;
     let client_cpu0 = clients.cpu_secs();
-    let interval_us = 1_000_000.0 / r.rate as f64;
     // The sockets come back so they stay open until every client has reported.
+    let rate = r.rate;
     let (server_cpu, mut late_us, _sockets) = std::thread::spawn(move || -> anyhow::Result<_> {
         let cpu0 = thread_cpu_secs();
-        let start_us = now_us() + 20_000;
-        let scheduled = |i: u64| start_us + (i as f64 * interval_us) as i64;
         let n = sockets.len();
-        let mut late_us = Vec::new();
-        let mut sent = 0_u64;
-        while sent < total {
-            let now = now_us();
-            let due = (((now - start_us) as f64 / interval_us).max(0.0) as u64).min(total);
-            if due <= sent {
-                let wait = (scheduled(sent) - now).clamp(1, 100);
-                std::thread::sleep(Duration::from_micros(wait as u64));
-                continue;
-            }
-            late_us.push((now - scheduled(sent)).max(0) as u32);
-            for i in sent..due {
+        let mut pacer = Pacer::new(rate, total);
+        while let Some(due) = pacer.next_due(u64::MAX) {
+            for i in due {
                 let frame = format!(
                     r#"{{"type":"game_update","room":"user:019ad1c4-0000-7000-8000-{:012}","seq":{},"ts":"2026-12-02T00:00:00.000Z","data":{{"t":{}}}}}"#,
                     i as usize % n,
                     i / n as u64 + 1,
-                    scheduled(i)
+                    pacer.scheduled(i)
                 );
                 sockets[i as usize % n].write_all(&text_frame(frame.as_bytes()))?;
             }
-            sent = due;
         }
-        Ok((thread_cpu_secs() - cpu0, late_us, sockets))
+        Ok((thread_cpu_secs() - cpu0, pacer.late_us, sockets))
     })
     .join()
     .expect("sender thread")?;
@@ -1087,10 +1110,7 @@ fn floor(r: &Run) -> anyhow::Result<()> {
         rep.closed,
         percentiles(&mut rep.latencies_us)
     );
-    println!(
-        "floor: arrival at the client sockets (kernel receive time): {}",
-        percentiles(&mut rep.arrival_us)
-    );
+    print_arrival("floor", &mut rep.arrival_us);
     println!(
         "floor: server thread CPU {server_cpu:.2}s = {:.2} µs per event; clients {:.2} µs per event",
         server_cpu * 1e6 / rep.received.max(1) as f64,
