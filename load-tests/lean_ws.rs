@@ -22,7 +22,8 @@ pub const CLOSE: u8 = 0x8;
 pub const PING: u8 = 0x9;
 
 /// Connects from `bind` to `addr`, upgrades `path` (with its query) to a websocket, and returns
-/// the socket with any bytes read past the handshake answer.
+/// the socket with any bytes read past the handshake answer. `timeout` bounds each read and
+/// write of the handshake (the connect itself is the kernel's).
 pub fn connect(
     addr: SocketAddr,
     bind: IpAddr,
@@ -30,18 +31,30 @@ pub fn connect(
     timeout: Duration,
 ) -> io::Result<(TcpStream, Vec<u8>)> {
     let socket = socket_bound(bind)?;
-    let stream = connect_from(socket, addr, timeout)?;
+    let mut stream = connect_from(socket, addr)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: bG9hZC1yZWFsdGltZS0xMg==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
-    (&stream).write_all(request.as_bytes())?;
+    stream.write_all(request.as_bytes())?;
+    let (head, rest) = read_head(&mut stream)?;
+    let status_line = head.lines().next().unwrap_or_default();
+    if !status_line.starts_with("HTTP/1.1 101") {
+        return Err(io::Error::other(format!("upgrade refused: {status_line}")));
+    }
+    Ok((stream, rest))
+}
+
+/// Reads an HTTP head (request or answer) up to its blank line: the head as text, and any
+/// bytes read past it.
+pub fn read_head(stream: &mut impl Read) -> io::Result<(String, Vec<u8>)> {
     let mut got = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
-    let head_end = loop {
-        let n = (&stream).read(&mut chunk)?;
+    loop {
+        let n = stream.read(&mut chunk)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -50,19 +63,13 @@ pub fn connect(
         }
         got.extend_from_slice(&chunk[..n]);
         if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
+            let rest = got.split_off(at + 4);
+            return Ok((String::from_utf8_lossy(&got).into_owned(), rest));
         }
         if got.len() > 16 * 1024 {
-            return Err(io::Error::other("handshake answer too long"));
+            return Err(io::Error::other("HTTP head too long"));
         }
-    };
-    let status_line =
-        String::from_utf8_lossy(&got[..got.iter().position(|&b| b == b'\r').unwrap_or(0)])
-            .into_owned();
-    if !status_line.starts_with("HTTP/1.1 101") {
-        return Err(io::Error::other(format!("upgrade refused: {status_line}")));
     }
-    Ok((stream, got.split_off(head_end)))
 }
 
 fn socket_bound(bind: IpAddr) -> io::Result<RawFd> {
@@ -106,7 +113,7 @@ fn socket_bound(bind: IpAddr) -> io::Result<RawFd> {
     }
 }
 
-fn connect_from(fd: RawFd, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+fn connect_from(fd: RawFd, addr: SocketAddr) -> io::Result<TcpStream> {
     use std::os::fd::FromRawFd;
     // SAFETY: `fd` is a fresh socket owned here; the TcpStream takes it over (and closes it).
     let stream = unsafe { TcpStream::from_raw_fd(fd) };
@@ -121,7 +128,6 @@ fn connect_from(fd: RawFd, addr: SocketAddr, timeout: Duration) -> io::Result<Tc
         },
         sin_zero: [0; 8],
     };
-    stream.set_write_timeout(Some(timeout))?;
     // SAFETY: connect on the socket above with a valid sockaddr_in.
     let rc = unsafe {
         libc::connect(
@@ -220,6 +226,25 @@ fn split(data: &[u8], on_frame: &mut impl FnMut(u8, &[u8])) -> io::Result<usize>
     }
 }
 
+/// A server frame (unmasked), as the `floor` workload's server writes them.
+pub fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(payload.len() + 10);
+    f.push(0x80 | opcode);
+    match payload.len() {
+        n if n < 126 => f.push(n as u8),
+        n if n <= u16::MAX as usize => {
+            f.push(126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(payload);
+    f
+}
+
 /// A client frame (clients must mask; the zero mask keeps the payload as it is).
 pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     assert!(payload.len() < 126, "control-sized frames only");
@@ -311,24 +336,18 @@ mod tests {
 
     #[test]
     fn frames_split_across_reads_come_out_whole() {
-        let mut stream = Vec::new();
-        for text in ["a", &"x".repeat(300), "bc"] {
-            stream.push(0x81);
-            if text.len() < 126 {
-                stream.push(text.len() as u8);
-            } else {
-                stream.push(126);
-                stream.extend_from_slice(&(text.len() as u16).to_be_bytes());
-            }
-            stream.extend_from_slice(text.as_bytes());
-        }
+        let sizes = [1, 300, 70_000, 2];
+        let stream: Vec<u8> = sizes
+            .iter()
+            .flat_map(|&n| server_frame(TEXT, "x".repeat(n).as_bytes()))
+            .collect();
         let mut frames = Frames::default();
         let mut seen = Vec::new();
-        for piece in stream.chunks(7) {
+        for piece in stream.chunks(4099) {
             frames
                 .feed(piece, |op, p| seen.push((op, p.len())))
                 .unwrap();
         }
-        assert_eq!(seen, vec![(TEXT, 1), (TEXT, 300), (TEXT, 2)]);
+        assert_eq!(seen, sizes.map(|n| (TEXT, n)).to_vec());
     }
 }

@@ -1039,21 +1039,16 @@ fn floor(r: &Run) -> anyhow::Result<()> {
     let clients_total = r.users * r.conns_per_user;
     let accept = std::thread::spawn(move || -> anyhow::Result<Vec<std::net::TcpStream>> {
         let mut sockets = Vec::with_capacity(clients_total);
-        let mut head = [0u8; 4096];
         while sockets.len() < clients_total {
             let (mut s, _) = listener.accept()?;
-            let mut got = 0;
-            while !head[..got].windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = s.read(&mut head[got..])?;
-                anyhow::ensure!(n > 0 && got + n < head.len(), "bad upgrade request");
-                got += n;
-            }
+            lean_ws::read_head(&mut s)?;
             s.set_nodelay(true)?;
             let mut answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
                 Connection: Upgrade\r\nSec-WebSocket-Accept: floor\r\n\r\n"
                 .to_vec();
             for room in ["user", "client"] {
-                answer.extend(text_frame(
+                answer.extend(lean_ws::server_frame(
+                    lean_ws::TEXT,
                     format!(r#"{{"type":"subscribed","room":"{room}:floor","seq":0}}"#).as_bytes(),
                 ));
             }
@@ -1087,7 +1082,8 @@ fn floor(r: &Run) -> anyhow::Result<()> {
                     i / n as u64 + 1,
                     pacer.scheduled(i)
                 );
-                sockets[i as usize % n].write_all(&text_frame(frame.as_bytes()))?;
+                sockets[i as usize % n]
+                    .write_all(&lean_ws::server_frame(lean_ws::TEXT, frame.as_bytes()))?;
             }
         }
         Ok((thread_cpu_secs() - cpu0, pacer.late_us, sockets))
@@ -1117,21 +1113,6 @@ fn floor(r: &Run) -> anyhow::Result<()> {
         client_cpu * 1e6 / rep.received.max(1) as f64
     );
     Ok(())
-}
-
-/// An unmasked server text frame.
-fn text_frame(payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(payload.len() + 4);
-    f.push(0x81);
-    match payload.len() {
-        n if n < 126 => f.push(n as u8),
-        n => {
-            f.push(126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(payload);
-    f
 }
 
 /// CPU seconds this thread has used (user + system).

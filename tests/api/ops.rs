@@ -1,7 +1,7 @@
 //! Operations endpoints and the maintenance binary.
 
 use crate::backend_tests;
-use crate::helpers::{Backend, HubProcess, Infra, TestHub, Tree};
+use crate::helpers::{Backend, HubProcess, Infra, TestHub, Tree, metric_value};
 
 /// A hub process of its own: the metrics registry is per process, and other tests in this
 /// binary would move its counters.
@@ -69,17 +69,8 @@ async fn health_ready_and_metrics_from_start(backend: Backend) {
 
 /// `http_requests_total` of successful deposit requests.
 async fn deposit_requests(hub: &HubProcess) -> u64 {
-    hub.metrics()
-        .await
-        .lines()
-        .filter(|l| {
-            l.starts_with("http_requests_total{")
-                && l.contains(r#"method="POST""#)
-                && l.contains("wallet/deposit")
-                && l.contains(r#"status="200""#)
-        })
-        .map(|l| l.rsplit(' ').next().unwrap().trim().parse::<u64>().unwrap())
-        .sum()
+    let series = r#"http_requests_total{method="POST",route="/api/v1/users/{id}/wallet/deposit",status="200"}"#;
+    metric_value(&hub.metrics().await, series).map_or(0, |v| v as u64)
 }
 
 async fn deposits(hub: &HubProcess) -> u64 {
