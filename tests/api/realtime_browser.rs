@@ -1,8 +1,9 @@
 //! The `/live` page in headless Chromium (issue 5): `tests/browser/live.test.js` drives Debian's
 //! `chromium` through `playwright-core` against a hub started here.
 //!
-//! Runs when `chromium` and `node` are installed (installing `playwright-core` with `npm ci` on
-//! first use); `HUB_TEST_BROWSER=1` (set by `.ci/run`) makes their absence a failure.
+//! Built as an ignored test unless `HUB_TEST_BROWSER=1` (set by `.ci/run`, which installs
+//! chromium) at build time; then a missing chromium, node or npm fails it. `playwright-core` is
+//! installed with `npm ci` on first use.
 
 use std::path::Path;
 use std::process::Command;
@@ -19,16 +20,15 @@ fn tool_present(name: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(hub_browser),
+    ignore = "needs HUB_TEST_BROWSER=1 at build time (Debian chromium, node and npm)"
+)]
 async fn live_page_shows_balance_and_notifications_live_in_chromium() {
-    let required = std::env::var("HUB_TEST_BROWSER").is_ok_and(|v| v == "1");
-    if !Path::new(CHROMIUM).exists() || !tool_present("node") || !tool_present("npm") {
-        assert!(
-            !required,
-            "HUB_TEST_BROWSER=1 but chromium, node or npm is missing"
-        );
-        eprintln!("chromium/node not installed: browser test not run here (CI runs it)");
-        return;
-    }
+    assert!(
+        Path::new(CHROMIUM).exists() && tool_present("node") && tool_present("npm"),
+        "the browser test needs chromium, node and npm"
+    );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     if !dir.join("node_modules/playwright-core").exists() {
         let status = Command::new("npm")
