@@ -296,7 +296,10 @@ fn create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     rand::fill(&mut secret[..]);
     let mut nonce = [0_u8; 8];
     rand::fill(&mut nonce);
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("secret");
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("secret");
     let tmp = path.with_file_name(format!(
         ".{file_name}.{}.{}.tmp",
         std::process::id(),

@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use dashmap::DashSet;
 use sha2::{Digest, Sha256};
 
@@ -28,7 +29,7 @@ use crate::ledger::accounts::{
     IN_FLIGHT, held_at_provider, house_id, provider_house_accounts, wallet_id,
 };
 use crate::providers::breaker::BreakerState;
-use crate::providers::sim::{self, SimHandle, SimKind};
+use crate::providers::sim::{self, SimKind};
 use crate::providers::{
     self, CallError, CallbackError, CheckAnswer, Direction, TransferAnswer, TransferCall,
 };
@@ -124,7 +125,7 @@ pub(super) struct Inner {
     /// Round-pull cursor per account (in memory: a restart pulls again, harmlessly).
     pub(super) cursors: dashmap::DashMap<String, i64>,
     /// Embedded simulators (no provider configuration): stopped with the hub.
-    _sims: Vec<SimHandle>,
+    _sims: Vec<sim::Embedded>,
 }
 
 fn is_unreachable(reason: &str) -> bool {
@@ -133,10 +134,12 @@ fn is_unreachable(reason: &str) -> bool {
 
 impl Providers {
     /// Builds every configured account; with none configured, starts both simulators on
-    /// loopback and one account on each for every client. Clients' own accounts are built from
-    /// their sealed credentials (opened with `secrets`) at first use.
+    /// loopback, their state durable in `sims_dir` (so players' money there survives a restart
+    /// of the hub), and one account on each for every client. Clients' own accounts are built
+    /// from their sealed credentials (opened with `secrets`) at first use.
     pub fn start(
         settings: &[ProviderAccountSettings],
+        sims_dir: &std::path::Path,
         store: Store,
         wallets: WalletRegistry,
         bus: Bus,
@@ -146,10 +149,13 @@ impl Providers {
         let mut sims = Vec::new();
         if configured.is_empty() {
             for kind in [SimKind::Jdb, SimKind::LuckySports] {
+                let embedded = sim::embedded(kind, sims_dir).with_context(|| {
+                    format!("cannot start the embedded {} simulator", kind.name())
+                })?;
+                // The address is not stored anywhere: accounts are rebuilt at every start.
                 let config = sim::default_config(kind);
-                let handle = sim::spawn(kind, config.clone())?;
-                configured.push(sim::account_for(kind, &config, &handle.base_url()));
-                sims.push(handle);
+                configured.push(sim::account_for(kind, &config, &embedded.base_url));
+                sims.push(embedded);
             }
         }
         let mut accounts = Vec::new();
@@ -180,15 +186,17 @@ impl Providers {
         self.inner
             ._sims
             .iter()
-            .map(|s| (s.kind, s.base_url()))
+            .map(|s| (s.kind, s.base_url.clone()))
             .collect()
     }
 
-    /// Tells embedded simulators where the hub's callbacks are.
+    /// Tells embedded simulators this process serves where the hub's callbacks are.
     pub fn set_callback_base(&self, hub_base: &str) {
         for s in &self.inner._sims {
-            if s.kind == SimKind::LuckySports {
-                s.set_callback_url(&format!("{hub_base}/callbacks/luckysports"));
+            if let Some(handle) = &s.handle
+                && s.kind == SimKind::LuckySports
+            {
+                handle.set_callback_url(&format!("{hub_base}/callbacks/luckysports"));
             }
         }
     }
