@@ -128,6 +128,50 @@ pub(super) struct Inner {
     _sims: Vec<sim::Embedded>,
 }
 
+/// `outcome` label values of `provider_failures_total` (a bounded set; codes go to the log).
+pub const FAILURE_OUTCOMES: &[&str] = &["refused", "unknown", "unavailable", "unknown_player"];
+
+/// A provider refused or failed: one WARN line naming the provider, its code and the transfer
+/// (audit rows alone were easy to miss), and `provider_failures_total{provider,outcome}`.
+pub(super) fn provider_failure(
+    provider: &str,
+    code: &str,
+    transfer_id: Option<&str>,
+    outcome: &'static str,
+) {
+    tracing::warn!(
+        provider,
+        code,
+        transfer_id = transfer_id.unwrap_or("-"),
+        outcome,
+        "provider refused or failed"
+    );
+    // Only known provider names reach here (`account_for` refuses others).
+    let provider = providers::PROVIDER_NAMES
+        .iter()
+        .find(|p| **p == provider)
+        .copied()
+        .unwrap_or("other");
+    metrics::counter!(crate::metrics::PROVIDER_FAILURES, "provider" => provider, "outcome" => outcome)
+        .increment(1);
+}
+
+/// A failed provider call (balance, launch, catalog, registration) as the API's error, logged
+/// and counted on the way.
+pub(super) fn call_failed(provider: &str, e: CallError) -> ProviderError {
+    let (code, outcome) = match &e {
+        CallError::Unavailable(m) => (m.as_str(), "unavailable"),
+        CallError::Refused { code, .. } => (code.as_str(), "refused"),
+        CallError::UnknownPlayer { code } => (code.as_str(), "unknown_player"),
+        CallError::Invalid(m) => (m.as_str(), "refused"),
+    };
+    provider_failure(provider, code, None, outcome);
+    match e {
+        CallError::Unavailable(e) => ProviderError::Unavailable(e),
+        other => ProviderError::Refused(other.to_string()),
+    }
+}
+
 fn is_unreachable(reason: &str) -> bool {
     reason.starts_with("provider unavailable")
 }
@@ -315,10 +359,8 @@ impl Providers {
             }
             let registered = account.adapter.ensure_player(&uid, &client.currency).await;
             account.record(!matches!(registered, Err(CallError::Unavailable(_))));
-            match registered {
-                Ok(()) => {}
-                Err(CallError::Unavailable(e)) => return Err(ProviderError::Unavailable(e)),
-                Err(e) => return Err(ProviderError::Refused(e.to_string())),
+            if let Err(e) = registered {
+                return Err(call_failed(&account.settings.provider, e));
             }
             self.inner
                 .store
@@ -333,6 +375,43 @@ impl Providers {
         }
         self.inner.players.insert(key);
         Ok(uid)
+    }
+
+    /// Registers a player again whom the provider says it does not know, whatever this node's
+    /// cache and `provider_players` say (they record what we did, not what the provider kept).
+    pub(super) async fn register_again(
+        &self,
+        account: &ProviderAccount,
+        client_id: &str,
+        user_id: &str,
+        uid: &str,
+        currency: &str,
+    ) -> Result<(), ProviderError> {
+        let key = (account.transfer_name.clone(), uid.to_owned());
+        self.inner.players.remove(&key);
+        tracing::warn!(
+            provider = account.settings.provider,
+            account = account.settings.name,
+            uid,
+            "the provider does not know a player the hub registered; registering again"
+        );
+        let registered = account.adapter.ensure_player(uid, currency).await;
+        account.record(!matches!(registered, Err(CallError::Unavailable(_))));
+        if let Err(e) = registered {
+            return Err(call_failed(&account.settings.provider, e));
+        }
+        self.inner
+            .store
+            .record_provider_player(&ProviderPlayer {
+                provider: account.settings.provider.clone(),
+                account: account.settings.name.clone(),
+                uid: uid.to_owned(),
+                client_id: client_id.to_owned(),
+                user_id: user_id.to_owned(),
+            })
+            .await?;
+        self.inner.players.insert(key);
+        Ok(())
     }
 
     /// Transfer in or out: the whole state machine up to a definite answer or `unknown`.
@@ -487,11 +566,15 @@ impl Providers {
             exponent: currency.exponent,
         };
         let mut last = String::new();
-        for send in 0..SENDS_MAX {
-            if send > 0 {
-                let jitter = rand::random::<u64>() % (BACKOFF_BASE_MS * u64::from(send));
+        let mut sends = 0_u32;
+        // An earlier send of this serial got no definite answer: a refusal now proves nothing.
+        let mut unanswered = false;
+        let mut registered_again = false;
+        while sends < SENDS_MAX {
+            if unanswered {
+                let jitter = rand::random::<u64>() % (BACKOFF_BASE_MS * u64::from(sends));
                 tokio::time::sleep(Duration::from_millis(
-                    BACKOFF_BASE_MS * u64::from(send) + jitter,
+                    BACKOFF_BASE_MS * u64::from(sends) + jitter,
                 ))
                 .await;
                 if !account.breaker.allow() {
@@ -501,14 +584,25 @@ impl Providers {
             // The row holds the time of the first send; if the commit took long, record it anew
             // so "not found" is never taken as proof too early.
             let recorded = row.last_sent_at.unwrap_or(0);
-            let stale_record = send == 0 && now_ms() - recorded > FIRST_SEND_SLACK_MS;
-            if (send > 0 || stale_record)
+            let stale_record = sends == 0 && now_ms() - recorded > FIRST_SEND_SLACK_MS;
+            if (sends > 0 || stale_record)
                 && let Err(e) = self.inner.store.mark_transfer_sent(&row.id, now_ms()).await
             {
                 last = e.to_string();
                 break;
             }
-            match account.adapter.transfer(&call).await {
+            sends += 1;
+            let answer = match account.adapter.transfer(&call).await {
+                // Still unknown after registering again: a refusal like any other.
+                TransferAnswer::UnknownPlayer { code } if registered_again => {
+                    TransferAnswer::Rejected {
+                        code,
+                        insufficient_funds: false,
+                    }
+                }
+                other => other,
+            };
+            match answer {
                 TransferAnswer::Applied { balance_minor } => {
                     account.record(true);
                     return self.succeed(row, balance_minor, currency).await;
@@ -517,7 +611,26 @@ impl Providers {
                     account.record(true);
                     break;
                 }
-                TransferAnswer::PlayerInGame if send == 0 => {
+                TransferAnswer::UnknownPlayer { code } => {
+                    // The provider lost a player we registered (its records were reset, or the
+                    // account now points elsewhere). This send was refused, so nothing applied:
+                    // register again and resend the same serial once (a provider applies a
+                    // serial at most once, so an earlier unanswered send cannot double it).
+                    account.record(true);
+                    registered_again = true;
+                    let again = self
+                        .register_again(account, &row.client_id, &row.user_id, uid, &currency.code)
+                        .await;
+                    provider_failure(&row.provider, &code, Some(&row.id), "unknown_player");
+                    if let Err(e) = again {
+                        last = format!("{code}; registering the player again failed: {e}");
+                        if unanswered {
+                            break;
+                        }
+                        return self.fail(row, &code, currency).await;
+                    }
+                }
+                TransferAnswer::PlayerInGame if !unanswered => {
                     account.record(true);
                     let mut status = self.fail(row, IN_GAME_REASON, currency).await;
                     // Best effort: the player's next withdrawal finds them out of the game.
@@ -531,7 +644,7 @@ impl Providers {
                     last = "player in game after an unanswered send".into();
                     break;
                 }
-                TransferAnswer::Rejected { code, .. } if send > 0 => {
+                TransferAnswer::Rejected { code, .. } if unanswered => {
                     // This send was refused, but an earlier, unanswered one may still have
                     // applied: only a status query (and its window rule) can tell.
                     account.record(true);
@@ -554,6 +667,7 @@ impl Providers {
                 }
                 TransferAnswer::Unknown(reason) => {
                     account.record(!is_unreachable(&reason));
+                    unanswered = true;
                     last = reason;
                 }
             }
@@ -753,6 +867,16 @@ impl Providers {
         {
             return;
         }
+        provider_failure(
+            &row.provider,
+            reason.as_deref().unwrap_or_default(),
+            Some(&row.id),
+            if action == "provider.transfer_unknown" {
+                "unknown"
+            } else {
+                "refused"
+            },
+        );
         let recorded = crate::audit::Event::new(action)
             .actor(None)
             .client(Some(&row.client_id))
