@@ -89,14 +89,74 @@ async fn providers_embedded_default_survives_restart(backend: Backend) {
         "61.00"
     );
 
-    // kill -9: the simulators die with the hub, mid-life, without any shutdown code.
+    // kill -9 with a transfer in flight: the embedded JDB simulator (reached through its
+    // control endpoint) applies it and hangs; the hub and the simulator die together.
+    let jdb = format!("http://{}", sim_addr(&infra, "jdb"));
+    let http = reqwest::Client::new();
+    http.post(format!("{jdb}/sim/faults"))
+        .json(&json!({ "drop_after_rate": 1.0, "drop_ms": 30_000 }))
+        .send()
+        .await
+        .unwrap();
+    let in_flight = api
+        .http
+        .post(format!(
+            "{}{}",
+            api.base,
+            path(&tree.player_id, "jdb", "transfer-in")
+        ))
+        .bearer_auth(&tree.player_token)
+        .header("Idempotency-Key", "in-flight")
+        .json(&json!({ "amount": "6" }));
+    tokio::spawn(async move {
+        let _ = in_flight.send().await;
+    });
+    let uid = nashub::providers::provider_uid(&tree.player_id);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let book: serde_json::Value = http
+            .get(format!("{jdb}/sim/balances"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        // JDB simulator units: 4 decimals.
+        if book["members"][&uid] == 300_000 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{book}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     node.kill9();
     let node = HubProcess::start(&infra);
     let api = node.api();
     relogin(&api, &mut tree).await;
-    assert_eq!(provider_balance(&api, &tree, "jdb").await, "24.00");
+    // The reconciler finds the transfer applied (the simulator's log survived) and settles it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let open: i64 = infra
+            .query_one(
+                "SELECT COUNT(*) FROM provider_transfers WHERE state IN ('pending', 'unknown')",
+            )
+            .await;
+        if open == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "transfer never resolved"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        api.balance(&tree.player_token, &tree.player_id).await,
+        "55.00"
+    );
+    assert_eq!(provider_balance(&api, &tree, "jdb").await, "30.00");
     assert_eq!(provider_balance(&api, &tree, "luckysports").await, "15.00");
-    transfer(&api, &tree, "jdb", "transfer-out", "24").await;
+    transfer(&api, &tree, "jdb", "transfer-out", "30").await;
     transfer(&api, &tree, "luckysports", "transfer-out", "15").await;
     assert_eq!(
         api.balance(&tree.player_token, &tree.player_id).await,

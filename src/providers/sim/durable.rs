@@ -205,3 +205,42 @@ impl SimStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{SimKind, SimRefusal, default_config, spawn};
+
+    /// What a durable simulator acknowledged is there after it stops (or dies) and starts
+    /// again on the same file, on the same port when that is free.
+    #[test]
+    fn state_and_port_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = super::super::SimConfig {
+            state_path: Some(dir.path().join("sims").join("jdb.sqlite")),
+            ..default_config(SimKind::Jdb)
+        };
+        let first = spawn(SimKind::Jdb, config.clone()).unwrap();
+        let addr = first.addr;
+        {
+            let mut book = first.state.book.lock().unwrap();
+            assert_eq!(book.add_member("p1", "dc"), Ok(true));
+            assert_eq!(book.add_member("p1", "dc"), Ok(false));
+            book.apply("s1", "p1", 500, 0).unwrap();
+            book.apply("s2", "p1", -200, 0).unwrap();
+            assert_eq!(
+                book.apply("s2", "p1", -1, 0).err(),
+                Some(SimRefusal::Duplicate)
+            );
+            assert_eq!(book.add_member("p2", "dc"), Ok(true));
+            assert_eq!(book.forget_member("p2"), Ok(true));
+        }
+        drop(first);
+        let second = spawn(SimKind::Jdb, config).unwrap();
+        assert_eq!(second.addr, addr);
+        let book = second.state.book.lock().unwrap();
+        assert_eq!(book.members.get("p1"), Some(&(300, "dc".to_owned())));
+        assert!(!book.members.contains_key("p2"));
+        assert_eq!(book.transfers["s2"].after, 300);
+        assert_eq!(book.transfers.len(), 2);
+    }
+}
