@@ -1141,9 +1141,11 @@ async fn providers_forgotten_player_recovered(backend: Backend) {
             ))
             .await;
         {
-            let book = sim.state.book.lock().unwrap();
-            assert!(book.transfers.contains_key(&serial));
-            let at_sim = book.transfers.values().filter(|t| t.uid == uid).count() as i64;
+            let at_sim = {
+                let book = sim.state.book.lock().unwrap();
+                assert!(book.transfers.contains_key(&serial));
+                book.transfers.values().filter(|t| t.uid == uid).count() as i64
+            };
             let at_hub = scalar(
                 &hub.infra,
                 &format!(
