@@ -389,7 +389,8 @@ impl Providers {
     ) -> Result<(), ProviderError> {
         let key = (account.transfer_name.clone(), uid.to_owned());
         self.inner.players.remove(&key);
-        tracing::warn!(
+        // The WARN line and the count are the caller's (`provider_failure`, with the code).
+        tracing::info!(
             provider = account.settings.provider,
             account = account.settings.name,
             uid,
