@@ -266,17 +266,67 @@ impl Settings {
 }
 
 /// Reads a 32-byte secret stored (base64) in `path`, creating it on first use with mode 0600.
+///
+/// Race-free: several processes may start on a fresh data directory at once (two nodes, or
+/// `serve` beside `check-ledger`). Each candidate is written and synced under a unique temporary
+/// name and then hard-linked to `path`, which fails if another process got there first; the
+/// loser reads the winner's value. So `path` only ever appears complete, and all agree on it.
 fn persistent_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let engine = base64::engine::general_purpose::STANDARD;
-    if let Ok(text) = std::fs::read_to_string(path) {
-        return engine
-            .decode(text.trim())
-            .with_context(|| format!("{} is not base64", path.display()));
+    match read_secret(path)? {
+        Some(secret) => Ok(secret),
+        None => create_secret(path),
     }
+}
+
+fn read_secret(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    match std::fs::read_to_string(path) {
+        Ok(text) => engine
+            .decode(text.trim())
+            .map(Some)
+            .with_context(|| format!("{} is not base64", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let engine = base64::engine::general_purpose::STANDARD;
     let mut secret = vec![0_u8; 32];
     rand::fill(&mut secret[..]);
-    write_private(path, engine.encode(&secret).as_bytes())?;
-    Ok(secret)
+    let mut nonce = [0_u8; 8];
+    rand::fill(&mut nonce);
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("secret");
+    let tmp = path.with_file_name(format!(
+        ".{file_name}.{}.{}.tmp",
+        std::process::id(),
+        hex::encode(nonce)
+    ));
+    write_private(&tmp, engine.encode(&secret).as_bytes())?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            sync_dir(path);
+            Ok(secret)
+        }
+        // Another process created it first: its value is the one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_secret(path)?
+            .ok_or_else(|| anyhow::anyhow!("{} vanished while being created", path.display())),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
+}
+
+/// Makes a new directory entry durable (best effort: not every platform can open a directory).
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -337,5 +387,45 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    /// Many starters on a fresh data directory at once: every one succeeds and all read the
+    /// same secrets (the loser of the race never sees a missing or half-written file).
+    #[test]
+    fn concurrent_first_start_agrees_on_generated_secrets() {
+        for _round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let settings = Settings {
+                        data_dir: dir.path().join("data"),
+                        ..Settings::default()
+                    };
+                    let barrier = barrier.clone();
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        settings.resolve().map(|c| (c.jwt_secret, c.secrets_key))
+                    })
+                })
+                .collect();
+            let results: Vec<_> = handles
+                .into_iter()
+                .map(|h| h.join().unwrap().expect("every starter resolves"))
+                .collect();
+            assert!(results.windows(2).all(|w| w[0] == w[1]));
+            // No temporary file is left behind.
+            let left: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n.ends_with(".tmp"))
+                .collect();
+            assert!(left.is_empty(), "{left:?}");
+        }
     }
 }

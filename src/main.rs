@@ -50,6 +50,10 @@ enum Command {
         /// '{"drop_after_rate":0.1,"drop_ms":6000}'. Change later with POST /sim/faults.
         #[arg(long)]
         faults: Option<String>,
+        /// SQLite file keeping the simulator's players, balances, transfers and rounds across
+        /// restarts (created if missing); without it the state is in memory only.
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
 }
 
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
                 provider,
                 bind,
                 faults,
+                state,
             } => {
                 use nashub::providers::sim;
                 let kind = sim::SimKind::parse(&provider).ok_or_else(|| {
@@ -87,6 +92,7 @@ fn main() -> ExitCode {
                 })?;
                 let mut config = sim::default_config(kind);
                 config.bind = bind;
+                config.state_path = state;
                 if let Some(f) = faults {
                     config.faults =
                         serde_json::from_str(&f).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;

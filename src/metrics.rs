@@ -29,6 +29,7 @@ pub const LEDGER_COMMITS: &str = "ledger_commits_total";
 pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 pub const SQLITE_WAL_RESTARTS: &str = "sqlite_wal_restarts_total";
 pub const SQLITE_WAL_SYNCS: &str = "sqlite_wal_syncs_total";
+pub const PROVIDER_FAILURES: &str = "provider_failures_total";
 
 /// Journal entry kinds, one `balance_transfers_total{kind}` series each.
 pub const TRANSFER_KINDS: &[&str] = &[
@@ -141,6 +142,20 @@ pub fn register_all() {
     counter!(BUS_RETRIES).absolute(0);
     counter!(NOTIFICATIONS_SENT).absolute(0);
     register_ledger();
+    register_provider_failures();
+}
+
+/// Provider refusals and failures (issue 26), by provider and a bounded outcome.
+fn register_provider_failures() {
+    describe_counter!(
+        PROVIDER_FAILURES,
+        "Provider refusals and failures, by provider and outcome (refused, unknown, unavailable, unknown_player)"
+    );
+    for provider in crate::providers::PROVIDER_NAMES {
+        for outcome in crate::actors::provider::FAILURE_OUTCOMES {
+            counter!(PROVIDER_FAILURES, "provider" => *provider, "outcome" => *outcome).absolute(0);
+        }
+    }
 }
 
 fn register_ledger() {

@@ -93,6 +93,7 @@ impl Hub {
         let secrets = Arc::new(crate::secrets::SecretBox::new(&config.secrets_key));
         let providers = crate::actors::provider::Providers::start(
             &settings.providers,
+            &settings.data_dir.join("sims"),
             store.clone(),
             wallets.clone(),
             bus.clone(),

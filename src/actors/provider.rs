@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use dashmap::DashSet;
 use sha2::{Digest, Sha256};
 
@@ -28,7 +29,7 @@ use crate::ledger::accounts::{
     IN_FLIGHT, held_at_provider, house_id, provider_house_accounts, wallet_id,
 };
 use crate::providers::breaker::BreakerState;
-use crate::providers::sim::{self, SimHandle, SimKind};
+use crate::providers::sim::{self, SimKind};
 use crate::providers::{
     self, CallError, CallbackError, CheckAnswer, Direction, TransferAnswer, TransferCall,
 };
@@ -124,7 +125,51 @@ pub(super) struct Inner {
     /// Round-pull cursor per account (in memory: a restart pulls again, harmlessly).
     pub(super) cursors: dashmap::DashMap<String, i64>,
     /// Embedded simulators (no provider configuration): stopped with the hub.
-    _sims: Vec<SimHandle>,
+    _sims: Vec<sim::Embedded>,
+}
+
+/// `outcome` label values of `provider_failures_total` (a bounded set; codes go to the log).
+pub const FAILURE_OUTCOMES: &[&str] = &["refused", "unknown", "unavailable", "unknown_player"];
+
+/// A provider refused or failed: one WARN line naming the provider, its code and the transfer
+/// (audit rows alone were easy to miss), and `provider_failures_total{provider,outcome}`.
+pub(super) fn provider_failure(
+    provider: &str,
+    code: &str,
+    transfer_id: Option<&str>,
+    outcome: &'static str,
+) {
+    tracing::warn!(
+        provider,
+        code,
+        transfer_id = transfer_id.unwrap_or("-"),
+        outcome,
+        "provider refused or failed"
+    );
+    // Only known provider names reach here (`account_for` refuses others).
+    let provider = providers::PROVIDER_NAMES
+        .iter()
+        .find(|p| **p == provider)
+        .copied()
+        .unwrap_or("other");
+    metrics::counter!(crate::metrics::PROVIDER_FAILURES, "provider" => provider, "outcome" => outcome)
+        .increment(1);
+}
+
+/// A failed provider call (balance, launch, catalog, registration) as the API's error, logged
+/// and counted on the way.
+pub(super) fn call_failed(provider: &str, e: CallError) -> ProviderError {
+    let (code, outcome) = match &e {
+        CallError::Unavailable(m) => (m.as_str(), "unavailable"),
+        CallError::Refused { code, .. } => (code.as_str(), "refused"),
+        CallError::UnknownPlayer { code } => (code.as_str(), "unknown_player"),
+        CallError::Invalid(m) => (m.as_str(), "refused"),
+    };
+    provider_failure(provider, code, None, outcome);
+    match e {
+        CallError::Unavailable(e) => ProviderError::Unavailable(e),
+        other => ProviderError::Refused(other.to_string()),
+    }
 }
 
 fn is_unreachable(reason: &str) -> bool {
@@ -133,10 +178,12 @@ fn is_unreachable(reason: &str) -> bool {
 
 impl Providers {
     /// Builds every configured account; with none configured, starts both simulators on
-    /// loopback and one account on each for every client. Clients' own accounts are built from
-    /// their sealed credentials (opened with `secrets`) at first use.
+    /// loopback, their state durable in `sims_dir` (so players' money there survives a restart
+    /// of the hub), and one account on each for every client. Clients' own accounts are built
+    /// from their sealed credentials (opened with `secrets`) at first use.
     pub fn start(
         settings: &[ProviderAccountSettings],
+        sims_dir: &std::path::Path,
         store: Store,
         wallets: WalletRegistry,
         bus: Bus,
@@ -146,10 +193,13 @@ impl Providers {
         let mut sims = Vec::new();
         if configured.is_empty() {
             for kind in [SimKind::Jdb, SimKind::LuckySports] {
+                let embedded = sim::embedded(kind, sims_dir).with_context(|| {
+                    format!("cannot start the embedded {} simulator", kind.name())
+                })?;
+                // The address is not stored anywhere: accounts are rebuilt at every start.
                 let config = sim::default_config(kind);
-                let handle = sim::spawn(kind, config.clone())?;
-                configured.push(sim::account_for(kind, &config, &handle.base_url()));
-                sims.push(handle);
+                configured.push(sim::account_for(kind, &config, &embedded.base_url));
+                sims.push(embedded);
             }
         }
         let mut accounts = Vec::new();
@@ -180,15 +230,17 @@ impl Providers {
         self.inner
             ._sims
             .iter()
-            .map(|s| (s.kind, s.base_url()))
+            .map(|s| (s.kind, s.base_url.clone()))
             .collect()
     }
 
-    /// Tells embedded simulators where the hub's callbacks are.
+    /// Tells embedded simulators this process serves where the hub's callbacks are.
     pub fn set_callback_base(&self, hub_base: &str) {
         for s in &self.inner._sims {
-            if s.kind == SimKind::LuckySports {
-                s.set_callback_url(&format!("{hub_base}/callbacks/luckysports"));
+            if let Some(handle) = &s.handle
+                && s.kind == SimKind::LuckySports
+            {
+                handle.set_callback_url(&format!("{hub_base}/callbacks/luckysports"));
             }
         }
     }
@@ -307,10 +359,8 @@ impl Providers {
             }
             let registered = account.adapter.ensure_player(&uid, &client.currency).await;
             account.record(!matches!(registered, Err(CallError::Unavailable(_))));
-            match registered {
-                Ok(()) => {}
-                Err(CallError::Unavailable(e)) => return Err(ProviderError::Unavailable(e)),
-                Err(e) => return Err(ProviderError::Refused(e.to_string())),
+            if let Err(e) = registered {
+                return Err(call_failed(&account.settings.provider, e));
             }
             self.inner
                 .store
@@ -325,6 +375,44 @@ impl Providers {
         }
         self.inner.players.insert(key);
         Ok(uid)
+    }
+
+    /// Registers a player again whom the provider says it does not know, whatever this node's
+    /// cache and `provider_players` say (they record what we did, not what the provider kept).
+    pub(super) async fn register_again(
+        &self,
+        account: &ProviderAccount,
+        client_id: &str,
+        user_id: &str,
+        uid: &str,
+        currency: &str,
+    ) -> Result<(), ProviderError> {
+        let key = (account.transfer_name.clone(), uid.to_owned());
+        self.inner.players.remove(&key);
+        // The WARN line and the count are the caller's (`provider_failure`, with the code).
+        tracing::info!(
+            provider = account.settings.provider,
+            account = account.settings.name,
+            uid,
+            "the provider does not know a player the hub registered; registering again"
+        );
+        let registered = account.adapter.ensure_player(uid, currency).await;
+        account.record(!matches!(registered, Err(CallError::Unavailable(_))));
+        if let Err(e) = registered {
+            return Err(call_failed(&account.settings.provider, e));
+        }
+        self.inner
+            .store
+            .record_provider_player(&ProviderPlayer {
+                provider: account.settings.provider.clone(),
+                account: account.settings.name.clone(),
+                uid: uid.to_owned(),
+                client_id: client_id.to_owned(),
+                user_id: user_id.to_owned(),
+            })
+            .await?;
+        self.inner.players.insert(key);
+        Ok(())
     }
 
     /// Transfer in or out: the whole state machine up to a definite answer or `unknown`.
@@ -479,11 +567,15 @@ impl Providers {
             exponent: currency.exponent,
         };
         let mut last = String::new();
-        for send in 0..SENDS_MAX {
-            if send > 0 {
-                let jitter = rand::random::<u64>() % (BACKOFF_BASE_MS * u64::from(send));
+        let mut sends = 0_u32;
+        // An earlier send of this serial got no definite answer: a refusal now proves nothing.
+        let mut unanswered = false;
+        let mut registered_again = false;
+        while sends < SENDS_MAX {
+            if unanswered {
+                let jitter = rand::random::<u64>() % (BACKOFF_BASE_MS * u64::from(sends));
                 tokio::time::sleep(Duration::from_millis(
-                    BACKOFF_BASE_MS * u64::from(send) + jitter,
+                    BACKOFF_BASE_MS * u64::from(sends) + jitter,
                 ))
                 .await;
                 if !account.breaker.allow() {
@@ -493,14 +585,25 @@ impl Providers {
             // The row holds the time of the first send; if the commit took long, record it anew
             // so "not found" is never taken as proof too early.
             let recorded = row.last_sent_at.unwrap_or(0);
-            let stale_record = send == 0 && now_ms() - recorded > FIRST_SEND_SLACK_MS;
-            if (send > 0 || stale_record)
+            let stale_record = sends == 0 && now_ms() - recorded > FIRST_SEND_SLACK_MS;
+            if (sends > 0 || stale_record)
                 && let Err(e) = self.inner.store.mark_transfer_sent(&row.id, now_ms()).await
             {
                 last = e.to_string();
                 break;
             }
-            match account.adapter.transfer(&call).await {
+            sends += 1;
+            let answer = match account.adapter.transfer(&call).await {
+                // Still unknown after registering again: a refusal like any other.
+                TransferAnswer::UnknownPlayer { code } if registered_again => {
+                    TransferAnswer::Rejected {
+                        code,
+                        insufficient_funds: false,
+                    }
+                }
+                other => other,
+            };
+            match answer {
                 TransferAnswer::Applied { balance_minor } => {
                     account.record(true);
                     return self.succeed(row, balance_minor, currency).await;
@@ -509,7 +612,26 @@ impl Providers {
                     account.record(true);
                     break;
                 }
-                TransferAnswer::PlayerInGame if send == 0 => {
+                TransferAnswer::UnknownPlayer { code } => {
+                    // The provider lost a player we registered (its records were reset, or the
+                    // account now points elsewhere). This send was refused, so nothing applied:
+                    // register again and resend the same serial once (a provider applies a
+                    // serial at most once, so an earlier unanswered send cannot double it).
+                    account.record(true);
+                    registered_again = true;
+                    let again = self
+                        .register_again(account, &row.client_id, &row.user_id, uid, &currency.code)
+                        .await;
+                    provider_failure(&row.provider, &code, Some(&row.id), "unknown_player");
+                    if let Err(e) = again {
+                        last = format!("{code}; registering the player again failed: {e}");
+                        if unanswered {
+                            break;
+                        }
+                        return self.fail(row, &code, currency).await;
+                    }
+                }
+                TransferAnswer::PlayerInGame if !unanswered => {
                     account.record(true);
                     let mut status = self.fail(row, IN_GAME_REASON, currency).await;
                     // Best effort: the player's next withdrawal finds them out of the game.
@@ -523,7 +645,7 @@ impl Providers {
                     last = "player in game after an unanswered send".into();
                     break;
                 }
-                TransferAnswer::Rejected { code, .. } if send > 0 => {
+                TransferAnswer::Rejected { code, .. } if unanswered => {
                     // This send was refused, but an earlier, unanswered one may still have
                     // applied: only a status query (and its window rule) can tell.
                     account.record(true);
@@ -546,6 +668,7 @@ impl Providers {
                 }
                 TransferAnswer::Unknown(reason) => {
                     account.record(!is_unreachable(&reason));
+                    unanswered = true;
                     last = reason;
                 }
             }
@@ -745,6 +868,16 @@ impl Providers {
         {
             return;
         }
+        provider_failure(
+            &row.provider,
+            reason.as_deref().unwrap_or_default(),
+            Some(&row.id),
+            if action == "provider.transfer_unknown" {
+                "unknown"
+            } else {
+                "refused"
+            },
+        );
         let recorded = crate::audit::Event::new(action)
             .actor(None)
             .client(Some(&row.client_id))

@@ -2,7 +2,7 @@
 //! and game results from providers' records, by callback or by pull, applied once per round
 //! version between `held_at_provider` and `game_results`, then pushed to the player's room.
 
-use super::provider::{ProviderAccount, ProviderError, Providers};
+use super::provider::{ProviderAccount, ProviderError, Providers, call_failed, provider_failure};
 use crate::bus::{Event, EventKind};
 use crate::domain::{Currency, new_id, now_ms};
 use crate::ledger::accounts::{game_results, held_at_provider, house_id, wallet_id};
@@ -25,12 +25,17 @@ impl Providers {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
         }
         let uid = self.ensure_player(&account, client, user_id).await?;
-        let result = account.adapter.balance(&uid, currency.exponent).await;
+        let mut result = account.adapter.balance(&uid, currency.exponent).await;
         account.record(!matches!(result, Err(CallError::Unavailable(_))));
-        result.map_err(|e| match e {
-            CallError::Unavailable(e) => ProviderError::Unavailable(e),
-            other => ProviderError::Refused(other.to_string()),
-        })
+        if let Err(CallError::UnknownPlayer { code }) = &result {
+            // Lost by the provider: register again and ask once more (`Providers::drive`).
+            provider_failure(provider, code, None, "unknown_player");
+            self.register_again(&account, &client.id, user_id, &uid, &currency.code)
+                .await?;
+            result = account.adapter.balance(&uid, currency.exponent).await;
+            account.record(!matches!(result, Err(CallError::Unavailable(_))));
+        }
+        result.map_err(|e| call_failed(provider, e))
     }
 
     pub async fn games(
@@ -45,10 +50,7 @@ impl Providers {
         }
         let result = account.adapter.games().await;
         account.record(!matches!(result, Err(CallError::Unavailable(_))));
-        let mut games = result.map_err(|e| match e {
-            CallError::Unavailable(e) => ProviderError::Unavailable(e),
-            other => ProviderError::Refused(other.to_string()),
-        })?;
+        let mut games = result.map_err(|e| call_failed(provider, e))?;
         games.retain(|g| !disabled.contains(&g.code));
         Ok(games)
     }
@@ -68,12 +70,16 @@ impl Providers {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
         }
         let uid = self.ensure_player(&account, client, user_id).await?;
-        let result = account.adapter.launch(&uid, game, lang).await;
+        let mut result = account.adapter.launch(&uid, game, lang).await;
         account.record(!matches!(result, Err(CallError::Unavailable(_))));
-        let url = result.map_err(|e| match e {
-            CallError::Unavailable(e) => ProviderError::Unavailable(e),
-            other => ProviderError::Refused(other.to_string()),
-        })?;
+        if let Err(CallError::UnknownPlayer { code }) = &result {
+            provider_failure(provider, code, None, "unknown_player");
+            self.register_again(&account, &client.id, user_id, &uid, &client.currency)
+                .await?;
+            result = account.adapter.launch(&uid, game, lang).await;
+            account.record(!matches!(result, Err(CallError::Unavailable(_))));
+        }
+        let url = result.map_err(|e| call_failed(provider, e))?;
         let session = GameSessionRow {
             id: new_id(),
             client_id: client.id.clone(),

@@ -58,6 +58,8 @@ const DEFINITE_FAILURE: &[&str] = &[
     "8008", "8009", "8010", "9003", "9004", "9005", "9006", "9007",
 ];
 const INSUFFICIENT: &[&str] = &["6001", "6006", "6002"];
+/// The player is not known at JDB (nothing was applied).
+const UNKNOWN_PLAYER: &str = "7501";
 
 pub struct JdbAdapter {
     /// Our name for the account (metrics label).
@@ -122,6 +124,11 @@ impl JdbAdapter {
     }
 
     fn refused(answer: &Value) -> CallError {
+        if status_of(answer) == UNKNOWN_PLAYER {
+            return CallError::UnknownPlayer {
+                code: UNKNOWN_PLAYER.to_owned(),
+            };
+        }
         CallError::Refused {
             code: status_of(answer).to_owned(),
             message: answer["err_text"].as_str().unwrap_or_default().to_owned(),
@@ -203,6 +210,10 @@ impl ProviderAdapter for JdbAdapter {
                 }
             } else if status == "6901" {
                 TransferAnswer::PlayerInGame
+            } else if status == UNKNOWN_PLAYER {
+                TransferAnswer::UnknownPlayer {
+                    code: status.to_owned(),
+                }
             } else if APPLIED_EARLIER.contains(&status) {
                 TransferAnswer::AlreadyApplied
             } else if DEFINITE_FAILURE.contains(&status) {

@@ -95,7 +95,13 @@ impl LuckySportsAdapter {
     }
 }
 
+/// The member is not known at LuckySports (nothing was applied).
+const UNKNOWN_MEMBER: &str = "MEMBER_NOT_FOUND";
+
 fn refused(code: String) -> CallError {
+    if code == UNKNOWN_MEMBER {
+        return CallError::UnknownPlayer { code };
+    }
     CallError::Refused {
         message: code.to_lowercase().replace('_', " "),
         code,
@@ -153,11 +159,13 @@ impl ProviderAdapter for LuckySportsAdapter {
                         code,
                         insufficient_funds: true,
                     },
-                    "MEMBER_NOT_FOUND" | "INVALID_AMOUNT" | "TIMESTAMP_EXPIRED"
-                    | "BAD_SIGNATURE" => TransferAnswer::Rejected {
-                        code,
-                        insufficient_funds: false,
-                    },
+                    UNKNOWN_MEMBER => TransferAnswer::UnknownPlayer { code },
+                    "INVALID_AMOUNT" | "TIMESTAMP_EXPIRED" | "BAD_SIGNATURE" => {
+                        TransferAnswer::Rejected {
+                            code,
+                            insufficient_funds: false,
+                        }
+                    }
                     // MAINTENANCE, "processing", anything unmapped: ask fund/check later.
                     _ => TransferAnswer::Unknown(format!("code {code} {}", data["status"])),
                 },

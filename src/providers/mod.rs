@@ -73,6 +73,9 @@ pub enum TransferAnswer {
         code: String,
         insufficient_funds: bool,
     },
+    /// Not applied because the provider does not know the player (JDB 7501, LuckySports
+    /// MEMBER_NOT_FOUND): register them again and resend the same serial once.
+    UnknownPlayer { code: String },
     /// Not applied because the player is in a game; kick them and retry later (JDB 6901).
     PlayerInGame,
     /// Timeout, 5xx, "in progress", maintenance, an unmapped code: query by serial later.
@@ -101,6 +104,9 @@ pub enum CallError {
     /// The provider answered with an error code.
     #[error("provider refused: {code} {message}")]
     Refused { code: String, message: String },
+    /// The provider does not know the player (JDB 7501, LuckySports MEMBER_NOT_FOUND).
+    #[error("provider does not know the player: {code}")]
+    UnknownPlayer { code: String },
     /// An amount that does not convert exactly, or an answer we cannot read.
     #[error("{0}")]
     Invalid(String),
@@ -222,7 +228,7 @@ pub fn observe_call<T>(
     let outcome = match result {
         Ok(_) => "ok",
         Err(CallError::Unavailable(_)) => "unavailable",
-        Err(CallError::Refused { .. }) => "refused",
+        Err(CallError::Refused { .. } | CallError::UnknownPlayer { .. }) => "refused",
         Err(CallError::Invalid(_)) => "invalid",
     };
     metrics::histogram!(crate::metrics::PROVIDER_CALL_DURATION, "provider" => provider, "account" => account.to_owned(), "method" => method)

@@ -102,6 +102,14 @@ pub use settlements::*;
 impl Store {
     /// Connects and applies pending migrations.
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {
+        // sqlx takes no lock around SQLite migrations: processes starting at once on a fresh
+        // file (two nodes, `serve` beside `check-ledger`) would both create the tables. One at a
+        // time, through a lock file beside the database (released when this returns).
+        let _migrating = if options.url.starts_with("sqlite:") {
+            Some(sqlite::setup_lock(&options.url).await?)
+        } else {
+            None
+        };
         let backend =
             if options.url.starts_with("mysql://") || options.url.starts_with("mariadb://") {
                 Backend::MySql(mysql::Backend::connect(options).await?)
@@ -113,7 +121,10 @@ impl Store {
                     options.url.split(':').next().unwrap_or_default()
                 )));
             };
-        dispatch_backend!(&backend, b => b.migrate().await)?;
+        match &backend {
+            Backend::MySql(b) => b.migrate_locked().await?,
+            Backend::Sqlite(b) => b.migrate().await?,
+        }
         let committer = group_commit::GroupCommitter::start(backend.clone(), options.group_commit);
         let cache = std::sync::Arc::new(read_cache::ReadCache::default());
         let epoch_source = backend.clone();

@@ -45,6 +45,33 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Migrations one process at a time: two nodes starting at once on a fresh database would
+    /// otherwise both apply them (seen on MariaDB: a duplicate `_sqlx_migrations` row). A named
+    /// lock per database, held on its own connection while the migrator runs.
+    pub async fn migrate_locked(&self) -> StoreResult<()> {
+        const NAME_SQL: &str = "LEFT(CONCAT('nashub_migrate:', DATABASE()), 64)";
+        let mut conn = self.write.acquire().await?;
+        let granted: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT GET_LOCK({NAME_SQL}, 120)"
+        )))
+        .fetch_one(&mut *conn)
+        .await?;
+        if granted != Some(1) {
+            return Err(StoreError::Config(
+                "the migration lock was not granted within 120 s".into(),
+            ));
+        }
+        let result = self.migrate().await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT RELEASE_LOCK({NAME_SQL})"
+        )))
+        .execute(&mut *conn)
+        .await;
+        result
+    }
+}
+
 /// Deadlock (1213) and lock wait timeout (1205): the transaction was rolled back; retry it.
 pub fn is_transient(e: &sqlx::Error) -> bool {
     e.as_database_error()

@@ -76,6 +76,29 @@ impl Backend {
     }
 }
 
+/// An exclusive lock on `<database file>.setup-lock`, held while a process opens and migrates
+/// the database.
+pub async fn setup_lock(url: &str) -> StoreResult<std::fs::File> {
+    let db = SqliteConnectOptions::from_str(url)?
+        .get_filename()
+        .to_path_buf();
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".setup-lock");
+    let path = db.with_file_name(name);
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|e| StoreError::Config(format!("setup lock: {e}")))?;
+    locked.map_err(|e| StoreError::Config(format!("cannot lock the database for set-up: {e}")))
+}
+
 /// `SQLITE_BUSY` and `SQLITE_LOCKED`: another process holds the write lock for now.
 pub fn is_transient(e: &sqlx::Error) -> bool {
     e.as_database_error()

@@ -18,6 +18,7 @@ mod ops;
 mod providers;
 mod providers_crash;
 mod providers_credentials;
+mod providers_restart;
 mod read_cache;
 mod realtime;
 mod realtime_browser;

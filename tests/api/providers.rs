@@ -1085,7 +1085,146 @@ async fn providers_jdb_rounds_pulled(backend: Backend) {
     hub.infra.assert_ledger_ok();
 }
 
+/// A provider that forgets a player the hub registered (JDB 7501, LuckySports MEMBER_NOT_FOUND,
+/// e.g. a provider whose records were reset) is recovered: the hub registers the player again
+/// although its cache and `provider_players` say they exist, and resends the SAME serial once.
+/// The money moves exactly once: one provider transfer per intent, one hold and one settle.
+async fn providers_forgotten_player_recovered(backend: Backend) {
+    let sims = start_sims();
+    let hub = start(backend, &sims).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
+    let uid = provider_uid(&tree.player_id);
+    for (provider, sim) in [("jdb", &sims.jdb), ("luckysports", &sims.ls)] {
+        // Registered (cached on this node, recorded in provider_players), then forgotten.
+        let first = move_money(
+            &api,
+            &tree.player_token,
+            &tree.player_id,
+            provider,
+            "transfer-in",
+            "30",
+        )
+        .await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        let back = move_money(
+            &api,
+            &tree.player_token,
+            &tree.player_id,
+            provider,
+            "transfer-out",
+            "30",
+        )
+        .await;
+        assert_eq!(back.status, 200, "{}", back.body);
+        assert!(sim.forget(&uid));
+
+        let moved = move_money(
+            &api,
+            &tree.player_token,
+            &tree.player_id,
+            provider,
+            "transfer-in",
+            "25",
+        )
+        .await;
+        assert_eq!(moved.status, 200, "{provider}: {}", moved.body);
+        assert_eq!(moved.body["state"], "succeeded");
+        let id = moved.body["transfer_id"].as_str().unwrap().to_owned();
+        assert_eq!(sim.balance_minor(&uid, 2), Some(2500));
+        // The provider applied the transfer's one serial once; the hub posted hold + settle.
+        let serial: String = hub
+            .infra
+            .query_one(&format!(
+                "SELECT serial FROM provider_transfers WHERE id = '{id}'"
+            ))
+            .await;
+        {
+            let at_sim = {
+                let book = sim.state.book.lock().unwrap();
+                assert!(book.transfers.contains_key(&serial));
+                book.transfers.values().filter(|t| t.uid == uid).count() as i64
+            };
+            let at_hub = scalar(
+                &hub.infra,
+                &format!(
+                    "SELECT COUNT(*) FROM provider_transfers WHERE user_id = '{}' AND provider = '{provider}' AND state = 'succeeded'",
+                    tree.player_id
+                ),
+            )
+            .await;
+            assert_eq!(
+                at_sim, at_hub,
+                "{provider}: one provider transfer per intent"
+            );
+        }
+        let entries = scalar(
+            &hub.infra,
+            &format!("SELECT COUNT(*) FROM journal WHERE idempotency_key LIKE 'pt:{id}:%'"),
+        )
+        .await;
+        assert_eq!(entries, 2, "{provider}: hold and settle, once each");
+
+        // Balance and launch recover the same way (here with nothing at the provider).
+        let out = move_money(
+            &api,
+            &tree.player_token,
+            &tree.player_id,
+            provider,
+            "transfer-out",
+            "25",
+        )
+        .await;
+        assert_eq!(out.status, 200, "{}", out.body);
+        assert!(sim.forget(&uid));
+        let balance = api
+            .get(
+                &tree.player_token,
+                &path(&tree.player_id, provider, "balance"),
+            )
+            .await;
+        assert_eq!(balance.status, 200, "{provider}: {}", balance.body);
+        assert_eq!(balance.body["balance"], "0.00");
+        assert!(sim.forget(&uid));
+        let game = if provider == "jdb" {
+            "0-8001"
+        } else {
+            "sportsbook"
+        };
+        let launched = api
+            .post(
+                &tree.player_token,
+                &path(&tree.player_id, provider, "launch"),
+                json!({ "game": game }),
+            )
+            .await;
+        assert_eq!(launched.status, 200, "{provider}: {}", launched.body);
+    }
+    // Wallet plus what the providers hold is what was deposited.
+    let wallet = cents(&api.balance(&tree.player_token, &tree.player_id).await);
+    let held = sims.jdb.balance_minor(&uid, 2).unwrap() + sims.ls.balance_minor(&uid, 2).unwrap();
+    assert_eq!(wallet + held, 10_000);
+    let metrics = reqwest::get(format!("{}/metrics", hub.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for provider in ["jdb", "luckysports"] {
+        let series = format!(
+            "provider_failures_total{{provider=\"{provider}\",outcome=\"unknown_player\"}}"
+        );
+        assert!(
+            crate::helpers::metric_value(&metrics, &series).is_some_and(|n| n >= 3.0),
+            "{series}"
+        );
+    }
+    hub.infra.assert_ledger_ok();
+}
+
 backend_tests!(
+    providers_forgotten_player_recovered,
     providers_embedded_default_flow,
     providers_random_faults_conserve_money,
     providers_callbacks_apply_once,

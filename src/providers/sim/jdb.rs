@@ -39,23 +39,32 @@ async fn play(state: web::Data<SimState>, body: web::Json<PlayRequest>) -> HttpR
     }
     let now = crate::domain::now_ms();
     let mut book = state.book.lock().expect("book lock");
-    let Some((balance, _)) = book.members.get_mut(&p.uid) else {
+    let Some((balance, _)) = book.members.get(&p.uid) else {
         return HttpResponse::NotFound().finish();
     };
     if *balance < bet {
         return HttpResponse::Conflict().json(json!({ "status": "6006" }));
     }
-    *balance += win - bet;
+    let Some(after) = balance.checked_add(win - bet) else {
+        return HttpResponse::UnprocessableEntity().finish();
+    };
     let id = crate::providers::new_serial();
     let time = crate::providers::jdb::history_time(now);
-    book.rounds.push((
-        now,
-        json!({
-            "historyId": id, "playerId": p.uid, "gType": 0, "mtype": 8001, "gameDate": time,
-            "bet": number(-bet), "win": number(win), "total": number(win - bet),
-            "lastModifyTime": time,
-        }),
-    ));
+    let record = json!({
+        "historyId": id, "playerId": p.uid, "gType": 0, "mtype": 8001, "gameDate": time,
+        "bet": number(-bet), "win": number(win), "total": number(win - bet),
+        "lastModifyTime": time,
+    });
+    if let Some(store) = book.store.as_mut()
+        && let Err(e) = store.add_round(&p.uid, after, now, &record)
+    {
+        tracing::error!(error = %e, "simulator round not stored");
+        return HttpResponse::InternalServerError().finish();
+    }
+    if let Some((balance, _)) = book.members.get_mut(&p.uid) {
+        *balance = after;
+    }
+    book.rounds.push((now, record));
     HttpResponse::Ok().json(json!({ "historyId": id }))
 }
 
@@ -178,12 +187,12 @@ async fn api(state: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> 
             if !valid_uid(&uid) {
                 return answer("7601", json!({}));
             }
-            let mut book = state.book.lock().expect("book lock");
-            if book.members.contains_key(&uid) {
-                return answer("7602", json!({}));
+            let added = state.book.lock().expect("book lock").add_member(&uid, &dc);
+            match added {
+                Ok(true) => answer("0000", json!({})),
+                Ok(false) => answer("7602", json!({})),
+                Err(_) => HttpResponse::InternalServerError().finish(),
             }
-            book.members.insert(uid, (0, dc));
-            answer("0000", json!({}))
         }
         15 => {
             let book = state.book.lock().expect("book lock");
@@ -333,6 +342,7 @@ async fn transfer(state: &SimState, payload: &Value, faults: &Faults) -> HttpRes
         Err(SimRefusal::UnknownMember) => return answer("7501", json!({})),
         Err(SimRefusal::Insufficient) => return answer("6006", json!({})),
         Err(SimRefusal::InvalidAmount) => return answer("6010", json!({})),
+        Err(SimRefusal::Storage) => return HttpResponse::InternalServerError().finish(),
     };
     if in_progress {
         return answer("6012", json!({}));

@@ -102,6 +102,7 @@ async fn api(
                 Err(SimRefusal::UnknownMember) => err("MEMBER_NOT_FOUND"),
                 Err(SimRefusal::Insufficient) => err("INSUFFICIENT_BALANCE"),
                 Err(SimRefusal::InvalidAmount) => err("INVALID_AMOUNT"),
+                Err(SimRefusal::Storage) => HttpResponse::InternalServerError().finish(),
                 Ok(_) if in_progress => ok(json!({ "trans_id": trans_id, "status": "processing" })),
                 Ok(t) => {
                     if Faults::roll(faults.drop_after_rate) {
@@ -128,13 +129,16 @@ async fn api(
             if !valid_id(&member) {
                 return err("INVALID_REQUEST");
             }
-            let mut book = state.book.lock().expect("book lock");
-            if book.members.contains_key(&member) {
-                return err("MEMBER_EXISTS");
+            let added = state
+                .book
+                .lock()
+                .expect("book lock")
+                .add_member(&member, operator);
+            match added {
+                Ok(true) => ok(json!({ "member_id": member })),
+                Ok(false) => err("MEMBER_EXISTS"),
+                Err(_) => HttpResponse::InternalServerError().finish(),
             }
-            book.members
-                .insert(member.clone(), (0, operator.to_owned()));
-            ok(json!({ "member_id": member }))
         }
         "member/balance" => match state.book.lock().expect("book lock").members.get(&member) {
             None => err("MEMBER_NOT_FOUND"),
@@ -220,22 +224,39 @@ async fn bet(state: web::Data<SimState>, body: web::Json<BetRequest>) -> HttpRes
     // Balance and bet log change together; versions are global and grow per record.
     let (operator, mut events) = {
         let mut book = state.book.lock().expect("book lock");
-        let Some((balance, operator)) = book.members.get_mut(&b.member_id) else {
+        let Some((balance, operator)) = book.members.get(&b.member_id) else {
             return HttpResponse::NotFound().json(json!({ "error": "member" }));
         };
         let Some(after) = balance.checked_sub(b.stake).filter(|a| *a >= 0) else {
             return HttpResponse::Conflict().json(json!({ "error": "INSUFFICIENT_BALANCE" }));
         };
-        *balance = after + final_payout;
+        let Some(after) = after.checked_add(final_payout) else {
+            return HttpResponse::UnprocessableEntity().json(json!({ "error": "amounts" }));
+        };
         let operator = operator.clone();
         let now = crate::domain::rfc3339_ms(crate::domain::now_ms());
-        let mut events = Vec::new();
+        let mut records = Vec::new();
+        let mut version = book.last_bet_version;
         for (status, payout) in stages {
-            book.last_bet_version += 1;
-            let record = json!({
+            version += 1;
+            records.push(json!({
                 "bet_id": bet_id, "member_id": b.member_id, "stake": b.stake, "payout": payout,
-                "status": status, "placed_at": now, "settled_at": now, "version": book.last_bet_version,
-            });
+                "status": status, "placed_at": now, "settled_at": now, "version": version,
+            }));
+        }
+        // Durable first: the balance and the bet's versions are one commit.
+        if let Some(store) = book.store.as_mut()
+            && let Err(e) = store.add_bets(&b.member_id, after, &records)
+        {
+            tracing::error!(error = %e, "simulator bet not stored");
+            return HttpResponse::InternalServerError().finish();
+        }
+        if let Some((balance, _)) = book.members.get_mut(&b.member_id) {
+            *balance = after;
+        }
+        book.last_bet_version = version;
+        let mut events = Vec::new();
+        for record in records {
             book.bet_log.push(record.clone());
             events.push(json!({ "event": "bet_settled", "bet": record }));
         }

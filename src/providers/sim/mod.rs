@@ -3,13 +3,20 @@
 //! of a network between two ledgers on request (`POST /sim/faults`) or at configured rates.
 //!
 //! Control endpoints (not part of any provider protocol): `POST /sim/faults` (a [`Faults`] JSON),
-//! `GET /sim/balances`, `POST /sim/callback-url` `{"url"}`, and for LuckySports `POST /sim/bet`.
+//! `GET /sim/balances`, `POST /sim/callback-url` `{"url"}`, `POST /sim/forget` `{"uid"}` (the
+//! provider loses a player, as if its records were reset), `GET /sim/info`, and for LuckySports
+//! `POST /sim/bet`.
+//!
+//! State: in memory, or durable in a SQLite file ([`SimConfig::state_path`], `durable.rs`); the
+//! embedded simulators keep theirs under `<data_dir>/sims/` and come back on it after a restart.
 
+pub mod durable;
 pub mod jdb;
 pub mod luckysports;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,6 +79,8 @@ pub struct SimConfig {
     /// query windows must be whole multiples of `history_step_ms`.
     pub history_delay_ms: i64,
     pub history_step_ms: i64,
+    /// Durable state (SQLite file); `None`: in memory, a fresh provider at every start.
+    pub state_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +107,8 @@ pub struct Book {
     /// Every version of every bet, in version order (LuckySports `bets/pull`).
     pub bet_log: Vec<serde_json::Value>,
     pub last_bet_version: i64,
+    /// Where mutations are committed before they are answered (durable simulators).
+    pub store: Option<durable::SimStore>,
 }
 
 impl Book {
@@ -129,9 +140,47 @@ impl Book {
             ready_at_ms,
             at_ms: crate::domain::now_ms(),
         };
-        *balance = after;
+        // Durable first: a transfer answered as applied is on disk.
+        if let Some(store) = self.store.as_mut() {
+            store.apply(serial, &t).map_err(|e| {
+                tracing::error!(error = %e, "simulator transfer not stored");
+                SimRefusal::Storage
+            })?;
+        }
+        if let Some((balance, _)) = self.members.get_mut(uid) {
+            *balance = after;
+        }
         self.transfers.insert(serial.to_owned(), t.clone());
         Ok(t)
+    }
+
+    /// Registers a player; false when the player exists. Err when it cannot be stored.
+    pub fn add_member(&mut self, uid: &str, operator: &str) -> Result<bool, SimRefusal> {
+        if self.members.contains_key(uid) {
+            return Ok(false);
+        }
+        if let Some(store) = &self.store {
+            store.add_member(uid, operator).map_err(|e| {
+                tracing::error!(error = %e, "simulator member not stored");
+                SimRefusal::Storage
+            })?;
+        }
+        self.members
+            .insert(uid.to_owned(), (0, operator.to_owned()));
+        Ok(true)
+    }
+
+    /// Drops a player and their balance (a provider that lost its records); the transfer log
+    /// stays. True when the player existed.
+    pub fn forget_member(&mut self, uid: &str) -> Result<bool, SimRefusal> {
+        if let Some(store) = &self.store {
+            store.forget_member(uid).map_err(|e| {
+                tracing::error!(error = %e, "simulator member not forgotten");
+                SimRefusal::Storage
+            })?;
+        }
+        self.in_game_until_ms.remove(uid);
+        Ok(self.members.remove(uid).is_some())
     }
 }
 
@@ -141,6 +190,8 @@ pub enum SimRefusal {
     UnknownMember,
     Insufficient,
     InvalidAmount,
+    /// The state file refused the write: nothing applied (answered as a server error).
+    Storage,
 }
 
 pub struct SimState {
@@ -191,6 +242,13 @@ impl SimKind {
         }
     }
 
+    pub fn name(self) -> &'static str {
+        match self {
+            SimKind::Jdb => crate::providers::jdb::NAME,
+            SimKind::LuckySports => crate::providers::luckysports::NAME,
+        }
+    }
+
     /// Decimals of the simulator's internal balance unit.
     pub fn exponent(self) -> u32 {
         match self {
@@ -226,9 +284,24 @@ impl SimHandle {
     pub fn finish_in_progress(&self) {
         let now = crate::domain::now_ms();
         let mut book = self.state.book.lock().expect("book lock");
+        if let Some(store) = &book.store
+            && let Err(e) = store.finish_in_progress(now)
+        {
+            tracing::error!(error = %e, "simulator state not updated");
+        }
         for t in book.transfers.values_mut() {
             t.ready_at_ms = t.ready_at_ms.min(now);
         }
+    }
+
+    /// The provider loses a player (test control): see [`Book::forget_member`].
+    pub fn forget(&self, uid: &str) -> bool {
+        self.state
+            .book
+            .lock()
+            .expect("book lock")
+            .forget_member(uid)
+            .unwrap_or(false)
     }
 
     /// Sum of every player's balance at this simulator, in minor units of `exponent`.
@@ -259,11 +332,11 @@ impl Drop for SimHandle {
     }
 }
 
-fn app_state(config: SimConfig) -> Arc<SimState> {
+fn app_state(config: SimConfig, book: Book) -> Arc<SimState> {
     Arc::new(SimState {
         faults: Mutex::new(config.faults.clone()),
         config,
-        book: Mutex::new(Book::default()),
+        book: Mutex::new(book),
         callback_url: Mutex::new(None),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -272,9 +345,38 @@ fn app_state(config: SimConfig) -> Arc<SimState> {
     })
 }
 
+/// The book (loaded from the state file, if any) and the listener: a durable simulator asked
+/// for any port (`:0`) takes its previous one again when it is free, so addresses survive a
+/// restart where they can.
+fn open(config: &SimConfig) -> std::io::Result<(Book, TcpListener)> {
+    let Some(path) = &config.state_path else {
+        return Ok((Book::default(), TcpListener::bind(&config.bind)?));
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let (store, mut book) = durable::SimStore::open(path).map_err(std::io::Error::other)?;
+    let previous = store.port().filter(|_| config.bind.ends_with(":0"));
+    let listener = match previous {
+        Some(port) => {
+            let host = config.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+            TcpListener::bind(format!("{host}:{port}"))
+                .or_else(|_| TcpListener::bind(&config.bind))?
+        }
+        None => TcpListener::bind(&config.bind)?,
+    };
+    store
+        .set_port(listener.local_addr()?.port())
+        .map_err(std::io::Error::other)?;
+    book.store = Some(store);
+    Ok((book, listener))
+}
+
 fn configure(kind: SimKind, cfg: &mut web::ServiceConfig) {
     cfg.route("/sim/faults", web::post().to(set_faults))
         .route("/sim/balances", web::get().to(balances))
+        .route("/sim/forget", web::post().to(forget))
+        .route("/sim/info", web::get().to(info))
         .route("/sim/callback-url", web::post().to(set_callback_url));
     match kind {
         SimKind::Jdb => jdb::routes(cfg),
@@ -303,9 +405,9 @@ fn server(
 
 /// Starts a simulator on its own thread (and actix system); returns once it listens.
 pub fn spawn(kind: SimKind, config: SimConfig) -> std::io::Result<SimHandle> {
-    let listener = TcpListener::bind(&config.bind)?;
+    let (book, listener) = open(&config)?;
     let addr = listener.local_addr()?;
-    let state = app_state(config);
+    let state = app_state(config, book);
     let (tx, rx) = std::sync::mpsc::channel();
     let thread_state = state.clone();
     let thread = std::thread::spawn(move || {
@@ -334,14 +436,133 @@ pub fn spawn(kind: SimKind, config: SimConfig) -> std::io::Result<SimHandle> {
     })
 }
 
+/// An embedded simulator as one hub process sees it: its own (this process holds the lock of
+/// the simulator's state file and serves it), or, when another process on the same data
+/// directory holds it (two nodes, say), that process's simulator at the address it published.
+/// Two simulators on one state file would each answer from their own view of it.
+pub struct Embedded {
+    pub kind: SimKind,
+    pub base_url: String,
+    /// Set when this process serves the simulator (dropped before the lock).
+    pub handle: Option<SimHandle>,
+    _lock: Option<std::fs::File>,
+}
+
+/// How long a hub waits for another process's simulator to publish its address.
+const SHARED_WAIT: Duration = Duration::from_secs(30);
+
+/// Starts the embedded simulator of `kind` on its durable state in `dir` (`<kind>.sqlite`), or
+/// finds the one another process on the same directory runs.
+pub fn embedded(kind: SimKind, dir: &Path) -> std::io::Result<Embedded> {
+    std::fs::create_dir_all(dir)?;
+    let dir = std::fs::canonicalize(dir)?;
+    let state = dir.join(format!("{}.sqlite", kind.name()));
+    let lock_path = dir.join(format!("{}.lock", kind.name()));
+    let addr_path = dir.join(format!("{}.addr", kind.name()));
+    let deadline = std::time::Instant::now() + SHARED_WAIT;
+    loop {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        match lock.try_lock() {
+            Ok(()) => {
+                let config = SimConfig {
+                    state_path: Some(state.clone()),
+                    ..default_config(kind)
+                };
+                let handle = spawn(kind, config)?;
+                let tmp = addr_path.with_extension(format!("addr.{}.tmp", std::process::id()));
+                std::fs::write(&tmp, handle.addr.to_string())?;
+                std::fs::rename(&tmp, &addr_path)?;
+                return Ok(Embedded {
+                    kind,
+                    base_url: handle.base_url(),
+                    handle: Some(handle),
+                    _lock: Some(lock),
+                });
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if let Some(addr) = std::fs::read_to_string(&addr_path)
+                    .ok()
+                    .filter(|a| serves_state(a.trim(), &state))
+                {
+                    return Ok(Embedded {
+                        kind,
+                        base_url: format!("http://{}", addr.trim()),
+                        handle: None,
+                        _lock: None,
+                    });
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(std::io::Error::other(format!(
+                        "{} is locked by another process whose simulator cannot be reached",
+                        state.display()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// Whether the simulator at `addr` serves `state` (an address file may be stale: its port
+/// may now belong to anything).
+fn serves_state(addr: &str, state: &Path) -> bool {
+    use std::io::{Read, Write};
+    let Ok(addr) = addr.parse::<SocketAddr>() else {
+        return false;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /sim/info HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let mut reply = String::new();
+    if stream.write_all(request.as_bytes()).is_err() || stream.read_to_string(&mut reply).is_err() {
+        return false;
+    }
+    reply
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(body).ok())
+        .is_some_and(|info| info["state"].as_str() == Some(&state.display().to_string()))
+}
+
 /// `nashub sim <provider>`: serves until interrupted.
 pub async fn run(kind: SimKind, config: SimConfig) -> std::io::Result<()> {
-    let listener = TcpListener::bind(&config.bind)?;
+    let (book, listener) = open(&config)?;
     println!(
         "nashub sim {kind:?} listening on http://{}",
         listener.local_addr()?
     );
-    server(kind, app_state(config), listener)?.await
+    server(kind, app_state(config, book), listener)?.await
+}
+
+#[derive(Deserialize)]
+struct ForgetRequest {
+    uid: String,
+}
+
+async fn forget(state: web::Data<SimState>, body: web::Json<ForgetRequest>) -> HttpResponse {
+    match state
+        .book
+        .lock()
+        .expect("book lock")
+        .forget_member(&body.uid)
+    {
+        Ok(found) => HttpResponse::Ok().json(json!({ "forgotten": found })),
+        Err(_) => HttpResponse::InternalServerError().finish(),
+    }
+}
+
+/// Which simulator answers here, and on which state file (a hub sharing a data directory
+/// checks it before using another process's simulator).
+async fn info(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "state": state.config.state_path.as_ref().map(|p| p.display().to_string()),
+    }))
 }
 
 async fn set_faults(state: web::Data<SimState>, body: web::Json<Faults>) -> HttpResponse {
@@ -401,6 +622,7 @@ pub fn default_config(kind: SimKind) -> SimConfig {
         faults: Faults::default(),
         history_delay_ms: 180_000,
         history_step_ms: 60_000,
+        state_path: None,
     }
 }
 
