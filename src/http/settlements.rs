@@ -68,7 +68,8 @@ async fn nearest_agent(state: &AppState, user_id: &str) -> Result<Option<String>
 }
 
 /// `POST /api/v1/clients/{id}/settlements` `{"period_start","period_end"}` (RFC 3339): 201 with
-/// the settlement; the same key or the same period again: 200 with the first one; a period
+/// the settlement; the same key again: 201 with the first one (a replay); the same period under
+/// another key: 200 with the first one; a period
 /// overlapping another settlement: 409 `settlement_overlap`.
 pub async fn create(
     state: web::Data<AppState>,
@@ -192,6 +193,8 @@ pub async fn create(
                 .await?;
             (actix_web::http::StatusCode::CREATED, settlement_id)
         }
+        // DESIGN section 4: a replay answers as the first request did, status included.
+        FixOutcome::Replayed(first) => (actix_web::http::StatusCode::CREATED, first),
         FixOutcome::Existing(existing) => (actix_web::http::StatusCode::OK, existing),
         FixOutcome::Overlaps(other) => {
             return Err(ApiError::conflict(

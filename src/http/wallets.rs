@@ -158,6 +158,14 @@ async fn move_money(
         memo: body.memo.as_deref(),
     };
     let mut entry = entries::build(movement, &request);
+    // Signed as it moves the target's wallet (a withdrawal or `-1.00` adjustment is negative),
+    // like the transaction listing: the parsed amount has lost its sign.
+    let signed = entry
+        .postings
+        .iter()
+        .find(|p| p.account_id == wallet_id(&target.id))
+        .map(|p| p.amount)
+        .ok_or_else(ApiError::internal)?;
     // Who asked, in the audit chain, committed in the same transaction as the movement.
     entry.audit = Some(
         Event::new(&format!("wallet.{}", movement.kind()))
@@ -166,7 +174,7 @@ async fn move_money(
             .target("user", &target.id)
             .after(json!({
                 "transaction_id": entry.id,
-                "amount": currency.format(amount.minor()),
+                "amount": currency.format(signed),
                 "memo": body.memo,
             }))
             .into_row(),

@@ -14,6 +14,8 @@ pub struct LockedAccount {
     pub balance: i64,
     pub version: i64,
     pub allow_negative: bool,
+    /// The owner is closed: every entry touching this account is refused.
+    pub closed: bool,
 }
 
 /// A journal row that already holds an idempotency key.
@@ -144,6 +146,10 @@ fn judge(e: &NewEntry, state: &HashMap<String, Working>) -> Result<Vec<PostedLin
             Some(w) if w.locked.client_id == e.client_id => &w.locked,
             _ => return Err(StoreError::UnknownAccount(leg.account_id.clone())),
         };
+        // Before the amount: a closed account refuses even a movement that would fit.
+        if acc.closed {
+            return Err(StoreError::AccountClosed(leg.account_id.clone()));
+        }
         let balance_after = acc
             .balance
             .checked_add(leg.amount)
@@ -200,6 +206,7 @@ mod tests {
                         balance: *balance,
                         version: 3,
                         allow_negative: *neg,
+                        closed: false,
                     },
                 )
             })
@@ -289,6 +296,7 @@ mod tests {
                 balance: 0,
                 version: 0,
                 allow_negative: true,
+                closed: false,
             },
         );
         let overflow = entry("a", "h", &[("w", 2), ("house", -2)]);
