@@ -252,13 +252,14 @@ impl Backend {
     }
 
     /// The expiry of a session that is not revoked.
-    pub async fn session_live_until(&self, session_id: &str) -> StoreResult<Option<i64>> {
-        let row = sqlx::query("SELECT expires_at FROM sessions WHERE id = ? AND revoked = 0")
+    /// A live (unrevoked) session's user and expiry.
+    pub async fn session_live_until(&self, session_id: &str) -> StoreResult<Option<(String, i64)>> {
+        let row = sqlx::query("SELECT user_id, expires_at FROM sessions WHERE id = ? AND revoked = 0")
             .bind(session_id)
             .fetch_optional(&self.read)
             .await?;
         Ok(match row {
-            Some(r) => Some(r.try_get("expires_at")?),
+            Some(r) => Some((r.try_get("user_id")?, r.try_get("expires_at")?)),
             None => None,
         })
     }

@@ -130,7 +130,10 @@ async fn check_ledger_runs_near_the_largest_balances(backend: Backend) {
                  subject_account_id, memo, created_at) VALUES ('{j}', '{c}', 'k-{j}', 'h', 'deposit', NULL, 'w:{user}', NULL, 1)"
             ))
             .await;
-        for (account, amount) in [(format!("h:{c}:{house}"), -near_max), (format!("w:{user}"), near_max)] {
+        for (account, amount) in [
+            (format!("h:{c}:{house}"), -near_max),
+            (format!("w:{user}"), near_max),
+        ] {
             infra
                 .execute(&format!(
                     "INSERT INTO postings (journal_id, account_id, client_id, amount, balance_after, account_version, created_at) \
