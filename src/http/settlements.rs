@@ -31,6 +31,8 @@ const MAX_PERIOD_MS: i64 = 366 * 24 * 3600 * 1000;
 pub struct SettleBody {
     period_start: String,
     period_end: String,
+    /// The key may come in the body instead of the `Idempotency-Key` header.
+    idempotency_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +81,8 @@ pub async fn create(
     id: web::Path<String>,
     body: web::Json<SettleBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let key = key.or_body(body.idempotency_key)?;
     let client = client_settings::writable(&state, &caller, &id).await?;
     let start = parse_time("period_start", Some(&body.period_start))?.unwrap_or_default();
     let end = parse_time("period_end", Some(&body.period_end))?.unwrap_or_default();
@@ -142,7 +146,7 @@ pub async fn create(
         header: SettlementRow {
             id: settlement_id.clone(),
             client_id: client.id.clone(),
-            idempotency_key: key.0.clone(),
+            idempotency_key: key.clone(),
             period_start: start,
             period_end: end,
             currency: currency.code.clone(),

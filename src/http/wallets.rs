@@ -27,6 +27,8 @@ pub struct MoveBody {
     /// A decimal string; kept as raw JSON so a number gets a clear 422 rather than a guess.
     amount: serde_json::Value,
     memo: Option<String>,
+    /// The key may come in the body instead of the `Idempotency-Key` header.
+    idempotency_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +134,7 @@ async fn move_money(
     body: MoveBody,
     movement: Movement,
 ) -> Result<HttpResponse, ApiError> {
+    let key = key.or_body(body.idempotency_key)?;
     let target = reachable_user(&state, &caller, &user_id).await?;
     may_move(&caller, &target, movement)?;
     let currency = currency_of(&state, &target).await?;
@@ -152,7 +155,7 @@ async fn move_money(
     let request = Request {
         client_id: &client_id,
         actor_id: &caller.user_id,
-        idempotency_key: &key.0,
+        idempotency_key: &key,
         user_id: &target.id,
         amount,
         memo: body.memo.as_deref(),
@@ -238,6 +241,7 @@ pub struct AdjustBody {
     /// Signed decimal string: `"-5.00"` takes money off the wallet.
     amount: serde_json::Value,
     reason: String,
+    idempotency_key: Option<String>,
 }
 
 /// `POST /users/{id}/wallet/adjust`: an admin's correction, with a required reason (kept as the
@@ -249,7 +253,11 @@ pub async fn adjust(
     id: web::Path<String>,
     body: web::Json<AdjustBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let AdjustBody { amount, reason } = body.into_inner();
+    let AdjustBody {
+        amount,
+        reason,
+        idempotency_key,
+    } = body.into_inner();
     let reason = reason.trim().to_owned();
     if reason.is_empty() {
         return Err(ApiError::validation("reason is required for an adjustment"));
@@ -267,6 +275,7 @@ pub async fn adjust(
     let body = MoveBody {
         amount,
         memo: Some(reason),
+        idempotency_key,
     };
     move_money(state, caller, key, id.into_inner(), body, movement).await
 }
