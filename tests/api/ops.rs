@@ -175,7 +175,7 @@ async fn check_ledger_runs_near_the_largest_balances(backend: Backend) {
 }
 
 /// Unknown paths answer the JSON 404 everywhere, inside the `/users/{id}` and `/clients/{id}`
-/// scopes too; a known path with a method it does not serve is a 404 as well.
+/// scopes too; a known path with a method it does not serve is a 405 with `Allow`.
 async fn unknown_endpoints_answer_json_404(backend: Backend) {
     let hub = TestHub::start(backend).await;
     let api = hub.api();
@@ -190,8 +190,28 @@ async fn unknown_endpoints_answer_json_404(backend: Backend) {
     ] {
         api.get(token, &path).await.error(404, "not_found");
     }
+    // A known path with a method it does not serve: 405 with the methods it does.
     let deposit = format!("/api/v1/users/{}/wallet/deposit", tree.player_id);
-    api.get(token, &deposit).await.error(404, "not_found");
+    let wrong = api.get(token, &deposit).await;
+    wrong.error(405, "method_not_allowed");
+    let user_path = format!("/api/v1/users/{}", tree.player_id);
+    let deleted = api
+        .http
+        .delete(format!("{}{user_path}", api.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 405);
+    assert_eq!(deleted.headers()["allow"], "GET, PATCH");
+    let health = api
+        .http
+        .post(format!("{}/health", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 405);
+    assert_eq!(health.headers()["allow"], "GET");
     // The scoped routes themselves still answer.
     let user = api
         .get(token, &format!("/api/v1/users/{}", tree.player_id))
