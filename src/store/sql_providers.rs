@@ -61,6 +61,18 @@ async fn post_in_tx(tx: &mut sqlx::Transaction<'_, Db>, e: &NewEntry) -> StoreRe
     };
     let mut legs: Vec<&NewPosting> = e.postings.iter().collect();
     legs.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    // As the planner does: a closed account is the reason, whatever the other legs' amounts
+    // (the `closed = 0` guard in the UPDATE below keeps it exact under concurrency).
+    for leg in &legs {
+        let closed: Option<i64> = sqlx::query_scalar("SELECT closed FROM accounts WHERE id = ? AND client_id = ?")
+            .bind(&leg.account_id)
+            .bind(&e.client_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if closed.is_some_and(|c| c != 0) {
+            return Err(StoreError::AccountClosed(leg.account_id.clone()));
+        }
+    }
     let mut lines = Vec::with_capacity(legs.len());
     for leg in legs {
         let (min_before, max_before) = if leg.amount < 0 {
