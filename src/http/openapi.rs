@@ -630,7 +630,7 @@ fn schemas() -> Value {
         "Error": obj(&[("error", obj(&[("code", st()), ("message", st()), ("field", json!({ "type": "string", "description": "the request field at fault, when a validation error can name one" }))], &["code", "message"]))], &["error"]),
         "Object": s("object"),
         "Status": obj(&[("status", st())], &["status"]),
-        "Readiness": obj(&[("status", json!({ "enum": ["ready", "not_ready"] })), ("database", st()), ("redis", json!({ "type": "string", "description": "ok, down, or not_configured" }))], &["status"]),
+        "Readiness": json!({ "type": "object", "description": "more fields may be added", "properties": { "status": { "enum": ["ready", "not_ready"] }, "database": { "enum": ["ok", "unavailable"] }, "redis": { "enum": ["ok", "unavailable", "not_configured"] } }, "required": ["status", "database", "redis"] }),
         "Text": s("string"),
         "Empty": s("null"),
         "LoginRequest": obj(&[("client", json!({ "type": "string", "description": "client code; omitted for platform users" })), ("username", st()), ("password", st())], &["username", "password"]),

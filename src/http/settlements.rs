@@ -53,7 +53,8 @@ fn id_floor(ms: i64) -> String {
 }
 
 /// The nearest agent above a player, if any (players under a client admin earn nobody
-/// commission).
+/// commission, nor do players whose nearest agent is closed: a closed account takes no money,
+/// so paying it would leave the settlement unpostable).
 async fn nearest_agent(state: &AppState, user_id: &str) -> Result<Option<String>, ApiError> {
     let mut next = state.store.user(user_id).await?.and_then(|u| u.parent_id);
     while let Some(id) = next {
@@ -61,6 +62,7 @@ async fn nearest_agent(state: &AppState, user_id: &str) -> Result<Option<String>
             return Ok(None);
         };
         match user.role.parse::<Role>() {
+            Ok(Role::Agent) if user.status == "closed" => return Ok(None),
             Ok(Role::Agent) => return Ok(Some(user.id)),
             Ok(Role::Player) => next = user.parent_id,
             _ => return Ok(None),
