@@ -102,12 +102,17 @@ fn main() -> ExitCode {
             }
             Command::CheckLedger => {
                 let store = nashub::startup::open_store(&config).await?;
-                match nashub::ops::check_ledger(&store).await? {
-                    Ok(()) => {
+                match nashub::ops::check_ledger(&store).await {
+                    // A check that could not run is neither clean (0) nor an imbalance (1).
+                    Err(e) => {
+                        eprintln!("nashub: ledger check could not run: {e:#}");
+                        Ok(ExitCode::from(nashub::ops::CHECK_COULD_NOT_RUN))
+                    }
+                    Ok(Ok(())) => {
                         println!("ledger ok");
                         Ok(ExitCode::SUCCESS)
                     }
-                    Err(violation) => {
+                    Ok(Err(violation)) => {
                         println!("ledger violation: {violation}");
                         Ok(ExitCode::from(1))
                     }

@@ -179,4 +179,17 @@ fn register_ledger() {
     );
     counter!(SQLITE_WAL_RESTARTS).absolute(0);
     counter!(SQLITE_WAL_SYNCS).absolute(0);
+    register_ledger_check();
+}
+
+/// Ledger checks (periodic or `check-ledger`) that could not run: alert on any increase, as a
+/// check that fails to run leaves `ledger_imbalance` at 0.
+pub const LEDGER_CHECK_FAILURES: &str = "ledger_check_failures_total";
+
+fn register_ledger_check() {
+    describe_counter!(
+        LEDGER_CHECK_FAILURES,
+        "Ledger checks that could not run (alert on any increase)"
+    );
+    counter!(LEDGER_CHECK_FAILURES).absolute(0);
 }

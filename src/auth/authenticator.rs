@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{AccessClaims, TokenError, TokenService};
 use crate::domain::Role;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, UserRow};
 
 /// The authenticated user behind a request; identity comes from the token only.
 #[derive(Debug, Clone)]
@@ -21,12 +21,13 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The token's `perms` claim is informational; the caller's permissions are given.
-    fn from_claims(c: &AccessClaims, perms: Arc<[String]>) -> Self {
+    /// Identity from the verified token; role and client from the server's own user row (a
+    /// token's claims are only as trustworthy as the signing key), permissions given.
+    fn new(c: &AccessClaims, user: &UserRow, role: Role, perms: Arc<[String]>) -> Self {
         Self {
-            user_id: c.sub.clone(),
-            client_id: c.cid.clone(),
-            role: c.role,
+            user_id: user.id.clone(),
+            client_id: user.client_id.clone(),
+            role,
             session_id: c.sid.clone(),
             expires_at: c.exp,
             perms,
@@ -63,16 +64,29 @@ impl Authenticator {
         let claims = self.tokens.verify_access(token)?;
         // Asked on every request, even for a remembered token: the store's read cache forgets
         // an ended session within one epoch poll (50 ms) on every node, so logout ends it.
-        if !self
+        let owner = self
             .store
-            .session_active(&claims.sid, crate::domain::now_ms())
-            .await?
-        {
+            .session_owner(&claims.sid, crate::domain::now_ms())
+            .await?;
+        // Defence in depth: a token signed with the real key must still name a session of its
+        // own subject, and the rights come from the user's row, never from `role`/`cid`/`perms`
+        // claims, so a leaked key cannot turn a player's session into a super admin.
+        if owner.as_deref() != Some(claims.sub.as_str()) {
             return Err(AuthError::SessionEnded);
         }
-        let overrides = self.store.permission_overrides(&claims.sub).await?;
-        let perms = super::permissions::effective_shared(claims.role, &overrides);
-        Ok(Caller::from_claims(&claims, perms))
+        let user = self
+            .store
+            .user(&claims.sub)
+            .await?
+            .filter(|u| u.status == "active")
+            .ok_or(AuthError::SessionEnded)?;
+        let role: Role = user.role.parse().map_err(|_| AuthError::SessionEnded)?;
+        if role != claims.role || user.client_id != claims.cid {
+            return Err(AuthError::SessionEnded);
+        }
+        let overrides = self.store.permission_overrides(&user.id).await?;
+        let perms = super::permissions::effective_shared(role, &overrides);
+        Ok(Caller::new(&claims, &user, role, perms))
     }
 
     /// Ends a session and its refresh family.

@@ -28,9 +28,10 @@ pub fn client_code(raw: &str) -> Result<String, String> {
     }
 }
 
-/// Checks a password's length (8 to 128 bytes); strength policy is the client's business.
+/// Checks a password's length (8 to 128 characters, as `/openapi.json` declares it: JSON
+/// Schema counts characters, not bytes); strength policy is the client's business.
 pub fn password(raw: &str) -> Result<(), String> {
-    if (8..=128).contains(&raw.len()) {
+    if (8..=128).contains(&raw.chars().count()) {
         Ok(())
     } else {
         Err("password must be 8 to 128 characters".into())

@@ -148,6 +148,18 @@ impl From<StoreError> for ApiError {
                 "the amount would take a balance past its limit",
             ),
             StoreError::UnknownAccount(_) => Self::not_found("wallet"),
+            StoreError::AccountClosed(_) => Self::conflict(
+                "user_closed",
+                "this user is closed: no money moves into or out of their account",
+            ),
+            StoreError::NotClosable("balance_not_zero") => Self::conflict(
+                "balance_not_zero",
+                "empty this user's wallet before closing it",
+            ),
+            StoreError::NotClosable(code) => Self::conflict(
+                code,
+                "wait until this user's provider transfers have finished before closing",
+            ),
             other => {
                 tracing::error!(error = %other, "storage failure");
                 Self::unavailable("storage_unavailable", "storage is unavailable; try again")

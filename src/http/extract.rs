@@ -86,8 +86,32 @@ impl FromRequest for Auth {
     }
 }
 
-/// The `Idempotency-Key` header every money-moving request must carry.
-pub struct IdempotencyKey(pub String);
+/// The `Idempotency-Key` header, when sent and valid. Every money-moving request must carry a
+/// key, as this header or as an `idempotency_key` body field (DESIGN section 4): the handler
+/// settles which with [`IdempotencyKey::or_body`] once the body is parsed.
+pub struct IdempotencyKey(Option<String>);
+
+impl IdempotencyKey {
+    /// The request's key: the header, the body field, or both if they agree (422 otherwise);
+    /// 400 `idempotency_key_required` with neither. The body field is not part of the request
+    /// hash (that covers what the request does), so a retry may move the key between the two.
+    pub fn or_body(self, body: Option<String>) -> Result<String, ApiError> {
+        if let Some(key) = &body {
+            crate::domain::names::idempotency_key(key)
+                .map_err(|m| ApiError::bad_request("invalid_idempotency_key", m))?;
+        }
+        match (self.0, body) {
+            (Some(header), Some(field)) if header != field => Err(ApiError::validation(
+                "the Idempotency-Key header and the idempotency_key field differ",
+            )),
+            (Some(key), _) | (None, Some(key)) => Ok(key),
+            (None, None) => Err(ApiError::bad_request(
+                "idempotency_key_required",
+                "send an Idempotency-Key header (or an idempotency_key field)",
+            )),
+        }
+    }
+}
 
 impl FromRequest for IdempotencyKey {
     type Error = ApiError;
@@ -95,16 +119,13 @@ impl FromRequest for IdempotencyKey {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let result = match req.headers().get("Idempotency-Key").map(|v| v.to_str()) {
-            None => Err(ApiError::bad_request(
-                "idempotency_key_required",
-                "send an Idempotency-Key header",
-            )),
+            None => Ok(IdempotencyKey(None)),
             Some(Err(_)) => Err(ApiError::bad_request(
                 "invalid_idempotency_key",
                 "Idempotency-Key must be ASCII",
             )),
             Some(Ok(key)) => crate::domain::names::idempotency_key(key)
-                .map(|()| IdempotencyKey(key.to_owned()))
+                .map(|()| IdempotencyKey(Some(key.to_owned())))
                 .map_err(|m| ApiError::bad_request("invalid_idempotency_key", m)),
         };
         std::future::ready(result)

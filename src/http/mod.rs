@@ -151,8 +151,25 @@ fn client_scope() -> actix_web::Scope {
         )
 }
 
-async fn not_found() -> HttpResponse {
+/// No route matched: 405 with `Allow` when the path is a documented one and only the method is
+/// wrong (what a client generator expects), else 404.
+async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     use actix_web::ResponseError;
+    let allowed = openapi::methods_for(req.path());
+    if !allowed.is_empty() && !allowed.iter().any(|m| m == req.method().as_str()) {
+        let mut response = ApiError::new(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this path answers {}", allowed.join(", ")),
+        )
+        .error_response();
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allowed.join(", ")) {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::ALLOW, value);
+        }
+        return response;
+    }
     ApiError::new(
         actix_web::http::StatusCode::NOT_FOUND,
         "not_found",

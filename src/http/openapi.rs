@@ -53,7 +53,7 @@ fn ops() -> Vec<Op> {
         },
         Op {
             auth: false,
-            ok: (200, "Status"),
+            ok: (200, "Readiness"),
             ..op(
                 "get",
                 "/ready",
@@ -623,17 +623,21 @@ fn schemas() -> Value {
     let st = || s("string");
     let opt = || json!({ "type": ["string", "null"] });
     let amount = || json!({ "type": "string", "description": "decimal string in the currency's exponent", "example": "150.00" });
+    let key = || json!({ "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[\\x21-\\x7E]+$", "description": "1 to 128 printable ASCII characters; or send the Idempotency-Key header (both: they must agree)" });
+    let password = || json!({ "type": "string", "minLength": 8, "maxLength": 128 });
+    let username = || json!({ "type": "string", "pattern": "^[A-Za-z0-9_.-]{3,64}$", "description": "3 to 64 of a-z 0-9 _ . - (stored lower-case)" });
     json!({
         "Error": obj(&[("error", obj(&[("code", st()), ("message", st()), ("field", json!({ "type": "string", "description": "the request field at fault, when a validation error can name one" }))], &["code", "message"]))], &["error"]),
         "Object": s("object"),
         "Status": obj(&[("status", st())], &["status"]),
+        "Readiness": json!({ "type": "object", "description": "more fields may be added", "properties": { "status": { "enum": ["ready", "not_ready"] }, "database": { "enum": ["ok", "unavailable"] }, "redis": { "enum": ["ok", "unavailable", "not_configured"] } }, "required": ["status", "database", "redis"] }),
         "Text": s("string"),
         "Empty": s("null"),
         "LoginRequest": obj(&[("client", json!({ "type": "string", "description": "client code; omitted for platform users" })), ("username", st()), ("password", st())], &["username", "password"]),
         "RefreshRequest": obj(&[("refresh_token", st())], &["refresh_token"]),
-        "PasswordChange": obj(&[("current_password", st()), ("new_password", st())], &["current_password", "new_password"]),
+        "PasswordChange": obj(&[("current_password", st()), ("new_password", password())], &["current_password", "new_password"]),
         "TokenResponse": obj(&[("access_token", st()), ("refresh_token", st()), ("token_type", json!({ "const": "Bearer" })), ("expires_in", s("integer"))], &["access_token", "refresh_token", "token_type", "expires_in"]),
-        "CreateClient": obj(&[("code", st()), ("name", st()), ("currency", st()), ("currency_exponent", s("integer"))], &["code", "name", "currency"]),
+        "CreateClient": obj(&[("code", json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{2,32}$", "description": "2 to 32 of a-z 0-9 _ - (stored lower-case)" })), ("name", st()), ("currency", st()), ("currency_exponent", s("integer"))], &["code", "name", "currency"]),
         "UpdateClient": obj(&[("name", st()), ("status", json!({ "enum": ["active", "suspended"] }))], &[]),
         "Client": obj(&[("id", st()), ("code", st()), ("name", st()), ("currency", st()), ("currency_exponent", s("integer")), ("status", st()), ("created_at", st())], &["id"]),
         "ClientPage": page_of("Client"),
@@ -655,15 +659,15 @@ fn schemas() -> Value {
             ("credentials", json!({ "type": "array", "items": r("CredentialsInfo") }))], &["client_id"]),
         "Credentials": obj(&[("credentials", json!({ "type": "object", "description": "the client's own provider account, never returned; validated before it is sealed (422 with error.field naming the bad field). jdb: base_url (http/https), operator (dc), parent, key and iv (16 characters each); luckysports: base_url, operator, secret. Optional: timeout_ms, request_window_ms, breaker_failures, breaker_open_ms, max_in_flight, results_delay_ms, results_step_ms (default: the configured account's)", "properties": { "base_url": st(), "operator": st(), "parent": st(), "key": st(), "iv": st(), "secret": st(), "timeout_ms": s("integer"), "request_window_ms": s("integer"), "breaker_failures": s("integer"), "breaker_open_ms": s("integer"), "max_in_flight": s("integer"), "results_delay_ms": s("integer"), "results_step_ms": s("integer") }, "required": ["base_url", "operator"] }))], &["credentials"]),
         "CredentialsInfo": obj(&[("provider", st()), ("configured", s("boolean")), ("key_id", st()), ("version", s("integer")), ("updated_at", st())], &["provider", "configured"]),
-        "CreateUser": obj(&[("client_id", json!({ "type": "string", "description": "platform callers only" })), ("parent_id", st()), ("role", json!({ "enum": ["client_admin", "agent", "player"] })), ("username", st()), ("password", st())], &["role", "username", "password"]),
-        "UpdateUser": obj(&[("username", st())], &[]),
+        "CreateUser": obj(&[("client_id", json!({ "type": "string", "description": "platform callers only" })), ("parent_id", st()), ("role", json!({ "enum": ["client_admin", "agent", "player"] })), ("username", username()), ("password", password())], &["role", "username", "password"]),
+        "UpdateUser": obj(&[("username", username())], &[]),
         "User": obj(&[("id", st()), ("client_id", opt()), ("parent_id", opt()), ("role", st()), ("username", st()), ("status", json!({ "enum": ["active", "suspended", "closed"] })), ("depth", s("integer")), ("created_at", st())], &["id"]),
         "UserPage": page_of("User"),
         "Permissions": obj(&[("user_id", st()), ("role", st()), ("defaults", json!({ "type": "array", "items": st() })), ("overrides", json!({ "type": "array", "items": obj(&[("permission", st()), ("effect", json!({ "enum": ["grant", "revoke"] }))], &[]) })), ("effective", json!({ "type": "array", "items": st() }))], &["effective"]),
         "Wallet": obj(&[("user_id", st()), ("balance", amount()), ("currency", st())], &["user_id", "balance", "currency"]),
-        "MoveBody": obj(&[("amount", amount()), ("memo", st())], &["amount"]),
-        "AdjustBody": obj(&[("amount", amount()), ("reason", st())], &["amount", "reason"]),
-        "ProviderTransferBody": obj(&[("amount", amount())], &["amount"]),
+        "MoveBody": obj(&[("amount", amount()), ("memo", json!({ "type": "string", "maxLength": 256 })), ("idempotency_key", key())], &["amount"]),
+        "AdjustBody": obj(&[("amount", json!({ "type": "string", "description": "signed decimal string: \"-5.00\" takes money off", "example": "-5.00" })), ("reason", json!({ "type": "string", "minLength": 1 })), ("idempotency_key", key())], &["amount", "reason"]),
+        "ProviderTransferBody": obj(&[("amount", amount()), ("idempotency_key", key())], &["amount"]),
         "ProviderTransfer": json!({ "type": "object", "properties": { "transfer_id": st(), "state": json!({ "type": "string", "enum": ["pending", "unknown", "succeeded", "failed"] }), "balance": amount(), "currency": st() }, "required": ["transfer_id", "state"] }),
         "ProviderBalance": obj(&[("user_id", st()), ("provider", st()), ("balance", amount()), ("currency", st())], &["user_id", "provider", "balance", "currency"]),
         "LaunchBody": obj(&[("game", st()), ("lang", st())], &["game"]),
@@ -674,7 +678,7 @@ fn schemas() -> Value {
         "TransactionPage": page_of("Transaction"),
         "AuditItem": obj(&[("id", st()), ("seq", s("integer")), ("client_id", opt()), ("actor_id", opt()), ("action", st()), ("target_type", opt()), ("target_id", opt()), ("before", json!({})), ("after", json!({})), ("ip", opt()), ("created_at", st()), ("hash", st())], &["id", "action"]),
         "AuditPage": page_of("AuditItem"),
-        "SettleBody": obj(&[("period_start", json!({ "type": "string", "format": "date-time" })), ("period_end", json!({ "type": "string", "format": "date-time", "description": "at least settlement_grace_secs in the past" }))], &["period_start", "period_end"]),
+        "SettleBody": obj(&[("period_start", json!({ "type": "string", "format": "date-time" })), ("period_end", json!({ "type": "string", "format": "date-time", "description": "at least settlement_grace_secs in the past" })), ("idempotency_key", key())], &["period_start", "period_end"]),
         "Commission": obj(&[("agent_id", st()), ("players", s("integer")), ("ngr", amount()), ("rate", st()), ("amount", amount()), ("transaction_id", opt())], &["agent_id", "amount"]),
         "RevenueShare": obj(&[("base", amount()), ("rate", st()), ("amount", amount()), ("transaction_id", opt())], &["amount"]),
         "Settlement": obj(&[("id", st()), ("client_id", st()), ("period_start", st()), ("period_end", st()), ("currency", st()), ("ngr", amount()), ("state", json!({ "enum": ["pending", "posted"] })), ("commission_total", amount()), ("commissions", json!({ "type": "array", "items": r("Commission") })), ("revenue_share", r("RevenueShare")), ("created_by", st()), ("created_at", st()), ("posted_at", opt())], &["id", "state"]),
@@ -693,13 +697,23 @@ fn operation(o: &Op) -> Value {
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": s("string") }))
         .collect();
-    params.extend(
-        o.query
-            .iter()
-            .map(|q| json!({ "name": q, "in": "query", "required": false, "schema": s("string") })),
-    );
+    params.extend(o.query.iter().map(|q| {
+        // Every `limit` is checked as an integer in 1..=200 (`users::page_limit` and peers).
+        let schema = if *q == "limit" {
+            json!({ "type": "integer", "minimum": 1, "maximum": 200, "default": 50 })
+        } else {
+            s("string")
+        };
+        json!({ "name": q, "in": "query", "required": false, "schema": schema })
+    }));
     if o.idempotent_key {
-        params.push(json!({ "name": "Idempotency-Key", "in": "header", "required": true, "schema": s("string") }));
+        // Not `required`: the body's `idempotency_key` field may carry it instead (one of the
+        // two must, else 400 `idempotency_key_required`).
+        params.push(json!({
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "required unless the body has idempotency_key; scoped per client and caller",
+            "schema": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[\\x21-\\x7E]+$" },
+        }));
     }
     let (code, schema) = o.ok;
     let mut responses = Map::new();
@@ -723,8 +737,62 @@ fn operation(o: &Op) -> Value {
     if o.path.contains('{') {
         responses.insert("404".into(), error_response("unknown, or another client's"));
     }
-    if o.body.is_some() || !o.query.is_empty() {
+    if o.body.is_some() || !o.query.is_empty() || o.path.contains('{') {
         responses.insert("422".into(), error_response("validation error"));
+    }
+    if o.body.is_some() || o.idempotent_key {
+        responses.insert(
+            "400".into(),
+            error_response(
+                "malformed JSON (invalid_json), or a missing or invalid idempotency key",
+            ),
+        );
+    }
+    if o.body.is_some() {
+        responses.insert(
+            "413".into(),
+            error_response("request body too large (payload_too_large)"),
+        );
+        responses.insert(
+            "415".into(),
+            error_response("body not sent as application/json (unsupported_media_type)"),
+        );
+    }
+    let mutates = o.method != "get";
+    if o.auth && mutates {
+        responses.insert(
+            "409".into(),
+            error_response(
+                "conflicts with the current state (error.code says which: idempotency_conflict, insufficient_funds, user_closed, balance_not_zero, ...)",
+            ),
+        );
+    }
+    if !o.auth
+        && (o.path.starts_with("/api/v1/auth/")
+            || o.path.starts_with("/callbacks/")
+            || o.path == "/ws")
+    {
+        responses.insert(
+            "401".into(),
+            error_response("bad credentials, token or signature"),
+        );
+    }
+    if o.path == "/api/v1/auth/login" {
+        responses.insert(
+            "429".into(),
+            error_response("too many failed logins (Retry-After)"),
+        );
+    }
+    if o.path == "/ready" {
+        responses.insert(
+            "503".into(),
+            json!({ "description": "not ready", "content": { "application/json": { "schema": r("Readiness") } } }),
+        );
+    } else if o.path.starts_with("/api/") || o.path.starts_with("/callbacks/") {
+        responses.insert(
+            "503".into(),
+            error_response("a dependency (storage, a provider) is unavailable"),
+        );
     }
     let mut out = json!({
         "tags": [o.tag],
@@ -758,7 +826,7 @@ pub fn document() -> &'static Value {
             "info": {
                 "title": "nashub API",
                 "version": env!("CARGO_PKG_VERSION"),
-                "description": "Real-time game hub for white-label casino operators. Errors are {\"error\": {\"code\", \"message\"}}; amounts are decimal strings; ids are opaque strings.",
+                "description": "Real-time game hub for white-label casino operators. Errors are {\"error\": {\"code\", \"message\"}}; amounts are decimal strings; ids are opaque strings. A method a documented path does not list answers 405 method_not_allowed with an Allow header; an undocumented path answers 404 not_found.",
             },
             "paths": paths,
             "components": {
@@ -767,6 +835,45 @@ pub fn document() -> &'static Value {
             },
         })
     })
+}
+
+/// The methods documented for the path a request names (upper case), empty when no
+/// documented path matches: the default service answers 405 with `Allow` from this, so the
+/// document and the router agree on which methods a path has.
+pub fn methods_for(path: &str) -> Vec<String> {
+    static TABLE: OnceLock<Vec<(Vec<String>, Vec<String>)>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        document()["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(template, ops)| {
+                        let segments = template.split('/').map(str::to_owned).collect();
+                        let methods = ops
+                            .as_object()
+                            .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
+                            .unwrap_or_default();
+                        (segments, methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let asked: Vec<&str> = path.split('/').collect();
+    let mut methods: Vec<String> = table
+        .iter()
+        .filter(|(template, _)| {
+            template.len() == asked.len()
+                && template.iter().zip(&asked).all(|(t, a)| {
+                    t == a || (t.starts_with('{') && t.ends_with('}') && !a.is_empty())
+                })
+        })
+        .flat_map(|(_, methods)| methods.iter().cloned())
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
 }
 
 pub async fn serve() -> HttpResponse {
@@ -801,6 +908,10 @@ mod tests {
             found += 1;
         }
         assert!(found > 30, "only {found} routes parsed");
+        assert_eq!(methods_for("/api/v1/users/u1"), ["GET", "PATCH"]);
+        assert_eq!(methods_for("/api/v1/users/u1/wallet/deposit"), ["POST"]);
+        assert!(methods_for("/api/v1/users//wallet/deposit").is_empty());
+        assert!(methods_for("/api/v1/nothing").is_empty());
         // Every schema referenced exists.
         let text = doc.to_string();
         for piece in text.split("#/components/schemas/").skip(1) {

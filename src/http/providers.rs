@@ -22,6 +22,8 @@ use crate::store::{ClientRow, UserRow};
 pub struct TransferBody {
     /// A decimal string, kept raw so a JSON number gets a clear 422.
     amount: serde_json::Value,
+    /// The key may come in the body instead of the `Idempotency-Key` header.
+    idempotency_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +118,7 @@ async fn transfer(
     body: TransferBody,
     direction: Direction,
 ) -> Result<HttpResponse, ApiError> {
+    let key = key.or_body(body.idempotency_key)?;
     let (user_id, provider) = path;
     let (user, client, currency) = target(&state, &caller, &user_id).await?;
     state.providers.account_for(&client, &provider).await?;
@@ -133,7 +136,7 @@ async fn transfer(
             currency: currency.clone(),
             user_id: user.id.clone(),
             actor_id: caller.user_id.clone(),
-            idempotency_key: key.0,
+            idempotency_key: key,
             provider,
             direction,
             amount,

@@ -31,6 +31,8 @@ const MAX_PERIOD_MS: i64 = 366 * 24 * 3600 * 1000;
 pub struct SettleBody {
     period_start: String,
     period_end: String,
+    /// The key may come in the body instead of the `Idempotency-Key` header.
+    idempotency_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -51,7 +53,8 @@ fn id_floor(ms: i64) -> String {
 }
 
 /// The nearest agent above a player, if any (players under a client admin earn nobody
-/// commission).
+/// commission, nor do players whose nearest agent is closed: a closed account takes no money,
+/// so paying it would leave the settlement unpostable).
 async fn nearest_agent(state: &AppState, user_id: &str) -> Result<Option<String>, ApiError> {
     let mut next = state.store.user(user_id).await?.and_then(|u| u.parent_id);
     while let Some(id) = next {
@@ -59,6 +62,7 @@ async fn nearest_agent(state: &AppState, user_id: &str) -> Result<Option<String>
             return Ok(None);
         };
         match user.role.parse::<Role>() {
+            Ok(Role::Agent) if user.status == "closed" => return Ok(None),
             Ok(Role::Agent) => return Ok(Some(user.id)),
             Ok(Role::Player) => next = user.parent_id,
             _ => return Ok(None),
@@ -68,7 +72,8 @@ async fn nearest_agent(state: &AppState, user_id: &str) -> Result<Option<String>
 }
 
 /// `POST /api/v1/clients/{id}/settlements` `{"period_start","period_end"}` (RFC 3339): 201 with
-/// the settlement; the same key or the same period again: 200 with the first one; a period
+/// the settlement; the same key again: 201 with the first one (a replay); the same period under
+/// another key: 200 with the first one; a period
 /// overlapping another settlement: 409 `settlement_overlap`.
 pub async fn create(
     state: web::Data<AppState>,
@@ -78,6 +83,8 @@ pub async fn create(
     id: web::Path<String>,
     body: web::Json<SettleBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let key = key.or_body(body.idempotency_key)?;
     let client = client_settings::writable(&state, &caller, &id).await?;
     let start = parse_time("period_start", Some(&body.period_start))?.unwrap_or_default();
     let end = parse_time("period_end", Some(&body.period_end))?.unwrap_or_default();
@@ -141,7 +148,7 @@ pub async fn create(
         header: SettlementRow {
             id: settlement_id.clone(),
             client_id: client.id.clone(),
-            idempotency_key: key.0.clone(),
+            idempotency_key: key.clone(),
             period_start: start,
             period_end: end,
             currency: currency.code.clone(),
@@ -192,6 +199,8 @@ pub async fn create(
                 .await?;
             (actix_web::http::StatusCode::CREATED, settlement_id)
         }
+        // DESIGN section 4: a replay answers as the first request did, status included.
+        FixOutcome::Replayed(first) => (actix_web::http::StatusCode::CREATED, first),
         FixOutcome::Existing(existing) => (actix_web::http::StatusCode::OK, existing),
         FixOutcome::Overlaps(other) => {
             return Err(ApiError::conflict(

@@ -15,7 +15,6 @@ use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
 use crate::domain::{Role, names, now_ms};
-use crate::ledger::accounts::wallet_id;
 use crate::state::AppState;
 use crate::store::{UserFilter, UserRow};
 
@@ -194,17 +193,8 @@ async fn set_status(
             "this user is closed for good",
         ));
     }
-    // Closing must not strand money: the wallet is emptied first (withdraw or debit).
-    if status == "closed"
-        && user.status != "closed"
-        && let Some(wallet) = state.store.account(&wallet_id(&user.id)).await?
-        && wallet.balance != 0
-    {
-        return Err(ApiError::conflict(
-            "balance_not_zero",
-            "empty this user's wallet before closing it",
-        ));
-    }
+    // Closing needs an empty wallet and no transfer in flight; the store checks both in the
+    // transaction that freezes the accounts (409 `balance_not_zero` / `transfers_in_flight`).
     if user.status != status {
         state
             .store

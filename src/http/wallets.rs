@@ -27,6 +27,8 @@ pub struct MoveBody {
     /// A decimal string; kept as raw JSON so a number gets a clear 422 rather than a guess.
     amount: serde_json::Value,
     memo: Option<String>,
+    /// The key may come in the body instead of the `Idempotency-Key` header.
+    idempotency_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +134,7 @@ async fn move_money(
     body: MoveBody,
     movement: Movement,
 ) -> Result<HttpResponse, ApiError> {
+    let key = key.or_body(body.idempotency_key)?;
     let target = reachable_user(&state, &caller, &user_id).await?;
     may_move(&caller, &target, movement)?;
     let currency = currency_of(&state, &target).await?;
@@ -152,12 +155,20 @@ async fn move_money(
     let request = Request {
         client_id: &client_id,
         actor_id: &caller.user_id,
-        idempotency_key: &key.0,
+        idempotency_key: &key,
         user_id: &target.id,
         amount,
         memo: body.memo.as_deref(),
     };
     let mut entry = entries::build(movement, &request);
+    // Signed as it moves the target's wallet (a withdrawal or `-1.00` adjustment is negative),
+    // like the transaction listing: the parsed amount has lost its sign.
+    let signed = entry
+        .postings
+        .iter()
+        .find(|p| p.account_id == wallet_id(&target.id))
+        .map(|p| p.amount)
+        .ok_or_else(ApiError::internal)?;
     // Who asked, in the audit chain, committed in the same transaction as the movement.
     entry.audit = Some(
         Event::new(&format!("wallet.{}", movement.kind()))
@@ -166,7 +177,7 @@ async fn move_money(
             .target("user", &target.id)
             .after(json!({
                 "transaction_id": entry.id,
-                "amount": currency.format(amount.minor()),
+                "amount": currency.format(signed),
                 "memo": body.memo,
             }))
             .into_row(),
@@ -230,6 +241,7 @@ pub struct AdjustBody {
     /// Signed decimal string: `"-5.00"` takes money off the wallet.
     amount: serde_json::Value,
     reason: String,
+    idempotency_key: Option<String>,
 }
 
 /// `POST /users/{id}/wallet/adjust`: an admin's correction, with a required reason (kept as the
@@ -241,7 +253,11 @@ pub async fn adjust(
     id: web::Path<String>,
     body: web::Json<AdjustBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let AdjustBody { amount, reason } = body.into_inner();
+    let AdjustBody {
+        amount,
+        reason,
+        idempotency_key,
+    } = body.into_inner();
     let reason = reason.trim().to_owned();
     if reason.is_empty() {
         return Err(ApiError::validation("reason is required for an adjustment"));
@@ -259,6 +275,7 @@ pub async fn adjust(
     let body = MoveBody {
         amount,
         memo: Some(reason),
+        idempotency_key,
     };
     move_money(state, caller, key, id.into_inner(), body, movement).await
 }

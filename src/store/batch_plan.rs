@@ -14,6 +14,8 @@ pub struct LockedAccount {
     pub balance: i64,
     pub version: i64,
     pub allow_negative: bool,
+    /// The owner is closed: every entry touching this account is refused.
+    pub closed: bool,
 }
 
 /// A journal row that already holds an idempotency key.
@@ -138,6 +140,15 @@ pub fn plan(
 fn judge(e: &NewEntry, state: &HashMap<String, Working>) -> Result<Vec<PostedLine>, StoreError> {
     let mut legs: Vec<_> = e.postings.iter().collect();
     legs.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    // First, whatever the amounts: an entry naming a closed account is refused as such (not as
+    // insufficient funds on another leg), so the caller learns the rule that applies for good.
+    if let Some(leg) = legs.iter().find(|leg| {
+        state
+            .get(&leg.account_id)
+            .is_some_and(|w| w.locked.client_id == e.client_id && w.locked.closed)
+    }) {
+        return Err(StoreError::AccountClosed(leg.account_id.clone()));
+    }
     let mut lines = Vec::with_capacity(legs.len());
     for leg in legs {
         let acc = match state.get(&leg.account_id) {
@@ -200,6 +211,7 @@ mod tests {
                         balance: *balance,
                         version: 3,
                         allow_negative: *neg,
+                        closed: false,
                     },
                 )
             })
@@ -289,6 +301,7 @@ mod tests {
                 balance: 0,
                 version: 0,
                 allow_negative: true,
+                closed: false,
             },
         );
         let overflow = entry("a", "h", &[("w", 2), ("house", -2)]);
@@ -308,5 +321,67 @@ mod tests {
             Verdict::Refused(StoreError::UnknownAccount(_))
         ));
         assert!(p.changes.is_empty());
+    }
+
+    #[test]
+    fn closed_accounts_refuse_every_entry_touching_them() {
+        let mut accs = accounts(&[("w", 10, false), ("house", 0, true), ("w2", 0, false)]);
+        accs.get_mut("w").unwrap().closed = true;
+        let out = entry("a", "h", &[("w", -5), ("house", 5)]);
+        let into = entry("b", "h", &[("w", 5), ("house", -5)]);
+        // Would fit in amount, and the open account sorts first: still refused whole.
+        let via = entry("c", "h", &[("house", -1), ("w", 1)]);
+        let open = entry("d", "h", &[("w2", 3), ("house", -3)]);
+        let p = plan(&[&out, &into, &via, &open], accs, &HashMap::new());
+        for v in &p.verdicts[..3] {
+            assert!(
+                matches!(v, Verdict::Refused(StoreError::AccountClosed(id)) if id == "w"),
+                "{v:?}"
+            );
+        }
+        assert!(matches!(p.verdicts[3], Verdict::Commit(_)));
+        assert!(p.changes.iter().all(|c| c.id != "w"));
+    }
+
+    proptest::proptest! {
+        /// Whatever the batch, a closed account's balance and version never change and every
+        /// entry that names one is refused with `AccountClosed`.
+        #[test]
+        fn closed_accounts_never_move(
+            closed in proptest::collection::vec(proptest::bool::ANY, 3),
+            legs in proptest::collection::vec((0_usize..3, 0_usize..3, 1_i64..50), 1..20),
+        ) {
+            let names = ["a", "b", "c"];
+            let mut accs = accounts(&[("a", 100, false), ("b", 100, false), ("c", 100, true)]);
+            for (name, is_closed) in names.iter().zip(&closed) {
+                accs.get_mut(*name).unwrap().closed = *is_closed;
+            }
+            let entries: Vec<NewEntry> = legs
+                .iter()
+                .enumerate()
+                .filter(|(_, (from, to, _))| from != to)
+                .map(|(i, (from, to, amount))| {
+                    entry(&format!("k{i}"), "h", &[(names[*from], -amount), (names[*to], *amount)])
+                })
+                .collect();
+            let refs: Vec<&NewEntry> = entries.iter().collect();
+            let p = plan(&refs, accs, &HashMap::new());
+            for (e, v) in entries.iter().zip(&p.verdicts) {
+                let touches_closed = e.postings.iter().any(|leg| {
+                    closed[names.iter().position(|n| *n == leg.account_id).unwrap()]
+                });
+                if touches_closed {
+                    proptest::prop_assert!(
+                        matches!(v, Verdict::Refused(StoreError::AccountClosed(_))),
+                        "{:?}",
+                        v
+                    );
+                }
+            }
+            for c in &p.changes {
+                let i = names.iter().position(|n| *n == c.id).unwrap();
+                proptest::prop_assert!(!closed[i], "closed account {} changed", c.id);
+            }
+        }
     }
 }

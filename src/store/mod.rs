@@ -243,16 +243,26 @@ impl Store {
     }
 
     pub async fn session_active(&self, session_id: &str, now_ms: i64) -> StoreResult<bool> {
-        if let Some(expires_at) = self.cache.sessions.get(session_id) {
-            return Ok(*expires_at > now_ms);
+        Ok(self.session_owner(session_id, now_ms).await?.is_some())
+    }
+
+    /// The user a live session belongs to (`None` once it ended or expired).
+    pub async fn session_owner(
+        &self,
+        session_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<String>> {
+        if let Some(hit) = self.cache.sessions.get(session_id) {
+            let (user_id, expires_at) = hit.value();
+            return Ok((*expires_at > now_ms).then(|| user_id.clone()));
         }
         let generation = self.cache.generation();
         let live_until = dispatch!(self, b => b.session_live_until(session_id).await)?;
-        if let Some(expires_at) = live_until {
+        if let Some(live) = &live_until {
             self.cache
-                .put(generation, &self.cache.sessions, session_id, expires_at);
+                .put(generation, &self.cache.sessions, session_id, live.clone());
         }
-        Ok(live_until.is_some_and(|e| e > now_ms))
+        Ok(live_until.and_then(|(user_id, expires_at)| (expires_at > now_ms).then_some(user_id)))
     }
 
     /// Forgets every cached row on this node (after a write that other reads must see).

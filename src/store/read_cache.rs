@@ -30,8 +30,8 @@ pub struct ReadCache {
     generation: AtomicU64,
     pub(super) users: DashMap<String, UserRow>,
     pub(super) clients: DashMap<String, ClientRow>,
-    /// Live session id → its expiry (ms).
-    pub(super) sessions: DashMap<String, i64>,
+    /// Live session id → (its user, its expiry in ms).
+    pub(super) sessions: DashMap<String, (String, i64)>,
     pub(super) overrides: DashMap<String, Vec<(String, String)>>,
     /// The credentials epoch last read from the database.
     credentials_epoch: AtomicI64,

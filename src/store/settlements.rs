@@ -53,7 +53,10 @@ pub struct Settlement {
 #[derive(Debug)]
 pub enum FixOutcome {
     Created,
-    /// The same idempotency key or the same period was settled before: that one's id.
+    /// The same idempotency key came back with the same period: a replay of that request,
+    /// answered as it was first (201).
+    Replayed(String),
+    /// The same period was settled before under another key: that one's id (200).
     Existing(String),
     /// Another settlement covers part of the period.
     Overlaps(String),

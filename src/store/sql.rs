@@ -252,13 +252,14 @@ impl Backend {
     }
 
     /// The expiry of a session that is not revoked.
-    pub async fn session_live_until(&self, session_id: &str) -> StoreResult<Option<i64>> {
-        let row = sqlx::query("SELECT expires_at FROM sessions WHERE id = ? AND revoked = 0")
+    /// A live (unrevoked) session's user and expiry.
+    pub async fn session_live_until(&self, session_id: &str) -> StoreResult<Option<(String, i64)>> {
+        let row = sqlx::query("SELECT user_id, expires_at FROM sessions WHERE id = ? AND revoked = 0")
             .bind(session_id)
             .fetch_optional(&self.read)
             .await?;
         Ok(match row {
-            Some(r) => Some(r.try_get("expires_at")?),
+            Some(r) => Some((r.try_get("user_id")?, r.try_get("expires_at")?)),
             None => None,
         })
     }
@@ -348,7 +349,7 @@ impl Backend {
 
     pub async fn ledger_violation(&self) -> StoreResult<Option<String>> {
         // Each check selects only ids and text so both backends decode it the same way.
-        let checks: [(&str, &str); 6] = [
+        let checks: [(&str, &str); 5] = [
             (
                 "SELECT journal_id AS what, CAST(SUM(amount) AS CHAR) AS detail FROM postings \
                  GROUP BY journal_id HAVING SUM(amount) <> 0 LIMIT 1",
@@ -360,15 +361,15 @@ impl Backend {
                 "journal entry has fewer than two postings",
             ),
             (
-                "SELECT CONCAT(client_id, ' ', currency) AS what, CAST(SUM(balance) AS CHAR) AS detail FROM accounts \
-                 GROUP BY client_id, currency HAVING SUM(balance) <> 0 LIMIT 1",
-                "client's accounts do not sum to zero",
-            ),
-            (
+                // No SUM over postings (SQLite's overflows past i64 even where every partial
+                // balance fits): with the chain check below, the balance must equal the
+                // `balance_after` of the posting at the account's version, and none lies beyond.
                 "SELECT a.id AS what, CAST(a.balance AS CHAR) AS detail FROM accounts a \
-                 LEFT JOIN (SELECT account_id, SUM(amount) AS total, MAX(account_version) AS last_version \
-                            FROM postings GROUP BY account_id) p ON p.account_id = a.id \
-                 WHERE a.balance <> COALESCE(p.total, 0) OR a.version <> COALESCE(p.last_version, 0) LIMIT 1",
+                 LEFT JOIN postings p ON p.account_id = a.id AND p.account_version = a.version \
+                 WHERE (a.version = 0 AND a.balance <> 0) \
+                    OR (a.version <> 0 AND (p.balance_after IS NULL OR p.balance_after <> a.balance)) \
+                    OR EXISTS (SELECT 1 FROM postings q WHERE q.account_id = a.id AND q.account_version > a.version) \
+                 LIMIT 1",
                 "account balance disagrees with its postings",
             ),
             (
@@ -393,6 +394,38 @@ impl Backend {
                 return Ok(Some(format!("{meaning}: {what} ({detail})")));
             }
         }
-        Ok(None)
+        self.client_sum_violation().await
+    }
+
+    /// Per client and currency, all accounts sum to zero. Summed here in i128, streaming:
+    /// SQLite's `SUM()` fails with "integer overflow" once two balances near `i64::MAX` meet,
+    /// which would stop the whole check.
+    async fn client_sum_violation(&self) -> StoreResult<Option<String>> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query(
+            "SELECT client_id, currency, balance FROM accounts ORDER BY client_id, currency",
+        )
+        .fetch(&self.read);
+        let mut current: Option<(String, String)> = None;
+        let mut sum: i128 = 0;
+        let report = |(client, currency): (String, String), sum: i128| {
+            format!("client's accounts do not sum to zero: {client} {currency} ({sum})")
+        };
+        while let Some(row) = rows.try_next().await? {
+            let key: (String, String) = (row.try_get("client_id")?, row.try_get("currency")?);
+            let balance: i64 = row.try_get("balance")?;
+            if current.as_ref() != Some(&key) {
+                if let Some(done) = current.take()
+                    && sum != 0
+                {
+                    return Ok(Some(report(done, sum)));
+                }
+                current = Some(key);
+                sum = 0;
+            }
+            // At most 2^63 rows of at most 2^63 each: i128 cannot overflow.
+            sum += i128::from(balance);
+        }
+        Ok(current.filter(|_| sum != 0).map(|done| report(done, sum)))
     }
 }

@@ -168,6 +168,27 @@ impl Backend {
     /// transaction. False if no such user.
     pub async fn set_user_status(&self, id: &str, status: &str, now_ms: i64) -> StoreResult<bool> {
         let mut tx = self.write.begin().await?;
+        if status == "closed" {
+            // Freeze first: the UPDATE takes the accounts' row locks (the ledger writers read
+            // `closed` under the same locks), so the balances checked below cannot change
+            // before COMMIT and no movement can follow it.
+            sqlx::query("UPDATE accounts SET closed = 1 WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
+            let holding: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE user_id = ? AND balance <> 0")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            // A transfer still in flight would post to the wallet once the provider answers.
+            let in_flight: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM provider_transfers WHERE user_id = ? AND state IN ('pending', 'unknown')",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if holding > 0 || in_flight > 0 {
+                tx.rollback().await?;
+                return Err(StoreError::NotClosable(if holding > 0 { "balance_not_zero" } else { "transfers_in_flight" }));
+            }
+        }
         let n = sqlx::query("UPDATE users SET status = ?, updated_at = ? WHERE id = ?")
             .bind(status)
             .bind(now_ms)

@@ -123,7 +123,7 @@ impl Backend {
         let mut accounts = HashMap::with_capacity(ids.len());
         for (chunk, size) in padded_chunks(&ids) {
             let sql = format!(
-                "SELECT id, client_id, balance, version, allow_negative FROM accounts \
+                "SELECT id, client_id, balance, version, allow_negative, closed FROM accounts \
                  WHERE id IN ({}) ORDER BY id{FOR_UPDATE}",
                 placeholders(size)
             );
@@ -133,6 +133,7 @@ impl Backend {
             }
             for row in q.fetch_all(&mut *tx).await? {
                 let allow_negative: i64 = row.try_get("allow_negative")?;
+                let closed: i64 = row.try_get("closed")?;
                 accounts.insert(
                     row.try_get::<String, _>("id")?,
                     LockedAccount {
@@ -140,6 +141,7 @@ impl Backend {
                         balance: row.try_get("balance")?,
                         version: row.try_get("version")?,
                         allow_negative: allow_negative != 0,
+                        closed: closed != 0,
                     },
                 );
             }

@@ -61,6 +61,18 @@ async fn post_in_tx(tx: &mut sqlx::Transaction<'_, Db>, e: &NewEntry) -> StoreRe
     };
     let mut legs: Vec<&NewPosting> = e.postings.iter().collect();
     legs.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    // As the planner does: a closed account is the reason, whatever the other legs' amounts
+    // (the `closed = 0` guard in the UPDATE below keeps it exact under concurrency).
+    for leg in &legs {
+        let closed: Option<i64> = sqlx::query_scalar("SELECT closed FROM accounts WHERE id = ? AND client_id = ?")
+            .bind(&leg.account_id)
+            .bind(&e.client_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if closed.is_some_and(|c| c != 0) {
+            return Err(StoreError::AccountClosed(leg.account_id.clone()));
+        }
+    }
     let mut lines = Vec::with_capacity(legs.len());
     for leg in legs {
         let (min_before, max_before) = if leg.amount < 0 {
@@ -71,7 +83,7 @@ async fn post_in_tx(tx: &mut sqlx::Transaction<'_, Db>, e: &NewEntry) -> StoreRe
         let updated = sqlx::query(
             "UPDATE accounts SET balance = balance + ?, version = version + 1 \
              WHERE id = ? AND client_id = ? AND balance >= ? AND balance <= ? \
-             AND (allow_negative = 1 OR balance >= ?)",
+             AND (allow_negative = 1 OR balance >= ?) AND closed = 0",
         )
         .bind(leg.amount)
         .bind(&leg.account_id)
@@ -82,7 +94,7 @@ async fn post_in_tx(tx: &mut sqlx::Transaction<'_, Db>, e: &NewEntry) -> StoreRe
         .execute(&mut **tx)
         .await?
         .rows_affected();
-        let current = sqlx::query("SELECT balance, version, allow_negative FROM accounts WHERE id = ? AND client_id = ?")
+        let current = sqlx::query("SELECT balance, version, allow_negative, closed FROM accounts WHERE id = ? AND client_id = ?")
             .bind(&leg.account_id)
             .bind(&e.client_id)
             .fetch_optional(&mut **tx)
@@ -93,6 +105,9 @@ async fn post_in_tx(tx: &mut sqlx::Transaction<'_, Db>, e: &NewEntry) -> StoreRe
         let balance: i64 = current.try_get("balance")?;
         let version: i64 = current.try_get("version")?;
         if updated == 0 {
+            if current.try_get::<i64, _>("closed")? != 0 {
+                return Err(StoreError::AccountClosed(leg.account_id.clone()));
+            }
             let allow_negative: i64 = current.try_get("allow_negative")?;
             return Err(if allow_negative == 0 && balance.checked_add(leg.amount).is_some_and(|b| b < 0) {
                 StoreError::InsufficientFunds { account_id: leg.account_id.clone() }
@@ -171,6 +186,17 @@ impl Backend {
             }
             other => other?,
         };
+        // A transfer-out has no hold, yet its money would land in the wallet once the provider
+        // paid it out: a closed wallet refuses it here, before anything is sent.
+        let closed = format!("SELECT closed FROM accounts WHERE id = ?{FOR_UPDATE}");
+        let wallet_closed: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(closed))
+            .bind(crate::ledger::accounts::wallet_id(&t.user_id))
+            .fetch_optional(&mut *tx)
+            .await?;
+        if wallet_closed.is_some_and(|c| c != 0) {
+            tx.rollback().await?;
+            return Err(StoreError::AccountClosed(crate::ledger::accounts::wallet_id(&t.user_id)));
+        }
         let posted = match hold {
             Some(entry) => Some(post_in_tx(&mut tx, entry).await?),
             None => None,

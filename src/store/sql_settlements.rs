@@ -96,7 +96,7 @@ impl Backend {
             if (start, end) != (h.period_start, h.period_end) {
                 return Err(StoreError::IdempotencyConflict);
             }
-            return Ok(FixOutcome::Existing(row.try_get("id")?));
+            return Ok(FixOutcome::Replayed(row.try_get("id")?));
         }
         let overlap = sqlx::query(
             "SELECT id, period_start, period_end FROM settlements \

@@ -167,7 +167,7 @@ fn write_batch(
     let mut accounts = HashMap::with_capacity(ids.len());
     {
         let mut read = tx.prepare_cached(
-            "SELECT client_id, balance, version, allow_negative FROM accounts WHERE id = ?",
+            "SELECT client_id, balance, version, allow_negative, closed FROM accounts WHERE id = ?",
         )?;
         for id in ids {
             let row = read
@@ -177,6 +177,7 @@ fn write_batch(
                         balance: r.get(1)?,
                         version: r.get(2)?,
                         allow_negative: r.get::<_, i64>(3)? != 0,
+                        closed: r.get::<_, i64>(4)? != 0,
                     })
                 })
                 .optional()?;

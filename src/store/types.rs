@@ -22,6 +22,12 @@ pub enum StoreError {
     BalanceOverflow(String),
     #[error("idempotency key reused with a different request")]
     IdempotencyConflict,
+    /// The account belongs to a closed user: nothing moves into or out of it, ever.
+    #[error("account {0} is closed")]
+    AccountClosed(String),
+    /// A user cannot be closed yet (`balance_not_zero`, `transfers_in_flight`).
+    #[error("{0}")]
+    NotClosable(&'static str),
     /// A guarded write found a row changed under it; the transaction was rolled back.
     #[error("concurrent change detected; retry")]
     Conflict,

@@ -239,4 +239,64 @@ async fn suspension_ends_every_session(backend: Backend) {
     .await;
 }
 
-backend_tests!(bad_tokens_are_refused, suspension_ends_every_session);
+/// A leaked signing key alone mints nothing: a token must name a session of its own subject,
+/// and role, client and permissions come from the server's records, not the claims.
+async fn signed_claims_cannot_outrank_their_session(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let secret = jwt_secret(&hub);
+    let sign256 = |c: &Value| sign(c, &secret, jsonwebtoken::Algorithm::HS256);
+    let player = claims_of(&tree.player_token);
+    let super_id: String = hub
+        .infra
+        .query_one("SELECT id FROM users WHERE role = 'super_admin' LIMIT 1")
+        .await;
+    let clients = "/api/v1/clients";
+    api.get(&tree.super_token, clients).await.ok();
+
+    // The player's session, claiming to be the super admin, or the super admin's role.
+    let mut as_super = player.clone();
+    as_super["sub"] = json!(super_id);
+    as_super.as_object_mut().unwrap().remove("cid");
+    as_super["role"] = json!("super_admin");
+    refused(&api, &sign256(&as_super), clients, "session_ended").await;
+    let mut role_only = player.clone();
+    role_only["role"] = json!("super_admin");
+    refused(&api, &sign256(&role_only), clients, "session_ended").await;
+    let mut other_client = player.clone();
+    other_client["cid"] = json!("another-client");
+    refused(&api, &sign256(&other_client), clients, "session_ended").await;
+    // The agent's identity on the player's session.
+    let mut other_sub = player.clone();
+    other_sub["sub"] = json!(tree.agent_id);
+    other_sub["role"] = json!("agent");
+    refused(
+        &api,
+        &sign256(&other_sub),
+        &format!("/api/v1/users/{}", tree.agent_id),
+        "session_ended",
+    )
+    .await;
+    // Extra permissions in the claim grant nothing: the server's list applies.
+    let mut perms = player.clone();
+    perms["perms"] = json!(["wallets.cash", "users.manage", "clients.manage"]);
+    let token = sign256(&perms);
+    api.get(&token, &format!("/api/v1/users/{}", tree.player_id))
+        .await
+        .ok();
+    api.post_key(
+        &token,
+        &format!("/api/v1/users/{}/wallet/deposit", tree.player_id),
+        "forged",
+        json!({ "amount": "1.00" }),
+    )
+    .await
+    .error(403, "forbidden");
+}
+
+backend_tests!(
+    bad_tokens_are_refused,
+    suspension_ends_every_session,
+    signed_claims_cannot_outrank_their_session
+);

@@ -114,4 +114,143 @@ async fn same_key_moves_money_once(backend: Backend) {
     hub.infra.assert_ledger_ok();
 }
 
-backend_tests!(same_key_moves_money_once);
+/// Every endpoint taking an idempotency key answers a replay with the first result, status
+/// included (DESIGN section 4); settlements (201 both times) are in `settlements.rs`.
+async fn replays_answer_with_the_first_status(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let t = Tree::create(&api).await;
+    api.deposit(&t.admin_token, &t.agent_id, "50").await;
+    let user = |id: &str, what: &str| format!("/api/v1/users/{id}/{what}");
+    let calls = [
+        (
+            &t.admin_token,
+            user(&t.player_id, "wallet/deposit"),
+            json!({ "amount": "20.00" }),
+        ),
+        (
+            &t.admin_token,
+            user(&t.player_id, "wallet/withdraw"),
+            json!({ "amount": "1.00" }),
+        ),
+        (
+            &t.admin_token,
+            user(&t.player_id, "wallet/adjust"),
+            json!({ "amount": "-1.00", "reason": "r" }),
+        ),
+        (
+            &t.admin_token,
+            user(&t.player_id, "wallet/adjust"),
+            json!({ "amount": "2.00", "reason": "r" }),
+        ),
+        (
+            &t.agent_token,
+            user(&t.player_id, "wallet/credit"),
+            json!({ "amount": "3.00" }),
+        ),
+        (
+            &t.agent_token,
+            user(&t.player_id, "wallet/debit"),
+            json!({ "amount": "1.00" }),
+        ),
+        (
+            &t.admin_token,
+            user(&t.player_id, "providers/jdb/transfer-in"),
+            json!({ "amount": "4.00" }),
+        ),
+        (
+            &t.admin_token,
+            user(&t.player_id, "providers/jdb/transfer-out"),
+            json!({ "amount": "2.00" }),
+        ),
+    ];
+    for (n, (token, path, body)) in calls.into_iter().enumerate() {
+        let key = format!("replay-{n}");
+        let first = api.post_key(token, &path, &key, body.clone()).await;
+        assert!(
+            first.status < 300,
+            "{path}: {} {}",
+            first.status,
+            first.body
+        );
+        let again = api.post_key(token, &path, &key, body).await;
+        assert_eq!(again.status, first.status, "{path}: {}", again.body);
+        for id in ["transaction_id", "transfer_id"] {
+            assert_eq!(again.body[id], first.body[id], "{path}");
+        }
+    }
+    hub.infra.assert_ledger_ok();
+}
+
+/// DESIGN section 4: the key as the `Idempotency-Key` header or an `idempotency_key` field.
+async fn key_in_the_body_or_the_header(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let t = Tree::create(&api).await;
+    let path = format!("/api/v1/users/{}/wallet/deposit", t.player_id);
+    let first = api
+        .post(
+            &t.admin_token,
+            &path,
+            json!({ "amount": "5.00", "idempotency_key": "in-body" }),
+        )
+        .await
+        .ok();
+    // The same key as a header is the same request: replayed, nothing moves twice.
+    let again = api
+        .post_key(
+            &t.admin_token,
+            &path,
+            "in-body",
+            json!({ "amount": "5.00" }),
+        )
+        .await
+        .ok();
+    assert_eq!(again["transaction_id"], first["transaction_id"]);
+    let both = api
+        .post_key(
+            &t.admin_token,
+            &path,
+            "in-body",
+            json!({ "amount": "5.00", "idempotency_key": "in-body" }),
+        )
+        .await
+        .ok();
+    assert_eq!(both["transaction_id"], first["transaction_id"]);
+    assert_eq!(api.balance(&t.admin_token, &t.player_id).await, "5.00");
+    api.post_key(
+        &t.admin_token,
+        &path,
+        "one",
+        json!({ "amount": "5.00", "idempotency_key": "two" }),
+    )
+    .await
+    .error(422, "validation_error");
+    api.post(&t.admin_token, &path, json!({ "amount": "5.00" }))
+        .await
+        .error(400, "idempotency_key_required");
+    api.post(
+        &t.admin_token,
+        &path,
+        json!({ "amount": "5.00", "idempotency_key": "" }),
+    )
+    .await
+    .error(400, "invalid_idempotency_key");
+    // The other endpoints take it too.
+    let transfer = format!("/api/v1/users/{}/providers/jdb/transfer-in", t.player_id);
+    let moved = api
+        .post(
+            &t.admin_token,
+            &transfer,
+            json!({ "amount": "1.00", "idempotency_key": "t-body" }),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    hub.infra.assert_ledger_ok();
+}
+
+backend_tests!(
+    same_key_moves_money_once,
+    replays_answer_with_the_first_status,
+    key_in_the_body_or_the_header
+);

@@ -542,6 +542,9 @@ async fn adjustments_need_a_reason_and_are_audited(backend: Backend) {
         "{}",
         rows[0]
     );
+    // The audit row carries the amount signed as it moved the wallet, both ways.
+    assert_eq!(rows[0]["after"]["amount"], "-2.50", "{}", rows[0]);
+    assert_eq!(rows[1]["after"]["amount"], "5.00", "{}", rows[1]);
     hub.infra.assert_ledger_ok();
     hub.infra.assert_audit_ok();
 }

@@ -8,6 +8,7 @@ mod auth_throttle;
 mod auth_tokens;
 mod authz;
 mod clients_settings;
+mod closed_accounts;
 mod concurrency;
 mod durability;
 mod flow;

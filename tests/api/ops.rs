@@ -108,8 +108,74 @@ async fn check_ledger_detects_tampering(backend: Backend) {
     assert!(stdout.contains("ledger violation"), "{stdout}");
 }
 
+/// Two accounts near `i64::MAX` (and two house accounts near `-i64::MAX`): a correct ledger
+/// SQLite's `SUM()` cannot add up. The check must still run and pass; and a check that cannot
+/// run at all exits 3 and is counted in `ledger_check_failures_total`, never reads as clean.
+async fn check_ledger_runs_near_the_largest_balances(backend: Backend) {
+    let infra = Infra::new(backend).await;
+    let hub = HubProcess::start_with_env(&infra, &[("NASHUB_LEDGER_CHECK_INTERVAL_SECS", "1")]);
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let near_max = i64::MAX - 7;
+    let c = &tree.client_id;
+    // Written as the store would: one balanced entry per pair, postings at version 1.
+    for (n, (house, user)) in [("cash", &tree.player_id), ("adjustments", &tree.agent_id)]
+        .into_iter()
+        .enumerate()
+    {
+        let j = format!("big-{n}-{c}");
+        infra
+            .execute(&format!(
+                "INSERT INTO journal (id, client_id, idempotency_key, request_hash, kind, actor_id, \
+                 subject_account_id, memo, created_at) VALUES ('{j}', '{c}', 'k-{j}', 'h', 'deposit', NULL, 'w:{user}', NULL, 1)"
+            ))
+            .await;
+        for (account, amount) in [
+            (format!("h:{c}:{house}"), -near_max),
+            (format!("w:{user}"), near_max),
+        ] {
+            infra
+                .execute(&format!(
+                    "INSERT INTO postings (journal_id, account_id, client_id, amount, balance_after, account_version, created_at) \
+                     VALUES ('{j}', '{account}', '{c}', {amount}, {amount}, 1, 1)"
+                ))
+                .await;
+            infra
+                .execute(&format!(
+                    "UPDATE accounts SET balance = {amount}, version = 1 WHERE id = '{account}'"
+                ))
+                .await;
+        }
+    }
+    infra.assert_ledger_ok();
+    assert_eq!(
+        metric_value(&hub.metrics().await, "ledger_check_failures_total"),
+        Some(0.0)
+    );
+
+    // A check that cannot run (a table gone): exit 3, and the periodic check counts it.
+    infra
+        .execute("ALTER TABLE postings RENAME TO postings_gone")
+        .await;
+    let (code, out) = infra.run_nashub("check-ledger");
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("could not run"), "{out}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let failures = metric_value(&hub.metrics().await, "ledger_check_failures_total");
+        if failures.is_some_and(|f| f >= 1.0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{failures:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    infra
+        .execute("ALTER TABLE postings_gone RENAME TO postings")
+        .await;
+}
+
 /// Unknown paths answer the JSON 404 everywhere, inside the `/users/{id}` and `/clients/{id}`
-/// scopes too; a known path with a method it does not serve is a 404 as well.
+/// scopes too; a known path with a method it does not serve is a 405 with `Allow`.
 async fn unknown_endpoints_answer_json_404(backend: Backend) {
     let hub = TestHub::start(backend).await;
     let api = hub.api();
@@ -124,8 +190,28 @@ async fn unknown_endpoints_answer_json_404(backend: Backend) {
     ] {
         api.get(token, &path).await.error(404, "not_found");
     }
+    // A known path with a method it does not serve: 405 with the methods it does.
     let deposit = format!("/api/v1/users/{}/wallet/deposit", tree.player_id);
-    api.get(token, &deposit).await.error(404, "not_found");
+    let wrong = api.get(token, &deposit).await;
+    wrong.error(405, "method_not_allowed");
+    let user_path = format!("/api/v1/users/{}", tree.player_id);
+    let deleted = api
+        .http
+        .delete(format!("{}{user_path}", api.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 405);
+    assert_eq!(deleted.headers()["allow"], "GET, PATCH");
+    let health = api
+        .http
+        .post(format!("{}/health", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 405);
+    assert_eq!(health.headers()["allow"], "GET");
     // The scoped routes themselves still answer.
     let user = api
         .get(token, &format!("/api/v1/users/{}", tree.player_id))
@@ -143,5 +229,6 @@ async fn unknown_endpoints_answer_json_404(backend: Backend) {
 backend_tests!(
     health_ready_and_metrics_from_start,
     check_ledger_detects_tampering,
+    check_ledger_runs_near_the_largest_balances,
     unknown_endpoints_answer_json_404
 );

@@ -186,11 +186,11 @@ async fn settlements_pay_commission_and_share_once(backend: Backend) {
     assert_eq!(account_balance(&hub.infra, &payable).await, -100);
     assert_eq!(account_balance(&hub.infra, &revenue).await, 180);
 
-    // Retries: the same key, or the same period under another key, answer the first settlement
-    // and move nothing; another period overlapping it is refused; a key reused for another
-    // period is a conflict.
+    // Retries: the same key (a replay: the first status, 201), or the same period under another
+    // key (200), answer the first settlement and move nothing; another period overlapping it is
+    // refused; a key reused for another period is a conflict.
     let again = settle(&api, &tree.super_token, &tree.client_id, "s1", &start, &end).await;
-    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.status, 201, "{}", again.body);
     assert_eq!(again.body["id"], s["id"]);
     let same_period = settle(&api, &tree.super_token, &tree.client_id, "s2", &start, &end).await;
     assert_eq!(same_period.status, 200, "{}", same_period.body);
@@ -237,7 +237,7 @@ async fn settlements_pay_commission_and_share_once(backend: Backend) {
         ))
         .await;
     let resumed = settle(&api, &tree.super_token, &tree.client_id, "s1", &start, &end).await;
-    assert_eq!(resumed.status, 200, "{}", resumed.body);
+    assert_eq!(resumed.status, 201, "{}", resumed.body);
     assert_eq!(resumed.body["state"], "posted", "{}", resumed.body);
     assert_eq!(
         resumed.body["revenue_share"]["transaction_id"], s["revenue_share"]["transaction_id"],
