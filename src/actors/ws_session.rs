@@ -172,6 +172,7 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>, mut held:
             Ok(slot) => held.user_slot = Some(slot),
             Err(_) => {
                 metrics::counter!(m::WS_REFUSED, "reason" => "per_user").increment(1);
+                held.ip_slot = None;
                 close_gracefully(&mut sink, &mut stream, CLOSE_TOO_MANY_WEBSOCKETS).await;
                 return;
             }
@@ -291,6 +292,9 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>, mut held:
         deps.rooms.leave(room, state.member.id);
     }
     deps.rooms.user_offline(&client_key, &state.caller.user_id);
+    // The caps' places go now; the connection itself (`held.conn`) counts until it is closed.
+    held.user_slot = None;
+    held.ip_slot = None;
     if let Some(code) = control.code() {
         // The close frame queues behind what the client has not read yet; a client that
         // reads nothing for CLOSE_WAIT just loses the connection.

@@ -24,11 +24,13 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use actix_http::Protocol;
 use actix_http::error::DispatchError;
 use actix_service::Service;
 use dashmap::DashMap;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::auth::Caller;
@@ -299,32 +301,55 @@ where
     S: Service<(TcpStream, Protocol, Option<SocketAddr>), Response = (), Error = DispatchError>,
 {
     let peer = io.peer_addr().ok();
-    let running = match admission.admit(peer.map(|p| p.ip())) {
+    let admitted = match admission.admit(peer.map(|p| p.ip())) {
         Ok(conn) => {
             HANDOFF.with_borrow_mut(|slot| *slot = Some(conn.clone()));
             let call = http.call((io, Protocol::Http1, peer));
             HANDOFF.with_borrow_mut(|slot| *slot = None);
-            Some((call, conn))
+            Ok((call, conn))
         }
-        Err(reason) => {
-            refuse(&io, reason);
-            None
-        }
+        Err(reason) => Err((io, reason)),
     };
+    let admission = admission.clone();
     async move {
-        if let Some((call, conn)) = running {
-            let result = call.await;
-            drop(conn);
-            if let Err(e) = result {
-                note_dispatch_error(&e);
+        match admitted {
+            Ok((call, conn)) => {
+                let result = call.await;
+                drop(conn);
+                if let Err(e) = result {
+                    note_dispatch_error(&e);
+                }
+            }
+            Err((io, reason)) => {
+                // Lingering holds a descriptor: only while the budget has room for it.
+                let linger = reason != Refusal::Budget && admission_room(&admission);
+                refuse(io, reason, linger).await;
+                if linger {
+                    admission.open.fetch_sub(1, Ordering::AcqRel);
+                }
             }
         }
         Ok(())
     }
 }
 
-/// Writes a short JSON refusal without waiting (a full socket buffer just gets the close).
-fn refuse(io: &TcpStream, reason: Refusal) {
+/// Counts a lingering refused connection against the budget, if there is room.
+fn admission_room(admission: &Admission) -> bool {
+    if admission.open.fetch_add(1, Ordering::AcqRel) >= admission.max_connections {
+        admission.open.fetch_sub(1, Ordering::AcqRel);
+        return false;
+    }
+    true
+}
+
+/// How long a refused connection's request is read and dropped after the refusal, so that
+/// closing does not reset the connection before the client has read the answer.
+const REFUSAL_LINGER: Duration = Duration::from_millis(500);
+
+/// Writes a short JSON refusal and closes (all within `REFUSAL_LINGER`).
+/// Past the per-IP cap the connection lingers briefly (read and discarded), so the client sees
+/// the 429; past the descriptor budget it is closed at once.
+async fn refuse(mut io: TcpStream, reason: Refusal, linger: bool) {
     let (label, status, code, message) = match reason {
         Refusal::Budget => (
             "fd_reserve",
@@ -346,7 +371,18 @@ fn refuse(io: &TcpStream, reason: Refusal) {
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    let _ = io.try_write(response.as_bytes());
+    // Bounded: a client that reads nothing cannot keep a refused connection.
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        io.write_all(response.as_bytes()).await?;
+        if !linger {
+            return Ok(());
+        }
+        io.shutdown().await?;
+        let mut sink = [0_u8; 1024];
+        while io.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
 }
 
 /// The dispatcher's own errors, which actix-http would log at ERROR (we silence those lines,
