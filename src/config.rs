@@ -94,7 +94,8 @@ pub struct Settings {
     /// Most open client connections (HTTP and websocket) per node; unset: the descriptor limit
     /// minus `fd_reserve`. The lower of the two applies.
     pub max_connections: Option<usize>,
-    /// Concurrent websockets per user on this node (per role and per client below override it).
+    /// Concurrent websockets per user on this node (per role and per client below override it);
+    /// 0 = no cap.
     pub ws_max_per_user: usize,
     /// Per-role caps (`{player = 16, agent = 64}`), over `ws_max_per_user`.
     pub ws_max_per_user_by_role: std::collections::BTreeMap<String, usize>,
@@ -215,7 +216,7 @@ impl Default for Settings {
             request_body_timeout_ms: 10_000,
             request_body_min_rate: 1024,
             request_body_grace_ms: 2_000,
-            max_unauthenticated_connections_per_ip: 256,
+            max_unauthenticated_connections_per_ip: 1024,
             fd_reserve: 1024,
             max_connections: None,
             ws_max_per_user: 16,

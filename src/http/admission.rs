@@ -113,7 +113,7 @@ impl Admission {
             max_connections,
             unauth_per_ip: none_if_zero(settings.max_unauthenticated_connections_per_ip),
             ws_per_ip: none_if_zero(settings.ws_max_per_ip),
-            ws_per_user: settings.ws_max_per_user,
+            ws_per_user: none_if_zero(settings.ws_max_per_user),
             ws_by_role: settings.ws_max_per_user_by_role.clone(),
             ws_by_client: settings.ws_max_per_user_by_client.clone(),
             open: AtomicUsize::new(0),
@@ -168,7 +168,7 @@ impl Admission {
             .get(client)
             .or_else(|| self.ws_by_role.get(caller.role.as_str()))
             .copied()
-            .unwrap_or(self.ws_per_user)
+            .map_or(self.ws_per_user, none_if_zero)
     }
 
     /// Takes one of this user's websocket places on this node.

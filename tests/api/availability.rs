@@ -395,7 +395,10 @@ async fn client_faults_are_counted_not_logged_as_errors() {
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let _child = Kill(child);
+    // Logs go to stdout (tracing's default writer); stderr is read too.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout)
             .lines()
@@ -404,9 +407,11 @@ async fn client_faults_are_counted_not_logged_as_errors() {
             if let Some(base) = line.strip_prefix("nashub listening on ") {
                 let _ = tx.send(base.to_owned());
             }
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
         }
     });
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let sink = log.clone();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr)
