@@ -33,6 +33,7 @@ pub const SQLITE_WAL_SYNCS: &str = "sqlite_wal_syncs_total";
 pub const CLIENT_ERRORS: &str = "http_client_errors_total";
 pub const CONNECTIONS_OPEN: &str = "connections_open";
 pub const CONNECTIONS_REFUSED: &str = "connections_refused_total";
+pub const CONNECTIONS_EVICTED: &str = "connections_evicted_total";
 pub const BODY_TIMEOUTS: &str = "request_body_timeouts_total";
 pub const WS_REFUSED: &str = "websocket_refused_total";
 pub const WS_FRAME_RATE_CLOSED: &str = "websocket_frame_rate_closed_total";
@@ -174,6 +175,11 @@ fn register_availability() {
         CONNECTIONS_REFUSED,
         "Connections closed at accept, by reason (per_ip: unauthenticated cap; fd_reserve)"
     );
+    describe_counter!(
+        CONNECTIONS_EVICTED,
+        "Unauthenticated connections closed to make room for a new one at the connection budget"
+    );
+    counter!(CONNECTIONS_EVICTED).absolute(0);
     describe_counter!(
         BODY_TIMEOUTS,
         "Requests answered 408 because their body was too slow or never came"

@@ -3,9 +3,11 @@
 //! descriptor of the process.
 //!
 //! - **Connection budget**: at most `max_connections` open client connections per node (the
-//!   descriptor limit minus `fd_reserve`, or less if configured). Past it a new connection is
-//!   answered 503 `server_busy` and closed at once, so the listener keeps draining its backlog
-//!   and the database pool, Redis and provider sockets always find a descriptor.
+//!   descriptor limit minus `fd_reserve`, or less if configured), so the database pool, Redis
+//!   and provider sockets always find a descriptor. At the budget the oldest connection still
+//!   waiting to authenticate is closed to make room (idle and slow-body floods from many
+//!   addresses cannot lock out newcomers or `/health`); with none left, a new connection is
+//!   answered 503 `server_busy` and closed at once, so the listener keeps draining its backlog.
 //! - **Per-IP cap on unauthenticated connections**: a connection is *unauthenticated* from accept
 //!   until a request on it carries a valid access token (the `Auth` extractor) or, for a
 //!   websocket, its token is accepted (URL or `auth` frame). One IP may hold at most
@@ -20,10 +22,11 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use actix_http::Protocol;
@@ -32,6 +35,7 @@ use actix_service::Service;
 use dashmap::DashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 use crate::auth::Caller;
 use crate::config::Settings;
@@ -70,6 +74,8 @@ pub struct Admission {
     open: AtomicUsize,
     ips: DashMap<IpAddr, IpCounts>,
     users: DashMap<String, usize>,
+    /// Connections in accept order, for eviction at the budget (stale entries skipped).
+    unauthenticated: Mutex<VecDeque<Weak<Conn>>>,
 }
 
 /// The soft `RLIMIT_NOFILE`, raised to the hard limit first (a server wants all it may have).
@@ -119,6 +125,7 @@ impl Admission {
             open: AtomicUsize::new(0),
             ips: DashMap::new(),
             users: DashMap::new(),
+            unauthenticated: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -126,28 +133,58 @@ impl Admission {
         self.max_connections
     }
 
-    /// Counts a new connection, or says why it is refused.
+    /// Counts a new connection, or says why it is refused. At the budget, the oldest
+    /// connection still waiting to authenticate (on its HTTP dispatcher) is closed to make room,
+    /// so a flood of idle or slow connections from many addresses cannot lock everyone else
+    /// (and `/health`) out; only when none is left is the new one refused.
     pub fn admit(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<Arc<Conn>, Refusal> {
-        if self.open.fetch_add(1, Ordering::AcqRel) >= self.max_connections {
-            self.open.fetch_sub(1, Ordering::AcqRel);
-            return Err(Refusal::Budget);
-        }
         if let Some(ip) = ip {
             let mut counts = self.ips.entry(ip).or_default();
             if counts.unauthenticated >= self.unauth_per_ip {
                 drop(counts);
                 self.forget_ip_if_empty(ip);
-                self.open.fetch_sub(1, Ordering::AcqRel);
                 return Err(Refusal::PerIp);
             }
             counts.unauthenticated += 1;
         }
+        if self.open.fetch_add(1, Ordering::AcqRel) >= self.max_connections && !self.evict_one() {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            if let Some(ip) = ip {
+                self.unauthenticated_done(ip);
+            }
+            return Err(Refusal::Budget);
+        }
         metrics::gauge!(m::CONNECTIONS_OPEN).increment(1.0);
-        Ok(Arc::new(Conn {
+        let conn = Arc::new(Conn {
             admission: self.clone(),
             ip,
             authenticated: AtomicBool::new(false),
-        }))
+            serving: AtomicBool::new(true),
+            evict: Notify::new(),
+        });
+        let mut queue = self.unauthenticated.lock().expect("admission queue");
+        // Entries of ended or authenticated connections are dropped once they pile up.
+        if queue.len() > 64 && queue.len() > 2 * self.open.load(Ordering::Acquire) {
+            queue.retain(|w| w.upgrade().is_some_and(|c| c.evictable()));
+        }
+        queue.push_back(Arc::downgrade(&conn));
+        Ok(conn)
+    }
+
+    /// Asks the oldest evictable connection to close; false if there is none.
+    fn evict_one(&self) -> bool {
+        let mut queue = self.unauthenticated.lock().expect("admission queue");
+        while let Some(weak) = queue.pop_front() {
+            if let Some(conn) = weak.upgrade()
+                && conn.evictable()
+            {
+                conn.serving.store(false, Ordering::Release);
+                conn.evict.notify_one();
+                metrics::counter!(m::CONNECTIONS_EVICTED).increment(1);
+                return true;
+            }
+        }
+        false
     }
 
     fn forget_ip_if_empty(&self, ip: IpAddr) {
@@ -213,6 +250,9 @@ pub struct Conn {
     admission: Arc<Admission>,
     ip: Option<IpAddr>,
     authenticated: AtomicBool,
+    /// Still on its HTTP dispatcher (not ended, not handed to a websocket, not evicted).
+    serving: AtomicBool,
+    evict: Notify,
 }
 
 impl Conn {
@@ -222,6 +262,10 @@ impl Conn {
 
     pub fn ip(&self) -> Option<IpAddr> {
         self.ip
+    }
+
+    fn evictable(&self) -> bool {
+        self.serving.load(Ordering::Acquire) && !self.authenticated.load(Ordering::Acquire)
     }
 
     /// A valid token came on this connection: it no longer counts against its IP's
@@ -314,10 +358,16 @@ where
     async move {
         match admitted {
             Ok((call, conn)) => {
-                let result = call.await;
+                let result = tokio::select! {
+                    result = call => Some(result),
+                    _ = conn.evict.notified() => None,
+                };
+                conn.serving.store(false, Ordering::Release);
                 drop(conn);
-                if let Err(e) = result {
-                    note_dispatch_error(&e);
+                match result {
+                    Some(Err(e)) => note_dispatch_error(&e),
+                    Some(Ok(())) => {}
+                    None => tracing::debug!("unauthenticated connection evicted at the budget"),
                 }
             }
             Err((io, reason)) => {

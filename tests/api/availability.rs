@@ -20,6 +20,7 @@ use crate::realtime::{add_player, connect};
 backend_tests!(
     slow_bodies_get_408_and_health_stays_answerable,
     authenticated_connections_leave_the_per_ip_cap,
+    at_the_connection_budget_idle_connections_make_room,
     websockets_are_capped_per_user_and_ip_and_released_on_close,
     inbound_frame_flood_is_closed_with_4029,
 );
@@ -223,6 +224,54 @@ async fn authenticated_connections_leave_the_per_ip_cap(backend: Backend) {
         Some(429)
     );
     let _ = (extra.flush().await, filler.flush().await);
+}
+
+/// At the connection budget, the oldest connections that never authenticated are closed so
+/// newcomers (here `/health`) are still served; authenticated ones are kept.
+async fn at_the_connection_budget_idle_connections_make_room(backend: Backend) {
+    const BUDGET: usize = 80;
+    let hub = TestHub::start_with(backend, |s| {
+        s.max_connections = Some(BUDGET);
+        s.max_unauthenticated_connections_per_ip = 0;
+    })
+    .await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let addr = hub_addr(&hub);
+    let evicted_before = metric(&hub, "connections_evicted_total").await;
+    // One authenticated keep-alive connection, opened first.
+    let mut member = connect_from(addr, "127.0.0.7").await;
+    let get = format!(
+        "GET /api/v1/users/{}/wallet HTTP/1.1\r\nhost: hub\r\nauthorization: Bearer {}\r\n\r\n",
+        tree.player_id, tree.player_token
+    );
+    let mut buf = [0_u8; 4096];
+    member.write_all(get.as_bytes()).await.unwrap();
+    let n = member.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    // Slow logins from many "addresses" fill the budget and more.
+    let mut slow = Vec::new();
+    for i in 0..BUDGET + 20 {
+        let mut s = connect_from(addr, &format!("127.0.1.{}", 1 + i % 200)).await;
+        let _ = s.write_all(SLOW_LOGIN.as_bytes()).await;
+        slow.push(s);
+    }
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(
+            health_from(addr, "127.0.0.2", Duration::from_secs(2)).await,
+            Some(200)
+        );
+        assert!(started.elapsed() < Duration::from_secs(1), "slow /health");
+    }
+    // The oldest slow ones were closed without an answer; the member is still served.
+    let (text, closed) = read_until_close(&mut slow[0], Duration::from_secs(1)).await;
+    assert!(closed && text.is_empty(), "{text:?}");
+    member.write_all(get.as_bytes()).await.unwrap();
+    let n = member.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    assert!(metric(&hub, "connections_evicted_total").await >= evicted_before + 20.0);
 }
 
 /// Tries a websocket: Ok(socket) or Err((status, body)).
