@@ -83,6 +83,11 @@ pub struct Settings {
     pub request_body_min_rate: u64,
     /// Milliseconds a request body may send nothing before the minimum rate applies.
     pub request_body_grace_ms: u64,
+    /// Milliseconds a connection may go without a request in progress before it is closed,
+    /// whatever it sends: actix-http times out only a connection's first request head, so a
+    /// later head trickled byte by byte on a kept-alive connection would otherwise last forever.
+    /// 0 = off.
+    pub connection_idle_max_ms: u64,
     /// Connections from one IP address that have not (yet) authenticated, open at once; more
     /// are refused at accept. A connection counts as authenticated once a request on it carried
     /// a valid access token, or its websocket authenticated. 0 = no cap.
@@ -216,6 +221,7 @@ impl Default for Settings {
             request_body_timeout_ms: 10_000,
             request_body_min_rate: 1024,
             request_body_grace_ms: 2_000,
+            connection_idle_max_ms: 30_000,
             max_unauthenticated_connections_per_ip: 1024,
             fd_reserve: 1024,
             max_connections: None,

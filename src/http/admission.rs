@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -66,6 +66,9 @@ pub enum Refusal {
 
 pub struct Admission {
     max_connections: usize,
+    idle_max: Option<Duration>,
+    /// Clock origin of each connection's `last_activity`.
+    epoch: tokio::time::Instant,
     unauth_per_ip: usize,
     ws_per_ip: usize,
     ws_per_user: usize,
@@ -117,6 +120,9 @@ impl Admission {
             .max(MIN_CONNECTIONS);
         Self {
             max_connections,
+            idle_max: (settings.connection_idle_max_ms > 0)
+                .then(|| Duration::from_millis(settings.connection_idle_max_ms)),
+            epoch: tokio::time::Instant::now(),
             unauth_per_ip: none_if_zero(settings.max_unauthenticated_connections_per_ip),
             ws_per_ip: none_if_zero(settings.ws_max_per_ip),
             ws_per_user: none_if_zero(settings.ws_max_per_user),
@@ -161,6 +167,8 @@ impl Admission {
             authenticated: AtomicBool::new(false),
             serving: AtomicBool::new(true),
             evict: Notify::new(),
+            in_flight: AtomicUsize::new(0),
+            last_activity: AtomicU64::new(self.now_ms()),
         });
         let mut queue = self.unauthenticated.lock().expect("admission queue");
         // Entries of ended or authenticated connections are dropped once they pile up.
@@ -169,6 +177,10 @@ impl Admission {
         }
         queue.push_back(Arc::downgrade(&conn));
         Ok(conn)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 
     /// Asks the oldest evictable connection to close; false if there is none.
@@ -253,6 +265,9 @@ pub struct Conn {
     /// Still on its HTTP dispatcher (not ended, not handed to a websocket, not evicted).
     serving: AtomicBool,
     evict: Notify,
+    /// Requests being answered on this connection, and when one last began or ended.
+    in_flight: AtomicUsize,
+    last_activity: AtomicU64,
 }
 
 impl Conn {
@@ -262,6 +277,33 @@ impl Conn {
 
     pub fn ip(&self) -> Option<IpAddr> {
         self.ip
+    }
+
+    /// A request began on this connection (the body-deadline middleware calls this); the
+    /// guard marks its end.
+    pub fn request_started(self: &Arc<Self>) -> RequestGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.touch();
+        RequestGuard(self.clone())
+    }
+
+    fn touch(&self) {
+        self.last_activity
+            .store(self.admission.now_ms(), Ordering::Release);
+    }
+
+    /// Resolves once the connection has gone `idle_max` with no request in progress.
+    async fn idle_too_long(&self, idle_max: Duration) {
+        loop {
+            let last = Duration::from_millis(self.last_activity.load(Ordering::Acquire));
+            let due = self.admission.epoch + last + idle_max;
+            if tokio::time::Instant::now() >= due && self.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            // Busy or touched since: look again later (at most once a second while busy).
+            tokio::time::sleep_until(due.max(tokio::time::Instant::now() + Duration::from_secs(1)))
+                .await;
+        }
     }
 
     fn evictable(&self) -> bool {
@@ -288,6 +330,16 @@ impl Drop for Conn {
         }
         self.admission.open.fetch_sub(1, Ordering::AcqRel);
         metrics::gauge!(m::CONNECTIONS_OPEN).decrement(1.0);
+    }
+}
+
+/// One request in progress on a connection; dropped when it is answered.
+pub struct RequestGuard(Arc<Conn>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -358,9 +410,20 @@ where
     async move {
         match admitted {
             Ok((call, conn)) => {
+                let idle = async {
+                    match admission.idle_max {
+                        Some(max) => conn.idle_too_long(max).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 let result = tokio::select! {
                     result = call => Some(result),
                     _ = conn.evict.notified() => None,
+                    _ = idle => {
+                        metrics::counter!(m::CLIENT_ERRORS, "code" => "request_timeout").increment(1);
+                        tracing::debug!("connection idle too long between requests; closed");
+                        Some(Ok(()))
+                    }
                 };
                 conn.serving.store(false, Ordering::Release);
                 drop(conn);

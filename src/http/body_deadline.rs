@@ -60,6 +60,11 @@ pub async fn enforce(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    // The connection has a request in progress until this returns (its idle watchdog waits).
+    let _busy = req
+        .request()
+        .conn_data::<std::sync::Arc<super::admission::Conn>>()
+        .map(|conn| conn.request_started());
     let limits = req
         .app_data::<actix_web::web::Data<AppState>>()
         .and_then(|s| BodyLimits::from_settings(&s.config.settings));

@@ -21,6 +21,7 @@ backend_tests!(
     slow_bodies_get_408_and_health_stays_answerable,
     authenticated_connections_leave_the_per_ip_cap,
     at_the_connection_budget_idle_connections_make_room,
+    a_trickled_second_request_head_is_cut_off,
     websockets_are_capped_per_user_and_ip_and_released_on_close,
     inbound_frame_flood_is_closed_with_4029,
 );
@@ -272,6 +273,39 @@ async fn at_the_connection_budget_idle_connections_make_room(backend: Backend) {
     let n = member.read(&mut buf).await.unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
     assert!(metric(&hub, "connections_evicted_total").await >= evicted_before + 20.0);
+}
+
+/// actix-http times out only a connection's first request head: a later one, trickled on a
+/// kept-alive connection, is cut off by the connection's idle limit.
+async fn a_trickled_second_request_head_is_cut_off(backend: Backend) {
+    let hub = TestHub::start_with(backend, |s| s.connection_idle_max_ms = 1_500).await;
+    let addr = hub_addr(&hub);
+    let mut s = connect_from(addr, "127.0.0.8").await;
+    s.write_all(b"GET /health HTTP/1.1\r\nhost: hub\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0_u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    s.write_all(b"GET /health HTTP/1.1\r\nx-slow: ")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let closed_after = loop {
+        tokio::select! {
+            read = s.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break started.elapsed(),
+                Ok(_) => {}
+            },
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                if s.write_all(b"x").await.is_err() {
+                    break started.elapsed();
+                }
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "still open");
+    };
+    assert!(closed_after < Duration::from_secs(5), "{closed_after:?}");
 }
 
 /// Tries a websocket: Ok(socket) or Err((status, body)).
