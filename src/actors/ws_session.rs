@@ -542,6 +542,19 @@ impl SessionState<'_> {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn frame_bucket_allows_the_burst_then_the_rate() {
+        let mut bucket = super::FrameBucket::new(10, 5).unwrap();
+        let t0 = bucket.last;
+        assert!((0..5).all(|_| bucket.take(t0)));
+        assert!(!bucket.take(t0), "past the burst");
+        // 100 ms at 10/s earns one frame back.
+        let later = t0 + std::time::Duration::from_millis(100);
+        assert!(bucket.take(later));
+        assert!(!bucket.take(later));
+        assert!(super::FrameBucket::new(0, 5).is_none(), "0 turns it off");
+    }
+
+    #[test]
     fn reads_room_and_seq_of_event_frames_only() {
         let frame = r#"{"type":"balance_update","room":"user:ab-1","seq":42,"ts":"x","data":{}}"#;
         assert_eq!(super::frame_room_seq(frame), Some(("user:ab-1", 42)));
