@@ -8,6 +8,10 @@
 //! A token in the URL is checked before upgrading, so a bad one is a plain 401; without one, the
 //! first frame must be `{"type":"auth","token":...}`. A non-upgrade `GET /ws` reaches the normal
 //! router and gets 400 `websocket_required` from [`connect`].
+//!
+//! Caps (issue 25): past `ws_max_per_ip` websockets from one address, or the user's cap
+//! (`ws_max_per_user`, per role, per client) with a URL token, the upgrade is answered 429
+//! `too_many_websockets`; with the token in the first frame the session closes with 4009.
 
 use std::time::Duration;
 
