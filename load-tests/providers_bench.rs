@@ -152,6 +152,7 @@ async fn main() {
         admin_password: Some(ADMIN_PASSWORD.into()),
         password_hash_memory_kib: 1024,
         rate_limit_per_user: 0,
+        max_unauthenticated_connections_per_ip: 0,
         providers: vec![
             account(SimKind::Jdb, &jdb),
             account(SimKind::LuckySports, &ls),

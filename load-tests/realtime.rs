@@ -179,6 +179,11 @@ impl Hub {
             .env("NASHUB_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("NASHUB_PASSWORD_HASH_MEMORY_KIB", "256")
             .env("NASHUB_RATE_LIMIT_PER_USER", "0")
+            // Every client socket comes from loopback: the per-IP and per-user caps are off.
+            .env("NASHUB_MAX_UNAUTHENTICATED_CONNECTIONS_PER_IP", "0")
+            .env("NASHUB_WS_MAX_PER_IP", "0")
+            .env("NASHUB_WS_MAX_PER_USER", "0")
+            .env("NASHUB_WS_FRAMES_PER_SEC", "0")
             .env("NASHUB_BENCH_EVENTS", "true")
             .env("NASHUB_LOG", "warn")
             .stdout(Stdio::piped())

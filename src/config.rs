@@ -73,6 +73,46 @@ pub struct Settings {
     /// Fault drills only (SQLite): the ledger WAL sync after this many succeeds fails, as a
     /// dying disk would (the hub stops). 0 = off.
     pub test_wal_sync_fail_after: u64,
+
+    // --- Availability under attack (issue 25) ---
+    /// Milliseconds a request body may take in all, from the request head to its last byte;
+    /// past it the answer is 408 `request_timeout` and the connection is closed. 0 = off.
+    pub request_body_timeout_ms: u64,
+    /// Slowest accepted request body, in bytes per second, after the grace period below (the
+    /// body is late once it holds fewer than `rate × (elapsed − grace)` bytes). 0 = off.
+    pub request_body_min_rate: u64,
+    /// Milliseconds a request body may send nothing before the minimum rate applies.
+    pub request_body_grace_ms: u64,
+    /// Milliseconds a connection may go without a request in progress before it is closed,
+    /// whatever it sends: actix-http times out only a connection's first request head, so a
+    /// later head trickled byte by byte on a kept-alive connection would otherwise last forever.
+    /// 0 = off.
+    pub connection_idle_max_ms: u64,
+    /// Connections from one IP address that have not (yet) authenticated, open at once; more
+    /// are refused at accept. A connection counts as authenticated once a request on it carried
+    /// a valid access token, or its websocket authenticated. 0 = no cap.
+    pub max_unauthenticated_connections_per_ip: usize,
+    /// File descriptors kept free for the database pool, Redis, provider calls and the listener
+    /// itself: the hub refuses new connections when its open connections reach the process's
+    /// descriptor limit (`RLIMIT_NOFILE`) minus this reserve.
+    pub fd_reserve: usize,
+    /// Most open client connections (HTTP and websocket) per node; unset: the descriptor limit
+    /// minus `fd_reserve`. The lower of the two applies.
+    pub max_connections: Option<usize>,
+    /// Concurrent websockets per user on this node (per role and per client below override it);
+    /// 0 = no cap.
+    pub ws_max_per_user: usize,
+    /// Per-role caps (`{player = 16, agent = 64}`), over `ws_max_per_user`.
+    pub ws_max_per_user_by_role: std::collections::BTreeMap<String, usize>,
+    /// Per-client caps, keyed by client id, over the role's; `platform` for platform users.
+    pub ws_max_per_user_by_client: std::collections::BTreeMap<String, usize>,
+    /// Concurrent websockets from one IP address on this node. 0 = no cap.
+    pub ws_max_per_ip: usize,
+    /// Client frames per second one websocket may send on average (token bucket); a socket
+    /// that exceeds it is closed with 4029. 0 = off.
+    pub ws_frames_per_sec: u32,
+    /// Frames a websocket may send in one burst above that rate (the bucket's size).
+    pub ws_frames_burst: u32,
 }
 
 /// One operator account at one provider (`[[providers]]` in the configuration file).
@@ -178,6 +218,19 @@ impl Default for Settings {
             ledger_batch_wait_us: 0,
             ledger_check_interval_secs: 300,
             settlement_grace_secs: 900,
+            request_body_timeout_ms: 10_000,
+            request_body_min_rate: 1024,
+            request_body_grace_ms: 2_000,
+            connection_idle_max_ms: 30_000,
+            max_unauthenticated_connections_per_ip: 1024,
+            fd_reserve: 1024,
+            max_connections: None,
+            ws_max_per_user: 16,
+            ws_max_per_user_by_role: std::collections::BTreeMap::new(),
+            ws_max_per_user_by_client: std::collections::BTreeMap::new(),
+            ws_max_per_ip: 1024,
+            ws_frames_per_sec: 50,
+            ws_frames_burst: 200,
         }
     }
 }

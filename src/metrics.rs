@@ -30,6 +30,24 @@ pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 pub const SQLITE_WAL_RESTARTS: &str = "sqlite_wal_restarts_total";
 pub const SQLITE_WAL_SYNCS: &str = "sqlite_wal_syncs_total";
 pub const PROVIDER_FAILURES: &str = "provider_failures_total";
+// Availability under attack (issue 25).
+pub const CLIENT_ERRORS: &str = "http_client_errors_total";
+pub const CONNECTIONS_OPEN: &str = "connections_open";
+pub const CONNECTIONS_REFUSED: &str = "connections_refused_total";
+pub const CONNECTIONS_EVICTED: &str = "connections_evicted_total";
+pub const BODY_TIMEOUTS: &str = "request_body_timeouts_total";
+pub const WS_REFUSED: &str = "websocket_refused_total";
+pub const WS_FRAME_RATE_CLOSED: &str = "websocket_frame_rate_closed_total";
+
+/// `connections_refused_total{reason}`: over the per-IP unauthenticated cap, or over the
+/// connection budget (descriptor limit minus reserve).
+pub const CONNECTION_REFUSALS: &[&str] = &["per_ip", "fd_reserve"];
+/// `websocket_refused_total{reason}`: the per-user cap (at upgrade or at the `auth` frame) or
+/// the per-IP cap.
+pub const WS_REFUSALS: &[&str] = &["per_user", "per_ip"];
+/// Client faults seen below the router (no `ApiError` code exists for them); every other
+/// `http_client_errors_total{code}` is an `ApiError` code, a fixed set of constants.
+pub const CLIENT_FAULTS: &[&str] = &["malformed_request", "request_timeout"];
 
 /// Journal entry kinds, one `balance_transfers_total{kind}` series each.
 pub const TRANSFER_KINDS: &[&str] = &[
@@ -143,6 +161,7 @@ pub fn register_all() {
     counter!(NOTIFICATIONS_SENT).absolute(0);
     register_ledger();
     register_provider_failures();
+    register_availability();
 }
 
 /// Provider refusals and failures (issue 26), by provider and a bounded outcome.
@@ -156,6 +175,50 @@ fn register_provider_failures() {
             counter!(PROVIDER_FAILURES, "provider" => *provider, "outcome" => *outcome).absolute(0);
         }
     }
+}
+
+fn register_availability() {
+    describe_counter!(
+        CLIENT_ERRORS,
+        "Requests refused for a client fault (4xx), by error code; logged at debug, not error"
+    );
+    describe_gauge!(
+        CONNECTIONS_OPEN,
+        "Open client connections (HTTP and websocket) on this node"
+    );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections closed at accept, by reason (per_ip: unauthenticated cap; fd_reserve)"
+    );
+    describe_counter!(
+        CONNECTIONS_EVICTED,
+        "Unauthenticated connections closed to make room for a new one at the connection budget"
+    );
+    counter!(CONNECTIONS_EVICTED).absolute(0);
+    describe_counter!(
+        BODY_TIMEOUTS,
+        "Requests answered 408 because their body was too slow or never came"
+    );
+    describe_counter!(
+        WS_REFUSED,
+        "Websockets refused by a cap, by reason (per_user, per_ip)"
+    );
+    describe_counter!(
+        WS_FRAME_RATE_CLOSED,
+        "Websockets closed (4029) for sending frames faster than allowed"
+    );
+    for code in CLIENT_FAULTS {
+        counter!(CLIENT_ERRORS, "code" => *code).absolute(0);
+    }
+    gauge!(CONNECTIONS_OPEN).set(0.0);
+    for reason in CONNECTION_REFUSALS {
+        counter!(CONNECTIONS_REFUSED, "reason" => *reason).absolute(0);
+    }
+    counter!(BODY_TIMEOUTS).absolute(0);
+    for reason in WS_REFUSALS {
+        counter!(WS_REFUSED, "reason" => *reason).absolute(0);
+    }
+    counter!(WS_FRAME_RATE_CLOSED).absolute(0);
 }
 
 fn register_ledger() {

@@ -137,6 +137,7 @@ impl Hub {
         let app = move || {
             App::new()
                 .app_data(data.clone())
+                .wrap(from_fn(crate::http::body_deadline::enforce))
                 .wrap(from_fn(crate::http::middleware::observe))
                 .wrap(
                     DefaultHeaders::new()
@@ -153,22 +154,34 @@ impl Hub {
         if let Some(workers) = settings.http_workers {
             builder = builder.workers(workers);
         }
+        // Every connection is admitted (counted per IP and against the descriptor budget)
+        // before actix-http sees it (src/http/admission.rs).
+        let admission = Arc::new(crate::http::admission::Admission::new(settings));
+        tracing::info!(
+            max_connections = admission.max_connections(),
+            "connection budget"
+        );
         let server = builder
+            .max_concurrent_connections(admission.max_connections())
             .listen("nashub", listener, move || {
                 let ws_state = ws_state.clone();
                 let upgrade = actix_service::fn_service(move |(req, framed)| {
                     crate::http::ws::upgrade(ws_state.clone(), req, framed)
                 });
-                actix_http::HttpService::build()
+                let http = actix_http::HttpService::build()
                     .keep_alive(actix_http::KeepAlive::Timeout(Duration::from_secs(5)))
                     .client_request_timeout(Duration::from_secs(5))
                     .local_addr(addr)
+                    .on_connect_ext(crate::http::admission::attach)
                     .upgrade(upgrade)
                     .finish(actix_service::map_config(
                         actix_service::IntoServiceFactory::into_factory(app()),
                         |_| actix_web::dev::AppConfig::default(),
-                    ))
-                    .tcp()
+                    ));
+                let admission = admission.clone();
+                actix_service::apply_fn_factory(http, move |io, http| {
+                    crate::http::admission::serve(&admission, io, http)
+                })
             })?
             .run();
         tracing::info!(%addr, database = state.store.backend_name(), redis = state.bus.is_redis(), "nashub ready");

@@ -7,8 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the tracing subscriber: human-readable text, or JSON for production.
 pub fn init_logging(format: &str) {
-    let filter =
-        EnvFilter::try_from_env("NASHUB_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = log_filter(std::env::var("NASHUB_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
@@ -17,6 +16,26 @@ pub fn init_logging(format: &str) {
     } else {
         builder.try_init()
     };
+}
+
+/// The log filter: `NASHUB_LOG` (default `info,sqlx=warn`), with actix-http's HTTP/1
+/// dispatcher silenced unless `NASHUB_LOG` names `actix_http` itself. That module logs every
+/// malformed request at ERROR ("stream error: request parse error"), so any client could flood
+/// the error log; the same errors reach `http::admission`, which counts client faults in
+/// `http_client_errors_total` and logs them at debug (and anything else at warn).
+pub fn log_filter(spec: Option<&str>) -> EnvFilter {
+    let spec = spec.filter(|s| !s.trim().is_empty());
+    let mut filter = spec
+        .and_then(|s| EnvFilter::try_new(s).ok())
+        .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
+    if !spec.is_some_and(|s| s.contains("actix_http")) {
+        filter = filter.add_directive(
+            "actix_http::h1::dispatcher=off"
+                .parse()
+                .expect("a valid directive"),
+        );
+    }
+    filter
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();

@@ -29,6 +29,11 @@ pub const CLOSE_TOO_SLOW: u16 = 4008;
 pub const CLOSE_TOKEN_INVALID: u16 = 4001;
 /// Close code on server shutdown: reconnect and resume.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code when the user already holds as many websockets as allowed (token in the first
+/// frame; with the token in the URL the upgrade itself is refused with 429).
+pub const CLOSE_TOO_MANY_WEBSOCKETS: u16 = 4009;
+/// Close code for a client sending frames faster than its rate limit.
+pub const CLOSE_TOO_MANY_FRAMES: u16 = 4029;
 
 /// A session's outbound queue and close switch, shared by the session task and every room it is
 /// in. The queue is a plain bounded deque (no capacity reserved while empty, shrunk after a

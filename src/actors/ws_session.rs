@@ -5,7 +5,10 @@
 //! RoomHub in order. A `resume` writes the missed frames straight from the bus's history, then
 //! fences that room: queued live frames up to the replayed seq are skipped, so the client sees
 //! each seq once and in order. Closes with 4001 when its token is invalid or expires (an `auth` frame
-//! with a fresh token extends it), 4008 when its queue overflows, 1001 on shutdown.
+//! with a fresh token extends it), 4008 when its queue overflows, 1001 on shutdown, 4009 when
+//! the user already holds as many websockets as allowed (found at a first-frame `auth`), 4029
+//! when the client sends frames faster than allowed (token bucket: `ws_frames_per_sec`,
+//! burst `ws_frames_burst`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,12 +25,15 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::room_hub::{
-    CLOSE_GOING_AWAY, CLOSE_TOKEN_INVALID, CLOSE_TOO_SLOW, Member, RoomHub, SessionControl,
+    CLOSE_GOING_AWAY, CLOSE_TOKEN_INVALID, CLOSE_TOO_MANY_FRAMES, CLOSE_TOO_MANY_WEBSOCKETS,
+    CLOSE_TOO_SLOW, Member, RoomHub, SessionControl,
 };
 use crate::access::{Reach, reach};
 use crate::auth::{Authenticator, Caller};
 use crate::bus::{Bus, Replay};
 use crate::domain::{Role, now_ms, rfc3339_ms};
+use crate::http::admission::{Conn, WsSlot};
+use crate::metrics as m;
 use crate::store::Store;
 
 /// How long an unauthenticated connection may wait before its `auth` frame.
@@ -52,6 +58,47 @@ pub struct WsDeps {
     pub rooms: Arc<RoomHub>,
     pub queue_max: usize,
     pub idle_timeout: Duration,
+    /// Inbound frame rate limit (token bucket); 0 = off.
+    pub frames_per_sec: u32,
+    pub frames_burst: u32,
+}
+
+/// What the session holds for its connection's admission: released when it ends.
+pub struct Held {
+    pub conn: Option<Arc<Conn>>,
+    pub ip_slot: Option<WsSlot>,
+    pub user_slot: Option<WsSlot>,
+}
+
+/// Inbound frames allowed: `rate` per second on average, `burst` at once.
+struct FrameBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl FrameBucket {
+    fn new(rate: u32, burst: u32) -> Option<Self> {
+        (rate > 0).then(|| Self {
+            tokens: f64::from(burst.max(1)),
+            rate: f64::from(rate),
+            burst: f64::from(burst.max(1)),
+            last: Instant::now(),
+        })
+    }
+
+    /// Takes one frame's token; false when the client is over its rate.
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
 }
 
 #[derive(Deserialize)]
@@ -105,7 +152,7 @@ fn close_message(code: u16) -> Message {
 }
 
 /// Runs a connection to its end. `caller` is set when the token came in the URL.
-pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
+pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>, mut held: Held) {
     let (mut sink, mut stream) = socket.split();
     let caller = match caller {
         Some(c) => c,
@@ -117,6 +164,22 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
             }
         },
     };
+    if held.user_slot.is_none()
+        && let Some(conn) = &held.conn
+    {
+        // The token came in the first frame: the per-user cap applies now.
+        match conn.admission().ws_user_slot(&caller) {
+            Ok(slot) => held.user_slot = Some(slot),
+            Err(_) => {
+                metrics::counter!(m::WS_REFUSED, "reason" => "per_user").increment(1);
+                held.ip_slot = None;
+                close_gracefully(&mut sink, &mut stream, CLOSE_TOO_MANY_WEBSOCKETS).await;
+                return;
+            }
+        }
+        conn.mark_authenticated();
+    }
+    let mut frames = FrameBucket::new(deps.frames_per_sec, deps.frames_burst);
     let member = deps.rooms.open_session(deps.queue_max);
     let client_key = caller
         .client_id
@@ -177,6 +240,13 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
             }
             message = stream.next() => {
                 last_heard = Instant::now();
+                let over_rate = matches!(&message, Some(Ok(m)) if !m.is_close())
+                    && frames.as_mut().is_some_and(|b| !b.take(last_heard));
+                if over_rate {
+                    metrics::counter!(m::WS_FRAME_RATE_CLOSED).increment(1);
+                    control.close(CLOSE_TOO_MANY_FRAMES);
+                    break;
+                }
                 match message {
                     Some(Ok(Message::Text(frame))) => {
                         // Boxed: this deep future (store queries) is rare; the session's own
@@ -222,6 +292,9 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>) {
         deps.rooms.leave(room, state.member.id);
     }
     deps.rooms.user_offline(&client_key, &state.caller.user_id);
+    // The caps' places go now; the connection itself (`held.conn`) counts until it is closed.
+    held.user_slot = None;
+    held.ip_slot = None;
     if let Some(code) = control.code() {
         // The close frame queues behind what the client has not read yet; a client that
         // reads nothing for CLOSE_WAIT just loses the connection.
@@ -270,6 +343,8 @@ fn close_text(code: u16) -> &'static str {
         CLOSE_TOKEN_INVALID => "token invalid or expired",
         CLOSE_GOING_AWAY => "server shutting down: reconnect and resume",
         CLOSE_IDLE => "idle",
+        CLOSE_TOO_MANY_WEBSOCKETS => "too many websockets for this user",
+        CLOSE_TOO_MANY_FRAMES => "too many frames: slow down",
         _ => "closing",
     }
 }
@@ -466,6 +541,19 @@ impl SessionState<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn frame_bucket_allows_the_burst_then_the_rate() {
+        let mut bucket = super::FrameBucket::new(10, 5).unwrap();
+        let t0 = bucket.last;
+        assert!((0..5).all(|_| bucket.take(t0)));
+        assert!(!bucket.take(t0), "past the burst");
+        // 100 ms at 10/s earns one frame back.
+        let later = t0 + std::time::Duration::from_millis(100);
+        assert!(bucket.take(later));
+        assert!(!bucket.take(later));
+        assert!(super::FrameBucket::new(0, 5).is_none(), "0 turns it off");
+    }
+
     #[test]
     fn reads_room_and_seq_of_event_frames_only() {
         let frame = r#"{"type":"balance_update","room":"user:ab-1","seq":42,"ts":"x","data":{}}"#;

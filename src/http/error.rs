@@ -108,6 +108,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if self.status.is_client_error() {
+            // Client faults are counted, not logged above debug: a client must not be able to
+            // flood the error log. `code` is a compile-time constant, so the series are bounded.
+            metrics::counter!(crate::metrics::CLIENT_ERRORS, "code" => self.code).increment(1);
+        }
         let mut res = HttpResponse::build(self.status);
         if let Some(secs) = self.retry_after {
             res.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));

@@ -49,6 +49,9 @@ impl FromRequest for Auth {
             .get(actix_web::http::header::AUTHORIZATION)
             .map(|v| v.to_str().map(str::to_owned));
         let state = state(req);
+        let conn = req
+            .conn_data::<std::sync::Arc<super::admission::Conn>>()
+            .cloned();
         Box::pin(async move {
             let token = match header {
                 None => {
@@ -74,6 +77,9 @@ impl FromRequest for Auth {
                 },
             };
             let caller = state.auth.authenticate(&token).await?;
+            if let Some(conn) = conn {
+                conn.mark_authenticated();
+            }
             if let Err(wait) = state.limiter.check(&caller.user_id) {
                 return Err(ApiError::too_many(
                     "rate_limited",

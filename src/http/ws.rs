@@ -8,6 +8,10 @@
 //! A token in the URL is checked before upgrading, so a bad one is a plain 401; without one, the
 //! first frame must be `{"type":"auth","token":...}`. A non-upgrade `GET /ws` reaches the normal
 //! router and gets 400 `websocket_required` from [`connect`].
+//!
+//! Caps (issue 25): past `ws_max_per_ip` websockets from one address, or the user's cap
+//! (`ws_max_per_user`, per role, per client) with a URL token, the upgrade is answered 429
+//! `too_many_websockets`; with the token in the first frame the session closes with 4009.
 
 use std::time::Duration;
 
@@ -20,8 +24,10 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use super::admission::{Conn, Refusal};
 use super::error::ApiError;
-use crate::actors::ws_session::{self, CLIENT_FRAME_MAX_BYTES, WsDeps};
+use crate::actors::ws_session::{self, CLIENT_FRAME_MAX_BYTES, Held, WsDeps};
+use crate::metrics as m;
 use crate::state::AppState;
 
 /// Initial read buffer per connection: client frames are small; it grows for a larger one.
@@ -56,6 +62,9 @@ pub async fn upgrade(
     req: Request,
     framed: Framed<TcpStream, h1::Codec>,
 ) -> Result<(), actix_web::Error> {
+    // The connection's admission record moves into the session: an open websocket keeps
+    // counting against the descriptor budget.
+    let conn = req.conn_data::<std::sync::Arc<Conn>>().cloned();
     let parts = framed.into_parts();
     let mut io = parts.io;
     // Anything the client sent after its request (normally nothing before our 101).
@@ -91,6 +100,13 @@ pub async fn upgrade(
         )
         .await;
     };
+    let ip_slot = match &conn {
+        Some(conn) => match conn.admission().ws_ip_slot(conn.ip()) {
+            Ok(slot) => slot,
+            Err(_) => return refuse_websocket(&mut io, Refusal::PerIp).await,
+        },
+        None => None,
+    };
     let token = req.uri().query().and_then(|q| {
         q.split('&')
             .find_map(|pair| pair.strip_prefix("token="))
@@ -106,6 +122,14 @@ pub async fn upgrade(
         },
         None => None,
     };
+    let mut user_slot = None;
+    if let (Some(caller), Some(conn)) = (&caller, &conn) {
+        match conn.admission().ws_user_slot(caller) {
+            Ok(slot) => user_slot = Some(slot),
+            Err(reason) => return refuse_websocket(&mut io, reason).await,
+        }
+        conn.mark_authenticated();
+    }
 
     let accept = derive_accept_key(key.as_bytes());
     let head = format!(
@@ -128,19 +152,51 @@ pub async fn upgrade(
         rooms: state.rooms.clone(),
         queue_max: settings.ws_outbound_queue,
         idle_timeout: Duration::from_secs(settings.ws_idle_timeout_secs),
+        frames_per_sec: settings.ws_frames_per_sec,
+        frames_burst: settings.ws_frames_burst,
+    };
+    let held = Held {
+        conn,
+        ip_slot,
+        user_slot,
     };
     // The session outlives this call: the HTTP dispatcher (and its buffers) can go now.
-    actix_web::rt::spawn(ws_session::run(deps, ws, caller));
+    actix_web::rt::spawn(ws_session::run(deps, ws, caller, held));
     Ok(())
+}
+
+/// 429 `too_many_websockets` at the upgrade, counted by cap.
+async fn refuse_websocket(io: &mut TcpStream, reason: Refusal) -> Result<(), actix_web::Error> {
+    let (label, message) = match reason {
+        Refusal::PerUser => (
+            "per_user",
+            "too many open websockets for this user; close one first",
+        ),
+        _ => (
+            "per_ip",
+            "too many open websockets from your address; close one first",
+        ),
+    };
+    metrics::counter!(m::WS_REFUSED, "reason" => label).increment(1);
+    respond_error(
+        io,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_websockets",
+        message,
+    )
+    .await
 }
 
 /// Answers a refused upgrade with the API's JSON error and closes the connection.
 async fn respond_error(
     io: &mut TcpStream,
     status: StatusCode,
-    code: &str,
+    code: &'static str,
     message: &str,
 ) -> Result<(), actix_web::Error> {
+    if status.is_client_error() {
+        metrics::counter!(m::CLIENT_ERRORS, "code" => code).increment(1);
+    }
     let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
     let reason = status.canonical_reason().unwrap_or("Error");
     let response = format!(

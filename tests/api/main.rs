@@ -7,6 +7,7 @@ mod auth;
 mod auth_throttle;
 mod auth_tokens;
 mod authz;
+mod availability;
 mod clients_settings;
 mod closed_accounts;
 mod concurrency;
