@@ -750,6 +750,10 @@ fn operation(o: &Op) -> Value {
     }
     if o.body.is_some() {
         responses.insert(
+            "408".into(),
+            error_response("the body did not arrive in time or fast enough (request_timeout)"),
+        );
+        responses.insert(
             "413".into(),
             error_response("request body too large (payload_too_large)"),
         );
@@ -780,7 +784,15 @@ fn operation(o: &Op) -> Value {
     if o.path == "/api/v1/auth/login" {
         responses.insert(
             "429".into(),
-            error_response("too many failed logins (Retry-After)"),
+            error_response(
+                "too many failed logins (Retry-After), or too many unauthenticated connections from this address",
+            ),
+        );
+    }
+    if o.path == "/ws" {
+        responses.insert(
+            "429".into(),
+            error_response("too many websockets for this user or address (too_many_websockets)"),
         );
     }
     if o.path == "/ready" {
