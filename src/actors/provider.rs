@@ -357,20 +357,7 @@ impl Providers {
             if !account.breaker.allow() {
                 return Err(ProviderError::Unavailable("circuit breaker open".into()));
             }
-            let registered = account.adapter.ensure_player(&uid, &client.currency).await;
-            account.record(!matches!(registered, Err(CallError::Unavailable(_))));
-            if let Err(e) = registered {
-                return Err(call_failed(&account.settings.provider, e));
-            }
-            self.inner
-                .store
-                .record_provider_player(&ProviderPlayer {
-                    provider: account.settings.provider.clone(),
-                    account: account.settings.name.clone(),
-                    uid: uid.clone(),
-                    client_id: client.id.clone(),
-                    user_id: user_id.to_owned(),
-                })
+            self.register(account, &client.id, user_id, &uid, &client.currency)
                 .await?;
         }
         self.inner.players.insert(key);
@@ -396,6 +383,21 @@ impl Providers {
             uid,
             "the provider does not know a player the hub registered; registering again"
         );
+        self.register(account, client_id, user_id, uid, currency)
+            .await?;
+        self.inner.players.insert(key);
+        Ok(())
+    }
+
+    /// Asks the provider to create the player (an existing one is success) and records it.
+    async fn register(
+        &self,
+        account: &ProviderAccount,
+        client_id: &str,
+        user_id: &str,
+        uid: &str,
+        currency: &str,
+    ) -> Result<(), ProviderError> {
         let registered = account.adapter.ensure_player(uid, currency).await;
         account.record(!matches!(registered, Err(CallError::Unavailable(_))));
         if let Err(e) = registered {
@@ -411,7 +413,6 @@ impl Providers {
                 user_id: user_id.to_owned(),
             })
             .await?;
-        self.inner.players.insert(key);
         Ok(())
     }
 
