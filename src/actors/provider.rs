@@ -128,9 +128,6 @@ pub(super) struct Inner {
     _sims: Vec<sim::Embedded>,
 }
 
-/// `outcome` label values of `provider_failures_total` (a bounded set; codes go to the log).
-pub const FAILURE_OUTCOMES: &[&str] = &["refused", "unknown", "unavailable", "unknown_player"];
-
 /// A provider refused or failed: one WARN line naming the provider, its code and the transfer
 /// (audit rows alone were easy to miss), and `provider_failures_total{provider,outcome}`.
 pub(super) fn provider_failure(
