@@ -108,7 +108,7 @@ impl Hub {
             rooms,
             bus,
             providers,
-            limiter: Arc::new(crate::http::rate_limit::RateLimiter::new(
+            limiter: Arc::new(crate::auth::rate_limit::RateLimiter::new(
                 settings.rate_limit_per_user,
             )),
             secrets,

@@ -20,7 +20,7 @@ pub struct AppState {
     pub bus: Bus,
     pub providers: Providers,
     /// Per-caller request limit (`NASHUB_RATE_LIMIT_PER_USER`).
-    pub limiter: Arc<crate::http::rate_limit::RateLimiter>,
+    pub limiter: Arc<crate::auth::rate_limit::RateLimiter>,
     /// Seals provider credentials at rest.
     pub secrets: Arc<crate::secrets::SecretBox>,
 }

@@ -19,7 +19,6 @@ pub mod notifications;
 pub mod openapi;
 pub mod ops;
 pub mod providers;
-pub mod rate_limit;
 pub mod settlements;
 pub mod user_admin;
 pub mod user_permissions;
