@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use crate::actors::provider::Providers;
-use crate::actors::room_hub::RoomHub;
 use crate::actors::wallet_registry::WalletRegistry;
 use crate::auth::Authenticator;
-use crate::bus::Bus;
 use crate::config::Config;
+use crate::realtime::bus::Bus;
+use crate::realtime::room_hub::RoomHub;
 use crate::store::Store;
 
 #[derive(Clone)]
