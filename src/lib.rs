@@ -2,14 +2,15 @@
 //!
 //! Code map (ARCHITECTURE.md has the long form):
 //! - [`http`]: the actix-web facade; parses, authorizes, sends one command.
-//! - [`actors`]: owners of mutable state: wallet actors (one per active user), the room hub,
-//!   websocket sessions.
+//! - [`actors`]: owners of mutable state: wallet actors (one per active user), provider
+//!   accounts and transfers.
 //! - [`ledger`]: accounts and how each money movement becomes a balanced journal entry.
 //! - [`store`]: sqlx storage, one SQL text compiled for SQLite and MySQL, guarded writes.
-//! - [`bus`]: events between nodes (in-process or Redis pub/sub), with per-room seq.
+//! - [`realtime`]: the bus (events between nodes, in-process or Redis pub/sub, with per-room
+//!   seq), the room hub and the websocket sessions.
 //! - [`auth`], [`access`]: identity and who may reach whom.
 //! - [`domain`]: validated value types (amounts, currencies, roles, names).
-//! - [`config`], [`startup`], [`telemetry`], [`metrics`], [`ops`]: running it.
+//! - [`config`], [`startup`], [`telemetry`], [`metrics`], [`ops`], [`admission`]: running it.
 //! - [`providers`]: game provider adapters (JDB, LuckySports) behind one trait, and their
 //!   simulators; the transfer state machine is `actors::provider`.
 
@@ -17,9 +18,9 @@
 
 pub mod access;
 pub mod actors;
+pub mod admission;
 pub mod audit;
 pub mod auth;
-pub mod bus;
 pub mod config;
 pub mod domain;
 pub mod http;
@@ -27,6 +28,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod ops;
 pub mod providers;
+pub mod realtime;
 pub mod secrets;
 pub mod startup;
 pub mod state;

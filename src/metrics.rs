@@ -30,6 +30,9 @@ pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 pub const SQLITE_WAL_RESTARTS: &str = "sqlite_wal_restarts_total";
 pub const SQLITE_WAL_SYNCS: &str = "sqlite_wal_syncs_total";
 pub const PROVIDER_FAILURES: &str = "provider_failures_total";
+/// `outcome` label values of `provider_failures_total` (a bounded set; codes go to the log).
+pub const PROVIDER_FAILURE_OUTCOMES: &[&str] =
+    &["refused", "unknown", "unavailable", "unknown_player"];
 // Availability under attack (issue 25).
 pub const CLIENT_ERRORS: &str = "http_client_errors_total";
 pub const CONNECTIONS_OPEN: &str = "connections_open";
@@ -148,7 +151,7 @@ pub fn register_all() {
         PROVIDER_CALLBACKS,
         "Provider callbacks, by provider and outcome"
     );
-    for provider in crate::providers::PROVIDER_NAMES {
+    for provider in crate::domain::PROVIDER_NAMES {
         for state in ["pending", "unknown", "succeeded", "failed"] {
             counter!(PROVIDER_TRANSFERS, "provider" => *provider, "state" => state).absolute(0);
         }
@@ -170,8 +173,8 @@ fn register_provider_failures() {
         PROVIDER_FAILURES,
         "Provider refusals and failures, by provider and outcome (refused, unknown, unavailable, unknown_player)"
     );
-    for provider in crate::providers::PROVIDER_NAMES {
-        for outcome in crate::actors::provider::FAILURE_OUTCOMES {
+    for provider in crate::domain::PROVIDER_NAMES {
+        for outcome in PROVIDER_FAILURE_OUTCOMES {
             counter!(PROVIDER_FAILURES, "provider" => *provider, "outcome" => *outcome).absolute(0);
         }
     }

@@ -11,12 +11,12 @@ use actix_web::{App, web};
 use anyhow::Context;
 use base64::Engine;
 
-use crate::actors::room_hub::{CLOSE_GOING_AWAY, RoomHub};
 use crate::actors::wallet_registry::WalletRegistry;
 use crate::auth::{Authenticator, TokenService, password};
-use crate::bus::Bus;
 use crate::config::Config;
 use crate::domain::{Role, names, new_id, now_ms};
+use crate::realtime::bus::Bus;
+use crate::realtime::room_hub::{CLOSE_GOING_AWAY, RoomHub};
 use crate::state::AppState;
 use crate::store::{Store, StoreError, StoreOptions, UserRow};
 
@@ -108,7 +108,7 @@ impl Hub {
             rooms,
             bus,
             providers,
-            limiter: Arc::new(crate::http::rate_limit::RateLimiter::new(
+            limiter: Arc::new(crate::auth::rate_limit::RateLimiter::new(
                 settings.rate_limit_per_user,
             )),
             secrets,
@@ -156,7 +156,7 @@ impl Hub {
         }
         // Every connection is admitted (counted per IP and against the descriptor budget)
         // before actix-http sees it (src/http/admission.rs).
-        let admission = Arc::new(crate::http::admission::Admission::new(settings));
+        let admission = Arc::new(crate::admission::Admission::new(settings));
         tracing::info!(
             max_connections = admission.max_connections(),
             "connection budget"
@@ -172,7 +172,7 @@ impl Hub {
                     .keep_alive(actix_http::KeepAlive::Timeout(Duration::from_secs(5)))
                     .client_request_timeout(Duration::from_secs(5))
                     .local_addr(addr)
-                    .on_connect_ext(crate::http::admission::attach)
+                    .on_connect_ext(crate::admission::attach)
                     .upgrade(upgrade)
                     .finish(actix_service::map_config(
                         actix_service::IntoServiceFactory::into_factory(app()),
@@ -180,7 +180,7 @@ impl Hub {
                     ));
                 let admission = admission.clone();
                 actix_service::apply_fn_factory(http, move |io, http| {
-                    crate::http::admission::serve(&admission, io, http)
+                    crate::admission::serve(&admission, io, http)
                 })
             })?
             .run();

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use crate::actors::provider::Providers;
-use crate::actors::room_hub::RoomHub;
 use crate::actors::wallet_registry::WalletRegistry;
 use crate::auth::Authenticator;
-use crate::bus::Bus;
 use crate::config::Config;
+use crate::realtime::bus::Bus;
+use crate::realtime::room_hub::RoomHub;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -20,7 +20,7 @@ pub struct AppState {
     pub bus: Bus,
     pub providers: Providers,
     /// Per-caller request limit (`NASHUB_RATE_LIMIT_PER_USER`).
-    pub limiter: Arc<crate::http::rate_limit::RateLimiter>,
+    pub limiter: Arc<crate::auth::rate_limit::RateLimiter>,
     /// Seals provider credentials at rest.
     pub secrets: Arc<crate::secrets::SecretBox>,
 }

@@ -21,7 +21,7 @@ pub fn init_logging(format: &str) {
 /// The log filter: `NASHUB_LOG` (default `info,sqlx=warn`), with actix-http's HTTP/1
 /// dispatcher silenced unless `NASHUB_LOG` names `actix_http` itself. That module logs every
 /// malformed request at ERROR ("stream error: request parse error"), so any client could flood
-/// the error log; the same errors reach `http::admission`, which counts client faults in
+/// the error log; the same errors reach `admission`, which counts client faults in
 /// `http_client_errors_total` and logs them at debug (and anything else at warn).
 pub fn log_filter(spec: Option<&str>) -> EnvFilter {
     let spec = spec.filter(|s| !s.trim().is_empty());

@@ -5,8 +5,6 @@ pub mod provider_accounts;
 pub mod provider_games;
 pub mod provider_wallet;
 pub mod reconciler;
-pub mod room_hub;
 pub mod settlement_poster;
 pub mod wallet;
 pub mod wallet_registry;
-pub mod ws_session;

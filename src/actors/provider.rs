@@ -22,7 +22,6 @@ use super::provider_accounts::Registry;
 pub use super::provider_accounts::{Owner, ProviderAccount};
 use super::provider_wallet::{ProviderMove, ProviderMoved, ProviderOp};
 use super::wallet_registry::{WalletError, WalletRegistry};
-use crate::bus::Bus;
 use crate::config::ProviderAccountSettings;
 use crate::domain::{Amount, Currency, new_id, now_ms};
 use crate::ledger::accounts::{
@@ -33,6 +32,7 @@ use crate::providers::sim::{self, SimKind};
 use crate::providers::{
     self, CallError, CallbackError, CheckAnswer, Direction, TransferAnswer, TransferCall,
 };
+use crate::realtime::bus::Bus;
 use crate::store::{
     BeginOutcome, ClientRow, NewEntry, NewPosting, ProviderPlayer, Store, StoreError, TransferRow,
 };
@@ -127,9 +127,6 @@ pub(super) struct Inner {
     /// Embedded simulators (no provider configuration): stopped with the hub.
     _sims: Vec<sim::Embedded>,
 }
-
-/// `outcome` label values of `provider_failures_total` (a bounded set; codes go to the log).
-pub const FAILURE_OUTCOMES: &[&str] = &["refused", "unknown", "unavailable", "unknown_player"];
 
 /// A provider refused or failed: one WARN line naming the provider, its code and the transfer
 /// (audit rows alone were easy to miss), and `provider_failures_total{provider,outcome}`.

@@ -3,10 +3,10 @@
 //! version between `held_at_provider` and `game_results`, then pushed to the player's room.
 
 use super::provider::{ProviderAccount, ProviderError, Providers, call_failed, provider_failure};
-use crate::bus::{Event, EventKind};
 use crate::domain::{Currency, new_id, now_ms};
 use crate::ledger::accounts::{game_results, held_at_provider, house_id, wallet_id};
 use crate::providers::{self, CallError, CallbackEnvelope, CallbackError, GameInfo, units};
+use crate::realtime::bus::{Event, EventKind};
 use crate::store::{ClientRow, GameSessionRow, NewEntry, NewPosting, RoundOutcome, RoundUpdate};
 
 /// Pages of round changes pulled per account per pass.

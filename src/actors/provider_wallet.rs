@@ -7,9 +7,9 @@
 use actix::prelude::*;
 
 use super::wallet::WalletActor;
-use crate::bus::{Bus, Event, EventKind};
 use crate::domain::Currency;
 use crate::ledger::accounts::wallet_id;
+use crate::realtime::bus::{Bus, Event, EventKind};
 use crate::store::{BeginOutcome, NewEntry, PostedEntry, Store, StoreError, TransferRow};
 
 #[derive(Debug, Clone)]

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use dashmap::DashMap;
 
-use crate::bus::{Bus, Event, EventKind};
 use crate::domain::Currency;
+use crate::realtime::bus::{Bus, Event, EventKind};
 use crate::store::{AfterCommit, NewEntry, PostOutcome, Store, StoreError};
 
 /// A wallet whose balance change is pushed to its owner's room after commit.

@@ -11,7 +11,7 @@ use actix::prelude::*;
 use dashmap::DashMap;
 
 use super::wallet::{Mutate, WalletActor};
-use crate::bus::Bus;
+use crate::realtime::bus::Bus;
 use crate::store::{PostOutcome, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 pub mod authenticator;
 pub mod password;
 pub mod permissions;
+pub mod rate_limit;
 pub mod throttle;
 pub mod tokens;
 

@@ -7,6 +7,10 @@ pub mod role;
 pub use money::{Amount, AmountError, Currency, format_minor};
 pub use role::Role;
 
+/// Provider names as they appear in URLs, account ids and metric labels (each adapter's `NAME`,
+/// `providers::PROVIDER_NAMES`).
+pub const PROVIDER_NAMES: &[&str] = &["jdb", "luckysports"];
+
 /// Milliseconds since the Unix epoch: the one timestamp type stored in both databases.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::Auth;
-use crate::bus::{Event, EventKind};
 use crate::domain::Role;
+use crate::realtime::bus::{Event, EventKind};
 use crate::state::AppState;
 
 /// Events accepted in one request.

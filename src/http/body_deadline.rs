@@ -63,7 +63,7 @@ pub async fn enforce(
     // The connection has a request in progress until this returns (its idle watchdog waits).
     let _busy = req
         .request()
-        .conn_data::<std::sync::Arc<super::admission::Conn>>()
+        .conn_data::<std::sync::Arc<crate::admission::Conn>>()
         .map(|conn| conn.request_started());
     let limits = req
         .app_data::<actix_web::web::Data<AppState>>()

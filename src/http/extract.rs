@@ -50,7 +50,7 @@ impl FromRequest for Auth {
             .map(|v| v.to_str().map(str::to_owned));
         let state = state(req);
         let conn = req
-            .conn_data::<std::sync::Arc<super::admission::Conn>>()
+            .conn_data::<std::sync::Arc<crate::admission::Conn>>()
             .cloned();
         Box::pin(async move {
             let token = match header {

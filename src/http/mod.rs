@@ -1,7 +1,6 @@
 //! The HTTP facade (actix-web): one file per resource. Handlers parse, authorize and send one
 //! command to an actor or the store; they hold no business rules of their own.
 
-pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod bench;
@@ -19,7 +18,6 @@ pub mod notifications;
 pub mod openapi;
 pub mod ops;
 pub mod providers;
-pub mod rate_limit;
 pub mod settlements;
 pub mod user_admin;
 pub mod user_permissions;

@@ -16,8 +16,8 @@ use super::extract::Auth;
 use super::users::reachable_user;
 use super::views;
 use crate::auth::permissions;
-use crate::bus::{Event, EventKind};
 use crate::domain::{Role, new_id, now_ms, rfc3339_ms};
+use crate::realtime::bus::{Event, EventKind};
 use crate::state::AppState;
 use crate::store::{NotificationQuery, NotificationRow};
 

@@ -24,10 +24,10 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::admission::{Conn, Refusal};
 use super::error::ApiError;
-use crate::actors::ws_session::{self, CLIENT_FRAME_MAX_BYTES, Held, WsDeps};
+use crate::admission::{Conn, Refusal};
 use crate::metrics as m;
+use crate::realtime::ws_session::{self, CLIENT_FRAME_MAX_BYTES, Held, WsDeps};
 use crate::state::AppState;
 
 /// Initial read buffer per connection: client frames are small; it grows for a larger one.

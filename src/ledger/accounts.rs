@@ -35,7 +35,7 @@ pub fn game_results(provider: &str) -> String {
 
 /// Every provider's house accounts of a client (all may go negative, like other house accounts).
 pub fn provider_house_accounts(client_id: &str, currency: &str) -> Vec<NewAccount> {
-    crate::providers::PROVIDER_NAMES
+    crate::domain::PROVIDER_NAMES
         .iter()
         .flat_map(|p| [held_at_provider(p), game_results(p)])
         .map(|name| NewAccount {

@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use crate::config::ProviderAccountSettings;
 
-/// Provider names as they appear in URLs and account ids.
-pub const PROVIDER_NAMES: &[&str] = &[jdb::NAME, luckysports::NAME];
+/// Provider names as they appear in URLs and account ids (kept in `domain`, below the metrics
+/// and the ledger that name them too).
+pub use crate::domain::PROVIDER_NAMES;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -235,4 +236,15 @@ pub fn observe_call<T>(
         .record(started.elapsed().as_secs_f64());
     metrics::counter!(crate::metrics::PROVIDER_CALLS, "provider" => provider, "account" => account.to_owned(), "method" => method, "outcome" => outcome)
         .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn provider_names_are_the_adapters_names() {
+        assert_eq!(
+            super::PROVIDER_NAMES,
+            [super::jdb::NAME, super::luckysports::NAME]
+        );
+    }
 }

@@ -6,6 +6,7 @@
 //! guarded in SQL (`allow_negative = 1 OR balance >= -delta`), so no caller can overdraw an
 //! account or lose an update, whichever node or actor sends them.
 
+pub mod audit_chain;
 mod batch_plan;
 mod group_commit;
 mod mysql;

@@ -96,7 +96,7 @@ impl Backend {
             return writer.post(entries.to_vec(), audit_key.clone()).await;
         }
         let link = |prev: &str, seq: i64, row: &NewAudit| {
-            crate::audit::chain::link_hash(audit_key, prev, seq, row)
+            super::audit_chain::link_hash(audit_key, prev, seq, row)
         };
         let entries: Vec<&NewEntry> = entries.iter().map(|e| &**e).collect();
         let results = self.post_batch_sqlx(&entries, &link).await?;

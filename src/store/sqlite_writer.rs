@@ -312,7 +312,7 @@ fn append_audit_rows(
     ))?;
     for (i, e) in rows.iter().enumerate() {
         let seq = last_seq - rows.len() as i64 + 1 + i as i64;
-        let hash = crate::audit::chain::link_hash(audit_key, &prev, seq, e);
+        let hash = super::audit_chain::link_hash(audit_key, &prev, seq, e);
         insert.execute(params![
             seq,
             e.client_id,

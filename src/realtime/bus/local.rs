@@ -8,7 +8,7 @@ use bytestring::ByteString;
 use dashmap::DashMap;
 
 use super::{Event, HISTORY_MAX, Replay};
-use crate::actors::room_hub::RoomHub;
+use crate::realtime::room_hub::RoomHub;
 
 /// One room's counter and its last `HISTORY_MAX` frames (oldest first, seqs contiguous).
 #[derive(Default)]

@@ -29,11 +29,11 @@ use super::room_hub::{
     CLOSE_TOO_SLOW, Member, RoomHub, SessionControl,
 };
 use crate::access::{Reach, reach};
+use crate::admission::{Conn, WsSlot};
 use crate::auth::{Authenticator, Caller};
-use crate::bus::{Bus, Replay};
 use crate::domain::{Role, now_ms, rfc3339_ms};
-use crate::http::admission::{Conn, WsSlot};
 use crate::metrics as m;
+use crate::realtime::bus::{Bus, Replay};
 use crate::store::Store;
 
 /// How long an unauthenticated connection may wait before its `auth` frame.

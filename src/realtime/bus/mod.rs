@@ -16,7 +16,7 @@ pub use event::{Event, EventKind};
 
 use std::sync::Arc;
 
-use crate::actors::room_hub::RoomHub;
+use crate::realtime::room_hub::RoomHub;
 
 /// Frames kept per room for `resume` (DESIGN section 7 asks for at least 100).
 pub const HISTORY_MAX: usize = 128;

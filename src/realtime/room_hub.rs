@@ -218,7 +218,7 @@ impl RoomHub {
         let delivered = send_all(&entry.members, &frame);
         drop(entry);
         metrics::counter!(m::EVENTS_DELIVERED).increment(delivered);
-        let latency_us = (crate::bus::now_us() - published_us).max(0);
+        let latency_us = (crate::realtime::bus::now_us() - published_us).max(0);
         metrics::histogram!(m::DELIVERY_LATENCY)
             .record(Duration::from_micros(latency_us as u64).as_secs_f64());
     }

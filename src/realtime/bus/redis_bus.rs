@@ -24,7 +24,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 
 use super::{BusError, Event, HISTORY_MAX, Replay};
-use crate::actors::room_hub::RoomHub;
+use crate::realtime::room_hub::RoomHub;
 
 /// Events waiting for Redis; past this, new events are dropped and counted (money is never
 /// held back for notifications, and clients catch up by seq).

@@ -1,0 +1,7 @@
+//! Realtime: the event bus between nodes, this node's rooms, and the websocket sessions the
+//! rooms deliver into (the `/ws` endpoint itself is `http::ws`). Below the actors that publish
+//! events and the HTTP facade; it imports neither.
+
+pub mod bus;
+pub mod room_hub;
+pub mod ws_session;
