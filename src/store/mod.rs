@@ -8,6 +8,7 @@
 
 mod batch_plan;
 mod group_commit;
+mod ledger_write;
 mod mysql;
 mod read_cache;
 mod sql_text;

@@ -48,35 +48,14 @@ fn path_upper(prefix: &str) -> String {
 impl Backend {
     // ---- audit ---------------------------------------------------------------------------
 
-    /// Appends one row to the chain. Bumping `audit_head` first takes its row lock (MySQL) or
-    /// the write lock (SQLite) for the whole transaction, so appenders on any node queue up and
-    /// each links to the true previous row.
+    /// Appends one row to the chain (`ledger_write::append_audit`, as money movements do): the
+    /// head's lock (MySQL row lock, SQLite write lock) is taken first and held for the whole
+    /// transaction, so appenders on any node queue up and each links to the true previous row.
     pub async fn audit_append(&self, e: &NewAudit, link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync)) -> StoreResult<i64> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1").execute(&mut *tx).await?;
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
-        let seq: i64 = head.try_get("seq")?;
-        let prev_hash: String = head.try_get("hash")?;
-        let hash = link(&prev_hash, seq, e);
-        let sql = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(seq)
-            .bind(&e.client_id)
-            .bind(&e.actor_id)
-            .bind(&e.action)
-            .bind(&e.target_type)
-            .bind(&e.target_id)
-            .bind(&e.before)
-            .bind(&e.after)
-            .bind(&e.ip)
-            .bind(e.created_at)
-            .bind(&prev_hash)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE audit_head SET hash = ? WHERE id = 1").bind(&hash).execute(&mut *tx).await?;
+        let seq = super::ledger_write::append_audit(&mut SqlxLedger(&mut tx), &[e], link).await?;
         tx.commit().await?;
-        Ok(seq)
+        Ok(seq.expect("one row appended"))
     }
 
     /// Newest first, below `before_seq`; one client's rows or (None) every row.

@@ -34,103 +34,25 @@ macro_rules! transfer_columns {
     };
 }
 
-/// Posts `e` inside `tx`: the journal row and guarded balance updates, as `post_entry` does, so
-/// that a provider transition and its money commit together.
-async fn post_in_tx(tx: &mut sqlx::Transaction<'_, Db>, e: &NewEntry) -> StoreResult<PostedEntry> {
+/// Posts `e` inside `tx` (which also changes `provider_transfers` or `game_rounds`), so that a
+/// provider transition and its money commit together: `ledger_write::write` with a batch of one,
+/// the same planner, rows and guards as every other money write.
+async fn post_in_tx(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    e: &NewEntry,
+    audit_key: &[u8; 32],
+) -> StoreResult<PostedEntry> {
     e.assert_balanced();
-    let inserted = sqlx::query(concat!(
-        "INSERT INTO journal (",
-        super::sql_text::journal_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(&e.id)
-    .bind(&e.client_id)
-    .bind(&e.idempotency_key)
-    .bind(&e.request_hash)
-    .bind(&e.kind)
-    .bind(&e.actor_id)
-    .bind(&e.subject_account_id)
-    .bind(&e.memo)
-    .bind(e.created_at)
-    .execute(&mut **tx)
-    .await;
-    match inserted {
-        // Only reachable if the row guard was bypassed: refuse rather than post twice.
-        Err(err) if is_unique_violation(&err) => return Err(StoreError::IdempotencyConflict),
-        other => other?,
+    let link = |prev: &str, seq: i64, row: &NewAudit| {
+        crate::audit::chain::link_hash(audit_key, prev, seq, row)
     };
-    let mut legs: Vec<&NewPosting> = e.postings.iter().collect();
-    legs.sort_by(|a, b| a.account_id.cmp(&b.account_id));
-    // As the planner does: a closed account is the reason, whatever the other legs' amounts
-    // (the `closed = 0` guard in the UPDATE below keeps it exact under concurrency).
-    for leg in &legs {
-        let closed: Option<i64> = sqlx::query_scalar("SELECT closed FROM accounts WHERE id = ? AND client_id = ?")
-            .bind(&leg.account_id)
-            .bind(&e.client_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if closed.is_some_and(|c| c != 0) {
-            return Err(StoreError::AccountClosed(leg.account_id.clone()));
-        }
+    let mut results = super::ledger_write::write(&mut SqlxLedger(tx), &[e], &link).await?;
+    match results.pop().expect("one result per entry")? {
+        PostOutcome::Committed(posted) => Ok(posted),
+        // The transfer or round row guards its keys, so a used key means that guard was
+        // bypassed: refuse rather than answer for money this transition did not move.
+        PostOutcome::Replayed(_) => Err(StoreError::IdempotencyConflict),
     }
-    let mut lines = Vec::with_capacity(legs.len());
-    for leg in legs {
-        let (min_before, max_before) = if leg.amount < 0 {
-            (i64::MIN - leg.amount, i64::MAX)
-        } else {
-            (i64::MIN, i64::MAX - leg.amount)
-        };
-        let updated = sqlx::query(
-            "UPDATE accounts SET balance = balance + ?, version = version + 1 \
-             WHERE id = ? AND client_id = ? AND balance >= ? AND balance <= ? \
-             AND (allow_negative = 1 OR balance >= ?) AND closed = 0",
-        )
-        .bind(leg.amount)
-        .bind(&leg.account_id)
-        .bind(&e.client_id)
-        .bind(min_before)
-        .bind(max_before)
-        .bind(-leg.amount)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        let current = sqlx::query("SELECT balance, version, allow_negative, closed FROM accounts WHERE id = ? AND client_id = ?")
-            .bind(&leg.account_id)
-            .bind(&e.client_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        let Some(current) = current else {
-            return Err(StoreError::UnknownAccount(leg.account_id.clone()));
-        };
-        let balance: i64 = current.try_get("balance")?;
-        let version: i64 = current.try_get("version")?;
-        if updated == 0 {
-            if current.try_get::<i64, _>("closed")? != 0 {
-                return Err(StoreError::AccountClosed(leg.account_id.clone()));
-            }
-            let allow_negative: i64 = current.try_get("allow_negative")?;
-            return Err(if allow_negative == 0 && balance.checked_add(leg.amount).is_some_and(|b| b < 0) {
-                StoreError::InsufficientFunds { account_id: leg.account_id.clone() }
-            } else {
-                StoreError::BalanceOverflow(leg.account_id.clone())
-            });
-        }
-        sqlx::query(
-            "INSERT INTO postings (journal_id, account_id, client_id, amount, balance_after, account_version, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&e.id)
-        .bind(&leg.account_id)
-        .bind(&e.client_id)
-        .bind(leg.amount)
-        .bind(balance)
-        .bind(version)
-        .bind(e.created_at)
-        .execute(&mut **tx)
-        .await?;
-        lines.push(PostedLine { account_id: leg.account_id.clone(), amount: leg.amount, balance_after: balance, version });
-    }
-    Ok(PostedEntry { journal_id: e.id.clone(), created_at: e.created_at, lines })
 }
 
 impl Backend {
@@ -150,7 +72,7 @@ impl Backend {
 
     /// The outbox step: the transfer row (`pending`) and, for transfer-in, the hold, in ONE
     /// transaction. A reused idempotency key returns the existing row instead.
-    pub async fn begin_transfer(&self, t: &TransferRow, hold: Option<&NewEntry>) -> StoreResult<BeginOutcome> {
+    pub async fn begin_transfer(&self, t: &TransferRow, hold: Option<&NewEntry>, audit_key: &[u8; 32]) -> StoreResult<BeginOutcome> {
         let mut tx = self.write.begin().await?;
         let inserted = sqlx::query(concat!(
             "INSERT INTO provider_transfers (", transfer_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -198,7 +120,7 @@ impl Backend {
             return Err(StoreError::AccountClosed(crate::ledger::accounts::wallet_id(&t.user_id)));
         }
         let posted = match hold {
-            Some(entry) => Some(post_in_tx(&mut tx, entry).await?),
+            Some(entry) => Some(post_in_tx(&mut tx, entry, audit_key).await?),
             None => None,
         };
         tx.commit().await?;
@@ -207,6 +129,7 @@ impl Backend {
 
     /// Moves a transfer from one of `from` to `to` and posts `entry` with it, atomically.
     /// `None` when the row was no longer in a `from` state (someone else moved it first).
+    #[allow(clippy::too_many_arguments, reason = "the transition's fields, then the chain key")]
     pub async fn transition_transfer(
         &self,
         id: &str,
@@ -215,6 +138,7 @@ impl Backend {
         provider_balance: Option<i64>,
         last_error: Option<&str>,
         entry: Option<&NewEntry>,
+        audit_key: &[u8; 32],
     ) -> StoreResult<Option<Option<PostedEntry>>> {
         let mut tx = self.write.begin().await?;
         let marks = vec!["?"; from.len()].join(", ");
@@ -237,7 +161,7 @@ impl Backend {
             return Ok(None);
         }
         let posted = match entry {
-            Some(e) => Some(post_in_tx(&mut tx, e).await?),
+            Some(e) => Some(post_in_tx(&mut tx, e, audit_key).await?),
             None => None,
         };
         tx.commit().await?;
@@ -330,7 +254,7 @@ impl Backend {
 
     /// Applies one version of a round: only a higher version than the one applied moves money,
     /// by the difference of net results, in the same transaction as the round row.
-    pub async fn apply_round(&self, r: &RoundUpdate, entry_for: &(dyn Fn(i64) -> Option<NewEntry> + Sync)) -> StoreResult<RoundOutcome> {
+    pub async fn apply_round(&self, r: &RoundUpdate, entry_for: &(dyn Fn(i64) -> Option<NewEntry> + Sync), audit_key: &[u8; 32]) -> StoreResult<RoundOutcome> {
         let mut tx = self.write.begin().await?;
         let existing = sqlx::query("SELECT version, net FROM game_rounds WHERE client_id = ? AND provider = ? AND round_id = ?")
             .bind(&r.client_id)
@@ -394,7 +318,7 @@ impl Backend {
         };
         let delta = r.net.checked_sub(previous_net).ok_or_else(|| StoreError::BalanceOverflow("game_results".into()))?;
         if let Some(entry) = entry_for(delta) {
-            post_in_tx(&mut tx, &entry).await?;
+            post_in_tx(&mut tx, &entry, audit_key).await?;
         }
         tx.commit().await?;
         Ok(RoundOutcome::Applied { delta })
