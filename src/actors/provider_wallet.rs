@@ -10,7 +10,8 @@ use super::wallet::WalletActor;
 use crate::bus::{Bus, Event, EventKind};
 use crate::domain::Currency;
 use crate::ledger::accounts::wallet_id;
-use crate::store::{BeginOutcome, NewEntry, PostedEntry, Store, StoreError, TransferRow};
+use crate::ledger::{NewEntry, PostedEntry};
+use crate::store::{BeginOutcome, Store, StoreError, TransferRow};
 
 #[derive(Debug, Clone)]
 pub enum ProviderOp {

@@ -14,7 +14,8 @@ use dashmap::DashMap;
 
 use crate::bus::{Bus, Event, EventKind};
 use crate::domain::Currency;
-use crate::store::{AfterCommit, NewEntry, PostOutcome, Store, StoreError};
+use crate::ledger::NewEntry;
+use crate::store::{AfterCommit, PostOutcome, Store, StoreError};
 
 /// A wallet whose balance change is pushed to its owner's room after commit.
 #[derive(Debug, Clone)]

@@ -6,7 +6,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::store::{NewAudit, Store, StoreError};
+use crate::domain::NewAudit;
+use crate::store::{Store, StoreError};
 
 /// The `prev_hash` of the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

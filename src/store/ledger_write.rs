@@ -242,8 +242,7 @@ pub(crate) struct LinkedAudit<'a> {
 pub(crate) trait LedgerStatements {
     /// Reads `ids` (sorted, distinct) under the transaction's lock, in that order; missing
     /// accounts are absent from the answer.
-    async fn lock_accounts(&mut self, ids: &[&str])
-    -> StoreResult<HashMap<String, LockedAccount>>;
+    async fn lock_accounts(&mut self, ids: &[&str]) -> StoreResult<HashMap<String, LockedAccount>>;
 
     /// The journal rows holding any of `keys` for `client_id`, by key.
     async fn used_keys(

@@ -151,7 +151,8 @@ impl Store {
         entry_for: &(dyn Fn(i64) -> Option<NewEntry> + Sync),
     ) -> StoreResult<RoundOutcome> {
         for _ in 0..ROUND_RACE_RETRIES {
-            let outcome = dispatch!(self, b => b.apply_round(round, entry_for, &self.audit_key).await)?;
+            let outcome =
+                dispatch!(self, b => b.apply_round(round, entry_for, &self.audit_key).await)?;
             if outcome != RoundOutcome::Raced {
                 return Ok(outcome);
             }

@@ -21,12 +21,20 @@ const SIZE_STEP: usize = 8;
 /// The largest statement size not above `n` (n ≥ 1).
 fn size_at_most(n: usize) -> usize {
     let n = n.min(ROWS_PER_STATEMENT);
-    if n <= SIZE_STEP { n } else { n / SIZE_STEP * SIZE_STEP }
+    if n <= SIZE_STEP {
+        n
+    } else {
+        n / SIZE_STEP * SIZE_STEP
+    }
 }
 
 /// The smallest statement size not below `n` (1 ≤ n ≤ `ROWS_PER_STATEMENT`).
 fn size_at_least(n: usize) -> usize {
-    if n <= SIZE_STEP { n } else { n.div_ceil(SIZE_STEP) * SIZE_STEP }
+    if n <= SIZE_STEP {
+        n
+    } else {
+        n.div_ceil(SIZE_STEP) * SIZE_STEP
+    }
 }
 
 /// Splits rows to insert into chunks of statement sizes (an insert cannot be padded).
@@ -117,10 +125,7 @@ impl Backend {
 struct SqlxLedger<'t, 'c>(&'t mut sqlx::Transaction<'c, Db>);
 
 impl super::ledger_write::LedgerStatements for SqlxLedger<'_, '_> {
-    async fn lock_accounts(
-        &mut self,
-        ids: &[&str],
-    ) -> StoreResult<HashMap<String, LockedAccount>> {
+    async fn lock_accounts(&mut self, ids: &[&str]) -> StoreResult<HashMap<String, LockedAccount>> {
         let mut accounts = HashMap::with_capacity(ids.len());
         for (chunk, size) in padded_chunks(ids) {
             let sql = format!(
@@ -248,7 +253,10 @@ impl super::ledger_write::LedgerStatements for SqlxLedger<'_, '_> {
         )))
         .fetch_one(&mut **self.0)
         .await?;
-        Ok((head.try_get::<i64, _>("seq")? - bumped, head.try_get("hash")?))
+        Ok((
+            head.try_get::<i64, _>("seq")? - bumped,
+            head.try_get("hash")?,
+        ))
     }
 
     async fn set_audit_head(&mut self, seq: i64, hash: &str) -> StoreResult<()> {

@@ -3,7 +3,9 @@
 // Every state change of a transfer is one transaction: a conditional UPDATE of the row (which
 // only moves forward) together with the journal entry it implies, so a duplicate or late answer
 // can never post twice and a crash can never leave the row and the money disagreeing.
-use super::providers::{BeginOutcome, GameSessionRow, ProviderPlayer, RoundOutcome, RoundUpdate, TransferRow};
+use super::providers::{
+    BeginOutcome, GameSessionRow, ProviderPlayer, RoundOutcome, RoundUpdate, TransferRow,
+};
 
 fn transfer_from_row(row: &DbRow) -> Result<TransferRow, sqlx::Error> {
     Ok(TransferRow {
@@ -59,7 +61,10 @@ impl Backend {
     /// Creates accounts that do not exist yet (provider house accounts of older clients).
     pub async fn ensure_accounts(&self, accounts: &[NewAccount]) -> StoreResult<()> {
         for a in accounts {
-            let exists = sqlx::query("SELECT id FROM accounts WHERE id = ?").bind(&a.id).fetch_optional(&self.write).await?;
+            let exists = sqlx::query("SELECT id FROM accounts WHERE id = ?")
+                .bind(&a.id)
+                .fetch_optional(&self.write)
+                .await?;
             if exists.is_none() {
                 match insert_account(&self.write, a, crate::domain::now_ms()).await {
                     Err(e) if is_unique_violation(&e) => {}
@@ -72,10 +77,17 @@ impl Backend {
 
     /// The outbox step: the transfer row (`pending`) and, for transfer-in, the hold, in ONE
     /// transaction. A reused idempotency key returns the existing row instead.
-    pub async fn begin_transfer(&self, t: &TransferRow, hold: Option<&NewEntry>, audit_key: &[u8; 32]) -> StoreResult<BeginOutcome> {
+    pub async fn begin_transfer(
+        &self,
+        t: &TransferRow,
+        hold: Option<&NewEntry>,
+        audit_key: &[u8; 32],
+    ) -> StoreResult<BeginOutcome> {
         let mut tx = self.write.begin().await?;
         let inserted = sqlx::query(concat!(
-            "INSERT INTO provider_transfers (", transfer_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO provider_transfers (",
+            transfer_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&t.id)
         .bind(&t.client_id)
@@ -99,9 +111,13 @@ impl Backend {
         match inserted {
             Err(e) if is_unique_violation(&e) => {
                 tx.rollback().await?;
-                let existing = self.transfer_by_key(&t.client_id, &t.idempotency_key).await?;
+                let existing = self
+                    .transfer_by_key(&t.client_id, &t.idempotency_key)
+                    .await?;
                 return match existing {
-                    Some(row) if row.request_hash == t.request_hash => Ok(BeginOutcome::Existing(Box::new(row))),
+                    Some(row) if row.request_hash == t.request_hash => {
+                        Ok(BeginOutcome::Existing(Box::new(row)))
+                    }
                     Some(_) => Err(StoreError::IdempotencyConflict),
                     None => Err(StoreError::Database(e)),
                 };
@@ -117,7 +133,9 @@ impl Backend {
             .await?;
         if wallet_closed.is_some_and(|c| c != 0) {
             tx.rollback().await?;
-            return Err(StoreError::AccountClosed(crate::ledger::accounts::wallet_id(&t.user_id)));
+            return Err(StoreError::AccountClosed(
+                crate::ledger::accounts::wallet_id(&t.user_id),
+            ));
         }
         let posted = match hold {
             Some(entry) => Some(post_in_tx(&mut tx, entry, audit_key).await?),
@@ -129,7 +147,10 @@ impl Backend {
 
     /// Moves a transfer from one of `from` to `to` and posts `entry` with it, atomically.
     /// `None` when the row was no longer in a `from` state (someone else moved it first).
-    #[allow(clippy::too_many_arguments, reason = "the transition's fields, then the chain key")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the transition's fields, then the chain key"
+    )]
     pub async fn transition_transfer(
         &self,
         id: &str,
@@ -180,25 +201,56 @@ impl Backend {
     }
 
     pub async fn transfer(&self, id: &str) -> StoreResult<Option<TransferRow>> {
-        let sql = concat!("SELECT ", transfer_columns!(), " FROM provider_transfers WHERE id = ?");
-        let row = sqlx::query(sql).bind(id).fetch_optional(&self.write).await?;
+        let sql = concat!(
+            "SELECT ",
+            transfer_columns!(),
+            " FROM provider_transfers WHERE id = ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
         Ok(row.as_ref().map(transfer_from_row).transpose()?)
     }
 
-    pub async fn transfer_by_key(&self, client_id: &str, key: &str) -> StoreResult<Option<TransferRow>> {
-        let sql = concat!("SELECT ", transfer_columns!(), " FROM provider_transfers WHERE client_id = ? AND idempotency_key = ?");
-        let row = sqlx::query(sql).bind(client_id).bind(key).fetch_optional(&self.write).await?;
+    pub async fn transfer_by_key(
+        &self,
+        client_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<TransferRow>> {
+        let sql = concat!(
+            "SELECT ",
+            transfer_columns!(),
+            " FROM provider_transfers WHERE client_id = ? AND idempotency_key = ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(client_id)
+            .bind(key)
+            .fetch_optional(&self.write)
+            .await?;
         Ok(row.as_ref().map(transfer_from_row).transpose()?)
     }
 
     /// Non-terminal transfers last touched before `before_ms`, oldest first.
-    pub async fn open_transfers(&self, before_ms: i64, limit: i64) -> StoreResult<Vec<TransferRow>> {
+    pub async fn open_transfers(
+        &self,
+        before_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<TransferRow>> {
         let sql = concat!(
-            "SELECT ", transfer_columns!(),
+            "SELECT ",
+            transfer_columns!(),
             " FROM provider_transfers WHERE state IN ('pending', 'unknown') AND updated_at < ? ORDER BY updated_at LIMIT ?"
         );
-        let rows = sqlx::query(sql).bind(before_ms).bind(limit).fetch_all(&self.write).await?;
-        Ok(rows.iter().map(transfer_from_row).collect::<Result<_, _>>()?)
+        let rows = sqlx::query(sql)
+            .bind(before_ms)
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(transfer_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn count_transfers_by_state(&self) -> StoreResult<Vec<(String, String, i64)>> {
@@ -232,7 +284,12 @@ impl Backend {
         }
     }
 
-    pub async fn provider_player(&self, provider: &str, account: &str, uid: &str) -> StoreResult<Option<ProviderPlayer>> {
+    pub async fn provider_player(
+        &self,
+        provider: &str,
+        account: &str,
+        uid: &str,
+    ) -> StoreResult<Option<ProviderPlayer>> {
         let row = sqlx::query("SELECT provider, account, uid, client_id, user_id FROM provider_players WHERE provider = ? AND account = ? AND uid = ?")
             .bind(provider)
             .bind(account)
@@ -254,7 +311,12 @@ impl Backend {
 
     /// Applies one version of a round: only a higher version than the one applied moves money,
     /// by the difference of net results, in the same transaction as the round row.
-    pub async fn apply_round(&self, r: &RoundUpdate, entry_for: &(dyn Fn(i64) -> Option<NewEntry> + Sync), audit_key: &[u8; 32]) -> StoreResult<RoundOutcome> {
+    pub async fn apply_round(
+        &self,
+        r: &RoundUpdate,
+        entry_for: &(dyn Fn(i64) -> Option<NewEntry> + Sync),
+        audit_key: &[u8; 32],
+    ) -> StoreResult<RoundOutcome> {
         let mut tx = self.write.begin().await?;
         let existing = sqlx::query("SELECT version, net FROM game_rounds WHERE client_id = ? AND provider = ? AND round_id = ?")
             .bind(&r.client_id)
@@ -316,7 +378,10 @@ impl Backend {
                 0
             }
         };
-        let delta = r.net.checked_sub(previous_net).ok_or_else(|| StoreError::BalanceOverflow("game_results".into()))?;
+        let delta = r
+            .net
+            .checked_sub(previous_net)
+            .ok_or_else(|| StoreError::BalanceOverflow("game_results".into()))?;
         if let Some(entry) = entry_for(delta) {
             post_in_tx(&mut tx, &entry, audit_key).await?;
         }
@@ -341,7 +406,13 @@ impl Backend {
     }
 
     /// Ends the player's open sessions at this provider; returns how many ended.
-    pub async fn end_game_sessions(&self, client_id: &str, user_id: &str, provider: &str, now_ms: i64) -> StoreResult<u64> {
+    pub async fn end_game_sessions(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        provider: &str,
+        now_ms: i64,
+    ) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE game_sessions SET state = 'ended', ended_at = ? WHERE client_id = ? AND user_id = ? AND provider = ? AND state = 'open'",
         )
@@ -356,7 +427,13 @@ impl Backend {
 
     // ---- games per client ----------------------------------------------------------------
 
-    pub async fn set_client_game(&self, client_id: &str, provider: &str, game: &str, enabled: bool) -> StoreResult<()> {
+    pub async fn set_client_game(
+        &self,
+        client_id: &str,
+        provider: &str,
+        game: &str,
+        enabled: bool,
+    ) -> StoreResult<()> {
         let now = crate::domain::now_ms();
         for _ in 0..2 {
             let updated = sqlx::query("UPDATE client_games SET enabled = ?, updated_at = ? WHERE client_id = ? AND provider = ? AND game_code = ?")
@@ -392,12 +469,19 @@ impl Backend {
     }
 
     /// Game codes (and `*` for the whole provider) this client has switched off.
-    pub async fn disabled_games(&self, client_id: &str, provider: &str) -> StoreResult<Vec<String>> {
+    pub async fn disabled_games(
+        &self,
+        client_id: &str,
+        provider: &str,
+    ) -> StoreResult<Vec<String>> {
         let rows = sqlx::query("SELECT game_code FROM client_games WHERE client_id = ? AND provider = ? AND enabled = 0")
             .bind(client_id)
             .bind(provider)
             .fetch_all(&self.read)
             .await?;
-        Ok(rows.iter().map(|r| r.try_get("game_code")).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("game_code"))
+            .collect::<Result<_, _>>()?)
     }
 }

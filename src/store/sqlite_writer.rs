@@ -212,7 +212,11 @@ impl RusqliteLedger<'_, '_> {
         Ok(accounts)
     }
 
-    fn used_keys(&self, client_id: &str, keys: &[&str]) -> rusqlite::Result<Vec<(String, UsedKey)>> {
+    fn used_keys(
+        &self,
+        client_id: &str,
+        keys: &[&str],
+    ) -> rusqlite::Result<Vec<(String, UsedKey)>> {
         let mut read = self.0.prepare_cached(
             "SELECT id, request_hash FROM journal WHERE client_id = ? AND idempotency_key = ?",
         )?;
@@ -293,10 +297,7 @@ impl RusqliteLedger<'_, '_> {
 }
 
 impl ledger_write::LedgerStatements for RusqliteLedger<'_, '_> {
-    async fn lock_accounts(
-        &mut self,
-        ids: &[&str],
-    ) -> StoreResult<HashMap<String, LockedAccount>> {
+    async fn lock_accounts(&mut self, ids: &[&str]) -> StoreResult<HashMap<String, LockedAccount>> {
         RusqliteLedger::lock_accounts(self, ids).map_err(sqlite_error)
     }
 
