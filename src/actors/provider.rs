@@ -27,15 +27,14 @@ use crate::domain::{Amount, Currency, new_id, now_ms};
 use crate::ledger::accounts::{
     IN_FLIGHT, held_at_provider, house_id, provider_house_accounts, wallet_id,
 };
+use crate::ledger::{NewEntry, NewPosting};
 use crate::providers::breaker::BreakerState;
 use crate::providers::sim::{self, SimKind};
 use crate::providers::{
     self, CallError, CallbackError, CheckAnswer, Direction, TransferAnswer, TransferCall,
 };
 use crate::realtime::bus::Bus;
-use crate::store::{
-    BeginOutcome, ClientRow, NewEntry, NewPosting, ProviderPlayer, Store, StoreError, TransferRow,
-};
+use crate::store::{BeginOutcome, ClientRow, ProviderPlayer, Store, StoreError, TransferRow};
 
 /// Sends of one transfer before it is left `unknown` for the reconciler.
 const SENDS_MAX: u32 = 3;
@@ -797,7 +796,7 @@ impl Providers {
         error: Option<&str>,
         e: Option<NewEntry>,
         currency: &Currency,
-    ) -> Result<Option<Option<crate::store::PostedEntry>>, ProviderError> {
+    ) -> Result<Option<Option<crate::ledger::PostedEntry>>, ProviderError> {
         let op = ProviderOp::Transition {
             id: row.id.clone(),
             from: OPEN.to_vec(),
@@ -817,7 +816,7 @@ impl Providers {
         &self,
         row: &TransferRow,
         to: &'static str,
-        result: Result<Option<Option<crate::store::PostedEntry>>, ProviderError>,
+        result: Result<Option<Option<crate::ledger::PostedEntry>>, ProviderError>,
     ) -> TransferStatus {
         match result {
             Ok(Some(_)) => {

@@ -5,9 +5,10 @@
 use super::provider::{ProviderAccount, ProviderError, Providers, call_failed, provider_failure};
 use crate::domain::{Currency, new_id, now_ms};
 use crate::ledger::accounts::{game_results, held_at_provider, house_id, wallet_id};
+use crate::ledger::{NewEntry, NewPosting};
 use crate::providers::{self, CallError, CallbackEnvelope, CallbackError, GameInfo, units};
 use crate::realtime::bus::{Event, EventKind};
-use crate::store::{ClientRow, GameSessionRow, NewEntry, NewPosting, RoundOutcome, RoundUpdate};
+use crate::store::{ClientRow, GameSessionRow, RoundOutcome, RoundUpdate};
 
 /// Pages of round changes pulled per account per pass.
 const PULL_PAGES_MAX: usize = 10;

@@ -9,8 +9,9 @@ use actix::prelude::*;
 use super::wallet::WalletActor;
 use crate::domain::Currency;
 use crate::ledger::accounts::wallet_id;
+use crate::ledger::{NewEntry, PostedEntry};
 use crate::realtime::bus::{Bus, Event, EventKind};
-use crate::store::{BeginOutcome, NewEntry, PostedEntry, Store, StoreError, TransferRow};
+use crate::store::{BeginOutcome, Store, StoreError, TransferRow};
 
 #[derive(Debug, Clone)]
 pub enum ProviderOp {

@@ -13,8 +13,9 @@ use actix::prelude::*;
 use dashmap::DashMap;
 
 use crate::domain::Currency;
+use crate::ledger::NewEntry;
 use crate::realtime::bus::{Bus, Event, EventKind};
-use crate::store::{AfterCommit, NewEntry, PostOutcome, Store, StoreError};
+use crate::store::{AfterCommit, PostOutcome, Store, StoreError};
 
 /// A wallet whose balance change is pushed to its owner's room after commit.
 #[derive(Debug, Clone)]

@@ -6,7 +6,8 @@ pub mod chain;
 use serde_json::Value;
 
 use crate::auth::Caller;
-use crate::store::{NewAudit, Store, StoreError};
+use crate::domain::NewAudit;
+use crate::store::{Store, StoreError};
 
 /// An event about to be recorded; build with [`Event::new`] and the `with_*` helpers.
 #[derive(Debug, Clone)]

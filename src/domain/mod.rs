@@ -1,9 +1,11 @@
 //! Domain types that validate on construction, so the inside never re-checks.
 
+pub mod audit;
 pub mod money;
 pub mod names;
 pub mod role;
 
+pub use audit::NewAudit;
 pub use money::{Amount, AmountError, Currency, format_minor};
 pub use role::Role;
 

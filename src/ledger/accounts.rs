@@ -4,7 +4,16 @@
 //! `h:<client id>:<name>`. House accounts may go negative (external cash is negative by what
 //! operators brought in); wallets never may.
 
-use crate::store::NewAccount;
+/// An account to create (with its client, or its user).
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub kind: String,
+    pub currency: String,
+    pub allow_negative: bool,
+}
 
 /// External cash: the other side of every deposit and withdrawal.
 pub const CASH: &str = "cash";

@@ -6,8 +6,8 @@ use sha2::{Digest, Sha256};
 use super::accounts::{
     ADJUSTMENTS, CASH, COMMISSION_PAYABLE, PLATFORM_REVENUE, house_id, wallet_id,
 };
+use super::journal::{NewEntry, NewPosting};
 use crate::domain::{Amount, new_id, now_ms};
-use crate::store::{NewEntry, NewPosting};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Movement {
@@ -47,7 +47,7 @@ pub struct Request<'a> {
     pub memo: Option<&'a str>,
 }
 
-/// The entry for `movement`, and the user whose wallet it debits (whose actor must run it).
+/// The balanced entry for `movement` on `r.user_id`'s wallet (that user's actor runs it).
 pub fn build(movement: Movement, r: &Request<'_>) -> NewEntry {
     let a = r.amount.minor();
     let user = wallet_id(r.user_id);

@@ -3,4 +3,7 @@
 
 pub mod accounts;
 pub mod entries;
+pub mod journal;
 pub mod settlement;
+
+pub use journal::{NewEntry, NewPosting, PostedEntry, PostedLine};

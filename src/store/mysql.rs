@@ -1,5 +1,6 @@
-//! MySQL backend: production. MySQL 8 and MariaDB 10.11 run the same statements; InnoDB's
-//! default isolation is fine because every money write is a guarded relative update.
+//! MySQL backend: production. MySQL 8 and MariaDB 10.11 run the same statements. InnoDB's
+//! default isolation is fine for money: a batch reads its accounts with `FOR UPDATE` (row locks
+//! held to commit, taken in id order) and writes them guarded by the version it read.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -12,7 +13,7 @@ type Db = sqlx::MySql;
 const NAME: &str = "mysql";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
 
-/// Locking read suffix: SQLite's one writer needs none.
+/// Locking read suffix: the rows read stay locked by this transaction until it ends.
 const FOR_UPDATE: &str = " FOR UPDATE";
 const BEGIN_WRITE: &str = "BEGIN";
 

@@ -93,7 +93,7 @@ impl Store {
         row: &TransferRow,
         hold: Option<&NewEntry>,
     ) -> StoreResult<BeginOutcome> {
-        dispatch!(self, b => b.begin_transfer(row, hold).await)
+        dispatch!(self, b => b.begin_transfer(row, hold, &self.audit_key).await)
     }
 
     /// `Some(posted)` if the row moved from one of `from` to `to` (with `entry` posted);
@@ -107,7 +107,7 @@ impl Store {
         last_error: Option<&str>,
         entry: Option<&NewEntry>,
     ) -> StoreResult<Option<Option<PostedEntry>>> {
-        dispatch!(self, b => b.transition_transfer(id, from, to, provider_balance, last_error, entry).await)
+        dispatch!(self, b => b.transition_transfer(id, from, to, provider_balance, last_error, entry, &self.audit_key).await)
     }
 
     pub async fn mark_transfer_sent(&self, id: &str, now_ms: i64) -> StoreResult<()> {
@@ -151,7 +151,8 @@ impl Store {
         entry_for: &(dyn Fn(i64) -> Option<NewEntry> + Sync),
     ) -> StoreResult<RoundOutcome> {
         for _ in 0..ROUND_RACE_RETRIES {
-            let outcome = dispatch!(self, b => b.apply_round(round, entry_for).await)?;
+            let outcome =
+                dispatch!(self, b => b.apply_round(round, entry_for, &self.audit_key).await)?;
             if outcome != RoundOutcome::Raced {
                 return Ok(outcome);
             }

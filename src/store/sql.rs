@@ -1,5 +1,6 @@
 // The hub's SQL, written once and compiled per backend: `sqlite.rs` and `mysql.rs` include this
-// file after defining `Db` (the sqlx database type), `NAME`, `INSERT_IGNORE` and `MIGRATOR`.
+// file after defining `Db` (the sqlx database type), `NAME`, `MIGRATOR`, `FOR_UPDATE` and
+// `BEGIN_WRITE`.
 // Portable SQL only: `?` placeholders, no RETURNING, no backend-specific functions.
 
 use sqlx::{Pool, Row};
@@ -19,7 +20,8 @@ pub struct Backend {
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
 }
 
 macro_rules! client_columns {
@@ -115,7 +117,9 @@ impl Backend {
         .execute(&mut *tx)
         .await;
         match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate("client_code_taken")),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Duplicate("client_code_taken"));
+            }
             other => other?,
         };
         for a in accounts {
@@ -133,19 +137,43 @@ impl Backend {
 
     pub async fn client_by_code(&self, code: &str) -> StoreResult<Option<ClientRow>> {
         let sql = concat!("SELECT ", client_columns!(), " FROM clients WHERE code = ?");
-        let row = sqlx::query(sql).bind(code).fetch_optional(&self.read).await?;
+        let row = sqlx::query(sql)
+            .bind(code)
+            .fetch_optional(&self.read)
+            .await?;
         Ok(row.as_ref().map(client_from_row).transpose()?)
     }
 
-    pub async fn list_clients(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<ClientRow>> {
-        let sql = concat!("SELECT ", client_columns!(), " FROM clients WHERE id > ? ORDER BY id LIMIT ?");
-        let rows = sqlx::query(sql).bind(after.unwrap_or("")).bind(limit).fetch_all(&self.read).await?;
+    pub async fn list_clients(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<ClientRow>> {
+        let sql = concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE id > ? ORDER BY id LIMIT ?"
+        );
+        let rows = sqlx::query(sql)
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
         Ok(rows.iter().map(client_from_row).collect::<Result<_, _>>()?)
     }
 
     /// Changes name and/or status; false if no such client.
-    pub async fn update_client(&self, id: &str, name: Option<&str>, status: Option<&str>, now_ms: i64) -> StoreResult<bool> {
-        let exists = sqlx::query("SELECT id FROM clients WHERE id = ?").bind(id).fetch_optional(&self.write).await?;
+    pub async fn update_client(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        status: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        let exists = sqlx::query("SELECT id FROM clients WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
         if exists.is_none() {
             return Ok(false);
         }
@@ -163,7 +191,11 @@ impl Backend {
 
     pub async fn insert_user(&self, u: &UserRow, wallet: Option<&NewAccount>) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
-        let sql = concat!("INSERT INTO users (", user_columns!(), ", updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        let sql = concat!(
+            "INSERT INTO users (",
+            user_columns!(),
+            ", updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
         let inserted = sqlx::query(sql)
             .bind(&u.id)
             .bind(&u.client_id)
@@ -180,7 +212,9 @@ impl Backend {
             .execute(&mut *tx)
             .await;
         match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::Duplicate("username_taken")),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Duplicate("username_taken"));
+            }
             other => other?,
         };
         if let Some(a) = wallet {
@@ -197,13 +231,30 @@ impl Backend {
     }
 
     pub async fn user_by_login(&self, scope: &str, username: &str) -> StoreResult<Option<UserRow>> {
-        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE login_scope = ? AND username = ?");
-        let row = sqlx::query(sql).bind(scope).bind(username).fetch_optional(&self.read).await?;
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE login_scope = ? AND username = ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(scope)
+            .bind(username)
+            .fetch_optional(&self.read)
+            .await?;
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
-    pub async fn children(&self, parent_id: &str, after: Option<&str>, limit: i64) -> StoreResult<Vec<UserRow>> {
-        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE parent_id = ? AND id > ? ORDER BY id LIMIT ?");
+    pub async fn children(
+        &self,
+        parent_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<UserRow>> {
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE parent_id = ? AND id > ? ORDER BY id LIMIT ?"
+        );
         let rows = sqlx::query(sql)
             .bind(parent_id)
             .bind(after.unwrap_or(""))
@@ -218,7 +269,10 @@ impl Backend {
             return Ok(Vec::new());
         }
         let marks = vec!["?"; ids.len()].join(", ");
-        let sql = format!(concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ({})"), marks);
+        let sql = format!(
+            concat!("SELECT ", user_columns!(), " FROM users WHERE id IN ({})"),
+            marks
+        );
         // Only `?` marks are interpolated; every id is bound.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in ids {
@@ -254,10 +308,11 @@ impl Backend {
     /// The expiry of a session that is not revoked.
     /// A live (unrevoked) session's user and expiry.
     pub async fn session_live_until(&self, session_id: &str) -> StoreResult<Option<(String, i64)>> {
-        let row = sqlx::query("SELECT user_id, expires_at FROM sessions WHERE id = ? AND revoked = 0")
-            .bind(session_id)
-            .fetch_optional(&self.read)
-            .await?;
+        let row =
+            sqlx::query("SELECT user_id, expires_at FROM sessions WHERE id = ? AND revoked = 0")
+                .bind(session_id)
+                .fetch_optional(&self.read)
+                .await?;
         Ok(match row {
             Some(r) => Some((r.try_get("user_id")?, r.try_get("expires_at")?)),
             None => None,
@@ -267,7 +322,9 @@ impl Backend {
     /// See `read_cache`: row 1 moves whenever a cached kind of row changes, row 2 whenever
     /// provider credentials change (one query for both).
     pub async fn cache_epoch(&self) -> StoreResult<(i64, i64)> {
-        let rows = sqlx::query("SELECT id, epoch FROM cache_epoch WHERE id IN (1, 2)").fetch_all(&self.read).await?;
+        let rows = sqlx::query("SELECT id, epoch FROM cache_epoch WHERE id IN (1, 2)")
+            .fetch_all(&self.read)
+            .await?;
         let mut epochs = (0, 0);
         for row in rows {
             match row.try_get::<i64, _>("id")? {
@@ -278,7 +335,12 @@ impl Backend {
         Ok(epochs)
     }
 
-    pub async fn rotate_refresh(&self, old_hash: &str, new_hash: &str, now_ms: i64) -> StoreResult<RotateOutcome> {
+    pub async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<RotateOutcome> {
         let mut tx = self.write.begin().await?;
         let row = sqlx::query(
             "SELECT t.session_id, t.used, t.expires_at, s.user_id, s.revoked, s.expires_at AS session_expires \
@@ -292,14 +354,18 @@ impl Backend {
         };
         let session_id: String = row.try_get("session_id")?;
         let user_id: String = row.try_get("user_id")?;
-        let claimed = sqlx::query("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ? AND used = 0")
-            .bind(old_hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let claimed =
+            sqlx::query("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ? AND used = 0")
+                .bind(old_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         if claimed == 0 {
             // A rotated token came back: whoever holds it may be a thief. End the family.
-            sqlx::query("UPDATE sessions SET revoked = 1 WHERE id = ?").bind(&session_id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE sessions SET revoked = 1 WHERE id = ?")
+                .bind(&session_id)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             return Ok(RotateOutcome::Reused);
         }
@@ -319,11 +385,17 @@ impl Backend {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(RotateOutcome::Rotated { session_id, user_id })
+        Ok(RotateOutcome::Rotated {
+            session_id,
+            user_id,
+        })
     }
 
     pub async fn revoke_session(&self, session_id: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET revoked = 1 WHERE id = ?").bind(session_id).execute(&self.write).await?;
+        sqlx::query("UPDATE sessions SET revoked = 1 WHERE id = ?")
+            .bind(session_id)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 

@@ -48,39 +48,28 @@ fn path_upper(prefix: &str) -> String {
 impl Backend {
     // ---- audit ---------------------------------------------------------------------------
 
-    /// Appends one row to the chain. Bumping `audit_head` first takes its row lock (MySQL) or
-    /// the write lock (SQLite) for the whole transaction, so appenders on any node queue up and
-    /// each links to the true previous row.
-    pub async fn audit_append(&self, e: &NewAudit, link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync)) -> StoreResult<i64> {
+    /// Appends one row to the chain (`ledger_write::append_audit`, as money movements do): the
+    /// head's lock (MySQL row lock, SQLite write lock) is taken first and held for the whole
+    /// transaction, so appenders on any node queue up and each links to the true previous row.
+    pub async fn audit_append(
+        &self,
+        e: &NewAudit,
+        link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync),
+    ) -> StoreResult<i64> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1").execute(&mut *tx).await?;
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
-        let seq: i64 = head.try_get("seq")?;
-        let prev_hash: String = head.try_get("hash")?;
-        let hash = link(&prev_hash, seq, e);
-        let sql = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(seq)
-            .bind(&e.client_id)
-            .bind(&e.actor_id)
-            .bind(&e.action)
-            .bind(&e.target_type)
-            .bind(&e.target_id)
-            .bind(&e.before)
-            .bind(&e.after)
-            .bind(&e.ip)
-            .bind(e.created_at)
-            .bind(&prev_hash)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE audit_head SET hash = ? WHERE id = 1").bind(&hash).execute(&mut *tx).await?;
+        let seq = super::ledger_write::append_audit(&mut SqlxLedger(&mut tx), &[e], link).await?;
         tx.commit().await?;
-        Ok(seq)
+        Ok(seq.expect("one row appended"))
     }
 
     /// Newest first, below `before_seq`; one client's rows or (None) every row.
-    pub async fn audit_page(&self, client_id: Option<&str>, before_seq: Option<i64>, action: Option<&str>, limit: i64) -> StoreResult<Vec<AuditRow>> {
+    pub async fn audit_page(
+        &self,
+        client_id: Option<&str>,
+        before_seq: Option<i64>,
+        action: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRow>> {
         let sql = format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq < ? AND (? IS NULL OR client_id = ?) \
              AND (? IS NULL OR action = ?) ORDER BY seq DESC LIMIT ?"
@@ -99,13 +88,20 @@ impl Backend {
 
     /// The chain in order, `limit` rows with a seq above `after_seq` (verification in batches).
     pub async fn audit_chain(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
-        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after_seq).bind(limit).fetch_all(&self.read).await?;
+        let sql =
+            format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
         Ok(rows.iter().map(audit_from_row).collect::<Result<_, _>>()?)
     }
 
     pub async fn audit_head(&self) -> StoreResult<(i64, String)> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.read).await?;
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.read)
+            .await?;
         Ok((row.try_get("seq")?, row.try_get("hash")?))
     }
 
@@ -117,11 +113,16 @@ impl Backend {
             None => (String::new(), "\u{7f}".to_owned()),
         };
         let sql = concat!(
-            "SELECT ", user_columns!(), " FROM users WHERE (? IS NULL OR client_id = ?) AND id > ? ",
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE (? IS NULL OR client_id = ?) AND id > ? ",
             "AND path >= ? AND path < ? AND (? IS NULL OR role = ?) AND (? IS NULL OR status = ?) ",
             "AND (? IS NULL OR parent_id = ?) AND (? IS NULL OR username LIKE ?) ORDER BY id LIMIT ?"
         );
-        let prefix = f.username_prefix.as_ref().map(|p| format!("{}%", p.replace(['%', '_', '\\'], "")));
+        let prefix = f
+            .username_prefix
+            .as_ref()
+            .map(|p| format!("{}%", p.replace(['%', '_', '\\'], "")));
         let rows = sqlx::query(sql)
             .bind(&f.client_id)
             .bind(&f.client_id)
@@ -144,8 +145,17 @@ impl Backend {
 
     /// Every user strictly below `path`, in tree (path) order, after `after_path`: a range scan
     /// on the path index, whatever the depth or width of the tree.
-    pub async fn subtree(&self, path: &str, after_path: Option<&str>, limit: i64) -> StoreResult<Vec<UserRow>> {
-        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE path > ? AND path < ? ORDER BY path LIMIT ?");
+    pub async fn subtree(
+        &self,
+        path: &str,
+        after_path: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<UserRow>> {
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE path > ? AND path < ? ORDER BY path LIMIT ?"
+        );
         let rows = sqlx::query(sql)
             .bind(after_path.unwrap_or(path))
             .bind(path_upper(path))
@@ -172,11 +182,16 @@ impl Backend {
             // Freeze first: the UPDATE takes the accounts' row locks (the ledger writers read
             // `closed` under the same locks), so the balances checked below cannot change
             // before COMMIT and no movement can follow it.
-            sqlx::query("UPDATE accounts SET closed = 1 WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
-            let holding: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE user_id = ? AND balance <> 0")
+            sqlx::query("UPDATE accounts SET closed = 1 WHERE user_id = ?")
                 .bind(id)
-                .fetch_one(&mut *tx)
+                .execute(&mut *tx)
                 .await?;
+            let holding: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM accounts WHERE user_id = ? AND balance <> 0",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
             // A transfer still in flight would post to the wallet once the provider answers.
             let in_flight: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM provider_transfers WHERE user_id = ? AND state IN ('pending', 'unknown')",
@@ -186,7 +201,11 @@ impl Backend {
             .await?;
             if holding > 0 || in_flight > 0 {
                 tx.rollback().await?;
-                return Err(StoreError::NotClosable(if holding > 0 { "balance_not_zero" } else { "transfers_in_flight" }));
+                return Err(StoreError::NotClosable(if holding > 0 {
+                    "balance_not_zero"
+                } else {
+                    "transfers_in_flight"
+                }));
             }
         }
         let n = sqlx::query("UPDATE users SET status = ?, updated_at = ? WHERE id = ?")
@@ -197,7 +216,10 @@ impl Backend {
             .await?
             .rows_affected();
         if status != "active" {
-            sqlx::query("UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0").bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(n > 0)
@@ -217,7 +239,13 @@ impl Backend {
     }
 
     /// New password hash; ends every other session of the user.
-    pub async fn set_password(&self, id: &str, hash: &str, keep_session: Option<&str>, now_ms: i64) -> StoreResult<()> {
+    pub async fn set_password(
+        &self,
+        id: &str,
+        hash: &str,
+        keep_session: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
         sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
             .bind(hash)
@@ -235,14 +263,21 @@ impl Backend {
     }
 
     pub async fn revoke_client_sessions(&self, client_id: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET revoked = 1 WHERE client_id = ? AND revoked = 0").bind(client_id).execute(&self.write).await?;
+        sqlx::query("UPDATE sessions SET revoked = 1 WHERE client_id = ? AND revoked = 0")
+            .bind(client_id)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 
     /// For benchmarks and imports: many users in one transaction (no wallets).
     pub async fn insert_users_bulk(&self, users: &[UserRow]) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
-        let sql = concat!("INSERT INTO users (", user_columns!(), ", updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        let sql = concat!(
+            "INSERT INTO users (",
+            user_columns!(),
+            ", updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
         for u in users {
             sqlx::query(sql)
                 .bind(&u.id)
@@ -268,10 +303,12 @@ impl Backend {
 
     /// `(permission, effect)` overrides of one user.
     pub async fn permission_overrides(&self, user_id: &str) -> StoreResult<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT permission, effect FROM user_permissions WHERE user_id = ? ORDER BY permission")
-            .bind(user_id)
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT permission, effect FROM user_permissions WHERE user_id = ? ORDER BY permission",
+        )
+        .bind(user_id)
+        .fetch_all(&self.read)
+        .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("permission")?, r.try_get("effect")?)))
             .collect::<Result<_, sqlx::Error>>()
@@ -279,7 +316,15 @@ impl Backend {
     }
 
     /// Sets (effect Some) or clears (None) one override.
-    pub async fn set_permission(&self, user_id: &str, client_id: Option<&str>, permission: &str, effect: Option<&str>, by: &str, now_ms: i64) -> StoreResult<()> {
+    pub async fn set_permission(
+        &self,
+        user_id: &str,
+        client_id: Option<&str>,
+        permission: &str,
+        effect: Option<&str>,
+        by: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
         sqlx::query("DELETE FROM user_permissions WHERE user_id = ? AND permission = ?")
             .bind(user_id)
@@ -304,7 +349,11 @@ impl Backend {
     // ---- login throttling ----------------------------------------------------------------
 
     /// Failures of `key` at or after `since`: how many, and the oldest one's time.
-    pub async fn login_failures(&self, key: &str, since_ms: i64) -> StoreResult<(i64, Option<i64>)> {
+    pub async fn login_failures(
+        &self,
+        key: &str,
+        since_ms: i64,
+    ) -> StoreResult<(i64, Option<i64>)> {
         let row = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM login_failures WHERE throttle_key = ? AND created_at >= ?")
             .bind(key)
             .bind(since_ms)
@@ -315,23 +364,37 @@ impl Backend {
 
     /// Records one failure under each key and forgets every failure older than `prune_before`
     /// (an index range delete, so the table stays as small as the window).
-    pub async fn record_login_failure(&self, keys: &[&str], client_id: Option<&str>, now_ms: i64, prune_before: i64) -> StoreResult<()> {
+    pub async fn record_login_failure(
+        &self,
+        keys: &[&str],
+        client_id: Option<&str>,
+        now_ms: i64,
+        prune_before: i64,
+    ) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("DELETE FROM login_failures WHERE created_at < ?").bind(prune_before).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM login_failures WHERE created_at < ?")
+            .bind(prune_before)
+            .execute(&mut *tx)
+            .await?;
         for key in keys {
-            sqlx::query("INSERT INTO login_failures (throttle_key, client_id, created_at) VALUES (?, ?, ?)")
-                .bind(*key)
-                .bind(client_id)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO login_failures (throttle_key, client_id, created_at) VALUES (?, ?, ?)",
+            )
+            .bind(*key)
+            .bind(client_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM login_failures WHERE throttle_key = ?").bind(key).execute(&self.write).await?;
+        sqlx::query("DELETE FROM login_failures WHERE throttle_key = ?")
+            .bind(key)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 
@@ -345,28 +408,41 @@ impl Backend {
         Ok(row.map(|r| r.try_get("settings")).transpose()?)
     }
 
-    pub async fn put_client_settings(&self, client_id: &str, settings: &str, now_ms: i64) -> StoreResult<()> {
+    pub async fn put_client_settings(
+        &self,
+        client_id: &str,
+        settings: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
-        let n = sqlx::query("UPDATE client_settings SET settings = ?, updated_at = ? WHERE client_id = ?")
+        let n = sqlx::query(
+            "UPDATE client_settings SET settings = ?, updated_at = ? WHERE client_id = ?",
+        )
+        .bind(settings)
+        .bind(now_ms)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            sqlx::query(
+                "INSERT INTO client_settings (client_id, settings, updated_at) VALUES (?, ?, ?)",
+            )
+            .bind(client_id)
             .bind(settings)
             .bind(now_ms)
-            .bind(client_id)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            sqlx::query("INSERT INTO client_settings (client_id, settings, updated_at) VALUES (?, ?, ?)")
-                .bind(client_id)
-                .bind(settings)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
+            .await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn client_secret(&self, client_id: &str, name: &str) -> StoreResult<Option<SecretRow>> {
+    pub async fn client_secret(
+        &self,
+        client_id: &str,
+        name: &str,
+    ) -> StoreResult<Option<SecretRow>> {
         let row = sqlx::query("SELECT id, client_id, name, key_id, nonce, ciphertext, created_at, updated_at, version FROM client_secrets WHERE client_id = ? AND name = ?")
             .bind(client_id)
             .bind(name)
@@ -395,11 +471,12 @@ impl Backend {
             .bind(&s.client_id)
             .execute(&mut *tx)
             .await?;
-        let current: Option<i64> = sqlx::query_scalar("SELECT version FROM client_secrets WHERE id = ? AND client_id = ?")
-            .bind(&s.id)
-            .bind(&s.client_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM client_secrets WHERE id = ? AND client_id = ?")
+                .bind(&s.id)
+                .bind(&s.client_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let version = match current {
             Some(v) => {
                 sqlx::query(
@@ -447,13 +524,24 @@ impl Backend {
             .fetch_all(&self.read)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("client_id")?, r.try_get("name")?, r.try_get("version")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("client_id")?,
+                    r.try_get("name")?,
+                    r.try_get("version")?,
+                ))
+            })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
     }
 
     /// One version of a secret: the current row, or a replaced one (sealed for the same row id).
-    pub async fn client_secret_version(&self, client_id: &str, name: &str, version: i64) -> StoreResult<Option<SecretRow>> {
+    pub async fn client_secret_version(
+        &self,
+        client_id: &str,
+        name: &str,
+        version: i64,
+    ) -> StoreResult<Option<SecretRow>> {
         if let Some(current) = self.client_secret(client_id, name).await?
             && current.version == version
         {

@@ -1,11 +1,12 @@
-// Group commit, the SQL half (included into each backend like `sql.rs`; needs `FOR_UPDATE`).
-// One transaction per batch: lock every touched account in id order, read the used keys, let
-// `batch_plan::plan` decide each entry, then write journal rows and postings as multi-row
-// inserts and every changed account once, guarded by the version read under the lock.
+// The ledger's statements through sqlx (included into each backend like `sql.rs`; needs
+// `FOR_UPDATE` and `BEGIN_WRITE`): how `ledger_write::write`, the one write algorithm, runs on
+// MySQL (group-commit batches) and inside provider transactions on both backends. Journal rows,
+// postings and audit rows go in multi-row inserts, every changed account is written once,
+// guarded by the version read under the lock. Then the ledger's reads.
 
 use std::collections::HashMap;
 
-use super::batch_plan::{self, AccountChange, LockedAccount, UsedKey, Verdict};
+use super::batch_plan::{AccountChange, LockedAccount, UsedKey};
 
 /// Rows per multi-row statement: well under both backends' bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 128;
@@ -20,12 +21,20 @@ const SIZE_STEP: usize = 8;
 /// The largest statement size not above `n` (n ≥ 1).
 fn size_at_most(n: usize) -> usize {
     let n = n.min(ROWS_PER_STATEMENT);
-    if n <= SIZE_STEP { n } else { n / SIZE_STEP * SIZE_STEP }
+    if n <= SIZE_STEP {
+        n
+    } else {
+        n / SIZE_STEP * SIZE_STEP
+    }
 }
 
 /// The smallest statement size not below `n` (1 ≤ n ≤ `ROWS_PER_STATEMENT`).
 fn size_at_least(n: usize) -> usize {
-    if n <= SIZE_STEP { n } else { n.div_ceil(SIZE_STEP) * SIZE_STEP }
+    if n <= SIZE_STEP {
+        n
+    } else {
+        n.div_ceil(SIZE_STEP) * SIZE_STEP
+    }
 }
 
 /// Splits rows to insert into chunks of statement sizes (an insert cannot be padded).
@@ -99,29 +108,26 @@ impl Backend {
             super::audit_chain::link_hash(audit_key, prev, seq, row)
         };
         let entries: Vec<&NewEntry> = entries.iter().map(|e| &**e).collect();
-        let results = self.post_batch_sqlx(&entries, &link).await?;
+        let mut tx = self.write.begin_with(BEGIN_WRITE).await?;
+        let results = super::ledger_write::write(&mut SqlxLedger(&mut tx), &entries, &link).await?;
+        tx.commit().await?;
         // Durable once COMMIT returned (MySQL's redo flush, or sqlx's FULL connection).
         Ok(super::types::CommittedBatch {
             results,
             durable: None,
         })
     }
+}
 
-    async fn post_batch_sqlx(
-        &self,
-        entries: &[&NewEntry],
-        link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync),
-    ) -> StoreResult<Vec<StoreResult<PostOutcome>>> {
-        let mut tx = self.write.begin_with(BEGIN_WRITE).await?;
+/// The ledger's statements (`ledger_write::LedgerStatements`) through sqlx, inside the caller's
+/// transaction: rows go in multi-row statements of fixed sizes, lookups and the account update
+/// are padded to one statement per chunk (on MySQL every statement is a round trip).
+struct SqlxLedger<'t, 'c>(&'t mut sqlx::Transaction<'c, Db>);
 
-        let mut ids: Vec<&str> = entries
-            .iter()
-            .flat_map(|e| e.postings.iter().map(|p| p.account_id.as_str()))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
+impl super::ledger_write::LedgerStatements for SqlxLedger<'_, '_> {
+    async fn lock_accounts(&mut self, ids: &[&str]) -> StoreResult<HashMap<String, LockedAccount>> {
         let mut accounts = HashMap::with_capacity(ids.len());
-        for (chunk, size) in padded_chunks(&ids) {
+        for (chunk, size) in padded_chunks(ids) {
             let sql = format!(
                 "SELECT id, client_id, balance, version, allow_negative, closed FROM accounts \
                  WHERE id IN ({}) ORDER BY id{FOR_UPDATE}",
@@ -131,7 +137,7 @@ impl Backend {
             for id in padded(chunk, size) {
                 q = q.bind(*id);
             }
-            for row in q.fetch_all(&mut *tx).await? {
+            for row in q.fetch_all(&mut **self.0).await? {
                 let allow_negative: i64 = row.try_get("allow_negative")?;
                 let closed: i64 = row.try_get("closed")?;
                 accounts.insert(
@@ -146,248 +152,149 @@ impl Backend {
                 );
             }
         }
+        Ok(accounts)
+    }
 
-        let mut keys_by_client: HashMap<&str, Vec<&str>> = HashMap::new();
-        for e in entries {
-            keys_by_client
-                .entry(e.client_id.as_str())
-                .or_default()
-                .push(e.idempotency_key.as_str());
-        }
-        let mut used = HashMap::new();
-        for (client_id, mut keys) in keys_by_client {
-            keys.sort_unstable();
-            keys.dedup();
-            for (chunk, size) in padded_chunks(&keys) {
-                let sql = format!(
-                    "SELECT id, idempotency_key, request_hash FROM journal \
-                     WHERE client_id = ? AND idempotency_key IN ({})",
-                    placeholders(size)
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(client_id);
-                for key in padded(chunk, size) {
-                    q = q.bind(*key);
-                }
-                for row in q.fetch_all(&mut *tx).await? {
-                    used.insert(
-                        (client_id.to_owned(), row.try_get("idempotency_key")?),
-                        UsedKey {
-                            journal_id: row.try_get("id")?,
-                            request_hash: row.try_get("request_hash")?,
-                        },
-                    );
-                }
+    async fn used_keys(
+        &mut self,
+        client_id: &str,
+        keys: &[&str],
+    ) -> StoreResult<Vec<(String, UsedKey)>> {
+        let mut used = Vec::new();
+        for (chunk, size) in padded_chunks(keys) {
+            let sql = format!(
+                "SELECT id, idempotency_key, request_hash FROM journal \
+                 WHERE client_id = ? AND idempotency_key IN ({})",
+                placeholders(size)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(client_id);
+            for key in padded(chunk, size) {
+                q = q.bind(*key);
+            }
+            for row in q.fetch_all(&mut **self.0).await? {
+                used.push((
+                    row.try_get("idempotency_key")?,
+                    UsedKey {
+                        journal_id: row.try_get("id")?,
+                        request_hash: row.try_get("request_hash")?,
+                    },
+                ));
             }
         }
+        Ok(used)
+    }
 
-        let plan = batch_plan::plan(entries, accounts, &used);
-        let committed: Vec<(&NewEntry, &PostedEntry)> = entries
-            .iter()
-            .zip(&plan.verdicts)
-            .filter_map(|(e, v)| match v {
-                Verdict::Commit(posted) => Some((*e, posted)),
-                _ => None,
-            })
-            .collect();
-        insert_journal_rows(&mut tx, &committed).await?;
-        insert_postings(&mut tx, &committed).await?;
-        update_accounts(&mut tx, &plan.changes).await?;
-        let audits: Vec<&NewAudit> = committed.iter().filter_map(|(e, _)| e.audit.as_ref()).collect();
-        append_audit_rows(&mut tx, &audits, link).await?;
+    async fn insert(&mut self, rows: &super::ledger_write::Rows<'_>) -> StoreResult<()> {
+        use super::ledger_write::Value;
+        let all: Vec<&[Value<'_>]> = rows.rows().collect();
+        let one_row = format!("({})", placeholders(rows.table.width()));
+        for chunk in shaped_chunks(&all) {
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                rows.table.name(),
+                rows.table.columns(),
+                rows_of(chunk.len(), &one_row)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for value in chunk.iter().flat_map(|row| row.iter()) {
+                q = match *value {
+                    Value::Int(v) => q.bind(v),
+                    Value::Text(v) => q.bind(v),
+                    Value::OptText(v) => q.bind(v),
+                };
+            }
+            q.execute(&mut **self.0).await?;
+        }
+        Ok(())
+    }
 
-        let mut results = Vec::with_capacity(entries.len());
-        for verdict in plan.verdicts {
-            results.push(match verdict {
-                Verdict::Commit(posted) => Ok(PostOutcome::Committed(posted)),
-                Verdict::ReplayBatch(posted) => Ok(PostOutcome::Replayed(posted)),
-                Verdict::ReplayStored { journal_id } => {
-                    Ok(PostOutcome::Replayed(stored_entry(&mut tx, &journal_id).await?))
-                }
-                Verdict::Refused(e) => Err(e),
-            });
+    async fn update_accounts(&mut self, changes: &[AccountChange]) -> StoreResult<()> {
+        // Padding repeats the last change: the first matching WHEN wins and a repeated guard
+        // matches the same row, so the count of rows updated is unchanged.
+        for (chunk, size) in padded_chunks(changes) {
+            let whens = vec!["WHEN ? THEN ?"; size].join(" ");
+            let guards = vec!["(id = ? AND version = ?)"; size].join(" OR ");
+            let sql = format!(
+                "UPDATE accounts SET balance = CASE id {whens} END, version = CASE id {whens} END \
+                 WHERE closed = 0 AND ({guards})"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for c in padded(chunk, size) {
+                q = q.bind(&c.id).bind(c.balance);
+            }
+            for c in padded(chunk, size) {
+                q = q.bind(&c.id).bind(c.version);
+            }
+            for c in padded(chunk, size) {
+                q = q.bind(&c.id).bind(c.read_version);
+            }
+            let updated = q.execute(&mut **self.0).await?.rows_affected();
+            if updated != chunk.len() as u64 {
+                return Err(StoreError::Conflict);
+            }
         }
-        tx.commit().await?;
-        Ok(results)
+        Ok(())
     }
-}
 
-async fn insert_journal_rows(
-    tx: &mut sqlx::Transaction<'_, Db>,
-    committed: &[(&NewEntry, &PostedEntry)],
-) -> StoreResult<()> {
-    for chunk in shaped_chunks(committed) {
-        let sql = format!(
-            "INSERT INTO journal ({}) VALUES {}",
-            super::sql_text::journal_columns!(),
-            rows_of(chunk.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (e, _) in chunk {
-            q = q
-                .bind(&e.id)
-                .bind(&e.client_id)
-                .bind(&e.idempotency_key)
-                .bind(&e.request_hash)
-                .bind(&e.kind)
-                .bind(&e.actor_id)
-                .bind(&e.subject_account_id)
-                .bind(&e.memo)
-                .bind(e.created_at);
+    async fn lock_audit_head(&mut self, appending: i64) -> StoreResult<(i64, String)> {
+        let mut bumped = 0;
+        if FOR_UPDATE.is_empty() {
+            // SQLite: a deferred transaction (`audit_append`, the provider path) holds only a
+            // read lock until it writes; writing first takes the write lock, so no other
+            // appender can read the same head.
+            sqlx::query("UPDATE audit_head SET seq = seq + ? WHERE id = 1")
+                .bind(appending)
+                .execute(&mut **self.0)
+                .await?;
+            bumped = appending;
         }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-async fn insert_postings(
-    tx: &mut sqlx::Transaction<'_, Db>,
-    committed: &[(&NewEntry, &PostedEntry)],
-) -> StoreResult<()> {
-    let lines: Vec<(&NewEntry, &PostedLine)> = committed
-        .iter()
-        .flat_map(|(e, posted)| posted.lines.iter().map(move |l| (*e, l)))
-        .collect();
-    for chunk in shaped_chunks(&lines) {
-        let sql = format!(
-            "INSERT INTO postings ({}) VALUES {}",
-            super::sql_text::posting_columns!(),
-            rows_of(chunk.len(), "(?, ?, ?, ?, ?, ?, ?)")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (e, line) in chunk {
-            q = q
-                .bind(&e.id)
-                .bind(&line.account_id)
-                .bind(&e.client_id)
-                .bind(line.amount)
-                .bind(line.balance_after)
-                .bind(line.version)
-                .bind(e.created_at);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// Writes each account's final balance once. Guarded by the version read under the lock: if
-/// anything else changed a row meanwhile, the count differs and the whole batch rolls back.
-async fn update_accounts(
-    tx: &mut sqlx::Transaction<'_, Db>,
-    changes: &[AccountChange],
-) -> StoreResult<()> {
-    // Padding repeats the last change: the first matching WHEN wins and a repeated guard
-    // matches the same row, so the count of rows updated is unchanged.
-    for (chunk, size) in padded_chunks(changes) {
-        let whens = vec!["WHEN ? THEN ?"; size].join(" ");
-        let guards = vec!["(id = ? AND version = ?)"; size].join(" OR ");
-        let sql = format!(
-            "UPDATE accounts SET balance = CASE id {whens} END, version = CASE id {whens} END \
-             WHERE {guards}"
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for c in padded(chunk, size) {
-            q = q.bind(&c.id).bind(c.balance);
-        }
-        for c in padded(chunk, size) {
-            q = q.bind(&c.id).bind(c.version);
-        }
-        for c in padded(chunk, size) {
-            q = q.bind(&c.id).bind(c.read_version);
-        }
-        let updated = q.execute(&mut **tx).await?.rows_affected();
-        if updated != chunk.len() as u64 {
-            return Err(StoreError::Conflict);
-        }
-    }
-    Ok(())
-}
-
-/// Links the batch's audit rows onto the chain: the head is bumped once for all of them (which
-/// takes its lock, as a single append does), the links computed in order, the rows inserted in
-/// multi-row statements and the head's hash set once.
-async fn append_audit_rows(
-    tx: &mut sqlx::Transaction<'_, Db>,
-    rows: &[&NewAudit],
-    link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync),
-) -> StoreResult<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    // Locking read (SQLite: the transaction already holds the write lock).
-    let head = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT seq, hash FROM audit_head WHERE id = 1{FOR_UPDATE}"
-    )))
-    .fetch_one(&mut **tx)
-    .await?;
-    let head_seq: i64 = head.try_get("seq")?;
-    let mut prev: String = head.try_get("hash")?;
-    let mut linked = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let seq = head_seq + 1 + i as i64;
-        let hash = link(&prev, seq, row);
-        linked.push((seq, *row, std::mem::replace(&mut prev, hash.clone()), hash));
-    }
-    for chunk in shaped_chunks(&linked) {
-        let sql = format!(
-            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
-            rows_of(chunk.len(), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (seq, e, prev_hash, hash) in chunk {
-            q = q
-                .bind(*seq)
-                .bind(&e.client_id)
-                .bind(&e.actor_id)
-                .bind(&e.action)
-                .bind(&e.target_type)
-                .bind(&e.target_id)
-                .bind(&e.before)
-                .bind(&e.after)
-                .bind(&e.ip)
-                .bind(e.created_at)
-                .bind(prev_hash)
-                .bind(hash);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
-        .bind(head_seq + rows.len() as i64)
-        .bind(&prev)
-        .execute(&mut **tx)
+        let head = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT seq, hash FROM audit_head WHERE id = 1{FOR_UPDATE}"
+        )))
+        .fetch_one(&mut **self.0)
         .await?;
-    Ok(())
-}
+        Ok((
+            head.try_get::<i64, _>("seq")? - bumped,
+            head.try_get("hash")?,
+        ))
+    }
 
-/// The stored answer of an idempotency key's first request.
-async fn stored_entry(
-    tx: &mut sqlx::Transaction<'_, Db>,
-    journal_id: &str,
-) -> StoreResult<PostedEntry> {
-    let created_at: i64 = sqlx::query(super::sql_text::STORED_ENTRY_TIME)
-        .bind(journal_id)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("created_at")?;
-    let rows = sqlx::query(super::sql_text::STORED_ENTRY_LINES)
-    .bind(journal_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let lines = rows
-        .iter()
-        .map(|r| {
-            Ok(PostedLine {
-                account_id: r.try_get("account_id")?,
-                amount: r.try_get("amount")?,
-                balance_after: r.try_get("balance_after")?,
-                version: r.try_get("account_version")?,
+    async fn set_audit_head(&mut self, seq: i64, hash: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
+            .bind(seq)
+            .bind(hash)
+            .execute(&mut **self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn stored_entry(&mut self, journal_id: &str) -> StoreResult<PostedEntry> {
+        let created_at: i64 = sqlx::query(super::sql_text::STORED_ENTRY_TIME)
+            .bind(journal_id)
+            .fetch_one(&mut **self.0)
+            .await?
+            .try_get("created_at")?;
+        let rows = sqlx::query(super::sql_text::STORED_ENTRY_LINES)
+            .bind(journal_id)
+            .fetch_all(&mut **self.0)
+            .await?;
+        let lines = rows
+            .iter()
+            .map(|r| {
+                Ok(PostedLine {
+                    account_id: r.try_get("account_id")?,
+                    amount: r.try_get("amount")?,
+                    balance_after: r.try_get("balance_after")?,
+                    version: r.try_get("account_version")?,
+                })
             })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(PostedEntry {
+            journal_id: journal_id.to_owned(),
+            created_at,
+            lines,
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(PostedEntry {
-        journal_id: journal_id.to_owned(),
-        created_at,
-        lines,
-    })
+    }
 }
 
 impl Backend {

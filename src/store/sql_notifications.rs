@@ -19,7 +19,11 @@ fn notification_from_row(row: &DbRow, with_read: bool) -> Result<NotificationRow
         title: row.try_get("title")?,
         body: row.try_get("body")?,
         created_at: row.try_get("created_at")?,
-        read_at: if with_read { row.try_get("read_at")? } else { None },
+        read_at: if with_read {
+            row.try_get("read_at")?
+        } else {
+            None
+        },
     })
 }
 
@@ -42,15 +46,27 @@ impl Backend {
     }
 
     pub async fn notification(&self, id: &str) -> StoreResult<Option<NotificationRow>> {
-        let sql = concat!("SELECT ", notification_columns!(), " FROM notifications n WHERE n.id = ?");
+        let sql = concat!(
+            "SELECT ",
+            notification_columns!(),
+            " FROM notifications n WHERE n.id = ?"
+        );
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.read).await?;
-        Ok(row.as_ref().map(|r| notification_from_row(r, false)).transpose()?)
+        Ok(row
+            .as_ref()
+            .map(|r| notification_from_row(r, false))
+            .transpose()?)
     }
 
     /// A member's notices (its own and its client's), newest first, with its read state.
-    pub async fn notifications_for(&self, q: &NotificationQuery<'_>) -> StoreResult<Vec<NotificationRow>> {
+    pub async fn notifications_for(
+        &self,
+        q: &NotificationQuery<'_>,
+    ) -> StoreResult<Vec<NotificationRow>> {
         let sql = concat!(
-            "SELECT ", notification_columns!(), ", r.read_at \
+            "SELECT ",
+            notification_columns!(),
+            ", r.read_at \
              FROM notifications n \
              LEFT JOIN notification_reads r ON r.notification_id = n.id AND r.user_id = ? \
              WHERE n.client_id = ? AND (n.user_id = ? OR n.user_id IS NULL) AND n.id < ? \
@@ -66,11 +82,20 @@ impl Backend {
             .bind(q.limit)
             .fetch_all(&self.read)
             .await?;
-        Ok(rows.iter().map(|r| notification_from_row(r, true)).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| notification_from_row(r, true))
+            .collect::<Result<_, _>>()?)
     }
 
     /// Marks a notice read by one reader; reading it again keeps the first time.
-    pub async fn mark_notification_read(&self, id: &str, user_id: &str, client_id: &str, now_ms: i64) -> StoreResult<i64> {
+    pub async fn mark_notification_read(
+        &self,
+        id: &str,
+        user_id: &str,
+        client_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<i64> {
         let inserted = sqlx::query(
             "INSERT INTO notification_reads (notification_id, user_id, client_id, read_at) VALUES (?, ?, ?, ?)",
         )

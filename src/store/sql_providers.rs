@@ -3,7 +3,9 @@
 // Every state change of a transfer is one transaction: a conditional UPDATE of the row (which
 // only moves forward) together with the journal entry it implies, so a duplicate or late answer
 // can never post twice and a crash can never leave the row and the money disagreeing.
-use super::providers::{BeginOutcome, GameSessionRow, ProviderPlayer, RoundOutcome, RoundUpdate, TransferRow};
+use super::providers::{
+    BeginOutcome, GameSessionRow, ProviderPlayer, RoundOutcome, RoundUpdate, TransferRow,
+};
 
 fn transfer_from_row(row: &DbRow) -> Result<TransferRow, sqlx::Error> {
     Ok(TransferRow {
@@ -34,110 +36,35 @@ macro_rules! transfer_columns {
     };
 }
 
-/// Posts `e` inside `tx`: the journal row and guarded balance updates, as `post_entry` does, so
-/// that a provider transition and its money commit together.
-async fn post_in_tx(tx: &mut sqlx::Transaction<'_, Db>, e: &NewEntry) -> StoreResult<PostedEntry> {
+/// Posts `e` inside `tx` (which also changes `provider_transfers` or `game_rounds`), so that a
+/// provider transition and its money commit together: `ledger_write::write` with a batch of one,
+/// the same planner, rows and guards as every other money write.
+async fn post_in_tx(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    e: &NewEntry,
+    audit_key: &[u8; 32],
+) -> StoreResult<PostedEntry> {
     e.assert_balanced();
-    let inserted = sqlx::query(concat!(
-        "INSERT INTO journal (",
-        super::sql_text::journal_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(&e.id)
-    .bind(&e.client_id)
-    .bind(&e.idempotency_key)
-    .bind(&e.request_hash)
-    .bind(&e.kind)
-    .bind(&e.actor_id)
-    .bind(&e.subject_account_id)
-    .bind(&e.memo)
-    .bind(e.created_at)
-    .execute(&mut **tx)
-    .await;
-    match inserted {
-        // Only reachable if the row guard was bypassed: refuse rather than post twice.
-        Err(err) if is_unique_violation(&err) => return Err(StoreError::IdempotencyConflict),
-        other => other?,
+    let link = |prev: &str, seq: i64, row: &NewAudit| {
+        super::audit_chain::link_hash(audit_key, prev, seq, row)
     };
-    let mut legs: Vec<&NewPosting> = e.postings.iter().collect();
-    legs.sort_by(|a, b| a.account_id.cmp(&b.account_id));
-    // As the planner does: a closed account is the reason, whatever the other legs' amounts
-    // (the `closed = 0` guard in the UPDATE below keeps it exact under concurrency).
-    for leg in &legs {
-        let closed: Option<i64> = sqlx::query_scalar("SELECT closed FROM accounts WHERE id = ? AND client_id = ?")
-            .bind(&leg.account_id)
-            .bind(&e.client_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if closed.is_some_and(|c| c != 0) {
-            return Err(StoreError::AccountClosed(leg.account_id.clone()));
-        }
+    let mut results = super::ledger_write::write(&mut SqlxLedger(tx), &[e], &link).await?;
+    match results.pop().expect("one result per entry")? {
+        PostOutcome::Committed(posted) => Ok(posted),
+        // The transfer or round row guards its keys, so a used key means that guard was
+        // bypassed: refuse rather than answer for money this transition did not move.
+        PostOutcome::Replayed(_) => Err(StoreError::IdempotencyConflict),
     }
-    let mut lines = Vec::with_capacity(legs.len());
-    for leg in legs {
-        let (min_before, max_before) = if leg.amount < 0 {
-            (i64::MIN - leg.amount, i64::MAX)
-        } else {
-            (i64::MIN, i64::MAX - leg.amount)
-        };
-        let updated = sqlx::query(
-            "UPDATE accounts SET balance = balance + ?, version = version + 1 \
-             WHERE id = ? AND client_id = ? AND balance >= ? AND balance <= ? \
-             AND (allow_negative = 1 OR balance >= ?) AND closed = 0",
-        )
-        .bind(leg.amount)
-        .bind(&leg.account_id)
-        .bind(&e.client_id)
-        .bind(min_before)
-        .bind(max_before)
-        .bind(-leg.amount)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        let current = sqlx::query("SELECT balance, version, allow_negative, closed FROM accounts WHERE id = ? AND client_id = ?")
-            .bind(&leg.account_id)
-            .bind(&e.client_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        let Some(current) = current else {
-            return Err(StoreError::UnknownAccount(leg.account_id.clone()));
-        };
-        let balance: i64 = current.try_get("balance")?;
-        let version: i64 = current.try_get("version")?;
-        if updated == 0 {
-            if current.try_get::<i64, _>("closed")? != 0 {
-                return Err(StoreError::AccountClosed(leg.account_id.clone()));
-            }
-            let allow_negative: i64 = current.try_get("allow_negative")?;
-            return Err(if allow_negative == 0 && balance.checked_add(leg.amount).is_some_and(|b| b < 0) {
-                StoreError::InsufficientFunds { account_id: leg.account_id.clone() }
-            } else {
-                StoreError::BalanceOverflow(leg.account_id.clone())
-            });
-        }
-        sqlx::query(
-            "INSERT INTO postings (journal_id, account_id, client_id, amount, balance_after, account_version, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&e.id)
-        .bind(&leg.account_id)
-        .bind(&e.client_id)
-        .bind(leg.amount)
-        .bind(balance)
-        .bind(version)
-        .bind(e.created_at)
-        .execute(&mut **tx)
-        .await?;
-        lines.push(PostedLine { account_id: leg.account_id.clone(), amount: leg.amount, balance_after: balance, version });
-    }
-    Ok(PostedEntry { journal_id: e.id.clone(), created_at: e.created_at, lines })
 }
 
 impl Backend {
     /// Creates accounts that do not exist yet (provider house accounts of older clients).
     pub async fn ensure_accounts(&self, accounts: &[NewAccount]) -> StoreResult<()> {
         for a in accounts {
-            let exists = sqlx::query("SELECT id FROM accounts WHERE id = ?").bind(&a.id).fetch_optional(&self.write).await?;
+            let exists = sqlx::query("SELECT id FROM accounts WHERE id = ?")
+                .bind(&a.id)
+                .fetch_optional(&self.write)
+                .await?;
             if exists.is_none() {
                 match insert_account(&self.write, a, crate::domain::now_ms()).await {
                     Err(e) if is_unique_violation(&e) => {}
@@ -150,10 +77,17 @@ impl Backend {
 
     /// The outbox step: the transfer row (`pending`) and, for transfer-in, the hold, in ONE
     /// transaction. A reused idempotency key returns the existing row instead.
-    pub async fn begin_transfer(&self, t: &TransferRow, hold: Option<&NewEntry>) -> StoreResult<BeginOutcome> {
+    pub async fn begin_transfer(
+        &self,
+        t: &TransferRow,
+        hold: Option<&NewEntry>,
+        audit_key: &[u8; 32],
+    ) -> StoreResult<BeginOutcome> {
         let mut tx = self.write.begin().await?;
         let inserted = sqlx::query(concat!(
-            "INSERT INTO provider_transfers (", transfer_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO provider_transfers (",
+            transfer_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&t.id)
         .bind(&t.client_id)
@@ -177,9 +111,13 @@ impl Backend {
         match inserted {
             Err(e) if is_unique_violation(&e) => {
                 tx.rollback().await?;
-                let existing = self.transfer_by_key(&t.client_id, &t.idempotency_key).await?;
+                let existing = self
+                    .transfer_by_key(&t.client_id, &t.idempotency_key)
+                    .await?;
                 return match existing {
-                    Some(row) if row.request_hash == t.request_hash => Ok(BeginOutcome::Existing(Box::new(row))),
+                    Some(row) if row.request_hash == t.request_hash => {
+                        Ok(BeginOutcome::Existing(Box::new(row)))
+                    }
                     Some(_) => Err(StoreError::IdempotencyConflict),
                     None => Err(StoreError::Database(e)),
                 };
@@ -195,10 +133,12 @@ impl Backend {
             .await?;
         if wallet_closed.is_some_and(|c| c != 0) {
             tx.rollback().await?;
-            return Err(StoreError::AccountClosed(crate::ledger::accounts::wallet_id(&t.user_id)));
+            return Err(StoreError::AccountClosed(
+                crate::ledger::accounts::wallet_id(&t.user_id),
+            ));
         }
         let posted = match hold {
-            Some(entry) => Some(post_in_tx(&mut tx, entry).await?),
+            Some(entry) => Some(post_in_tx(&mut tx, entry, audit_key).await?),
             None => None,
         };
         tx.commit().await?;
@@ -207,6 +147,10 @@ impl Backend {
 
     /// Moves a transfer from one of `from` to `to` and posts `entry` with it, atomically.
     /// `None` when the row was no longer in a `from` state (someone else moved it first).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the transition's fields, then the chain key"
+    )]
     pub async fn transition_transfer(
         &self,
         id: &str,
@@ -215,6 +159,7 @@ impl Backend {
         provider_balance: Option<i64>,
         last_error: Option<&str>,
         entry: Option<&NewEntry>,
+        audit_key: &[u8; 32],
     ) -> StoreResult<Option<Option<PostedEntry>>> {
         let mut tx = self.write.begin().await?;
         let marks = vec!["?"; from.len()].join(", ");
@@ -237,7 +182,7 @@ impl Backend {
             return Ok(None);
         }
         let posted = match entry {
-            Some(e) => Some(post_in_tx(&mut tx, e).await?),
+            Some(e) => Some(post_in_tx(&mut tx, e, audit_key).await?),
             None => None,
         };
         tx.commit().await?;
@@ -256,25 +201,56 @@ impl Backend {
     }
 
     pub async fn transfer(&self, id: &str) -> StoreResult<Option<TransferRow>> {
-        let sql = concat!("SELECT ", transfer_columns!(), " FROM provider_transfers WHERE id = ?");
-        let row = sqlx::query(sql).bind(id).fetch_optional(&self.write).await?;
+        let sql = concat!(
+            "SELECT ",
+            transfer_columns!(),
+            " FROM provider_transfers WHERE id = ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
         Ok(row.as_ref().map(transfer_from_row).transpose()?)
     }
 
-    pub async fn transfer_by_key(&self, client_id: &str, key: &str) -> StoreResult<Option<TransferRow>> {
-        let sql = concat!("SELECT ", transfer_columns!(), " FROM provider_transfers WHERE client_id = ? AND idempotency_key = ?");
-        let row = sqlx::query(sql).bind(client_id).bind(key).fetch_optional(&self.write).await?;
+    pub async fn transfer_by_key(
+        &self,
+        client_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<TransferRow>> {
+        let sql = concat!(
+            "SELECT ",
+            transfer_columns!(),
+            " FROM provider_transfers WHERE client_id = ? AND idempotency_key = ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(client_id)
+            .bind(key)
+            .fetch_optional(&self.write)
+            .await?;
         Ok(row.as_ref().map(transfer_from_row).transpose()?)
     }
 
     /// Non-terminal transfers last touched before `before_ms`, oldest first.
-    pub async fn open_transfers(&self, before_ms: i64, limit: i64) -> StoreResult<Vec<TransferRow>> {
+    pub async fn open_transfers(
+        &self,
+        before_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<TransferRow>> {
         let sql = concat!(
-            "SELECT ", transfer_columns!(),
+            "SELECT ",
+            transfer_columns!(),
             " FROM provider_transfers WHERE state IN ('pending', 'unknown') AND updated_at < ? ORDER BY updated_at LIMIT ?"
         );
-        let rows = sqlx::query(sql).bind(before_ms).bind(limit).fetch_all(&self.write).await?;
-        Ok(rows.iter().map(transfer_from_row).collect::<Result<_, _>>()?)
+        let rows = sqlx::query(sql)
+            .bind(before_ms)
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(transfer_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn count_transfers_by_state(&self) -> StoreResult<Vec<(String, String, i64)>> {
@@ -308,7 +284,12 @@ impl Backend {
         }
     }
 
-    pub async fn provider_player(&self, provider: &str, account: &str, uid: &str) -> StoreResult<Option<ProviderPlayer>> {
+    pub async fn provider_player(
+        &self,
+        provider: &str,
+        account: &str,
+        uid: &str,
+    ) -> StoreResult<Option<ProviderPlayer>> {
         let row = sqlx::query("SELECT provider, account, uid, client_id, user_id FROM provider_players WHERE provider = ? AND account = ? AND uid = ?")
             .bind(provider)
             .bind(account)
@@ -330,7 +311,12 @@ impl Backend {
 
     /// Applies one version of a round: only a higher version than the one applied moves money,
     /// by the difference of net results, in the same transaction as the round row.
-    pub async fn apply_round(&self, r: &RoundUpdate, entry_for: &(dyn Fn(i64) -> Option<NewEntry> + Sync)) -> StoreResult<RoundOutcome> {
+    pub async fn apply_round(
+        &self,
+        r: &RoundUpdate,
+        entry_for: &(dyn Fn(i64) -> Option<NewEntry> + Sync),
+        audit_key: &[u8; 32],
+    ) -> StoreResult<RoundOutcome> {
         let mut tx = self.write.begin().await?;
         let existing = sqlx::query("SELECT version, net FROM game_rounds WHERE client_id = ? AND provider = ? AND round_id = ?")
             .bind(&r.client_id)
@@ -392,9 +378,12 @@ impl Backend {
                 0
             }
         };
-        let delta = r.net.checked_sub(previous_net).ok_or_else(|| StoreError::BalanceOverflow("game_results".into()))?;
+        let delta = r
+            .net
+            .checked_sub(previous_net)
+            .ok_or_else(|| StoreError::BalanceOverflow("game_results".into()))?;
         if let Some(entry) = entry_for(delta) {
-            post_in_tx(&mut tx, &entry).await?;
+            post_in_tx(&mut tx, &entry, audit_key).await?;
         }
         tx.commit().await?;
         Ok(RoundOutcome::Applied { delta })
@@ -417,7 +406,13 @@ impl Backend {
     }
 
     /// Ends the player's open sessions at this provider; returns how many ended.
-    pub async fn end_game_sessions(&self, client_id: &str, user_id: &str, provider: &str, now_ms: i64) -> StoreResult<u64> {
+    pub async fn end_game_sessions(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        provider: &str,
+        now_ms: i64,
+    ) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE game_sessions SET state = 'ended', ended_at = ? WHERE client_id = ? AND user_id = ? AND provider = ? AND state = 'open'",
         )
@@ -432,7 +427,13 @@ impl Backend {
 
     // ---- games per client ----------------------------------------------------------------
 
-    pub async fn set_client_game(&self, client_id: &str, provider: &str, game: &str, enabled: bool) -> StoreResult<()> {
+    pub async fn set_client_game(
+        &self,
+        client_id: &str,
+        provider: &str,
+        game: &str,
+        enabled: bool,
+    ) -> StoreResult<()> {
         let now = crate::domain::now_ms();
         for _ in 0..2 {
             let updated = sqlx::query("UPDATE client_games SET enabled = ?, updated_at = ? WHERE client_id = ? AND provider = ? AND game_code = ?")
@@ -468,12 +469,19 @@ impl Backend {
     }
 
     /// Game codes (and `*` for the whole provider) this client has switched off.
-    pub async fn disabled_games(&self, client_id: &str, provider: &str) -> StoreResult<Vec<String>> {
+    pub async fn disabled_games(
+        &self,
+        client_id: &str,
+        provider: &str,
+    ) -> StoreResult<Vec<String>> {
         let rows = sqlx::query("SELECT game_code FROM client_games WHERE client_id = ? AND provider = ? AND enabled = 0")
             .bind(client_id)
             .bind(provider)
             .fetch_all(&self.read)
             .await?;
-        Ok(rows.iter().map(|r| r.try_get("game_code")).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("game_code"))
+            .collect::<Result<_, _>>()?)
     }
 }

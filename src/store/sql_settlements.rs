@@ -92,7 +92,8 @@ impl Backend {
         .await?;
         if let Some(row) = by_key {
             tx.rollback().await?;
-            let (start, end): (i64, i64) = (row.try_get("period_start")?, row.try_get("period_end")?);
+            let (start, end): (i64, i64) =
+                (row.try_get("period_start")?, row.try_get("period_end")?);
             if (start, end) != (h.period_start, h.period_end) {
                 return Err(StoreError::IdempotencyConflict);
             }
@@ -109,7 +110,8 @@ impl Backend {
         .await?;
         if let Some(row) = overlap {
             tx.rollback().await?;
-            let (start, end): (i64, i64) = (row.try_get("period_start")?, row.try_get("period_end")?);
+            let (start, end): (i64, i64) =
+                (row.try_get("period_start")?, row.try_get("period_end")?);
             let id: String = row.try_get("id")?;
             return Ok(if (start, end) == (h.period_start, h.period_end) {
                 FixOutcome::Existing(id)
@@ -247,9 +249,11 @@ impl Backend {
     }
 
     pub async fn pending_settlements(&self) -> StoreResult<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT client_id, id FROM settlements WHERE state = 'pending' ORDER BY id")
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT client_id, id FROM settlements WHERE state = 'pending' ORDER BY id",
+        )
+        .fetch_all(&self.read)
+        .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("client_id")?, r.try_get("id")?)))
             .collect()
@@ -261,12 +265,14 @@ impl Backend {
         agent_id: &str,
         journal_id: &str,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE commissions SET journal_id = ? WHERE settlement_id = ? AND agent_id = ?")
-            .bind(journal_id)
-            .bind(settlement_id)
-            .bind(agent_id)
-            .execute(&self.write)
-            .await?;
+        sqlx::query(
+            "UPDATE commissions SET journal_id = ? WHERE settlement_id = ? AND agent_id = ?",
+        )
+        .bind(journal_id)
+        .bind(settlement_id)
+        .bind(agent_id)
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 

@@ -8,9 +8,8 @@
 //! fair queue instead of meeting `SQLITE_BUSY`. Other processes on the same file are met by
 //! `BEGIN IMMEDIATE` and the busy timeout, as before.
 //!
-//! Same rules as the portable path in `sql_ledger.rs`: lock (read under the write lock) every
-//! touched account, read used keys, let `batch_plan::plan` decide, write journal rows, postings,
-//! version-guarded balances and the audit chain, commit once.
+//! The algorithm is `ledger_write::write`, the same as every other money write; this file only
+//! executes its statements (`RusqliteLedger`) inside one `BEGIN IMMEDIATE` transaction.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,11 +19,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use super::batch_plan::{self, LockedAccount, UsedKey, Verdict};
+use super::batch_plan::{AccountChange, LockedAccount, UsedKey};
 use super::identity::NewAudit;
-use super::sql_text::{
-    STORED_ENTRY_LINES, STORED_ENTRY_TIME, audit_columns, journal_columns, posting_columns,
-};
+use super::ledger_write::{self, Rows, Value};
+use super::sql_text::{STORED_ENTRY_LINES, STORED_ENTRY_TIME};
 use super::types::{
     CommittedBatch, NewEntry, PostOutcome, PostedEntry, PostedLine, StoreError, StoreResult,
 };
@@ -146,27 +144,53 @@ fn post_batch(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite_error)?;
     let entries: Vec<&NewEntry> = entries.iter().map(|e| &**e).collect();
+    let link = |prev: &str, seq: i64, row: &NewAudit| {
+        super::audit_chain::link_hash(audit_key, prev, seq, row)
+    };
     // On any error the transaction rolls back when dropped.
-    let results = write_batch(&tx, &entries, audit_key).map_err(sqlite_error)??;
+    let results = ready(ledger_write::write(
+        &mut RusqliteLedger(&tx),
+        &entries,
+        &link,
+    ))?;
     tx.commit().map_err(sqlite_error)?;
     Ok(results)
 }
 
-/// The outer result is SQLite failing; the inner one a guard that fails the batch as a whole.
-fn write_batch(
-    tx: &rusqlite::Transaction<'_>,
-    entries: &[&NewEntry],
-    audit_key: &[u8; 32],
-) -> rusqlite::Result<BatchResult> {
-    let mut ids: Vec<&str> = entries
-        .iter()
-        .flat_map(|e| e.postings.iter().map(|p| p.account_id.as_str()))
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut accounts = HashMap::with_capacity(ids.len());
+/// The value of a future that never waits: `RusqliteLedger`'s steps are plain blocking calls on
+/// this thread, `async` only to share `ledger_write::write` with sqlx.
+fn ready<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
     {
-        let mut read = tx.prepare_cached(
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!("the ledger writer's statements never wait"),
+    }
+}
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match *self {
+            Value::Int(v) => ToSqlOutput::Owned(v.into()),
+            Value::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Value::OptText(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Value::OptText(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+        })
+    }
+}
+
+/// The ledger's statements (`ledger_write::LedgerStatements`) on this thread's connection:
+/// plain single-row statements, each prepared once and cached. The transaction is `BEGIN
+/// IMMEDIATE`, so every read is already under the write lock.
+struct RusqliteLedger<'a, 'c>(&'a rusqlite::Transaction<'c>);
+
+impl RusqliteLedger<'_, '_> {
+    fn lock_accounts(&self, ids: &[&str]) -> rusqlite::Result<HashMap<String, LockedAccount>> {
+        let mut accounts = HashMap::with_capacity(ids.len());
+        let mut read = self.0.prepare_cached(
             "SELECT client_id, balance, version, allow_negative, closed FROM accounts WHERE id = ?",
         )?;
         for id in ids {
@@ -182,23 +206,24 @@ fn write_batch(
                 })
                 .optional()?;
             if let Some(account) = row {
-                accounts.insert(id.to_owned(), account);
+                accounts.insert((*id).to_owned(), account);
             }
         }
+        Ok(accounts)
     }
 
-    let mut used = HashMap::new();
-    {
-        let mut read = tx.prepare_cached(
+    fn used_keys(
+        &self,
+        client_id: &str,
+        keys: &[&str],
+    ) -> rusqlite::Result<Vec<(String, UsedKey)>> {
+        let mut read = self.0.prepare_cached(
             "SELECT id, request_hash FROM journal WHERE client_id = ? AND idempotency_key = ?",
         )?;
-        for e in entries {
-            let key = (e.client_id.clone(), e.idempotency_key.clone());
-            if used.contains_key(&key) {
-                continue;
-            }
+        let mut used = Vec::new();
+        for key in keys {
             let row = read
-                .query_row([&e.client_id, &e.idempotency_key], |r| {
+                .query_row([client_id, key], |r| {
                     Ok(UsedKey {
                         journal_id: r.get(0)?,
                         request_hash: r.get(1)?,
@@ -206,156 +231,107 @@ fn write_batch(
                 })
                 .optional()?;
             if let Some(found) = row {
-                used.insert(key, found);
+                used.push(((*key).to_owned(), found));
             }
         }
+        Ok(used)
     }
 
-    let plan = batch_plan::plan(entries, accounts, &used);
-    let committed: Vec<(&NewEntry, &PostedEntry)> = entries
-        .iter()
-        .zip(&plan.verdicts)
-        .filter_map(|(e, v)| match v {
-            Verdict::Commit(posted) => Some((*e, posted)),
-            _ => None,
+    fn insert(&self, rows: &Rows<'_>) -> rusqlite::Result<()> {
+        let mut insert = self.0.prepare_cached(rows.table.insert_one())?;
+        for row in rows.rows() {
+            insert.execute(rusqlite::params_from_iter(row))?;
+        }
+        Ok(())
+    }
+
+    /// `Ok(false)`: a guard did not match.
+    fn update_accounts(&self, changes: &[AccountChange]) -> rusqlite::Result<bool> {
+        let mut update = self.0.prepare_cached(
+            "UPDATE accounts SET balance = ?, version = ? \
+             WHERE id = ? AND version = ? AND closed = 0",
+        )?;
+        for c in changes {
+            if update.execute(params![c.balance, c.version, c.id, c.read_version])? != 1 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn audit_head(&self) -> rusqlite::Result<(i64, String)> {
+        self.0
+            .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+    }
+
+    fn set_audit_head(&self, seq: i64, hash: &str) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")?
+            .execute(params![seq, hash])?;
+        Ok(())
+    }
+
+    fn stored_entry(&self, journal_id: &str) -> rusqlite::Result<PostedEntry> {
+        let created_at: i64 = self
+            .0
+            .prepare_cached(STORED_ENTRY_TIME)?
+            .query_row([journal_id], |r| r.get(0))?;
+        let mut lines = self.0.prepare_cached(STORED_ENTRY_LINES)?;
+        let lines = lines
+            .query_map([journal_id], |r| {
+                Ok(PostedLine {
+                    account_id: r.get(0)?,
+                    amount: r.get(1)?,
+                    balance_after: r.get(2)?,
+                    version: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(PostedEntry {
+            journal_id: journal_id.to_owned(),
+            created_at,
+            lines,
         })
-        .collect();
+    }
+}
 
-    {
-        let mut journal = tx.prepare_cached(concat!(
-            "INSERT INTO journal (",
-            journal_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))?;
-        let mut posting = tx.prepare_cached(concat!(
-            "INSERT INTO postings (",
-            posting_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?)"
-        ))?;
-        for (e, posted) in &committed {
-            journal.execute(params![
-                e.id,
-                e.client_id,
-                e.idempotency_key,
-                e.request_hash,
-                e.kind,
-                e.actor_id,
-                e.subject_account_id,
-                e.memo,
-                e.created_at
-            ])?;
-            for line in &posted.lines {
-                posting.execute(params![
-                    e.id,
-                    line.account_id,
-                    e.client_id,
-                    line.amount,
-                    line.balance_after,
-                    line.version,
-                    e.created_at
-                ])?;
-            }
-        }
+impl ledger_write::LedgerStatements for RusqliteLedger<'_, '_> {
+    async fn lock_accounts(&mut self, ids: &[&str]) -> StoreResult<HashMap<String, LockedAccount>> {
+        RusqliteLedger::lock_accounts(self, ids).map_err(sqlite_error)
     }
 
-    {
+    async fn used_keys(
+        &mut self,
+        client_id: &str,
+        keys: &[&str],
+    ) -> StoreResult<Vec<(String, UsedKey)>> {
+        RusqliteLedger::used_keys(self, client_id, keys).map_err(sqlite_error)
+    }
+
+    async fn insert(&mut self, rows: &Rows<'_>) -> StoreResult<()> {
+        RusqliteLedger::insert(self, rows).map_err(sqlite_error)
+    }
+
+    async fn update_accounts(&mut self, changes: &[AccountChange]) -> StoreResult<()> {
         // Guarded by the version read under the lock: a row changed meanwhile (another
         // process, say) fails the whole batch, which rolls back.
-        let mut update = tx.prepare_cached(
-            "UPDATE accounts SET balance = ?, version = ? WHERE id = ? AND version = ?",
-        )?;
-        for c in &plan.changes {
-            if update.execute(params![c.balance, c.version, c.id, c.read_version])? != 1 {
-                return Ok(Err(StoreError::Conflict));
-            }
+        match RusqliteLedger::update_accounts(self, changes).map_err(sqlite_error)? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict),
         }
     }
 
-    let audits: Vec<&NewAudit> = committed
-        .iter()
-        .filter_map(|(e, _)| e.audit.as_ref())
-        .collect();
-    append_audit_rows(tx, &audits, audit_key)?;
-
-    let mut results = Vec::with_capacity(entries.len());
-    for verdict in plan.verdicts {
-        results.push(match verdict {
-            Verdict::Commit(posted) => Ok(PostOutcome::Committed(posted)),
-            Verdict::ReplayBatch(posted) => Ok(PostOutcome::Replayed(posted)),
-            Verdict::ReplayStored { journal_id } => {
-                Ok(PostOutcome::Replayed(stored_entry(tx, journal_id)?))
-            }
-            Verdict::Refused(e) => Err(e),
-        });
+    async fn lock_audit_head(&mut self, _appending: i64) -> StoreResult<(i64, String)> {
+        // Already locked: the transaction began IMMEDIATE.
+        self.audit_head().map_err(sqlite_error)
     }
-    Ok(Ok(results))
-}
 
-/// Links the batch's audit rows onto the chain; the head is bumped once for all of them.
-fn append_audit_rows(
-    tx: &rusqlite::Transaction<'_>,
-    rows: &[&NewAudit],
-    audit_key: &[u8; 32],
-) -> rusqlite::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
+    async fn set_audit_head(&mut self, seq: i64, hash: &str) -> StoreResult<()> {
+        RusqliteLedger::set_audit_head(self, seq, hash).map_err(sqlite_error)
     }
-    tx.prepare_cached("UPDATE audit_head SET seq = seq + ? WHERE id = 1")?
-        .execute([rows.len() as i64])?;
-    let (last_seq, mut prev): (i64, String) = tx
-        .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let mut insert = tx.prepare_cached(concat!(
-        "INSERT INTO audit_log (",
-        audit_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))?;
-    for (i, e) in rows.iter().enumerate() {
-        let seq = last_seq - rows.len() as i64 + 1 + i as i64;
-        let hash = super::audit_chain::link_hash(audit_key, &prev, seq, e);
-        insert.execute(params![
-            seq,
-            e.client_id,
-            e.actor_id,
-            e.action,
-            e.target_type,
-            e.target_id,
-            e.before,
-            e.after,
-            e.ip,
-            e.created_at,
-            prev,
-            hash
-        ])?;
-        prev = hash;
-    }
-    tx.prepare_cached("UPDATE audit_head SET hash = ? WHERE id = 1")?
-        .execute([&prev])?;
-    Ok(())
-}
 
-/// The stored answer of an idempotency key's first request.
-fn stored_entry(
-    tx: &rusqlite::Transaction<'_>,
-    journal_id: String,
-) -> rusqlite::Result<PostedEntry> {
-    let created_at: i64 = tx
-        .prepare_cached(STORED_ENTRY_TIME)?
-        .query_row([&journal_id], |r| r.get(0))?;
-    let mut lines = tx.prepare_cached(STORED_ENTRY_LINES)?;
-    let lines = lines
-        .query_map([&journal_id], |r| {
-            Ok(PostedLine {
-                account_id: r.get(0)?,
-                amount: r.get(1)?,
-                balance_after: r.get(2)?,
-                version: r.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(PostedEntry {
-        journal_id,
-        created_at,
-        lines,
-    })
+    async fn stored_entry(&mut self, journal_id: &str) -> StoreResult<PostedEntry> {
+        RusqliteLedger::stored_entry(self, journal_id).map_err(sqlite_error)
+    }
 }

@@ -1,4 +1,11 @@
 //! Rows and commands exchanged with the store. Plain data; validation happens before.
+//!
+//! What a money movement is (`NewEntry`, its postings and posted lines) lives in `ledger`, the
+//! account to create in `ledger::accounts`: the store imports them, never the reverse. They are
+//! re-exported here so `crate::store::NewEntry` paths keep working.
+
+pub use crate::ledger::accounts::NewAccount;
+pub use crate::ledger::journal::{NewEntry, NewPosting, PostedEntry, PostedLine};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -91,98 +98,11 @@ pub enum RotateOutcome {
 }
 
 #[derive(Debug, Clone)]
-pub struct NewAccount {
-    pub id: String,
-    pub client_id: String,
-    pub user_id: Option<String>,
-    pub kind: String,
-    pub currency: String,
-    pub allow_negative: bool,
-}
-
-#[derive(Debug, Clone)]
 pub struct AccountRow {
     pub id: String,
     pub client_id: String,
     pub balance: i64,
     pub version: i64,
-}
-
-/// One leg of a journal entry: a signed amount on one account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewPosting {
-    pub account_id: String,
-    pub amount: i64,
-}
-
-/// A money movement to commit atomically: a journal row and postings that sum to zero.
-#[derive(Debug, Clone)]
-pub struct NewEntry {
-    pub id: String,
-    pub client_id: String,
-    /// Already scoped to the caller (`<caller id>:<key>`).
-    pub idempotency_key: String,
-    pub request_hash: String,
-    pub kind: String,
-    pub actor_id: Option<String>,
-    /// The account whose balance the caller is answered with.
-    pub subject_account_id: String,
-    pub memo: Option<String>,
-    pub created_at: i64,
-    pub postings: Vec<NewPosting>,
-    /// Appended to the audit chain in the same transaction, if the entry commits.
-    pub audit: Option<super::identity::NewAudit>,
-}
-
-impl NewEntry {
-    /// Double entry: at least two legs, on distinct accounts, summing to exactly zero.
-    pub fn assert_balanced(&self) {
-        assert!(
-            self.postings.len() >= 2,
-            "journal entry {} has fewer than two postings",
-            self.id
-        );
-        let sum = self
-            .postings
-            .iter()
-            .try_fold(0_i64, |acc, p| acc.checked_add(p.amount))
-            .expect("posting sum overflows i64");
-        assert_eq!(sum, 0, "journal entry {} does not balance", self.id);
-        let mut ids: Vec<&str> = self
-            .postings
-            .iter()
-            .map(|p| p.account_id.as_str())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        assert_eq!(
-            ids.len(),
-            self.postings.len(),
-            "journal entry {} posts twice to one account",
-            self.id
-        );
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostedLine {
-    pub account_id: String,
-    pub amount: i64,
-    pub balance_after: i64,
-    pub version: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostedEntry {
-    pub journal_id: String,
-    pub created_at: i64,
-    pub lines: Vec<PostedLine>,
-}
-
-impl PostedEntry {
-    pub fn line(&self, account_id: &str) -> Option<&PostedLine> {
-        self.lines.iter().find(|l| l.account_id == account_id)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
