@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::Auth;
+use super::extract::{Auth, Page};
 use super::views;
 use crate::audit::Event;
 use crate::auth::permissions as perm;
@@ -28,13 +28,6 @@ pub struct CreateClient {
 pub struct UpdateClient {
     name: Option<String>,
     status: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    cursor: Option<String>,
-    limit: Option<i64>,
 }
 
 fn client_name(raw: &str) -> Result<String, ApiError> {
@@ -120,18 +113,15 @@ pub async fn get(
 pub async fn list(
     state: web::Data<AppState>,
     Auth(caller): Auth,
-    q: web::Query<PageQuery>,
+    page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 200"));
-    }
-    let clients = match caller.role {
+    let limit = page.limit()?;
+    let mut clients = match caller.role {
         _ if !caller.can(perm::CLIENTS_READ) => return Err(ApiError::forbidden()),
         Role::SuperAdmin => {
             state
                 .store
-                .list_clients(q.cursor.as_deref(), limit + 1)
+                .list_clients(page.cursor(), limit.fetch())
                 .await?
         }
         Role::ClientAdmin => {
@@ -141,24 +131,14 @@ pub async fn list(
                 .client(own)
                 .await?
                 .into_iter()
-                .filter(|c| {
-                    q.cursor
-                        .as_deref()
-                        .is_none_or(|after| c.id.as_str() > after)
-                })
+                .filter(|c| page.cursor().is_none_or(|after| c.id.as_str() > after))
                 .collect()
         }
         _ => return Err(ApiError::forbidden()),
     };
-    let more = clients.len() as i64 > limit;
-    let page: Vec<_> = clients.iter().take(limit as usize).collect();
-    let next = if more {
-        page.last().map(|c| c.id.clone())
-    } else {
-        None
-    };
+    let next = limit.next_cursor(&mut clients, |c| c.id.clone());
     Ok(HttpResponse::Ok().json(views::page(
-        page.into_iter().map(views::client).collect(),
+        clients.iter().map(views::client).collect(),
         next,
     )))
 }

@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::Auth;
+use super::extract::{Auth, Page};
+use super::views;
 use super::wallets::parse_time;
 use crate::domain::{Role, rfc3339_ms};
 use crate::state::AppState;
@@ -41,24 +42,17 @@ pub async fn client_transactions(
         .await?
         .ok_or_else(|| ApiError::not_found("client"))?;
     let currency = client.currency().map_err(|_| ApiError::internal())?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 200"));
-    }
+    let page = Page::new(q.cursor.clone(), q.limit);
+    let limit = page.limit()?;
     let query = JournalQuery {
-        before_id: q.cursor.clone(),
-        limit: limit + 1,
+        before_id: page.cursor,
+        limit: limit.fetch(),
         kind: q.kind.clone(),
         from_ms: parse_time("from", q.from.as_deref())?,
         to_ms: parse_time("to", q.to.as_deref())?,
     };
     let mut items = state.store.client_journal(&client.id, &query).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|i| i.id.clone())
-    } else {
-        None
-    };
+    let next = limit.next_cursor(&mut items, |i| i.id.clone());
     let items: Vec<_> = items
         .iter()
         .map(|i| {
@@ -77,5 +71,5 @@ pub async fn client_transactions(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+    Ok(HttpResponse::Ok().json(views::page(items, next)))
 }

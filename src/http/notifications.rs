@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::extract::Auth;
+use super::extract::{Auth, Page};
 use super::users::reachable_user;
 use super::views;
 use crate::auth::permissions;
@@ -168,10 +168,8 @@ pub async fn list(
     id: web::Path<String>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 200"));
-    }
+    let page = Page::new(q.cursor.clone(), q.limit);
+    let limit = page.limit()?;
     let user = reachable_user(&state, &caller, &id).await?;
     let Some(client_id) = user.client_id.as_deref() else {
         return Ok(HttpResponse::Ok().json(views::page(Vec::new(), None)));
@@ -182,16 +180,11 @@ pub async fn list(
             user_id: &user.id,
             client_id,
             unread_only: q.unread.unwrap_or(false),
-            before: q.cursor.as_deref(),
-            limit: limit + 1,
+            before: page.cursor(),
+            limit: limit.fetch(),
         })
         .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|n| n.id.clone())
-    } else {
-        None
-    };
+    let next = limit.next_cursor(&mut rows, |n| n.id.clone());
     Ok(HttpResponse::Ok().json(views::page(rows.iter().map(view).collect(), next)))
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::auth::peer_ip;
 use super::client_settings;
 use super::error::ApiError;
-use super::extract::{Auth, IdempotencyKey};
+use super::extract::{Auth, IdempotencyKey, Page};
 use super::wallets::parse_time;
 use crate::actors::settlement_poster;
 use crate::audit::Event;
@@ -33,13 +33,6 @@ pub struct SettleBody {
     period_end: String,
     /// The key may come in the body instead of the `Idempotency-Key` header.
     idempotency_key: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    cursor: Option<String>,
-    limit: Option<i64>,
 }
 
 /// The smallest UUIDv7 text of millisecond `ms`: journal ids at or after it are from `ms` on.
@@ -246,27 +239,19 @@ pub async fn list(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     id: web::Path<String>,
-    q: web::Query<ListParams>,
+    page: Page,
 ) -> Result<HttpResponse, ApiError> {
     let client = super::clients::readable(&state, &caller, &id).await?;
     let currency = client.currency().map_err(|_| ApiError::internal())?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 200"));
-    }
-    let before = super::extract::numeric_cursor(q.cursor.as_deref())?;
+    let limit = page.limit()?;
+    let before = page.numeric_cursor()?;
     let mut rows = state
         .store
-        .settlements(&client.id, before, limit + 1)
+        .settlements(&client.id, before, limit.fetch())
         .await?;
-    let next_cursor = (rows.len() as i64 > limit).then(|| {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.period_start.to_string())
-    });
-    Ok(HttpResponse::Ok().json(json!({
-        "items": rows.iter().map(|h| header_view(h, &currency)).collect::<Vec<_>>(),
-        "next_cursor": next_cursor.flatten(),
-    })))
+    let next = limit.next_cursor(&mut rows, |r| r.period_start.to_string());
+    let items = rows.iter().map(|h| header_view(h, &currency)).collect();
+    Ok(HttpResponse::Ok().json(super::views::page(items, next)))
 }
 
 fn header_view(h: &SettlementRow, currency: &Currency) -> Value {

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::auth::peer_ip;
 use super::error::ApiError;
-use super::extract::Auth;
-use super::users::{PageQuery, page_limit, reachable_user, readable_user};
+use super::extract::{Auth, Page};
+use super::users::{reachable_user, readable_user};
 use super::views;
 use crate::audit::Event;
 use crate::auth::Caller;
@@ -68,7 +68,7 @@ pub async fn list(
     if !caller.can(perm::USERS_READ) {
         return Err(ApiError::forbidden());
     }
-    let limit = page_limit(q.limit)?;
+    let limit = Page::new(q.cursor.clone(), q.limit).limit()?;
     let client_id = match (caller.role, &q.client_id) {
         (Role::SuperAdmin, cid) => cid.clone(),
         (_, Some(cid)) if Some(cid) != caller.client_id.as_ref() => {
@@ -104,15 +104,10 @@ pub async fn list(
         parent_id: q.parent_id.clone(),
         username_prefix: q.username.as_ref().map(|u| u.trim().to_ascii_lowercase()),
         after_id: q.cursor.clone(),
-        limit: limit + 1,
+        limit: limit.fetch(),
     };
     let mut rows = state.store.list_users(&filter).await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|u| u.id.clone())
-    } else {
-        None
-    };
+    let next = limit.next_cursor(&mut rows, |u| u.id.clone());
     Ok(HttpResponse::Ok().json(views::page(rows.iter().map(views::user).collect(), next)))
 }
 
@@ -122,11 +117,11 @@ pub async fn subtree(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     id: web::Path<String>,
-    q: web::Query<PageQuery>,
+    page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page_limit(q.limit)?;
+    let limit = page.limit()?;
     let root = readable_user(&state, &caller, &id).await?;
-    let after_path = match &q.cursor {
+    let after_path = match page.cursor() {
         None => None,
         Some(cursor) => match state.store.user(cursor).await? {
             Some(u) if u.path.starts_with(&root.path) && u.id != root.id => Some(u.path),
@@ -135,14 +130,9 @@ pub async fn subtree(
     };
     let mut rows = state
         .store
-        .subtree(&root.path, after_path.as_deref(), limit + 1)
+        .subtree(&root.path, after_path.as_deref(), limit.fetch())
         .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|u| u.id.clone())
-    } else {
-        None
-    };
+    let next = limit.next_cursor(&mut rows, |u| u.id.clone());
     Ok(HttpResponse::Ok().json(views::page(rows.iter().map(views::user).collect(), next)))
 }
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::Auth;
+use super::extract::{Auth, Page};
 use super::views;
 use crate::access::{Reach, reach};
 use crate::audit::Event;
@@ -29,23 +29,6 @@ pub struct CreateUser {
 
 /// The `users.path` column's width on MySQL (about 220 levels of ids).
 const MAX_PATH_CHARS: usize = 8192;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
-
-/// `limit` in 1..=200, default 50.
-pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
-    let limit = limit.unwrap_or(50);
-    if (1..=200).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::validation("limit must be between 1 and 200"))
-    }
-}
 
 /// A user the caller may read: reach first (404 other client, 403 outside), then the
 /// permission (`users.read`, or `users.read_self` for oneself).
@@ -214,20 +197,15 @@ pub async fn children(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     id: web::Path<String>,
-    q: web::Query<PageQuery>,
+    page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page_limit(q.limit)?;
+    let limit = page.limit()?;
     let parent = readable_user(&state, &caller, &id).await?;
     let mut rows = state
         .store
-        .children(&parent.id, q.cursor.as_deref(), limit + 1)
+        .children(&parent.id, page.cursor(), limit.fetch())
         .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|u| u.id.clone())
-    } else {
-        None
-    };
+    let next = limit.next_cursor(&mut rows, |u| u.id.clone());
     Ok(HttpResponse::Ok().json(views::page(rows.iter().map(views::user).collect(), next)))
 }
 

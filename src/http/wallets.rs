@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::{Auth, IdempotencyKey};
+use super::extract::{Auth, IdempotencyKey, Page};
 use super::users::{reachable_user, readable_user};
 use crate::actors::wallet::{BalanceWatch, Mutate};
 use crate::audit::Event;
@@ -298,11 +298,9 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let user = readable_user(&state, &caller, &id).await?;
     let currency = currency_of(&state, &user).await?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 200"));
-    }
-    let before_version = super::extract::numeric_cursor(q.cursor.as_deref())?;
+    let page = Page::new(q.cursor.clone(), q.limit);
+    let limit = page.limit()?;
+    let before_version = page.numeric_cursor()?;
     if let Some(kind) = &q.kind
         && !crate::metrics::TRANSFER_KINDS.contains(&kind.as_str())
     {
@@ -313,7 +311,7 @@ pub async fn history(
     }
     let query = HistoryQuery {
         before_version,
-        limit: limit + 1,
+        limit: limit.fetch(),
         kind: q.kind.clone(),
         from_ms: parse_time("from", q.from.as_deref())?,
         to_ms: parse_time("to", q.to.as_deref())?,
@@ -325,12 +323,7 @@ pub async fn history(
         .store
         .account_history(&wallet_id(&user.id), &query)
         .await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|i| i.version.to_string())
-    } else {
-        None
-    };
+    let next = limit.next_cursor(&mut items, |i| i.version.to_string());
     let items: Vec<_> = items
         .iter()
         .map(|i| {
@@ -345,5 +338,5 @@ pub async fn history(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+    Ok(HttpResponse::Ok().json(super::views::page(items, next)))
 }
