@@ -7,7 +7,7 @@
 //! - [`ledger`]: accounts and how each money movement becomes a balanced journal entry.
 //! - [`store`]: sqlx storage, one SQL text compiled for SQLite and MySQL, guarded writes.
 //! - [`bus`]: events between nodes (in-process or Redis pub/sub), with per-room seq.
-//! - [`auth`], [`access`]: identity and who may reach whom.
+//! - [`auth`], [`access`], [`users`]: identity, who may reach whom, creating users.
 //! - [`domain`]: validated value types (amounts, currencies, roles, names).
 //! - [`config`], [`startup`], [`telemetry`], [`metrics`], [`ops`]: running it.
 //! - [`providers`]: game provider adapters (JDB, LuckySports) behind one trait, and their
@@ -32,3 +32,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod users;

@@ -7,6 +7,7 @@ pub mod provider_wallet;
 pub mod reconciler;
 pub mod room_hub;
 pub mod settlement_poster;
+pub mod settlement_service;
 pub mod wallet;
 pub mod wallet_registry;
 pub mod ws_session;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::extract::{Auth, Page};
 use super::views;
+use crate::access;
 use crate::auth::permissions as perm;
 use crate::domain::{Role, rfc3339_ms};
 use crate::state::AppState;
@@ -55,14 +56,11 @@ pub async fn list(
     }
     let page = Page::new(q.cursor.clone(), q.limit);
     let limit = page.limit()?;
-    let client_id = match (caller.role, &q.client_id) {
-        (Role::SuperAdmin, cid) => cid.clone(),
-        (_, Some(cid)) if Some(cid) != caller.client_id.as_ref() => {
-            return Err(ApiError::not_found("client"));
-        }
-        // A client's user without a client would see platform rows: refuse instead.
-        (_, _) => Some(caller.client_id.clone().ok_or_else(ApiError::forbidden)?),
-    };
+    let client_id = access::listed_client(&caller, q.client_id.as_deref())?;
+    // A client's user without a client would see platform rows: refuse instead.
+    if caller.role != Role::SuperAdmin && client_id.is_none() {
+        return Err(ApiError::forbidden());
+    }
     let before = page.numeric_cursor()?;
     let mut rows = state
         .store

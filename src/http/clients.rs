@@ -7,6 +7,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::extract::{Auth, Page};
 use super::views;
+use crate::access;
 use crate::audit::Event;
 use crate::auth::permissions as perm;
 use crate::domain::{Currency, Role, names, new_id, now_ms};
@@ -87,12 +88,9 @@ pub(crate) async fn readable(
     caller: &crate::auth::Caller,
     id: &str,
 ) -> Result<ClientRow, ApiError> {
-    let own = caller.client_id.as_deref() == Some(id);
-    match caller.role {
-        Role::SuperAdmin => {}
-        _ if !own => return Err(ApiError::not_found("client")),
-        Role::ClientAdmin if caller.can(perm::CLIENTS_READ) => {}
-        _ => return Err(ApiError::forbidden()),
+    access::client_reach(caller, id).require("client")?;
+    if caller.role != Role::SuperAdmin && !caller.can(perm::CLIENTS_READ) {
+        return Err(ApiError::forbidden());
     }
     state
         .store

@@ -9,7 +9,8 @@ use super::error::ApiError;
 use super::extract::{Auth, Page};
 use super::views;
 use super::wallets::parse_time;
-use crate::domain::{Role, rfc3339_ms};
+use crate::access;
+use crate::domain::rfc3339_ms;
 use crate::state::AppState;
 use crate::store::JournalQuery;
 
@@ -29,13 +30,7 @@ pub async fn client_transactions(
     id: web::Path<String>,
     q: web::Query<JournalParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let own = caller.client_id.as_deref() == Some(id.as_str());
-    match caller.role {
-        Role::SuperAdmin => {}
-        Role::ClientAdmin if own => {}
-        _ if own => return Err(ApiError::forbidden()),
-        _ => return Err(ApiError::not_found("client")),
-    }
+    access::client_reach(&caller, &id).require("client")?;
     let client = state
         .store
         .client(&id)

@@ -15,9 +15,10 @@ use super::error::ApiError;
 use super::extract::{Auth, Page};
 use super::users::reachable_user;
 use super::views;
+use crate::access;
 use crate::auth::permissions;
 use crate::bus::{Event, EventKind};
-use crate::domain::{Role, new_id, now_ms, rfc3339_ms};
+use crate::domain::{new_id, now_ms, rfc3339_ms};
 use crate::state::AppState;
 use crate::store::{NotificationQuery, NotificationRow};
 
@@ -87,15 +88,9 @@ async fn target(
             if let Some(user_id) = room.strip_prefix("user:") {
                 user_id.to_owned()
             } else if let Some(client_id) = room.strip_prefix("client:") {
-                // Another client's room is answered as if it did not exist.
-                let own = caller.client_id.as_deref() == Some(client_id);
-                if !own && caller.role != Role::SuperAdmin {
-                    return Err(ApiError::not_found("client"));
-                }
-                // Client-wide notices are for the client's administrators, whatever grants say.
-                if !caller.role.is_admin() {
-                    return Err(ApiError::forbidden());
-                }
+                // Another client's room is answered as if it did not exist; client-wide
+                // notices are for the client's administrators, whatever grants say.
+                access::client_reach(caller, client_id).require("client")?;
                 if state.store.client(client_id).await?.is_none() {
                     return Err(ApiError::not_found("client"));
                 }

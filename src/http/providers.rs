@@ -9,6 +9,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::extract::{Auth, IdempotencyKey};
 use super::users::reachable_user;
+use crate::access;
 use crate::actors::provider::{ProviderError, SUCCEEDED, TransferRequest};
 use crate::auth::Caller;
 use crate::domain::{Amount, Currency, Role};
@@ -95,18 +96,7 @@ async fn target(
         return Err(ApiError::forbidden());
     }
     let user = reachable_user(state, caller, id).await?;
-    let role: Role = user.role.parse().map_err(|_| ApiError::internal())?;
-    let client_id = user
-        .client_id
-        .as_deref()
-        .filter(|_| role.has_wallet())
-        .ok_or_else(|| ApiError::not_found("wallet"))?;
-    let client = state
-        .store
-        .client(client_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
-    let currency = client.currency().map_err(|_| ApiError::internal())?;
+    let (client, currency) = access::wallet_client(&state.store, &user).await?;
     Ok((user, client, currency))
 }
 
@@ -310,13 +300,7 @@ async fn switch(
     game: &str,
     enabled: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let own = caller.client_id.as_deref() == Some(client_id);
-    match caller.role {
-        Role::SuperAdmin => {}
-        Role::ClientAdmin if own => {}
-        _ if own => return Err(ApiError::forbidden()),
-        _ => return Err(ApiError::not_found("client")),
-    }
+    access::client_reach(caller, client_id).require("client")?;
     let client = state
         .store
         .client(client_id)

@@ -11,6 +11,7 @@ use super::error::ApiError;
 use super::extract::{Auth, Page};
 use super::users::{reachable_user, readable_user};
 use super::views;
+use crate::access;
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
@@ -69,13 +70,7 @@ pub async fn list(
         return Err(ApiError::forbidden());
     }
     let limit = Page::new(q.cursor.clone(), q.limit).limit()?;
-    let client_id = match (caller.role, &q.client_id) {
-        (Role::SuperAdmin, cid) => cid.clone(),
-        (_, Some(cid)) if Some(cid) != caller.client_id.as_ref() => {
-            return Err(ApiError::not_found("client"));
-        }
-        _ => caller.client_id.clone(),
-    };
+    let client_id = access::listed_client(&caller, q.client_id.as_deref())?;
     let under_path = if caller.role == Role::Agent {
         let me = state
             .store

@@ -10,12 +10,12 @@ use super::extract::{Auth, Page};
 use super::views;
 use crate::access::{Reach, reach};
 use crate::audit::Event;
+use crate::auth::Caller;
 use crate::auth::permissions as perm;
-use crate::auth::{Caller, password};
-use crate::domain::{Role, names, new_id, now_ms};
-use crate::ledger::accounts;
+use crate::domain::{Role, names};
 use crate::state::AppState;
 use crate::store::UserRow;
+use crate::users::{CreateUserError, NewUser, create_user};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,8 +27,15 @@ pub struct CreateUser {
     password: String,
 }
 
-/// The `users.path` column's width on MySQL (about 220 levels of ids).
-const MAX_PATH_CHARS: usize = 8192;
+impl From<CreateUserError> for ApiError {
+    fn from(e: CreateUserError) -> Self {
+        match e {
+            CreateUserError::TooDeep => ApiError::validation(e.to_string()),
+            CreateUserError::Hash => ApiError::internal(),
+            CreateUserError::Store(e) => e.into(),
+        }
+    }
+}
 
 /// A user the caller may read: reach first (404 other client, 403 outside), then the
 /// permission (`users.read`, or `users.read_self` for oneself).
@@ -57,11 +64,8 @@ pub async fn reachable_user(
         .user(id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    match reach(&state.store, caller, &user).await? {
-        Reach::Within => Ok(user),
-        Reach::OtherClient => Err(ApiError::not_found("user")),
-        Reach::Outside => Err(ApiError::forbidden()),
-    }
+    reach(&state.store, caller, &user).await?.require("user")?;
+    Ok(user)
 }
 
 pub async fn create(
@@ -141,38 +145,18 @@ pub async fn create(
             Some(parent)
         }
     };
-    let id = new_id();
-    let (path, depth) = match &parent {
-        Some(p) => (format!("{}{id}/", p.path), p.depth + 1),
-        None => (format!("/{id}/"), 0),
-    };
-    if path.len() > MAX_PATH_CHARS {
-        return Err(ApiError::validation(
-            "the tree is too deep below this parent",
-        ));
-    }
-    let memory_kib = state.config.settings.password_hash_memory_kib;
-    let secret = body.password;
-    let password_hash = web::block(move || password::hash(&secret, memory_kib))
-        .await
-        .map_err(|_| ApiError::internal())?;
-    let user = UserRow {
-        id: id.clone(),
-        client_id: Some(client_id.clone()),
-        login_scope: client_id.clone(),
-        parent_id: parent.map(|p| p.id),
-        path,
-        depth,
-        role: role.as_str().to_owned(),
-        username,
-        password_hash,
-        status: "active".into(),
-        created_at: now_ms(),
-    };
-    let wallet = role
-        .has_wallet()
-        .then(|| accounts::wallet(&client_id, &id, &client.currency));
-    state.store.insert_user(&user, wallet.as_ref()).await?;
+    let user = create_user(
+        &state.store,
+        state.config.settings.password_hash_memory_kib,
+        NewUser {
+            role,
+            username,
+            password: body.password,
+            client: Some(&client),
+            parent: parent.as_ref(),
+        },
+    )
+    .await?;
     Event::new("user.create")
         .by(&caller)
         .client(user.client_id.as_deref())

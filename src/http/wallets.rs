@@ -8,6 +8,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::extract::{Auth, IdempotencyKey, Page};
 use super::users::{reachable_user, readable_user};
+use crate::access;
 use crate::actors::wallet::{BalanceWatch, Mutate};
 use crate::audit::Event;
 use crate::auth::Caller;
@@ -65,18 +66,7 @@ fn parse_bound(field: &str, value: Option<&str>, c: &Currency) -> Result<Option<
 
 /// The user's wallet currency (their client's).
 async fn currency_of(state: &AppState, user: &UserRow) -> Result<Currency, ApiError> {
-    let role: Role = user.role.parse().map_err(|_| ApiError::internal())?;
-    let client_id = user
-        .client_id
-        .as_deref()
-        .filter(|_| role.has_wallet())
-        .ok_or_else(|| ApiError::not_found("wallet"))?;
-    let client = state
-        .store
-        .client(client_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
-    client.currency().map_err(|_| ApiError::internal())
+    Ok(access::wallet_client(&state.store, user).await?.1)
 }
 
 pub async fn balance(
