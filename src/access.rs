@@ -64,19 +64,26 @@ pub fn listed_client(caller: &Caller, requested: Option<&str>) -> Result<Option<
     }
 }
 
+/// A stored user's role (the store keeps its text; written from a `Role`, so unreadable is a 500).
+pub fn role_of(user: &UserRow) -> Result<Role, Denied> {
+    user.role.parse().map_err(|_| Denied::Corrupt)
+}
+
+/// A client by id; none is 404 `client`.
+pub async fn client(store: &Store, id: &str) -> Result<ClientRow, Denied> {
+    store.client(id).await?.ok_or(Denied::NotFound("client"))
+}
+
 /// The client and currency of a user's wallet: a client's players, agents and admins have one
 /// (anyone else: 404 `wallet`); the wallet's currency is its client's.
 pub async fn wallet_client(store: &Store, user: &UserRow) -> Result<(ClientRow, Currency), Denied> {
-    let role: Role = user.role.parse().map_err(|_| Denied::Corrupt)?;
+    let role = role_of(user)?;
     let client_id = user
         .client_id
         .as_deref()
         .filter(|_| role.has_wallet())
         .ok_or(Denied::NotFound("wallet"))?;
-    let client = store
-        .client(client_id)
-        .await?
-        .ok_or(Denied::NotFound("client"))?;
+    let client = client(store, client_id).await?;
     let currency = client.currency().map_err(|_| Denied::Corrupt)?;
     Ok((client, currency))
 }

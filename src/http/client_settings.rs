@@ -127,11 +127,7 @@ async fn readable(state: &AppState, caller: &Caller, id: &str) -> Result<ClientR
     if !(caller.can(perm::CLIENTS_MANAGE) || (own && caller.can(perm::CLIENTS_READ))) {
         return Err(ApiError::forbidden());
     }
-    state
-        .store
-        .client(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))
+    Ok(access::client(&state.store, id).await?)
 }
 
 /// The client when the caller may change it: platform callers with `clients.manage`.
@@ -142,11 +138,7 @@ pub async fn writable(state: &AppState, caller: &Caller, id: &str) -> Result<Cli
     if caller.role != Role::SuperAdmin || !caller.can(perm::CLIENTS_MANAGE) {
         return Err(ApiError::forbidden());
     }
-    state
-        .store
-        .client(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))
+    Ok(access::client(&state.store, id).await?)
 }
 
 /// The client's stored settings, or the defaults when none are stored; `None` when the stored

@@ -92,11 +92,7 @@ pub(crate) async fn readable(
     if caller.role != Role::SuperAdmin && !caller.can(perm::CLIENTS_READ) {
         return Err(ApiError::forbidden());
     }
-    state
-        .store
-        .client(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))
+    Ok(access::client(&state.store, id).await?)
 }
 
 pub async fn get(
@@ -162,11 +158,7 @@ pub async fn update(
     {
         return Err(ApiError::not_found("client"));
     }
-    let client = state
-        .store
-        .client(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
+    let client = access::client(&state.store, &id).await?;
     if client.status != "active" && before.status == "active" {
         // A suspended client's users are out at once, not when their tokens expire.
         state.store.revoke_client_sessions(&client.id).await?;

@@ -31,11 +31,7 @@ pub async fn client_transactions(
     q: web::Query<JournalParams>,
 ) -> Result<HttpResponse, ApiError> {
     access::client_reach(&caller, &id).require("client")?;
-    let client = state
-        .store
-        .client(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
+    let client = access::client(&state.store, &id).await?;
     let currency = client.currency().map_err(|_| ApiError::internal())?;
     let page = Page::new(q.cursor.clone(), q.limit);
     let limit = page.limit()?;

@@ -165,41 +165,30 @@ async fn transfer(
     })
 }
 
-pub async fn transfer_in(
-    state: web::Data<AppState>,
-    Auth(caller): Auth,
-    key: IdempotencyKey,
-    path: web::Path<(String, String)>,
-    body: web::Json<TransferBody>,
-) -> Result<HttpResponse, ApiError> {
-    transfer(
-        state,
-        caller,
-        key,
-        path.into_inner(),
-        body.into_inner(),
-        Direction::In,
-    )
-    .await
+macro_rules! transfer_handler {
+    ($name:ident, $direction:expr) => {
+        pub async fn $name(
+            state: web::Data<AppState>,
+            Auth(caller): Auth,
+            key: IdempotencyKey,
+            path: web::Path<(String, String)>,
+            body: web::Json<TransferBody>,
+        ) -> Result<HttpResponse, ApiError> {
+            transfer(
+                state,
+                caller,
+                key,
+                path.into_inner(),
+                body.into_inner(),
+                $direction,
+            )
+            .await
+        }
+    };
 }
 
-pub async fn transfer_out(
-    state: web::Data<AppState>,
-    Auth(caller): Auth,
-    key: IdempotencyKey,
-    path: web::Path<(String, String)>,
-    body: web::Json<TransferBody>,
-) -> Result<HttpResponse, ApiError> {
-    transfer(
-        state,
-        caller,
-        key,
-        path.into_inner(),
-        body.into_inner(),
-        Direction::Out,
-    )
-    .await
-}
+transfer_handler!(transfer_in, Direction::In);
+transfer_handler!(transfer_out, Direction::Out);
 
 pub async fn balance(
     state: web::Data<AppState>,
@@ -251,11 +240,7 @@ pub async fn games(
     provider: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = caller.client_id.clone().ok_or_else(ApiError::forbidden)?;
-    let client = state
-        .store
-        .client(&client_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
+    let client = access::client(&state.store, &client_id).await?;
     let games = state.providers.games(&client, &provider).await?;
     Ok(HttpResponse::Ok().json(json!({ "provider": provider.as_str(), "games": games })))
 }
@@ -301,11 +286,7 @@ async fn switch(
     enabled: bool,
 ) -> Result<HttpResponse, ApiError> {
     access::client_reach(caller, client_id).require("client")?;
-    let client = state
-        .store
-        .client(client_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
+    let client = access::client(&state.store, client_id).await?;
     state.providers.account_for(&client, provider).await?;
     if game.is_empty() || game.len() > 64 {
         return Err(ApiError::validation("game must be 1 to 64 characters"));

@@ -48,7 +48,7 @@ pub async fn manageable_user(
     id: &str,
 ) -> Result<UserRow, ApiError> {
     let user = reachable_user(state, caller, id).await?;
-    let role: Role = user.role.parse().map_err(|_| ApiError::internal())?;
+    let role = access::role_of(&user)?;
     let allowed = caller.can(perm::USERS_MANAGE)
         && user.id != caller.user_id
         && role != Role::SuperAdmin

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::extract::{Auth, Page};
 use super::views;
-use crate::access::{Reach, reach};
+use crate::access::{self, Reach, reach};
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
@@ -96,11 +96,7 @@ pub async fn create(
         }
         (_, _) => caller.client_id.clone().ok_or_else(ApiError::internal)?,
     };
-    let client = state
-        .store
-        .client(&client_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
+    let client = access::client(&state.store, &client_id).await?;
     if client.status != "active" {
         return Err(ApiError::conflict(
             "client_suspended",
@@ -136,7 +132,7 @@ pub async fn create(
                     "parent_id must be a user of the same client",
                 ));
             }
-            let parent_role: Role = parent.role.parse().map_err(|_| ApiError::internal())?;
+            let parent_role = access::role_of(&parent)?;
             if !parent_role.can_parent() {
                 return Err(ApiError::validation(
                     "parent must be a client admin or an agent",
