@@ -145,20 +145,42 @@ pub async fn update(
         let name = names::username(raw).map_err(ApiError::validation)?;
         if name != user.username {
             state.store.rename_user(&user.id, &name, now_ms()).await?;
-            Event::new("user.update")
-                .by(&caller)
-                .client(user.client_id.as_deref())
-                .target("user", &user.id)
-                .before(json!({ "username": user.username }))
-                .after(json!({ "username": name }))
-                .ip(peer_ip(&req))
-                .record(&state.store)
-                .await?;
+            let change = (
+                json!({ "username": user.username }),
+                json!({ "username": name }),
+            );
+            audit_change(&state, &req, &caller, &user, "user.update", change).await?;
         }
     }
+    current(&state, &user.id).await
+}
+
+/// Records a change of `user` (before, after) in the audit chain.
+async fn audit_change(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: &Caller,
+    user: &UserRow,
+    action: &str,
+    (before, after): (serde_json::Value, serde_json::Value),
+) -> Result<(), ApiError> {
+    Event::new(action)
+        .by(caller)
+        .client(user.client_id.as_deref())
+        .target("user", &user.id)
+        .before(before)
+        .after(after)
+        .ip(peer_ip(req))
+        .record(&state.store)
+        .await?;
+    Ok(())
+}
+
+/// The user as stored now (after a change).
+async fn current(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
     let user = state
         .store
-        .user(&user.id)
+        .user(id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(HttpResponse::Ok().json(views::user(&user)))
@@ -190,22 +212,13 @@ async fn set_status(
             "suspended" => "user.suspend",
             _ => "user.close",
         };
-        Event::new(action)
-            .by(&caller)
-            .client(user.client_id.as_deref())
-            .target("user", &user.id)
-            .before(json!({ "status": user.status }))
-            .after(json!({ "status": status }))
-            .ip(peer_ip(&req))
-            .record(&state.store)
-            .await?;
+        let change = (
+            json!({ "status": user.status }),
+            json!({ "status": status }),
+        );
+        audit_change(&state, &req, &caller, &user, action, change).await?;
     }
-    let user = state
-        .store
-        .user(&user.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(HttpResponse::Ok().json(views::user(&user)))
+    current(&state, &user.id).await
 }
 
 macro_rules! status_handler {
