@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::extract::{Auth, Page};
-use super::views;
 use crate::access;
 use crate::auth::permissions as perm;
 use crate::domain::{Role, rfc3339_ms};
@@ -62,7 +61,7 @@ pub async fn list(
         return Err(ApiError::forbidden());
     }
     let before = page.numeric_cursor()?;
-    let mut rows = state
+    let rows = state
         .store
         .audit_page(
             client_id.as_deref(),
@@ -71,6 +70,5 @@ pub async fn list(
             limit.fetch(),
         )
         .await?;
-    let next = limit.next_cursor(&mut rows, |r| r.seq.to_string());
-    Ok(HttpResponse::Ok().json(views::page(rows.iter().map(view).collect(), next)))
+    Ok(HttpResponse::Ok().json(limit.page(rows, |r| r.seq.to_string(), view)))
 }

@@ -110,7 +110,7 @@ pub async fn list(
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page.limit()?;
-    let mut clients = match caller.role {
+    let clients = match caller.role {
         _ if !caller.can(perm::CLIENTS_READ) => return Err(ApiError::forbidden()),
         Role::SuperAdmin => {
             state
@@ -130,11 +130,7 @@ pub async fn list(
         }
         _ => return Err(ApiError::forbidden()),
     };
-    let next = limit.next_cursor(&mut clients, |c| c.id.clone());
-    Ok(HttpResponse::Ok().json(views::page(
-        clients.iter().map(views::client).collect(),
-        next,
-    )))
+    Ok(HttpResponse::Ok().json(limit.page(clients, |c| c.id.clone(), views::client)))
 }
 
 pub async fn update(

@@ -220,9 +220,21 @@ impl Limit {
         self.0 + 1
     }
 
+    /// The page's body `{"items", "next_cursor"}` from `rows` fetched with [`Limit::fetch`]:
+    /// each shown by `view`, the cursor made by `cursor` from the page's last row.
+    pub fn page<T>(
+        self,
+        mut rows: Vec<T>,
+        cursor: impl FnOnce(&T) -> String,
+        view: impl FnMut(&T) -> serde_json::Value,
+    ) -> serde_json::Value {
+        let next = self.next_cursor(&mut rows, cursor);
+        super::views::page(rows.iter().map(view).collect(), next)
+    }
+
     /// Cuts `rows` (fetched with [`Limit::fetch`]) to the page; the next page's cursor, made by
     /// `cursor` from the page's last row, when more rows follow.
-    pub fn next_cursor<T>(
+    fn next_cursor<T>(
         self,
         rows: &mut Vec<T>,
         cursor: impl FnOnce(&T) -> String,

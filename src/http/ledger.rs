@@ -7,7 +7,6 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::{Auth, Page};
-use super::views;
 use super::wallets::parse_time;
 use crate::access;
 use crate::domain::rfc3339_ms;
@@ -42,11 +41,11 @@ pub async fn client_transactions(
         from_ms: parse_time("from", q.from.as_deref())?,
         to_ms: parse_time("to", q.to.as_deref())?,
     };
-    let mut items = state.store.client_journal(&client.id, &query).await?;
-    let next = limit.next_cursor(&mut items, |i| i.id.clone());
-    let items: Vec<_> = items
-        .iter()
-        .map(|i| {
+    let items = state.store.client_journal(&client.id, &query).await?;
+    let body = limit.page(
+        items,
+        |i| i.id.clone(),
+        |i| {
             json!({
                 "id": i.id,
                 "kind": i.kind,
@@ -60,7 +59,7 @@ pub async fn client_transactions(
                     "balance_after": currency.format(p.balance_after),
                 })).collect::<Vec<_>>(),
             })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(views::page(items, next)))
+        },
+    );
+    Ok(HttpResponse::Ok().json(body))
 }

@@ -169,7 +169,7 @@ pub async fn list(
     let Some(client_id) = user.client_id.as_deref() else {
         return Ok(HttpResponse::Ok().json(views::page(Vec::new(), None)));
     };
-    let mut rows = state
+    let rows = state
         .store
         .notifications_for(&NotificationQuery {
             user_id: &user.id,
@@ -179,8 +179,7 @@ pub async fn list(
             limit: limit.fetch(),
         })
         .await?;
-    let next = limit.next_cursor(&mut rows, |n| n.id.clone());
-    Ok(HttpResponse::Ok().json(views::page(rows.iter().map(view).collect(), next)))
+    Ok(HttpResponse::Ok().json(limit.page(rows, |n| n.id.clone(), view)))
 }
 
 /// Marks a notice read for the caller, who must be its recipient (a user notice's user, or a

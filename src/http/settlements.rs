@@ -106,13 +106,16 @@ pub async fn list(
     let currency = client.currency().map_err(|_| ApiError::internal())?;
     let limit = page.limit()?;
     let before = page.numeric_cursor()?;
-    let mut rows = state
+    let rows = state
         .store
         .settlements(&client.id, before, limit.fetch())
         .await?;
-    let next = limit.next_cursor(&mut rows, |r| r.period_start.to_string());
-    let items = rows.iter().map(|h| header_view(h, &currency)).collect();
-    Ok(HttpResponse::Ok().json(super::views::page(items, next)))
+    let body = limit.page(
+        rows,
+        |r| r.period_start.to_string(),
+        |h| header_view(h, &currency),
+    );
+    Ok(HttpResponse::Ok().json(body))
 }
 
 fn header_view(h: &SettlementRow, currency: &Currency) -> Value {

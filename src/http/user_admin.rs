@@ -101,9 +101,8 @@ pub async fn list(
         after_id: q.cursor.clone(),
         limit: limit.fetch(),
     };
-    let mut rows = state.store.list_users(&filter).await?;
-    let next = limit.next_cursor(&mut rows, |u| u.id.clone());
-    Ok(HttpResponse::Ok().json(views::page(rows.iter().map(views::user).collect(), next)))
+    let rows = state.store.list_users(&filter).await?;
+    Ok(HttpResponse::Ok().json(limit.page(rows, |u| u.id.clone(), views::user)))
 }
 
 /// `GET /api/v1/users/{id}/subtree`: everyone below the user, in tree order; the cursor is
@@ -123,12 +122,11 @@ pub async fn subtree(
             _ => return Err(ApiError::validation("cursor is not one this server issued")),
         },
     };
-    let mut rows = state
+    let rows = state
         .store
         .subtree(&root.path, after_path.as_deref(), limit.fetch())
         .await?;
-    let next = limit.next_cursor(&mut rows, |u| u.id.clone());
-    Ok(HttpResponse::Ok().json(views::page(rows.iter().map(views::user).collect(), next)))
+    Ok(HttpResponse::Ok().json(limit.page(rows, |u| u.id.clone(), views::user)))
 }
 
 /// `PATCH /api/v1/users/{id}`: only `username`; role, client, parent and balance are not

@@ -181,12 +181,11 @@ pub async fn children(
 ) -> Result<HttpResponse, ApiError> {
     let limit = page.limit()?;
     let parent = readable_user(&state, &caller, &id).await?;
-    let mut rows = state
+    let rows = state
         .store
         .children(&parent.id, page.cursor(), limit.fetch())
         .await?;
-    let next = limit.next_cursor(&mut rows, |u| u.id.clone());
-    Ok(HttpResponse::Ok().json(views::page(rows.iter().map(views::user).collect(), next)))
+    Ok(HttpResponse::Ok().json(limit.page(rows, |u| u.id.clone(), views::user)))
 }
 
 /// The chain from the root down to the user's parent, limited to what the caller may see.

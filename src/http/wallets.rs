@@ -309,14 +309,14 @@ pub async fn history(
         max_abs_amount: parse_bound("max_amount", q.max_amount.as_deref(), &currency)?,
         reference: q.reference.clone(),
     };
-    let mut items = state
+    let items = state
         .store
         .account_history(&wallet_id(&user.id), &query)
         .await?;
-    let next = limit.next_cursor(&mut items, |i| i.version.to_string());
-    let items: Vec<_> = items
-        .iter()
-        .map(|i| {
+    let body = limit.page(
+        items,
+        |i| i.version.to_string(),
+        |i| {
             json!({
                 "id": i.journal_id,
                 "kind": i.kind,
@@ -326,7 +326,7 @@ pub async fn history(
                 "created_at": rfc3339_ms(i.created_at),
                 "memo": i.memo,
             })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(super::views::page(items, next)))
+        },
+    );
+    Ok(HttpResponse::Ok().json(body))
 }
