@@ -3,8 +3,8 @@
 //! forbidden.
 
 use crate::auth::Caller;
-use crate::domain::Role;
-use crate::store::{Store, StoreError, UserRow};
+use crate::domain::{Currency, Role};
+use crate::store::{ClientRow, Store, StoreError, UserRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
@@ -14,6 +14,78 @@ pub enum Reach {
     OtherClient,
     /// Same client, outside the caller's subtree (or another player).
     Outside,
+}
+
+/// Why a rule refused; the HTTP layer answers 404 (naming what is hidden), 403 or 500.
+#[derive(Debug, thiserror::Error)]
+pub enum Denied {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("forbidden")]
+    Forbidden,
+    /// A stored row the rule cannot read (a role or currency validated when it was written).
+    #[error("unreadable stored row")]
+    Corrupt,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Reach {
+    /// `Within` passes; another client's `what` does not exist (404); outside is 403.
+    pub fn require(self, what: &'static str) -> Result<(), Denied> {
+        match self {
+            Reach::Within => Ok(()),
+            Reach::OtherClient => Err(Denied::NotFound(what)),
+            Reach::Outside => Err(Denied::Forbidden),
+        }
+    }
+}
+
+/// A client's own records (its journal, its provider switches, its client-wide notices): the
+/// platform and the client's admins are within; the client's other users are outside (403);
+/// anyone else is in another client (404).
+pub fn client_reach(caller: &Caller, client_id: &str) -> Reach {
+    let own = caller.client_id.as_deref() == Some(client_id);
+    match caller.role {
+        Role::SuperAdmin => Reach::Within,
+        Role::ClientAdmin if own => Reach::Within,
+        _ if own => Reach::Outside,
+        _ => Reach::OtherClient,
+    }
+}
+
+/// The client a listing covers: the platform names one (or none: every client); anyone else
+/// lists their own, and naming another client is answered as if it did not exist.
+pub fn listed_client(caller: &Caller, requested: Option<&str>) -> Result<Option<String>, Denied> {
+    match (caller.role, requested) {
+        (Role::SuperAdmin, requested) => Ok(requested.map(str::to_owned)),
+        (_, Some(id)) if Some(id) != caller.client_id.as_deref() => Err(Denied::NotFound("client")),
+        _ => Ok(caller.client_id.clone()),
+    }
+}
+
+/// A stored user's role (the store keeps its text; written from a `Role`, so unreadable is a 500).
+pub fn role_of(user: &UserRow) -> Result<Role, Denied> {
+    user.role.parse().map_err(|_| Denied::Corrupt)
+}
+
+/// A client by id; none is 404 `client`.
+pub async fn client(store: &Store, id: &str) -> Result<ClientRow, Denied> {
+    store.client(id).await?.ok_or(Denied::NotFound("client"))
+}
+
+/// The client and currency of a user's wallet: a client's players, agents and admins have one
+/// (anyone else: 404 `wallet`); the wallet's currency is its client's.
+pub async fn wallet_client(store: &Store, user: &UserRow) -> Result<(ClientRow, Currency), Denied> {
+    let role = role_of(user)?;
+    let client_id = user
+        .client_id
+        .as_deref()
+        .filter(|_| role.has_wallet())
+        .ok_or(Denied::NotFound("wallet"))?;
+    let client = client(store, client_id).await?;
+    let currency = client.currency().map_err(|_| Denied::Corrupt)?;
+    Ok((client, currency))
 }
 
 pub async fn reach(store: &Store, caller: &Caller, target: &UserRow) -> Result<Reach, StoreError> {

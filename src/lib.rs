@@ -8,7 +8,7 @@
 //! - [`store`]: sqlx storage, one SQL text compiled for SQLite and MySQL, guarded writes.
 //! - [`realtime`]: the bus (events between nodes, in-process or Redis pub/sub, with per-room
 //!   seq), the room hub and the websocket sessions.
-//! - [`auth`], [`access`]: identity and who may reach whom.
+//! - [`auth`], [`access`], [`users`]: identity, who may reach whom, creating users.
 //! - [`domain`]: validated value types (amounts, currencies, roles, names).
 //! - [`config`], [`startup`], [`telemetry`], [`metrics`], [`ops`], [`admission`]: running it.
 //! - [`providers`]: game provider adapters (JDB, LuckySports) behind one trait, and their
@@ -34,3 +34,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod users;

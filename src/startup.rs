@@ -12,13 +12,14 @@ use anyhow::Context;
 use base64::Engine;
 
 use crate::actors::wallet_registry::WalletRegistry;
-use crate::auth::{Authenticator, TokenService, password};
+use crate::auth::{Authenticator, TokenService};
 use crate::config::Config;
-use crate::domain::{Role, names, new_id, now_ms};
+use crate::domain::{Role, names};
 use crate::realtime::bus::Bus;
 use crate::realtime::room_hub::{CLOSE_GOING_AWAY, RoomHub};
 use crate::state::AppState;
-use crate::store::{Store, StoreError, StoreOptions, UserRow};
+use crate::store::{Store, StoreError, StoreOptions};
+use crate::users::{CreateUserError, NewUser, PLATFORM_SCOPE, create_user};
 
 /// How long a shutdown waits for websocket sessions to send their close frames.
 const SESSIONS_CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -238,7 +239,11 @@ async fn bootstrap_admin(store: &Store, config: &Config) -> anyhow::Result<()> {
     let settings = &config.settings;
     let username = names::username(&settings.admin_username)
         .map_err(|e| anyhow::anyhow!("NASHUB_ADMIN_USERNAME: {e}"))?;
-    if store.user_by_login("platform", &username).await?.is_some() {
+    if store
+        .user_by_login(PLATFORM_SCOPE, &username)
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
     let (secret, generated) = match &settings.admin_password {
@@ -255,30 +260,18 @@ async fn bootstrap_admin(store: &Store, config: &Config) -> anyhow::Result<()> {
             )
         }
     };
-    let memory_kib = settings.password_hash_memory_kib;
-    let hash = {
-        let secret = secret.clone();
-        tokio::task::spawn_blocking(move || password::hash(&secret, memory_kib)).await?
-    };
-    let id = new_id();
-    let admin = UserRow {
-        id: id.clone(),
-        client_id: None,
-        login_scope: "platform".into(),
-        parent_id: None,
-        path: format!("/{id}/"),
-        depth: 0,
-        role: Role::SuperAdmin.as_str().into(),
+    let admin = NewUser {
+        role: Role::SuperAdmin,
         username: username.clone(),
-        password_hash: hash,
-        status: "active".into(),
-        created_at: now_ms(),
+        password: secret.clone(),
+        client: None,
+        parent: None,
     };
-    match store.insert_user(&admin, None).await {
+    match create_user(store, settings.password_hash_memory_kib, admin).await {
         // Another node created it at the same moment.
-        Err(StoreError::Duplicate(_)) => return Ok(()),
+        Err(CreateUserError::Store(StoreError::Duplicate(_))) => return Ok(()),
         other => other?,
-    }
+    };
     if generated {
         println!("nashub: created super admin '{username}' with password: {secret}");
         println!(

@@ -6,5 +6,6 @@ pub mod provider_games;
 pub mod provider_wallet;
 pub mod reconciler;
 pub mod settlement_poster;
+pub mod settlement_service;
 pub mod wallet;
 pub mod wallet_registry;

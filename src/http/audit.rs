@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::extract::Auth;
-use super::users::page_limit;
+use super::extract::{Auth, Page};
+use crate::access;
 use crate::auth::permissions as perm;
 use crate::domain::{Role, rfc3339_ms};
 use crate::state::AppState;
@@ -53,28 +53,22 @@ pub async fn list(
     if !caller.can(perm::AUDIT_READ) {
         return Err(ApiError::forbidden());
     }
-    let limit = page_limit(q.limit)?;
-    let client_id = match (caller.role, &q.client_id) {
-        (Role::SuperAdmin, cid) => cid.clone(),
-        (_, Some(cid)) if Some(cid) != caller.client_id.as_ref() => {
-            return Err(ApiError::not_found("client"));
-        }
-        // A client's user without a client would see platform rows: refuse instead.
-        (_, _) => Some(caller.client_id.clone().ok_or_else(ApiError::forbidden)?),
-    };
-    let before = super::extract::numeric_cursor(q.cursor.as_deref())?;
-    let mut rows = state
+    let page = Page::new(q.cursor.clone(), q.limit);
+    let limit = page.limit()?;
+    let client_id = access::listed_client(&caller, q.client_id.as_deref())?;
+    // A client's user without a client would see platform rows: refuse instead.
+    if caller.role != Role::SuperAdmin && client_id.is_none() {
+        return Err(ApiError::forbidden());
+    }
+    let before = page.numeric_cursor()?;
+    let rows = state
         .store
-        .audit_page(client_id.as_deref(), before, q.action.as_deref(), limit + 1)
+        .audit_page(
+            client_id.as_deref(),
+            before,
+            q.action.as_deref(),
+            limit.fetch(),
+        )
         .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.seq.to_string())
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(json!({
-        "items": rows.iter().map(view).collect::<Vec<_>>(),
-        "next_cursor": next,
-    })))
+    Ok(HttpResponse::Ok().json(limit.page(rows, |r| r.seq.to_string(), view)))
 }

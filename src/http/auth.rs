@@ -8,9 +8,10 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::Auth;
+use crate::access;
 use crate::audit::Event;
 use crate::auth::{password, throttle, tokens};
-use crate::domain::{Role, names, new_id, now_ms};
+use crate::domain::{names, new_id, now_ms};
 use crate::state::AppState;
 use crate::store::{RotateOutcome, SessionRow, UserRow};
 
@@ -59,7 +60,7 @@ async fn token_response(
     session_id: &str,
     refresh_token: String,
 ) -> Result<HttpResponse, ApiError> {
-    let role: Role = user.role.parse().map_err(|_| ApiError::internal())?;
+    let role = access::role_of(user)?;
     let overrides = state.store.permission_overrides(&user.id).await?;
     let access_token = state.auth.tokens.issue_access_with(
         &user.id,

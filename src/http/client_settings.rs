@@ -10,6 +10,7 @@ use serde_json::json;
 use super::auth::peer_ip;
 use super::error::ApiError;
 use super::extract::Auth;
+use crate::access::{self, Reach};
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
@@ -18,7 +19,7 @@ use crate::ledger::settlement::Rate;
 use crate::providers::credentials::ClientCredentials;
 use crate::secrets::Sealed;
 use crate::state::AppState;
-use crate::store::{ClientRow, SecretRow};
+use crate::store::{ClientRow, SecretRow, Store, StoreError};
 
 /// Providers a client can enable (DESIGN section 10).
 pub const PROVIDERS: [&str; 2] = ["jdb", "luckysports"];
@@ -120,40 +121,39 @@ fn short_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<Str
 /// The client when the caller may read its settings (super admins; its own `clients.read`).
 async fn readable(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, ApiError> {
     let own = caller.client_id.as_deref() == Some(id);
-    if caller.role != Role::SuperAdmin && !own {
+    if access::client_reach(caller, id) == Reach::OtherClient {
         return Err(ApiError::not_found("client"));
     }
     if !(caller.can(perm::CLIENTS_MANAGE) || (own && caller.can(perm::CLIENTS_READ))) {
         return Err(ApiError::forbidden());
     }
-    state
-        .store
-        .client(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))
+    Ok(access::client(&state.store, id).await?)
 }
 
 /// The client when the caller may change it: platform callers with `clients.manage`.
 pub async fn writable(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, ApiError> {
-    let own = caller.client_id.as_deref() == Some(id);
-    if caller.role != Role::SuperAdmin && !own {
+    if access::client_reach(caller, id) == Reach::OtherClient {
         return Err(ApiError::not_found("client"));
     }
     if caller.role != Role::SuperAdmin || !caller.can(perm::CLIENTS_MANAGE) {
         return Err(ApiError::forbidden());
     }
-    state
-        .store
-        .client(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))
+    Ok(access::client(&state.store, id).await?)
+}
+
+/// The client's stored settings, or the defaults when none are stored; `None` when the stored
+/// document does not decode.
+pub async fn stored(store: &Store, client_id: &str) -> Result<Option<Settings>, StoreError> {
+    Ok(match store.client_settings(client_id).await? {
+        Some(text) => serde_json::from_str(&text).ok(),
+        None => Some(Settings::default()),
+    })
 }
 
 pub async fn load(state: &AppState, client_id: &str) -> Result<Settings, ApiError> {
-    match state.store.client_settings(client_id).await? {
-        Some(text) => serde_json::from_str(&text).map_err(|_| ApiError::internal()),
-        None => Ok(Settings::default()),
-    }
+    stored(&state.store, client_id)
+        .await?
+        .ok_or_else(ApiError::internal)
 }
 
 async fn view(state: &AppState, client: &ClientRow) -> Result<serde_json::Value, ApiError> {

@@ -5,8 +5,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::Auth;
+use super::extract::{Auth, Page};
 use super::views;
+use crate::access;
 use crate::audit::Event;
 use crate::auth::permissions as perm;
 use crate::domain::{Currency, Role, names, new_id, now_ms};
@@ -28,13 +29,6 @@ pub struct CreateClient {
 pub struct UpdateClient {
     name: Option<String>,
     status: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    cursor: Option<String>,
-    limit: Option<i64>,
 }
 
 fn client_name(raw: &str) -> Result<String, ApiError> {
@@ -94,18 +88,11 @@ pub(crate) async fn readable(
     caller: &crate::auth::Caller,
     id: &str,
 ) -> Result<ClientRow, ApiError> {
-    let own = caller.client_id.as_deref() == Some(id);
-    match caller.role {
-        Role::SuperAdmin => {}
-        _ if !own => return Err(ApiError::not_found("client")),
-        Role::ClientAdmin if caller.can(perm::CLIENTS_READ) => {}
-        _ => return Err(ApiError::forbidden()),
+    access::client_reach(caller, id).require("client")?;
+    if caller.role != Role::SuperAdmin && !caller.can(perm::CLIENTS_READ) {
+        return Err(ApiError::forbidden());
     }
-    state
-        .store
-        .client(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))
+    Ok(access::client(&state.store, id).await?)
 }
 
 pub async fn get(
@@ -120,18 +107,15 @@ pub async fn get(
 pub async fn list(
     state: web::Data<AppState>,
     Auth(caller): Auth,
-    q: web::Query<PageQuery>,
+    page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 200"));
-    }
+    let limit = page.limit()?;
     let clients = match caller.role {
         _ if !caller.can(perm::CLIENTS_READ) => return Err(ApiError::forbidden()),
         Role::SuperAdmin => {
             state
                 .store
-                .list_clients(q.cursor.as_deref(), limit + 1)
+                .list_clients(page.cursor(), limit.fetch())
                 .await?
         }
         Role::ClientAdmin => {
@@ -141,26 +125,12 @@ pub async fn list(
                 .client(own)
                 .await?
                 .into_iter()
-                .filter(|c| {
-                    q.cursor
-                        .as_deref()
-                        .is_none_or(|after| c.id.as_str() > after)
-                })
+                .filter(|c| page.cursor().is_none_or(|after| c.id.as_str() > after))
                 .collect()
         }
         _ => return Err(ApiError::forbidden()),
     };
-    let more = clients.len() as i64 > limit;
-    let page: Vec<_> = clients.iter().take(limit as usize).collect();
-    let next = if more {
-        page.last().map(|c| c.id.clone())
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(views::page(
-        page.into_iter().map(views::client).collect(),
-        next,
-    )))
+    Ok(HttpResponse::Ok().json(limit.page(clients, |c| c.id.clone(), views::client)))
 }
 
 pub async fn update(
@@ -184,11 +154,7 @@ pub async fn update(
     {
         return Err(ApiError::not_found("client"));
     }
-    let client = state
-        .store
-        .client(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
+    let client = access::client(&state.store, &id).await?;
     if client.status != "active" && before.status == "active" {
         // A suspended client's users are out at once, not when their tokens expire.
         state.store.revoke_client_sessions(&client.id).await?;

@@ -135,6 +135,18 @@ impl From<AmountError> for ApiError {
     }
 }
 
+impl From<crate::access::Denied> for ApiError {
+    fn from(e: crate::access::Denied) -> Self {
+        use crate::access::Denied;
+        match e {
+            Denied::NotFound(what) => ApiError::not_found(what),
+            Denied::Forbidden => ApiError::forbidden(),
+            Denied::Corrupt => ApiError::internal(),
+            Denied::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -20,8 +20,12 @@ pub fn json_config() -> web::JsonConfig {
 }
 
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default()
-        .error_handler(|err, _req| ApiError::validation(err.to_string()).into())
+    web::QueryConfig::default().error_handler(|err, _req| query_error(err).into())
+}
+
+/// Any query string that does not parse: 422 with the parser's words.
+fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
+    ApiError::validation(err.to_string())
 }
 
 pub fn path_config() -> web::PathConfig {
@@ -146,4 +150,100 @@ pub fn numeric_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
                 .map_err(|_| ApiError::validation("cursor is not one this server issued"))
         })
         .transpose()
+}
+
+/// Default and largest page size of every listing.
+const PAGE_DEFAULT: i64 = 50;
+const PAGE_MAX: i64 = 200;
+
+/// A listing's `cursor` (the previous page's `next_cursor`) and `limit` query parameters. As an
+/// extractor it is the whole query (unknown parameters are a 422, as with `web::Query`); a
+/// listing with filters of its own keeps both fields in its query struct and builds one with
+/// [`Page::new`]. The limit is checked by [`Page::limit`], where the handler wants it, so the
+/// order of a handler's answers (403 before 422, say) stays its own.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    pub cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+impl Page {
+    pub fn new(cursor: Option<String>, limit: Option<i64>) -> Self {
+        Page { cursor, limit }
+    }
+
+    /// `limit` in 1..=200, default 50; else 422.
+    pub fn limit(&self) -> Result<Limit, ApiError> {
+        let limit = self.limit.unwrap_or(PAGE_DEFAULT);
+        if (1..=PAGE_MAX).contains(&limit) {
+            Ok(Limit(limit))
+        } else {
+            Err(ApiError::validation("limit must be between 1 and 200"))
+        }
+    }
+
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+
+    /// The cursor as a number this server issued, or a 422.
+    pub fn numeric_cursor(&self) -> Result<Option<i64>, ApiError> {
+        numeric_cursor(self.cursor())
+    }
+}
+
+impl FromRequest for Page {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            web::Query::<Page>::from_query(req.query_string())
+                .map(web::Query::into_inner)
+                .map_err(query_error),
+        )
+    }
+}
+
+/// A checked page size: fetch one more row than it, then [`Limit::next_cursor`] cuts the page.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit(i64);
+
+impl Limit {
+    pub fn get(self) -> i64 {
+        self.0
+    }
+
+    /// How many rows to fetch: one more than the page, to learn whether another page follows.
+    pub fn fetch(self) -> i64 {
+        self.0 + 1
+    }
+
+    /// The page's body `{"items", "next_cursor"}` from `rows` fetched with [`Limit::fetch`]:
+    /// each shown by `view`, the cursor made by `cursor` from the page's last row.
+    pub fn page<T>(
+        self,
+        mut rows: Vec<T>,
+        cursor: impl FnOnce(&T) -> String,
+        view: impl FnMut(&T) -> serde_json::Value,
+    ) -> serde_json::Value {
+        let next = self.next_cursor(&mut rows, cursor);
+        super::views::page(rows.iter().map(view).collect(), next)
+    }
+
+    /// Cuts `rows` (fetched with [`Limit::fetch`]) to the page; the next page's cursor, made by
+    /// `cursor` from the page's last row, when more rows follow.
+    fn next_cursor<T>(
+        self,
+        rows: &mut Vec<T>,
+        cursor: impl FnOnce(&T) -> String,
+    ) -> Option<String> {
+        if rows.len() as i64 > self.0 {
+            rows.truncate(self.0 as usize);
+            rows.last().map(cursor)
+        } else {
+            None
+        }
+    }
 }

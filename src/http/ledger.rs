@@ -6,9 +6,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::Auth;
+use super::extract::{Auth, Page};
 use super::wallets::parse_time;
-use crate::domain::{Role, rfc3339_ms};
+use crate::access;
+use crate::domain::rfc3339_ms;
 use crate::state::AppState;
 use crate::store::JournalQuery;
 
@@ -28,40 +29,23 @@ pub async fn client_transactions(
     id: web::Path<String>,
     q: web::Query<JournalParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let own = caller.client_id.as_deref() == Some(id.as_str());
-    match caller.role {
-        Role::SuperAdmin => {}
-        Role::ClientAdmin if own => {}
-        _ if own => return Err(ApiError::forbidden()),
-        _ => return Err(ApiError::not_found("client")),
-    }
-    let client = state
-        .store
-        .client(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
+    access::client_reach(&caller, &id).require("client")?;
+    let client = access::client(&state.store, &id).await?;
     let currency = client.currency().map_err(|_| ApiError::internal())?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 200"));
-    }
+    let page = Page::new(q.cursor.clone(), q.limit);
+    let limit = page.limit()?;
     let query = JournalQuery {
-        before_id: q.cursor.clone(),
-        limit: limit + 1,
+        before_id: page.cursor,
+        limit: limit.fetch(),
         kind: q.kind.clone(),
         from_ms: parse_time("from", q.from.as_deref())?,
         to_ms: parse_time("to", q.to.as_deref())?,
     };
-    let mut items = state.store.client_journal(&client.id, &query).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|i| i.id.clone())
-    } else {
-        None
-    };
-    let items: Vec<_> = items
-        .iter()
-        .map(|i| {
+    let items = state.store.client_journal(&client.id, &query).await?;
+    let body = limit.page(
+        items,
+        |i| i.id.clone(),
+        |i| {
             json!({
                 "id": i.id,
                 "kind": i.kind,
@@ -75,7 +59,7 @@ pub async fn client_transactions(
                     "balance_after": currency.format(p.balance_after),
                 })).collect::<Vec<_>>(),
             })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+        },
+    );
+    Ok(HttpResponse::Ok().json(body))
 }

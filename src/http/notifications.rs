@@ -12,11 +12,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::extract::Auth;
+use super::extract::{Auth, Page};
 use super::users::reachable_user;
 use super::views;
+use crate::access;
 use crate::auth::permissions;
-use crate::domain::{Role, new_id, now_ms, rfc3339_ms};
+use crate::domain::{new_id, now_ms, rfc3339_ms};
 use crate::realtime::bus::{Event, EventKind};
 use crate::state::AppState;
 use crate::store::{NotificationQuery, NotificationRow};
@@ -87,15 +88,9 @@ async fn target(
             if let Some(user_id) = room.strip_prefix("user:") {
                 user_id.to_owned()
             } else if let Some(client_id) = room.strip_prefix("client:") {
-                // Another client's room is answered as if it did not exist.
-                let own = caller.client_id.as_deref() == Some(client_id);
-                if !own && caller.role != Role::SuperAdmin {
-                    return Err(ApiError::not_found("client"));
-                }
-                // Client-wide notices are for the client's administrators, whatever grants say.
-                if !caller.role.is_admin() {
-                    return Err(ApiError::forbidden());
-                }
+                // Another client's room is answered as if it did not exist; client-wide
+                // notices are for the client's administrators, whatever grants say.
+                access::client_reach(caller, client_id).require("client")?;
                 if state.store.client(client_id).await?.is_none() {
                     return Err(ApiError::not_found("client"));
                 }
@@ -168,31 +163,23 @@ pub async fn list(
     id: web::Path<String>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 200"));
-    }
+    let page = Page::new(q.cursor.clone(), q.limit);
+    let limit = page.limit()?;
     let user = reachable_user(&state, &caller, &id).await?;
     let Some(client_id) = user.client_id.as_deref() else {
         return Ok(HttpResponse::Ok().json(views::page(Vec::new(), None)));
     };
-    let mut rows = state
+    let rows = state
         .store
         .notifications_for(&NotificationQuery {
             user_id: &user.id,
             client_id,
             unread_only: q.unread.unwrap_or(false),
-            before: q.cursor.as_deref(),
-            limit: limit + 1,
+            before: page.cursor(),
+            limit: limit.fetch(),
         })
         .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|n| n.id.clone())
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(views::page(rows.iter().map(view).collect(), next)))
+    Ok(HttpResponse::Ok().json(limit.page(rows, |n| n.id.clone(), view)))
 }
 
 /// Marks a notice read for the caller, who must be its recipient (a user notice's user, or a

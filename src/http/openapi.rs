@@ -698,7 +698,7 @@ fn operation(o: &Op) -> Value {
         .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": s("string") }))
         .collect();
     params.extend(o.query.iter().map(|q| {
-        // Every `limit` is checked as an integer in 1..=200 (`users::page_limit` and peers).
+        // Every `limit` is checked as an integer in 1..=200 (`extract::Page::limit`).
         let schema = if *q == "limit" {
             json!({ "type": "integer", "minimum": 1, "maximum": 200, "default": 50 })
         } else {

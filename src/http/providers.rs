@@ -9,6 +9,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::extract::{Auth, IdempotencyKey};
 use super::users::reachable_user;
+use crate::access;
 use crate::actors::provider::{ProviderError, SUCCEEDED, TransferRequest};
 use crate::auth::Caller;
 use crate::domain::{Amount, Currency, Role};
@@ -95,18 +96,7 @@ async fn target(
         return Err(ApiError::forbidden());
     }
     let user = reachable_user(state, caller, id).await?;
-    let role: Role = user.role.parse().map_err(|_| ApiError::internal())?;
-    let client_id = user
-        .client_id
-        .as_deref()
-        .filter(|_| role.has_wallet())
-        .ok_or_else(|| ApiError::not_found("wallet"))?;
-    let client = state
-        .store
-        .client(client_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
-    let currency = client.currency().map_err(|_| ApiError::internal())?;
+    let (client, currency) = access::wallet_client(&state.store, &user).await?;
     Ok((user, client, currency))
 }
 
@@ -175,41 +165,30 @@ async fn transfer(
     })
 }
 
-pub async fn transfer_in(
-    state: web::Data<AppState>,
-    Auth(caller): Auth,
-    key: IdempotencyKey,
-    path: web::Path<(String, String)>,
-    body: web::Json<TransferBody>,
-) -> Result<HttpResponse, ApiError> {
-    transfer(
-        state,
-        caller,
-        key,
-        path.into_inner(),
-        body.into_inner(),
-        Direction::In,
-    )
-    .await
+macro_rules! transfer_handler {
+    ($name:ident, $direction:expr) => {
+        pub async fn $name(
+            state: web::Data<AppState>,
+            Auth(caller): Auth,
+            key: IdempotencyKey,
+            path: web::Path<(String, String)>,
+            body: web::Json<TransferBody>,
+        ) -> Result<HttpResponse, ApiError> {
+            transfer(
+                state,
+                caller,
+                key,
+                path.into_inner(),
+                body.into_inner(),
+                $direction,
+            )
+            .await
+        }
+    };
 }
 
-pub async fn transfer_out(
-    state: web::Data<AppState>,
-    Auth(caller): Auth,
-    key: IdempotencyKey,
-    path: web::Path<(String, String)>,
-    body: web::Json<TransferBody>,
-) -> Result<HttpResponse, ApiError> {
-    transfer(
-        state,
-        caller,
-        key,
-        path.into_inner(),
-        body.into_inner(),
-        Direction::Out,
-    )
-    .await
-}
+transfer_handler!(transfer_in, Direction::In);
+transfer_handler!(transfer_out, Direction::Out);
 
 pub async fn balance(
     state: web::Data<AppState>,
@@ -261,11 +240,7 @@ pub async fn games(
     provider: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let client_id = caller.client_id.clone().ok_or_else(ApiError::forbidden)?;
-    let client = state
-        .store
-        .client(&client_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
+    let client = access::client(&state.store, &client_id).await?;
     let games = state.providers.games(&client, &provider).await?;
     Ok(HttpResponse::Ok().json(json!({ "provider": provider.as_str(), "games": games })))
 }
@@ -310,18 +285,8 @@ async fn switch(
     game: &str,
     enabled: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let own = caller.client_id.as_deref() == Some(client_id);
-    match caller.role {
-        Role::SuperAdmin => {}
-        Role::ClientAdmin if own => {}
-        _ if own => return Err(ApiError::forbidden()),
-        _ => return Err(ApiError::not_found("client")),
-    }
-    let client = state
-        .store
-        .client(client_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
+    access::client_reach(caller, client_id).require("client")?;
+    let client = access::client(&state.store, client_id).await?;
     state.providers.account_for(&client, provider).await?;
     if game.is_empty() || game.len() > 64 {
         return Err(ApiError::validation("game must be 1 to 64 characters"));

@@ -8,9 +8,10 @@ use serde_json::json;
 
 use super::auth::peer_ip;
 use super::error::ApiError;
-use super::extract::Auth;
-use super::users::{PageQuery, page_limit, reachable_user, readable_user};
+use super::extract::{Auth, Page};
+use super::users::{reachable_user, readable_user};
 use super::views;
+use crate::access;
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
@@ -47,7 +48,7 @@ pub async fn manageable_user(
     id: &str,
 ) -> Result<UserRow, ApiError> {
     let user = reachable_user(state, caller, id).await?;
-    let role: Role = user.role.parse().map_err(|_| ApiError::internal())?;
+    let role = access::role_of(&user)?;
     let allowed = caller.can(perm::USERS_MANAGE)
         && user.id != caller.user_id
         && role != Role::SuperAdmin
@@ -68,14 +69,8 @@ pub async fn list(
     if !caller.can(perm::USERS_READ) {
         return Err(ApiError::forbidden());
     }
-    let limit = page_limit(q.limit)?;
-    let client_id = match (caller.role, &q.client_id) {
-        (Role::SuperAdmin, cid) => cid.clone(),
-        (_, Some(cid)) if Some(cid) != caller.client_id.as_ref() => {
-            return Err(ApiError::not_found("client"));
-        }
-        _ => caller.client_id.clone(),
-    };
+    let limit = Page::new(q.cursor.clone(), q.limit).limit()?;
+    let client_id = access::listed_client(&caller, q.client_id.as_deref())?;
     let under_path = if caller.role == Role::Agent {
         let me = state
             .store
@@ -104,16 +99,10 @@ pub async fn list(
         parent_id: q.parent_id.clone(),
         username_prefix: q.username.as_ref().map(|u| u.trim().to_ascii_lowercase()),
         after_id: q.cursor.clone(),
-        limit: limit + 1,
+        limit: limit.fetch(),
     };
-    let mut rows = state.store.list_users(&filter).await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|u| u.id.clone())
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(views::page(rows.iter().map(views::user).collect(), next)))
+    let rows = state.store.list_users(&filter).await?;
+    Ok(HttpResponse::Ok().json(limit.page(rows, |u| u.id.clone(), views::user)))
 }
 
 /// `GET /api/v1/users/{id}/subtree`: everyone below the user, in tree order; the cursor is
@@ -122,28 +111,22 @@ pub async fn subtree(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     id: web::Path<String>,
-    q: web::Query<PageQuery>,
+    page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page_limit(q.limit)?;
+    let limit = page.limit()?;
     let root = readable_user(&state, &caller, &id).await?;
-    let after_path = match &q.cursor {
+    let after_path = match page.cursor() {
         None => None,
         Some(cursor) => match state.store.user(cursor).await? {
             Some(u) if u.path.starts_with(&root.path) && u.id != root.id => Some(u.path),
             _ => return Err(ApiError::validation("cursor is not one this server issued")),
         },
     };
-    let mut rows = state
+    let rows = state
         .store
-        .subtree(&root.path, after_path.as_deref(), limit + 1)
+        .subtree(&root.path, after_path.as_deref(), limit.fetch())
         .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|u| u.id.clone())
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(views::page(rows.iter().map(views::user).collect(), next)))
+    Ok(HttpResponse::Ok().json(limit.page(rows, |u| u.id.clone(), views::user)))
 }
 
 /// `PATCH /api/v1/users/{id}`: only `username`; role, client, parent and balance are not
@@ -160,20 +143,42 @@ pub async fn update(
         let name = names::username(raw).map_err(ApiError::validation)?;
         if name != user.username {
             state.store.rename_user(&user.id, &name, now_ms()).await?;
-            Event::new("user.update")
-                .by(&caller)
-                .client(user.client_id.as_deref())
-                .target("user", &user.id)
-                .before(json!({ "username": user.username }))
-                .after(json!({ "username": name }))
-                .ip(peer_ip(&req))
-                .record(&state.store)
-                .await?;
+            let change = (
+                json!({ "username": user.username }),
+                json!({ "username": name }),
+            );
+            audit_change(&state, &req, &caller, &user, "user.update", change).await?;
         }
     }
+    current(&state, &user.id).await
+}
+
+/// Records a change of `user` (before, after) in the audit chain.
+async fn audit_change(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: &Caller,
+    user: &UserRow,
+    action: &str,
+    (before, after): (serde_json::Value, serde_json::Value),
+) -> Result<(), ApiError> {
+    Event::new(action)
+        .by(caller)
+        .client(user.client_id.as_deref())
+        .target("user", &user.id)
+        .before(before)
+        .after(after)
+        .ip(peer_ip(req))
+        .record(&state.store)
+        .await?;
+    Ok(())
+}
+
+/// The user as stored now (after a change).
+async fn current(state: &AppState, id: &str) -> Result<HttpResponse, ApiError> {
     let user = state
         .store
-        .user(&user.id)
+        .user(id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(HttpResponse::Ok().json(views::user(&user)))
@@ -205,22 +210,13 @@ async fn set_status(
             "suspended" => "user.suspend",
             _ => "user.close",
         };
-        Event::new(action)
-            .by(&caller)
-            .client(user.client_id.as_deref())
-            .target("user", &user.id)
-            .before(json!({ "status": user.status }))
-            .after(json!({ "status": status }))
-            .ip(peer_ip(&req))
-            .record(&state.store)
-            .await?;
+        let change = (
+            json!({ "status": user.status }),
+            json!({ "status": status }),
+        );
+        audit_change(&state, &req, &caller, &user, action, change).await?;
     }
-    let user = state
-        .store
-        .user(&user.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(HttpResponse::Ok().json(views::user(&user)))
+    current(&state, &user.id).await
 }
 
 macro_rules! status_handler {

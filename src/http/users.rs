@@ -6,16 +6,16 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::Auth;
+use super::extract::{Auth, Page};
 use super::views;
-use crate::access::{Reach, reach};
+use crate::access::{self, Reach, reach};
 use crate::audit::Event;
+use crate::auth::Caller;
 use crate::auth::permissions as perm;
-use crate::auth::{Caller, password};
-use crate::domain::{Role, names, new_id, now_ms};
-use crate::ledger::accounts;
+use crate::domain::{Role, names};
 use crate::state::AppState;
 use crate::store::UserRow;
+use crate::users::{CreateUserError, NewUser, create_user};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,23 +27,13 @@ pub struct CreateUser {
     password: String,
 }
 
-/// The `users.path` column's width on MySQL (about 220 levels of ids).
-const MAX_PATH_CHARS: usize = 8192;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
-
-/// `limit` in 1..=200, default 50.
-pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
-    let limit = limit.unwrap_or(50);
-    if (1..=200).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::validation("limit must be between 1 and 200"))
+impl From<CreateUserError> for ApiError {
+    fn from(e: CreateUserError) -> Self {
+        match e {
+            CreateUserError::TooDeep => ApiError::validation(e.to_string()),
+            CreateUserError::Hash => ApiError::internal(),
+            CreateUserError::Store(e) => e.into(),
+        }
     }
 }
 
@@ -74,11 +64,8 @@ pub async fn reachable_user(
         .user(id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    match reach(&state.store, caller, &user).await? {
-        Reach::Within => Ok(user),
-        Reach::OtherClient => Err(ApiError::not_found("user")),
-        Reach::Outside => Err(ApiError::forbidden()),
-    }
+    reach(&state.store, caller, &user).await?.require("user")?;
+    Ok(user)
 }
 
 pub async fn create(
@@ -109,11 +96,7 @@ pub async fn create(
         }
         (_, _) => caller.client_id.clone().ok_or_else(ApiError::internal)?,
     };
-    let client = state
-        .store
-        .client(&client_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
+    let client = access::client(&state.store, &client_id).await?;
     if client.status != "active" {
         return Err(ApiError::conflict(
             "client_suspended",
@@ -149,7 +132,7 @@ pub async fn create(
                     "parent_id must be a user of the same client",
                 ));
             }
-            let parent_role: Role = parent.role.parse().map_err(|_| ApiError::internal())?;
+            let parent_role = access::role_of(&parent)?;
             if !parent_role.can_parent() {
                 return Err(ApiError::validation(
                     "parent must be a client admin or an agent",
@@ -158,38 +141,18 @@ pub async fn create(
             Some(parent)
         }
     };
-    let id = new_id();
-    let (path, depth) = match &parent {
-        Some(p) => (format!("{}{id}/", p.path), p.depth + 1),
-        None => (format!("/{id}/"), 0),
-    };
-    if path.len() > MAX_PATH_CHARS {
-        return Err(ApiError::validation(
-            "the tree is too deep below this parent",
-        ));
-    }
-    let memory_kib = state.config.settings.password_hash_memory_kib;
-    let secret = body.password;
-    let password_hash = web::block(move || password::hash(&secret, memory_kib))
-        .await
-        .map_err(|_| ApiError::internal())?;
-    let user = UserRow {
-        id: id.clone(),
-        client_id: Some(client_id.clone()),
-        login_scope: client_id.clone(),
-        parent_id: parent.map(|p| p.id),
-        path,
-        depth,
-        role: role.as_str().to_owned(),
-        username,
-        password_hash,
-        status: "active".into(),
-        created_at: now_ms(),
-    };
-    let wallet = role
-        .has_wallet()
-        .then(|| accounts::wallet(&client_id, &id, &client.currency));
-    state.store.insert_user(&user, wallet.as_ref()).await?;
+    let user = create_user(
+        &state.store,
+        state.config.settings.password_hash_memory_kib,
+        NewUser {
+            role,
+            username,
+            password: body.password,
+            client: Some(&client),
+            parent: parent.as_ref(),
+        },
+    )
+    .await?;
     Event::new("user.create")
         .by(&caller)
         .client(user.client_id.as_deref())
@@ -214,21 +177,15 @@ pub async fn children(
     state: web::Data<AppState>,
     Auth(caller): Auth,
     id: web::Path<String>,
-    q: web::Query<PageQuery>,
+    page: Page,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page_limit(q.limit)?;
+    let limit = page.limit()?;
     let parent = readable_user(&state, &caller, &id).await?;
-    let mut rows = state
+    let rows = state
         .store
-        .children(&parent.id, q.cursor.as_deref(), limit + 1)
+        .children(&parent.id, page.cursor(), limit.fetch())
         .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|u| u.id.clone())
-    } else {
-        None
-    };
-    Ok(HttpResponse::Ok().json(views::page(rows.iter().map(views::user).collect(), next)))
+    Ok(HttpResponse::Ok().json(limit.page(rows, |u| u.id.clone(), views::user)))
 }
 
 /// The chain from the root down to the user's parent, limited to what the caller may see.

@@ -6,8 +6,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::extract::{Auth, IdempotencyKey};
+use super::extract::{Auth, IdempotencyKey, Page};
 use super::users::{reachable_user, readable_user};
+use crate::access;
 use crate::actors::wallet::{BalanceWatch, Mutate};
 use crate::audit::Event;
 use crate::auth::Caller;
@@ -65,18 +66,7 @@ fn parse_bound(field: &str, value: Option<&str>, c: &Currency) -> Result<Option<
 
 /// The user's wallet currency (their client's).
 async fn currency_of(state: &AppState, user: &UserRow) -> Result<Currency, ApiError> {
-    let role: Role = user.role.parse().map_err(|_| ApiError::internal())?;
-    let client_id = user
-        .client_id
-        .as_deref()
-        .filter(|_| role.has_wallet())
-        .ok_or_else(|| ApiError::not_found("wallet"))?;
-    let client = state
-        .store
-        .client(client_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
-    client.currency().map_err(|_| ApiError::internal())
+    Ok(access::wallet_client(&state.store, user).await?.1)
 }
 
 pub async fn balance(
@@ -298,11 +288,9 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let user = readable_user(&state, &caller, &id).await?;
     let currency = currency_of(&state, &user).await?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation("limit must be between 1 and 200"));
-    }
-    let before_version = super::extract::numeric_cursor(q.cursor.as_deref())?;
+    let page = Page::new(q.cursor.clone(), q.limit);
+    let limit = page.limit()?;
+    let before_version = page.numeric_cursor()?;
     if let Some(kind) = &q.kind
         && !crate::metrics::TRANSFER_KINDS.contains(&kind.as_str())
     {
@@ -313,7 +301,7 @@ pub async fn history(
     }
     let query = HistoryQuery {
         before_version,
-        limit: limit + 1,
+        limit: limit.fetch(),
         kind: q.kind.clone(),
         from_ms: parse_time("from", q.from.as_deref())?,
         to_ms: parse_time("to", q.to.as_deref())?,
@@ -321,19 +309,14 @@ pub async fn history(
         max_abs_amount: parse_bound("max_amount", q.max_amount.as_deref(), &currency)?,
         reference: q.reference.clone(),
     };
-    let mut items = state
+    let items = state
         .store
         .account_history(&wallet_id(&user.id), &query)
         .await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|i| i.version.to_string())
-    } else {
-        None
-    };
-    let items: Vec<_> = items
-        .iter()
-        .map(|i| {
+    let body = limit.page(
+        items,
+        |i| i.version.to_string(),
+        |i| {
             json!({
                 "id": i.journal_id,
                 "kind": i.kind,
@@ -343,7 +326,7 @@ pub async fn history(
                 "created_at": rfc3339_ms(i.created_at),
                 "memo": i.memo,
             })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+        },
+    );
+    Ok(HttpResponse::Ok().json(body))
 }
