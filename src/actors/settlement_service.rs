@@ -8,12 +8,12 @@ use serde_json::json;
 
 use super::settlement_poster;
 use super::wallet_registry::WalletError;
+use crate::actors::wallet_registry::WalletRegistry;
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::domain::{Currency, Role, new_id, now_ms, rfc3339_ms};
 use crate::ledger::accounts::{game_results, house_id};
 use crate::ledger::settlement::{self, PlayerResult, Rate};
-use crate::state::AppState;
 use crate::store::{
     ClientRow, CommissionRow, FixOutcome, RevenueShareRow, Settlement, SettlementRow, Store,
     StoreError,
@@ -33,6 +33,11 @@ pub struct SettleRequest<'a> {
     pub idempotency_key: String,
     /// The caller's address, for the audit row.
     pub ip: Option<String>,
+    /// The client settings' rates at settlement time (decimal strings, as stored).
+    pub commission_rate: &'a str,
+    pub revenue_share_rate: &'a str,
+    /// `settlement_grace_secs`: how long ago the period must have ended.
+    pub grace_secs: i64,
 }
 
 /// How the request relates to the settlement it answers with.
@@ -123,7 +128,11 @@ fn check_period(start: i64, end: i64, grace_secs: i64) -> Result<(), SettleError
 }
 
 /// Settles the period: the settlement this request fixed, or the one it repeats, posted.
-pub async fn settle(state: &AppState, req: SettleRequest<'_>) -> Result<Settled, SettleError> {
+pub async fn settle(
+    store: &Store,
+    wallets: &WalletRegistry,
+    req: SettleRequest<'_>,
+) -> Result<Settled, SettleError> {
     let SettleRequest {
         caller,
         client,
@@ -131,21 +140,20 @@ pub async fn settle(state: &AppState, req: SettleRequest<'_>) -> Result<Settled,
         period_end: end,
         idempotency_key: key,
         ip,
+        commission_rate,
+        revenue_share_rate,
+        grace_secs,
     } = req;
-    check_period(start, end, state.config.settings.settlement_grace_secs)?;
+    check_period(start, end, grace_secs)?;
     let currency = client.currency().map_err(|_| SettleError::Internal)?;
-    let settings = crate::http::client_settings::stored(&state.store, &client.id)
-        .await?
-        .ok_or(SettleError::Internal)?;
-    let commission_rate = Rate::parse(&settings.commission_rate).ok_or(SettleError::Internal)?;
-    let share_rate = Rate::parse(&settings.revenue_share_rate).ok_or(SettleError::Internal)?;
+    let commission_rate = Rate::parse(commission_rate).ok_or(SettleError::Internal)?;
+    let share_rate = Rate::parse(revenue_share_rate).ok_or(SettleError::Internal)?;
 
     let result_accounts: Vec<String> = crate::providers::PROVIDER_NAMES
         .iter()
         .map(|p| house_id(&client.id, &game_results(p)))
         .collect();
-    let by_subject = state
-        .store
+    let by_subject = store
         .ngr_by_subject(
             &client.id,
             &result_accounts,
@@ -159,7 +167,7 @@ pub async fn settle(state: &AppState, req: SettleRequest<'_>) -> Result<Settled,
         match row.subject_account_id.strip_prefix("w:") {
             Some(user_id) => players.push(PlayerResult {
                 user_id: user_id.to_owned(),
-                agent_id: nearest_agent(&state.store, user_id).await?,
+                agent_id: nearest_agent(&store, user_id).await?,
                 ngr: row.ngr,
             }),
             // Rounds recorded before entries named their player.
@@ -211,7 +219,7 @@ pub async fn settle(state: &AppState, req: SettleRequest<'_>) -> Result<Settled,
             journal_id: None,
         },
     };
-    let (kind, settlement_id) = match state.store.fix_settlement(&fixed).await? {
+    let (kind, settlement_id) = match store.fix_settlement(&fixed).await? {
         FixOutcome::Created => {
             Event::new("settlement.create")
                 .by(caller)
@@ -225,7 +233,7 @@ pub async fn settle(state: &AppState, req: SettleRequest<'_>) -> Result<Settled,
                     "revenue_share": currency.format(figures.revenue_share),
                 }))
                 .ip(ip)
-                .record(&state.store)
+                .record(&store)
                 .await?;
             (SettledAs::Created, settlement_id)
         }
@@ -233,16 +241,14 @@ pub async fn settle(state: &AppState, req: SettleRequest<'_>) -> Result<Settled,
         FixOutcome::Existing(existing) => (SettledAs::Existing, existing),
         FixOutcome::Overlaps(other) => return Err(SettleError::Overlaps(other)),
     };
-    let stored = state
-        .store
+    let stored = store
         .settlement(&client.id, &settlement_id)
         .await?
         .ok_or(SettleError::Internal)?;
     if stored.header.state == "pending" {
-        settlement_poster::post(&state.store, &state.wallets, &stored, &currency).await?;
+        settlement_poster::post(&store, wallets, &stored, &currency).await?;
     }
-    let settlement = state
-        .store
+    let settlement = store
         .settlement(&client.id, &settlement_id)
         .await?
         .ok_or(SettleError::Internal)?;

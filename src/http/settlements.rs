@@ -59,8 +59,10 @@ pub async fn create(
     let client = client_settings::writable(&state, &caller, &id).await?;
     let start = parse_time("period_start", Some(&body.period_start))?.unwrap_or_default();
     let end = parse_time("period_end", Some(&body.period_end))?.unwrap_or_default();
+    let settings = client_settings::load(&state, &client.id).await?;
     let settled = settlement_service::settle(
-        &state,
+        &state.store,
+        &state.wallets,
         SettleRequest {
             caller: &caller,
             client: &client,
@@ -68,6 +70,9 @@ pub async fn create(
             period_end: end,
             idempotency_key: key,
             ip: peer_ip(&req),
+            commission_rate: &settings.commission_rate,
+            revenue_share_rate: &settings.revenue_share_rate,
+            grace_secs: state.config.settings.settlement_grace_secs,
         },
     )
     .await?;
