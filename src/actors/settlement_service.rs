@@ -167,7 +167,7 @@ pub async fn settle(
         match row.subject_account_id.strip_prefix("w:") {
             Some(user_id) => players.push(PlayerResult {
                 user_id: user_id.to_owned(),
-                agent_id: nearest_agent(&store, user_id).await?,
+                agent_id: nearest_agent(store, user_id).await?,
                 ngr: row.ngr,
             }),
             // Rounds recorded before entries named their player.
@@ -233,7 +233,7 @@ pub async fn settle(
                     "revenue_share": currency.format(figures.revenue_share),
                 }))
                 .ip(ip)
-                .record(&store)
+                .record(store)
                 .await?;
             (SettledAs::Created, settlement_id)
         }
@@ -246,7 +246,7 @@ pub async fn settle(
         .await?
         .ok_or(SettleError::Internal)?;
     if stored.header.state == "pending" {
-        settlement_poster::post(&store, wallets, &stored, &currency).await?;
+        settlement_poster::post(store, wallets, &stored, &currency).await?;
     }
     let settlement = store
         .settlement(&client.id, &settlement_id)
