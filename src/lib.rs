@@ -12,7 +12,7 @@
 //! - [`domain`]: validated value types (amounts, currencies, roles, names).
 //! - [`config`], [`startup`], [`telemetry`], [`metrics`], [`ops`], [`admission`]: running it.
 //! - [`providers`]: game provider adapters (JDB, LuckySports) behind one trait, and their
-//!   simulators; the transfer state machine is `actors::provider`.
+//!   simulators; the transfer state machine is `transfers::service`.
 
 #![recursion_limit = "256"] // the OpenAPI schema table is one large `json!`.
 
@@ -21,6 +21,7 @@ pub mod actors;
 pub mod admission;
 pub mod audit;
 pub mod auth;
+pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod http;
@@ -30,8 +31,10 @@ pub mod ops;
 pub mod providers;
 pub mod realtime;
 pub mod secrets;
+pub mod settlements;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod transfers;
 pub mod users;

@@ -92,7 +92,7 @@ impl Hub {
             Duration::from_secs(settings.wallet_idle_secs),
         );
         let secrets = Arc::new(crate::secrets::SecretBox::new(&config.secrets_key));
-        let providers = crate::actors::provider::Providers::start(
+        let providers = crate::transfers::Providers::start(
             &settings.providers,
             &settings.data_dir.join("sims"),
             store.clone(),
@@ -122,12 +122,12 @@ impl Hub {
         for (kind, url) in state.providers.embedded_sims() {
             tracing::info!(?kind, %url, "embedded provider simulator");
         }
-        actix_web::rt::spawn(crate::actors::reconciler::run(
+        actix_web::rt::spawn(crate::transfers::reconciler::run(
             state.providers.clone(),
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10)),
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10) * 2),
         ));
-        actix_web::rt::spawn(crate::actors::settlement_poster::resume_pending(
+        actix_web::rt::spawn(crate::settlements::poster::resume_pending(
             state.store.clone(),
             state.wallets.clone(),
         ));

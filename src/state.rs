@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use crate::actors::provider::Providers;
 use crate::actors::wallet_registry::WalletRegistry;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::realtime::bus::Bus;
 use crate::realtime::room_hub::RoomHub;
 use crate::store::Store;
+use crate::transfers::Providers;
 
 #[derive(Clone)]
 pub struct AppState {

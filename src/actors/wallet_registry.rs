@@ -84,7 +84,7 @@ impl WalletRegistry {
         Err(WalletError::Unavailable)
     }
 
-    /// Sends another message the wallet actor handles (provider steps, `actors::provider_wallet`),
+    /// Sends another message the wallet actor handles (provider steps, `transfers::wallet_steps`),
     /// with the same restart-and-resend rule as [`Self::mutate`].
     pub async fn send<M>(&self, user_id: &str, msg: M) -> Result<M::Result, WalletError>
     where

@@ -1,10 +1,10 @@
 //! `/api/v1/clients/{id}/settings` and `/credentials/{provider}`: per-client configuration
 //! (super admins write, the client's admins read) and provider credentials, validated
 //! (`providers::credentials`), sealed with AES-256-GCM and never returned in clear; each
-//! client's provider account is built from them (`actors::provider_accounts`).
+//! client's provider account is built from them (`transfers::accounts`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::peer_ip;
@@ -14,57 +14,13 @@ use crate::access::{self, Reach};
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
+use crate::clients::settings::{Branding, Limits, PROVIDERS, Settings, stored};
 use crate::domain::{Amount, Role, new_id, now_ms, rfc3339_ms};
 use crate::ledger::settlement::Rate;
 use crate::providers::credentials::ClientCredentials;
 use crate::secrets::Sealed;
 use crate::state::AppState;
-use crate::store::{ClientRow, SecretRow, Store, StoreError};
-
-/// Providers a client can enable (DESIGN section 10).
-pub const PROVIDERS: [&str; 2] = ["jdb", "luckysports"];
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Branding {
-    pub display_name: Option<String>,
-    pub logo_url: Option<String>,
-    pub primary_color: Option<String>,
-}
-
-/// Limits in the client's currency, as decimal strings; absent = no limit.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Limits {
-    pub max_deposit: Option<String>,
-    pub max_withdrawal: Option<String>,
-    pub max_transfer: Option<String>,
-}
-
-/// The stored settings document; every field of a `PATCH` replaces the stored one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub enabled_providers: Vec<String>,
-    pub commission_rate: String,
-    pub revenue_share_rate: String,
-    #[serde(default)]
-    pub branding: Branding,
-    #[serde(default)]
-    pub limits: Limits,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            enabled_providers: PROVIDERS.iter().map(|p| (*p).to_owned()).collect(),
-            commission_rate: "0.0000".into(),
-            revenue_share_rate: "0.0000".into(),
-            branding: Branding::default(),
-            limits: Limits::default(),
-        }
-    }
-}
+use crate::store::{ClientRow, SecretRow};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,15 +95,6 @@ pub async fn writable(state: &AppState, caller: &Caller, id: &str) -> Result<Cli
         return Err(ApiError::forbidden());
     }
     Ok(access::client(&state.store, id).await?)
-}
-
-/// The client's stored settings, or the defaults when none are stored; `None` when the stored
-/// document does not decode.
-pub async fn stored(store: &Store, client_id: &str) -> Result<Option<Settings>, StoreError> {
-    Ok(match store.client_settings(client_id).await? {
-        Some(text) => serde_json::from_str(&text).ok(),
-        None => Some(Settings::default()),
-    })
 }
 
 pub async fn load(state: &AppState, client_id: &str) -> Result<Settings, ApiError> {

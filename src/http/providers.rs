@@ -1,6 +1,6 @@
 //! `/api/v1/users/{id}/providers/{provider}/...` and `/api/v1/providers/{provider}/games`:
 //! transfers between a player's wallet and a provider, the provider balance, game launch and
-//! catalog. Handlers parse and authorize, then hand the work to `actors::provider`.
+//! catalog. Handlers parse and authorize, then hand the work to `transfers::service`.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -10,13 +10,13 @@ use super::error::ApiError;
 use super::extract::{Auth, IdempotencyKey};
 use super::users::reachable_user;
 use crate::access;
-use crate::actors::provider::{ProviderError, SUCCEEDED, TransferRequest};
 use crate::auth::Caller;
 use crate::domain::{Amount, Currency, Role};
 use crate::ledger::accounts::wallet_id;
 use crate::providers::Direction;
 use crate::state::AppState;
 use crate::store::{ClientRow, UserRow};
+use crate::transfers::{ProviderError, SUCCEEDED, TransferRequest};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

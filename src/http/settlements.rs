@@ -16,8 +16,8 @@ use super::client_settings;
 use super::error::ApiError;
 use super::extract::{Auth, IdempotencyKey, Page};
 use super::wallets::parse_time;
-use crate::actors::settlement_service::{self, SettleError, SettleRequest, SettledAs};
 use crate::domain::{Currency, rfc3339_ms};
+use crate::settlements::service::{self, SettleError, SettleRequest, SettledAs};
 use crate::state::AppState;
 use crate::store::{Settlement, SettlementRow};
 
@@ -45,7 +45,7 @@ impl From<SettleError> for ApiError {
 /// `POST /api/v1/clients/{id}/settlements` `{"period_start","period_end"}` (RFC 3339): 201 with
 /// the settlement; the same key again: 201 with the first one (a replay); the same period under
 /// another key: 200 with the first one; a period overlapping another settlement: 409
-/// `settlement_overlap`. The handler parses and authorizes; `actors::settlement_service` settles.
+/// `settlement_overlap`. The handler parses and authorizes; `settlements::service` settles.
 pub async fn create(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -60,7 +60,7 @@ pub async fn create(
     let start = parse_time("period_start", Some(&body.period_start))?.unwrap_or_default();
     let end = parse_time("period_end", Some(&body.period_end))?.unwrap_or_default();
     let settings = client_settings::load(&state, &client.id).await?;
-    let settled = settlement_service::settle(
+    let settled = service::settle(
         &state.store,
         &state.wallets,
         SettleRequest {

@@ -1,7 +1,7 @@
 //! A client's own provider account: the credential document a super admin stores for a client
 //! (`PUT /api/v1/clients/{id}/credentials/{provider}`, sealed in `client_secrets`). It is
 //! validated here before it is sealed, so a broken document is never stored, and turned into
-//! account settings when `actors::provider` builds the client's account from it.
+//! account settings when `transfers::service` builds the client's account from it.
 //!
 //! Fields: `base_url` (http or https), `operator` (JDB `dc` / LuckySports `X-Operator`); for JDB
 //! also `parent`, `key` and `iv` (16 characters each); for LuckySports `secret`. Optional tuning

@@ -3,7 +3,7 @@
 //! An adapter turns the hub's few questions (register a player, move money under a serial
 //! number, ask about a serial number, launch a game, verify a callback) into one provider's wire
 //! protocol: signing or encryption, codes, amounts, timestamps. It never touches the ledger; the
-//! transfer state machine (`actors::provider`) decides what an answer means for the money.
+//! transfer state machine (`transfers::service`) decides what an answer means for the money.
 //! A new provider is one new module implementing the trait, plus a line in [`build_adapter`].
 
 pub mod breaker;

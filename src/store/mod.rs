@@ -4,24 +4,19 @@
 //! `include!` it with their own `Db` type and dialect constants, so both backends run the same
 //! statements and the service code never names a backend (DESIGN section 3).
 //!
-//! Money is written by one algorithm, `ledger_write::write`: lock the touched accounts in id
-//! order, look up the idempotency keys, decide every entry in `batch_plan::plan` (pure), write
+//! Money is written by one algorithm, `ledger::write::write`: lock the touched accounts in id
+//! order, look up the idempotency keys, decide every entry in `ledger::batch_plan::plan` (pure), write
 //! the rows it describes, and update each changed account once `WHERE version = <read> AND
 //! closed = 0`, so no caller can overdraw an account or lose an update, whichever node or actor
-//! sends them. Backends only execute its statements: sqlx (`sql_ledger.rs`, MySQL batches and
-//! the provider path on both) and the SQLite writer thread (`sqlite_writer.rs`).
+//! sends them. Backends only execute its statements: sqlx (`ledger/sql.rs`, MySQL batches and
+//! the provider path on both) and the SQLite writer thread (`ledger/sqlite_writer.rs`).
 
 pub mod audit_chain;
-mod batch_plan;
-mod group_commit;
-mod ledger_write;
+mod ledger;
 mod mysql;
 mod read_cache;
 mod sql_text;
 mod sqlite;
-mod sqlite_checkpointer;
-mod sqlite_wal_sync;
-mod sqlite_writer;
 mod types;
 
 // `cargo fmt` formats the files it reaches through `mod`; these SQL files are `include!`d into
@@ -34,7 +29,7 @@ mod fmt_sql;
 #[path = "sql_identity.rs"]
 mod fmt_sql_identity;
 #[cfg(any())]
-#[path = "sql_ledger.rs"]
+#[path = "ledger/sql.rs"]
 mod fmt_sql_ledger;
 #[cfg(any())]
 #[path = "sql_notifications.rs"]
@@ -46,9 +41,9 @@ mod fmt_sql_providers;
 #[path = "sql_settlements.rs"]
 mod fmt_sql_settlements;
 
-pub use group_commit::{AfterCommit, GroupCommitOptions};
 pub use identity::{AuditRow, NewAudit, SecretRow, UserFilter};
-pub use sqlite_wal_sync::WalSyncFaults;
+pub use ledger::group_commit::{AfterCommit, GroupCommitOptions};
+pub use ledger::sqlite_wal_sync::WalSyncFaults;
 pub use types::*;
 
 /// Which database a URL points at, and how to reach it.
@@ -65,7 +60,7 @@ pub struct StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
-    committer: group_commit::GroupCommitter,
+    committer: ledger::group_commit::GroupCommitter,
     cache: std::sync::Arc<read_cache::ReadCache>,
     /// Keys the audit hash chain (see `audit::chain`); set from the secrets key at start-up.
     audit_key: std::sync::Arc<[u8; 32]>,
@@ -154,7 +149,8 @@ impl Store {
             Backend::MySql(b) => b.migrate_locked().await?,
             Backend::Sqlite(b) => b.migrate().await?,
         }
-        let committer = group_commit::GroupCommitter::start(backend.clone(), options.group_commit);
+        let committer =
+            ledger::group_commit::GroupCommitter::start(backend.clone(), options.group_commit);
         let cache = std::sync::Arc::new(read_cache::ReadCache::default());
         let epoch_source = backend.clone();
         read_cache::spawn_poller(&cache, move || {

@@ -21,13 +21,13 @@ include!("sql.rs");
 include!("sql_providers.rs");
 include!("sql_notifications.rs");
 include!("sql_settlements.rs");
-include!("sql_ledger.rs");
+include!("ledger/sql.rs");
 include!("sql_identity.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {
         let url = options.url.replacen("mariadb://", "mysql://", 1);
-        // The ledger's multi-row statements come in ~23 sizes per table (`sql_ledger.rs`); with
+        // The ledger's multi-row statements come in ~23 sizes per table (`ledger/sql.rs`); with
         // the rest of the queries they outgrow sqlx's default cache of 100, and a statement
         // evicted from it costs a prepare and a close round trip next time.
         let connect = MySqlConnectOptions::from_str(&url)?

@@ -8,7 +8,7 @@
 //! one poll (50 ms), not only after a cache lifetime.
 //!
 //! The same poll reads a second epoch, moved by triggers on `client_secrets`: the provider
-//! registry (`actors::provider`) rebuilds per-client accounts when it changes. It has its own
+//! registry (`transfers::service`) rebuilds per-client accounts when it changes. It has its own
 //! counter because sessions move the first epoch all the time while credentials rarely change.
 
 use std::sync::Arc;

@@ -16,7 +16,7 @@ pub struct Backend {
     read: Pool<Db>,
     /// SQLite: group-commit batches go to this thread (`sqlite_writer.rs`). Always
     /// `None` on MySQL, whose batches run through sqlx like everything else.
-    ledger_writer: Option<std::sync::Arc<super::sqlite_writer::SqliteWriter>>,
+    ledger_writer: Option<std::sync::Arc<super::ledger::sqlite_writer::SqliteWriter>>,
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

@@ -48,7 +48,7 @@ fn path_upper(prefix: &str) -> String {
 impl Backend {
     // ---- audit ---------------------------------------------------------------------------
 
-    /// Appends one row to the chain (`ledger_write::append_audit`, as money movements do): the
+    /// Appends one row to the chain (`ledger::write::append_audit`, as money movements do): the
     /// head's lock (MySQL row lock, SQLite write lock) is taken first and held for the whole
     /// transaction, so appenders on any node queue up and each links to the true previous row.
     pub async fn audit_append(
@@ -57,7 +57,7 @@ impl Backend {
         link: &(dyn Fn(&str, i64, &NewAudit) -> String + Sync),
     ) -> StoreResult<i64> {
         let mut tx = self.write.begin().await?;
-        let seq = super::ledger_write::append_audit(&mut SqlxLedger(&mut tx), &[e], link).await?;
+        let seq = super::ledger::write::append_audit(&mut SqlxLedger(&mut tx), &[e], link).await?;
         tx.commit().await?;
         Ok(seq.expect("one row appended"))
     }

@@ -48,7 +48,7 @@ async fn post_in_tx(
     let link = |prev: &str, seq: i64, row: &NewAudit| {
         super::audit_chain::link_hash(audit_key, prev, seq, row)
     };
-    let mut results = super::ledger_write::write(&mut SqlxLedger(tx), &[e], &link).await?;
+    let mut results = super::ledger::write::write(&mut SqlxLedger(tx), &[e], &link).await?;
     match results.pop().expect("one result per entry")? {
         PostOutcome::Committed(posted) => Ok(posted),
         // The transfer or round row guards its keys, so a used key means that guard was

@@ -1,5 +1,5 @@
 //! SQL text shared by the sqlx statements (`sql*.rs`) and the SQLite ledger writer
-//! (`sqlite_writer.rs`): one spelling of each column list, so a new column cannot be missed in
+//! (`ledger/sqlite_writer.rs`): one spelling of each column list, so a new column cannot be missed in
 //! one of them. Column lists are macros so `concat!` can build whole statements at compile time.
 
 macro_rules! journal_columns {

@@ -1,6 +1,6 @@
 //! SQLite backend: the embedded default. WAL with `synchronous=FULL`, so an acknowledged
 //! mutation survives power loss (the ledger writer syncs its WAL itself, to the same effect:
-//! `sqlite_wal_sync.rs`); one write connection, since SQLite has one writer anyway and a
+//! `ledger/sqlite_wal_sync.rs`); one write connection, since SQLite has one writer anyway and a
 //! single connection never meets `SQLITE_BUSY` from itself.
 
 use std::str::FromStr;
@@ -24,7 +24,7 @@ include!("sql.rs");
 include!("sql_providers.rs");
 include!("sql_notifications.rs");
 include!("sql_settlements.rs");
-include!("sql_ledger.rs");
+include!("ledger/sql.rs");
 include!("sql_identity.rs");
 
 impl Backend {
@@ -60,7 +60,7 @@ impl Backend {
             .connect_with(connect.clone().read_only(true))
             .await?;
         let ledger_writer = Some(std::sync::Arc::new(
-            super::sqlite_writer::SqliteWriter::start(
+            super::ledger::sqlite_writer::SqliteWriter::start(
                 connect.get_filename().to_path_buf(),
                 // The naive mode (one entry per commit) is the benchmark's plain baseline:
                 // SQLite's own `synchronous = FULL` commit, no sync stage beside it.
@@ -107,7 +107,7 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
 }
 
 #[cfg(test)]
-/// The statement shapes of `sql_ledger.rs` (included here and in `mysql.rs`).
+/// The statement shapes of `ledger/sql.rs` (included here and in `mysql.rs`).
 mod statement_shapes {
     use super::*;
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::sqlite_writer::sqlite_error;
-use super::types::{StoreError, StoreResult};
+use crate::store::types::{StoreError, StoreResult};
 
 /// How often a passive pass runs.
 const PASS_EVERY: Duration = Duration::from_millis(20);

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::types::{NewEntry, PostedEntry, PostedLine, StoreError};
+use crate::store::types::{NewEntry, PostedEntry, PostedLine, StoreError};
 
 /// An account as read under the batch's lock.
 #[derive(Debug, Clone)]

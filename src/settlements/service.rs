@@ -1,13 +1,13 @@
 //! Settles a client's period (`POST /api/v1/clients/{id}/settlements`): checks the period,
 //! computes the figures (`ledger::settlement`), fixes them in the store under the client row's
 //! lock (idempotency and overlap are decided there), audits a new settlement, then has
-//! [`settlement_poster`] post whatever is still missing. The HTTP handler parses, authorizes
+//! [`poster`] post whatever is still missing. The HTTP handler parses, authorizes
 //! and calls [`settle`] once.
 
 use serde_json::json;
 
-use super::settlement_poster;
-use super::wallet_registry::WalletError;
+use super::poster;
+use crate::actors::wallet_registry::WalletError;
 use crate::actors::wallet_registry::WalletRegistry;
 use crate::audit::Event;
 use crate::auth::Caller;
@@ -246,7 +246,7 @@ pub async fn settle(
         .await?
         .ok_or(SettleError::Internal)?;
     if stored.header.state == "pending" {
-        settlement_poster::post(store, wallets, &stored, &currency).await?;
+        poster::post(store, wallets, &stored, &currency).await?;
     }
     let settlement = store
         .settlement(&client.id, &settlement_id)

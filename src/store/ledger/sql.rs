@@ -1,12 +1,12 @@
 // The ledger's statements through sqlx (included into each backend like `sql.rs`; needs
-// `FOR_UPDATE` and `BEGIN_WRITE`): how `ledger_write::write`, the one write algorithm, runs on
+// `FOR_UPDATE` and `BEGIN_WRITE`): how `write::write`, the one write algorithm, runs on
 // MySQL (group-commit batches) and inside provider transactions on both backends. Journal rows,
 // postings and audit rows go in multi-row inserts, every changed account is written once,
 // guarded by the version read under the lock. Then the ledger's reads.
 
 use std::collections::HashMap;
 
-use super::batch_plan::{AccountChange, LockedAccount, UsedKey};
+use super::ledger::batch_plan::{AccountChange, LockedAccount, UsedKey};
 
 /// Rows per multi-row statement: well under both backends' bind-parameter limits.
 const ROWS_PER_STATEMENT: usize = 128;
@@ -109,7 +109,8 @@ impl Backend {
         };
         let entries: Vec<&NewEntry> = entries.iter().map(|e| &**e).collect();
         let mut tx = self.write.begin_with(BEGIN_WRITE).await?;
-        let results = super::ledger_write::write(&mut SqlxLedger(&mut tx), &entries, &link).await?;
+        let results =
+            super::ledger::write::write(&mut SqlxLedger(&mut tx), &entries, &link).await?;
         tx.commit().await?;
         // Durable once COMMIT returned (MySQL's redo flush, or sqlx's FULL connection).
         Ok(super::types::CommittedBatch {
@@ -119,12 +120,12 @@ impl Backend {
     }
 }
 
-/// The ledger's statements (`ledger_write::LedgerStatements`) through sqlx, inside the caller's
+/// The ledger's statements (`write::LedgerStatements`) through sqlx, inside the caller's
 /// transaction: rows go in multi-row statements of fixed sizes, lookups and the account update
 /// are padded to one statement per chunk (on MySQL every statement is a round trip).
 struct SqlxLedger<'t, 'c>(&'t mut sqlx::Transaction<'c, Db>);
 
-impl super::ledger_write::LedgerStatements for SqlxLedger<'_, '_> {
+impl super::ledger::write::LedgerStatements for SqlxLedger<'_, '_> {
     async fn lock_accounts(&mut self, ids: &[&str]) -> StoreResult<HashMap<String, LockedAccount>> {
         let mut accounts = HashMap::with_capacity(ids.len());
         for (chunk, size) in padded_chunks(ids) {
@@ -184,8 +185,8 @@ impl super::ledger_write::LedgerStatements for SqlxLedger<'_, '_> {
         Ok(used)
     }
 
-    async fn insert(&mut self, rows: &super::ledger_write::Rows<'_>) -> StoreResult<()> {
-        use super::ledger_write::Value;
+    async fn insert(&mut self, rows: &super::ledger::write::Rows<'_>) -> StoreResult<()> {
+        use super::ledger::write::Value;
         let all: Vec<&[Value<'_>]> = rows.rows().collect();
         let one_row = format!("({})", placeholders(rows.table.width()));
         for chunk in shaped_chunks(&all) {

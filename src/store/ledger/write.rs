@@ -13,9 +13,9 @@
 use std::collections::HashMap;
 
 use super::batch_plan::{self, AccountChange, LockedAccount, UsedKey, Verdict};
-use super::identity::NewAudit;
-use super::sql_text::{audit_columns, journal_columns, posting_columns};
-use super::types::{NewEntry, PostOutcome, PostedEntry, PostedLine, StoreResult};
+use crate::store::identity::NewAudit;
+use crate::store::sql_text::{audit_columns, journal_columns, posting_columns};
+use crate::store::types::{NewEntry, PostOutcome, PostedEntry, PostedLine, StoreResult};
 
 /// Computes an audit row's hash from the previous hash and its seq (`audit::chain::link_hash`
 /// with the store's key).

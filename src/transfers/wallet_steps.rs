@@ -6,7 +6,7 @@
 
 use actix::prelude::*;
 
-use super::wallet::WalletActor;
+use crate::actors::wallet::WalletActor;
 use crate::domain::Currency;
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::{NewEntry, PostedEntry};

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::types::{Durable, StoreError, StoreResult};
+use crate::store::types::{Durable, StoreError, StoreResult};
 
 pub struct WalSyncer {
     waiters: mpsc::Sender<oneshot::Sender<()>>,

@@ -1,11 +1,11 @@
 //! Provider accounts and the transfer-wallet state machine (DESIGN section 5). The game side
-//! (launch, catalog, game results) is `actors::provider_games`.
+//! (launch, catalog, game results) is `transfers::games`.
 //!
 //! Owns, per provider account: the adapter (HTTP client, protocol), a circuit breaker and a
 //! concurrency limit. Drives every transfer: outbox row (+ hold) committed through the player's
 //! WalletActor before any network call; one serial number per intent, reused on every retry and
 //! status query; success, definite failure or `unknown` as conditional transitions that post
-//! their journal entry in the same transaction. The reconciler (`actors::reconciler`) finishes
+//! their journal entry in the same transaction. The reconciler (`transfers::reconciler`) finishes
 //! what is left `pending` or `unknown`.
 //!
 //! Not an actix actor: transfers of different players run concurrently (bounded by a semaphore
@@ -18,10 +18,10 @@ use anyhow::Context;
 use dashmap::DashSet;
 use sha2::{Digest, Sha256};
 
-use super::provider_accounts::Registry;
-pub use super::provider_accounts::{Owner, ProviderAccount};
-use super::provider_wallet::{ProviderMove, ProviderMoved, ProviderOp};
-use super::wallet_registry::{WalletError, WalletRegistry};
+use super::accounts::Registry;
+pub use super::accounts::{Owner, ProviderAccount};
+use super::wallet_steps::{ProviderMove, ProviderMoved, ProviderOp};
+use crate::actors::wallet_registry::{WalletError, WalletRegistry};
 use crate::config::ProviderAccountSettings;
 use crate::domain::{Amount, Currency, new_id, now_ms};
 use crate::ledger::accounts::{

@@ -2,7 +2,7 @@
 //! and game results from providers' records, by callback or by pull, applied once per round
 //! version between `held_at_provider` and `game_results`, then pushed to the player's room.
 
-use super::provider::{ProviderAccount, ProviderError, Providers, call_failed, provider_failure};
+use super::service::{ProviderAccount, ProviderError, Providers, call_failed, provider_failure};
 use crate::domain::{Currency, new_id, now_ms};
 use crate::ledger::accounts::{game_results, held_at_provider, house_id, wallet_id};
 use crate::ledger::{NewEntry, NewPosting};

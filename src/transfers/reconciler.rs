@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::provider::Providers;
+use super::service::Providers;
 use crate::domain::now_ms;
 
 /// Rows looked at per pass.

@@ -8,7 +8,7 @@
 //! fair queue instead of meeting `SQLITE_BUSY`. Other processes on the same file are met by
 //! `BEGIN IMMEDIATE` and the busy timeout, as before.
 //!
-//! The algorithm is `ledger_write::write`, the same as every other money write; this file only
+//! The algorithm is `write::write`, the same as every other money write; this file only
 //! executes its statements (`RusqliteLedger`) inside one `BEGIN IMMEDIATE` transaction.
 
 use std::collections::HashMap;
@@ -20,10 +20,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::batch_plan::{AccountChange, LockedAccount, UsedKey};
-use super::identity::NewAudit;
-use super::ledger_write::{self, Rows, Value};
-use super::sql_text::{STORED_ENTRY_LINES, STORED_ENTRY_TIME};
-use super::types::{
+use super::write::{self as ledger_write, Rows, Value};
+use crate::store::identity::NewAudit;
+use crate::store::sql_text::{STORED_ENTRY_LINES, STORED_ENTRY_TIME};
+use crate::store::types::{
     CommittedBatch, NewEntry, PostOutcome, PostedEntry, PostedLine, StoreError, StoreResult,
 };
 
@@ -48,7 +48,7 @@ impl SqliteWriter {
     pub fn start(
         path: PathBuf,
         pipelined: bool,
-        faults: super::WalSyncFaults,
+        faults: super::sqlite_wal_sync::WalSyncFaults,
     ) -> StoreResult<Self> {
         let conn = open(&path, pipelined).map_err(sqlite_error)?;
         let checkpointer = super::sqlite_checkpointer::Checkpointer::start(&path)?;
@@ -145,7 +145,7 @@ fn post_batch(
         .map_err(sqlite_error)?;
     let entries: Vec<&NewEntry> = entries.iter().map(|e| &**e).collect();
     let link = |prev: &str, seq: i64, row: &NewAudit| {
-        super::audit_chain::link_hash(audit_key, prev, seq, row)
+        crate::store::audit_chain::link_hash(audit_key, prev, seq, row)
     };
     // On any error the transaction rolls back when dropped.
     let results = ready(ledger_write::write(
@@ -158,7 +158,7 @@ fn post_batch(
 }
 
 /// The value of a future that never waits: `RusqliteLedger`'s steps are plain blocking calls on
-/// this thread, `async` only to share `ledger_write::write` with sqlx.
+/// this thread, `async` only to share `write::write` with sqlx.
 fn ready<F: Future>(f: F) -> F::Output {
     let mut f = std::pin::pin!(f);
     match f
@@ -182,7 +182,7 @@ impl rusqlite::ToSql for Value<'_> {
     }
 }
 
-/// The ledger's statements (`ledger_write::LedgerStatements`) on this thread's connection:
+/// The ledger's statements (`write::LedgerStatements`) on this thread's connection:
 /// plain single-row statements, each prepared once and cached. The transaction is `BEGIN
 /// IMMEDIATE`, so every read is already under the write lock.
 struct RusqliteLedger<'a, 'c>(&'a rusqlite::Transaction<'c>);

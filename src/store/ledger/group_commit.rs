@@ -17,8 +17,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::types::{CommittedBatch, Durable, NewEntry, PostOutcome, StoreError, StoreResult};
-use super::{Backend, TRANSIENT_RETRIES, WriteTurn, dispatch_backend};
+use crate::store::types::{
+    CommittedBatch, Durable, NewEntry, PostOutcome, StoreError, StoreResult,
+};
+use crate::store::{Backend, TRANSIENT_RETRIES, WriteTurn, dispatch_backend};
 
 /// Longest the committer keeps the SQLite write turn before letting other writes in.
 const TURN_HOLD_MAX: Duration = Duration::from_millis(50);

@@ -1,0 +1,3 @@
+//! Per-client configuration (the tenants' settings).
+
+pub mod settings;
