@@ -2,17 +2,19 @@
 //!
 //! Code map (ARCHITECTURE.md has the long form):
 //! - [`http`]: the actix-web facade; parses, authorizes, sends one command.
-//! - [`actors`]: owners of mutable state: wallet actors (one per active user), provider
-//!   accounts and transfers.
+//! - [`actors`]: the wallet actors (one per active user), which order every balance mutation.
+//! - [`transfers`]: the transfer-wallet state machine, provider accounts, games, reconciler.
+//! - [`settlements`]: settling a client's period and posting it; [`clients`]: client settings.
 //! - [`ledger`]: accounts and how each money movement becomes a balanced journal entry.
-//! - [`store`]: sqlx storage, one SQL text compiled for SQLite and MySQL, guarded writes.
+//! - [`store`]: sqlx storage, one SQL text compiled for SQLite and MySQL; `store::ledger` the
+//!   money path (one write algorithm, group commit).
 //! - [`realtime`]: the bus (events between nodes, in-process or Redis pub/sub, with per-room
 //!   seq), the room hub and the websocket sessions.
 //! - [`auth`], [`access`], [`users`]: identity, who may reach whom, creating users.
 //! - [`domain`]: validated value types (amounts, currencies, roles, names).
 //! - [`config`], [`startup`], [`telemetry`], [`metrics`], [`ops`], [`admission`]: running it.
 //! - [`providers`]: game provider adapters (JDB, LuckySports) behind one trait, and their
-//!   simulators; the transfer state machine is `transfers::service`.
+//!   simulators.
 
 #![recursion_limit = "256"] // the OpenAPI schema table is one large `json!`.
 
