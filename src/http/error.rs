@@ -147,6 +147,25 @@ impl From<crate::access::Denied> for ApiError {
     }
 }
 
+impl From<crate::clients::settings::SettingsError> for ApiError {
+    fn from(e: crate::clients::settings::SettingsError) -> Self {
+        use crate::clients::settings::SettingsError as S;
+        match e {
+            S::LimitExceeded { field, .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "limit_exceeded",
+                e.to_string(),
+            )
+            .with_field(field),
+            S::ProviderNotEnabled(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "provider_not_enabled", e.to_string())
+            }
+            S::Undecodable => ApiError::internal(),
+            S::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

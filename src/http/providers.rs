@@ -81,6 +81,7 @@ impl From<ProviderError> for ApiError {
             }
             ProviderError::Store(e) => e.into(),
             ProviderError::Wallet(e) => e.into(),
+            ProviderError::Settings(e) => e.into(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `/api/v1/users/{id}/wallet` and `/transactions`: balances and money movements. Handlers
 //! parse and authorize, then hand one journal entry to the wallet actor of the debited user.
 
+use crate::clients::settings::{self, LimitKind};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -98,6 +99,16 @@ pub async fn balance(
     })))
 }
 
+/// The client limit a movement is subject to: money into or out of a player's wallet by
+/// cash or down the tree. Adjustments are corrections by an admin and are not capped.
+fn limit_kind(movement: Movement) -> Option<LimitKind> {
+    match movement {
+        Movement::Deposit | Movement::Credit => Some(LimitKind::Deposit),
+        Movement::Withdrawal | Movement::Debit => Some(LimitKind::Withdrawal),
+        Movement::AdjustUp | Movement::AdjustDown => None,
+    }
+}
+
 fn may_move(caller: &Caller, target: &UserRow, movement: Movement) -> Result<(), ApiError> {
     match movement {
         Movement::Deposit | Movement::Withdrawal | Movement::AdjustUp | Movement::AdjustDown
@@ -142,6 +153,11 @@ async fn move_money(
         )));
     }
     let client_id = target.client_id.clone().ok_or_else(ApiError::internal)?;
+    if let Some(kind) = limit_kind(movement) {
+        settings::load(&state.store, &client_id)
+            .await?
+            .check_limit(kind, amount.minor(), currency.exponent)?;
+    }
     let request = Request {
         client_id: &client_id,
         actor_id: &caller.user_id,

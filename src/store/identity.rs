@@ -2,6 +2,7 @@
 //! SQL in `sql_identity.rs`.
 
 use super::{Backend, Store, StoreResult, UserRow};
+use std::sync::Arc;
 
 pub use crate::domain::NewAudit;
 
@@ -200,8 +201,21 @@ impl Store {
         dispatch!(self, b => b.clear_login_failures(key).await)
     }
 
-    pub async fn client_settings(&self, client_id: &str) -> StoreResult<Option<String>> {
-        dispatch!(self, b => b.client_settings(client_id).await)
+    /// The client's stored settings document (cached: the money path reads it per movement).
+    pub async fn client_settings(&self, client_id: &str) -> StoreResult<Option<Arc<str>>> {
+        if let Some(hit) = self.cache.client_settings.get(client_id) {
+            return Ok(hit.clone());
+        }
+        let generation = self.cache.generation();
+        let text: Option<Arc<str>> =
+            dispatch!(self, b => b.client_settings(client_id).await)?.map(Arc::from);
+        self.cache.put(
+            generation,
+            &self.cache.client_settings,
+            client_id,
+            text.clone(),
+        );
+        Ok(text)
     }
 
     pub async fn put_client_settings(
@@ -210,7 +224,9 @@ impl Store {
         settings: &str,
         now_ms: i64,
     ) -> StoreResult<()> {
-        dispatch!(self, b => b.put_client_settings(client_id, settings, now_ms).await)
+        dispatch!(self, b => b.put_client_settings(client_id, settings, now_ms).await)?;
+        self.changed();
+        Ok(())
     }
 
     pub async fn client_secret(

@@ -1,8 +1,8 @@
 //! A node-local cache of the rows every request reads (its session, its permission overrides,
-//! the target user and client), so the hot path costs no query for them.
+//! the target user and client, the client's settings), so the hot path costs no query for them.
 //!
 //! Invalidation is by epoch: database triggers bump `cache_epoch` whenever a session, user,
-//! client or permission row changes (whichever node or tool changes it), a task on each node
+//! client, client settings or permission row changes (whichever node or tool changes it), a task on each node
 //! polls that one row every `POLL` and drops everything when it moved, and this node's own
 //! writes drop everything at once. A change made on another node is therefore seen here within
 //! one poll (50 ms), not only after a cache lifetime.
@@ -33,6 +33,8 @@ pub struct ReadCache {
     /// Live session id → (its user, its expiry in ms).
     pub(super) sessions: DashMap<String, (String, i64)>,
     pub(super) overrides: DashMap<String, Vec<(String, String)>>,
+    /// Client id → its stored settings document (`None`: none stored, the defaults apply).
+    pub(super) client_settings: DashMap<String, Option<Arc<str>>>,
     /// The credentials epoch last read from the database.
     credentials_epoch: AtomicI64,
     /// Bumped when that epoch moves or this node changed credentials itself.
@@ -46,6 +48,7 @@ impl ReadCache {
         self.clients.clear();
         self.sessions.clear();
         self.overrides.clear();
+        self.client_settings.clear();
     }
 
     /// Adopts the database's epochs; a change of the first empties the cache, of the second

@@ -3,12 +3,20 @@
 //! version between `held_at_provider` and `game_results`, then pushed to the player's room.
 
 use super::service::{ProviderAccount, ProviderError, Providers, call_failed, provider_failure};
+use crate::clients::settings;
 use crate::domain::{Currency, new_id, now_ms};
 use crate::ledger::accounts::{game_results, held_at_provider, house_id, wallet_id};
 use crate::ledger::{NewEntry, NewPosting};
 use crate::providers::{self, CallError, CallbackEnvelope, CallbackError, GameInfo, units};
 use crate::realtime::bus::{Event, EventKind};
 use crate::store::{ClientRow, GameSessionRow, RoundOutcome, RoundUpdate};
+
+/// How a round report arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Callback,
+    Pull,
+}
 
 /// Pages of round changes pulled per account per pass.
 const PULL_PAGES_MAX: usize = 10;
@@ -45,7 +53,10 @@ impl Providers {
         provider: &str,
     ) -> Result<Vec<GameInfo>, ProviderError> {
         let account = self.account_for(client, provider).await?;
-        let disabled = self.check_enabled(client, provider, None).await?;
+        let disabled = self
+            .check_enabled(client, provider, None)
+            .await?
+            .disabled_games;
         if !account.breaker.allow() {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
         }
@@ -149,7 +160,7 @@ impl Providers {
         let mut refusal = CallbackError::Unauthenticated;
         for account in &candidates {
             match account.adapter.verify_callback(&env) {
-                Ok(report) => return self.apply_report(account, &report).await,
+                Ok(report) => return self.apply_report(account, &report, Via::Callback).await,
                 // A signature that fails for one account may verify for the next.
                 Err(e) => {
                     if refusal == CallbackError::Unauthenticated {
@@ -180,7 +191,7 @@ impl Providers {
                 let Ok((reports, next)) = pulled else { break };
                 let mut complete = true;
                 for report in &reports {
-                    match self.apply_report(account, report).await {
+                    match self.apply_report(account, report, Via::Pull).await {
                         Ok(true) => applied += 1,
                         Ok(false) => {}
                         Err(ProviderError::ForeignPlayer) => {}
@@ -207,6 +218,7 @@ impl Providers {
         &self,
         account: &ProviderAccount,
         report: &providers::RoundReport,
+        via: Via,
     ) -> Result<bool, ProviderError> {
         let provider = account.settings.provider.as_str();
         let player = self
@@ -221,6 +233,14 @@ impl Providers {
             .client(&player.client_id)
             .await?
             .ok_or(ProviderError::ForeignPlayer)?;
+        // A provider the client does not enable may not report to it. Pulled records are still
+        // kept: they are the provider's account of rounds already played, and the books must
+        // hold every one of them.
+        if via == Via::Callback {
+            settings::load(&self.inner.store, &client.id)
+                .await?
+                .require_provider(provider)?;
+        }
         let currency = client.currency().map_err(ProviderError::Refused)?;
         let net = units::rescale(report.net_wire, report.wire_exponent, currency.exponent)
             .ok_or_else(|| CallbackError::Malformed("amount does not convert exactly".into()))?;

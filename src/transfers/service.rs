@@ -22,6 +22,7 @@ use super::accounts::Registry;
 pub use super::accounts::{Owner, ProviderAccount};
 use super::wallet_steps::{ProviderMove, ProviderMoved, ProviderOp};
 use crate::actors::wallet_registry::{WalletError, WalletRegistry};
+use crate::clients::settings::{self, LimitKind, Settings, SettingsError};
 use crate::config::ProviderAccountSettings;
 use crate::domain::{Amount, Currency, new_id, now_ms};
 use crate::ledger::accounts::{
@@ -79,9 +80,24 @@ pub enum ProviderError {
     #[error("this game is switched off for the client")]
     GameDisabled,
     #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Wallet(#[from] WalletError),
+}
+
+/// What `check_enabled` found: the client's settings and its switched-off games.
+pub struct Enabled {
+    pub settings: Settings,
+    pub disabled_games: Vec<String>,
+}
+
+impl std::ops::Deref for Enabled {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
 }
 
 /// A transfer as the HTTP layer asks for it.
@@ -283,24 +299,16 @@ impl Providers {
         all
     }
 
-    /// Providers enabled for a client.
-    pub async fn enabled_for(&self, client: &ClientRow) -> Vec<&'static str> {
-        let mut enabled = Vec::new();
-        for p in providers::PROVIDER_NAMES {
-            if self.account_for(client, p).await.is_ok() {
-                enabled.push(*p);
-            }
-        }
-        enabled
-    }
-
-    /// Refuses a switched-off provider (or, with `game`, a switched-off game) for this client.
+    /// Refuses a provider the client's settings do not enable, or one switched off for it (or,
+    /// with `game`, a switched-off game); answers the settings and the switched-off games.
     pub(super) async fn check_enabled(
         &self,
         client: &ClientRow,
         provider: &str,
         game: Option<&str>,
-    ) -> Result<Vec<String>, ProviderError> {
+    ) -> Result<Enabled, ProviderError> {
+        let settings = settings::load(&self.inner.store, &client.id).await?;
+        settings.require_provider(provider)?;
         let disabled = self
             .inner
             .store
@@ -312,7 +320,10 @@ impl Providers {
         if game.is_some_and(|g| disabled.iter().any(|d| d == g)) {
             return Err(ProviderError::GameDisabled);
         }
-        Ok(disabled)
+        Ok(Enabled {
+            settings,
+            disabled_games: disabled,
+        })
     }
 
     pub(super) async fn ensure_house(&self, client: &ClientRow) -> Result<(), ProviderError> {
@@ -420,7 +431,12 @@ impl Providers {
         }
         // A switched-off provider takes no new money; what players hold there may come back.
         if req.direction == Direction::In {
-            self.check_enabled(&req.client, &req.provider, None).await?;
+            let settings = self.check_enabled(&req.client, &req.provider, None).await?;
+            settings.check_limit(
+                LimitKind::Transfer,
+                req.amount.minor(),
+                req.currency.exponent,
+            )?;
         }
         self.ensure_house(&req.client).await?;
         let uid = self

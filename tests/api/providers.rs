@@ -70,7 +70,7 @@ pub(crate) fn accounts(sims: &Sims) -> Vec<ProviderAccountSettings> {
     vec![jdb, ls, other]
 }
 
-async fn start(backend: Backend, sims: &Sims) -> TestHub {
+pub(crate) async fn start(backend: Backend, sims: &Sims) -> TestHub {
     let accounts = accounts(sims);
     let hub = TestHub::start_with(backend, move |s: &mut Settings| {
         s.providers = accounts;
