@@ -35,6 +35,11 @@ pub struct Settings {
     pub admin_password: Option<String>,
     /// Requests per second per authenticated caller; 0 turns the limit off.
     pub rate_limit_per_user: u32,
+    /// Login and refresh requests per second per client IP (burst twice that); 0 turns it
+    /// off. Failed logins are also throttled per account (`auth::throttle`).
+    pub rate_limit_auth_per_ip: u32,
+    /// Provider callbacks per second per provider and client IP (burst twice that); 0 off.
+    pub rate_limit_callbacks_per_ip: u32,
     /// `text` or `json`.
     #[serde(deserialize_with = "text")]
     pub log_format: String,
@@ -201,6 +206,8 @@ impl Default for Settings {
             admin_username: "admin".into(),
             admin_password: None,
             rate_limit_per_user: 2000,
+            rate_limit_auth_per_ip: 20,
+            rate_limit_callbacks_per_ip: 1000,
             log_format: "text".into(),
             http_workers: None,
             access_token_ttl_secs: 15 * 60,

@@ -52,7 +52,46 @@ pub const WS_REFUSALS: &[&str] = &["per_user", "per_ip"];
 /// `http_client_errors_total{code}` is an `ApiError` code, a fixed set of constants.
 pub const CLIENT_FAULTS: &[&str] = &["malformed_request", "request_timeout"];
 
-/// Journal entry kinds, one `balance_transfers_total{kind}` series each.
+/// Distinct `client_id` label values a node gives per-client series; later clients share
+/// `client_id="other"`. Series per metric stay ≤ this × the other labels' fixed sets.
+pub const MAX_CLIENT_LABELS: usize = 1000;
+
+static CLIENT_LABELS: std::sync::OnceLock<dashmap::DashSet<String>> = std::sync::OnceLock::new();
+
+/// The `client_id` label for a client: its id while fewer than `MAX_CLIENT_LABELS` clients
+/// have one on this node, else `other` (a bound on the series count, whatever the tenants).
+pub fn client_label(client_id: &str) -> String {
+    let seen = CLIENT_LABELS.get_or_init(dashmap::DashSet::new);
+    if seen.contains(client_id) {
+        return client_id.to_owned();
+    }
+    if seen.len() < MAX_CLIENT_LABELS {
+        seen.insert(client_id.to_owned());
+        return client_id.to_owned();
+    }
+    "other".to_owned()
+}
+
+/// `game_sessions_total{game_type}`: a fixed set. JDB's `gType` codes map to what players
+/// call them; LuckySports is a sportsbook.
+pub const GAME_TYPES: &[&str] = &["slot", "fishing", "arcade", "lottery", "card", "sports", "other"];
+
+pub fn game_type(provider: &str, game_code: &str) -> &'static str {
+    match provider {
+        "luckysports" => "sports",
+        "jdb" => match game_code.split_once('-').map(|(g, _)| g) {
+            Some("0") => "slot",
+            Some("7") => "fishing",
+            Some("9") => "arcade",
+            Some("12") => "lottery",
+            Some("18") => "card",
+            _ => "other",
+        },
+        _ => "other",
+    }
+}
+
+/// Journal entry kinds: `balance_transfers_total{transfer_type}` values.
 pub const TRANSFER_KINDS: &[&str] = &[
     "deposit",
     "withdrawal",
@@ -82,8 +121,14 @@ pub fn register_all() {
         ACTIVE_USERS,
         "Users with at least one live websocket (per client_id, and in all)"
     );
-    describe_counter!(BALANCE_TRANSFERS, "Committed wallet mutations, by kind");
-    describe_counter!(GAME_SESSIONS, "Game sessions started");
+    describe_counter!(
+        BALANCE_TRANSFERS,
+        "Committed wallet mutations, by client_id and transfer_type (the movement kind)"
+    );
+    describe_counter!(
+        GAME_SESSIONS,
+        "Game sessions started, by client_id and game_type"
+    );
     describe_gauge!(WS_CONNECTIONS, "Open websocket connections");
     describe_gauge!(WALLET_ACTORS, "Live wallet actors");
     describe_counter!(EVENTS_PUBLISHED, "Events published to the bus");
@@ -114,10 +159,6 @@ pub fn register_all() {
     counter!(HTTP_REQUESTS).absolute(0);
     let _ = histogram!(HTTP_DURATION);
     gauge!(ACTIVE_USERS).set(0.0);
-    for kind in TRANSFER_KINDS {
-        counter!(BALANCE_TRANSFERS, "kind" => *kind).absolute(0);
-    }
-    counter!(GAME_SESSIONS).absolute(0);
     gauge!(WS_CONNECTIONS).set(0.0);
     gauge!(WALLET_ACTORS).set(0.0);
     counter!(EVENTS_PUBLISHED).absolute(0);

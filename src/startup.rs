@@ -112,6 +112,10 @@ impl Hub {
             limiter: Arc::new(crate::auth::rate_limit::RateLimiter::new(
                 settings.rate_limit_per_user,
             )),
+            ip_limits: Arc::new(crate::auth::rate_limit::IpLimits::new(
+                settings.rate_limit_auth_per_ip,
+                settings.rate_limit_callbacks_per_ip,
+            )),
             secrets,
         };
 

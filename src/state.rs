@@ -21,6 +21,8 @@ pub struct AppState {
     pub providers: Providers,
     /// Per-caller request limit (`NASHUB_RATE_LIMIT_PER_USER`).
     pub limiter: Arc<crate::auth::rate_limit::RateLimiter>,
+    /// Unauthenticated endpoints, per client IP: login and refresh, provider callbacks.
+    pub ip_limits: Arc<crate::auth::rate_limit::IpLimits>,
     /// Seals provider credentials at rest.
     pub secrets: Arc<crate::secrets::SecretBox>,
 }

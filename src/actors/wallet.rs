@@ -111,12 +111,14 @@ impl Handler<Mutate> for WalletActor {
             watch,
         } = msg;
         let kind = entry.kind.clone();
+        let client = crate::metrics::client_label(&entry.client_id);
         let bus = self.bus.clone();
         let publish: AfterCommit = Box::new(move |outcome| {
             let PostOutcome::Committed(posted) = outcome else {
                 return;
             };
-            metrics::counter!(crate::metrics::BALANCE_TRANSFERS, "kind" => kind).increment(1);
+            metrics::counter!(crate::metrics::BALANCE_TRANSFERS, "client_id" => client, "transfer_type" => kind)
+                .increment(1);
             for w in watch.iter() {
                 if let Some(line) = posted.line(&w.account_id) {
                     bus.publish(Event::new(

@@ -61,6 +61,32 @@ impl RateLimiter {
     }
 }
 
+/// Limits of the endpoints anyone may call, per client IP: they cost work before any token
+/// is checked (an argon2 hash per login), so an address gets a bounded share of it.
+pub struct IpLimits {
+    auth: RateLimiter,
+    callbacks: RateLimiter,
+}
+
+impl IpLimits {
+    pub fn new(auth_per_sec: u32, callbacks_per_sec: u32) -> Self {
+        Self {
+            auth: RateLimiter::new(auth_per_sec),
+            callbacks: RateLimiter::new(callbacks_per_sec),
+        }
+    }
+
+    /// Login and refresh requests from `ip`.
+    pub fn auth(&self, ip: &str) -> Result<(), Duration> {
+        self.auth.check(ip)
+    }
+
+    /// Callbacks of `provider` from `ip`: one provider's burst does not starve another's.
+    pub fn callback(&self, provider: &str, ip: &str) -> Result<(), Duration> {
+        self.callbacks.check(&format!("{provider}@{ip}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +99,15 @@ mod tests {
         }
         assert!(limiter.check("u").is_err());
         assert!(limiter.check("other").is_ok());
+        let ips = IpLimits::new(1, 1);
+        ips.auth("1.2.3.4").unwrap();
+        ips.auth("1.2.3.4").unwrap();
+        assert!(ips.auth("1.2.3.4").is_err());
+        assert!(ips.auth("5.6.7.8").is_ok());
+        ips.callback("jdb", "1.2.3.4").unwrap();
+        ips.callback("jdb", "1.2.3.4").unwrap();
+        assert!(ips.callback("jdb", "1.2.3.4").is_err());
+        assert!(ips.callback("luckysports", "1.2.3.4").is_ok());
         let off = RateLimiter::new(0);
         for _ in 0..10_000 {
             off.check("u").unwrap();

@@ -83,11 +83,26 @@ pub fn peer_ip(req: &HttpRequest) -> Option<String> {
     req.peer_addr().map(|a| a.ip().to_string())
 }
 
+/// The per-IP limit of login and refresh (429 `rate_limited` with `Retry-After`).
+fn limit_by_ip(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let ip = peer_ip(req).unwrap_or_default();
+    state.ip_limits.auth(&ip).map_err(too_fast)
+}
+
+pub(super) fn too_fast(wait: std::time::Duration) -> ApiError {
+    ApiError::too_many(
+        "rate_limited",
+        "too many requests from this address; slow down",
+        wait.as_secs_f64().ceil() as u64,
+    )
+}
+
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    limit_by_ip(&state, &req)?;
     let LoginRequest {
         client,
         username,
@@ -195,8 +210,10 @@ pub async fn login(
 
 pub async fn refresh(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    limit_by_ip(&state, &req)?;
     let refused = || {
         ApiError::unauthorized(
             "invalid_refresh_token",

@@ -15,6 +15,11 @@ pub async fn receive(
     provider: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let ip = super::auth::peer_ip(&req).unwrap_or_default();
+    state
+        .ip_limits
+        .callback(&provider, &ip)
+        .map_err(super::auth::too_fast)?;
     let applied = state
         .providers
         .callback(&provider, req.headers(), &body)

@@ -91,7 +91,7 @@ fn record(method: &Method, route: &str, status: u16, elapsed: f64) {
         {
             Some(i) => &handles.requests[i].2,
             None => {
-                let counter = metrics::counter!(m::HTTP_REQUESTS, "method" => method.to_string(), "route" => route.to_owned(), "status" => status.to_string());
+                let counter = metrics::counter!(m::HTTP_REQUESTS, "method" => method.to_string(), "route" => route.to_owned(), "status_code" => status.to_string());
                 handles.requests.push((method.clone(), status, counter));
                 &handles.requests.last().expect("pushed").2
             }

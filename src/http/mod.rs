@@ -89,6 +89,7 @@ fn user_scope() -> actix_web::Scope {
         .route("/suspend", web::post().to(user_admin::suspend))
         .route("/reactivate", web::post().to(user_admin::reactivate))
         .route("/close", web::post().to(user_admin::close))
+        .route("/logout", web::post().to(user_admin::logout_all))
         .route("/permissions", web::get().to(user_permissions::get))
         .route(
             "/permissions/{permission}",

@@ -284,6 +284,12 @@ fn ops() -> Vec<Op> {
                 "Close for good; every session ends",
             )
         },
+        op(
+            "post",
+            "/api/v1/users/{id}/logout",
+            "users",
+            "End every session of the user (logoutUser): {user_id, sessions_ended}",
+        ),
         Op {
             ok: (200, "Permissions"),
             ..op(

@@ -219,6 +219,33 @@ async fn set_status(
     current(&state, &user.id).await
 }
 
+/// `POST /api/v1/users/{id}/logout` (the design's `logoutUser`): ends every session of the
+/// user, so their refresh tokens stop working and their access tokens are refused at once.
+/// The user themself, or a caller who may manage them (suspending or closing does it too).
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Auth(caller): Auth,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = if *id == caller.user_id {
+        reachable_user(&state, &caller, &id).await?
+    } else {
+        manageable_user(&state, &caller, &id).await?
+    };
+    let ended = state.store.revoke_user_sessions(&user.id).await?;
+    audit_change(
+        &state,
+        &req,
+        &caller,
+        &user,
+        "user.logout_all",
+        (json!(null), json!({ "sessions_ended": ended })),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "user_id": user.id, "sessions_ended": ended })))
+}
+
 macro_rules! status_handler {
     ($name:ident, $status:expr) => {
         pub async fn $name(

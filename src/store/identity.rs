@@ -140,6 +140,13 @@ impl Store {
         }
     }
 
+    /// Ends every session of a user (`logoutUser`); every node's cache drops them within a poll.
+    pub async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+        let result = dispatch!(self, b => b.revoke_user_sessions(user_id).await);
+        self.changed();
+        result
+    }
+
     pub async fn revoke_client_sessions(&self, client_id: &str) -> StoreResult<()> {
         {
             let result = dispatch!(self, b => b.revoke_client_sessions(client_id).await);

@@ -262,6 +262,15 @@ impl Backend {
         Ok(())
     }
 
+    /// Ends every live session of a user; answers how many.
+    pub async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+        let done = sqlx::query("UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0")
+            .bind(user_id)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn revoke_client_sessions(&self, client_id: &str) -> StoreResult<()> {
         sqlx::query("UPDATE sessions SET revoked = 1 WHERE client_id = ? AND revoked = 0")
             .bind(client_id)

@@ -102,7 +102,12 @@ impl Providers {
             started_at: now_ms(),
         };
         self.inner.store.insert_game_session(&session).await?;
-        metrics::counter!(crate::metrics::GAME_SESSIONS).increment(1);
+        metrics::counter!(
+            crate::metrics::GAME_SESSIONS,
+            "client_id" => crate::metrics::client_label(&client.id),
+            "game_type" => crate::metrics::game_type(provider, game)
+        )
+        .increment(1);
         Ok((session.id, url))
     }
 

@@ -64,7 +64,7 @@ impl Handler<ProviderMove> for WalletActor {
             async move {
                 let (moved, posted, kind) = match op {
                     ProviderOp::Begin { row, hold } => {
-                        let kind = hold.as_ref().map(|h| h.kind.clone());
+                        let kind = hold.as_ref().map(|h| (h.kind.clone(), h.client_id.clone()));
                         let outcome = store.begin_transfer(&row, hold.as_ref()).await?;
                         let posted = match &outcome {
                             BeginOutcome::Created(p) => p.clone(),
@@ -80,7 +80,7 @@ impl Handler<ProviderMove> for WalletActor {
                         error,
                         entry,
                     } => {
-                        let kind = entry.as_ref().map(|e| e.kind.clone());
+                        let kind = entry.as_ref().map(|e| (e.kind.clone(), e.client_id.clone()));
                         let moved = store
                             .transition_transfer(
                                 &id,
@@ -95,9 +95,13 @@ impl Handler<ProviderMove> for WalletActor {
                         (ProviderMoved::Transitioned(moved), posted, kind)
                     }
                 };
-                if let (Some(posted), Some(kind)) = (posted, kind) {
-                    metrics::counter!(crate::metrics::BALANCE_TRANSFERS, "kind" => kind)
-                        .increment(1);
+                if let (Some(posted), Some((kind, client))) = (posted, kind) {
+                    metrics::counter!(
+                        crate::metrics::BALANCE_TRANSFERS,
+                        "client_id" => crate::metrics::client_label(&client),
+                        "transfer_type" => kind
+                    )
+                    .increment(1);
                     if let Some(line) = posted.line(&wallet_id(&user_id)) {
                         bus.publish(Event::new(
                             format!("user:{user_id}"),

@@ -25,6 +25,7 @@ mod read_cache;
 mod realtime;
 mod realtime_browser;
 mod realtime_redis;
+mod sessions_and_limits;
 mod settings_enforced;
 mod settlements;
 mod two_nodes;

@@ -30,8 +30,6 @@ async fn health_ready_and_metrics_from_start(backend: Backend) {
         "http_requests_total",
         "http_request_duration_seconds",
         "active_users_total",
-        "balance_transfers_total{kind=\"deposit\"}",
-        "game_sessions_total",
         "websocket_connections",
         "wallet_actors",
         "ledger_imbalance",
@@ -42,10 +40,10 @@ async fn health_ready_and_metrics_from_start(backend: Backend) {
     // A committed mutation is counted.
     let api = hub.api();
     let tree = Tree::create(&api).await;
-    let before = deposits(&hub).await;
+    let before = deposits(&hub, &tree.client_id).await;
     let requests_before = deposit_requests(&hub).await;
     api.deposit(&tree.admin_token, &tree.player_id, "1").await;
-    assert_eq!(deposits(&hub).await, before + 1);
+    assert_eq!(deposits(&hub, &tree.client_id).await, before + 1);
     // Counted per route pattern, method and status, each request once (the second one goes
     // through the worker's cached handle).
     api.deposit(&tree.admin_token, &tree.player_id, "1").await;
@@ -69,16 +67,15 @@ async fn health_ready_and_metrics_from_start(backend: Backend) {
 
 /// `http_requests_total` of successful deposit requests.
 async fn deposit_requests(hub: &HubProcess) -> u64 {
-    let series = r#"http_requests_total{method="POST",route="/api/v1/users/{id}/wallet/deposit",status="200"}"#;
+    let series = r#"http_requests_total{method="POST",route="/api/v1/users/{id}/wallet/deposit",status_code="200"}"#;
     metric_value(&hub.metrics().await, series).map_or(0, |v| v as u64)
 }
 
-async fn deposits(hub: &HubProcess) -> u64 {
-    hub.metrics()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix("balance_transfers_total{kind=\"deposit\"} "))
-        .map_or(0, |v| v.trim().parse().unwrap())
+/// `balance_transfers_total{client_id,transfer_type="deposit"}` of one client (design section 8).
+async fn deposits(hub: &HubProcess, client_id: &str) -> u64 {
+    let series =
+        format!(r#"balance_transfers_total{{client_id="{client_id}",transfer_type="deposit"}}"#);
+    metric_value(&hub.metrics().await, &series).map_or(0, |v| v as u64)
 }
 
 /// `nashub check-ledger` exits non-zero and names the violation when the books are altered.

@@ -287,11 +287,17 @@ async fn providers_embedded_default_flow(backend: Backend) {
         .await
         .unwrap();
     // The recorder is process-wide: other tests may have started sessions too.
-    let sessions = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("game_sessions_total "))
-        .and_then(|n| n.trim().parse::<u64>().ok());
-    assert!(sessions.is_some_and(|n| n >= 1), "{metrics}");
+    // Labelled as design section 8 names them: this client's session of a JDB game.
+    let game_type = nashub::metrics::game_type("jdb", &code);
+    let series = format!(
+        r#"game_sessions_total{{client_id="{}",game_type="{game_type}"}}"#,
+        tree.client_id
+    );
+    assert_eq!(
+        crate::helpers::metric_value(&metrics, &series),
+        Some(1.0),
+        "{metrics}"
+    );
     assert!(metrics.contains("provider_transfers_total"));
     assert!(metrics.contains("provider_breaker_state"));
     hub.infra.assert_ledger_ok();
