@@ -40,6 +40,13 @@ pub struct Settings {
     pub rate_limit_auth_per_ip: u32,
     /// Provider callbacks per second per provider and client IP (burst twice that); 0 off.
     pub rate_limit_callbacks_per_ip: u32,
+    /// Browser origins allowed to call the API from any client's pages (the console, say):
+    /// comma-separated `scheme://host[:port]`. Each client adds its own in its settings
+    /// (`allowed_origins`).
+    #[serde(deserialize_with = "text")]
+    pub cors_origins: String,
+    /// Send `Strict-Transport-Security` (set it when a TLS-terminating proxy fronts the hub).
+    pub hsts: bool,
     /// `text` or `json`.
     #[serde(deserialize_with = "text")]
     pub log_format: String,
@@ -208,6 +215,8 @@ impl Default for Settings {
             rate_limit_per_user: 2000,
             rate_limit_auth_per_ip: 20,
             rate_limit_callbacks_per_ip: 1000,
+            cors_origins: String::new(),
+            hsts: false,
             log_format: "text".into(),
             http_workers: None,
             access_token_ttl_secs: 15 * 60,

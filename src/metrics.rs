@@ -74,7 +74,9 @@ pub fn client_label(client_id: &str) -> String {
 
 /// `game_sessions_total{game_type}`: a fixed set. JDB's `gType` codes map to what players
 /// call them; LuckySports is a sportsbook.
-pub const GAME_TYPES: &[&str] = &["slot", "fishing", "arcade", "lottery", "card", "sports", "other"];
+pub const GAME_TYPES: &[&str] = &[
+    "slot", "fishing", "arcade", "lottery", "card", "sports", "other",
+];
 
 pub fn game_type(provider: &str, game_code: &str) -> &'static str {
     match provider {

@@ -112,6 +112,11 @@ impl Hub {
             limiter: Arc::new(crate::auth::rate_limit::RateLimiter::new(
                 settings.rate_limit_per_user,
             )),
+            origins: Arc::new(
+                crate::clients::origins::AllowedOrigins::new(&settings.cors_origins)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            hsts: settings.hsts,
             ip_limits: Arc::new(crate::auth::rate_limit::IpLimits::new(
                 settings.rate_limit_auth_per_ip,
                 settings.rate_limit_callbacks_per_ip,
@@ -143,6 +148,7 @@ impl Hub {
             App::new()
                 .app_data(data.clone())
                 .wrap(from_fn(crate::http::body_deadline::enforce))
+                .wrap(from_fn(crate::http::cors::apply))
                 .wrap(from_fn(crate::http::middleware::observe))
                 .wrap(
                     DefaultHeaders::new()

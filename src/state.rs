@@ -23,6 +23,10 @@ pub struct AppState {
     pub limiter: Arc<crate::auth::rate_limit::RateLimiter>,
     /// Unauthenticated endpoints, per client IP: login and refresh, provider callbacks.
     pub ip_limits: Arc<crate::auth::rate_limit::IpLimits>,
+    /// Origins allowed by CORS (the platform's and every client's).
+    pub origins: Arc<crate::clients::origins::AllowedOrigins>,
+    /// Send `Strict-Transport-Security`.
+    pub hsts: bool,
     /// Seals provider credentials at rest.
     pub secrets: Arc<crate::secrets::SecretBox>,
 }

@@ -38,6 +38,9 @@ pub struct Settings {
     pub branding: Branding,
     #[serde(default)]
     pub limits: Limits,
+    /// Browser origins (`scheme://host[:port]`) of the client's own sites allowed by CORS.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -48,6 +51,7 @@ impl Default for Settings {
             revenue_share_rate: "0.0000".into(),
             branding: Branding::default(),
             limits: Limits::default(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -150,4 +154,74 @@ pub async fn stored(store: &Store, client_id: &str) -> Result<Option<Settings>, 
         Some(text) => serde_json::from_str(&text).ok(),
         None => Some(Settings::default()),
     })
+}
+
+/// Most origins one client may list.
+pub const MAX_ORIGINS: usize = 20;
+
+/// An origin as browsers send it: `http` or `https`, a host, an optional port, nothing else.
+/// Answers the canonical (lower-case) form.
+pub fn parse_origin(text: &str) -> Option<String> {
+    let text = text.trim().to_ascii_lowercase();
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))?;
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || rest.starts_with('[') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':'));
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
+    (host_ok && port_ok).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        assert_eq!(
+            parse_origin("HTTPS://Play.Example.com:8443").as_deref(),
+            Some("https://play.example.com:8443")
+        );
+        assert_eq!(
+            parse_origin("http://localhost").as_deref(),
+            Some("http://localhost")
+        );
+        for bad in [
+            "ftp://x.example",
+            "https://x.example/path",
+            "https://",
+            "x.example",
+            "https://x.example:99999",
+            "https://x.example:",
+            "https://a b.example",
+            "*",
+        ] {
+            assert_eq!(parse_origin(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_cap_what_they_name_only() {
+        let mut s = Settings::default();
+        s.limits.max_deposit = Some("100.00".into());
+        assert!(s.check_limit(LimitKind::Deposit, 10_000, 2).is_ok());
+        let Err(SettingsError::LimitExceeded { field, max, amount }) =
+            s.check_limit(LimitKind::Deposit, 10_001, 2)
+        else {
+            panic!("not refused")
+        };
+        assert_eq!(
+            (field, max.as_str(), amount.as_str()),
+            ("limits.max_deposit", "100.00", "100.01")
+        );
+        assert!(s.check_limit(LimitKind::Withdrawal, i64::MAX, 2).is_ok());
+        assert!(s.check_limit(LimitKind::Transfer, i64::MAX, 2).is_ok());
+    }
 }

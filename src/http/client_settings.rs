@@ -14,7 +14,9 @@ use crate::access::{self, Reach};
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
-use crate::clients::settings::{Branding, Limits, PROVIDERS, Settings, stored};
+use crate::clients::settings::{
+    Branding, Limits, MAX_ORIGINS, PROVIDERS, Settings, parse_origin, stored,
+};
 use crate::domain::{Amount, Role, new_id, now_ms, rfc3339_ms};
 use crate::ledger::settlement::Rate;
 use crate::providers::credentials::ClientCredentials;
@@ -30,6 +32,7 @@ pub struct SettingsPatch {
     revenue_share_rate: Option<String>,
     branding: Option<Branding>,
     limits: Option<Limits>,
+    allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +124,7 @@ async fn view(state: &AppState, client: &ClientRow) -> Result<serde_json::Value,
         "revenue_share_rate": settings.revenue_share_rate,
         "branding": settings.branding,
         "limits": settings.limits,
+        "allowed_origins": settings.allowed_origins,
         "credentials": credentials,
     }))
 }
@@ -182,6 +186,27 @@ pub async fn update(
             )?,
             max_transfer: limit("limits.max_transfer", l.max_transfer.as_deref(), &client)?,
         };
+    }
+    if let Some(origins) = body.allowed_origins {
+        if origins.len() > MAX_ORIGINS {
+            return Err(ApiError::validation(format!(
+                "allowed_origins: at most {MAX_ORIGINS} origins"
+            ))
+            .with_field("allowed_origins"));
+        }
+        let mut list: Vec<String> = Vec::new();
+        for o in &origins {
+            let origin = parse_origin(o).ok_or_else(|| {
+                ApiError::validation(format!(
+                    "allowed_origins: {o:?} is not an origin (http(s)://host[:port], no path)"
+                ))
+                .with_field("allowed_origins")
+            })?;
+            if !list.contains(&origin) {
+                list.push(origin);
+            }
+        }
+        next.allowed_origins = list;
     }
     let text = serde_json::to_string(&next).map_err(|_| ApiError::internal())?;
     state

@@ -8,6 +8,7 @@ pub mod body_deadline;
 pub mod callbacks;
 pub mod client_settings;
 pub mod clients;
+pub mod cors;
 pub mod docs;
 pub mod error;
 pub mod extract;

@@ -225,6 +225,10 @@ impl Store {
         Ok(text)
     }
 
+    pub async fn all_client_settings(&self) -> StoreResult<Vec<(String, String)>> {
+        dispatch!(self, b => b.all_client_settings().await)
+    }
+
     pub async fn put_client_settings(
         &self,
         client_id: &str,

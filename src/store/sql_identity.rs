@@ -417,6 +417,16 @@ impl Backend {
         Ok(row.map(|r| r.try_get("settings")).transpose()?)
     }
 
+    /// Every client's stored settings document (for the CORS origin list).
+    pub async fn all_client_settings(&self) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT client_id, settings FROM client_settings")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("client_id")?, r.try_get("settings")?)))
+            .collect()
+    }
+
     pub async fn put_client_settings(
         &self,
         client_id: &str,

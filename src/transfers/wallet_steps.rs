@@ -80,7 +80,9 @@ impl Handler<ProviderMove> for WalletActor {
                         error,
                         entry,
                     } => {
-                        let kind = entry.as_ref().map(|e| (e.kind.clone(), e.client_id.clone()));
+                        let kind = entry
+                            .as_ref()
+                            .map(|e| (e.kind.clone(), e.client_id.clone()));
                         let moved = store
                             .transition_transfer(
                                 &id,

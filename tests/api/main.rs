@@ -11,6 +11,7 @@ mod availability;
 mod clients_settings;
 mod closed_accounts;
 mod concurrency;
+mod cors;
 mod durability;
 mod flow;
 mod idempotency;
