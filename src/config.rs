@@ -29,6 +29,11 @@ pub struct Settings {
     pub jwt_secret: Option<String>,
     #[serde(deserialize_with = "opt_text")]
     pub secrets_key: Option<String>,
+    /// Keys used before the current one (base64, comma-separated, newest first): they open
+    /// values sealed before a rotation, never seal. The last one listed keys the audit chain
+    /// when any is listed: keep the original key here for as long as the audit log matters.
+    #[serde(deserialize_with = "text")]
+    pub secrets_previous_keys: String,
     #[serde(deserialize_with = "text")]
     pub admin_username: String,
     #[serde(deserialize_with = "opt_text")]
@@ -210,6 +215,7 @@ impl Default for Settings {
             redis_prefix: "nashub".into(),
             jwt_secret: None,
             secrets_key: None,
+            secrets_previous_keys: String::new(),
             admin_username: "admin".into(),
             admin_password: None,
             rate_limit_per_user: 2000,
@@ -325,10 +331,29 @@ impl Settings {
         let secrets_key: [u8; 32] = secrets_key
             .try_into()
             .map_err(|_| anyhow::anyhow!("NASHUB_SECRETS_KEY must decode to 32 bytes (AES-256)"))?;
+        let mut secrets_previous = Vec::new();
+        for text in self
+            .secrets_previous_keys
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let key: [u8; 32] = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .ok()
+                .and_then(|k| k.try_into().ok())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "NASHUB_SECRETS_PREVIOUS_KEYS: each key must be base64 of 32 bytes"
+                    )
+                })?;
+            secrets_previous.push(key);
+        }
         Ok(Config {
             database_url,
             jwt_secret,
             secrets_key,
+            secrets_previous,
             settings: self,
         })
     }
@@ -422,6 +447,21 @@ pub struct Config {
     pub database_url: String,
     pub jwt_secret: Vec<u8>,
     pub secrets_key: [u8; 32],
+    /// Earlier keys, newest first: they open, never seal.
+    pub secrets_previous: Vec<[u8; 32]>,
+}
+
+impl Config {
+    /// The secrets box: the current key seals, every key opens what names it.
+    pub fn secret_box(&self) -> crate::secrets::SecretBox {
+        crate::secrets::SecretBox::with_previous(&self.secrets_key, &self.secrets_previous)
+    }
+
+    /// The key the audit chain is linked with: the oldest secrets key configured, so rotating
+    /// the secrets key leaves every existing link verifiable.
+    pub fn audit_secret(&self) -> &[u8; 32] {
+        self.secrets_previous.last().unwrap_or(&self.secrets_key)
+    }
 }
 
 impl std::fmt::Debug for Config {

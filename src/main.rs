@@ -39,6 +39,9 @@ enum Command {
     /// Verify the audit log's hash chain; exits 1 and names the first bad row if it was
     /// altered, or rows were removed or reordered.
     AuditVerify,
+    /// Re-seal every stored secret under the current secrets key (after a rotation: the old
+    /// key listed in NASHUB_SECRETS_PREVIOUS_KEYS). Exits 1 if some value no key opens.
+    RotateSecrets,
     /// Run a provider simulator (`jdb` or `luckysports`) over HTTP.
     Sim {
         /// `jdb` or `luckysports`.
@@ -117,6 +120,26 @@ fn main() -> ExitCode {
                         Ok(ExitCode::from(1))
                     }
                 }
+            }
+            Command::RotateSecrets => {
+                let store = nashub::startup::open_store(&config).await?;
+                let report =
+                    nashub::ops::rotate_secrets::rotate(&store, &config.secret_box()).await?;
+                println!(
+                    "secrets resealed under key {}: {} (changed meanwhile: {}, unopenable: {})",
+                    nashub::secrets::key_id(&config.secrets_key),
+                    report.resealed,
+                    report.raced,
+                    report.unopenable.len()
+                );
+                for (id, version, key) in &report.unopenable {
+                    println!("  secret {id} version {version}: no configured key {key} opens it");
+                }
+                Ok(if report.unopenable.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
             }
             Command::AuditVerify => {
                 let store = nashub::startup::open_store(&config).await?;

@@ -58,7 +58,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
             crate::config::redact_url(&config.database_url)
         )
     })?;
-    Ok(store.with_audit_key(crate::audit::chain::derive_key(&config.secrets_key)))
+    Ok(store.with_audit_key(crate::audit::chain::derive_key(config.audit_secret())))
 }
 
 impl Hub {
@@ -91,7 +91,7 @@ impl Hub {
             bus.clone(),
             Duration::from_secs(settings.wallet_idle_secs),
         );
-        let secrets = Arc::new(crate::secrets::SecretBox::new(&config.secrets_key));
+        let secrets = Arc::new(config.secret_box());
         let providers = crate::transfers::Providers::start(
             &settings.providers,
             &settings.data_dir.join("sims"),

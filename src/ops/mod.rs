@@ -1,5 +1,7 @@
 //! Maintenance commands that read the same configuration as `serve`.
 
+pub mod rotate_secrets;
+
 /// `nashub check-ledger`'s exit code when the check itself failed (0 clean, 1 imbalance,
 /// 2 a start-up error such as configuration).
 pub const CHECK_COULD_NOT_RUN: u8 = 3;

@@ -44,6 +44,18 @@ pub struct SecretRow {
     pub version: i64,
 }
 
+/// One sealed value, current or kept (`archived`), as a key rotation reads and replaces it.
+#[derive(Debug, Clone)]
+pub struct SealedValue {
+    /// The secret's row id: the associated data it is sealed with.
+    pub secret_id: String,
+    pub archived: bool,
+    pub version: i64,
+    pub key_id: String,
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
 /// How a row's hash is made from the key, the previous hash, its seq and its content.
 pub type AuditLink = fn(&[u8; 32], &str, i64, &NewAudit) -> String;
 
@@ -254,6 +266,22 @@ impl Store {
 
     /// Stores (or replaces) a sealed secret; returns its version. This node's provider
     /// registry sees the change at once, other nodes within one epoch poll.
+    pub async fn sealed_not_under(&self, key_id: &str) -> StoreResult<Vec<SealedValue>> {
+        dispatch!(self, b => b.sealed_not_under(key_id).await)
+    }
+
+    pub async fn reseal(
+        &self,
+        old: &SealedValue,
+        key_id: &str,
+        nonce: &str,
+        ciphertext: &str,
+    ) -> StoreResult<bool> {
+        let result = dispatch!(self, b => b.reseal(old, key_id, nonce, ciphertext).await);
+        self.cache.credentials_changed();
+        result
+    }
+
     pub async fn put_client_secret(&self, secret: &SecretRow) -> StoreResult<i64> {
         let result = dispatch!(self, b => b.put_client_secret(secret).await);
         self.cache.credentials_changed();

@@ -41,7 +41,7 @@ mod fmt_sql_providers;
 #[path = "sql_settlements.rs"]
 mod fmt_sql_settlements;
 
-pub use identity::{AuditRow, NewAudit, SecretRow, UserFilter};
+pub use identity::{AuditRow, NewAudit, SealedValue, SecretRow, UserFilter};
 pub use ledger::group_commit::{AfterCommit, GroupCommitOptions};
 pub use ledger::sqlite_wal_sync::WalSyncFaults;
 pub use types::*;

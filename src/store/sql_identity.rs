@@ -478,6 +478,61 @@ impl Backend {
         Ok(rows.iter().map(secret_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// Every sealed value (current secrets and kept versions) not sealed under `key_id`:
+    /// what a key rotation re-seals.
+    pub async fn sealed_not_under(&self, key_id: &str) -> StoreResult<Vec<SealedValue>> {
+        let rows = sqlx::query(
+            "SELECT id, 0 AS archived, version, key_id, nonce, ciphertext FROM client_secrets WHERE key_id <> ? \
+             UNION ALL \
+             SELECT secret_id AS id, 1 AS archived, version, key_id, nonce, ciphertext FROM client_secret_versions WHERE key_id <> ?",
+        )
+        .bind(key_id)
+        .bind(key_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SealedValue {
+                    secret_id: r.try_get("id")?,
+                    archived: r.try_get::<i64, _>("archived")? == 1,
+                    version: r.try_get("version")?,
+                    key_id: r.try_get("key_id")?,
+                    nonce: r.try_get("nonce")?,
+                    ciphertext: r.try_get("ciphertext")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces one sealed value with the same content sealed under another key, only if it is
+    /// still sealed as read (a concurrent change wins). Answers whether it was replaced.
+    pub async fn reseal(
+        &self,
+        old: &SealedValue,
+        key_id: &str,
+        nonce: &str,
+        ciphertext: &str,
+    ) -> StoreResult<bool> {
+        let sql = if old.archived {
+            "UPDATE client_secret_versions SET key_id = ?, nonce = ?, ciphertext = ? \
+             WHERE secret_id = ? AND version = ? AND key_id = ? AND nonce = ?"
+        } else {
+            "UPDATE client_secrets SET key_id = ?, nonce = ?, ciphertext = ? \
+             WHERE id = ? AND version = ? AND key_id = ? AND nonce = ?"
+        };
+        let done = sqlx::query(sql)
+            .bind(key_id)
+            .bind(nonce)
+            .bind(ciphertext)
+            .bind(&old.secret_id)
+            .bind(old.version)
+            .bind(&old.key_id)
+            .bind(&old.nonce)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Inserts or replaces the secret `(client_id, name)`, keeping the row id it was sealed with
     /// (its associated data); a replaced version is kept in `client_secret_versions`. Returns
     /// the version now stored (1 for a new secret).

@@ -27,6 +27,7 @@ mod realtime;
 mod realtime_browser;
 mod realtime_redis;
 mod sessions_and_limits;
+mod secrets_rotation;
 mod settings_enforced;
 mod settlements;
 mod two_nodes;
