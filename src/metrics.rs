@@ -94,20 +94,7 @@ pub fn game_type(provider: &str, game_code: &str) -> &'static str {
 }
 
 /// Journal entry kinds: `balance_transfers_total{transfer_type}` values.
-pub const TRANSFER_KINDS: &[&str] = &[
-    "deposit",
-    "withdrawal",
-    "credit",
-    "debit",
-    "adjustment",
-    "provider_hold",
-    "provider_release",
-    "provider_settle",
-    "provider_credit",
-    "game_result",
-    "commission",
-    "revenue_share",
-];
+pub const TRANSFER_KINDS: &[&str] = &crate::ledger::JournalKind::NAMES;
 
 pub fn register_all() {
     describe_counter!(
@@ -195,7 +182,7 @@ pub fn register_all() {
         "Provider callbacks, by provider and outcome"
     );
     for provider in crate::domain::PROVIDER_NAMES {
-        for state in ["pending", "unknown", "succeeded", "failed"] {
+        for state in crate::domain::TransferState::NAMES {
             counter!(PROVIDER_TRANSFERS, "provider" => *provider, "state" => state).absolute(0);
         }
     }

@@ -8,10 +8,9 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::extract::Auth;
-use crate::access;
 use crate::audit::Event;
 use crate::auth::{password, throttle, tokens};
-use crate::domain::{names, new_id, now_ms};
+use crate::domain::{ClientStatus, UserStatus, names, new_id, now_ms};
 use crate::state::AppState;
 use crate::store::{RotateOutcome, SessionRow, UserRow};
 
@@ -60,7 +59,7 @@ async fn token_response(
     session_id: &str,
     refresh_token: String,
 ) -> Result<HttpResponse, ApiError> {
-    let role = access::role_of(user)?;
+    let role = user.role;
     let overrides = state.store.permission_overrides(&user.id).await?;
     let access_token = state.auth.tokens.issue_access_with(
         &user.id,
@@ -144,7 +143,7 @@ pub async fn login(
             .client_by_code(&code.to_ascii_lowercase())
             .await?
         {
-            Some(c) if c.status == "active" => (Some(c.id.clone()), Some(c.id)),
+            Some(c) if c.status == ClientStatus::Active => (Some(c.id.clone()), Some(c.id)),
             _ => (None, None),
         },
     };
@@ -161,7 +160,7 @@ pub async fn login(
         .await
         .map_err(|_| ApiError::internal())?;
     let user = match user {
-        Some(u) if verified && u.status == "active" => u,
+        Some(u) if verified && u.status == UserStatus::Active => u,
         other => {
             throttle::failed(
                 &state.store,
@@ -244,7 +243,7 @@ pub async fn refresh(
         return Err(refused());
     };
     match state.store.user(&user_id).await? {
-        Some(user) if user.status == "active" => {
+        Some(user) if user.status == UserStatus::Active => {
             token_response(&state, &user, &session_id, refresh_token).await
         }
         _ => {

@@ -53,8 +53,7 @@ fn rate(field: &str, text: &str) -> Result<String, ApiError> {
 fn limit(field: &str, value: Option<&str>, client: &ClientRow) -> Result<Option<String>, ApiError> {
     value
         .map(|v| {
-            let exponent =
-                u32::try_from(client.currency_exponent).map_err(|_| ApiError::internal())?;
+            let exponent = client.currency.exponent;
             Amount::parse(v, exponent)
                 .map(|a| crate::domain::format_minor(a.minor(), exponent))
                 .map_err(|e| ApiError::validation(format!("{field}: {e}")))
@@ -117,8 +116,8 @@ async fn view(state: &AppState, client: &ClientRow) -> Result<serde_json::Value,
         .collect();
     Ok(json!({
         "client_id": client.id,
-        "currency": client.currency,
-        "currency_exponent": client.currency_exponent,
+        "currency": client.currency.code,
+        "currency_exponent": client.currency.exponent,
         "enabled_providers": settings.enabled_providers,
         "commission_rate": settings.commission_rate,
         "revenue_share_rate": settings.revenue_share_rate,

@@ -10,7 +10,7 @@ use super::views;
 use crate::access;
 use crate::audit::Event;
 use crate::auth::permissions as perm;
-use crate::domain::{Currency, Role, names, new_id, now_ms};
+use crate::domain::{ClientStatus, Currency, Role, names, new_id, now_ms};
 use crate::ledger::accounts;
 use crate::state::AppState;
 use crate::store::ClientRow;
@@ -58,9 +58,8 @@ pub async fn create(
         id: new_id(),
         code,
         name,
-        currency: currency.code.clone(),
-        currency_exponent: i64::from(currency.exponent),
-        status: "active".into(),
+        currency: currency.clone(),
+        status: ClientStatus::Active,
         created_at: now,
     };
     state
@@ -142,26 +141,27 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let before = super::client_settings::writable(&state, &caller, &id).await?;
     let name = body.name.as_deref().map(client_name).transpose()?;
-    if let Some(status) = &body.status
-        && !matches!(status.as_str(), "active" | "suspended")
-    {
-        return Err(ApiError::validation("status must be active or suspended"));
-    }
+    let status = body
+        .status
+        .as_deref()
+        .map(str::parse::<ClientStatus>)
+        .transpose()
+        .map_err(|_| ApiError::validation("status must be active or suspended"))?;
     if !state
         .store
-        .update_client(&id, name.as_deref(), body.status.as_deref(), now_ms())
+        .update_client(&id, name.as_deref(), status, now_ms())
         .await?
     {
         return Err(ApiError::not_found("client"));
     }
     let client = access::client(&state.store, &id).await?;
-    if client.status != "active" && before.status == "active" {
+    if client.status != ClientStatus::Active && before.status == ClientStatus::Active {
         // A suspended client's users are out at once, not when their tokens expire.
         state.store.revoke_client_sessions(&client.id).await?;
     }
-    let action = match (before.status.as_str(), client.status.as_str()) {
-        ("active", "suspended") => "client.suspend",
-        ("suspended", "active") => "client.reactivate",
+    let action = match (before.status, client.status) {
+        (ClientStatus::Active, ClientStatus::Suspended) => "client.suspend",
+        (ClientStatus::Suspended, ClientStatus::Active) => "client.reactivate",
         _ => "client.update",
     };
     Event::new(action)

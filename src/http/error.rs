@@ -141,7 +141,6 @@ impl From<crate::access::Denied> for ApiError {
         match e {
             Denied::NotFound(what) => ApiError::not_found(what),
             Denied::Forbidden => ApiError::forbidden(),
-            Denied::Corrupt => ApiError::internal(),
             Denied::Store(e) => e.into(),
         }
     }

@@ -31,7 +31,7 @@ pub async fn client_transactions(
 ) -> Result<HttpResponse, ApiError> {
     access::client_reach(&caller, &id).require("client")?;
     let client = access::client(&state.store, &id).await?;
-    let currency = client.currency().map_err(|_| ApiError::internal())?;
+    let currency = client.currency.clone();
     let page = Page::new(q.cursor.clone(), q.limit);
     let limit = page.limit()?;
     let query = JournalQuery {

@@ -11,12 +11,12 @@ use super::extract::{Auth, IdempotencyKey};
 use super::users::reachable_user;
 use crate::access;
 use crate::auth::Caller;
-use crate::domain::{Amount, Currency, Role};
+use crate::domain::{Amount, Currency, Role, TransferState};
 use crate::ledger::accounts::wallet_id;
 use crate::providers::Direction;
 use crate::state::AppState;
 use crate::store::{ClientRow, UserRow};
-use crate::transfers::{ProviderError, SUCCEEDED, TransferRequest};
+use crate::transfers::{ProviderError, TransferRequest};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,13 +156,13 @@ async fn transfer(
         "balance": balance,
         "currency": currency.code,
     });
-    Ok(match status.state.as_str() {
-        SUCCEEDED => HttpResponse::Ok().json(body),
-        "failed" => HttpResponse::BadGateway().json(json!({
+    Ok(match status.state {
+        TransferState::Succeeded => HttpResponse::Ok().json(body),
+        TransferState::Failed => HttpResponse::BadGateway().json(json!({
             "error": { "code": "provider_refused", "message": "the provider refused the transfer; nothing moved" },
             "transfer_id": body["transfer_id"], "state": "failed", "balance": body["balance"],
         })),
-        _ => HttpResponse::Accepted().json(body),
+        TransferState::Pending | TransferState::Unknown => HttpResponse::Accepted().json(body),
     })
 }
 

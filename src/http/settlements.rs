@@ -91,7 +91,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let (client_id, settlement_id) = path.into_inner();
     let client = super::clients::readable(&state, &caller, &client_id).await?;
-    let currency = client.currency().map_err(|_| ApiError::internal())?;
+    let currency = client.currency.clone();
     let s = state
         .store
         .settlement(&client.id, &settlement_id)
@@ -108,7 +108,7 @@ pub async fn list(
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
     let client = super::clients::readable(&state, &caller, &id).await?;
-    let currency = client.currency().map_err(|_| ApiError::internal())?;
+    let currency = client.currency.clone();
     let limit = page.limit()?;
     let before = page.numeric_cursor()?;
     let rows = state

@@ -15,7 +15,7 @@ use crate::access;
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
-use crate::domain::{Role, names, now_ms};
+use crate::domain::{Role, UserStatus, names, now_ms};
 use crate::state::AppState;
 use crate::store::{UserFilter, UserRow};
 
@@ -38,8 +38,6 @@ pub struct UpdateUser {
     username: Option<String>,
 }
 
-const STATUSES: [&str; 3] = ["active", "suspended", "closed"];
-
 /// A user the caller may administer: in reach, with `users.manage`, never oneself, never a
 /// platform user, and a client admin only by the platform.
 pub async fn manageable_user(
@@ -48,7 +46,7 @@ pub async fn manageable_user(
     id: &str,
 ) -> Result<UserRow, ApiError> {
     let user = reachable_user(state, caller, id).await?;
-    let role = access::role_of(&user)?;
+    let role = user.role;
     let allowed = caller.can(perm::USERS_MANAGE)
         && user.id != caller.user_id
         && role != Role::SuperAdmin
@@ -81,21 +79,20 @@ pub async fn list(
     } else {
         None
     };
-    if let Some(role) = &q.role {
-        role.parse::<Role>().map_err(ApiError::validation)?;
-    }
-    if let Some(status) = &q.status
-        && !STATUSES.contains(&status.as_str())
-    {
-        return Err(ApiError::validation(
-            "status must be active, suspended or closed",
-        ));
-    }
+    let role = q.role.as_deref().map(str::parse::<Role>).transpose();
+    let role = role.map_err(ApiError::validation)?;
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<UserStatus>)
+        .transpose();
+    let status =
+        status.map_err(|_| ApiError::validation("status must be active, suspended or closed"))?;
     let filter = UserFilter {
         client_id,
         under_path,
-        role: q.role.clone(),
-        status: q.status.clone(),
+        role,
+        status,
         parent_id: q.parent_id.clone(),
         username_prefix: q.username.as_ref().map(|u| u.trim().to_ascii_lowercase()),
         after_id: q.cursor.clone(),
@@ -189,10 +186,10 @@ async fn set_status(
     req: HttpRequest,
     caller: Caller,
     id: String,
-    status: &'static str,
+    status: UserStatus,
 ) -> Result<HttpResponse, ApiError> {
     let user = manageable_user(&state, &caller, &id).await?;
-    if user.status == "closed" && status != "closed" {
+    if user.status == UserStatus::Closed && status != UserStatus::Closed {
         return Err(ApiError::conflict(
             "user_closed",
             "this user is closed for good",
@@ -206,9 +203,9 @@ async fn set_status(
             .set_user_status(&user.id, status, now_ms())
             .await?;
         let action = match status {
-            "active" => "user.reactivate",
-            "suspended" => "user.suspend",
-            _ => "user.close",
+            UserStatus::Active => "user.reactivate",
+            UserStatus::Suspended => "user.suspend",
+            UserStatus::Closed => "user.close",
         };
         let change = (
             json!({ "status": user.status }),
@@ -259,6 +256,6 @@ macro_rules! status_handler {
     };
 }
 
-status_handler!(suspend, "suspended");
-status_handler!(reactivate, "active");
-status_handler!(close, "closed");
+status_handler!(suspend, UserStatus::Suspended);
+status_handler!(reactivate, UserStatus::Active);
+status_handler!(close, UserStatus::Closed);

@@ -10,7 +10,6 @@ use super::error::ApiError;
 use super::extract::Auth;
 use super::user_admin::manageable_user;
 use super::users::readable_user;
-use crate::access;
 use crate::audit::Event;
 use crate::auth::permissions as perm;
 use crate::domain::{Role, now_ms};
@@ -18,7 +17,7 @@ use crate::state::AppState;
 use crate::store::UserRow;
 
 async fn describe(state: &AppState, user: &UserRow) -> Result<serde_json::Value, ApiError> {
-    let role = access::role_of(user)?;
+    let role = user.role;
     let overrides = state.store.permission_overrides(&user.id).await?;
     Ok(json!({
         "user_id": user.id,
@@ -56,7 +55,7 @@ async fn change(
     if grant && caller.role != Role::SuperAdmin && !caller.can(permission) {
         return Err(ApiError::forbidden());
     }
-    let role = access::role_of(&user)?;
+    let role = user.role;
     let is_default = perm::defaults(role).contains(permission);
     if grant && !is_default && !perm::grantable(role, permission) {
         return Err(ApiError::validation(format!(

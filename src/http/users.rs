@@ -97,7 +97,7 @@ pub async fn create(
         (_, _) => caller.client_id.clone().ok_or_else(ApiError::internal)?,
     };
     let client = access::client(&state.store, &client_id).await?;
-    if client.status != "active" {
+    if client.status != crate::domain::ClientStatus::Active {
         return Err(ApiError::conflict(
             "client_suspended",
             "this client is suspended",
@@ -132,7 +132,7 @@ pub async fn create(
                     "parent_id must be a user of the same client",
                 ));
             }
-            let parent_role = access::role_of(&parent)?;
+            let parent_role = parent.role;
             if !parent_role.can_parent() {
                 return Err(ApiError::validation(
                     "parent must be a client admin or an agent",

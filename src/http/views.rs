@@ -10,8 +10,8 @@ pub fn client(c: &ClientRow) -> Value {
         "id": c.id,
         "code": c.code,
         "name": c.name,
-        "currency": c.currency,
-        "currency_exponent": c.currency_exponent,
+        "currency": c.currency.code,
+        "currency_exponent": c.currency.exponent,
         "status": c.status,
         "created_at": rfc3339_ms(c.created_at),
     })

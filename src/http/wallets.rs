@@ -15,6 +15,7 @@ use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
 use crate::domain::{Amount, Currency, Role, rfc3339_ms};
+use crate::ledger::JournalKind;
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::entries::{self, Movement, Request};
 use crate::state::AppState;
@@ -307,18 +308,17 @@ pub async fn history(
     let page = Page::new(q.cursor.clone(), q.limit);
     let limit = page.limit()?;
     let before_version = page.numeric_cursor()?;
-    if let Some(kind) = &q.kind
-        && !crate::metrics::TRANSFER_KINDS.contains(&kind.as_str())
-    {
-        return Err(ApiError::validation(format!(
+    let kind = q.kind.as_deref().map(str::parse::<JournalKind>).transpose();
+    let kind = kind.map_err(|_| {
+        ApiError::validation(format!(
             "kind must be one of {}",
-            crate::metrics::TRANSFER_KINDS.join(", ")
-        )));
-    }
+            JournalKind::NAMES.join(", ")
+        ))
+    })?;
     let query = HistoryQuery {
         before_version,
         limit: limit.fetch(),
-        kind: q.kind.clone(),
+        kind,
         from_ms: parse_time("from", q.from.as_deref())?,
         to_ms: parse_time("to", q.to.as_deref())?,
         min_abs_amount: parse_bound("min_amount", q.min_amount.as_deref(), &currency)?,

@@ -4,7 +4,7 @@
 //! keep opening old values meanwhile, so it can run while they serve. Idempotent: a second run
 //! finds nothing to do. A value changed by an admin while it runs is left to that change.
 
-use crate::secrets::{SecretBox, SecretError, Sealed};
+use crate::secrets::{Sealed, SecretBox, SecretError};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -129,10 +129,10 @@ impl Backend {
             .bind(f.after_id.as_deref().unwrap_or(""))
             .bind(&lo)
             .bind(&hi)
-            .bind(&f.role)
-            .bind(&f.role)
-            .bind(&f.status)
-            .bind(&f.status)
+            .bind(f.role.map(Role::as_str))
+            .bind(f.role.map(Role::as_str))
+            .bind(f.status.map(UserStatus::as_str))
+            .bind(f.status.map(UserStatus::as_str))
             .bind(&f.parent_id)
             .bind(&f.parent_id)
             .bind(&prefix)
@@ -176,9 +176,14 @@ impl Backend {
 
     /// Sets a user's status; leaving `active` ends every session of the user in the same
     /// transaction. False if no such user.
-    pub async fn set_user_status(&self, id: &str, status: &str, now_ms: i64) -> StoreResult<bool> {
+    pub async fn set_user_status(
+        &self,
+        id: &str,
+        status: UserStatus,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.write.begin().await?;
-        if status == "closed" {
+        if status == UserStatus::Closed {
             // Freeze first: the UPDATE takes the accounts' row locks (the ledger writers read
             // `closed` under the same locks), so the balances checked below cannot change
             // before COMMIT and no movement can follow it.
@@ -209,13 +214,13 @@ impl Backend {
             }
         }
         let n = sqlx::query("UPDATE users SET status = ?, updated_at = ? WHERE id = ?")
-            .bind(status)
+            .bind(status.as_str())
             .bind(now_ms)
             .bind(id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if status != "active" {
+        if status != UserStatus::Active {
             sqlx::query("UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0")
                 .bind(id)
                 .execute(&mut *tx)
@@ -295,10 +300,10 @@ impl Backend {
                 .bind(&u.parent_id)
                 .bind(&u.path)
                 .bind(u.depth)
-                .bind(&u.role)
+                .bind(u.role.as_str())
                 .bind(&u.username)
                 .bind(&u.password_hash)
-                .bind(&u.status)
+                .bind(u.status.as_str())
                 .bind(u.created_at)
                 .bind(u.created_at)
                 .execute(&mut *tx)
@@ -480,7 +485,7 @@ impl Backend {
 
     /// Every sealed value (current secrets and kept versions) not sealed under `key_id`:
     /// what a key rotation re-seals.
-    pub async fn sealed_not_under(&self, key_id: &str) -> StoreResult<Vec<SealedValue>> {
+    pub async fn sealed_not_under(&self, key_id: &str) -> StoreResult<Vec<super::SealedValue>> {
         let rows = sqlx::query(
             "SELECT id, 0 AS archived, version, key_id, nonce, ciphertext FROM client_secrets WHERE key_id <> ? \
              UNION ALL \
@@ -492,7 +497,7 @@ impl Backend {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(SealedValue {
+                Ok(super::SealedValue {
                     secret_id: r.try_get("id")?,
                     archived: r.try_get::<i64, _>("archived")? == 1,
                     version: r.try_get("version")?,
@@ -508,7 +513,7 @@ impl Backend {
     /// still sealed as read (a concurrent change wins). Answers whether it was replaced.
     pub async fn reseal(
         &self,
-        old: &SealedValue,
+        old: &super::SealedValue,
         key_id: &str,
         nonce: &str,
         ciphertext: &str,

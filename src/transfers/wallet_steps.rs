@@ -7,7 +7,7 @@
 use actix::prelude::*;
 
 use crate::actors::wallet::WalletActor;
-use crate::domain::Currency;
+use crate::domain::{Currency, TransferState};
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::{NewEntry, PostedEntry};
 use crate::realtime::bus::{Bus, Event, EventKind};
@@ -23,8 +23,8 @@ pub enum ProviderOp {
     /// Move the row from one of `from` to `to`, posting `entry`, in one transaction.
     Transition {
         id: String,
-        from: Vec<&'static str>,
-        to: &'static str,
+        from: Vec<TransferState>,
+        to: TransferState,
         provider_balance: Option<i64>,
         error: Option<String>,
         entry: Option<NewEntry>,
@@ -64,7 +64,9 @@ impl Handler<ProviderMove> for WalletActor {
             async move {
                 let (moved, posted, kind) = match op {
                     ProviderOp::Begin { row, hold } => {
-                        let kind = hold.as_ref().map(|h| (h.kind.clone(), h.client_id.clone()));
+                        let kind = hold
+                            .as_ref()
+                            .map(|h| (h.kind.as_str(), h.client_id.clone()));
                         let outcome = store.begin_transfer(&row, hold.as_ref()).await?;
                         let posted = match &outcome {
                             BeginOutcome::Created(p) => p.clone(),
@@ -82,7 +84,7 @@ impl Handler<ProviderMove> for WalletActor {
                     } => {
                         let kind = entry
                             .as_ref()
-                            .map(|e| (e.kind.clone(), e.client_id.clone()));
+                            .map(|e| (e.kind.as_str(), e.client_id.clone()));
                         let moved = store
                             .transition_transfer(
                                 &id,

@@ -27,16 +27,16 @@ async fn secrets_key_rotates_without_losing_a_credential(backend: Backend) {
         },
     )
     .unwrap();
-    let doc = |secret: &str| {
-        json!({ "credentials": { "base_url": own_ls.base_url(), "operator": "op_own", "secret": secret } })
-    };
+    let doc = |secret: &str| json!({ "credentials": { "base_url": own_ls.base_url(), "operator": "op_own", "secret": secret } });
     let infra = Infra::new(backend).await;
     let hub = HubProcess::start_with_env(&infra, &[("NASHUB_SECRETS_KEY", &old)]);
     let api = hub.api();
     let t = Tree::create(&api).await;
     let path = format!("/api/v1/clients/{}/credentials/luckysports", t.client_id);
     // Two versions: the first is kept (a transfer sent with it could still need it).
-    api.put(&t.super_token, &path, doc("wrong-secret")).await.ok();
+    api.put(&t.super_token, &path, doc("wrong-secret"))
+        .await
+        .ok();
     api.put(&t.super_token, &path, doc("own-secret")).await.ok();
     hub.terminate();
 
@@ -69,10 +69,7 @@ async fn secrets_key_rotates_without_losing_a_credential(backend: Backend) {
     assert!(out.contains(": 0 "), "{out}");
 
     // A key that opens nothing here: every value is reported, nothing is changed.
-    let (code, out) = infra.run_nashub_with(
-        "rotate-secrets",
-        &[("NASHUB_SECRETS_KEY", &stranger)],
-    );
+    let (code, out) = infra.run_nashub_with("rotate-secrets", &[("NASHUB_SECRETS_KEY", &stranger)]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("unopenable: 2"), "{out}");
     assert_eq!(under_new("client_secrets").await, 1);
@@ -120,7 +117,11 @@ async fn secrets_key_rotates_without_losing_a_credential(backend: Backend) {
     );
     assert_eq!(code, Some(0), "{out}");
     let (code, _) = infra.run_nashub_with("audit-verify", &[("NASHUB_SECRETS_KEY", &new)]);
-    assert_eq!(code, Some(1), "without the original key the chain cannot be checked");
+    assert_eq!(
+        code,
+        Some(1),
+        "without the original key the chain cannot be checked"
+    );
 }
 
 backend_tests!(secrets_key_rotates_without_losing_a_credential);
