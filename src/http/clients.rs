@@ -3,10 +3,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::{Auth, Page};
-use super::views;
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable, Unknown};
+use super::views::{self, Client};
 use crate::access;
 use crate::audit::Event;
 use crate::auth::permissions as perm;
@@ -15,19 +17,27 @@ use crate::ledger::accounts;
 use crate::state::AppState;
 use crate::store::ClientRow;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClient {
+    /// 2 to 32 of a-z 0-9 _ - (stored lower-case)
+    #[schema(pattern = "^[A-Za-z0-9_-]{2,32}$")]
     code: String,
+    /// 1 to 128 characters
     name: String,
+    /// ISO 4217 code
+    #[schema(example = "USD")]
     currency: String,
+    /// decimals of the currency (default 2)
     currency_exponent: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateClient {
     name: Option<String>,
+    /// active or suspended
+    #[schema(pattern = "^(active|suspended)$")]
     status: Option<String>,
 }
 
@@ -40,6 +50,13 @@ fn client_name(raw: &str) -> Result<String, ApiError> {
     }
 }
 
+/// Create a client (super admin)
+#[utoipa::path(post, path = "/api/v1/clients", tag = "clients", security(("bearer" = [])),
+    request_body = CreateClient,
+    responses(
+        (status = 201, description = "success", body = Client),
+        Secured, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -94,6 +111,12 @@ pub(crate) async fn readable(
     Ok(access::client(&state.store, id).await?)
 }
 
+/// Get a client
+#[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = Client),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -103,6 +126,13 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(views::client(&client)))
 }
 
+/// List clients
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", security(("bearer" = [])),
+    params(Page),
+    responses(
+        (status = 200, description = "success", body = views::Page<Client>),
+        Secured, Invalid, Unavailable,
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -132,6 +162,15 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(limit.page(clients, |c| c.id.clone(), views::client)))
 }
 
+/// Rename, suspend or reactivate a client (super admin)
+///
+/// Suspending ends every session of the client's users at once.
+#[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", security(("bearer" = [])),
+    request_body = UpdateClient,
+    responses(
+        (status = 200, description = "success", body = Client),
+        Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -5,12 +5,14 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::peer_ip;
 use super::error::ApiError;
 use super::extract::{Auth, Page};
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable, Unknown};
 use super::users::{reachable_user, readable_user};
-use super::views;
+use super::views::{self, User};
 use crate::access;
 use crate::audit::Event;
 use crate::auth::Caller;
@@ -19,22 +21,31 @@ use crate::domain::{Role, UserStatus, names, now_ms};
 use crate::state::AppState;
 use crate::store::{UserFilter, UserRow};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Platform callers: one client's users.
     client_id: Option<String>,
+    /// client_admin, agent or player
     role: Option<String>,
+    /// active, suspended or closed
     status: Option<String>,
     parent_id: Option<String>,
     /// Usernames starting with this.
     username: Option<String>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    /// 3 to 64 of a-z 0-9 _ . - (stored lower-case)
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,64}$")]
     username: Option<String>,
 }
 
@@ -58,7 +69,15 @@ pub async fn manageable_user(
     }
 }
 
-/// `GET /api/v1/users`: a client's users (an agent: its subtree), filtered, by id.
+/// List users (an agent: its subtree)
+///
+/// A client's users (an agent: its subtree), filtered, by id.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "success", body = views::Page<User>),
+        Secured, Invalid, Unavailable,
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -102,8 +121,15 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(limit.page(rows, |u| u.id.clone(), views::user)))
 }
 
-/// `GET /api/v1/users/{id}/subtree`: everyone below the user, in tree order; the cursor is
-/// the last user id of the previous page.
+/// Everyone below the user, in tree order
+///
+/// The cursor is the last user id of the previous page.
+#[utoipa::path(get, path = "/api/v1/users/{id}/subtree", tag = "users",
+    security(("bearer" = [])), params(Page),
+    responses(
+        (status = 200, description = "success", body = views::Page<User>),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn subtree(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -126,8 +152,16 @@ pub async fn subtree(
     Ok(HttpResponse::Ok().json(limit.page(rows, |u| u.id.clone(), views::user)))
 }
 
-/// `PATCH /api/v1/users/{id}`: only `username`; role, client, parent and balance are not
-/// fields of this body (unknown fields are refused).
+/// Rename a user
+///
+/// Only `username`; role, client, parent and balance are not fields of this body (unknown
+/// fields are refused).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "success", body = User),
+        Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -216,9 +250,16 @@ async fn set_status(
     current(&state, &user.id).await
 }
 
-/// `POST /api/v1/users/{id}/logout` (the design's `logoutUser`): ends every session of the
-/// user, so their refresh tokens stop working and their access tokens are refused at once.
-/// The user themself, or a caller who may manage them (suspending or closing does it too).
+/// End every session of the user (logoutUser)
+///
+/// Their refresh tokens stop working and their access tokens are refused at once. The user
+/// themself, or a caller who may manage them (suspending or closing does it too).
+#[utoipa::path(post, path = "/api/v1/users/{id}/logout", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = LoggedOut),
+        Secured, Unknown, Unavailable,
+    ))]
 pub async fn logout_all(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -240,11 +281,22 @@ pub async fn logout_all(
         (json!(null), json!({ "sessions_ended": ended })),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "user_id": user.id, "sessions_ended": ended })))
+    Ok(HttpResponse::Ok().json(LoggedOut {
+        user_id: user.id,
+        sessions_ended: ended,
+    }))
+}
+
+/// What `logoutUser` ended.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct LoggedOut {
+    user_id: String,
+    sessions_ended: u64,
 }
 
 macro_rules! status_handler {
-    ($name:ident, $status:expr) => {
+    ($(#[$attr:meta])* $name:ident, $status:expr) => {
+        $(#[$attr])*
         pub async fn $name(
             state: web::Data<AppState>,
             req: HttpRequest,
@@ -256,6 +308,39 @@ macro_rules! status_handler {
     };
 }
 
-status_handler!(suspend, UserStatus::Suspended);
-status_handler!(reactivate, UserStatus::Active);
-status_handler!(close, UserStatus::Closed);
+status_handler!(
+    /// Suspend; every session ends at once
+    #[utoipa::path(post, path = "/api/v1/users/{id}/suspend", tag = "users",
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "success", body = User),
+            Secured, Unknown, Invalid, Conflict, Unavailable,
+        ))]
+    suspend,
+    UserStatus::Suspended
+);
+status_handler!(
+    /// Reactivate a suspended user
+    #[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", tag = "users",
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "success", body = User),
+            Secured, Unknown, Invalid, Conflict, Unavailable,
+        ))]
+    reactivate,
+    UserStatus::Active
+);
+status_handler!(
+    /// Close for good; every session ends
+    ///
+    /// Needs an empty wallet and no provider transfer in flight (409 `balance_not_zero`,
+    /// `transfers_in_flight`).
+    #[utoipa::path(post, path = "/api/v1/users/{id}/close", tag = "users",
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "success", body = User),
+            Secured, Unknown, Invalid, Conflict, Unavailable,
+        ))]
+    close,
+    UserStatus::Closed
+);

@@ -92,7 +92,7 @@ pub enum CallError {
     Invalid(String),
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct GameInfo {
     pub code: String,
     pub name: String,
