@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod ops;
 pub mod providers;
 pub mod settlements;
+pub mod socketio;
 pub mod user_admin;
 pub mod user_permissions;
 pub mod users;
@@ -40,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/openapi.json", web::get().to(openapi::serve))
         .route("/docs", web::get().to(docs::page))
         .route("/ws", web::get().to(ws::connect))
+        .route("/socket.io/", web::get().to(socketio::polling))
         .route("/callbacks/{provider}", web::post().to(callbacks::receive))
         .route("/live", web::get().to(live::page))
         .route("/live.js", web::get().to(live::script))

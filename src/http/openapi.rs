@@ -94,6 +94,17 @@ fn ops() -> Vec<Op> {
         },
         Op {
             auth: false,
+            query: &["EIO", "transport", "token"],
+            ok: (101, "Text"),
+            ..op(
+                "get",
+                "/socket.io/",
+                "realtime",
+                "Socket.io (Engine.IO v4, EIO=4&transport=websocket only; polling is 400 unsupported_transport): the /ws rooms and events; the token goes in the CONNECT auth payload ({token}) or the `token` query parameter",
+            )
+        },
+        Op {
+            auth: false,
             body: Some("LoginRequest"),
             ok: (200, "TokenResponse"),
             ..op(
@@ -774,7 +785,8 @@ fn operation(o: &Op) -> Value {
     if !o.auth
         && (o.path.starts_with("/api/v1/auth/")
             || o.path.starts_with("/callbacks/")
-            || o.path == "/ws")
+            || o.path == "/ws"
+            || o.path == "/socket.io/")
     {
         responses.insert(
             "401".into(),
@@ -789,7 +801,13 @@ fn operation(o: &Op) -> Value {
             ),
         );
     }
-    if o.path == "/ws" {
+    if o.path == "/ws" || o.path == "/socket.io/" {
+        responses.insert(
+            "400".into(),
+            error_response(
+                "not a websocket upgrade (websocket_required), or for /socket.io/ a polling transport or an EIO other than 4 (unsupported_transport)",
+            ),
+        );
         responses.insert(
             "429".into(),
             error_response("too many websockets for this user or address (too_many_websockets)"),
