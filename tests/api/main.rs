@@ -26,6 +26,7 @@ mod realtime;
 mod realtime_browser;
 mod realtime_redis;
 mod settlements;
+mod socketio;
 mod two_nodes;
 mod users_admin;
 mod validation;
