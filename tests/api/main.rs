@@ -27,6 +27,7 @@ mod realtime_browser;
 mod realtime_redis;
 mod settlements;
 mod socketio;
+mod socketio_client;
 mod two_nodes;
 mod users_admin;
 mod validation;

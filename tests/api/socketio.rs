@@ -19,9 +19,8 @@ backend_tests!(
     socketio_token_expiry_disconnects,
 );
 
-type Stream = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Stream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// What the server sent next.
 #[derive(Debug)]
@@ -93,7 +92,9 @@ impl Sio {
             match msg {
                 Message::Text(t) if t.as_str() == "2" => self.send("3").await,
                 Message::Text(t) => return Some(Got::Text(t.as_str().to_owned())),
-                Message::Close(frame) => return Some(Got::Closed(frame.map(|f| u16::from(f.code)))),
+                Message::Close(frame) => {
+                    return Some(Got::Closed(frame.map(|f| u16::from(f.code))));
+                }
                 _ => {}
             }
         }
@@ -182,7 +183,10 @@ async fn socketio_connects_joins_rooms_and_receives_events(backend: Backend) {
     // Engine.IO open packet, then CONNECT with the auth payload.
     let mut player = Sio::open(&hub, "").await;
     let open = &player.open;
-    assert!(open["sid"].as_str().is_some_and(|s| !s.is_empty()), "{open}");
+    assert!(
+        open["sid"].as_str().is_some_and(|s| !s.is_empty()),
+        "{open}"
+    );
     assert_eq!(open["upgrades"], json!([]));
     assert!(open["pingInterval"].as_u64().unwrap() > 0);
     assert!(open["pingTimeout"].as_u64().unwrap() > 0);
@@ -223,7 +227,8 @@ async fn socketio_connects_joins_rooms_and_receives_events(backend: Backend) {
     assert_eq!(frame["room"], "client:another");
 
     // A deposit over HTTP reaches the player and the agent watching it, seq + 1.
-    api.deposit(&tree.admin_token, &tree.player_id, "12.34").await;
+    api.deposit(&tree.admin_token, &tree.player_id, "12.34")
+        .await;
     for sio in [&mut player, &mut agent] {
         let frame = sio.event_named("balance_update").await;
         assert_eq!(frame["type"], "balance_update");
@@ -247,12 +252,21 @@ async fn socketio_connects_joins_rooms_and_receives_events(backend: Backend) {
     assert_eq!(ack["type"], "unsubscribed", "{ack}");
     let (_, ack) = agent.call("leave_user_room", json!(tree.player_id)).await;
     assert_eq!(ack["data"]["code"], "not_subscribed", "{ack}");
-    api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
-    assert_eq!(player.event_named("balance_update").await["seq"], seqs[&user_room] + 3);
+    api.deposit(&tree.admin_token, &tree.player_id, "1.00")
+        .await;
+    assert_eq!(
+        player.event_named("balance_update").await["seq"],
+        seqs[&user_room] + 3
+    );
     let (_, pong) = agent.call("ping", Value::Null).await;
     assert_eq!(pong["type"], "pong", "no balance_update in between: {pong}");
 
-    let metrics = hub.http.get(format!("{}/metrics", hub.base)).send().await.unwrap();
+    let metrics = hub
+        .http
+        .get(format!("{}/metrics", hub.base))
+        .send()
+        .await
+        .unwrap();
     let metrics = metrics.text().await.unwrap();
     assert_eq!(metric_value(&metrics, "socketio_connections"), Some(2.0));
     assert!(metric_value(&metrics, "websocket_connections").unwrap() >= 2.0);
@@ -269,19 +283,25 @@ async fn socketio_resume_replays_missed_events_or_refetches(backend: Backend) {
     let room = format!("user:{}", tree.player_id);
     let mut first = Sio::connect(&hub, &tree.player_token).await;
     let start = first.joined().await[&room];
-    api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
-    let seen = first.event_named("balance_update").await["seq"].as_u64().unwrap();
+    api.deposit(&tree.admin_token, &tree.player_id, "1.00")
+        .await;
+    let seen = first.event_named("balance_update").await["seq"]
+        .as_u64()
+        .unwrap();
     assert_eq!(seen, start + 1);
     drop(first);
 
     // Missed while away: three deposits.
     for _ in 0..3 {
-        api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
+        api.deposit(&tree.admin_token, &tree.player_id, "1.00")
+            .await;
     }
     let mut back = Sio::connect(&hub, &tree.player_token).await;
     let latest = back.joined().await[&room];
     assert_eq!(latest, seen + 3);
-    let (events, ack) = back.call("resume", json!({ "room": room, "seq": seen })).await;
+    let (events, ack) = back
+        .call("resume", json!({ "room": room, "seq": seen }))
+        .await;
     let replayed: Vec<u64> = events
         .iter()
         .filter(|(name, _)| name == "balance_update")
@@ -289,20 +309,32 @@ async fn socketio_resume_replays_missed_events_or_refetches(backend: Backend) {
         .collect();
     assert_eq!(replayed, [seen + 1, seen + 2, seen + 3]);
     assert_eq!(ack["type"], "resumed", "{ack}");
-    assert_eq!((ack["seq"].as_u64(), ack["replayed"].as_u64()), (Some(latest), Some(3)));
+    assert_eq!(
+        (ack["seq"].as_u64(), ack["replayed"].as_u64()),
+        (Some(latest), Some(3))
+    );
     // Live frames carry on after the replay.
-    api.deposit(&tree.admin_token, &tree.player_id, "1.00").await;
+    api.deposit(&tree.admin_token, &tree.player_id, "1.00")
+        .await;
     assert_eq!(back.event_named("balance_update").await["seq"], latest + 1);
 
     // A seq never issued: refetch with the room's seq.
-    let (_, ack) = back.call("resume", json!({ "room": room, "seq": latest + 50 })).await;
+    let (_, ack) = back
+        .call("resume", json!({ "room": room, "seq": latest + 50 }))
+        .await;
     assert_eq!(ack["type"], "refetch", "{ack}");
     assert_eq!(ack["seq"], latest + 1);
     // Without an ack id, the same answers come as events.
-    back.send(&format!("42{}", json!(["resume", { "room": room, "seq": latest }])))
-        .await;
+    back.send(&format!(
+        "42{}",
+        json!(["resume", { "room": room, "seq": latest }])
+    ))
+    .await;
     let (name, frame) = back.event().await;
-    assert_eq!((name.as_str(), &frame["type"]), ("balance_update", &json!("balance_update")));
+    assert_eq!(
+        (name.as_str(), &frame["type"]),
+        ("balance_update", &json!("balance_update"))
+    );
     assert_eq!(back.event_named("resumed").await["replayed"], 1);
     // A room not joined.
     let (_, ack) = back
@@ -321,8 +353,8 @@ async fn socketio_refuses_bad_tokens_namespaces_polling_and_joins(backend: Backe
     let mut sio = Sio::open(&hub, "").await;
     sio.send(r#"40{"token":"nope"}"#).await;
     let error = sio.text().await;
-    let error: Value = serde_json::from_str(error.strip_prefix("44").expect("CONNECT_ERROR"))
-        .unwrap();
+    let error: Value =
+        serde_json::from_str(error.strip_prefix("44").expect("CONNECT_ERROR")).unwrap();
     assert_eq!(error["data"]["code"], "invalid_token", "{error}");
     assert!(error["message"].is_string());
     assert!(matches!(sio.recv().await, Got::Closed(Some(4001))));
@@ -339,8 +371,11 @@ async fn socketio_refuses_bad_tokens_namespaces_polling_and_joins(backend: Backe
 
     // Another namespace: CONNECT_ERROR for it; the default one still connects.
     let mut sio = Sio::open(&hub, "").await;
-    sio.send(&format!("40/admin,{}", json!({ "token": tree.player_token })))
-        .await;
+    sio.send(&format!(
+        "40/admin,{}",
+        json!({ "token": tree.player_token })
+    ))
+    .await;
     let refused = sio.text().await;
     assert!(refused.starts_with("44/admin,"), "{refused}");
     assert!(refused.contains("invalid_namespace"));
@@ -350,7 +385,9 @@ async fn socketio_refuses_bad_tokens_namespaces_polling_and_joins(backend: Backe
     sio.joined().await;
 
     // Reach: a player cannot watch another user; an agent cannot watch another client's user.
-    let (_, ack) = sio.call("join_user_room", json!({ "user_id": tree.agent_id })).await;
+    let (_, ack) = sio
+        .call("join_user_room", json!({ "user_id": tree.agent_id }))
+        .await;
     assert_eq!(ack["data"]["code"], "forbidden", "{ack}");
     let mut agent = Sio::connect(&hub, &tree.agent_token).await;
     agent.joined().await;
@@ -400,7 +437,12 @@ async fn socketio_refuses_bad_tokens_namespaces_polling_and_joins(backend: Backe
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 400),
         other => panic!("expected 400, got {:?}", other.map(|_| ())),
     }
-    let metrics = hub.http.get(format!("{}/metrics", hub.base)).send().await.unwrap();
+    let metrics = hub
+        .http
+        .get(format!("{}/metrics", hub.base))
+        .send()
+        .await
+        .unwrap();
     let metrics = metrics.text().await.unwrap();
     let refused = |reason: &str| {
         metric_value(
