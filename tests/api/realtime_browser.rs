@@ -63,6 +63,7 @@ async fn live_page_shows_balance_and_notifications_live_in_chromium() {
             .env("PLAYER_USERNAME", "player1")
             .env("PLAYER_PASSWORD", PASSWORD)
             .env("PLAYER_ID", &tree.player_id)
+            .env("AGENT_USERNAME", "agent1")
             .env("ADMIN_TOKEN", &tree.admin_token)
             .env("CHROMIUM", CHROMIUM)
             .output()
