@@ -267,13 +267,10 @@ impl Codec for SocketIoCodec {
 
     fn decode(&mut self, text: &str) -> Inbound {
         let bad = |message: String| {
-            Inbound::Write(vec![Self::message(format!(
-                "42{}",
-                json!([
-                    "error",
-                    serde_json::from_str::<Value>(&error_frame(None, "invalid_frame", &message))
-                        .unwrap_or(Value::Null)
-                ])
+            Inbound::Write(vec![self.event(error_frame(
+                None,
+                "invalid_frame",
+                &message,
             ))])
         };
         match text.as_bytes().first() {

@@ -174,6 +174,26 @@ impl Sio {
     }
 }
 
+async fn metrics(hub: &TestHub) -> String {
+    let url = format!("{}/metrics", hub.base);
+    hub.http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The HTTP status of a refused websocket upgrade.
+async fn refused_upgrade(url: String) -> u16 {
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+}
+
 async fn socketio_connects_joins_rooms_and_receives_events(backend: Backend) {
     let hub = TestHub::start(backend).await;
     let api = hub.api();
@@ -261,13 +281,7 @@ async fn socketio_connects_joins_rooms_and_receives_events(backend: Backend) {
     let (_, pong) = agent.call("ping", Value::Null).await;
     assert_eq!(pong["type"], "pong", "no balance_update in between: {pong}");
 
-    let metrics = hub
-        .http
-        .get(format!("{}/metrics", hub.base))
-        .send()
-        .await
-        .unwrap();
-    let metrics = metrics.text().await.unwrap();
+    let metrics = metrics(&hub).await;
     assert_eq!(metric_value(&metrics, "socketio_connections"), Some(2.0));
     assert!(metric_value(&metrics, "websocket_connections").unwrap() >= 2.0);
 
@@ -412,11 +426,7 @@ async fn socketio_refuses_bad_tokens_namespaces_polling_and_joins(backend: Backe
     assert_eq!(ack["data"]["code"], "forbidden", "{ack}");
 
     // Bad token in the URL: 401 before the upgrade, as on /ws.
-    let refused = tokio_tungstenite::connect_async(sio_url(&hub, "&token=nope")).await;
-    match refused {
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
-        other => panic!("expected 401, got {:?}", other.map(|_| ())),
-    }
+    assert_eq!(refused_upgrade(sio_url(&hub, "&token=nope")).await, 401);
     // Long-polling and other Engine.IO versions: 400 with the API's JSON error.
     for query in ["EIO=4&transport=polling", "EIO=3&transport=polling", ""] {
         let reply = hub
@@ -433,17 +443,8 @@ async fn socketio_refuses_bad_tokens_namespaces_polling_and_joins(backend: Backe
         "{}/socket.io/?EIO=3&transport=websocket",
         hub.base.replacen("http", "ws", 1)
     );
-    match tokio_tungstenite::connect_async(old).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 400),
-        other => panic!("expected 400, got {:?}", other.map(|_| ())),
-    }
-    let metrics = hub
-        .http
-        .get(format!("{}/metrics", hub.base))
-        .send()
-        .await
-        .unwrap();
-    let metrics = metrics.text().await.unwrap();
+    assert_eq!(refused_upgrade(old).await, 400);
+    let metrics = metrics(&hub).await;
     let refused = |reason: &str| {
         metric_value(
             &metrics,
