@@ -17,6 +17,7 @@ backend_tests!(
     socketio_resume_replays_missed_events_or_refetches,
     socketio_refuses_bad_tokens_namespaces_polling_and_joins,
     socketio_token_expiry_disconnects,
+    socketio_per_user_cap_is_a_connect_error,
 );
 
 type Stream =
@@ -469,4 +470,27 @@ async fn socketio_token_expiry_disconnects(backend: Backend) {
     assert_eq!(frame["data"]["code"], "invalid_token", "{frame}");
     assert_eq!(sio.text().await, "41");
     assert!(matches!(sio.recv().await, Got::Closed(Some(4001))));
+}
+
+async fn socketio_per_user_cap_is_a_connect_error(backend: Backend) {
+    let hub = TestHub::start_with(backend, |s| s.ws_max_per_user = 1).await;
+    let tree = Tree::create(&hub.api()).await;
+    let mut first = Sio::connect(&hub, &tree.player_token).await;
+    first.joined().await;
+    // The cap counts /socket.io/ and /ws together; the token came in CONNECT: 4009.
+    let mut second = Sio::open(&hub, "").await;
+    second
+        .send(&format!("40{}", json!({ "token": tree.player_token })))
+        .await;
+    let refused = second.text().await;
+    assert!(
+        refused.starts_with("44") && refused.contains("too_many_websockets"),
+        "{refused}"
+    );
+    assert!(matches!(second.recv().await, Got::Closed(Some(4009))));
+    // With the token in the URL, the upgrade itself is refused.
+    let url = sio_url(&hub, &format!("&token={}", tree.player_token));
+    assert_eq!(refused_upgrade(url).await, 429);
+    let (_, pong) = first.call("ping", Value::Null).await;
+    assert_eq!(pong["type"], "pong");
 }
