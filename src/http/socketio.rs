@@ -32,7 +32,26 @@ pub fn check_query(query: Option<&str>) -> Result<(), String> {
     }
 }
 
-/// A `GET /socket.io/` that is not a websocket upgrade: a long-polling handshake (or a browser).
+/// Socket.io (Engine.IO v4 over websocket): the /ws rooms and events
+///
+/// Only `EIO=4&transport=websocket` is served; a `GET /socket.io/` that is not a websocket
+/// upgrade (a long-polling handshake, or a browser) gets 400 `unsupported_transport`. The access
+/// token goes in the CONNECT auth payload (`{token}`) or the `token` query parameter (checked
+/// before upgrading: a bad one is a 401). Server events are the /ws frames (DESIGN section 7)
+/// named by their `type`; the packet mapping is in `realtime/socketio.rs` (DESIGN section 11).
+#[utoipa::path(get, path = "/socket.io/", tag = "realtime",
+    params(
+        ("EIO" = String, Query, description = "Engine.IO protocol version: `4`"),
+        ("transport" = String, Query, description = "`websocket` (polling is not served)"),
+        ("token" = Option<String>, Query, description = "The access token; or send it in the CONNECT auth payload `{\"token\":...}`"),
+    ),
+    responses(
+        (status = 101, description = "switching to the websocket protocol"),
+        (status = 400, description = "not a websocket upgrade (websocket_required), or a polling transport or an EIO other than 4 (unsupported_transport)", body = super::error::ErrorBody),
+        super::openapi::BadCredentials,
+        (status = 429, description = "too many websockets for this user or address (too_many_websockets)", body = super::error::ErrorBody),
+    ),
+)]
 pub async fn polling(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     metrics::counter!(m::SOCKETIO_CONNECT_ERRORS, "reason" => "bad_packet").increment(1);
     let message = match check_query(req.uri().query()) {
