@@ -41,6 +41,16 @@ pub const CONNECTIONS_EVICTED: &str = "connections_evicted_total";
 pub const BODY_TIMEOUTS: &str = "request_body_timeouts_total";
 pub const WS_REFUSED: &str = "websocket_refused_total";
 pub const WS_FRAME_RATE_CLOSED: &str = "websocket_frame_rate_closed_total";
+pub const SOCKETIO_CONNECTIONS: &str = "socketio_connections";
+pub const SOCKETIO_CONNECT_ERRORS: &str = "socketio_connect_errors_total";
+/// `socketio_connect_errors_total{reason}`: refused at the Socket.io handshake (polling and
+/// wrong `EIO` at the upgrade count as `bad_packet`).
+pub const SOCKETIO_CONNECT_ERROR_REASONS: &[&str] = &[
+    "invalid_token",
+    "invalid_namespace",
+    "too_many_websockets",
+    "bad_packet",
+];
 
 /// `connections_refused_total{reason}`: over the per-IP unauthenticated cap, or over the
 /// connection budget (descriptor limit minus reserve).
@@ -252,6 +262,18 @@ fn register_availability() {
         counter!(WS_REFUSED, "reason" => *reason).absolute(0);
     }
     counter!(WS_FRAME_RATE_CLOSED).absolute(0);
+    describe_gauge!(
+        SOCKETIO_CONNECTIONS,
+        "Open Socket.io (Engine.IO websocket) connections; once connected, also in websocket_connections"
+    );
+    describe_counter!(
+        SOCKETIO_CONNECT_ERRORS,
+        "Socket.io connections refused at the handshake (CONNECT_ERROR or 400), by reason"
+    );
+    gauge!(SOCKETIO_CONNECTIONS).set(0.0);
+    for reason in SOCKETIO_CONNECT_ERROR_REASONS {
+        counter!(SOCKETIO_CONNECT_ERRORS, "reason" => *reason).absolute(0);
+    }
 }
 
 fn register_ledger() {

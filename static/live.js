@@ -1,4 +1,6 @@
-// nashub /live: log in, then watch the user's balance and notifications over /ws.
+// nashub /live: log in, then watch the user's balance and notifications over /ws; agents and
+// admins also watch the players in their reach (listed by GET /api/v1/users, each `user:<id>`
+// room subscribed: balances and game updates live).
 // The token travels in an `auth` frame (never in the URL); on a gap in a room's seq, or after a
 // reconnect, the page sends `resume` with the last seq it applied; `refetch` reloads over HTTP.
 'use strict';
@@ -7,6 +9,8 @@ const state = {
   access: null,
   refresh: null,
   userId: null,
+  role: null,
+  players: [],       // watched players (agents and admins): [{ id, username }]
   ws: null,
   seqs: {},          // room -> last applied seq
   retryMs: 500,
@@ -92,6 +96,73 @@ async function loadNotifications() {
   for (const n of page.items) renderNotice(n, false);
 }
 
+/** Players shown at most (a session may join 256 rooms). */
+const PLAYERS_MAX = 100;
+
+function playerRow(id) { return document.getElementById('p-' + id); }
+
+function showBalance(id, balance, currency) {
+  const row = playerRow(id);
+  if (!row) return;
+  row.querySelector('.balance').textContent = `${balance} ${currency || ''}`.trim();
+}
+
+async function loadPlayerWallet(id) {
+  try {
+    const w = await api('GET', `/api/v1/users/${id}/wallet`);
+    showBalance(id, w.balance, w.currency);
+  } catch (e) {
+    showBalance(id, '–');
+  }
+}
+
+/** Agents and admins: the players in their reach, each with its balance. */
+async function loadDownline() {
+  if (state.role === 'player') return;
+  $('downline').hidden = false;
+  let page;
+  try {
+    page = await api('GET', `/api/v1/users?role=player&status=active&limit=${PLAYERS_MAX}`);
+  } catch (e) {
+    $('downline-status').textContent = `players not listed: ${e.message}`;
+    return;
+  }
+  state.players = page.items.map((u) => ({ id: u.id, username: u.username }));
+  const body = $('players').querySelector('tbody');
+  body.replaceChildren();
+  for (const p of state.players) {
+    const row = document.createElement('tr');
+    row.id = 'p-' + p.id;
+    for (const [cls, text] of [['username', p.username], ['balance', '…'], ['game', '–']]) {
+      const cell = document.createElement('td');
+      cell.className = cls;
+      cell.textContent = text;
+      row.append(cell);
+    }
+    body.append(row);
+  }
+  $('downline-status').textContent = state.players.length === 0 ? 'no players yet'
+    : `${state.players.length} player(s)${page.next_cursor ? ` (the first ${PLAYERS_MAX})` : ''}`;
+  await Promise.all(state.players.map((p) => loadPlayerWallet(p.id)));
+}
+
+/** Joins every watched player's room (after each (re)connect). */
+function watchPlayers() {
+  for (const p of state.players) send({ type: 'subscribe', room: 'user:' + p.id });
+}
+
+/** A watched player's room (not the viewer's own user or client room). */
+function watchedRoom(room) {
+  return room.startsWith('user:') && room !== 'user:' + state.userId;
+}
+
+function highlight(id) {
+  const row = playerRow(id);
+  if (!row) return;
+  row.classList.add('changed');
+  setTimeout(() => row.classList.remove('changed'), 1500);
+}
+
 function send(frame) {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(frame));
 }
@@ -99,7 +170,13 @@ function send(frame) {
 function apply(frame) {
   switch (frame.type) {
     case 'subscribed': {
-      if (frame.room === 'user:' + state.userId) setStatus('live');
+      if (frame.room === 'user:' + state.userId) {
+        setStatus('live');
+        watchPlayers();
+      } else if (watchedRoom(frame.room)) {
+        const row = playerRow(frame.room.slice(5));
+        if (row) row.dataset.watched = 'true';
+      }
       const last = state.seqs[frame.room];
       if (last !== undefined && last < frame.seq) send({ type: 'resume', room: frame.room, seq: last });
       else state.seqs[frame.room] = frame.seq;
@@ -118,13 +195,27 @@ function apply(frame) {
       if (frame.type === 'balance_update' && frame.data.user_id === state.userId) {
         $('balance').textContent = frame.data.balance;
         $('currency').textContent = frame.data.currency;
-      } else if (frame.type === 'notification') {
+      } else if (frame.type === 'balance_update') {
+        showBalance(frame.data.user_id, frame.data.balance, frame.data.currency);
+        highlight(frame.data.user_id);
+      } else if (frame.type === 'game_update' && frame.data.user_id !== state.userId) {
+        const row = playerRow(frame.data.user_id);
+        if (row) {
+          row.querySelector('.game').textContent =
+            `${frame.data.provider} ${frame.data.status} ${frame.data.net} ${frame.data.currency}`;
+          highlight(frame.data.user_id);
+        }
+      } else if (frame.type === 'notification' && !watchedRoom(frame.room)) {
         renderNotice({ ...frame.data, read: false }, true);
       }
       break;
     }
     case 'refetch':
       state.seqs[frame.room] = frame.seq || 0;
+      if (watchedRoom(frame.room)) {
+        loadPlayerWallet(frame.room.slice(5));
+        break;
+      }
       loadWallet();
       loadNotifications();
       break;
@@ -170,11 +261,12 @@ $('login').addEventListener('submit', async (event) => {
   state.access = data.access_token;
   state.refresh = data.refresh_token;
   state.userId = claims(state.access).sub;
+  state.role = claims(state.access).role;
   state.stopped = false;
   $('who').textContent = body.username;
   $('login').hidden = true;
   $('live').hidden = false;
-  await Promise.all([loadWallet(), loadNotifications()]);
+  await Promise.all([loadWallet(), loadNotifications(), loadDownline()]);
   connect();
 });
 

@@ -1,5 +1,7 @@
-//! `GET /live` (and `/live.js`): a self-contained browser page where a player or agent logs in
-//! and watches its balance and notifications over `/ws`. Compiled into the binary; no CDN.
+//! `GET /live` (and `/live.js`): a self-contained browser page where a user logs in and watches
+//! its balance and notifications over `/ws`; agents and admins also see the players in their
+//! reach (`GET /api/v1/users?role=player`, first 100) with balances and game updates live
+//! (each `user:<id>` room subscribed). Compiled into the binary; no CDN.
 //! The script is a separate file so the page can forbid inline scripts (CSP `script-src 'self'`).
 
 use actix_web::HttpResponse;

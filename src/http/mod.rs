@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod ops;
 pub mod providers;
 pub mod settlements;
+pub mod socketio;
 pub mod user_admin;
 pub mod user_permissions;
 pub mod users;
@@ -74,6 +75,7 @@ routes! { TOP, top_routes:
     get "/docs" => docs::page;
     get "/docs/{file}" => docs::asset;
     get "/ws" => ws::connect;
+    get "/socket.io/" => socketio::polling;
     post "/callbacks/{provider}" => callbacks::receive;
     get "/live" => live::page;
     get "/live.js" => live::script;

@@ -16,7 +16,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
     audit, auth, bench, callbacks, client_settings, clients, docs, ledger, live, notifications,
-    ops, providers, settlements, user_admin, user_permissions, users, wallets, ws,
+    ops, providers, settlements, socketio, user_admin, user_permissions, users, wallets, ws,
 };
 
 const DESCRIPTION: &str = "Real-time game hub for white-label casino operators. Errors are \
@@ -35,6 +35,7 @@ undocumented path answers 404 not_found.";
         docs::page,
         docs::asset,
         ws::connect,
+        socketio::polling,
         callbacks::receive,
         live::page,
         live::script,

@@ -1,4 +1,5 @@
-//! `GET /ws`: the websocket endpoint, served on the same listener and port as the rest of the
+//! `GET /ws` (and `GET /socket.io/`, the same session in Socket.io framing: `socketio.rs`):
+//! the websocket endpoint, served on the same listener and port as the rest of the
 //! API but through a leaner stack (see ARCHITECTURE.md, "Realtime"): actix-http hands every HTTP
 //! upgrade request, with its raw TCP stream, to [`upgrade`] before routing; we answer the
 //! handshake ourselves and run the connection on tokio-tungstenite. actix-http's two fixed
@@ -27,6 +28,8 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use super::error::ApiError;
 use crate::admission::{Conn, Refusal};
 use crate::metrics as m;
+use crate::realtime::codec::JsonCodec;
+use crate::realtime::socketio::SocketIoCodec;
 use crate::realtime::ws_session::{self, CLIENT_FRAME_MAX_BYTES, Held, WsDeps};
 use crate::state::AppState;
 
@@ -83,7 +86,8 @@ pub async fn upgrade(
     let leftover = parts.read_buf.to_vec();
     drop(parts.write_buf);
 
-    if req.path() != "/ws" {
+    let socketio = super::socketio::is_path(req.path());
+    if req.path() != "/ws" && !socketio {
         return respond_error(
             &mut io,
             StatusCode::NOT_FOUND,
@@ -112,6 +116,16 @@ pub async fn upgrade(
         )
         .await;
     };
+    if socketio && let Err(message) = super::socketio::check_query(req.uri().query()) {
+        metrics::counter!(m::SOCKETIO_CONNECT_ERRORS, "reason" => "bad_packet").increment(1);
+        return respond_error(
+            &mut io,
+            StatusCode::BAD_REQUEST,
+            "unsupported_transport",
+            &message,
+        )
+        .await;
+    }
     let ip_slot = match &conn {
         Some(conn) => match conn.admission().ws_ip_slot(conn.ip()) {
             Ok(slot) => slot,
@@ -173,7 +187,12 @@ pub async fn upgrade(
         user_slot,
     };
     // The session outlives this call: the HTTP dispatcher (and its buffers) can go now.
-    actix_web::rt::spawn(ws_session::run(deps, ws, caller, held));
+    if socketio {
+        let codec = SocketIoCodec::new();
+        actix_web::rt::spawn(ws_session::run(deps, ws, caller, held, codec));
+    } else {
+        actix_web::rt::spawn(ws_session::run(deps, ws, caller, held, JsonCodec));
+    }
     Ok(())
 }
 

@@ -3,5 +3,7 @@
 //! events and the HTTP facade; it imports neither.
 
 pub mod bus;
+pub mod codec;
 pub mod room_hub;
+pub mod socketio;
 pub mod ws_session;

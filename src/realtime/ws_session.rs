@@ -1,4 +1,5 @@
-//! WsSession: one task per websocket connection (DESIGN section 7).
+//! WsSession: one task per websocket connection (DESIGN section 7), for `/ws` and
+//! `/socket.io/` alike: the framing is a [`Codec`] (`codec.rs`, `socketio.rs`), the rest is here.
 //!
 //! Owns: the connection, its rooms, its outbound queue and keep-alive. Handles client frames
 //! `auth`, `subscribe`, `unsubscribe`, `resume`, `ping`; writes room frames queued by the
@@ -16,7 +17,6 @@ use std::time::{Duration, Instant};
 use bytestring::ByteString;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
@@ -24,6 +24,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
+use super::codec::{ClientFrame, Codec, Hello, Inbound, Reply};
 use super::room_hub::{
     CLOSE_GOING_AWAY, CLOSE_TOKEN_INVALID, CLOSE_TOO_MANY_FRAMES, CLOSE_TOO_MANY_WEBSOCKETS,
     CLOSE_TOO_SLOW, Member, RoomHub, SessionControl,
@@ -38,7 +39,7 @@ use crate::store::Store;
 
 /// How long an unauthenticated connection may wait before its `auth` frame.
 const AUTH_WAIT: Duration = Duration::from_secs(5);
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
 /// How often a session checks that its login session still lives (logout, suspension and
 /// refresh-token reuse end it). The check hits the node's read cache, not the database.
 const SESSION_CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -101,17 +102,11 @@ impl FrameBucket {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ClientFrame {
-    Auth { token: String },
-    Subscribe { room: String },
-    Unsubscribe { room: String },
-    Resume { room: String, seq: u64 },
-    Ping,
-}
-
-fn control_frame(kind: &str, room: Option<&str>, extra: serde_json::Value) -> ByteString {
+pub(crate) fn control_frame(
+    kind: &str,
+    room: Option<&str>,
+    extra: serde_json::Value,
+) -> ByteString {
     let mut frame = json!({ "type": kind, "ts": rfc3339_ms(now_ms()) });
     if let Some(room) = room {
         frame["room"] = json!(room);
@@ -124,7 +119,7 @@ fn control_frame(kind: &str, room: Option<&str>, extra: serde_json::Value) -> By
     ByteString::from(frame.to_string())
 }
 
-fn error_frame(room: Option<&str>, code: &str, message: &str) -> ByteString {
+pub(crate) fn error_frame(room: Option<&str>, code: &str, message: &str) -> ByteString {
     control_frame(
         "error",
         room,
@@ -151,18 +146,38 @@ fn close_message(code: u16) -> Message {
     }))
 }
 
-/// Runs a connection to its end. `caller` is set when the token came in the URL.
-pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>, mut held: Held) {
+/// Runs a connection to its end, framed by `codec`. `url_caller` is set when the token came in
+/// the URL.
+pub async fn run<C: Codec>(
+    deps: WsDeps,
+    socket: Socket,
+    url_caller: Option<Caller>,
+    mut held: Held,
+    mut codec: C,
+) {
     let (mut sink, mut stream) = socket.split();
-    let caller = match caller {
-        Some(c) => c,
-        None => match Box::pin(await_auth_frame(&deps, &mut stream)).await {
+    if let Some(greeting) = codec.greeting()
+        && sink.send(text(greeting)).await.is_err()
+    {
+        return;
+    }
+    let caller = if codec.needs_hello(url_caller.is_some()) {
+        let hello = Box::pin(await_hello(
+            &deps,
+            &mut codec,
+            &mut sink,
+            &mut stream,
+            url_caller,
+        ));
+        match hello.await {
             Some(c) => c,
             None => {
                 close_gracefully(&mut sink, &mut stream, CLOSE_TOKEN_INVALID).await;
                 return;
             }
-        },
+        }
+    } else {
+        url_caller.expect("a codec needs a hello without a URL token")
     };
     if held.user_slot.is_none()
         && let Some(conn) = &held.conn
@@ -173,11 +188,22 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>, mut held:
             Err(_) => {
                 metrics::counter!(m::WS_REFUSED, "reason" => "per_user").increment(1);
                 held.ip_slot = None;
+                if let Some(refusal) = codec.refusal(
+                    "too_many_websockets",
+                    "too many open websockets for this user; close one first",
+                ) {
+                    let _ = sink.send(text(refusal)).await;
+                }
                 close_gracefully(&mut sink, &mut stream, CLOSE_TOO_MANY_WEBSOCKETS).await;
                 return;
             }
         }
         conn.mark_authenticated();
+    }
+    if let Some(welcome) = codec.welcome()
+        && sink.send(text(welcome)).await.is_err()
+    {
+        return;
     }
     let mut frames = FrameBucket::new(deps.frames_per_sec, deps.frames_burst);
     let member = deps.rooms.open_session(deps.queue_max);
@@ -202,7 +228,9 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>, mut held:
     let mut alive = true;
     for room in own_rooms {
         let reply = Box::pin(state.join(&room)).await;
-        alive &= guarded(&control, sink.send(text(reply))).await;
+        for frame in codec.reply(None, Reply::Answer(reply)) {
+            alive &= guarded(&control, sink.send(text(frame))).await;
+        }
     }
 
     let mut last_heard = Instant::now();
@@ -229,7 +257,7 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>, mut held:
                 let mut next = Some(frame);
                 while let Some(frame) = next.take() {
                     if !state.fenced(&frame) {
-                        alive &= guarded(&control, sink.feed(text(frame))).await;
+                        alive &= guarded(&control, sink.feed(text(codec.event(frame)))).await;
                         batch += 1;
                     }
                     if alive && batch < WRITE_BATCH_MAX {
@@ -249,9 +277,21 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>, mut held:
                 }
                 match message {
                     Some(Ok(Message::Text(frame))) => {
-                        // Boxed: this deep future (store queries) is rare; the session's own
-                        // future, alive for the whole connection, stays small.
-                        for reply in Box::pin(state.handle(frame.as_str())).await {
+                        let replies = match codec.decode(frame.as_str()) {
+                            Inbound::Request { frame, tag } => {
+                                // Boxed: this deep future (store queries) is rare; the session's
+                                // own future, alive for the whole connection, stays small.
+                                let reply = Box::pin(state.answer(frame)).await;
+                                codec.reply(tag, reply)
+                            }
+                            Inbound::Write(replies) => replies,
+                            Inbound::Nothing => Vec::new(),
+                            Inbound::Bye => {
+                                control.close(CLOSE_IDLE);
+                                break;
+                            }
+                        };
+                        for reply in replies {
                             alive &= guarded(&control, sink.send(text(reply))).await;
                         }
                     }
@@ -260,7 +300,9 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>, mut held:
                     Some(Ok(Message::Pong(_))) | Some(Ok(Message::Frame(_))) => {}
                     Some(Ok(Message::Binary(_))) => {
                         let reply = error_frame(None, "text_only", "frames must be JSON text");
-                        alive = guarded(&control, sink.send(text(reply))).await;
+                        for reply in codec.reply(None, Reply::Answer(reply)) {
+                            alive &= guarded(&control, sink.send(text(reply))).await;
+                        }
                     }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 }
@@ -270,7 +312,7 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>, mut held:
                     control.close(CLOSE_IDLE);
                     break;
                 }
-                alive = guarded(&control, sink.send(Message::Ping(Default::default()))).await;
+                alive = guarded(&control, sink.send(codec.heartbeat())).await;
             }
             _ = &mut token_end => {
                 control.close(CLOSE_TOKEN_INVALID);
@@ -298,6 +340,14 @@ pub async fn run(deps: WsDeps, socket: Socket, caller: Option<Caller>, mut held:
     if let Some(code) = control.code() {
         // The close frame queues behind what the client has not read yet; a client that
         // reads nothing for CLOSE_WAIT just loses the connection.
+        let farewell = codec.farewell(code);
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            for packet in farewell {
+                sink.feed(text(packet)).await?;
+            }
+            Ok::<_, WsError>(())
+        })
+        .await;
         close_gracefully(&mut sink, &mut stream, code).await;
     }
     deps.rooms.close_session(state.member.id, &[]);
@@ -342,25 +392,76 @@ fn close_text(code: u16) -> &'static str {
         CLOSE_TOO_SLOW => "too slow: outbound queue full",
         CLOSE_TOKEN_INVALID => "token invalid or expired",
         CLOSE_GOING_AWAY => "server shutting down: reconnect and resume",
-        CLOSE_IDLE => "idle",
+        CLOSE_IDLE => "normal closure (idle, or the client left)",
         CLOSE_TOO_MANY_WEBSOCKETS => "too many websockets for this user",
         CLOSE_TOO_MANY_FRAMES => "too many frames: slow down",
         _ => "closing",
     }
 }
 
-async fn await_auth_frame(deps: &WsDeps, stream: &mut Source) -> Option<Caller> {
-    let first = tokio::time::timeout(AUTH_WAIT, stream.next())
-        .await
-        .ok()??
-        .ok()?;
-    let Message::Text(text) = first else {
-        return None;
+/// Reads the codec's hello (`/ws`: an `auth` frame; Socket.io: CONNECT) within `AUTH_WAIT`.
+/// None: refused (the codec's refusal is written); the caller closes with 4001.
+async fn await_hello<C: Codec>(
+    deps: &WsDeps,
+    codec: &mut C,
+    sink: &mut Sink,
+    stream: &mut Source,
+    url_caller: Option<Caller>,
+) -> Option<Caller> {
+    let deadline = tokio::time::Instant::now() + AUTH_WAIT;
+    let refuse = async |codec: &C, sink: &mut Sink, code, message: &str| {
+        if let Some(refusal) = codec.refusal(code, message) {
+            let _ = sink.send(text(refusal)).await;
+        }
+        None
     };
-    let Ok(ClientFrame::Auth { token }) = serde_json::from_str::<ClientFrame>(text.as_str()) else {
-        return None;
-    };
-    deps.auth.authenticate(&token).await.ok()
+    loop {
+        let message = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(message))) => message,
+            Ok(_) => return None,
+            Err(_) => {
+                return refuse(codec, sink, "invalid_token", "no token in time").await;
+            }
+        };
+        let Message::Text(first) = message else {
+            if message.is_ping() || message.is_pong() {
+                continue;
+            }
+            return refuse(codec, sink, "bad_packet", "expected a text message").await;
+        };
+        match codec.hello(first.as_str()) {
+            Hello::Wait(answer) => {
+                if let Some(answer) = answer
+                    && sink.send(text(answer)).await.is_err()
+                {
+                    return None;
+                }
+            }
+            Hello::Refuse(code, message) => return refuse(codec, sink, code, message).await,
+            Hello::Token(None) => {
+                return match url_caller {
+                    Some(caller) => Some(caller),
+                    None => {
+                        let message = "no token: give auth {token} or ?token=";
+                        refuse(codec, sink, "missing_token", message).await
+                    }
+                };
+            }
+            Hello::Token(Some(token)) => {
+                return match deps.auth.authenticate(&token).await {
+                    // A URL token and another for someone else: refused, not guessed.
+                    Ok(caller)
+                        if url_caller
+                            .as_ref()
+                            .is_none_or(|u| u.user_id == caller.user_id) =>
+                    {
+                        Some(caller)
+                    }
+                    _ => refuse(codec, sink, "invalid_token", "token invalid or expired").await,
+                };
+            }
+        }
+    }
 }
 
 struct SessionState<'a> {
@@ -403,22 +504,8 @@ impl SessionState<'_> {
         false
     }
 
-    async fn handle(&mut self, text: &str) -> Vec<ByteString> {
-        self.answer(text).await.unwrap_or_default()
-    }
-
-    async fn answer(&mut self, text: &str) -> Option<Vec<ByteString>> {
-        let one = |frame| Some(vec![frame]);
-        let frame = match serde_json::from_str::<ClientFrame>(text) {
-            Ok(frame) => frame,
-            Err(e) => {
-                return one(error_frame(
-                    None,
-                    "invalid_frame",
-                    &format!("unreadable frame: {e}"),
-                ));
-            }
-        };
+    async fn answer(&mut self, frame: ClientFrame) -> Reply {
+        let one = Reply::Answer;
         match frame {
             ClientFrame::Ping => one(control_frame("pong", None, json!({}))),
             ClientFrame::Auth { token } => match self.deps.auth.authenticate(&token).await {
@@ -459,9 +546,13 @@ impl SessionState<'_> {
                     Ok(Replay::Frames { latest, frames }) => {
                         if !frames.is_empty() {
                             self.fences.retain(|(r, _)| r != &room);
-                            self.fences.push((room, latest));
+                            self.fences.push((room.clone(), latest));
                         }
-                        Some(frames)
+                        Reply::Replayed {
+                            room,
+                            latest,
+                            frames,
+                        }
                     }
                     Ok(Replay::Refetch { latest }) => one(control_frame(
                         "refetch",

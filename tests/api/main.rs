@@ -30,6 +30,8 @@ mod secrets_rotation;
 mod sessions_and_limits;
 mod settings_enforced;
 mod settlements;
+mod socketio;
+mod socketio_client;
 mod two_nodes;
 mod users_admin;
 mod validation;

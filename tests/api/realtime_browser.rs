@@ -12,7 +12,27 @@ use crate::helpers::{Backend, PASSWORD, TestHub, Tree};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-fn tool_present(name: &str) -> bool {
+/// `tests/browser`, its `node_modules` installed with `npm ci` if a package is missing (once per
+/// test process: the node tests share it).
+pub fn node_modules() -> std::path::PathBuf {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let installed = ["playwright-core", "socket.io-client"]
+        .iter()
+        .all(|p| dir.join("node_modules").join(p).exists());
+    if !installed {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("run npm ci");
+        assert!(status.success(), "npm ci in tests/browser failed");
+    }
+    dir
+}
+
+pub fn tool_present(name: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .output()
@@ -29,15 +49,7 @@ async fn live_page_shows_balance_and_notifications_live_in_chromium() {
         Path::new(CHROMIUM).exists() && tool_present("node") && tool_present("npm"),
         "the browser test needs chromium, node and npm"
     );
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if !dir.join("node_modules/playwright-core").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("run npm ci");
-        assert!(status.success(), "npm ci in tests/browser failed");
-    }
+    let dir = node_modules();
 
     let hub = TestHub::start(Backend::Sqlite).await;
     let tree = Tree::create(&hub.api()).await;
@@ -51,6 +63,7 @@ async fn live_page_shows_balance_and_notifications_live_in_chromium() {
             .env("PLAYER_USERNAME", "player1")
             .env("PLAYER_PASSWORD", PASSWORD)
             .env("PLAYER_ID", &tree.player_id)
+            .env("AGENT_USERNAME", "agent1")
             .env("ADMIN_TOKEN", &tree.admin_token)
             .env("CHROMIUM", CHROMIUM)
             .output()

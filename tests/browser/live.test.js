@@ -1,7 +1,8 @@
 // Headless Chromium test of GET /live: a player logs in on the page and sees a deposit and a
-// notification arrive live over /ws. Run by tests/api/realtime_browser.rs, which starts a hub
-// and passes, in the environment: HUB_BASE, CLIENT_CODE, PLAYER_USERNAME, PLAYER_PASSWORD,
-// PLAYER_ID, ADMIN_TOKEN. Exit status 0 on success.
+// notification arrive live over /ws; its agent, on another page, sees the player listed and its
+// balance change live. Run by tests/api/realtime_browser.rs, which starts a hub and passes, in
+// the environment: HUB_BASE, CLIENT_CODE, PLAYER_USERNAME, PLAYER_PASSWORD, PLAYER_ID,
+// AGENT_USERNAME, ADMIN_TOKEN. Exit status 0 on success.
 'use strict';
 
 const { chromium } = require('playwright-core');
@@ -48,11 +49,30 @@ async function main() {
     await page.waitForFunction(() => document.getElementById('status').textContent === 'live');
     await page.waitForFunction(() => document.getElementById('balance').textContent === '0.00');
 
+    // The agent, in its own browser context, watches its downline.
+    const agentPage = await (await browser.newContext()).newPage();
+    agentPage.on('pageerror', (e) => problems.push(String(e)));
+    agentPage.setDefaultTimeout(15000);
+    await agentPage.goto(base + '/live');
+    await agentPage.fill('#client', env('CLIENT_CODE'));
+    await agentPage.fill('#username', env('AGENT_USERNAME'));
+    await agentPage.fill('#password', env('PLAYER_PASSWORD'));
+    await agentPage.click('#login-button');
+    await agentPage.waitForSelector('#downline:not([hidden])');
+    const row = `#p-${playerId}`;
+    await agentPage.waitForSelector(`${row}[data-watched="true"]`);
+    await agentPage.waitForFunction((sel) => document.querySelector(sel + ' .username').textContent
+      === 'player1' && document.querySelector(sel + ' .balance').textContent.startsWith('0.00'), row);
+    console.log('agent sees its player');
+
     // 'live' means the socket has joined the player's room: now change things server-side.
     await hub('POST', `/api/v1/users/${playerId}/wallet/deposit`, { amount: '12.34' },
       { 'Idempotency-Key': 'browser-' + Date.now() });
     await page.waitForFunction(() => document.getElementById('balance').textContent === '12.34');
     console.log('balance updated live: 12.34');
+    await agentPage.waitForFunction((sel) =>
+      document.querySelector(sel + ' .balance').textContent === '12.34 USD', row);
+    console.log("agent saw the player's balance live");
 
     await hub('POST', '/api/v1/notifications', { user_id: playerId, title: 'Welcome bonus', body: 'Ten free spins' });
     await page.waitForSelector('#notifications li .title:text("Welcome bonus")');
