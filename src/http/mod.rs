@@ -11,12 +11,14 @@ pub mod clients;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod games;
 pub mod ledger;
 pub mod live;
 pub mod middleware;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
+pub mod provider_admin;
 pub mod providers;
 pub mod settlements;
 pub mod user_admin;
@@ -62,6 +64,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/providers/{provider}/games",
                     web::get().to(providers::games),
+                )
+                // Game service (issue 21).
+                .route("/games", web::get().to(games::list_games))
+                .route("/providers", web::get().to(provider_admin::list))
+                .route("/providers/{provider}", web::get().to(provider_admin::get))
+                .route(
+                    "/providers/{provider}",
+                    web::patch().to(provider_admin::update),
+                )
+                .route(
+                    "/providers/{provider}/games/refresh",
+                    web::post().to(provider_admin::refresh_games),
                 )
                 .route("/notifications", web::post().to(notifications::send))
                 .route("/bench/events", web::post().to(bench::publish))
@@ -120,6 +134,11 @@ fn user_scope() -> actix_web::Scope {
         .route(
             "/providers/{provider}/transfers/{transfer_id}",
             web::get().to(providers::transfer_status),
+        )
+        .route("/game-sessions", web::get().to(games::list_sessions))
+        .route(
+            "/game-sessions/{session_id}/end",
+            web::post().to(games::end_session),
         )
 }
 

@@ -504,6 +504,73 @@ fn ops() -> Vec<Op> {
                 "The provider's catalog, without games switched off for the caller's client",
             )
         },
+        // Game service (issue 21).
+        Op {
+            query: &["status", "cursor", "limit"],
+            ok: (200, "GameSessionPage"),
+            ..op(
+                "get",
+                "/api/v1/users/{id}/game-sessions",
+                "games",
+                "The user's game sessions, newest first (`status` open or ended)",
+            )
+        },
+        Op {
+            ok: (200, "GameSession"),
+            ..op(
+                "post",
+                "/api/v1/users/{id}/game-sessions/{session_id}/end",
+                "games",
+                "End a game session (the player, or whoever reaches them); ending again answers the same body. Rounds still running at the provider keep being settled",
+            )
+        },
+        Op {
+            query: &["provider", "type", "client_id", "cursor", "limit"],
+            ok: (200, "GamePage"),
+            ..op(
+                "get",
+                "/api/v1/games",
+                "games",
+                "Games across every provider the caller's client may use, without switched-off games (`client_id`: platform callers only)",
+            )
+        },
+        Op {
+            ok: (200, "ProviderList"),
+            ..op(
+                "get",
+                "/api/v1/providers",
+                "games",
+                "Registered providers (super admins)",
+            )
+        },
+        Op {
+            ok: (200, "ProviderRow"),
+            ..op(
+                "get",
+                "/api/v1/providers/{provider}",
+                "games",
+                "One registered provider (super admins)",
+            )
+        },
+        Op {
+            body: Some("ProviderPatch"),
+            ok: (200, "ProviderRow"),
+            ..op(
+                "patch",
+                "/api/v1/providers/{provider}",
+                "games",
+                "Rename, set the default base URL (read at start-up) or disable a provider (super admins); disabled refuses transfers in and launches (403 provider_inactive), never transfers out",
+            )
+        },
+        Op {
+            ok: (200, "CatalogueRefresh"),
+            ..op(
+                "post",
+                "/api/v1/providers/{provider}/games/refresh",
+                "games",
+                "Fetch the provider's game list now into the catalogue (super admins)",
+            )
+        },
         Op {
             body: Some("Switch"),
             ok: (200, "Object"),
@@ -672,6 +739,14 @@ fn schemas() -> Value {
         "ProviderBalance": obj(&[("user_id", st()), ("provider", st()), ("balance", amount()), ("currency", st())], &["user_id", "provider", "balance", "currency"]),
         "LaunchBody": obj(&[("game", st()), ("lang", st())], &["game"]),
         "Launch": obj(&[("session_id", st()), ("provider", st()), ("url", st())], &["session_id", "provider", "url"]),
+        "GameSession": obj(&[("id", st()), ("user_id", st()), ("client_id", st()), ("provider", st()), ("game_code", st()), ("status", json!({ "enum": ["open", "ended"] })), ("started_at", st()), ("ended_at", opt()), ("ended_by", json!({ "type": ["string", "null"], "description": "the user who ended it, or provider" }))], &["id", "status"]),
+        "GameSessionPage": page_of("GameSession"),
+        "Game": obj(&[("provider", st()), ("code", st()), ("name", st()), ("type", json!({ "enum": ["slot", "fishing", "arcade", "card", "lottery", "sports", "other"] }))], &["provider", "code", "name", "type"]),
+        "GamePage": page_of("Game"),
+        "ProviderRow": obj(&[("code", st()), ("protocol", st()), ("name", st()), ("base_url", opt()), ("status", json!({ "enum": ["active", "disabled"] })), ("created_at", st()), ("updated_at", st())], &["code", "protocol", "status"]),
+        "ProviderList": obj(&[("items", json!({ "type": "array", "items": r("ProviderRow") }))], &["items"]),
+        "ProviderPatch": obj(&[("name", st()), ("base_url", json!({ "type": ["string", "null"], "description": "http(s); null clears" })), ("status", json!({ "enum": ["active", "disabled"] }))], &[]),
+        "CatalogueRefresh": obj(&[("provider", st()), ("games", s("integer")), ("added", s("integer")), ("updated", s("integer")), ("removed", s("integer"))], &["provider", "games"]),
         "Switch": obj(&[("enabled", s("boolean"))], &["enabled"]),
         "MoveResult": obj(&[("transaction_id", st()), ("balance", amount()), ("currency", st())], &["transaction_id", "balance", "currency"]),
         "Transaction": obj(&[("id", st()), ("kind", st()), ("amount", amount()), ("balance_after", amount()), ("currency", st()), ("created_at", st()), ("memo", opt())], &["id"]),
