@@ -13,6 +13,7 @@ mod closed_accounts;
 mod concurrency;
 mod durability;
 mod flow;
+mod games;
 mod idempotency;
 mod ledger;
 mod notifications;
