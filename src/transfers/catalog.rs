@@ -291,12 +291,11 @@ impl Providers {
             if row.status != PROVIDER_ACTIVE {
                 continue;
             }
-            if let (Some(client), Some(enabled)) = (client, &enabled) {
-                if !enabled.contains(&row.code)
-                    || self.account_for(client, &row.code).await.is_err()
-                {
-                    continue;
-                }
+            if let (Some(client), Some(enabled)) = (client, &enabled)
+                && (!enabled.contains(&row.code)
+                    || self.account_for(client, &row.code).await.is_err())
+            {
+                continue;
             }
             out.push(row.code);
         }
