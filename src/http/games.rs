@@ -3,42 +3,94 @@
 //! `transfers::{sessions, catalog}`.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 use super::extract::{Auth, Page};
+use super::openapi::{Invalid, Secured, Unavailable, Unknown};
 use super::users::reachable_user;
+use super::views::Page as PageOf;
 use crate::access;
 use crate::domain::rfc3339_ms;
 use crate::state::AppState;
 use crate::store::{GameRow, GameSessionInfo, SESSION_ENDED, SESSION_OPEN};
 use crate::transfers::catalog::GAME_TYPES;
 
-pub fn session_view(s: &GameSessionInfo) -> Value {
-    json!({
-        "id": s.id,
-        "user_id": s.user_id,
-        "client_id": s.client_id,
-        "provider": s.provider,
-        "game_code": s.game_code,
-        "status": s.status,
-        "started_at": rfc3339_ms(s.started_at),
-        "ended_at": s.ended_at.map(rfc3339_ms),
-        "ended_by": s.ended_by,
-    })
+/// A game session: opened by a launch, ended by the player, whoever reaches them, or the
+/// provider's report of a finished round.
+#[derive(Serialize, ToSchema)]
+pub struct GameSession {
+    id: String,
+    user_id: String,
+    client_id: String,
+    provider: String,
+    game_code: String,
+    /// open or ended
+    #[schema(pattern = "^(open|ended)$", example = "open")]
+    status: String,
+    /// RFC 3339
+    started_at: String,
+    /// RFC 3339
+    ended_at: Option<String>,
+    /// the user who ended it, or `provider`
+    ended_by: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A game of the catalogue.
+#[derive(Serialize, ToSchema)]
+pub struct Game {
+    provider: String,
+    code: String,
+    name: String,
+    /// slot, fishing, arcade, card, lottery, sports or other
+    #[serde(rename = "type")]
+    #[schema(
+        pattern = "^(slot|fishing|arcade|card|lottery|sports|other)$",
+        example = "slot"
+    )]
+    game_type: String,
+}
+
+pub fn session_view(s: &GameSessionInfo) -> GameSession {
+    GameSession {
+        id: s.id.clone(),
+        user_id: s.user_id.clone(),
+        client_id: s.client_id.clone(),
+        provider: s.provider.clone(),
+        game_code: s.game_code.clone(),
+        status: s.status.clone(),
+        started_at: rfc3339_ms(s.started_at),
+        ended_at: s.ended_at.map(rfc3339_ms),
+        ended_by: s.ended_by.clone(),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SessionQuery {
+    /// open or ended (default: both)
+    #[param(pattern = "^(open|ended)$")]
     status: Option<String>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<i64>,
 }
 
-/// `GET /api/v1/users/{id}/game-sessions?status=open|ended`: newest first, for whoever
-/// reaches the user (the player, agents above them, their client's admins, the platform).
+/// The user's game sessions, newest first
+///
+/// For whoever reaches the user (the player, agents above them, their client's admins, the
+/// platform).
+#[utoipa::path(get, path = "/api/v1/users/{id}/game-sessions", tag = "games",
+    security(("bearer" = [])), params(SessionQuery),
+    responses(
+        (status = 200, description = "success", body = PageOf<GameSession>),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn list_sessions(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -67,9 +119,17 @@ pub async fn list_sessions(
     Ok(HttpResponse::Ok().json(limit.page(rows, |s| s.id.clone(), session_view)))
 }
 
-/// `POST /api/v1/users/{id}/game-sessions/{session_id}/end`: ends the session (idempotent: an
-/// ended one is answered as it is, 200 with the same body). Another client's user is 404, one
-/// outside the caller's reach 403, a session not the user's 404.
+/// End a game session
+///
+/// By the player, or whoever reaches them. Idempotent: an ended session is answered as it is
+/// (200, the same body). Another client's user is 404, one outside the caller's reach 403, a
+/// session not the user's 404. Rounds still running at the provider keep being settled.
+#[utoipa::path(post, path = "/api/v1/users/{id}/game-sessions/{session_id}/end", tag = "games",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success (also when already ended)", body = GameSession),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn end_session(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -103,25 +163,44 @@ pub async fn end_session(
     Ok(HttpResponse::Ok().json(session_view(&row)))
 }
 
-fn game_view(g: &GameRow) -> Value {
-    json!({ "provider": g.provider, "code": g.code, "name": g.name, "type": g.game_type })
+fn game_view(g: &GameRow) -> Game {
+    Game {
+        provider: g.provider.clone(),
+        code: g.code.clone(),
+        name: g.name.clone(),
+        game_type: g.game_type.clone(),
+    }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct GamesQuery {
+    /// One provider's games.
     provider: Option<String>,
+    /// slot, fishing, arcade, card, lottery, sports or other
     #[serde(rename = "type")]
+    #[param(pattern = "^(slot|fishing|arcade|card|lottery|sports|other)$")]
     game_type: Option<String>,
     /// Platform callers only: list as this client sees it (else the whole catalogue).
     client_id: Option<String>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<i64>,
 }
 
-/// `GET /api/v1/games?provider=&type=`: the games of every provider the caller's client may
-/// use (active provider, in the client's `enabled_providers`, an account serving it), without
+/// Games across every provider the caller's client may use
+///
+/// Active providers in the client's `enabled_providers` with an account serving them, without
 /// the games or providers the client switched off; ordered by provider and code.
+#[utoipa::path(get, path = "/api/v1/games", tag = "games", security(("bearer" = [])),
+    params(GamesQuery),
+    responses(
+        (status = 200, description = "success", body = PageOf<Game>),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn list_games(
     state: web::Data<AppState>,
     Auth(caller): Auth,

@@ -3,11 +3,13 @@
 //! `POST /api/v1/providers/{provider}/games/refresh` (fetch the game list now).
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Deserializer};
-use serde_json::{Value, json};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::Auth;
+use super::openapi::{BadBody, Invalid, Secured, Unavailable, Unknown};
+use super::views::to_value;
 use crate::auth::Caller;
 use crate::domain::{Role, now_ms, rfc3339_ms};
 use crate::state::AppState;
@@ -22,28 +24,78 @@ fn platform_only(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-fn view(r: &ProviderRow) -> Value {
-    json!({
-        "code": r.code,
-        "protocol": r.protocol,
-        "name": r.name,
-        "base_url": r.base_url,
-        "status": r.status,
-        "created_at": rfc3339_ms(r.created_at),
-        "updated_at": rfc3339_ms(r.updated_at),
-    })
+/// A registered game provider.
+#[derive(Serialize, ToSchema)]
+pub struct Provider {
+    #[schema(example = "jdb")]
+    code: String,
+    /// the compiled adapter that speaks its wire protocol
+    #[schema(example = "jdb")]
+    protocol: String,
+    name: String,
+    /// default API address of configured accounts that give none (read at start-up)
+    base_url: Option<String>,
+    /// active or disabled (disabled: no transfers in or launches; transfers out still work)
+    #[schema(pattern = "^(active|disabled)$", example = "active")]
+    status: String,
+    /// RFC 3339
+    created_at: String,
+    /// RFC 3339
+    updated_at: String,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct ProviderList {
+    items: Vec<Provider>,
+}
+
+/// What a catalogue refresh changed.
+#[derive(Serialize, ToSchema)]
+pub struct CatalogueRefresh {
+    provider: String,
+    /// the provider's active games now
+    games: usize,
+    added: u64,
+    updated: u64,
+    removed: u64,
+}
+
+fn view(r: &ProviderRow) -> Provider {
+    Provider {
+        code: r.code.clone(),
+        protocol: r.protocol.clone(),
+        name: r.name.clone(),
+        base_url: r.base_url.clone(),
+        status: r.status.clone(),
+        created_at: rfc3339_ms(r.created_at),
+        updated_at: rfc3339_ms(r.updated_at),
+    }
+}
+
+/// Registered providers (super admins)
+///
 /// Every provider row this node serves (a row whose protocol is not compiled in is not served).
+#[utoipa::path(get, path = "/api/v1/providers", tag = "games", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = ProviderList),
+        Secured,
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     Auth(caller): Auth,
 ) -> Result<HttpResponse, ApiError> {
     platform_only(&caller)?;
-    let items: Vec<Value> = state.providers.provider_rows().iter().map(view).collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    let items = state.providers.provider_rows().iter().map(view).collect();
+    Ok(HttpResponse::Ok().json(ProviderList { items }))
 }
 
+/// One registered provider (super admins)
+#[utoipa::path(get, path = "/api/v1/providers/{provider}", tag = "games",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = Provider),
+        Secured, Unknown, Invalid,
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -59,12 +111,19 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ProviderPatch)]
 pub struct PatchBody {
+    /// 1 to 128 characters
     name: Option<String>,
+    /// absolute http(s) URL without credentials, query or fragment, at most 512 characters;
+    /// null clears it
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "https://api.provider.example")]
     base_url: Option<Option<String>>,
+    /// active or disabled
+    #[schema(pattern = "^(active|disabled)$")]
     status: Option<String>,
 }
 
@@ -88,10 +147,18 @@ fn checked_url(text: &str) -> Result<String, ApiError> {
     Ok(text.trim_end_matches('/').to_owned())
 }
 
-/// `PATCH /api/v1/providers/{provider}` `{"name"?, "base_url"? (null clears), "status"?
-/// ("active" | "disabled")}`: takes effect on this node at once and on others within
-/// `catalog::REGISTRY_RELOAD`; `base_url` is read at start-up (the default of configured
-/// accounts that give none). Audited as `provider.update`.
+/// Rename, set the default base URL or disable a provider (super admins)
+///
+/// At least one field. Takes effect on this node at once and on others within seconds;
+/// `base_url` is read at start-up (the default of configured accounts that give none). A
+/// disabled provider refuses transfers in and launches (403 provider_inactive), never
+/// transfers out. Audited as `provider.update`.
+#[utoipa::path(patch, path = "/api/v1/providers/{provider}", tag = "games",
+    security(("bearer" = [])), request_body = PatchBody,
+    responses(
+        (status = 200, description = "success", body = Provider),
+        Secured, Unknown, Invalid, BadBody, Unavailable,
+    ))]
 pub async fn update(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -136,15 +203,23 @@ pub async fn update(
     crate::audit::Event::new("provider.update")
         .by(&caller)
         .target("provider", &after.code)
-        .before(view(&before))
-        .after(view(&after))
+        .before(to_value(view(&before)))
+        .after(to_value(view(&after)))
         .record(&state.store)
         .await?;
     Ok(HttpResponse::Ok().json(view(&after)))
 }
 
-/// `POST /api/v1/providers/{provider}/games/refresh`: fetches the provider's game list now and
-/// stores it; answers what changed. Audited as `provider.games_refresh`.
+/// Fetch the provider's game list now into the catalogue (super admins)
+///
+/// Answers what changed. Audited as `provider.games_refresh`.
+#[utoipa::path(post, path = "/api/v1/providers/{provider}/games/refresh", tag = "games",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = CatalogueRefresh),
+        (status = 502, description = "the provider refused or garbled the game list (provider_refused)", body = super::error::ErrorBody),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn refresh_games(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -159,17 +234,17 @@ pub async fn refresh_games(
         .iter()
         .filter(|g| g.status == "active")
         .count();
-    let body = json!({
-        "provider": code.as_str(),
-        "games": active,
-        "added": change.added,
-        "updated": change.updated,
-        "removed": change.removed,
-    });
+    let body = CatalogueRefresh {
+        provider: code.into_inner(),
+        games: active,
+        added: change.added,
+        updated: change.updated,
+        removed: change.removed,
+    };
     crate::audit::Event::new("provider.games_refresh")
         .by(&caller)
-        .target("provider", &code)
-        .after(body.clone())
+        .target("provider", &body.provider)
+        .after(to_value(&body))
         .record(&state.store)
         .await?;
     Ok(HttpResponse::Ok().json(body))

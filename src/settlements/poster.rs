@@ -72,11 +72,9 @@ pub async fn resume_pending(store: Store, wallets: WalletRegistry) {
             ) else {
                 return Ok(false);
             };
-            // Validated when the client was created.
-            let Ok(currency) = client.currency() else {
-                return Ok(false);
-            };
-            post(&store, &wallets, &s, &currency).await.map(|()| true)
+            post(&store, &wallets, &s, &client.currency)
+                .await
+                .map(|()| true)
         }
         .await;
         match result {

@@ -11,7 +11,7 @@ use crate::actors::wallet_registry::WalletError;
 use crate::actors::wallet_registry::WalletRegistry;
 use crate::audit::Event;
 use crate::auth::Caller;
-use crate::domain::{Currency, Role, new_id, now_ms, rfc3339_ms};
+use crate::domain::{Currency, Role, UserStatus, new_id, now_ms, rfc3339_ms};
 use crate::ledger::accounts::{game_results, house_id};
 use crate::ledger::settlement::{self, PlayerResult, Rate};
 use crate::store::{
@@ -94,11 +94,11 @@ async fn nearest_agent(store: &Store, user_id: &str) -> Result<Option<String>, S
         let Some(user) = store.user(&id).await? else {
             return Ok(None);
         };
-        match user.role.parse::<Role>() {
-            Ok(Role::Agent) if user.status == "closed" => return Ok(None),
-            Ok(Role::Agent) => return Ok(Some(user.id)),
-            Ok(Role::Player) => next = user.parent_id,
-            _ => return Ok(None),
+        match user.role {
+            Role::Agent if user.status == UserStatus::Closed => return Ok(None),
+            Role::Agent => return Ok(Some(user.id)),
+            Role::Player => next = user.parent_id,
+            Role::SuperAdmin | Role::ClientAdmin => return Ok(None),
         }
     }
     Ok(None)
@@ -145,7 +145,7 @@ pub async fn settle(
         grace_secs,
     } = req;
     check_period(start, end, grace_secs)?;
-    let currency = client.currency().map_err(|_| SettleError::Internal)?;
+    let currency = client.currency.clone();
     let commission_rate = Rate::parse(commission_rate).ok_or(SettleError::Internal)?;
     let share_rate = Rate::parse(revenue_share_rate).ok_or(SettleError::Internal)?;
 

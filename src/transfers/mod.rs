@@ -18,4 +18,4 @@ pub mod service;
 pub mod sessions;
 pub mod wallet_steps;
 
-pub use service::{ProviderError, Providers, SUCCEEDED, TransferRequest};
+pub use service::{ProviderError, Providers, TransferRequest};
