@@ -51,6 +51,11 @@ pub const SOCKETIO_CONNECT_ERROR_REASONS: &[&str] = &[
     "too_many_websockets",
     "bad_packet",
 ];
+// Game service (issue 21).
+pub const GAME_SESSIONS_ENDED: &str = "game_sessions_ended_total";
+pub const CATALOGUE_REFRESHES: &str = "games_catalogue_refreshes_total";
+/// `game_sessions_ended_total{by}` label values.
+pub const SESSION_ENDED_BY: &[&str] = &["player", "operator", "provider"];
 
 /// `connections_refused_total{reason}`: over the per-IP unauthenticated cap, or over the
 /// connection budget (descriptor limit minus reserve).
@@ -205,6 +210,28 @@ pub fn register_all() {
     register_ledger();
     register_provider_failures();
     register_availability();
+    register_games();
+}
+
+/// Game sessions ended (by whom) and catalogue refreshes (by provider and outcome), issue 21.
+fn register_games() {
+    describe_counter!(
+        GAME_SESSIONS_ENDED,
+        "Game sessions ended, by who ended them (player, operator, provider)"
+    );
+    describe_counter!(
+        CATALOGUE_REFRESHES,
+        "Games catalogue fetches from a provider, by provider and outcome (ok, failed)"
+    );
+    for by in SESSION_ENDED_BY {
+        counter!(GAME_SESSIONS_ENDED, "by" => *by).absolute(0);
+    }
+    for provider in crate::domain::PROVIDER_NAMES {
+        for outcome in ["ok", "failed"] {
+            counter!(CATALOGUE_REFRESHES, "provider" => *provider, "outcome" => outcome)
+                .absolute(0);
+        }
+    }
 }
 
 /// Provider refusals and failures (issue 26), by provider and a bounded outcome.

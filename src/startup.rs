@@ -92,8 +92,13 @@ impl Hub {
             Duration::from_secs(settings.wallet_idle_secs),
         );
         let secrets = Arc::new(config.secret_box());
+        // Which providers exist is data (`providers` table, issue 21); configured accounts
+        // that give no base URL take their provider row's.
+        let provider_rows = store.provider_rows().await?;
+        let mut accounts = settings.providers.clone();
+        crate::transfers::catalog::default_base_urls(&mut accounts, &provider_rows);
         let providers = crate::transfers::Providers::start(
-            &settings.providers,
+            &accounts,
             &settings.data_dir.join("sims"),
             store.clone(),
             wallets.clone(),
@@ -101,6 +106,7 @@ impl Hub {
             secrets.clone(),
         )
         .context("cannot set up game providers")?;
+        providers.set_provider_rows(provider_rows);
         let state = AppState {
             config: Arc::new(config.clone()),
             store,
@@ -136,6 +142,8 @@ impl Hub {
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10)),
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10) * 2),
         ));
+        // Provider rows reloaded, the games catalogue refreshed now and hourly (background).
+        actix_web::rt::spawn(crate::transfers::catalog::run(state.providers.clone()));
         actix_web::rt::spawn(crate::settlements::poster::resume_pending(
             state.store.clone(),
             state.wallets.clone(),

@@ -12,12 +12,14 @@ pub mod cors;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod games;
 pub mod ledger;
 pub mod live;
 pub mod middleware;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
+pub mod provider_admin;
 pub mod providers;
 pub mod settlements;
 pub mod socketio;
@@ -92,6 +94,12 @@ routes! { API_ROUTES, api_routes:
     post "/clients" => clients::create;
     get "/clients" => clients::list;
     get "/providers/{provider}/games" => providers::games;
+    // Game service (issue 21).
+    get "/games" => games::list_games;
+    get "/providers" => provider_admin::list;
+    get "/providers/{provider}" => provider_admin::get;
+    patch "/providers/{provider}" => provider_admin::update;
+    post "/providers/{provider}/games/refresh" => provider_admin::refresh_games;
     post "/notifications" => notifications::send;
     post "/bench/events" => bench::publish;
     post "/notifications/{id}/read" => notifications::mark_read;
@@ -124,6 +132,8 @@ routes! { USER_ROUTES, user_routes:
     get "/providers/{provider}/balance" => providers::balance;
     post "/providers/{provider}/launch" => providers::launch;
     get "/providers/{provider}/transfers/{transfer_id}" => providers::transfer_status;
+    get "/game-sessions" => games::list_sessions;
+    post "/game-sessions/{session_id}/end" => games::end_session;
 }
 
 // Everything under `/api/v1/clients/{id}`.

@@ -15,8 +15,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
-    audit, auth, bench, callbacks, client_settings, clients, docs, ledger, live, notifications,
-    ops, providers, settlements, socketio, user_admin, user_permissions, users, wallets, ws,
+    audit, auth, bench, callbacks, client_settings, clients, docs, games, ledger, live,
+    notifications, ops, provider_admin, providers, settlements, socketio, user_admin,
+    user_permissions, users, wallets, ws,
 };
 
 const DESCRIPTION: &str = "Real-time game hub for white-label casino operators. Errors are \
@@ -49,6 +50,11 @@ undocumented path answers 404 not_found.";
         clients::create,
         clients::list,
         providers::games,
+        games::list_games,
+        provider_admin::list,
+        provider_admin::get,
+        provider_admin::update,
+        provider_admin::refresh_games,
         notifications::send,
         bench::publish,
         notifications::mark_read,
@@ -77,6 +83,8 @@ undocumented path answers 404 not_found.";
         providers::balance,
         providers::launch,
         providers::transfer_status,
+        games::list_sessions,
+        games::end_session,
         clients::get,
         clients::update,
         client_settings::get,
@@ -100,6 +108,7 @@ undocumented path answers 404 not_found.";
         (name = "settlements", description = "Agents' commission and the platform's revenue share"),
         (name = "audit", description = "The hash-chained audit trail"),
         (name = "providers", description = "Game providers: transfers, launch, catalog, callbacks"),
+        (name = "games", description = "Game sessions, the games catalogue across providers, provider registration"),
         (name = "realtime", description = "Websocket, live page and notifications"),
     )
 )]

@@ -164,6 +164,11 @@ impl From<ProviderError> for ApiError {
                 "game_disabled",
                 "this game is switched off for your casino",
             ),
+            ProviderError::ProviderInactive => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "provider_inactive",
+                "this game provider is disabled on the platform: no new transfers in or launches; money can still be transferred out",
+            ),
             ProviderError::Busy => {
                 ApiError::unavailable("busy", "the record is being updated; retry")
             }

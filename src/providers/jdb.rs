@@ -314,6 +314,7 @@ impl ProviderAdapter for JdbAdapter {
                     games.push(GameInfo {
                         code: format!("{g_type}-{m_type}"),
                         name: game["name"].as_str().unwrap_or_default().to_owned(),
+                        game_type: game_type(&g_type),
                     });
                 }
             }
@@ -392,5 +393,18 @@ impl ProviderAdapter for JdbAdapter {
     fn verify_callback(&self, _env: &CallbackEnvelope<'_>) -> Result<RoundReport, CallbackError> {
         // JDB pushes nothing to a transfer-wallet operator: results come from actions 29/64.
         Err(CallbackError::Unsupported)
+    }
+}
+
+/// Our reading of JDB's `gType` (action 49): 0 slots, 7 fishing, 9 arcade, 12 lottery, 18 card
+/// games; anything else is `other` until JDB's table says more.
+pub fn game_type(g_type: &str) -> &'static str {
+    match g_type {
+        "0" => "slot",
+        "7" => "fishing",
+        "9" => "arcade",
+        "12" => "lottery",
+        "18" => "card",
+        _ => "other",
     }
 }

@@ -228,6 +228,7 @@ impl ProviderAdapter for LuckySportsAdapter {
             Ok(vec![GameInfo {
                 code: "sportsbook".into(),
                 name: "LuckySports".into(),
+                game_type: "sports",
             }])
         })
     }

@@ -92,10 +92,15 @@ pub enum CallError {
     Invalid(String),
 }
 
+/// A game as a provider lists it. Serialized as `{code, name}` (the catalogue's answer shape).
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct GameInfo {
     pub code: String,
     pub name: String,
+    /// `slot`, `fishing`, `arcade`, `card`, `lottery`, `sports` or `other` (the adapter's
+    /// reading of the provider's own type field).
+    #[serde(skip)]
+    pub game_type: &'static str,
 }
 
 /// A verified callback: which player, and which version of which round.

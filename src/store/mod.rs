@@ -26,6 +26,9 @@ mod types;
 #[path = "sql.rs"]
 mod fmt_sql;
 #[cfg(any())]
+#[path = "sql_games.rs"]
+mod fmt_sql_games;
+#[cfg(any())]
 #[path = "sql_identity.rs"]
 mod fmt_sql_identity;
 #[cfg(any())]
@@ -122,6 +125,8 @@ mod notifications;
 pub use notifications::{NotificationQuery, NotificationRow};
 mod settlements;
 pub use settlements::*;
+mod games;
+pub use games::*;
 
 impl Store {
     /// Connects and applies pending migrations.

@@ -1,4 +1,5 @@
-//! The game side of `Providers`: provider balance, catalog and launch (a game session starts),
+//! The game side of `Providers`: provider balance and launch (a game session starts; the
+//! catalogue is `catalog.rs`, ending sessions `sessions.rs`),
 //! and game results from providers' records, by callback or by pull, applied once per round
 //! version between `held_at_provider` and `game_results`, then pushed to the player's room.
 
@@ -7,7 +8,7 @@ use crate::clients::settings;
 use crate::domain::{Currency, new_id, now_ms};
 use crate::ledger::accounts::{game_results, held_at_provider, house_id, wallet_id};
 use crate::ledger::{JournalKind, NewEntry, NewPosting};
-use crate::providers::{self, CallError, CallbackEnvelope, CallbackError, GameInfo, units};
+use crate::providers::{self, CallError, CallbackEnvelope, CallbackError, units};
 use crate::realtime::bus::{Event, EventKind};
 use crate::store::{ClientRow, GameSessionRow, RoundOutcome, RoundUpdate};
 
@@ -47,26 +48,6 @@ impl Providers {
         result.map_err(|e| call_failed(provider, e))
     }
 
-    pub async fn games(
-        &self,
-        client: &ClientRow,
-        provider: &str,
-    ) -> Result<Vec<GameInfo>, ProviderError> {
-        let account = self.account_for(client, provider).await?;
-        let disabled = self
-            .check_enabled(client, provider, None)
-            .await?
-            .disabled_games;
-        if !account.breaker.allow() {
-            return Err(ProviderError::Unavailable("circuit breaker open".into()));
-        }
-        let result = account.adapter.games().await;
-        account.record(!matches!(result, Err(CallError::Unavailable(_))));
-        let mut games = result.map_err(|e| call_failed(provider, e))?;
-        games.retain(|g| !disabled.contains(&g.code));
-        Ok(games)
-    }
-
     /// Starts a game session and returns (session id, the provider's launch URL).
     pub async fn launch(
         &self,
@@ -77,6 +58,7 @@ impl Providers {
         lang: &str,
     ) -> Result<(String, String), ProviderError> {
         let account = self.account_for(client, provider).await?;
+        self.check_active(provider)?;
         self.check_enabled(client, provider, Some(game)).await?;
         if !account.breaker.allow() {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
@@ -119,9 +101,7 @@ impl Providers {
         headers: &actix_web::http::header::HeaderMap,
         body: &[u8],
     ) -> Result<bool, ProviderError> {
-        if !providers::PROVIDER_NAMES.contains(&provider) {
-            return Err(ProviderError::UnknownProvider);
-        }
+        self.provider_row(provider)?;
         let env = CallbackEnvelope {
             headers,
             body,
@@ -296,9 +276,7 @@ impl Providers {
         metrics::counter!(crate::metrics::PROVIDER_CALLBACKS, "provider" => provider.to_owned(), "outcome" => if applied { "applied" } else { "duplicate" }).increment(1);
         if applied {
             if report.final_state {
-                self.inner
-                    .store
-                    .end_game_sessions(&client.id, &player.user_id, provider, now_ms())
+                self.end_sessions_by_provider(&client.id, &player.user_id, provider)
                     .await?;
             }
             self.inner.bus.publish(Event::new(

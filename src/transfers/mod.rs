@@ -4,14 +4,18 @@
 //!
 //! - `service`: `Providers`, the transfer state machine and house accounts.
 //! - `accounts`: which operator account serves a client at a provider.
-//! - `games`: provider balance, catalogue, launch and game results.
+//! - `games`: provider balance, launch and game results.
+//! - `catalog`: provider rows (registration as data) and the games catalogue.
+//! - `sessions`: ending game sessions.
 //! - `wallet_steps`: the steps that touch a wallet, run by the player's `WalletActor`.
 //! - `reconciler`: finishes transfers left `pending` or `unknown`.
 
 pub mod accounts;
+pub mod catalog;
 pub mod games;
 pub mod reconciler;
 pub mod service;
+pub mod sessions;
 pub mod wallet_steps;
 
 pub use service::{ProviderError, Providers, TransferRequest};

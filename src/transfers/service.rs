@@ -74,6 +74,9 @@ pub enum ProviderError {
     ProviderDisabled,
     #[error("this game is switched off for the client")]
     GameDisabled,
+    /// The provider's row is disabled: no new money in, no launch (money out still works).
+    #[error("this provider is disabled on the platform")]
+    ProviderInactive,
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error(transparent)]
@@ -136,6 +139,8 @@ pub(super) struct Inner {
     pub(super) cursors: dashmap::DashMap<String, i64>,
     /// Embedded simulators (no provider configuration): stopped with the hub.
     _sims: Vec<sim::Embedded>,
+    /// The `providers` rows this node serves (`transfers::catalog`).
+    pub(super) catalog: super::catalog::ProviderCatalog,
 }
 
 /// A provider refused or failed: one WARN line naming the provider, its code and the transfer
@@ -228,6 +233,7 @@ impl Providers {
                 house_ready: DashSet::new(),
                 cursors: dashmap::DashMap::new(),
                 _sims: sims,
+                catalog: Default::default(),
             }),
         })
     }
@@ -263,9 +269,7 @@ impl Providers {
         client: &ClientRow,
         provider: &str,
     ) -> Result<Arc<ProviderAccount>, ProviderError> {
-        if !providers::PROVIDER_NAMES.contains(&provider) {
-            return Err(ProviderError::UnknownProvider);
-        }
+        self.provider_row(provider)?;
         let registry = &self.inner.accounts;
         registry.refresh(&self.inner.store).await;
         match registry.own(&client.id, provider) {
@@ -426,6 +430,7 @@ impl Providers {
         }
         // A switched-off provider takes no new money; what players hold there may come back.
         if req.direction == Direction::In {
+            self.check_active(&req.provider)?;
             let settings = self.check_enabled(&req.client, &req.provider, None).await?;
             settings.check_limit(
                 LimitKind::Transfer,

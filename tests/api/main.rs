@@ -14,6 +14,7 @@ mod concurrency;
 mod cors;
 mod durability;
 mod flow;
+mod games;
 mod idempotency;
 mod ledger;
 mod notifications;
