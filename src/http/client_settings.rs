@@ -14,7 +14,9 @@ use crate::access::{self, Reach};
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
-use crate::clients::settings::{Branding, Limits, PROVIDERS, Settings, stored};
+use crate::clients::settings::{
+    Branding, COMMISSION_BASES, Limits, PROVIDERS, SCHEDULES, Settings, stored,
+};
 use crate::domain::{Amount, Role, new_id, now_ms, rfc3339_ms};
 use crate::ledger::settlement::Rate;
 use crate::providers::credentials::ClientCredentials;
@@ -30,6 +32,10 @@ pub struct SettingsPatch {
     revenue_share_rate: Option<String>,
     branding: Option<Branding>,
     limits: Option<Limits>,
+    commission_basis: Option<String>,
+    commission_negative_carryover: Option<bool>,
+    settlement_schedule: Option<String>,
+    timezone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +127,10 @@ async fn view(state: &AppState, client: &ClientRow) -> Result<serde_json::Value,
         "revenue_share_rate": settings.revenue_share_rate,
         "branding": settings.branding,
         "limits": settings.limits,
+        "commission_basis": settings.commission_basis,
+        "commission_negative_carryover": settings.commission_negative_carryover,
+        "settlement_schedule": settings.settlement_schedule,
+        "timezone": settings.timezone,
         "credentials": credentials,
     }))
 }
@@ -182,6 +192,38 @@ pub async fn update(
             )?,
             max_transfer: limit("limits.max_transfer", l.max_transfer.as_deref(), &client)?,
         };
+    }
+    if let Some(b) = body.commission_basis {
+        if !COMMISSION_BASES.contains(&b.as_str()) {
+            return Err(ApiError::validation(format!(
+                "commission_basis must be one of: {}",
+                COMMISSION_BASES.join(", ")
+            ))
+            .with_field("commission_basis"));
+        }
+        next.commission_basis = b;
+    }
+    if let Some(c) = body.commission_negative_carryover {
+        next.commission_negative_carryover = c;
+    }
+    if let Some(schedule) = body.settlement_schedule {
+        if !SCHEDULES.contains(&schedule.as_str()) {
+            return Err(ApiError::validation(format!(
+                "settlement_schedule must be one of: {}",
+                SCHEDULES.join(", ")
+            ))
+            .with_field("settlement_schedule"));
+        }
+        next.settlement_schedule = schedule;
+    }
+    if let Some(tz) = body.timezone {
+        if tz.parse::<chrono_tz::Tz>().is_err() {
+            return Err(
+                ApiError::validation("timezone must be an IANA time zone name such as UTC or Europe/Berlin")
+                    .with_field("timezone"),
+            );
+        }
+        next.timezone = tz;
     }
     let text = serde_json::to_string(&next).map_err(|_| ApiError::internal())?;
     state

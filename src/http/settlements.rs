@@ -28,6 +28,8 @@ pub struct SettleBody {
     period_end: String,
     /// The key may come in the body instead of the `Idempotency-Key` header.
     idempotency_key: Option<String>,
+    /// Pay the commission at once (default) or leave it `calculated` (issue 21).
+    pay: Option<bool>,
 }
 
 impl From<SettleError> for ApiError {
@@ -64,7 +66,7 @@ pub async fn create(
         &state.store,
         &state.wallets,
         SettleRequest {
-            caller: &caller,
+            created_by: &caller.user_id,
             client: &client,
             period_start: start,
             period_end: end,
@@ -73,6 +75,11 @@ pub async fn create(
             commission_rate: &settings.commission_rate,
             revenue_share_rate: &settings.revenue_share_rate,
             grace_secs: state.config.settings.settlement_grace_secs,
+            carry_over: settings.commission_negative_carryover,
+            origin: "manual",
+            // Issue 21: a manual settlement pays its commission at once, as before (lines
+            // `approved`, then `paid`); `"pay": false` leaves them `calculated` for operators.
+            pay_now: body.pay.unwrap_or(true),
         },
     )
     .await?;
@@ -135,10 +142,11 @@ fn header_view(h: &SettlementRow, currency: &Currency) -> Value {
         "created_by": h.created_by,
         "created_at": rfc3339_ms(h.created_at),
         "posted_at": h.posted_at.map(rfc3339_ms),
+        "origin": h.origin,
     })
 }
 
-fn view(s: &Settlement, currency: &Currency) -> Value {
+pub(crate) fn view(s: &Settlement, currency: &Currency) -> Value {
     let mut v = header_view(&s.header, currency);
     let total: i64 = s.commissions.iter().map(|c| c.amount).sum();
     v["commission_total"] = json!(currency.format(total));
@@ -153,6 +161,11 @@ fn view(s: &Settlement, currency: &Currency) -> Value {
                 "rate": c.rate,
                 "amount": currency.format(c.amount),
                 "transaction_id": c.journal_id,
+                "status": c.status,
+                "basis": c.basis,
+                "earned": currency.format(c.earned),
+                "carried_in": currency.format(c.carried_in),
+                "carry_out": currency.format(c.carry_out),
             })
         })
         .collect();

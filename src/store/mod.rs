@@ -40,6 +40,9 @@ mod fmt_sql_providers;
 #[cfg(any())]
 #[path = "sql_settlements.rs"]
 mod fmt_sql_settlements;
+#[cfg(any())]
+#[path = "sql_commission.rs"]
+mod fmt_sql_commission;
 
 pub use identity::{AuditRow, NewAudit, SecretRow, UserFilter};
 pub use ledger::group_commit::{AfterCommit, GroupCommitOptions};
@@ -122,6 +125,8 @@ mod notifications;
 pub use notifications::{NotificationQuery, NotificationRow};
 mod settlements;
 pub use settlements::*;
+mod commission;
+pub use commission::*;
 
 impl Store {
     /// Connects and applies pending migrations.
