@@ -8,6 +8,7 @@ pub mod body_deadline;
 pub mod callbacks;
 pub mod client_settings;
 pub mod clients;
+pub mod commission;
 pub mod docs;
 pub mod error;
 pub mod extract;
@@ -63,6 +64,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/providers/{provider}/games",
                     web::get().to(providers::games),
                 )
+                .route(
+                    "/game-sessions/{id}/commission",
+                    web::get().to(commission::session),
+                )
                 .route("/notifications", web::post().to(notifications::send))
                 .route("/bench/events", web::post().to(bench::publish))
                 .route(
@@ -98,6 +103,9 @@ fn user_scope() -> actix_web::Scope {
             "/permissions/{permission}",
             web::delete().to(user_permissions::revoke),
         )
+        .route("/commission", web::get().to(commission::get_rate))
+        .route("/commission", web::put().to(commission::put_rate))
+        .route("/commission/current", web::get().to(commission::current))
         .route("/children", web::get().to(users::children))
         .route("/ancestors", web::get().to(users::ancestors))
         .route("/notifications", web::get().to(notifications::list))
@@ -140,6 +148,26 @@ fn client_scope() -> actix_web::Scope {
         .route(
             "/settlements/{settlement_id}",
             web::get().to(settlements::get),
+        )
+        .route(
+            "/settlements/{settlement_id}/commissions/{agent_id}/approve",
+            web::post().to(commission::approve),
+        )
+        .route(
+            "/settlements/{settlement_id}/commissions/{agent_id}/hold",
+            web::post().to(commission::hold),
+        )
+        .route(
+            "/settlements/{settlement_id}/commissions/{agent_id}/pay",
+            web::post().to(commission::pay),
+        )
+        .route(
+            "/revenue-collections",
+            web::post().to(commission::collect),
+        )
+        .route(
+            "/revenue-statements",
+            web::get().to(commission::statements),
         )
         .route(
             "/providers/{provider}",

@@ -436,6 +436,91 @@ fn ops() -> Vec<Op> {
             )
         },
         Op {
+            ok: (200, "CommissionLineStatus"),
+            ..op(
+                "post",
+                "/api/v1/clients/{id}/settlements/{settlement_id}/commissions/{agent_id}/approve",
+                "settlements",
+                "Approve a commission line: calculated or held → approved (super admins; the client's admins with wallets.cash; 409 invalid_transition)",
+            )
+        },
+        Op {
+            ok: (200, "CommissionLineStatus"),
+            ..op(
+                "post",
+                "/api/v1/clients/{id}/settlements/{settlement_id}/commissions/{agent_id}/hold",
+                "settlements",
+                "Hold a commission line: calculated or approved → held (409 invalid_transition once paid)",
+            )
+        },
+        Op {
+            ok: (200, "CommissionLineStatus"),
+            ..op(
+                "post",
+                "/api/v1/clients/{id}/settlements/{settlement_id}/commissions/{agent_id}/pay",
+                "settlements",
+                "Pay an approved commission line into the agent's wallet, once (paying again answers the paid line; 409 invalid_transition unless approved)",
+            )
+        },
+        Op {
+            body: Some("CollectionBody"),
+            ok: (201, "RevenueCollection"),
+            idempotent_key: true,
+            ..op(
+                "post",
+                "/api/v1/clients/{id}/revenue-collections",
+                "settlements",
+                "Record the platform's collection of a settlement's revenue share, or its reversal (platform; 409 exceeds_outstanding)",
+            )
+        },
+        Op {
+            query: PAGE,
+            ok: (200, "RevenueStatementPage"),
+            ..op(
+                "get",
+                "/api/v1/clients/{id}/revenue-statements",
+                "settlements",
+                "Per settlement, newest period first: the platform's share, collected, outstanding, and the collections",
+            )
+        },
+        Op {
+            ok: (200, "CommissionRate"),
+            ..op(
+                "get",
+                "/api/v1/users/{id}/commission",
+                "users",
+                "An agent's own and effective commission rate",
+            )
+        },
+        Op {
+            body: Some("RateBody"),
+            ok: (200, "CommissionRate"),
+            ..op(
+                "put",
+                "/api/v1/users/{id}/commission",
+                "users",
+                "Set an agent's commission rate (its parent agent, or the client's admins; at most the parent's and the client's rate; audited)",
+            )
+        },
+        Op {
+            ok: (200, "CurrentCommission"),
+            ..op(
+                "get",
+                "/api/v1/users/{id}/commission/current",
+                "users",
+                "An agent's running commission in the open period",
+            )
+        },
+        Op {
+            ok: (200, "SessionCommission"),
+            ..op(
+                "get",
+                "/api/v1/game-sessions/{id}/commission",
+                "settlements",
+                "What each agent above the player earns from a finished game session (409 session_open)",
+            )
+        },
+        Op {
             query: &["client_id", "action", "cursor", "limit"],
             ok: (200, "AuditPage"),
             ..op(
@@ -651,11 +736,16 @@ fn schemas() -> Value {
             ("enabled_providers", json!({ "type": "array", "items": { "enum": ["jdb", "luckysports"] } })),
             ("commission_rate", json!({ "type": "string", "description": "0 to 1, at most 4 decimals" })),
             ("revenue_share_rate", json!({ "type": "string", "description": "0 to 1, at most 4 decimals" })),
-            ("branding", r("Branding")), ("limits", r("Limits"))], &[]),
+            ("branding", r("Branding")), ("limits", r("Limits")),
+            ("commission_basis", json!({ "enum": ["ngr"] })),
+            ("commission_negative_carryover", s("boolean")),
+            ("settlement_schedule", json!({ "enum": ["none", "daily", "weekly", "monthly"] })),
+            ("timezone", json!({ "type": "string", "description": "IANA time zone name, e.g. UTC, Asia/Manila" }))], &[]),
         "ClientSettings": obj(&[
             ("client_id", st()), ("currency", st()), ("currency_exponent", s("integer")),
             ("enabled_providers", json!({ "type": "array", "items": st() })),
             ("commission_rate", st()), ("revenue_share_rate", st()), ("branding", r("Branding")), ("limits", r("Limits")),
+            ("commission_basis", st()), ("commission_negative_carryover", s("boolean")), ("settlement_schedule", st()), ("timezone", st()),
             ("credentials", json!({ "type": "array", "items": r("CredentialsInfo") }))], &["client_id"]),
         "Credentials": obj(&[("credentials", json!({ "type": "object", "description": "the client's own provider account, never returned; validated before it is sealed (422 with error.field naming the bad field). jdb: base_url (http/https), operator (dc), parent, key and iv (16 characters each); luckysports: base_url, operator, secret. Optional: timeout_ms, request_window_ms, breaker_failures, breaker_open_ms, max_in_flight, results_delay_ms, results_step_ms (default: the configured account's)", "properties": { "base_url": st(), "operator": st(), "parent": st(), "key": st(), "iv": st(), "secret": st(), "timeout_ms": s("integer"), "request_window_ms": s("integer"), "breaker_failures": s("integer"), "breaker_open_ms": s("integer"), "max_in_flight": s("integer"), "results_delay_ms": s("integer"), "results_step_ms": s("integer") }, "required": ["base_url", "operator"] }))], &["credentials"]),
         "CredentialsInfo": obj(&[("provider", st()), ("configured", s("boolean")), ("key_id", st()), ("version", s("integer")), ("updated_at", st())], &["provider", "configured"]),
@@ -678,10 +768,19 @@ fn schemas() -> Value {
         "TransactionPage": page_of("Transaction"),
         "AuditItem": obj(&[("id", st()), ("seq", s("integer")), ("client_id", opt()), ("actor_id", opt()), ("action", st()), ("target_type", opt()), ("target_id", opt()), ("before", json!({})), ("after", json!({})), ("ip", opt()), ("created_at", st()), ("hash", st())], &["id", "action"]),
         "AuditPage": page_of("AuditItem"),
-        "SettleBody": obj(&[("period_start", json!({ "type": "string", "format": "date-time" })), ("period_end", json!({ "type": "string", "format": "date-time", "description": "at least settlement_grace_secs in the past" })), ("idempotency_key", key())], &["period_start", "period_end"]),
-        "Commission": obj(&[("agent_id", st()), ("players", s("integer")), ("ngr", amount()), ("rate", st()), ("amount", amount()), ("transaction_id", opt())], &["agent_id", "amount"]),
+        "SettleBody": obj(&[("period_start", json!({ "type": "string", "format": "date-time" })), ("period_end", json!({ "type": "string", "format": "date-time", "description": "at least settlement_grace_secs in the past" })), ("idempotency_key", key()), ("pay", json!({ "type": "boolean", "description": "pay the commission at once (default true); false leaves the lines calculated" }))], &["period_start", "period_end"]),
+        "Commission": obj(&[("agent_id", st()), ("players", s("integer")), ("ngr", amount()), ("rate", st()), ("amount", amount()), ("transaction_id", opt()), ("status", json!({ "enum": ["calculated", "approved", "held", "paid"] })), ("basis", st()), ("earned", amount()), ("carried_in", amount()), ("carry_out", amount())], &["agent_id", "amount"]),
+        "CommissionLineStatus": obj(&[("settlement_id", st()), ("agent_id", st()), ("status", st()), ("amount", amount()), ("transaction_id", opt())], &["status"]),
+        "RateBody": obj(&[("rate", json!({ "type": "string", "description": "0 to 1, at most 4 decimals" }))], &["rate"]),
+        "CommissionRate": obj(&[("user_id", st()), ("rate", opt()), ("effective_rate", st()), ("client_commission_rate", st())], &["user_id", "effective_rate"]),
+        "CurrentCommission": obj(&[("agent_id", st()), ("period_start", st()), ("as_of", st()), ("currency", st()), ("basis", st()), ("rate", st()), ("players", s("integer")), ("basis_amount", amount()), ("earned", amount()), ("carried_in", amount()), ("amount", amount())], &["agent_id", "amount"]),
+        "SessionCommission": obj(&[("session_id", st()), ("user_id", st()), ("provider", st()), ("game_code", st()), ("started_at", st()), ("ended_at", st()), ("currency", st()), ("basis", st()), ("basis_amount", amount()), ("items", json!({ "type": "array", "items": obj(&[("agent_id", st()), ("rate", st()), ("differential_rate", st()), ("amount", amount())], &["agent_id", "amount"]) }))], &["session_id", "items"]),
+        "CollectionBody": obj(&[("settlement_id", st()), ("amount", amount()), ("direction", json!({ "enum": ["collect", "reverse"] })), ("memo", json!({ "type": "string", "maxLength": 500 })), ("idempotency_key", key())], &["settlement_id", "amount"]),
+        "RevenueCollection": obj(&[("id", st()), ("settlement_id", st()), ("direction", st()), ("amount", amount()), ("currency", st()), ("memo", opt()), ("transaction_id", opt()), ("created_by", st()), ("created_at", st())], &["id", "amount"]),
+        "RevenueStatement": obj(&[("settlement_id", st()), ("period_start", st()), ("period_end", st()), ("currency", st()), ("ngr", amount()), ("revenue_share", amount()), ("collected", amount()), ("outstanding", amount()), ("collections", json!({ "type": "array", "items": r("RevenueCollection") }))], &["settlement_id", "outstanding"]),
+        "RevenueStatementPage": page_of("RevenueStatement"),
         "RevenueShare": obj(&[("base", amount()), ("rate", st()), ("amount", amount()), ("transaction_id", opt())], &["amount"]),
-        "Settlement": obj(&[("id", st()), ("client_id", st()), ("period_start", st()), ("period_end", st()), ("currency", st()), ("ngr", amount()), ("state", json!({ "enum": ["pending", "posted"] })), ("commission_total", amount()), ("commissions", json!({ "type": "array", "items": r("Commission") })), ("revenue_share", r("RevenueShare")), ("created_by", st()), ("created_at", st()), ("posted_at", opt())], &["id", "state"]),
+        "Settlement": obj(&[("id", st()), ("client_id", st()), ("period_start", st()), ("period_end", st()), ("currency", st()), ("ngr", amount()), ("state", json!({ "enum": ["pending", "posted"] })), ("commission_total", amount()), ("commissions", json!({ "type": "array", "items": r("Commission") })), ("revenue_share", r("RevenueShare")), ("created_by", st()), ("created_at", st()), ("posted_at", opt()), ("origin", json!({ "enum": ["manual", "scheduled"] }))], &["id", "state"]),
         "SettlementPage": page_of("Settlement"),
     })
 }

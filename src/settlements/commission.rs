@@ -179,16 +179,26 @@ async fn line(
 /// Moves a line one step (audited). The step's own target again is a no-op that answers the
 /// line (a retried approve, hold or pay); any other status outside the rule is `Illegal`.
 /// Paying posts the commission entry through the agent's wallet actor, idempotently.
+/// Which commission line.
+pub struct Target<'a> {
+    pub client_id: &'a str,
+    pub settlement_id: &'a str,
+    pub agent_id: &'a str,
+}
+
 pub async fn step(
     store: &Store,
     wallets: &WalletRegistry,
-    client_id: &str,
-    settlement_id: &str,
-    agent_id: &str,
+    target: Target<'_>,
     step: Step,
     actor_id: &str,
     ip: Option<String>,
 ) -> Result<CommissionRow, StepError> {
+    let Target {
+        client_id,
+        settlement_id,
+        agent_id,
+    } = target;
     let (to, from) = step.rule();
     let before = line(store, client_id, settlement_id, agent_id).await?;
     if before.status == to {
