@@ -218,10 +218,10 @@ pub async fn update(
     }
     if let Some(tz) = body.timezone {
         if tz.parse::<chrono_tz::Tz>().is_err() {
-            return Err(
-                ApiError::validation("timezone must be an IANA time zone name such as UTC or Europe/Berlin")
-                    .with_field("timezone"),
-            );
+            return Err(ApiError::validation(
+                "timezone must be an IANA time zone name such as UTC or Europe/Berlin",
+            )
+            .with_field("timezone"));
         }
         next.timezone = tz;
     }

@@ -123,7 +123,8 @@ pub async fn put_rate(
     body: web::Json<RateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let user = reachable_user(&state, &caller, &id).await?;
-    let is_parent = caller.role == Role::Agent && user.parent_id.as_deref() == Some(&caller.user_id);
+    let is_parent =
+        caller.role == Role::Agent && user.parent_id.as_deref() == Some(&caller.user_id);
     let is_admin = matches!(caller.role, Role::SuperAdmin | Role::ClientAdmin);
     if !caller.can(perm::USERS_MANAGE) || user.id == caller.user_id || !(is_parent || is_admin) {
         return Err(ApiError::forbidden());
@@ -160,7 +161,13 @@ pub async fn put_rate(
     let before = tree.own_rate(&user.id).map(Rate::to_text);
     state
         .store
-        .put_agent_rate(&user.id, &client.id, &rate.to_text(), &caller.user_id, now_ms())
+        .put_agent_rate(
+            &user.id,
+            &client.id,
+            &rate.to_text(),
+            &caller.user_id,
+            now_ms(),
+        )
         .await?;
     Event::new("user.commission_rate")
         .by(&caller)
@@ -256,8 +263,9 @@ pub async fn session(
     let client = client_of(&state, &player).await?;
     let currency = currency(&client)?;
     let settings = client_settings::load(&state, &client.id).await?;
-    let sc = commission::session_commission(&state.store, &session, ended_at, client_max(&settings)?)
-        .await?;
+    let sc =
+        commission::session_commission(&state.store, &session, ended_at, client_max(&settings)?)
+            .await?;
     Ok(HttpResponse::Ok().json(json!({
         "session_id": session.id,
         "user_id": session.user_id,
@@ -286,7 +294,11 @@ fn may_run_commission(caller: &Caller, client_id: &str) -> Result<(), ApiError> 
         Role::ClientAdmin => caller.can(perm::WALLETS_CASH),
         _ => false,
     };
-    if ok { Ok(()) } else { Err(ApiError::forbidden()) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
 }
 
 async fn run_step(
@@ -441,7 +453,13 @@ pub async fn statements(
         let collections = state.store.collections(&client.id, Some(&h.id)).await?;
         let collected: i64 = collections
             .iter()
-            .map(|c| if c.direction == "collect" { c.amount } else { -c.amount })
+            .map(|c| {
+                if c.direction == "collect" {
+                    c.amount
+                } else {
+                    -c.amount
+                }
+            })
             .sum();
         items.push((
             h.period_start,
@@ -458,5 +476,9 @@ pub async fn statements(
             }),
         ));
     }
-    Ok(HttpResponse::Ok().json(limit.page(items, |(start, _)| start.to_string(), |(_, v)| v.clone())))
+    Ok(HttpResponse::Ok().json(limit.page(
+        items,
+        |(start, _)| start.to_string(),
+        |(_, v)| v.clone(),
+    )))
 }

@@ -161,14 +161,8 @@ fn client_scope() -> actix_web::Scope {
             "/settlements/{settlement_id}/commissions/{agent_id}/pay",
             web::post().to(commission::pay),
         )
-        .route(
-            "/revenue-collections",
-            web::post().to(commission::collect),
-        )
-        .route(
-            "/revenue-statements",
-            web::get().to(commission::statements),
-        )
+        .route("/revenue-collections", web::post().to(commission::collect))
+        .route("/revenue-statements", web::get().to(commission::statements))
         .route(
             "/providers/{provider}",
             web::put().to(providers::switch_provider),

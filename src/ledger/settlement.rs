@@ -286,7 +286,10 @@ mod tests {
         )
         .unwrap();
         let c = &f.commissions[0];
-        assert_eq!((c.earned, c.carried_in, c.amount, c.carry_out), (200, -300, 0, -100));
+        assert_eq!(
+            (c.earned, c.carried_in, c.amount, c.carry_out),
+            (200, -300, 0, -100)
+        );
         let f = compute(
             &[player("p1", &[("a1", 1_000)], 5_000)],
             0,

@@ -101,7 +101,11 @@ impl AgentTree {
     }
 
     /// An agent's effective rate.
-    pub async fn effective_rate(&mut self, store: &Store, agent_id: &str) -> Result<Rate, StoreError> {
+    pub async fn effective_rate(
+        &mut self,
+        store: &Store,
+        agent_id: &str,
+    ) -> Result<Rate, StoreError> {
         let agents = self.path_agents(store, agent_id, true).await?;
         Ok(agents
             .iter()

@@ -57,8 +57,12 @@ pub async fn pay_line(
             .await?
             .ok_or(WalletError::Unavailable)?;
         let currency = client.currency().map_err(|_| WalletError::Unavailable)?;
-        let entry =
-            entries::commission(&line.client_id, &line.settlement_id, &line.agent_id, line.amount);
+        let entry = entries::commission(
+            &line.client_id,
+            &line.settlement_id,
+            &line.agent_id,
+            line.amount,
+        );
         let outcome = wallets
             .mutate(
                 &line.agent_id,

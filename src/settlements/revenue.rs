@@ -85,7 +85,11 @@ pub async fn collect(
         CollectionFix::NoSettlement => return Err(CollectError::NoSettlement),
         CollectionFix::Exceeds(room) => {
             return Err(CollectError::Exceeds(
-                if req.collect { "outstanding" } else { "collected" },
+                if req.collect {
+                    "outstanding"
+                } else {
+                    "collected"
+                },
                 room,
             ));
         }

@@ -121,7 +121,9 @@ pub fn due_periods(
 /// Every node's loop: try the lease, settle what is due while holding it.
 pub async fn run(store: Store, wallets: WalletRegistry, every: Duration, grace_secs: i64) {
     let node = new_id();
-    let ttl = i64::try_from(every.as_millis().saturating_mul(3)).unwrap_or(i64::MAX).max(3_000);
+    let ttl = i64::try_from(every.as_millis().saturating_mul(3))
+        .unwrap_or(i64::MAX)
+        .max(3_000);
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -157,7 +159,11 @@ pub async fn tick(store: &Store, wallets: &WalletRegistry, grace_secs: i64) {
         ) else {
             continue;
         };
-        if let Err(e) = settle_client(store, wallets, &client_id, &settings, schedule, tz, grace_secs).await {
+        if let Err(e) = settle_client(
+            store, wallets, &client_id, &settings, schedule, tz, grace_secs,
+        )
+        .await
+        {
             tracing::warn!(client = %client_id, error = %e, "scheduled settlement failed");
         }
     }
@@ -253,6 +259,14 @@ mod tests {
                 (at("2026-03-11T00:00:00Z"), at("2026-03-12T00:00:00Z")),
             ]
         );
-        assert!(due_periods(Schedule::Daily, Tz::UTC, Some(at("2026-03-12T00:00:00Z")), now).is_empty());
+        assert!(
+            due_periods(
+                Schedule::Daily,
+                Tz::UTC,
+                Some(at("2026-03-12T00:00:00Z")),
+                now
+            )
+            .is_empty()
+        );
     }
 }

@@ -6,11 +6,11 @@
 
 use serde_json::json;
 
+use super::commission::AgentTree;
 use super::poster;
 use crate::actors::wallet_registry::WalletError;
 use crate::actors::wallet_registry::WalletRegistry;
 use crate::audit::Event;
-use super::commission::AgentTree;
 use crate::domain::{Currency, new_id, now_ms, rfc3339_ms};
 use crate::ledger::accounts::{game_results, house_id};
 use crate::ledger::settlement::{self, Figures, PlayerResult, Rate};
@@ -298,7 +298,12 @@ pub async fn period_figures(
         .map(|p| house_id(client_id, &game_results(p)))
         .collect();
     let by_subject = store
-        .ngr_by_subject(client_id, &result_accounts, &id_floor(start), &id_floor(end))
+        .ngr_by_subject(
+            client_id,
+            &result_accounts,
+            &id_floor(start),
+            &id_floor(end),
+        )
         .await?;
     let mut tree = AgentTree::load(store, client_id, commission_rate).await?;
     let mut players = Vec::new();
@@ -320,7 +325,11 @@ pub async fn period_figures(
         }
     }
     let carries: std::collections::HashMap<String, i64> = if carry_over {
-        store.commission_carries(client_id).await?.into_iter().collect()
+        store
+            .commission_carries(client_id)
+            .await?
+            .into_iter()
+            .collect()
     } else {
         Default::default()
     };

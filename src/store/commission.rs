@@ -109,7 +109,11 @@ impl Store {
 
     /// Stores a collection under the client's lock unless it would take more than the
     /// settlement's outstanding share (or reverse more than was collected).
-    pub async fn fix_collection(&self, row: &CollectionRow, share: i64) -> StoreResult<CollectionFix> {
+    pub async fn fix_collection(
+        &self,
+        row: &CollectionRow,
+        share: i64,
+    ) -> StoreResult<CollectionFix> {
         dispatch!(self, b => b.fix_collection(row, share).await)
     }
 

@@ -26,6 +26,9 @@ mod types;
 #[path = "sql.rs"]
 mod fmt_sql;
 #[cfg(any())]
+#[path = "sql_commission.rs"]
+mod fmt_sql_commission;
+#[cfg(any())]
 #[path = "sql_identity.rs"]
 mod fmt_sql_identity;
 #[cfg(any())]
@@ -40,9 +43,6 @@ mod fmt_sql_providers;
 #[cfg(any())]
 #[path = "sql_settlements.rs"]
 mod fmt_sql_settlements;
-#[cfg(any())]
-#[path = "sql_commission.rs"]
-mod fmt_sql_commission;
 
 pub use identity::{AuditRow, NewAudit, SecretRow, UserFilter};
 pub use ledger::group_commit::{AfterCommit, GroupCommitOptions};

@@ -99,7 +99,11 @@ impl Store {
     /// another settlement (checked under the client's lock, so two nodes cannot both insert).
     /// With `carry_over`, each line's `carried_in` must still be the agent's stored carry
     /// (else `CarryMoved`), and its `carry_out` replaces it, in the same transaction.
-    pub async fn fix_settlement(&self, s: &Settlement, carry_over: bool) -> StoreResult<FixOutcome> {
+    pub async fn fix_settlement(
+        &self,
+        s: &Settlement,
+        carry_over: bool,
+    ) -> StoreResult<FixOutcome> {
         dispatch!(self, b => b.fix_settlement(s, carry_over).await)
     }
 
