@@ -457,7 +457,8 @@ async fn scheduled_settlement_runs_once_across_two_nodes(backend: Backend) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let list = loop {
         let list = b.get(&tree.super_token, &path).await.ok();
-        if list["items"].as_array().unwrap().len() >= 4 {
+        let items = list["items"].as_array().unwrap();
+        if items.len() >= 4 && items.iter().all(|i| i["state"] == "posted") {
             break list;
         }
         assert!(std::time::Instant::now() < deadline, "not settled: {list}");
