@@ -80,7 +80,7 @@ pub async fn collect(
         .fix_collection(&row, settlement.revenue_share.amount)
         .await?
     {
-        CollectionFix::Fixed(row, created) => (row, created),
+        CollectionFix::Fixed(row, created) => (*row, created),
         CollectionFix::KeyConflict => return Err(CollectError::KeyConflict),
         CollectionFix::NoSettlement => return Err(CollectError::NoSettlement),
         CollectionFix::Exceeds(room) => {

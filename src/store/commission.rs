@@ -38,7 +38,7 @@ pub struct CollectionRow {
 #[derive(Debug)]
 pub enum CollectionFix {
     /// Stored (new), or the same key and request again: the row to post.
-    Fixed(CollectionRow, bool),
+    Fixed(Box<CollectionRow>, bool),
     /// The same key with another request.
     KeyConflict,
     /// More than is outstanding (collect) or collected (reverse): what is.

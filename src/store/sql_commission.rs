@@ -196,7 +196,7 @@ impl Backend {
             tx.rollback().await?;
             let first = collection_from_row(&row)?;
             return Ok(if first.request_hash == c.request_hash {
-                CollectionFix::Fixed(first, false)
+                CollectionFix::Fixed(Box::new(first), false)
             } else {
                 CollectionFix::KeyConflict
             });
@@ -256,7 +256,7 @@ impl Backend {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(CollectionFix::Fixed(c.clone(), true))
+        Ok(CollectionFix::Fixed(Box::new(c.clone()), true))
     }
 
     pub async fn record_collection_posted(&self, id: &str, journal_id: &str) -> StoreResult<()> {
