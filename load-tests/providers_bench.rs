@@ -103,7 +103,7 @@ async fn open_transfers(store: &nashub::store::Store) -> i64 {
         .await
         .unwrap()
         .iter()
-        .filter(|(_, state, _)| state == "pending" || state == "unknown")
+        .filter(|(_, state, _)| state.is_open())
         .map(|(_, _, n)| n)
         .sum()
 }

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use nashub::domain::{new_id, now_ms};
+use nashub::domain::{ClientStatus, Currency, Role, UserStatus, new_id, now_ms};
 use nashub::store::{ClientRow, Store, StoreOptions, UserFilter, UserRow};
 
 const AGENTS: usize = 100;
@@ -15,7 +15,7 @@ const PLAYERS_PER_SUB_AGENT: usize = 99;
 const DEEP_CHAIN: usize = 200;
 const RUNS: usize = 25;
 
-fn user(client: &str, parent: Option<&UserRow>, role: &str, n: usize) -> UserRow {
+fn user(client: &str, parent: Option<&UserRow>, role: Role, n: usize) -> UserRow {
     let id = new_id();
     let (path, depth) = match parent {
         Some(p) => (format!("{}{id}/", p.path), p.depth + 1),
@@ -28,10 +28,10 @@ fn user(client: &str, parent: Option<&UserRow>, role: &str, n: usize) -> UserRow
         parent_id: parent.map(|p| p.id.clone()),
         path,
         depth,
-        role: role.to_owned(),
+        role,
         username: format!("u{n}"),
         password_hash: "-".into(),
-        status: "active".into(),
+        status: UserStatus::Active,
         created_at: now_ms(),
     }
 }
@@ -72,9 +72,8 @@ async fn main() -> anyhow::Result<()> {
         id: new_id(),
         code: format!("bench{}", &new_id()[..8]),
         name: "Bench".into(),
-        currency: "USD".into(),
-        currency_exponent: 2,
-        status: "active".into(),
+        currency: Currency::parse("USD", 2).expect("a currency"),
+        status: ClientStatus::Active,
         created_at: now_ms(),
     };
     store.insert_client(&client, &[]).await?;
@@ -86,16 +85,16 @@ async fn main() -> anyhow::Result<()> {
         n += 1;
         n
     };
-    let root = user(cid, None, "client_admin", next());
+    let root = user(cid, None, Role::ClientAdmin, next());
     let mut batch = vec![root.clone()];
     let mut agents = Vec::new();
     let mut sub_agents = Vec::new();
     for _ in 0..AGENTS {
-        let agent = user(cid, Some(&root), "agent", next());
+        let agent = user(cid, Some(&root), Role::Agent, next());
         for _ in 0..SUB_AGENTS {
-            let sub = user(cid, Some(&agent), "agent", next());
+            let sub = user(cid, Some(&agent), Role::Agent, next());
             for _ in 0..PLAYERS_PER_SUB_AGENT {
-                batch.push(user(cid, Some(&sub), "player", next()));
+                batch.push(user(cid, Some(&sub), Role::Player, next()));
             }
             batch.push(sub.clone());
             sub_agents.push(sub);
@@ -107,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     let mut parent = agents[0].clone();
     let mut chain = Vec::new();
     for _ in 0..DEEP_CHAIN {
-        let a = user(cid, Some(&parent), "agent", next());
+        let a = user(cid, Some(&parent), Role::Agent, next());
         batch.push(a.clone());
         chain.push(a.clone());
         parent = a;
@@ -182,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
     let filter = UserFilter {
         client_id: Some(cid.to_owned()),
         under_path: Some(agents[2].path.clone()),
-        role: Some("player".into()),
+        role: Some(Role::Player),
         limit: 200,
         ..UserFilter::default()
     };

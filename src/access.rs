@@ -16,16 +16,14 @@ pub enum Reach {
     Outside,
 }
 
-/// Why a rule refused; the HTTP layer answers 404 (naming what is hidden), 403 or 500.
+/// Why a rule refused; the HTTP layer answers 404 (naming what is hidden), 403, or as for
+/// the store's error.
 #[derive(Debug, thiserror::Error)]
 pub enum Denied {
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("forbidden")]
     Forbidden,
-    /// A stored row the rule cannot read (a role or currency validated when it was written).
-    #[error("unreadable stored row")]
-    Corrupt,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -64,11 +62,6 @@ pub fn listed_client(caller: &Caller, requested: Option<&str>) -> Result<Option<
     }
 }
 
-/// A stored user's role (the store keeps its text; written from a `Role`, so unreadable is a 500).
-pub fn role_of(user: &UserRow) -> Result<Role, Denied> {
-    user.role.parse().map_err(|_| Denied::Corrupt)
-}
-
 /// A client by id; none is 404 `client`.
 pub async fn client(store: &Store, id: &str) -> Result<ClientRow, Denied> {
     store.client(id).await?.ok_or(Denied::NotFound("client"))
@@ -77,14 +70,13 @@ pub async fn client(store: &Store, id: &str) -> Result<ClientRow, Denied> {
 /// The client and currency of a user's wallet: a client's players, agents and admins have one
 /// (anyone else: 404 `wallet`); the wallet's currency is its client's.
 pub async fn wallet_client(store: &Store, user: &UserRow) -> Result<(ClientRow, Currency), Denied> {
-    let role = role_of(user)?;
     let client_id = user
         .client_id
         .as_deref()
-        .filter(|_| role.has_wallet())
+        .filter(|_| user.role.has_wallet())
         .ok_or(Denied::NotFound("wallet"))?;
     let client = client(store, client_id).await?;
-    let currency = client.currency().map_err(|_| Denied::Corrupt)?;
+    let currency = client.currency.clone();
     Ok((client, currency))
 }
 

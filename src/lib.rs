@@ -12,7 +12,7 @@
 //! - [`realtime`]: the bus (events between nodes, in-process or Redis pub/sub, with per-room
 //!   seq), the room hub and the websocket sessions.
 //! - [`auth`], [`access`], [`users`]: identity, who may reach whom, creating users.
-//! - [`domain`]: validated value types (amounts, currencies, roles, names).
+//! - [`domain`]: validated value types (amounts, currencies, roles and statuses, names).
 //! - [`config`], [`startup`], [`telemetry`], [`metrics`], [`ops`], [`admission`]: running it.
 //! - [`providers`]: game provider adapters (JDB, LuckySports) behind one trait, and their
 //!   simulators.

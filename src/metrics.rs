@@ -53,20 +53,7 @@ pub const WS_REFUSALS: &[&str] = &["per_user", "per_ip"];
 pub const CLIENT_FAULTS: &[&str] = &["malformed_request", "request_timeout"];
 
 /// Journal entry kinds, one `balance_transfers_total{kind}` series each.
-pub const TRANSFER_KINDS: &[&str] = &[
-    "deposit",
-    "withdrawal",
-    "credit",
-    "debit",
-    "adjustment",
-    "provider_hold",
-    "provider_release",
-    "provider_settle",
-    "provider_credit",
-    "game_result",
-    "commission",
-    "revenue_share",
-];
+pub const TRANSFER_KINDS: &[&str] = &crate::ledger::JournalKind::NAMES;
 
 pub fn register_all() {
     describe_counter!(
@@ -152,7 +139,7 @@ pub fn register_all() {
         "Provider callbacks, by provider and outcome"
     );
     for provider in crate::domain::PROVIDER_NAMES {
-        for state in ["pending", "unknown", "succeeded", "failed"] {
+        for state in crate::domain::TransferState::NAMES {
             counter!(PROVIDER_TRANSFERS, "provider" => *provider, "state" => state).absolute(0);
         }
     }

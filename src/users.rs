@@ -4,7 +4,7 @@
 //! wallet (roles that have one) in one transaction.
 
 use crate::auth::password;
-use crate::domain::{Role, new_id, now_ms};
+use crate::domain::{Role, UserStatus, new_id, now_ms};
 use crate::ledger::accounts;
 use crate::store::{ClientRow, Store, StoreError, UserRow};
 
@@ -74,15 +74,15 @@ pub async fn create_user(
         parent_id: parent.map(|p| p.id.clone()),
         path,
         depth,
-        role: role.as_str().to_owned(),
+        role,
         username,
         password_hash,
-        status: "active".into(),
+        status: UserStatus::Active,
         created_at: now_ms(),
     };
     let wallet = client
         .filter(|_| role.has_wallet())
-        .map(|c| accounts::wallet(&c.id, &user.id, &c.currency));
+        .map(|c| accounts::wallet(&c.id, &user.id, &c.currency.code));
     store.insert_user(&user, wallet.as_ref()).await?;
     Ok(user)
 }

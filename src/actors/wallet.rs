@@ -110,7 +110,7 @@ impl Handler<Mutate> for WalletActor {
             currency,
             watch,
         } = msg;
-        let kind = entry.kind.clone();
+        let kind = entry.kind.as_str();
         let bus = self.bus.clone();
         let publish: AfterCommit = Box::new(move |outcome| {
             let PostOutcome::Committed(posted) = outcome else {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{AccessClaims, TokenError, TokenService};
-use crate::domain::Role;
+use crate::domain::{Role, UserStatus};
 use crate::store::{Store, StoreError, UserRow};
 
 /// The authenticated user behind a request; identity comes from the token only.
@@ -78,9 +78,9 @@ impl Authenticator {
             .store
             .user(&claims.sub)
             .await?
-            .filter(|u| u.status == "active")
+            .filter(|u| u.status == UserStatus::Active)
             .ok_or(AuthError::SessionEnded)?;
-        let role: Role = user.role.parse().map_err(|_| AuthError::SessionEnded)?;
+        let role = user.role;
         if role != claims.role || user.client_id != claims.cid {
             return Err(AuthError::SessionEnded);
         }

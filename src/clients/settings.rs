@@ -9,7 +9,7 @@ use crate::store::{Store, StoreError};
 /// Providers a client can enable (DESIGN section 10).
 pub use crate::domain::PROVIDER_NAMES as PROVIDERS;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Branding {
     pub display_name: Option<String>,
@@ -18,7 +18,7 @@ pub struct Branding {
 }
 
 /// Limits in the client's currency, as decimal strings; absent = no limit.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     pub max_deposit: Option<String>,

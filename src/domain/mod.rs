@@ -4,10 +4,16 @@ pub mod audit;
 pub mod money;
 pub mod names;
 pub mod role;
+pub mod status;
+pub(crate) mod text_enum;
+pub mod transfer;
 
 pub use audit::NewAudit;
 pub use money::{Amount, AmountError, Currency, format_minor};
 pub use role::Role;
+pub use status::{ClientStatus, UserStatus};
+pub use text_enum::UnknownName;
+pub use transfer::{TransferDirection, TransferState};
 
 /// Provider names as they appear in URLs, account ids and metric labels (each adapter's `NAME`,
 /// `providers::PROVIDER_NAMES`).

@@ -5,43 +5,53 @@ use std::sync::OnceLock;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Auth;
-use crate::access;
+use super::openapi::{BadBody, BadCredentials, Conflict, Invalid, Secured, Unavailable};
 use crate::audit::Event;
 use crate::auth::{password, throttle, tokens};
-use crate::domain::{names, new_id, now_ms};
+use crate::domain::{ClientStatus, UserStatus, names, new_id, now_ms};
 use crate::state::AppState;
 use crate::store::{RotateOutcome, SessionRow, UserRow};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// client code; omitted for platform users
     client: Option<String>,
     username: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     refresh_token: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 
-#[derive(Serialize)]
-struct TokenResponse {
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
     access_token: String,
     refresh_token: String,
-    token_type: &'static str,
+    #[schema(inline)]
+    token_type: TokenType,
+    /// seconds until the access token expires
     expires_in: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub enum TokenType {
+    Bearer,
 }
 
 fn invalid_credentials() -> ApiError {
@@ -60,7 +70,7 @@ async fn token_response(
     session_id: &str,
     refresh_token: String,
 ) -> Result<HttpResponse, ApiError> {
-    let role = access::role_of(user)?;
+    let role = user.role;
     let overrides = state.store.permission_overrides(&user.id).await?;
     let access_token = state.auth.tokens.issue_access_with(
         &user.id,
@@ -72,7 +82,7 @@ async fn token_response(
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token,
         refresh_token,
-        token_type: "Bearer",
+        token_type: TokenType::Bearer,
         expires_in: state.auth.tokens.access_ttl_secs(),
     }))
 }
@@ -83,6 +93,13 @@ pub fn peer_ip(req: &HttpRequest) -> Option<String> {
     req.peer_addr().map(|a| a.ip().to_string())
 }
 
+/// Log in; failed attempts are throttled (429 with Retry-After)
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "success", body = TokenResponse),
+        BadCredentials, Invalid, BadBody, Unavailable,
+        (status = 429, description = "too many failed logins (Retry-After), or too many unauthenticated connections from this address", body = ErrorBody),
+    ))]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -129,7 +146,7 @@ pub async fn login(
             .client_by_code(&code.to_ascii_lowercase())
             .await?
         {
-            Some(c) if c.status == "active" => (Some(c.id.clone()), Some(c.id)),
+            Some(c) if c.status == ClientStatus::Active => (Some(c.id.clone()), Some(c.id)),
             _ => (None, None),
         },
     };
@@ -146,7 +163,7 @@ pub async fn login(
         .await
         .map_err(|_| ApiError::internal())?;
     let user = match user {
-        Some(u) if verified && u.status == "active" => u,
+        Some(u) if verified && u.status == UserStatus::Active => u,
         other => {
             throttle::failed(
                 &state.store,
@@ -193,6 +210,12 @@ pub async fn login(
     token_response(&state, &user, &session.id, refresh_token).await
 }
 
+/// Rotate a refresh token; reuse revokes the family
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "success", body = TokenResponse),
+        BadCredentials, Invalid, BadBody, Unavailable,
+    ))]
 pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
@@ -227,7 +250,7 @@ pub async fn refresh(
         return Err(refused());
     };
     match state.store.user(&user_id).await? {
-        Some(user) if user.status == "active" => {
+        Some(user) if user.status == UserStatus::Active => {
             token_response(&state, &user, &session_id, refresh_token).await
         }
         _ => {
@@ -237,6 +260,9 @@ pub async fn refresh(
     }
 }
 
+/// End the caller's session
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "done"), Secured, Conflict, Unavailable))]
 pub async fn logout(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -250,8 +276,15 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST /api/v1/auth/password`: the caller changes its own password; every other session of
-/// the caller ends. A wrong current password counts as a failed login.
+/// Change the caller's password; other sessions end
+///
+/// Every other session of the caller ends. A wrong current password counts as a failed login.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "done"),
+        Secured, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn change_password(
     state: web::Data<AppState>,
     req: HttpRequest,

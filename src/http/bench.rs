@@ -3,11 +3,13 @@
 //! so delivery can be measured without the database in the way. Super admins only.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::Auth;
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable};
 use crate::domain::Role;
 use crate::realtime::bus::{Event, EventKind};
 use crate::state::AppState;
@@ -15,12 +17,26 @@ use crate::state::AppState;
 /// Events accepted in one request.
 const BATCH_MAX: usize = 10_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = BenchEvents)]
 pub struct Batch {
     /// `[room, scheduled send time in µs]` per event; the time is echoed in `data.t`.
     events: Vec<(String, i64)>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct Published {
+    /// events published
+    published: usize,
+}
+
+/// Load tests only (404 unless bench_events is on): publish synthetic events
+#[utoipa::path(post, path = "/api/v1/bench/events", tag = "realtime",
+    security(("bearer" = [])), request_body = Batch,
+    responses(
+        (status = 200, description = "success", body = Published),
+        Secured, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn publish(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -47,5 +63,5 @@ pub async fn publish(
             .bus
             .publish(Event::new(room, EventKind::GameUpdate, json!({ "t": t })));
     }
-    Ok(HttpResponse::Ok().json(json!({ "published": count })))
+    Ok(HttpResponse::Ok().json(Published { published: count }))
 }

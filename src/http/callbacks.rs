@@ -4,11 +4,29 @@
 //! repeated deliveries alike, so the provider stops resending.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
+use super::openapi::{BadBody, BadCredentials, Invalid, Unavailable, Unknown};
 use crate::state::AppState;
 
+/// The provider's acknowledgement: `code` 0, new or repeated delivery alike.
+#[derive(Serialize, ToSchema)]
+pub struct CallbackAck {
+    code: i64,
+    message: &'static str,
+    /// whether this delivery changed anything (false for a repeat)
+    applied: bool,
+}
+
+/// Provider-to-hub reports, authenticated by the protocol's signature
+#[utoipa::path(post, path = "/callbacks/{provider}", tag = "providers",
+    request_body(content = Object, description = "the provider's own report format"),
+    responses(
+        (status = 200, description = "success", body = CallbackAck),
+        BadCredentials, Unknown, Invalid, BadBody, Unavailable,
+    ))]
 pub async fn receive(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -19,5 +37,9 @@ pub async fn receive(
         .providers
         .callback(&provider, req.headers(), &body)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "code": 0, "message": "ok", "applied": applied })))
+    Ok(HttpResponse::Ok().json(CallbackAck {
+        code: 0,
+        message: "ok",
+        applied,
+    }))
 }

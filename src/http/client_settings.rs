@@ -4,12 +4,14 @@
 //! client's provider account is built from them (`transfers::accounts`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::auth::peer_ip;
 use super::error::ApiError;
 use super::extract::Auth;
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable, Unknown};
 use crate::access::{self, Reach};
 use crate::audit::Event;
 use crate::auth::Caller;
@@ -24,24 +26,41 @@ use crate::secrets::Sealed;
 use crate::state::AppState;
 use crate::store::{ClientRow, SecretRow};
 
-#[derive(Deserialize)]
+/// Every field given replaces the stored one.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ClientSettingsPatch)]
 pub struct SettingsPatch {
+    /// jdb, luckysports
+    #[schema(example = json!(["jdb", "luckysports"]))]
     enabled_providers: Option<Vec<String>>,
+    /// 0 to 1, at most 4 decimals
+    #[schema(example = "0.0500")]
     commission_rate: Option<String>,
+    /// 0 to 1, at most 4 decimals
+    #[schema(example = "0.1000")]
     revenue_share_rate: Option<String>,
     branding: Option<Branding>,
     limits: Option<Limits>,
+    /// what agents' commission is a share of (issue 21)
+    #[schema(pattern = "^ngr$", example = "ngr")]
     commission_basis: Option<String>,
+    /// a negative period result reduces the agent's next periods' commission until recovered
     commission_negative_carryover: Option<bool>,
+    /// periods the scheduler settles by itself: none, daily, weekly (Monday to Monday), monthly
+    #[schema(pattern = "^(none|daily|weekly|monthly)$", example = "daily")]
     settlement_schedule: Option<String>,
+    /// IANA time zone name of the schedule's midnight
+    #[schema(example = "Asia/Manila")]
     timezone: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsBody {
-    /// Provider account fields (operator id, keys); sealed as one JSON document.
+    /// Provider account fields (operator id, keys); sealed as one JSON document, never
+    /// returned; validated before it is sealed (422 with error.field naming the bad field).
+    #[schema(value_type = ClientCredentials)]
     credentials: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -56,8 +75,7 @@ fn rate(field: &str, text: &str) -> Result<String, ApiError> {
 fn limit(field: &str, value: Option<&str>, client: &ClientRow) -> Result<Option<String>, ApiError> {
     value
         .map(|v| {
-            let exponent =
-                u32::try_from(client.currency_exponent).map_err(|_| ApiError::internal())?;
+            let exponent = client.currency.exponent;
             Amount::parse(v, exponent)
                 .map(|a| crate::domain::format_minor(a.minor(), exponent))
                 .map_err(|e| ApiError::validation(format!("{field}: {e}")))
@@ -109,32 +127,84 @@ pub async fn load(state: &AppState, client_id: &str) -> Result<Settings, ApiErro
         .ok_or_else(ApiError::internal)
 }
 
-async fn view(state: &AppState, client: &ClientRow) -> Result<serde_json::Value, ApiError> {
+/// A client's settings; credentials as metadata only.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ClientSettings)]
+pub struct SettingsView {
+    client_id: String,
+    currency: String,
+    currency_exponent: i64,
+    enabled_providers: Vec<String>,
+    /// 0 to 1, at most 4 decimals
+    commission_rate: String,
+    /// 0 to 1, at most 4 decimals
+    revenue_share_rate: String,
+    branding: Branding,
+    limits: Limits,
+    /// what agents' commission is a share of
+    #[schema(example = "ngr")]
+    commission_basis: String,
+    commission_negative_carryover: bool,
+    /// none, daily, weekly or monthly
+    #[schema(pattern = "^(none|daily|weekly|monthly)$", example = "none")]
+    settlement_schedule: String,
+    /// IANA time zone name
+    #[schema(example = "UTC")]
+    timezone: String,
+    credentials: Vec<CredentialsInfo>,
+}
+
+/// Stored provider credentials, described (never their values).
+#[derive(Serialize, ToSchema)]
+pub struct CredentialsInfo {
+    provider: String,
+    configured: bool,
+    /// the sealing key's id
+    key_id: String,
+    version: i64,
+    /// RFC 3339
+    updated_at: String,
+}
+
+async fn view(state: &AppState, client: &ClientRow) -> Result<SettingsView, ApiError> {
     let settings = load(state, &client.id).await?;
-    let credentials: Vec<_> = state
+    let credentials = state
         .store
         .client_secrets(&client.id)
         .await?
         .iter()
-        .map(|s| json!({ "provider": s.name, "configured": true, "key_id": s.key_id, "version": s.version, "updated_at": rfc3339_ms(s.updated_at) }))
+        .map(|s| CredentialsInfo {
+            provider: s.name.clone(),
+            configured: true,
+            key_id: s.key_id.clone(),
+            version: s.version,
+            updated_at: rfc3339_ms(s.updated_at),
+        })
         .collect();
-    Ok(json!({
-        "client_id": client.id,
-        "currency": client.currency,
-        "currency_exponent": client.currency_exponent,
-        "enabled_providers": settings.enabled_providers,
-        "commission_rate": settings.commission_rate,
-        "revenue_share_rate": settings.revenue_share_rate,
-        "branding": settings.branding,
-        "limits": settings.limits,
-        "commission_basis": settings.commission_basis,
-        "commission_negative_carryover": settings.commission_negative_carryover,
-        "settlement_schedule": settings.settlement_schedule,
-        "timezone": settings.timezone,
-        "credentials": credentials,
-    }))
+    Ok(SettingsView {
+        client_id: client.id.clone(),
+        currency: client.currency.code.clone(),
+        currency_exponent: i64::from(client.currency.exponent),
+        enabled_providers: settings.enabled_providers,
+        commission_rate: settings.commission_rate,
+        revenue_share_rate: settings.revenue_share_rate,
+        branding: settings.branding,
+        limits: settings.limits,
+        commission_basis: settings.commission_basis,
+        commission_negative_carryover: settings.commission_negative_carryover,
+        settlement_schedule: settings.settlement_schedule,
+        timezone: settings.timezone,
+        credentials,
+    })
 }
 
+/// A client's settings; credentials as metadata only
+#[utoipa::path(get, path = "/api/v1/clients/{id}/settings", tag = "clients",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = SettingsView),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -144,6 +214,13 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view(&state, &client).await?))
 }
 
+/// Change settings (super admin)
+#[utoipa::path(patch, path = "/api/v1/clients/{id}/settings", tag = "clients",
+    security(("bearer" = [])), request_body = SettingsPatch,
+    responses(
+        (status = 200, description = "success", body = SettingsView),
+        Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -242,7 +319,15 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(view(&state, &client).await?))
 }
 
-/// `PUT /api/v1/clients/{id}/credentials/{provider}`: seals and stores; answers metadata only.
+/// Store the client's own provider account credentials (validated, sealed with AES-256-GCM); every node uses them at once
+///
+/// Answers metadata only.
+#[utoipa::path(put, path = "/api/v1/clients/{id}/credentials/{provider}", tag = "clients",
+    security(("bearer" = [])), request_body = CredentialsBody,
+    responses(
+        (status = 200, description = "success", body = CredentialsInfo),
+        Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn put_credentials(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -294,11 +379,11 @@ pub async fn put_credentials(
         .ip(peer_ip(&req))
         .record(&state.store)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "provider": provider,
-        "configured": true,
-        "key_id": row.key_id,
-        "version": version,
-        "updated_at": rfc3339_ms(row.updated_at),
-    })))
+    Ok(HttpResponse::Ok().json(CredentialsInfo {
+        provider,
+        configured: true,
+        key_id: row.key_id,
+        version,
+        updated_at: rfc3339_ms(row.updated_at),
+    }))
 }

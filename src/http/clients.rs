@@ -3,31 +3,41 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::{Auth, Page};
-use super::views;
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable, Unknown};
+use super::views::{self, Client};
 use crate::access;
 use crate::audit::Event;
 use crate::auth::permissions as perm;
-use crate::domain::{Currency, Role, names, new_id, now_ms};
+use crate::domain::{ClientStatus, Currency, Role, names, new_id, now_ms};
 use crate::ledger::accounts;
 use crate::state::AppState;
 use crate::store::ClientRow;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClient {
+    /// 2 to 32 of a-z 0-9 _ - (stored lower-case)
+    #[schema(pattern = "^[A-Za-z0-9_-]{2,32}$")]
     code: String,
+    /// 1 to 128 characters
     name: String,
+    /// ISO 4217 code
+    #[schema(example = "USD")]
     currency: String,
+    /// decimals of the currency (default 2)
     currency_exponent: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateClient {
     name: Option<String>,
+    /// active or suspended
+    #[schema(pattern = "^(active|suspended)$")]
     status: Option<String>,
 }
 
@@ -40,6 +50,13 @@ fn client_name(raw: &str) -> Result<String, ApiError> {
     }
 }
 
+/// Create a client (super admin)
+#[utoipa::path(post, path = "/api/v1/clients", tag = "clients", security(("bearer" = [])),
+    request_body = CreateClient,
+    responses(
+        (status = 201, description = "success", body = Client),
+        Secured, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -58,9 +75,8 @@ pub async fn create(
         id: new_id(),
         code,
         name,
-        currency: currency.code.clone(),
-        currency_exponent: i64::from(currency.exponent),
-        status: "active".into(),
+        currency: currency.clone(),
+        status: ClientStatus::Active,
         created_at: now,
     };
     state
@@ -95,6 +111,12 @@ pub(crate) async fn readable(
     Ok(access::client(&state.store, id).await?)
 }
 
+/// Get a client
+#[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = Client),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -104,6 +126,13 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(views::client(&client)))
 }
 
+/// List clients
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", security(("bearer" = [])),
+    params(Page),
+    responses(
+        (status = 200, description = "success", body = views::Page<Client>),
+        Secured, Invalid, Unavailable,
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -133,6 +162,15 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(limit.page(clients, |c| c.id.clone(), views::client)))
 }
 
+/// Rename, suspend or reactivate a client (super admin)
+///
+/// Suspending ends every session of the client's users at once.
+#[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", security(("bearer" = [])),
+    request_body = UpdateClient,
+    responses(
+        (status = 200, description = "success", body = Client),
+        Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -142,26 +180,27 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let before = super::client_settings::writable(&state, &caller, &id).await?;
     let name = body.name.as_deref().map(client_name).transpose()?;
-    if let Some(status) = &body.status
-        && !matches!(status.as_str(), "active" | "suspended")
-    {
-        return Err(ApiError::validation("status must be active or suspended"));
-    }
+    let status = body
+        .status
+        .as_deref()
+        .map(str::parse::<ClientStatus>)
+        .transpose()
+        .map_err(|_| ApiError::validation("status must be active or suspended"))?;
     if !state
         .store
-        .update_client(&id, name.as_deref(), body.status.as_deref(), now_ms())
+        .update_client(&id, name.as_deref(), status, now_ms())
         .await?
     {
         return Err(ApiError::not_found("client"));
     }
     let client = access::client(&state.store, &id).await?;
-    if client.status != "active" && before.status == "active" {
+    if client.status != ClientStatus::Active && before.status == ClientStatus::Active {
         // A suspended client's users are out at once, not when their tokens expire.
         state.store.revoke_client_sessions(&client.id).await?;
     }
-    let action = match (before.status.as_str(), client.status.as_str()) {
-        ("active", "suspended") => "client.suspend",
-        ("suspended", "active") => "client.reactivate",
+    let action = match (before.status, client.status) {
+        (ClientStatus::Active, ClientStatus::Suspended) => "client.suspend",
+        (ClientStatus::Suspended, ClientStatus::Active) => "client.reactivate",
         _ => "client.update",
     };
     Event::new(action)

@@ -7,14 +7,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 
 use super::auth::peer_ip;
 use super::client_settings;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, IdempotencyKey, Page};
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable, Unknown};
 use super::users::{reachable_user, readable_user};
+use super::views::Page as PageOf;
 use crate::access;
 use crate::audit::Event;
 use crate::auth::Caller;
@@ -27,21 +30,145 @@ use crate::settlements::scheduler::{Schedule, period_of};
 use crate::state::AppState;
 use crate::store::{ClientRow, CollectionRow, UserRow};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateBody {
+    /// 0 to 1, at most 4 decimals
+    #[schema(example = "0.0300")]
     rate: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionBody {
     settlement_id: String,
+    /// decimal string, positive
     amount: String,
-    /// `collect` (default) or `reverse`.
+    /// collect (default) or reverse
+    #[schema(pattern = "^(collect|reverse)$", example = "collect")]
     direction: Option<String>,
+    #[schema(max_length = 500)]
     memo: Option<String>,
+    /// The key may come in the body instead of the `Idempotency-Key` header: 1 to 128
+    /// printable ASCII characters (both: they must agree).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[\\x21-\\x7E]+$")]
     idempotency_key: Option<String>,
+}
+
+/// An agent's own and effective commission rate.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CommissionRate)]
+pub struct RateView {
+    user_id: String,
+    /// the agent's own rate; null: the client's commission_rate
+    rate: Option<String>,
+    /// the own rate capped by every agent above and the client's commission_rate
+    effective_rate: String,
+    client_commission_rate: String,
+}
+
+/// An agent's commission in the open period, as a settlement now would compute it.
+#[derive(Serialize, ToSchema)]
+pub struct CurrentCommission {
+    agent_id: String,
+    /// RFC 3339
+    period_start: String,
+    /// RFC 3339
+    as_of: String,
+    currency: String,
+    #[schema(example = "ngr")]
+    basis: String,
+    rate: String,
+    players: i64,
+    /// decimal string
+    basis_amount: String,
+    /// decimal string
+    earned: String,
+    /// decimal string
+    carried_in: String,
+    /// decimal string
+    amount: String,
+}
+
+/// What each agent above a finished game session's player earns from it.
+#[derive(Serialize, ToSchema)]
+pub struct SessionCommission {
+    session_id: String,
+    user_id: String,
+    provider: String,
+    game_code: String,
+    /// RFC 3339
+    started_at: String,
+    /// RFC 3339
+    ended_at: String,
+    currency: String,
+    #[schema(example = "ngr")]
+    basis: String,
+    /// decimal string
+    basis_amount: String,
+    /// nearest agent first
+    items: Vec<SessionShare>,
+}
+
+/// One agent's share of a game session.
+#[derive(Serialize, ToSchema)]
+pub struct SessionShare {
+    agent_id: String,
+    rate: String,
+    /// the agent's rate less the rate of the agent below it
+    differential_rate: Option<String>,
+    /// decimal string
+    amount: String,
+}
+
+/// A commission line after an operator's step.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CommissionLineStatus)]
+pub struct LineStatus {
+    settlement_id: String,
+    agent_id: String,
+    #[schema(pattern = "^(calculated|approved|held|paid)$", example = "approved")]
+    status: String,
+    /// decimal string
+    amount: String,
+    transaction_id: Option<String>,
+}
+
+/// A collection of a settlement's revenue share by the platform, or its reversal.
+#[derive(Serialize, ToSchema, Clone)]
+pub struct RevenueCollection {
+    id: String,
+    settlement_id: String,
+    #[schema(pattern = "^(collect|reverse)$", example = "collect")]
+    direction: String,
+    /// decimal string
+    amount: String,
+    currency: String,
+    memo: Option<String>,
+    transaction_id: Option<String>,
+    created_by: String,
+    /// RFC 3339
+    created_at: String,
+}
+
+/// One settlement's revenue share: collected (net of reversals), outstanding, collections.
+#[derive(Serialize, ToSchema, Clone)]
+pub struct RevenueStatement {
+    settlement_id: String,
+    /// RFC 3339
+    period_start: String,
+    /// RFC 3339
+    period_end: String,
+    currency: String,
+    /// decimal string
+    ngr: String,
+    /// decimal string
+    revenue_share: String,
+    /// decimal string
+    collected: String,
+    /// decimal string
+    outstanding: String,
+    collections: Vec<RevenueCollection>,
 }
 
 impl From<StepError> for ApiError {
@@ -71,7 +198,7 @@ impl From<CollectError> for ApiError {
 }
 
 fn require_agent(user: &UserRow) -> Result<(), ApiError> {
-    if access::role_of(user)? == Role::Agent {
+    if user.role == Role::Agent {
         Ok(())
     } else {
         Err(ApiError::validation("only agents have a commission rate").with_field("id"))
@@ -87,21 +214,29 @@ fn client_max(settings: &crate::clients::settings::Settings) -> Result<Rate, Api
     Rate::parse(&settings.commission_rate).ok_or_else(ApiError::internal)
 }
 
-async fn rate_view(state: &AppState, user: &UserRow) -> Result<Value, ApiError> {
+async fn rate_view(state: &AppState, user: &UserRow) -> Result<RateView, ApiError> {
     let client = client_of(state, user).await?;
     let settings = client_settings::load(state, &client.id).await?;
     let max = client_max(&settings)?;
     let mut tree = AgentTree::load(&state.store, &client.id, max).await?;
-    Ok(json!({
-        "user_id": user.id,
-        "rate": tree.own_rate(&user.id).map(Rate::to_text),
-        "effective_rate": tree.effective_rate(&state.store, &user.id).await?.to_text(),
-        "client_commission_rate": max.to_text(),
-    }))
+    Ok(RateView {
+        user_id: user.id.clone(),
+        rate: tree.own_rate(&user.id).map(Rate::to_text),
+        effective_rate: tree.effective_rate(&state.store, &user.id).await?.to_text(),
+        client_commission_rate: max.to_text(),
+    })
 }
 
-/// `GET /api/v1/users/{id}/commission`: the agent's own rate (null: the client's), and the
-/// effective one (capped by its upline and the client's `commission_rate`).
+/// An agent's own and effective commission rate
+///
+/// The agent's own rate (null: the client's), and the effective one (capped by its upline and
+/// the client's `commission_rate`); 422 for a user who is not an agent.
+#[utoipa::path(get, path = "/api/v1/users/{id}/commission", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = RateView),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn get_rate(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -112,9 +247,17 @@ pub async fn get_rate(
     Ok(HttpResponse::Ok().json(rate_view(&state, &user).await?))
 }
 
-/// `PUT /api/v1/users/{id}/commission` `{"rate"}`: by the agent's parent agent, or a client
-/// admin or super admin (`users.manage`); never one's own; at most the parent's effective rate
-/// and the client's `commission_rate` (422). Audited `user.commission_rate`.
+/// Set an agent's commission rate (its parent agent, or the client's admins; at most the parent's and the client's rate; audited)
+///
+/// By the agent's parent agent, or a client admin or super admin (`users.manage`); never one's
+/// own; at most the parent's effective rate and the client's `commission_rate` (422). Audited
+/// `user.commission_rate`.
+#[utoipa::path(put, path = "/api/v1/users/{id}/commission", tag = "users",
+    security(("bearer" = [])), request_body = RateBody,
+    responses(
+        (status = 200, description = "success", body = RateView),
+        Secured, Unknown, Invalid, BadBody, Unavailable,
+    ))]
 pub async fn put_rate(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -147,7 +290,7 @@ pub async fn put_rate(
     let mut tree = AgentTree::load(&state.store, &client.id, max).await?;
     if let Some(parent) = &user.parent_id {
         let parent_row = state.store.user(parent).await?;
-        if parent_row.is_some_and(|p| p.role == Role::Agent.as_str()) {
+        if parent_row.is_some_and(|p| p.role == Role::Agent) {
             let cap = tree.effective_rate(&state.store, parent).await?;
             if rate.per_10k() > cap.per_10k() {
                 return Err(ApiError::validation(format!(
@@ -181,9 +324,16 @@ pub async fn put_rate(
     Ok(HttpResponse::Ok().json(rate_view(&state, &user).await?))
 }
 
-/// `GET /api/v1/users/{id}/commission/current`: the agent's commission in the open period
-/// (from the end of the client's newest settlement, else the start of the current scheduled
-/// period, else the beginning), as a settlement now would compute it.
+/// An agent's running commission in the open period
+///
+/// From the end of the client's newest settlement, else the start of the current scheduled
+/// period, else the beginning; as a settlement now would compute it.
+#[utoipa::path(get, path = "/api/v1/users/{id}/commission/current", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = CurrentCommission),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn current(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -192,7 +342,7 @@ pub async fn current(
     let user = readable_user(&state, &caller, &id).await?;
     require_agent(&user)?;
     let client = client_of(&state, &user).await?;
-    let currency = currency(&client)?;
+    let currency = client.currency.clone();
     let settings = client_settings::load(&state, &client.id).await?;
     let last_end = state
         .store
@@ -213,27 +363,32 @@ pub async fn current(
         settings.commission_negative_carryover,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "agent_id": user.id,
-        "period_start": rfc3339_ms(start),
-        "as_of": rfc3339_ms(as_of),
-        "currency": currency.code,
-        "basis": settings.commission_basis,
-        "rate": line.rate.to_text(),
-        "players": line.players,
-        "basis_amount": currency.format(line.basis),
-        "earned": currency.format(line.earned),
-        "carried_in": currency.format(line.carried_in),
-        "amount": currency.format(line.amount),
-    })))
+    Ok(HttpResponse::Ok().json(CurrentCommission {
+        agent_id: user.id.clone(),
+        period_start: rfc3339_ms(start),
+        as_of: rfc3339_ms(as_of),
+        currency: currency.code.clone(),
+        basis: settings.commission_basis,
+        rate: line.rate.to_text(),
+        players: line.players,
+        basis_amount: currency.format(line.basis),
+        earned: currency.format(line.earned),
+        carried_in: currency.format(line.carried_in),
+        amount: currency.format(line.amount),
+    }))
 }
 
-fn currency(client: &ClientRow) -> Result<Currency, ApiError> {
-    client.currency().map_err(|_| ApiError::internal())
-}
-
-/// `GET /api/v1/game-sessions/{id}/commission`: what each agent above the session's player
-/// earns from the finished session (409 `session_open` while it runs).
+/// What each agent above the player earns from a finished game session (409 session_open)
+///
+/// The session's player decides the reach: another client's session is 404, one outside the
+/// caller's subtree 403.
+#[utoipa::path(get, path = "/api/v1/game-sessions/{id}/commission", tag = "settlements",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = SessionCommission),
+        (status = 409, description = "the game session has not ended yet (session_open)", body = ErrorBody),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn session(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -261,28 +416,32 @@ pub async fn session(
         ));
     };
     let client = client_of(&state, &player).await?;
-    let currency = currency(&client)?;
+    let currency = client.currency.clone();
     let settings = client_settings::load(&state, &client.id).await?;
     let sc =
         commission::session_commission(&state.store, &session, ended_at, client_max(&settings)?)
             .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "session_id": session.id,
-        "user_id": session.user_id,
-        "provider": session.provider,
-        "game_code": session.game_code,
-        "started_at": rfc3339_ms(session.started_at),
-        "ended_at": rfc3339_ms(ended_at),
-        "currency": currency.code,
-        "basis": "ngr",
-        "basis_amount": currency.format(sc.basis),
-        "items": sc.shares.iter().map(|(agent, rate, diff, amount)| json!({
-            "agent_id": agent,
-            "rate": rate.to_text(),
-            "differential_rate": Rate::from_per_10k(*diff).map(Rate::to_text),
-            "amount": currency.format(*amount),
-        })).collect::<Vec<_>>(),
-    })))
+    Ok(HttpResponse::Ok().json(SessionCommission {
+        session_id: session.id.clone(),
+        user_id: session.user_id.clone(),
+        provider: session.provider.clone(),
+        game_code: session.game_code.clone(),
+        started_at: rfc3339_ms(session.started_at),
+        ended_at: rfc3339_ms(ended_at),
+        currency: currency.code.clone(),
+        basis: "ngr".into(),
+        basis_amount: currency.format(sc.basis),
+        items: sc
+            .shares
+            .iter()
+            .map(|(agent, rate, diff, amount)| SessionShare {
+                agent_id: agent.clone(),
+                rate: rate.to_text(),
+                differential_rate: Rate::from_per_10k(*diff).map(Rate::to_text),
+                amount: currency.format(*amount),
+            })
+            .collect(),
+    }))
 }
 
 /// Who may approve, hold and pay commission: super admins, and the client's own admins with
@@ -311,7 +470,7 @@ async fn run_step(
     let (client_id, settlement_id, agent_id) = path;
     may_run_commission(&caller, &client_id)?;
     let client = access::client(&state.store, &client_id).await?;
-    let currency = currency(&client)?;
+    let currency = client.currency.clone();
     let line = commission::step(
         &state.store,
         &state.wallets,
@@ -325,16 +484,23 @@ async fn run_step(
         peer_ip(&req),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "settlement_id": line.settlement_id,
-        "agent_id": line.agent_id,
-        "status": line.status,
-        "amount": currency.format(line.amount),
-        "transaction_id": line.journal_id,
-    })))
+    Ok(HttpResponse::Ok().json(LineStatus {
+        settlement_id: line.settlement_id,
+        agent_id: line.agent_id,
+        status: line.status,
+        amount: currency.format(line.amount),
+        transaction_id: line.journal_id,
+    }))
 }
 
-/// `POST .../commissions/{agent_id}/approve`: calculated or held → approved.
+/// Approve a commission line: calculated or held → approved (super admins; the client's admins with wallets.cash; 409 invalid_transition)
+#[utoipa::path(post,
+    path = "/api/v1/clients/{id}/settlements/{settlement_id}/commissions/{agent_id}/approve",
+    tag = "settlements", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = LineStatus),
+        Secured, Unknown, Invalid, Conflict, Unavailable,
+    ))]
 pub async fn approve(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -344,7 +510,14 @@ pub async fn approve(
     run_step(state, req, caller, path.into_inner(), Step::Approve).await
 }
 
-/// `POST .../commissions/{agent_id}/hold`: calculated or approved → held.
+/// Hold a commission line: calculated or approved → held (409 invalid_transition once paid)
+#[utoipa::path(post,
+    path = "/api/v1/clients/{id}/settlements/{settlement_id}/commissions/{agent_id}/hold",
+    tag = "settlements", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = LineStatus),
+        Secured, Unknown, Invalid, Conflict, Unavailable,
+    ))]
 pub async fn hold(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -354,7 +527,17 @@ pub async fn hold(
     run_step(state, req, caller, path.into_inner(), Step::Hold).await
 }
 
-/// `POST .../commissions/{agent_id}/pay`: approved → paid (the commission entry, once).
+/// Pay an approved commission line into the agent's wallet, once (paying again answers the paid line; 409 invalid_transition unless approved)
+///
+/// approved → paid: the commission entry through the agent's wallet, keyed by the settlement
+/// and the agent, so it is posted once.
+#[utoipa::path(post,
+    path = "/api/v1/clients/{id}/settlements/{settlement_id}/commissions/{agent_id}/pay",
+    tag = "settlements", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = LineStatus),
+        Secured, Unknown, Invalid, Conflict, Unavailable,
+    ))]
 pub async fn pay(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -364,24 +547,31 @@ pub async fn pay(
     run_step(state, req, caller, path.into_inner(), Step::Pay).await
 }
 
-fn collection_view(c: &CollectionRow, currency: &Currency) -> Value {
-    json!({
-        "id": c.id,
-        "settlement_id": c.settlement_id,
-        "direction": c.direction,
-        "amount": currency.format(c.amount),
-        "currency": currency.code,
-        "memo": c.memo,
-        "transaction_id": c.journal_id,
-        "created_by": c.created_by,
-        "created_at": rfc3339_ms(c.created_at),
-    })
+fn collection_view(c: &CollectionRow, currency: &Currency) -> RevenueCollection {
+    RevenueCollection {
+        id: c.id.clone(),
+        settlement_id: c.settlement_id.clone(),
+        direction: c.direction.clone(),
+        amount: currency.format(c.amount),
+        currency: currency.code.clone(),
+        memo: c.memo.clone(),
+        transaction_id: c.journal_id.clone(),
+        created_by: c.created_by.clone(),
+        created_at: rfc3339_ms(c.created_at),
+    }
 }
 
-/// `POST /api/v1/clients/{id}/revenue-collections` (platform, `Idempotency-Key`)
-/// `{"settlement_id", "amount", "direction"?: "collect"|"reverse", "memo"?}` → 201; the same
-/// key again answers the first (201); more than outstanding (or collected): 409
-/// `exceeds_outstanding`.
+/// Record the platform's collection of a settlement's revenue share, or its reversal (platform; 409 exceeds_outstanding)
+///
+/// 201; the same key again answers the first (201); more than outstanding (or, reversing, than
+/// collected): 409 `exceeds_outstanding`; a settlement not yet posted: 409
+/// `settlement_pending`.
+#[utoipa::path(post, path = "/api/v1/clients/{id}/revenue-collections", tag = "settlements",
+    security(("bearer" = [])), params(IdempotencyKey), request_body = CollectionBody,
+    responses(
+        (status = 201, description = "success", body = RevenueCollection),
+        Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn collect(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -393,7 +583,7 @@ pub async fn collect(
     let body = body.into_inner();
     let key = key.or_body(body.idempotency_key)?;
     let client = client_settings::writable(&state, &caller, &id).await?;
-    let currency = currency(&client)?;
+    let currency = client.currency.clone();
     let collect = match body.direction.as_deref().unwrap_or("collect") {
         "collect" => true,
         "reverse" => false,
@@ -402,8 +592,7 @@ pub async fn collect(
                 .with_field("direction"));
         }
     };
-    let exponent = u32::try_from(client.currency_exponent).map_err(|_| ApiError::internal())?;
-    let amount = Amount::parse(&body.amount, exponent)
+    let amount = Amount::parse(&body.amount, currency.exponent)
         .map_err(|e| ApiError::validation(format!("amount: {e}")).with_field("amount"))?
         .minor();
     if amount <= 0 {
@@ -429,9 +618,15 @@ pub async fn collect(
     Ok(HttpResponse::Created().json(collection_view(&row, &currency)))
 }
 
-/// `GET /api/v1/clients/{id}/revenue-statements`: per settlement, newest period first: the
-/// platform's share, what was collected (net of reversals), what is outstanding, and the
-/// collections themselves.
+/// Per settlement, newest period first: the platform's share, collected, outstanding, and the collections
+///
+/// Collected is net of reversals. `cursor` is the previous page's `next_cursor`.
+#[utoipa::path(get, path = "/api/v1/clients/{id}/revenue-statements", tag = "settlements",
+    security(("bearer" = [])), params(Page),
+    responses(
+        (status = 200, description = "success", body = PageOf<RevenueStatement>),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn statements(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -439,7 +634,7 @@ pub async fn statements(
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
     let client = super::clients::readable(&state, &caller, &id).await?;
-    let currency = currency(&client)?;
+    let currency = client.currency.clone();
     let limit = page.limit()?;
     let rows = state
         .store
@@ -463,17 +658,20 @@ pub async fn statements(
             .sum();
         items.push((
             h.period_start,
-            json!({
-                "settlement_id": h.id,
-                "period_start": rfc3339_ms(h.period_start),
-                "period_end": rfc3339_ms(h.period_end),
-                "currency": currency.code,
-                "ngr": currency.format(h.ngr),
-                "revenue_share": currency.format(s.revenue_share.amount),
-                "collected": currency.format(collected),
-                "outstanding": currency.format(s.revenue_share.amount - collected),
-                "collections": collections.iter().map(|c| collection_view(c, &currency)).collect::<Vec<_>>(),
-            }),
+            RevenueStatement {
+                settlement_id: h.id.clone(),
+                period_start: rfc3339_ms(h.period_start),
+                period_end: rfc3339_ms(h.period_end),
+                currency: currency.code.clone(),
+                ngr: currency.format(h.ngr),
+                revenue_share: currency.format(s.revenue_share.amount),
+                collected: currency.format(collected),
+                outstanding: currency.format(s.revenue_share.amount - collected),
+                collections: collections
+                    .iter()
+                    .map(|c| collection_view(c, &currency))
+                    .collect(),
+            },
         ));
     }
     Ok(HttpResponse::Ok().json(limit.page(

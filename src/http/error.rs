@@ -3,7 +3,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::actors::wallet_registry::WalletError;
 use crate::auth::AuthError;
@@ -19,6 +20,25 @@ pub struct ApiError {
     retry_after: Option<u64>,
     /// The request field at fault (validation answers that can name one): `error.field`.
     field: Option<String>,
+}
+
+/// The body of every error answer: `{"error": {"code", "message"}}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// snake_case, stable: what a client branches on
+    #[schema(example = "validation_error")]
+    pub code: &'static str,
+    /// a human sentence
+    pub message: String,
+    /// the request field at fault, when a validation error can name one
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -117,11 +137,13 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after {
             res.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
         }
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(field) = &self.field {
-            error["field"] = json!(field);
-        }
-        res.json(json!({ "error": error }))
+        res.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.clone(),
+                field: self.field.clone(),
+            },
+        })
     }
 }
 
@@ -141,7 +163,6 @@ impl From<crate::access::Denied> for ApiError {
         match e {
             Denied::NotFound(what) => ApiError::not_found(what),
             Denied::Forbidden => ApiError::forbidden(),
-            Denied::Corrupt => ApiError::internal(),
             Denied::Store(e) => e.into(),
         }
     }

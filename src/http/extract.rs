@@ -123,6 +123,38 @@ impl IdempotencyKey {
     }
 }
 
+/// The header as `/openapi.json` shows it on every money-moving operation.
+impl utoipa::IntoParams for IdempotencyKey {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Required, Type};
+        // Not `required`: the body's `idempotency_key` field may carry it instead (one of the
+        // two must, else 400 `idempotency_key_required`).
+        vec![
+            ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "required unless the body has idempotency_key; scoped per client and caller",
+                ))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(128))
+                        .pattern(Some(IDEMPOTENCY_KEY_PATTERN)),
+                ))
+                .build(),
+        ]
+    }
+}
+
+/// 1 to 128 printable ASCII characters (`domain::names::idempotency_key`).
+const IDEMPOTENCY_KEY_PATTERN: &str = "^[\\x21-\\x7E]+$";
+
 impl FromRequest for IdempotencyKey {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, ApiError>>;
@@ -161,10 +193,14 @@ const PAGE_MAX: i64 = 200;
 /// listing with filters of its own keeps both fields in its query struct and builds one with
 /// [`Page::new`]. The limit is checked by [`Page::limit`], where the handler wants it, so the
 /// order of a handler's answers (403 before 422, say) stays its own.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<i64>,
 }
 
@@ -222,12 +258,12 @@ impl Limit {
 
     /// The page's body `{"items", "next_cursor"}` from `rows` fetched with [`Limit::fetch`]:
     /// each shown by `view`, the cursor made by `cursor` from the page's last row.
-    pub fn page<T>(
+    pub fn page<T, V>(
         self,
         mut rows: Vec<T>,
         cursor: impl FnOnce(&T) -> String,
-        view: impl FnMut(&T) -> serde_json::Value,
-    ) -> serde_json::Value {
+        view: impl FnMut(&T) -> V,
+    ) -> super::views::Page<V> {
         let next = self.next_cursor(&mut rows, cursor);
         super::views::page(rows.iter().map(view).collect(), next)
     }

@@ -9,6 +9,10 @@ const SCRIPT: &str = include_str!("../../static/live.js");
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// Browser page: log in and watch balance and notifications live
+#[utoipa::path(get, path = "/live", tag = "realtime", responses(
+    (status = 200, description = "success", body = String, content_type = "text/html"),
+))]
 pub async fn page() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -16,6 +20,10 @@ pub async fn page() -> HttpResponse {
         .body(PAGE)
 }
 
+/// Script of the /live page
+#[utoipa::path(get, path = "/live.js", tag = "realtime", responses(
+    (status = 200, description = "success", body = String, content_type = "text/javascript"),
+))]
 pub async fn script() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")

@@ -27,157 +27,198 @@ pub mod views;
 pub mod wallets;
 pub mod ws;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, Route, Scope, web};
 
 pub use error::ApiError;
 
+/// The scope of every REST endpoint, and the two scopes under it that share one `{id}`.
+const API: &str = "/api/v1";
+const USER_SCOPE: &str = "/users/{id}";
+const CLIENT_SCOPE: &str = "/clients/{id}";
+
+/// What a routes! block registers its rows on: the app's `ServiceConfig` or a scope.
+trait AddRoute {
+    fn add(self, path: &str, route: Route) -> Self;
+}
+
+impl AddRoute for Scope {
+    fn add(self, path: &str, route: Route) -> Self {
+        self.route(path, route)
+    }
+}
+
+impl AddRoute for &mut web::ServiceConfig {
+    fn add(self, path: &str, route: Route) -> Self {
+        self.route(path, route)
+    }
+}
+
+/// One piece of the router as rows `method "path" => handler;`: a function registering the
+/// rows in the order given, and a table of the same rows. [`route_table`] joins the tables:
+/// the 405 answer reads it, and a test compares it with `/openapi.json` both ways.
+macro_rules! routes {
+    ($table:ident, $register:ident: $($method:ident $path:literal => $handler:path;)*) => {
+        const $table: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn $register<R: AddRoute>(router: R) -> R {
+            router$(.add($path, web::$method().to($handler)))*
+        }
+    };
+}
+
+routes! { TOP, top_routes:
+    get "/health" => ops::health;
+    get "/ready" => ops::ready;
+    get "/metrics" => ops::metrics;
+    get "/openapi.json" => openapi::serve;
+    get "/docs" => docs::page;
+    get "/docs/{file}" => docs::asset;
+    get "/ws" => ws::connect;
+    post "/callbacks/{provider}" => callbacks::receive;
+    get "/live" => live::page;
+    get "/live.js" => live::script;
+}
+
+routes! { API_ROUTES, api_routes:
+    post "/auth/login" => auth::login;
+    post "/auth/refresh" => auth::refresh;
+    post "/auth/logout" => auth::logout;
+    post "/auth/password" => auth::change_password;
+    get "/audit" => audit::list;
+    get "/users" => user_admin::list;
+    post "/users" => users::create;
+    post "/clients" => clients::create;
+    get "/clients" => clients::list;
+    get "/providers/{provider}/games" => providers::games;
+    get "/game-sessions/{id}/commission" => commission::session;
+    post "/notifications" => notifications::send;
+    post "/bench/events" => bench::publish;
+    post "/notifications/{id}/read" => notifications::mark_read;
+}
+
+// Everything under `/api/v1/users/{id}`.
+routes! { USER_ROUTES, user_routes:
+    get "" => users::get;
+    patch "" => user_admin::update;
+    post "/wallet/deposit" => wallets::deposit;
+    post "/wallet/withdraw" => wallets::withdraw;
+    post "/wallet/credit" => wallets::credit;
+    post "/wallet/debit" => wallets::debit;
+    post "/wallet/adjust" => wallets::adjust;
+    get "/wallet" => wallets::balance;
+    get "/transactions" => wallets::history;
+    get "/subtree" => user_admin::subtree;
+    post "/suspend" => user_admin::suspend;
+    post "/reactivate" => user_admin::reactivate;
+    post "/close" => user_admin::close;
+    get "/permissions" => user_permissions::get;
+    put "/permissions/{permission}" => user_permissions::grant;
+    delete "/permissions/{permission}" => user_permissions::revoke;
+    get "/commission" => commission::get_rate;
+    put "/commission" => commission::put_rate;
+    get "/commission/current" => commission::current;
+    get "/children" => users::children;
+    get "/ancestors" => users::ancestors;
+    get "/notifications" => notifications::list;
+    post "/providers/{provider}/transfer-in" => providers::transfer_in;
+    post "/providers/{provider}/transfer-out" => providers::transfer_out;
+    get "/providers/{provider}/balance" => providers::balance;
+    post "/providers/{provider}/launch" => providers::launch;
+    get "/providers/{provider}/transfers/{transfer_id}" => providers::transfer_status;
+}
+
+// Everything under `/api/v1/clients/{id}`.
+routes! { CLIENT_ROUTES, client_routes:
+    get "" => clients::get;
+    patch "" => clients::update;
+    get "/settings" => client_settings::get;
+    patch "/settings" => client_settings::update;
+    put "/credentials/{provider}" => client_settings::put_credentials;
+    get "/transactions" => ledger::client_transactions;
+    post "/settlements" => settlements::create;
+    get "/settlements" => settlements::list;
+    get "/settlements/{settlement_id}" => settlements::get;
+    post "/settlements/{settlement_id}/commissions/{agent_id}/approve" => commission::approve;
+    post "/settlements/{settlement_id}/commissions/{agent_id}/hold" => commission::hold;
+    post "/settlements/{settlement_id}/commissions/{agent_id}/pay" => commission::pay;
+    post "/revenue-collections" => commission::collect;
+    get "/revenue-statements" => commission::statements;
+    put "/providers/{provider}" => providers::switch_provider;
+    put "/providers/{provider}/games/{game}" => providers::switch_game;
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(extract::json_config())
+    let cfg = cfg
+        .app_data(extract::json_config())
         .app_data(extract::query_config())
-        .app_data(extract::path_config())
-        .route("/health", web::get().to(ops::health))
-        .route("/ready", web::get().to(ops::ready))
-        .route("/metrics", web::get().to(ops::metrics))
-        .route("/openapi.json", web::get().to(openapi::serve))
-        .route("/docs", web::get().to(docs::page))
-        .route("/ws", web::get().to(ws::connect))
-        .route("/callbacks/{provider}", web::post().to(callbacks::receive))
-        .route("/live", web::get().to(live::page))
-        .route("/live.js", web::get().to(live::script))
+        .app_data(extract::path_config());
+    top_routes(cfg)
         .service(
             // Paths under one `{id}` sit in one scope: the router tries a scope's pattern once,
             // then its static suffixes, instead of a regex per dynamic route (the regexes were
             // ~6% of the hub's CPU per wallet mutation).
-            web::scope("/api/v1")
-                .service(user_scope())
-                .service(client_scope())
-                .route("/auth/login", web::post().to(auth::login))
-                .route("/auth/refresh", web::post().to(auth::refresh))
-                .route("/auth/logout", web::post().to(auth::logout))
-                .route("/auth/password", web::post().to(auth::change_password))
-                .route("/audit", web::get().to(audit::list))
-                .route("/users", web::get().to(user_admin::list))
-                .route("/users", web::post().to(users::create))
-                .route("/clients", web::post().to(clients::create))
-                .route("/clients", web::get().to(clients::list))
-                .route(
-                    "/providers/{provider}/games",
-                    web::get().to(providers::games),
-                )
-                .route(
-                    "/game-sessions/{id}/commission",
-                    web::get().to(commission::session),
-                )
-                .route("/notifications", web::post().to(notifications::send))
-                .route("/bench/events", web::post().to(bench::publish))
-                .route(
-                    "/notifications/{id}/read",
-                    web::post().to(notifications::mark_read),
-                ),
+            api_routes(
+                web::scope(API)
+                    .service(user_routes(web::scope(USER_SCOPE)))
+                    .service(client_routes(web::scope(CLIENT_SCOPE))),
+            ),
         )
         .default_service(web::to(not_found));
 }
 
-/// Everything under `/api/v1/users/{id}`.
-fn user_scope() -> actix_web::Scope {
-    web::scope("/users/{id}")
-        .route("", web::get().to(users::get))
-        .route("", web::patch().to(user_admin::update))
-        .route("/wallet/deposit", web::post().to(wallets::deposit))
-        .route("/wallet/withdraw", web::post().to(wallets::withdraw))
-        .route("/wallet/credit", web::post().to(wallets::credit))
-        .route("/wallet/debit", web::post().to(wallets::debit))
-        .route("/wallet/adjust", web::post().to(wallets::adjust))
-        .route("/wallet", web::get().to(wallets::balance))
-        .route("/transactions", web::get().to(wallets::history))
-        .route("/subtree", web::get().to(user_admin::subtree))
-        .route("/suspend", web::post().to(user_admin::suspend))
-        .route("/reactivate", web::post().to(user_admin::reactivate))
-        .route("/close", web::post().to(user_admin::close))
-        .route("/permissions", web::get().to(user_permissions::get))
-        .route(
-            "/permissions/{permission}",
-            web::put().to(user_permissions::grant),
-        )
-        .route(
-            "/permissions/{permission}",
-            web::delete().to(user_permissions::revoke),
-        )
-        .route("/commission", web::get().to(commission::get_rate))
-        .route("/commission", web::put().to(commission::put_rate))
-        .route("/commission/current", web::get().to(commission::current))
-        .route("/children", web::get().to(users::children))
-        .route("/ancestors", web::get().to(users::ancestors))
-        .route("/notifications", web::get().to(notifications::list))
-        .route(
-            "/providers/{provider}/transfer-in",
-            web::post().to(providers::transfer_in),
-        )
-        .route(
-            "/providers/{provider}/transfer-out",
-            web::post().to(providers::transfer_out),
-        )
-        .route(
-            "/providers/{provider}/balance",
-            web::get().to(providers::balance),
-        )
-        .route(
-            "/providers/{provider}/launch",
-            web::post().to(providers::launch),
-        )
-        .route(
-            "/providers/{provider}/transfers/{transfer_id}",
-            web::get().to(providers::transfer_status),
-        )
+/// Every `(method, path)` the router serves, lower-case method and full path as
+/// `/openapi.json` spells them.
+pub fn route_table() -> Vec<(&'static str, String)> {
+    let user_prefix = format!("{API}{USER_SCOPE}");
+    let client_prefix = format!("{API}{CLIENT_SCOPE}");
+    [
+        ("", TOP),
+        (API, API_ROUTES),
+        (user_prefix.as_str(), USER_ROUTES),
+        (client_prefix.as_str(), CLIENT_ROUTES),
+    ]
+    .into_iter()
+    .flat_map(|(prefix, rows)| {
+        rows.iter()
+            .map(move |(method, path)| (*method, format!("{prefix}{path}")))
+    })
+    .collect()
 }
 
-/// Everything under `/api/v1/clients/{id}`.
-fn client_scope() -> actix_web::Scope {
-    web::scope("/clients/{id}")
-        .route("", web::get().to(clients::get))
-        .route("", web::patch().to(clients::update))
-        .route("/settings", web::get().to(client_settings::get))
-        .route("/settings", web::patch().to(client_settings::update))
-        .route(
-            "/credentials/{provider}",
-            web::put().to(client_settings::put_credentials),
-        )
-        .route("/transactions", web::get().to(ledger::client_transactions))
-        .route("/settlements", web::post().to(settlements::create))
-        .route("/settlements", web::get().to(settlements::list))
-        .route(
-            "/settlements/{settlement_id}",
-            web::get().to(settlements::get),
-        )
-        .route(
-            "/settlements/{settlement_id}/commissions/{agent_id}/approve",
-            web::post().to(commission::approve),
-        )
-        .route(
-            "/settlements/{settlement_id}/commissions/{agent_id}/hold",
-            web::post().to(commission::hold),
-        )
-        .route(
-            "/settlements/{settlement_id}/commissions/{agent_id}/pay",
-            web::post().to(commission::pay),
-        )
-        .route("/revenue-collections", web::post().to(commission::collect))
-        .route("/revenue-statements", web::get().to(commission::statements))
-        .route(
-            "/providers/{provider}",
-            web::put().to(providers::switch_provider),
-        )
-        .route(
-            "/providers/{provider}/games/{game}",
-            web::put().to(providers::switch_game),
-        )
+/// The methods the router serves for the path a request names (upper case, sorted), empty
+/// when no route's path matches: the default service answers 405 with `Allow` from this.
+pub fn methods_for(path: &str) -> Vec<String> {
+    static TABLE: std::sync::OnceLock<Vec<(Vec<String>, String)>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        route_table()
+            .into_iter()
+            .map(|(method, template)| {
+                let segments = template.split('/').map(str::to_owned).collect();
+                (segments, method.to_ascii_uppercase())
+            })
+            .collect()
+    });
+    let asked: Vec<&str> = path.split('/').collect();
+    let mut methods: Vec<String> = table
+        .iter()
+        .filter(|(template, _)| {
+            template.len() == asked.len()
+                && template.iter().zip(&asked).all(|(t, a)| {
+                    t == a || (t.starts_with('{') && t.ends_with('}') && !a.is_empty())
+                })
+        })
+        .map(|(_, method)| method.clone())
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
 }
 
-/// No route matched: 405 with `Allow` when the path is a documented one and only the method is
+/// No route matched: 405 with `Allow` when the path is a routed one and only the method is
 /// wrong (what a client generator expects), else 404.
 async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     use actix_web::ResponseError;
-    let allowed = openapi::methods_for(req.path());
+    let allowed = methods_for(req.path());
     if !allowed.is_empty() && !allowed.iter().any(|m| m == req.method().as_str()) {
         let mut response = ApiError::new(
             actix_web::http::StatusCode::METHOD_NOT_ALLOWED,

@@ -8,11 +8,13 @@
 //! before they joined.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 use super::extract::{Auth, Page};
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable, Unknown};
 use super::users::reachable_user;
 use super::views;
 use crate::access;
@@ -25,20 +27,48 @@ use crate::store::{NotificationQuery, NotificationRow};
 pub const TITLE_MAX_CHARS: usize = 200;
 pub const BODY_MAX_CHARS: usize = 4000;
 
-#[derive(Deserialize)]
+/// Exactly one of `room` and `user_id`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SendNotification)]
 pub struct SendBody {
+    /// client:<id> or user:<id>; or give user_id
+    #[schema(example = "client:0190b7c2")]
     room: Option<String>,
     user_id: Option<String>,
+    /// 1 to 200 characters
     title: String,
+    /// 1 to 4000 characters
     body: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only notices the user has not read.
     unread: Option<bool>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<i64>,
+}
+
+/// A notice, with the reader's read state.
+#[derive(Serialize, ToSchema)]
+pub struct Notification {
+    id: String,
+    /// user:<id> or client:<id>
+    room: String,
+    client_id: String,
+    user_id: Option<String>,
+    sender_id: String,
+    title: String,
+    body: String,
+    /// RFC 3339
+    created_at: String,
+    read: bool,
+    read_at: Option<String>,
 }
 
 /// Who a notice goes to, once authorized.
@@ -59,19 +89,19 @@ fn text(field: &str, raw: &str, max_chars: usize) -> Result<String, ApiError> {
 }
 
 /// The notice as the API shows it.
-pub fn view(n: &NotificationRow) -> Value {
-    json!({
-        "id": n.id,
-        "room": n.room(),
-        "client_id": n.client_id,
-        "user_id": n.user_id,
-        "sender_id": n.sender_id,
-        "title": n.title,
-        "body": n.body,
-        "created_at": rfc3339_ms(n.created_at),
-        "read": n.read_at.is_some(),
-        "read_at": n.read_at.map(rfc3339_ms),
-    })
+pub fn view(n: &NotificationRow) -> Notification {
+    Notification {
+        id: n.id.clone(),
+        room: n.room(),
+        client_id: n.client_id.clone(),
+        user_id: n.user_id.clone(),
+        sender_id: n.sender_id.clone(),
+        title: n.title.clone(),
+        body: n.body.clone(),
+        created_at: rfc3339_ms(n.created_at),
+        read: n.read_at.is_some(),
+        read_at: n.read_at.map(rfc3339_ms),
+    }
 }
 
 async fn target(
@@ -114,6 +144,13 @@ async fn target(
     })
 }
 
+/// Send a notice to a user or a client room (admins); stored and pushed live
+#[utoipa::path(post, path = "/api/v1/notifications", tag = "realtime",
+    security(("bearer" = [])), request_body = SendBody,
+    responses(
+        (status = 201, description = "success", body = Notification),
+        Secured, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn send(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -150,13 +187,20 @@ pub async fn send(
             "user_id": row.user_id,
             "title": row.title,
             "body": row.body,
-            "created_at": shown["created_at"],
+            "created_at": shown.created_at,
         }),
     ));
     metrics::counter!(crate::metrics::NOTIFICATIONS_SENT).increment(1);
     Ok(HttpResponse::Created().json(shown))
 }
 
+/// A user's notices and its client's, newest first, with its read state
+#[utoipa::path(get, path = "/api/v1/users/{id}/notifications", tag = "realtime",
+    security(("bearer" = [])), params(ListQuery),
+    responses(
+        (status = 200, description = "success", body = views::Page<Notification>),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -167,7 +211,7 @@ pub async fn list(
     let limit = page.limit()?;
     let user = reachable_user(&state, &caller, &id).await?;
     let Some(client_id) = user.client_id.as_deref() else {
-        return Ok(HttpResponse::Ok().json(views::page(Vec::new(), None)));
+        return Ok(HttpResponse::Ok().json(views::page(Vec::<Notification>::new(), None)));
     };
     let rows = state
         .store
@@ -182,8 +226,16 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(limit.page(rows, |n| n.id.clone(), view)))
 }
 
-/// Marks a notice read for the caller, who must be its recipient (a user notice's user, or a
-/// member of a client notice's client); anyone else gets 404.
+/// Mark a notice read for the caller (its recipient)
+///
+/// The recipient is a user notice's user, or a member of a client notice's client; anyone
+/// else gets 404.
+#[utoipa::path(post, path = "/api/v1/notifications/{id}/read", tag = "realtime",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = Notification),
+        Secured, Unknown, Invalid, Conflict, Unavailable,
+    ))]
 pub async fn mark_read(
     state: web::Data<AppState>,
     Auth(caller): Auth,

@@ -1,15 +1,65 @@
 //! Operations endpoints, no token needed: `/health`, `/ready`, `/metrics`.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::state::AppState;
 
-pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    #[schema(example = "ok")]
+    status: &'static str,
 }
 
+/// More fields may be added.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    #[schema(inline)]
+    status: ReadyState,
+    #[schema(inline)]
+    database: Database,
+    #[schema(inline)]
+    redis: Redis,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyState {
+    Ready,
+    NotReady,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum Database {
+    Ok,
+    Unavailable,
+}
+
+/// `not_configured`: no Redis, the in-process bus serves.
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum Redis {
+    Ok,
+    Unavailable,
+    NotConfigured,
+}
+
+/// Liveness
+#[utoipa::path(get, path = "/health", tag = "ops",
+    responses((status = 200, description = "success", body = Status)))]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(Status { status: "ok" })
+}
+
+/// Readiness: database and Redis reachable
+///
 /// Ready when the database answers and, if configured, Redis does.
+#[utoipa::path(get, path = "/ready", tag = "ops", responses(
+    (status = 200, description = "success", body = Readiness),
+    (status = 503, description = "not ready", body = Readiness),
+))]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let database = state.store.ping().await.is_ok();
     let redis = if state.bus.is_redis() {
@@ -18,12 +68,23 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         None
     };
     let ok = database && redis.unwrap_or(true);
-    let word = |up: bool| if up { "ok" } else { "unavailable" };
-    let body = json!({
-        "status": if ok { "ready" } else { "not_ready" },
-        "database": word(database),
-        "redis": redis.map_or("not_configured", word),
-    });
+    let body = Readiness {
+        status: if ok {
+            ReadyState::Ready
+        } else {
+            ReadyState::NotReady
+        },
+        database: if database {
+            Database::Ok
+        } else {
+            Database::Unavailable
+        },
+        redis: match redis {
+            None => Redis::NotConfigured,
+            Some(true) => Redis::Ok,
+            Some(false) => Redis::Unavailable,
+        },
+    };
     if ok {
         HttpResponse::Ok().json(body)
     } else {
@@ -31,6 +92,10 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// Prometheus metrics
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
+    (status = 200, description = "success", body = String, content_type = "text/plain"),
+))]
 pub async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

@@ -3,35 +3,123 @@
 //! catalog. Handlers parse and authorize, then hand the work to `transfers::service`.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorDetail};
 use super::extract::{Auth, IdempotencyKey};
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable, Unknown};
 use super::users::reachable_user;
 use crate::access;
 use crate::auth::Caller;
-use crate::domain::{Amount, Currency, Role};
+use crate::domain::{Amount, Currency, Role, TransferState};
 use crate::ledger::accounts::wallet_id;
-use crate::providers::Direction;
+use crate::providers::{Direction, GameInfo};
 use crate::state::AppState;
 use crate::store::{ClientRow, UserRow};
-use crate::transfers::{ProviderError, SUCCEEDED, TransferRequest};
+use crate::transfers::{ProviderError, TransferRequest};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ProviderTransferBody)]
 pub struct TransferBody {
-    /// A decimal string, kept raw so a JSON number gets a clear 422.
+    /// A decimal string in the currency's exponent, kept raw so a JSON number gets a clear 422.
+    #[schema(value_type = String, example = "150.00")]
     amount: serde_json::Value,
-    /// The key may come in the body instead of the `Idempotency-Key` header.
+    /// The key may come in the body instead of the `Idempotency-Key` header: 1 to 128
+    /// printable ASCII characters (both: they must agree).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[\\x21-\\x7E]+$")]
     idempotency_key: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchBody {
+    /// the provider's game code, 1 to 64 characters
     game: String,
+    /// en (default) or cn
+    #[schema(pattern = "^(en|cn)$")]
     lang: Option<String>,
+}
+
+/// A transfer between the wallet and a provider, as it stands.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderTransfer {
+    transfer_id: String,
+    /// pending, unknown, succeeded or failed
+    #[schema(
+        pattern = "^(pending|unknown|succeeded|failed)$",
+        example = "succeeded"
+    )]
+    state: String,
+    /// the wallet's balance now, decimal string
+    #[schema(example = "150.00")]
+    balance: Option<String>,
+    currency: String,
+}
+
+/// 502: the provider refused the transfer and nothing moved.
+#[derive(Serialize, ToSchema)]
+pub struct TransferRefused {
+    error: ErrorDetail,
+    transfer_id: String,
+    /// failed
+    state: String,
+    balance: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderBalance {
+    user_id: String,
+    provider: String,
+    /// decimal string
+    #[schema(example = "150.00")]
+    balance: String,
+    currency: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Launch {
+    session_id: String,
+    provider: String,
+    /// the provider's game URL for the player's browser
+    url: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Games {
+    provider: String,
+    games: Vec<GameInfo>,
+}
+
+/// One transfer's record.
+#[derive(Serialize, ToSchema)]
+pub struct TransferRecord {
+    transfer_id: String,
+    provider: String,
+    /// in (wallet to provider) or out
+    #[schema(pattern = "^(in|out)$")]
+    direction: String,
+    /// decimal string
+    amount: String,
+    /// pending, unknown, succeeded or failed
+    #[schema(
+        pattern = "^(pending|unknown|succeeded|failed)$",
+        example = "succeeded"
+    )]
+    state: String,
+    currency: String,
+}
+
+/// A provider or game switched for a client.
+#[derive(Serialize, ToSchema)]
+pub struct Switched {
+    client_id: String,
+    provider: String,
+    /// the game, or `*` for the provider itself
+    game: String,
+    enabled: bool,
 }
 
 impl From<ProviderError> for ApiError {
@@ -149,24 +237,32 @@ async fn transfer(
         .account(&wallet_id(&user.id))
         .await?
         .map(|a| currency.format(a.balance));
-    let body = json!({
-        "transfer_id": status.transfer_id,
-        "state": status.state,
-        "balance": balance,
-        "currency": currency.code,
-    });
-    Ok(match status.state.as_str() {
-        SUCCEEDED => HttpResponse::Ok().json(body),
-        "failed" => HttpResponse::BadGateway().json(json!({
-            "error": { "code": "provider_refused", "message": "the provider refused the transfer; nothing moved" },
-            "transfer_id": body["transfer_id"], "state": "failed", "balance": body["balance"],
-        })),
-        _ => HttpResponse::Accepted().json(body),
+    let state = status.state;
+    let body = ProviderTransfer {
+        transfer_id: status.transfer_id,
+        state: state.as_str().to_owned(),
+        balance,
+        currency: currency.code,
+    };
+    Ok(match state {
+        TransferState::Succeeded => HttpResponse::Ok().json(body),
+        TransferState::Failed => HttpResponse::BadGateway().json(TransferRefused {
+            error: ErrorDetail {
+                code: "provider_refused",
+                message: "the provider refused the transfer; nothing moved".into(),
+                field: None,
+            },
+            transfer_id: body.transfer_id,
+            state: state.as_str().to_owned(),
+            balance: body.balance,
+        }),
+        TransferState::Pending | TransferState::Unknown => HttpResponse::Accepted().json(body),
     })
 }
 
 macro_rules! transfer_handler {
-    ($name:ident, $direction:expr) => {
+    ($(#[$attr:meta])* $name:ident, $direction:expr) => {
+        $(#[$attr])*
         pub async fn $name(
             state: web::Data<AppState>,
             Auth(caller): Auth,
@@ -187,9 +283,42 @@ macro_rules! transfer_handler {
     };
 }
 
-transfer_handler!(transfer_in, Direction::In);
-transfer_handler!(transfer_out, Direction::Out);
+transfer_handler!(
+    /// Wallet to a game provider (`jdb`, `luckysports`); 202 while pending/unknown
+    #[utoipa::path(post, path = "/api/v1/users/{id}/providers/{provider}/transfer-in",
+        tag = "providers", security(("bearer" = [])), params(IdempotencyKey),
+        request_body = TransferBody,
+        responses(
+            (status = 200, description = "success", body = ProviderTransfer),
+            (status = 202, description = "pending or unknown: the reconciler finishes it; the player sees the result on the websocket", body = ProviderTransfer),
+            (status = 502, description = "the provider refused the transfer; nothing moved", body = TransferRefused),
+            Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+        ))]
+    transfer_in,
+    Direction::In
+);
+transfer_handler!(
+    /// Game provider back to the wallet; 202 while pending/unknown
+    #[utoipa::path(post, path = "/api/v1/users/{id}/providers/{provider}/transfer-out",
+        tag = "providers", security(("bearer" = [])), params(IdempotencyKey),
+        request_body = TransferBody,
+        responses(
+            (status = 200, description = "success", body = ProviderTransfer),
+            (status = 202, description = "pending or unknown: the reconciler finishes it; the player sees the result on the websocket", body = ProviderTransfer),
+            (status = 502, description = "the provider refused the transfer; nothing moved", body = TransferRefused),
+            Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+        ))]
+    transfer_out,
+    Direction::Out
+);
 
+/// The player's balance at the provider
+#[utoipa::path(get, path = "/api/v1/users/{id}/providers/{provider}/balance",
+    tag = "providers", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = ProviderBalance),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn balance(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -201,14 +330,21 @@ pub async fn balance(
         .providers
         .balance(&client, &currency, &user.id, &provider)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "user_id": user.id,
-        "provider": provider,
-        "balance": currency.format(minor),
-        "currency": currency.code,
-    })))
+    Ok(HttpResponse::Ok().json(ProviderBalance {
+        user_id: user.id,
+        provider,
+        balance: currency.format(minor),
+        currency: currency.code,
+    }))
 }
 
+/// Start a game session; the provider's game URL
+#[utoipa::path(post, path = "/api/v1/users/{id}/providers/{provider}/launch",
+    tag = "providers", security(("bearer" = [])), request_body = LaunchBody,
+    responses(
+        (status = 200, description = "success", body = Launch),
+        Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn launch(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -229,11 +365,22 @@ pub async fn launch(
         .providers
         .launch(&client, &user.id, &provider, game, lang)
         .await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({ "session_id": session_id, "provider": provider, "url": url })))
+    Ok(HttpResponse::Ok().json(Launch {
+        session_id,
+        provider,
+        url,
+    }))
 }
 
-/// The provider's catalog, for a caller whose client has the provider enabled.
+/// The provider's catalog, without games switched off for the caller's client
+///
+/// For a caller whose client has the provider enabled.
+#[utoipa::path(get, path = "/api/v1/providers/{provider}/games", tag = "providers",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = Games),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn games(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -242,10 +389,21 @@ pub async fn games(
     let client_id = caller.client_id.clone().ok_or_else(ApiError::forbidden)?;
     let client = access::client(&state.store, &client_id).await?;
     let games = state.providers.games(&client, &provider).await?;
-    Ok(HttpResponse::Ok().json(json!({ "provider": provider.as_str(), "games": games })))
+    Ok(HttpResponse::Ok().json(Games {
+        provider: provider.into_inner(),
+        games,
+    }))
 }
 
-/// One transfer's state, for a client that got 202 and does not watch the websocket.
+/// One transfer's state
+///
+/// For a client that got 202 and does not watch the websocket.
+#[utoipa::path(get, path = "/api/v1/users/{id}/providers/{provider}/transfers/{transfer_id}",
+    tag = "providers", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = TransferRecord),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn transfer_status(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -259,18 +417,19 @@ pub async fn transfer_status(
         .await?
         .filter(|t| t.client_id == client.id && t.user_id == user.id && t.provider == provider)
         .ok_or_else(|| ApiError::not_found("transfer"))?;
-    Ok(HttpResponse::Ok().json(json!({
-        "transfer_id": row.id,
-        "provider": row.provider,
-        "direction": row.direction,
-        "amount": currency.format(row.amount),
-        "state": row.state,
-        "currency": currency.code,
-    })))
+    Ok(HttpResponse::Ok().json(TransferRecord {
+        transfer_id: row.id,
+        provider: row.provider,
+        direction: row.direction.as_str().to_owned(),
+        amount: currency.format(row.amount),
+        state: row.state.as_str().to_owned(),
+        currency: currency.code,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Switch)]
 pub struct SwitchBody {
     enabled: bool,
 }
@@ -302,11 +461,21 @@ async fn switch(
         .after(json!({ "provider": provider, "game": game, "enabled": enabled }))
         .record(&state.store)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "client_id": client.id, "provider": provider, "game": game, "enabled": enabled,
-    })))
+    Ok(HttpResponse::Ok().json(Switched {
+        client_id: client.id,
+        provider: provider.to_owned(),
+        game: game.to_owned(),
+        enabled,
+    }))
 }
 
+/// Switch a provider on or off for a client (client admins)
+#[utoipa::path(put, path = "/api/v1/clients/{id}/providers/{provider}", tag = "providers",
+    security(("bearer" = [])), request_body = SwitchBody,
+    responses(
+        (status = 200, description = "success", body = Switched),
+        Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn switch_provider(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -317,6 +486,13 @@ pub async fn switch_provider(
     switch(&state, &caller, &client_id, &provider, "*", body.enabled).await
 }
 
+/// Switch one game on or off for a client (client admins)
+#[utoipa::path(put, path = "/api/v1/clients/{id}/providers/{provider}/games/{game}",
+    tag = "providers", security(("bearer" = [])), request_body = SwitchBody,
+    responses(
+        (status = 200, description = "success", body = Switched),
+        Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn switch_game(
     state: web::Data<AppState>,
     Auth(caller): Auth,

@@ -8,28 +8,109 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::peer_ip;
 use super::client_settings;
 use super::error::ApiError;
 use super::extract::{Auth, IdempotencyKey, Page};
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable, Unknown};
+use super::views::Page as PageOf;
 use super::wallets::parse_time;
 use crate::domain::{Currency, rfc3339_ms};
 use crate::settlements::service::{self, SettleError, SettleRequest, SettledAs};
 use crate::state::AppState;
 use crate::store::{Settlement, SettlementRow};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettleBody {
+    /// RFC 3339
+    #[schema(format = DateTime)]
     period_start: String,
+    /// RFC 3339, at least settlement_grace_secs in the past
+    #[schema(format = DateTime)]
     period_end: String,
-    /// The key may come in the body instead of the `Idempotency-Key` header.
+    /// The key may come in the body instead of the `Idempotency-Key` header: 1 to 128
+    /// printable ASCII characters (both: they must agree).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[\\x21-\\x7E]+$")]
     idempotency_key: Option<String>,
-    /// Pay the commission at once (default) or leave it `calculated` (issue 21).
+    /// Pay the commission at once (default true) or, false, leave the lines `calculated` for
+    /// operators to approve and pay (issue 21).
     pay: Option<bool>,
+}
+
+/// A settlement as listed: its period and figures, without lines.
+#[derive(Serialize, ToSchema)]
+pub struct SettlementHeader {
+    id: String,
+    client_id: String,
+    /// RFC 3339
+    period_start: String,
+    /// RFC 3339
+    period_end: String,
+    currency: String,
+    /// the client's net gaming revenue in the period, decimal string
+    ngr: String,
+    /// pending until every entry is posted, then posted
+    #[schema(pattern = "^(pending|posted)$", example = "posted")]
+    state: String,
+    created_by: String,
+    /// RFC 3339
+    created_at: String,
+    posted_at: Option<String>,
+    /// manual (POST) or scheduled (the client's settlement_schedule)
+    #[schema(pattern = "^(manual|scheduled)$", example = "manual")]
+    origin: String,
+}
+
+/// One settlement with its commission lines and revenue share.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Settlement)]
+pub struct SettlementView {
+    #[serde(flatten)]
+    header: SettlementHeader,
+    /// decimal string
+    commission_total: String,
+    commissions: Vec<Commission>,
+    revenue_share: RevenueShare,
+}
+
+/// An agent's commission for the period.
+#[derive(Serialize, ToSchema)]
+pub struct Commission {
+    agent_id: String,
+    players: i64,
+    /// decimal string
+    ngr: String,
+    rate: String,
+    /// decimal string
+    amount: String,
+    transaction_id: Option<String>,
+    /// calculated → approved → paid, or held (held → approved)
+    #[schema(pattern = "^(calculated|approved|held|paid)$", example = "paid")]
+    status: String,
+    /// what ngr is a sum of
+    #[schema(example = "ngr")]
+    basis: String,
+    /// the differential result before carry-over, decimal string
+    earned: String,
+    /// negative result brought in from earlier periods (≤ 0), decimal string
+    carried_in: String,
+    /// negative result carried on to later periods (≤ 0), decimal string
+    carry_out: String,
+}
+
+/// The platform's revenue share for the period.
+#[derive(Serialize, ToSchema)]
+pub struct RevenueShare {
+    /// decimal string
+    base: String,
+    rate: String,
+    /// decimal string
+    amount: String,
+    transaction_id: Option<String>,
 }
 
 impl From<SettleError> for ApiError {
@@ -44,10 +125,19 @@ impl From<SettleError> for ApiError {
     }
 }
 
-/// `POST /api/v1/clients/{id}/settlements` `{"period_start","period_end"}` (RFC 3339): 201 with
-/// the settlement; the same key again: 201 with the first one (a replay); the same period under
-/// another key: 200 with the first one; a period overlapping another settlement: 409
-/// `settlement_overlap`. The handler parses and authorizes; `settlements::service` settles.
+/// Settle a closed period: agents' commission and the platform's revenue share (platform; 200 when the key or period was settled before, 409 settlement_overlap)
+///
+/// 201 with the settlement; the same key again: 201 with the first one (a replay); the same
+/// period under another key: 200 with the first one; a period overlapping another settlement:
+/// 409 `settlement_overlap`. The handler parses and authorizes; `settlements::service`
+/// settles.
+#[utoipa::path(post, path = "/api/v1/clients/{id}/settlements", tag = "settlements",
+    security(("bearer" = [])), params(IdempotencyKey), request_body = SettleBody,
+    responses(
+        (status = 201, description = "success", body = SettlementView),
+        (status = 200, description = "this period was settled before under another key: that settlement", body = SettlementView),
+        Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn create(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -91,6 +181,13 @@ pub async fn create(
     Ok(HttpResponse::build(status).json(view(&settled.settlement, &settled.currency)))
 }
 
+/// One settlement with its commission lines and revenue share
+#[utoipa::path(get, path = "/api/v1/clients/{id}/settlements/{settlement_id}",
+    tag = "settlements", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = SettlementView),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -98,7 +195,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let (client_id, settlement_id) = path.into_inner();
     let client = super::clients::readable(&state, &caller, &client_id).await?;
-    let currency = client.currency().map_err(|_| ApiError::internal())?;
+    let currency = client.currency.clone();
     let s = state
         .store
         .settlement(&client.id, &settlement_id)
@@ -107,7 +204,15 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view(&s, &currency)))
 }
 
-/// Newest period first; `cursor` is the previous page's `next_cursor`.
+/// The client's settlements, newest period first (platform and client admins)
+///
+/// `cursor` is the previous page's `next_cursor`.
+#[utoipa::path(get, path = "/api/v1/clients/{id}/settlements", tag = "settlements",
+    security(("bearer" = [])), params(Page),
+    responses(
+        (status = 200, description = "success", body = PageOf<SettlementHeader>),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -115,7 +220,7 @@ pub async fn list(
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
     let client = super::clients::readable(&state, &caller, &id).await?;
-    let currency = client.currency().map_err(|_| ApiError::internal())?;
+    let currency = client.currency.clone();
     let limit = page.limit()?;
     let before = page.numeric_cursor()?;
     let rows = state
@@ -130,51 +235,50 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(body))
 }
 
-fn header_view(h: &SettlementRow, currency: &Currency) -> Value {
-    json!({
-        "id": h.id,
-        "client_id": h.client_id,
-        "period_start": rfc3339_ms(h.period_start),
-        "period_end": rfc3339_ms(h.period_end),
-        "currency": currency.code,
-        "ngr": currency.format(h.ngr),
-        "state": h.state,
-        "created_by": h.created_by,
-        "created_at": rfc3339_ms(h.created_at),
-        "posted_at": h.posted_at.map(rfc3339_ms),
-        "origin": h.origin,
-    })
+fn header_view(h: &SettlementRow, currency: &Currency) -> SettlementHeader {
+    SettlementHeader {
+        id: h.id.clone(),
+        client_id: h.client_id.clone(),
+        period_start: rfc3339_ms(h.period_start),
+        period_end: rfc3339_ms(h.period_end),
+        currency: currency.code.clone(),
+        ngr: currency.format(h.ngr),
+        state: h.state.clone(),
+        created_by: h.created_by.clone(),
+        created_at: rfc3339_ms(h.created_at),
+        posted_at: h.posted_at.map(rfc3339_ms),
+        origin: h.origin.clone(),
+    }
 }
 
-pub(crate) fn view(s: &Settlement, currency: &Currency) -> Value {
-    let mut v = header_view(&s.header, currency);
+pub(crate) fn view(s: &Settlement, currency: &Currency) -> SettlementView {
     let total: i64 = s.commissions.iter().map(|c| c.amount).sum();
-    v["commission_total"] = json!(currency.format(total));
-    v["commissions"] = s
-        .commissions
-        .iter()
-        .map(|c| {
-            json!({
-                "agent_id": c.agent_id,
-                "players": c.players,
-                "ngr": currency.format(c.ngr),
-                "rate": c.rate,
-                "amount": currency.format(c.amount),
-                "transaction_id": c.journal_id,
-                "status": c.status,
-                "basis": c.basis,
-                "earned": currency.format(c.earned),
-                "carried_in": currency.format(c.carried_in),
-                "carry_out": currency.format(c.carry_out),
-            })
-        })
-        .collect();
     let r = &s.revenue_share;
-    v["revenue_share"] = json!({
-        "base": currency.format(r.base),
-        "rate": r.rate,
-        "amount": currency.format(r.amount),
-        "transaction_id": r.journal_id,
-    });
-    v
+    SettlementView {
+        header: header_view(&s.header, currency),
+        commission_total: currency.format(total),
+        commissions: s
+            .commissions
+            .iter()
+            .map(|c| Commission {
+                agent_id: c.agent_id.clone(),
+                players: c.players,
+                ngr: currency.format(c.ngr),
+                rate: c.rate.clone(),
+                amount: currency.format(c.amount),
+                transaction_id: c.journal_id.clone(),
+                status: c.status.clone(),
+                basis: c.basis.clone(),
+                earned: currency.format(c.earned),
+                carried_in: currency.format(c.carried_in),
+                carry_out: currency.format(c.carry_out),
+            })
+            .collect(),
+        revenue_share: RevenueShare {
+            base: currency.format(r.base),
+            rate: r.rate.clone(),
+            amount: currency.format(r.amount),
+            transaction_id: r.journal_id.clone(),
+        },
+    }
 }

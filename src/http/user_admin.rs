@@ -5,40 +5,49 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::peer_ip;
 use super::error::ApiError;
 use super::extract::{Auth, Page};
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable, Unknown};
 use super::users::{reachable_user, readable_user};
-use super::views;
+use super::views::{self, User};
 use crate::access;
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
-use crate::domain::{Role, names, now_ms};
+use crate::domain::{Role, UserStatus, names, now_ms};
 use crate::state::AppState;
 use crate::store::{UserFilter, UserRow};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Platform callers: one client's users.
     client_id: Option<String>,
+    /// client_admin, agent or player
     role: Option<String>,
+    /// active, suspended or closed
     status: Option<String>,
     parent_id: Option<String>,
     /// Usernames starting with this.
     username: Option<String>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    /// 3 to 64 of a-z 0-9 _ . - (stored lower-case)
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,64}$")]
     username: Option<String>,
 }
-
-const STATUSES: [&str; 3] = ["active", "suspended", "closed"];
 
 /// A user the caller may administer: in reach, with `users.manage`, never oneself, never a
 /// platform user, and a client admin only by the platform.
@@ -48,7 +57,7 @@ pub async fn manageable_user(
     id: &str,
 ) -> Result<UserRow, ApiError> {
     let user = reachable_user(state, caller, id).await?;
-    let role = access::role_of(&user)?;
+    let role = user.role;
     let allowed = caller.can(perm::USERS_MANAGE)
         && user.id != caller.user_id
         && role != Role::SuperAdmin
@@ -60,7 +69,15 @@ pub async fn manageable_user(
     }
 }
 
-/// `GET /api/v1/users`: a client's users (an agent: its subtree), filtered, by id.
+/// List users (an agent: its subtree)
+///
+/// A client's users (an agent: its subtree), filtered, by id.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "success", body = views::Page<User>),
+        Secured, Invalid, Unavailable,
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -81,21 +98,20 @@ pub async fn list(
     } else {
         None
     };
-    if let Some(role) = &q.role {
-        role.parse::<Role>().map_err(ApiError::validation)?;
-    }
-    if let Some(status) = &q.status
-        && !STATUSES.contains(&status.as_str())
-    {
-        return Err(ApiError::validation(
-            "status must be active, suspended or closed",
-        ));
-    }
+    let role = q.role.as_deref().map(str::parse::<Role>).transpose();
+    let role = role.map_err(ApiError::validation)?;
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<UserStatus>)
+        .transpose();
+    let status =
+        status.map_err(|_| ApiError::validation("status must be active, suspended or closed"))?;
     let filter = UserFilter {
         client_id,
         under_path,
-        role: q.role.clone(),
-        status: q.status.clone(),
+        role,
+        status,
         parent_id: q.parent_id.clone(),
         username_prefix: q.username.as_ref().map(|u| u.trim().to_ascii_lowercase()),
         after_id: q.cursor.clone(),
@@ -105,8 +121,15 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(limit.page(rows, |u| u.id.clone(), views::user)))
 }
 
-/// `GET /api/v1/users/{id}/subtree`: everyone below the user, in tree order; the cursor is
-/// the last user id of the previous page.
+/// Everyone below the user, in tree order
+///
+/// The cursor is the last user id of the previous page.
+#[utoipa::path(get, path = "/api/v1/users/{id}/subtree", tag = "users",
+    security(("bearer" = [])), params(Page),
+    responses(
+        (status = 200, description = "success", body = views::Page<User>),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn subtree(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -129,8 +152,16 @@ pub async fn subtree(
     Ok(HttpResponse::Ok().json(limit.page(rows, |u| u.id.clone(), views::user)))
 }
 
-/// `PATCH /api/v1/users/{id}`: only `username`; role, client, parent and balance are not
-/// fields of this body (unknown fields are refused).
+/// Rename a user
+///
+/// Only `username`; role, client, parent and balance are not fields of this body (unknown
+/// fields are refused).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "success", body = User),
+        Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -189,10 +220,10 @@ async fn set_status(
     req: HttpRequest,
     caller: Caller,
     id: String,
-    status: &'static str,
+    status: UserStatus,
 ) -> Result<HttpResponse, ApiError> {
     let user = manageable_user(&state, &caller, &id).await?;
-    if user.status == "closed" && status != "closed" {
+    if user.status == UserStatus::Closed && status != UserStatus::Closed {
         return Err(ApiError::conflict(
             "user_closed",
             "this user is closed for good",
@@ -206,9 +237,9 @@ async fn set_status(
             .set_user_status(&user.id, status, now_ms())
             .await?;
         let action = match status {
-            "active" => "user.reactivate",
-            "suspended" => "user.suspend",
-            _ => "user.close",
+            UserStatus::Active => "user.reactivate",
+            UserStatus::Suspended => "user.suspend",
+            UserStatus::Closed => "user.close",
         };
         let change = (
             json!({ "status": user.status }),
@@ -220,7 +251,8 @@ async fn set_status(
 }
 
 macro_rules! status_handler {
-    ($name:ident, $status:expr) => {
+    ($(#[$attr:meta])* $name:ident, $status:expr) => {
+        $(#[$attr])*
         pub async fn $name(
             state: web::Data<AppState>,
             req: HttpRequest,
@@ -232,6 +264,39 @@ macro_rules! status_handler {
     };
 }
 
-status_handler!(suspend, "suspended");
-status_handler!(reactivate, "active");
-status_handler!(close, "closed");
+status_handler!(
+    /// Suspend; every session ends at once
+    #[utoipa::path(post, path = "/api/v1/users/{id}/suspend", tag = "users",
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "success", body = User),
+            Secured, Unknown, Invalid, Conflict, Unavailable,
+        ))]
+    suspend,
+    UserStatus::Suspended
+);
+status_handler!(
+    /// Reactivate a suspended user
+    #[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", tag = "users",
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "success", body = User),
+            Secured, Unknown, Invalid, Conflict, Unavailable,
+        ))]
+    reactivate,
+    UserStatus::Active
+);
+status_handler!(
+    /// Close for good; every session ends
+    ///
+    /// Needs an empty wallet and no provider transfer in flight (409 `balance_not_zero`,
+    /// `transfers_in_flight`).
+    #[utoipa::path(post, path = "/api/v1/users/{id}/close", tag = "users",
+        security(("bearer" = [])),
+        responses(
+            (status = 200, description = "success", body = User),
+            Secured, Unknown, Invalid, Conflict, Unavailable,
+        ))]
+    close,
+    UserStatus::Closed
+);

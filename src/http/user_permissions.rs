@@ -3,32 +3,66 @@
 //! grant what it holds itself, within what the target's role may hold.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::auth::peer_ip;
 use super::error::ApiError;
 use super::extract::Auth;
+use super::openapi::{Conflict, Invalid, Secured, Unavailable, Unknown};
 use super::user_admin::manageable_user;
 use super::users::readable_user;
-use crate::access;
 use crate::audit::Event;
 use crate::auth::permissions as perm;
 use crate::domain::{Role, now_ms};
 use crate::state::AppState;
 use crate::store::UserRow;
 
+/// A user's permissions: the role's defaults, the user's overrides, and the effective set.
+#[derive(Serialize, ToSchema)]
+pub struct Permissions {
+    user_id: String,
+    role: Role,
+    #[schema(value_type = Vec<String>)]
+    defaults: Vec<&'static str>,
+    overrides: Vec<Override>,
+    effective: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Override {
+    permission: String,
+    /// grant or revoke
+    #[schema(pattern = "^(grant|revoke)$")]
+    effect: String,
+}
+
 async fn describe(state: &AppState, user: &UserRow) -> Result<serde_json::Value, ApiError> {
-    let role = access::role_of(user)?;
+    let role = user.role;
     let overrides = state.store.permission_overrides(&user.id).await?;
-    Ok(json!({
-        "user_id": user.id,
-        "role": role,
-        "defaults": perm::defaults(role),
-        "overrides": overrides.iter().map(|(p, e)| json!({ "permission": p, "effect": e })).collect::<Vec<_>>(),
-        "effective": perm::effective(role, &overrides),
+    Ok(super::views::to_value(Permissions {
+        user_id: user.id.clone(),
+        role,
+        defaults: perm::defaults(role).to_vec(),
+        overrides: overrides
+            .iter()
+            .map(|(p, e)| Override {
+                permission: p.clone(),
+                effect: e.clone(),
+            })
+            .collect(),
+        effective: perm::effective(role, &overrides),
     }))
 }
 
+/// Defaults, overrides and effective permissions
+#[utoipa::path(get, path = "/api/v1/users/{id}/permissions", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = Permissions),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -56,7 +90,7 @@ async fn change(
     if grant && caller.role != Role::SuperAdmin && !caller.can(permission) {
         return Err(ApiError::forbidden());
     }
-    let role = access::role_of(&user)?;
+    let role = user.role;
     let is_default = perm::defaults(role).contains(permission);
     if grant && !is_default && !perm::grantable(role, permission) {
         return Err(ApiError::validation(format!(
@@ -97,6 +131,15 @@ async fn change(
     Ok(HttpResponse::Ok().json(after))
 }
 
+/// Grant a permission
+///
+/// Only what the caller holds itself, within what the target's role may hold.
+#[utoipa::path(put, path = "/api/v1/users/{id}/permissions/{permission}", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = Permissions),
+        Secured, Unknown, Invalid, Conflict, Unavailable,
+    ))]
 pub async fn grant(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -106,6 +149,13 @@ pub async fn grant(
     change(state, req, caller, path.into_inner(), true).await
 }
 
+/// Revoke a permission
+#[utoipa::path(delete, path = "/api/v1/users/{id}/permissions/{permission}", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = Permissions),
+        Secured, Unknown, Invalid, Conflict, Unavailable,
+    ))]
 pub async fn revoke(
     state: web::Data<AppState>,
     req: HttpRequest,

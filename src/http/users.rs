@@ -4,10 +4,12 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::{Auth, Page};
-use super::views;
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable, Unknown};
+use super::views::{self, User};
 use crate::access::{self, Reach, reach};
 use crate::audit::Event;
 use crate::auth::Caller;
@@ -17,13 +19,20 @@ use crate::state::AppState;
 use crate::store::UserRow;
 use crate::users::{CreateUserError, NewUser, create_user};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// platform callers only
     client_id: Option<String>,
+    /// default: the caller (a client admin or agent)
     parent_id: Option<String>,
+    /// client_admin, agent or player
+    #[schema(pattern = "^(client_admin|agent|player)$", example = "player")]
     role: String,
+    /// 3 to 64 of a-z 0-9 _ . - (stored lower-case)
+    #[schema(pattern = "^[A-Za-z0-9_.-]{3,64}$")]
     username: String,
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
 }
 
@@ -68,6 +77,13 @@ pub async fn reachable_user(
     Ok(user)
 }
 
+/// Create a user under a parent
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = [])),
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "success", body = User),
+        Secured, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn create(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -97,7 +113,7 @@ pub async fn create(
         (_, _) => caller.client_id.clone().ok_or_else(ApiError::internal)?,
     };
     let client = access::client(&state.store, &client_id).await?;
-    if client.status != "active" {
+    if client.status != crate::domain::ClientStatus::Active {
         return Err(ApiError::conflict(
             "client_suspended",
             "this client is suspended",
@@ -132,7 +148,7 @@ pub async fn create(
                     "parent_id must be a user of the same client",
                 ));
             }
-            let parent_role = access::role_of(&parent)?;
+            let parent_role = parent.role;
             if !parent_role.can_parent() {
                 return Err(ApiError::validation(
                     "parent must be a client admin or an agent",
@@ -164,6 +180,12 @@ pub async fn create(
     Ok(HttpResponse::Created().json(views::user(&user)))
 }
 
+/// Get a user
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = User),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn get(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -173,6 +195,13 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(views::user(&user)))
 }
 
+/// Direct children
+#[utoipa::path(get, path = "/api/v1/users/{id}/children", tag = "users",
+    security(("bearer" = [])), params(Page),
+    responses(
+        (status = 200, description = "success", body = views::Page<User>),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn children(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -188,7 +217,15 @@ pub async fn children(
     Ok(HttpResponse::Ok().json(limit.page(rows, |u| u.id.clone(), views::user)))
 }
 
+/// Ancestors the caller may see, root first
+///
 /// The chain from the root down to the user's parent, limited to what the caller may see.
+#[utoipa::path(get, path = "/api/v1/users/{id}/ancestors", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "success", body = views::Page<User>),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn ancestors(
     state: web::Data<AppState>,
     Auth(caller): Auth,

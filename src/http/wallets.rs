@@ -2,18 +2,22 @@
 //! parse and authorize, then hand one journal entry to the wallet actor of the debited user.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 use super::extract::{Auth, IdempotencyKey, Page};
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable, Unknown};
 use super::users::{reachable_user, readable_user};
+use super::views::Page as PageOf;
 use crate::access;
 use crate::actors::wallet::{BalanceWatch, Mutate};
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
 use crate::domain::{Amount, Currency, Role, rfc3339_ms};
+use crate::ledger::JournalKind;
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::entries::{self, Movement, Request};
 use crate::state::AppState;
@@ -22,22 +26,34 @@ use crate::store::{HistoryQuery, UserRow};
 /// Longest memo kept with a movement.
 const MEMO_MAX_CHARS: usize = 256;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoveBody {
-    /// A decimal string; kept as raw JSON so a number gets a clear 422 rather than a guess.
+    /// A decimal string in the currency's exponent; kept as raw JSON so a number gets a clear
+    /// 422 rather than a guess.
+    #[schema(value_type = String, example = "150.00")]
     amount: serde_json::Value,
+    #[schema(max_length = 256)]
     memo: Option<String>,
-    /// The key may come in the body instead of the `Idempotency-Key` header.
+    /// 1 to 128 printable ASCII characters; or send the Idempotency-Key header (both: they
+    /// must agree).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[\\x21-\\x7E]+$")]
     idempotency_key: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<i64>,
+    /// A movement kind (deposit, withdrawal, credit, ...).
     kind: Option<String>,
+    /// RFC 3339, inclusive.
     from: Option<String>,
+    /// RFC 3339.
     to: Option<String>,
     /// Size bounds (decimal strings, inclusive) on the movement's absolute amount.
     min_amount: Option<String>,
@@ -46,11 +62,51 @@ pub struct HistoryParams {
     reference: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct BalanceParams {
     /// RFC 3339: the balance as it stood then.
     at: Option<String>,
+}
+
+/// A wallet's balance.
+#[derive(Serialize, ToSchema)]
+pub struct Wallet {
+    user_id: String,
+    /// decimal string in the currency's exponent
+    #[schema(example = "150.00")]
+    balance: String,
+    currency: String,
+    /// The time asked for (`at`), when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<String>,
+}
+
+/// A committed movement: the target wallet's balance after it.
+#[derive(Serialize, ToSchema)]
+pub struct MoveResult {
+    transaction_id: String,
+    /// decimal string in the currency's exponent
+    #[schema(example = "150.00")]
+    balance: String,
+    currency: String,
+}
+
+/// One committed movement of a wallet.
+#[derive(Serialize, ToSchema)]
+pub struct Transaction {
+    id: String,
+    kind: String,
+    /// signed decimal string: negative when money left the wallet
+    #[schema(example = "-5.00")]
+    amount: String,
+    #[schema(example = "145.00")]
+    balance_after: String,
+    currency: String,
+    /// RFC 3339
+    created_at: String,
+    memo: Option<String>,
 }
 
 /// A decimal-string query bound in the wallet's currency.
@@ -69,6 +125,13 @@ async fn currency_of(state: &AppState, user: &UserRow) -> Result<Currency, ApiEr
     Ok(access::wallet_client(&state.store, user).await?.1)
 }
 
+/// Balance, now or at a past time (`at`, RFC 3339)
+#[utoipa::path(get, path = "/api/v1/users/{id}/wallet", tag = "wallets",
+    security(("bearer" = [])), params(BalanceParams),
+    responses(
+        (status = 200, description = "success", body = Wallet),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn balance(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -83,19 +146,20 @@ pub async fn balance(
         .await?
         .ok_or_else(|| ApiError::not_found("wallet"))?;
     let Some(at) = parse_time("at", q.at.as_deref())? else {
-        return Ok(HttpResponse::Ok().json(json!({
-            "user_id": user.id,
-            "balance": currency.format(account.balance),
-            "currency": currency.code,
-        })));
+        return Ok(HttpResponse::Ok().json(Wallet {
+            user_id: user.id,
+            balance: currency.format(account.balance),
+            currency: currency.code,
+            at: None,
+        }));
     };
     let balance = state.store.balance_at(&account.id, at).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "user_id": user.id,
-        "balance": currency.format(balance),
-        "currency": currency.code,
-        "at": rfc3339_ms(at),
-    })))
+    Ok(HttpResponse::Ok().json(Wallet {
+        user_id: user.id,
+        balance: currency.format(balance),
+        currency: currency.code,
+        at: Some(rfc3339_ms(at)),
+    }))
 }
 
 fn may_move(caller: &Caller, target: &UserRow, movement: Movement) -> Result<(), ApiError> {
@@ -191,15 +255,16 @@ async fn move_money(
     let line = posted
         .line(&wallet_id(&target.id))
         .ok_or_else(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "transaction_id": posted.journal_id,
-        "balance": currency.format(line.balance_after),
-        "currency": currency.code,
-    })))
+    Ok(HttpResponse::Ok().json(MoveResult {
+        transaction_id: posted.journal_id.clone(),
+        balance: currency.format(line.balance_after),
+        currency: currency.code,
+    }))
 }
 
 macro_rules! movement_handler {
-    ($name:ident, $movement:expr) => {
+    ($(#[$attr:meta])* $name:ident, $movement:expr) => {
+        $(#[$attr])*
         pub async fn $name(
             state: web::Data<AppState>,
             Auth(caller): Auth,
@@ -220,22 +285,80 @@ macro_rules! movement_handler {
     };
 }
 
-movement_handler!(deposit, Movement::Deposit);
-movement_handler!(withdraw, Movement::Withdrawal);
-movement_handler!(credit, Movement::Credit);
-movement_handler!(debit, Movement::Debit);
+movement_handler!(
+    /// External cash in (admins)
+    #[utoipa::path(post, path = "/api/v1/users/{id}/wallet/deposit", tag = "wallets",
+        security(("bearer" = [])), params(IdempotencyKey), request_body = MoveBody,
+        responses(
+            (status = 200, description = "success", body = MoveResult),
+            Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+        ))]
+    deposit,
+    Movement::Deposit
+);
+movement_handler!(
+    /// External cash out (admins)
+    #[utoipa::path(post, path = "/api/v1/users/{id}/wallet/withdraw", tag = "wallets",
+        security(("bearer" = [])), params(IdempotencyKey), request_body = MoveBody,
+        responses(
+            (status = 200, description = "success", body = MoveResult),
+            Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+        ))]
+    withdraw,
+    Movement::Withdrawal
+);
+movement_handler!(
+    /// Agent's balance to a downline user
+    ///
+    /// The answer's balance is user `{id}`'s.
+    #[utoipa::path(post, path = "/api/v1/users/{id}/wallet/credit", tag = "wallets",
+        security(("bearer" = [])), params(IdempotencyKey), request_body = MoveBody,
+        responses(
+            (status = 200, description = "success", body = MoveResult),
+            Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+        ))]
+    credit,
+    Movement::Credit
+);
+movement_handler!(
+    /// A downline user's balance back to the agent
+    ///
+    /// The answer's balance is user `{id}`'s.
+    #[utoipa::path(post, path = "/api/v1/users/{id}/wallet/debit", tag = "wallets",
+        security(("bearer" = [])), params(IdempotencyKey), request_body = MoveBody,
+        responses(
+            (status = 200, description = "success", body = MoveResult),
+            Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+        ))]
+    debit,
+    Movement::Debit
+);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustBody {
     /// Signed decimal string: `"-5.00"` takes money off the wallet.
+    #[schema(value_type = String, example = "-5.00")]
     amount: serde_json::Value,
+    /// Required; kept as the movement's memo and in the audit chain.
+    #[schema(min_length = 1)]
     reason: String,
+    /// 1 to 128 printable ASCII characters; or send the Idempotency-Key header (both: they
+    /// must agree).
+    #[schema(min_length = 1, max_length = 128, pattern = "^[\\x21-\\x7E]+$")]
     idempotency_key: Option<String>,
 }
 
-/// `POST /users/{id}/wallet/adjust`: an admin's correction, with a required reason (kept as the
-/// movement's memo and in the audit chain), against the house's adjustments account.
+/// An admin's correction: signed amount, required reason (audited)
+///
+/// The reason is kept as the movement's memo and in the audit chain; the other side is the
+/// house's adjustments account.
+#[utoipa::path(post, path = "/api/v1/users/{id}/wallet/adjust", tag = "wallets",
+    security(("bearer" = [])), params(IdempotencyKey), request_body = AdjustBody,
+    responses(
+        (status = 200, description = "success", body = MoveResult),
+        Secured, Unknown, Invalid, BadBody, Conflict, Unavailable,
+    ))]
 pub async fn adjust(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -280,6 +403,13 @@ pub(super) fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>
         .transpose()
 }
 
+/// Committed movements, newest first
+#[utoipa::path(get, path = "/api/v1/users/{id}/transactions", tag = "wallets",
+    security(("bearer" = [])), params(HistoryParams),
+    responses(
+        (status = 200, description = "success", body = PageOf<Transaction>),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
 pub async fn history(
     state: web::Data<AppState>,
     Auth(caller): Auth,
@@ -291,18 +421,17 @@ pub async fn history(
     let page = Page::new(q.cursor.clone(), q.limit);
     let limit = page.limit()?;
     let before_version = page.numeric_cursor()?;
-    if let Some(kind) = &q.kind
-        && !crate::metrics::TRANSFER_KINDS.contains(&kind.as_str())
-    {
-        return Err(ApiError::validation(format!(
+    let kind = q.kind.as_deref().map(str::parse::<JournalKind>).transpose();
+    let kind = kind.map_err(|_| {
+        ApiError::validation(format!(
             "kind must be one of {}",
-            crate::metrics::TRANSFER_KINDS.join(", ")
-        )));
-    }
+            JournalKind::NAMES.join(", ")
+        ))
+    })?;
     let query = HistoryQuery {
         before_version,
         limit: limit.fetch(),
-        kind: q.kind.clone(),
+        kind,
         from_ms: parse_time("from", q.from.as_deref())?,
         to_ms: parse_time("to", q.to.as_deref())?,
         min_abs_amount: parse_bound("min_amount", q.min_amount.as_deref(), &currency)?,
@@ -316,16 +445,14 @@ pub async fn history(
     let body = limit.page(
         items,
         |i| i.version.to_string(),
-        |i| {
-            json!({
-                "id": i.journal_id,
-                "kind": i.kind,
-                "amount": currency.format(i.amount),
-                "balance_after": currency.format(i.balance_after),
-                "currency": currency.code,
-                "created_at": rfc3339_ms(i.created_at),
-                "memo": i.memo,
-            })
+        |i| Transaction {
+            id: i.journal_id.clone(),
+            kind: i.kind.as_str().to_owned(),
+            amount: currency.format(i.amount),
+            balance_after: currency.format(i.balance_after),
+            currency: currency.code.clone(),
+            created_at: rfc3339_ms(i.created_at),
+            memo: i.memo.clone(),
         },
     );
     Ok(HttpResponse::Ok().json(body))

@@ -37,12 +37,24 @@ const WRITE_BUFFER_BYTES: usize = 4 * 1024;
 /// Hard cap of the writer's buffer (the session never lets it grow past one batch anyway).
 const WRITE_BUFFER_MAX_BYTES: usize = 1024 * 1024;
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WsQuery {
+    /// The access token; or send `{"type":"auth","token":...}` as the first frame.
     token: Option<String>,
 }
 
-/// A plain `GET /ws` without the upgrade headers: a bad token is still a 401.
+/// Websocket; the access token goes in the `token` query parameter or a first auth frame
+///
+/// A plain `GET /ws` without the upgrade headers gets 400 `websocket_required` (a bad token is
+/// still a 401). Frames are described in DESIGN section 7.
+#[utoipa::path(get, path = "/ws", tag = "realtime", params(WsQuery), responses(
+    (status = 101, description = "switching to the websocket protocol"),
+    (status = 400, description = "not a websocket upgrade (websocket_required)", body = super::error::ErrorBody),
+    super::openapi::BadCredentials,
+    super::openapi::Invalid,
+    (status = 429, description = "too many websockets for this user or address (too_many_websockets)", body = super::error::ErrorBody),
+))]
 pub async fn connect(
     state: actix_web::web::Data<AppState>,
     q: actix_web::web::Query<WsQuery>,

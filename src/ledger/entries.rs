@@ -7,7 +7,7 @@ use super::accounts::{
     ADJUSTMENTS, CASH, COMMISSION_PAYABLE, PLATFORM_COLLECTED, PLATFORM_REVENUE, house_id,
     wallet_id,
 };
-use super::journal::{NewEntry, NewPosting};
+use super::journal::{JournalKind, NewEntry, NewPosting};
 use crate::domain::{Amount, new_id, now_ms};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,13 +26,13 @@ pub enum Movement {
 }
 
 impl Movement {
-    pub fn kind(self) -> &'static str {
+    pub fn kind(self) -> JournalKind {
         match self {
-            Movement::Deposit => "deposit",
-            Movement::Withdrawal => "withdrawal",
-            Movement::Credit => "credit",
-            Movement::Debit => "debit",
-            Movement::AdjustUp | Movement::AdjustDown => "adjustment",
+            Movement::Deposit => JournalKind::Deposit,
+            Movement::Withdrawal => JournalKind::Withdrawal,
+            Movement::Credit => JournalKind::Credit,
+            Movement::Debit => JournalKind::Debit,
+            Movement::AdjustUp | Movement::AdjustDown => JournalKind::Adjustment,
         }
     }
 }
@@ -76,7 +76,7 @@ pub fn build(movement: Movement, r: &Request<'_>) -> NewEntry {
         client_id: r.client_id.to_owned(),
         idempotency_key: format!("{}:{}", r.actor_id, r.idempotency_key),
         request_hash,
-        kind: movement.kind().to_owned(),
+        kind: movement.kind(),
         actor_id: Some(r.actor_id.to_owned()),
         subject_account_id: user.clone(),
         memo: r.memo.map(str::to_owned),
@@ -103,7 +103,7 @@ pub fn commission(client_id: &str, settlement_id: &str, agent_id: &str, amount: 
     settlement_entry(
         client_id,
         settlement_id,
-        "commission",
+        JournalKind::Commission,
         &format!("settlement:{settlement_id}:commission:{agent_id}"),
         wallet_id(agent_id),
         house_id(client_id, COMMISSION_PAYABLE),
@@ -117,7 +117,7 @@ pub fn revenue_share(client_id: &str, settlement_id: &str, amount: i64) -> NewEn
     settlement_entry(
         client_id,
         settlement_id,
-        "revenue_share",
+        JournalKind::RevenueShare,
         &format!("settlement:{settlement_id}:revenue_share"),
         house_id(client_id, PLATFORM_REVENUE),
         house_id(client_id, CASH),
@@ -143,7 +143,7 @@ pub fn revenue_collection(
     settlement_entry(
         client_id,
         settlement_id,
-        "revenue_collection",
+        JournalKind::RevenueCollection,
         &format!("revenue_collection:{collection_id}"),
         to,
         from,
@@ -154,7 +154,7 @@ pub fn revenue_collection(
 fn settlement_entry(
     client_id: &str,
     settlement_id: &str,
-    kind: &str,
+    kind: JournalKind,
     key: &str,
     to: String,
     from: String,
@@ -166,7 +166,7 @@ fn settlement_entry(
         client_id: client_id.to_owned(),
         idempotency_key: key.to_owned(),
         request_hash,
-        kind: kind.to_owned(),
+        kind,
         actor_id: None,
         subject_account_id: to.clone(),
         memo: Some(format!("settlement {settlement_id}")),

@@ -2,6 +2,38 @@
 //! what committing it produced (`PostedEntry`). Built by `entries.rs`, committed by the store.
 
 use crate::domain::NewAudit;
+use crate::domain::text_enum::text_enum;
+
+text_enum! {
+    /// What a journal entry records: `journal.kind`, the `kind` of transaction listings and
+    /// the `balance_transfers_total{kind}` label (`metrics::TRANSFER_KINDS` is `NAMES`).
+    pub enum JournalKind("journal kind") {
+        /// External cash into a user's wallet (`entries::Movement::Deposit`).
+        Deposit = "deposit",
+        Withdrawal = "withdrawal",
+        /// An agent's own balance into a downline wallet.
+        Credit = "credit",
+        Debit = "debit",
+        /// An admin's correction, up or down.
+        Adjustment = "adjustment",
+        /// Transfer-in: the player's wallet to `in_flight` before the provider is called.
+        ProviderHold = "provider_hold",
+        /// Transfer-in failed: `in_flight` back to the player.
+        ProviderRelease = "provider_release",
+        /// Transfer-in succeeded: `in_flight` to `held_at_provider`.
+        ProviderSettle = "provider_settle",
+        /// Transfer-out succeeded: `held_at_provider` to the player.
+        ProviderCredit = "provider_credit",
+        /// A change of a game round's net result (what settlements count as NGR).
+        GameResult = "game_result",
+        /// An agent's settlement commission.
+        Commission = "commission",
+        /// The platform's settlement share.
+        RevenueShare = "revenue_share",
+        /// The platform's collection of its settlement share, or its reversal (issue 21).
+        RevenueCollection = "revenue_collection",
+    }
+}
 
 /// One leg of a journal entry: a signed amount on one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +50,7 @@ pub struct NewEntry {
     /// Already scoped to the caller (`<caller id>:<key>`).
     pub idempotency_key: String,
     pub request_hash: String,
-    pub kind: String,
+    pub kind: JournalKind,
     pub actor_id: Option<String>,
     /// The account whose balance the caller is answered with.
     pub subject_account_id: String,
@@ -77,5 +109,48 @@ pub struct PostedEntry {
 impl PostedEntry {
     pub fn line(&self, account_id: &str) -> Option<&PostedLine> {
         self.lines.iter().find(|l| l.account_id == account_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::text_enum::{assert_parses_only_names, assert_round_trips};
+    use proptest::prelude::*;
+
+    #[test]
+    fn kinds_round_trip() {
+        assert_round_trips(&JournalKind::ALL, &JournalKind::NAMES, JournalKind::as_str);
+        // What earlier releases wrote stays readable: the same texts, in the same order.
+        assert_eq!(
+            JournalKind::NAMES,
+            [
+                "deposit",
+                "withdrawal",
+                "credit",
+                "debit",
+                "adjustment",
+                "provider_hold",
+                "provider_release",
+                "provider_settle",
+                "provider_credit",
+                "game_result",
+                "commission",
+                "revenue_share",
+                "revenue_collection",
+            ]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn only_kind_names_parse(
+            text in prop_oneof![
+                proptest::sample::select(&JournalKind::NAMES[..]).prop_map(str::to_owned),
+                "[a-z_]{0,16}",
+            ]
+        ) {
+            assert_parses_only_names(&text, &JournalKind::NAMES, JournalKind::as_str);
+        }
     }
 }

@@ -6,4 +6,4 @@ pub mod entries;
 pub mod journal;
 pub mod settlement;
 
-pub use journal::{NewEntry, NewPosting, PostedEntry, PostedLine};
+pub use journal::{JournalKind, NewEntry, NewPosting, PostedEntry, PostedLine};

@@ -35,14 +35,26 @@ fn bad(field: &str, message: impl Into<String>) -> CredentialError {
     }
 }
 
-/// A validated credential document.
-#[derive(Clone, Default)]
+/// A validated credential document. jdb: base_url, operator (dc), parent, key and iv (16
+/// characters each); luckysports: base_url, operator, secret. The tuning fields default to the
+/// configured account's.
+#[derive(Clone, Default, utoipa::ToSchema)]
 pub struct ClientCredentials {
+    /// http or https
     pub base_url: String,
+    /// JDB `dc` / LuckySports `X-Operator`
     pub operator: String,
+    /// jdb
+    #[schema(required = false)]
     pub parent: String,
+    /// jdb, 16 characters
+    #[schema(required = false)]
     pub key: String,
+    /// jdb, 16 characters
+    #[schema(required = false)]
     pub iv: String,
+    /// luckysports
+    #[schema(required = false)]
     pub secret: String,
     pub timeout_ms: Option<u64>,
     pub request_window_ms: Option<i64>,

@@ -26,30 +26,9 @@ pub use crate::domain::PROVIDER_NAMES;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Player → provider.
-    In,
-    /// Provider → player.
-    Out,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "in" => Some(Direction::In),
-            "out" => Some(Direction::Out),
-            _ => None,
-        }
-    }
-}
+/// Which way a transfer goes (`in`: player → provider, `out`: provider → player); the type
+/// the transfer rows store, in `domain` so the store can decode it.
+pub use crate::domain::TransferDirection as Direction;
 
 /// A transfer as the provider sees it. `amount_minor` is in the client's minor units; the
 /// adapter converts exactly or refuses.
@@ -113,7 +92,7 @@ pub enum CallError {
     Invalid(String),
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct GameInfo {
     pub code: String,
     pub name: String,

@@ -11,7 +11,7 @@ use super::poster;
 use super::service::{SettleError, journal_id_floor, period_figures};
 use crate::actors::wallet_registry::{WalletError, WalletRegistry};
 use crate::audit::Event;
-use crate::domain::{Role, now_ms};
+use crate::domain::{Role, UserStatus, now_ms};
 use crate::ledger::accounts::{game_results, house_id, wallet_id};
 use crate::ledger::settlement::{CommissionLine, Rate, differential};
 use crate::store::{CommissionRow, GameSessionView, Store, StoreError, UserRow};
@@ -77,12 +77,12 @@ impl AgentTree {
             let Some(u) = self.user(store, &id).await? else {
                 continue;
             };
-            if u.role.parse::<Role>() != Ok(Role::Agent) {
+            if u.role != Role::Agent {
                 continue;
             }
             let own = self.own.get(&id).copied().unwrap_or(self.client_max);
             effective = effective.min(own.per_10k());
-            if u.status != "closed" {
+            if u.status != UserStatus::Closed {
                 out.push((id, Rate::from_per_10k(effective).unwrap_or(self.client_max)));
             }
         }

@@ -56,7 +56,7 @@ pub async fn pay_line(
             .client(&line.client_id)
             .await?
             .ok_or(WalletError::Unavailable)?;
-        let currency = client.currency().map_err(|_| WalletError::Unavailable)?;
+        let currency = client.currency;
         let entry = entries::commission(
             &line.client_id,
             &line.settlement_id,

@@ -101,7 +101,7 @@ pub async fn collect(
                 client_id: client.id.clone(),
                 user_id: None,
                 kind: PLATFORM_COLLECTED.to_owned(),
-                currency: client.currency.clone(),
+                currency: client.currency.code.clone(),
                 allow_negative: true,
             }])
             .await?;

@@ -137,7 +137,7 @@ pub async fn settle(
         pay_now,
     } = req;
     check_period(start, end, grace_secs)?;
-    let currency = client.currency().map_err(|_| SettleError::Internal)?;
+    let currency = client.currency.clone();
     let commission_rate = Rate::parse(commission_rate).ok_or(SettleError::Internal)?;
     let share_rate = Rate::parse(revenue_share_rate).ok_or(SettleError::Internal)?;
 

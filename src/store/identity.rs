@@ -20,8 +20,8 @@ pub struct UserFilter {
     pub client_id: Option<String>,
     /// Only users whose path starts with this (a subtree, the root included).
     pub under_path: Option<String>,
-    pub role: Option<String>,
-    pub status: Option<String>,
+    pub role: Option<crate::domain::Role>,
+    pub status: Option<crate::domain::UserStatus>,
     pub parent_id: Option<String>,
     pub username_prefix: Option<String>,
     pub after_id: Option<String>,
@@ -109,7 +109,12 @@ impl Store {
         dispatch!(self, b => b.subtree_count(path).await)
     }
 
-    pub async fn set_user_status(&self, id: &str, status: &str, now_ms: i64) -> StoreResult<bool> {
+    pub async fn set_user_status(
+        &self,
+        id: &str,
+        status: crate::domain::UserStatus,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
         {
             let result = dispatch!(self, b => b.set_user_status(id, status, now_ms).await);
             self.changed();

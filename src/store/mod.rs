@@ -216,7 +216,7 @@ impl Store {
         &self,
         id: &str,
         name: Option<&str>,
-        status: Option<&str>,
+        status: Option<crate::domain::ClientStatus>,
         now_ms: i64,
     ) -> StoreResult<bool> {
         {

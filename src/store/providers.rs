@@ -2,6 +2,7 @@
 //! provider accounts, game rounds and sessions. SQL in `sql_providers.rs`, compiled per backend.
 
 use super::{Backend, NewAccount, NewEntry, PostedEntry, Store, StoreResult};
+use crate::domain::{TransferDirection, TransferState};
 
 /// One transfer intent between a wallet and a provider account.
 #[derive(Debug, Clone)]
@@ -11,15 +12,13 @@ pub struct TransferRow {
     pub user_id: String,
     pub provider: String,
     pub account: String,
-    /// `in` (player → provider) or `out` (provider → player).
-    pub direction: String,
+    pub direction: TransferDirection,
     pub amount: i64,
     /// The number the provider sees; the same on every retry and status query.
     pub serial: String,
     pub idempotency_key: String,
     pub request_hash: String,
-    /// `pending`, `unknown`, `succeeded` (terminal) or `failed` (terminal).
-    pub state: String,
+    pub state: TransferState,
     pub provider_balance: Option<i64>,
     pub attempts: i64,
     pub last_sent_at: Option<i64>,
@@ -101,8 +100,8 @@ impl Store {
     pub async fn transition_transfer(
         &self,
         id: &str,
-        from: &[&str],
-        to: &str,
+        from: &[TransferState],
+        to: TransferState,
         provider_balance: Option<i64>,
         last_error: Option<&str>,
         entry: Option<&NewEntry>,
@@ -127,7 +126,7 @@ impl Store {
     }
 
     /// (provider, state, count) for the transfers-by-state metric.
-    pub async fn count_transfers_by_state(&self) -> StoreResult<Vec<(String, String, i64)>> {
+    pub async fn count_transfers_by_state(&self) -> StoreResult<Vec<(String, TransferState, i64)>> {
         dispatch!(self, b => b.count_transfers_by_state().await)
     }
 

@@ -6,6 +6,7 @@
 use sqlx::{Pool, Row};
 
 use super::types::*;
+use crate::domain::{ClientStatus, Role, TransferState, UserStatus};
 
 type DbRow = <Db as sqlx::Database>::Row;
 
@@ -35,14 +36,34 @@ macro_rules! user_columns {
     };
 }
 
+/// A text column decoded into its type (`Role`, `JournalKind`, `TransferState`, ...): a text
+/// no variant matches is a column decode error (`StoreError::Database`), never a panic.
+fn decode_text<T>(row: &DbRow, column: &str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: String = row.try_get(column)?;
+    text.parse().map_err(|e: T::Err| decode_error(column, e))
+}
+
+fn decode_error(column: &str, e: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: e.to_string().into(),
+    }
+}
+
 fn client_from_row(row: &DbRow) -> Result<ClientRow, sqlx::Error> {
+    let code: String = row.try_get("currency")?;
+    let currency = crate::domain::Currency::parse(&code, row.try_get("currency_exponent")?)
+        .map_err(|e| decode_error("currency", e))?;
     Ok(ClientRow {
         id: row.try_get("id")?,
         code: row.try_get("code")?,
         name: row.try_get("name")?,
-        currency: row.try_get("currency")?,
-        currency_exponent: row.try_get("currency_exponent")?,
-        status: row.try_get("status")?,
+        currency,
+        status: decode_text(row, "status")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -55,10 +76,10 @@ fn user_from_row(row: &DbRow) -> Result<UserRow, sqlx::Error> {
         parent_id: row.try_get("parent_id")?,
         path: row.try_get("path")?,
         depth: row.try_get("depth")?,
-        role: row.try_get("role")?,
+        role: decode_text(row, "role")?,
         username: row.try_get("username")?,
         password_hash: row.try_get("password_hash")?,
-        status: row.try_get("status")?,
+        status: decode_text(row, "status")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -109,9 +130,9 @@ impl Backend {
         .bind(&c.id)
         .bind(&c.code)
         .bind(&c.name)
-        .bind(&c.currency)
-        .bind(c.currency_exponent)
-        .bind(&c.status)
+        .bind(&c.currency.code)
+        .bind(i64::from(c.currency.exponent))
+        .bind(c.status.as_str())
         .bind(c.created_at)
         .bind(c.created_at)
         .execute(&mut *tx)
@@ -167,7 +188,7 @@ impl Backend {
         &self,
         id: &str,
         name: Option<&str>,
-        status: Option<&str>,
+        status: Option<ClientStatus>,
         now_ms: i64,
     ) -> StoreResult<bool> {
         let exists = sqlx::query("SELECT id FROM clients WHERE id = ?")
@@ -179,7 +200,7 @@ impl Backend {
         }
         sqlx::query("UPDATE clients SET name = COALESCE(?, name), status = COALESCE(?, status), updated_at = ? WHERE id = ?")
             .bind(name)
-            .bind(status)
+            .bind(status.map(ClientStatus::as_str))
             .bind(now_ms)
             .bind(id)
             .execute(&self.write)
@@ -203,10 +224,10 @@ impl Backend {
             .bind(&u.parent_id)
             .bind(&u.path)
             .bind(u.depth)
-            .bind(&u.role)
+            .bind(u.role.as_str())
             .bind(&u.username)
             .bind(&u.password_hash)
-            .bind(&u.status)
+            .bind(u.status.as_str())
             .bind(u.created_at)
             .bind(u.created_at)
             .execute(&mut *tx)

@@ -129,10 +129,10 @@ impl Backend {
             .bind(f.after_id.as_deref().unwrap_or(""))
             .bind(&lo)
             .bind(&hi)
-            .bind(&f.role)
-            .bind(&f.role)
-            .bind(&f.status)
-            .bind(&f.status)
+            .bind(f.role.map(Role::as_str))
+            .bind(f.role.map(Role::as_str))
+            .bind(f.status.map(UserStatus::as_str))
+            .bind(f.status.map(UserStatus::as_str))
             .bind(&f.parent_id)
             .bind(&f.parent_id)
             .bind(&prefix)
@@ -176,9 +176,14 @@ impl Backend {
 
     /// Sets a user's status; leaving `active` ends every session of the user in the same
     /// transaction. False if no such user.
-    pub async fn set_user_status(&self, id: &str, status: &str, now_ms: i64) -> StoreResult<bool> {
+    pub async fn set_user_status(
+        &self,
+        id: &str,
+        status: UserStatus,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.write.begin().await?;
-        if status == "closed" {
+        if status == UserStatus::Closed {
             // Freeze first: the UPDATE takes the accounts' row locks (the ledger writers read
             // `closed` under the same locks), so the balances checked below cannot change
             // before COMMIT and no movement can follow it.
@@ -209,13 +214,13 @@ impl Backend {
             }
         }
         let n = sqlx::query("UPDATE users SET status = ?, updated_at = ? WHERE id = ?")
-            .bind(status)
+            .bind(status.as_str())
             .bind(now_ms)
             .bind(id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if status != "active" {
+        if status != UserStatus::Active {
             sqlx::query("UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0")
                 .bind(id)
                 .execute(&mut *tx)
@@ -286,10 +291,10 @@ impl Backend {
                 .bind(&u.parent_id)
                 .bind(&u.path)
                 .bind(u.depth)
-                .bind(&u.role)
+                .bind(u.role.as_str())
                 .bind(&u.username)
                 .bind(&u.password_hash)
-                .bind(&u.status)
+                .bind(u.status.as_str())
                 .bind(u.created_at)
                 .bind(u.created_at)
                 .execute(&mut *tx)

@@ -14,12 +14,12 @@ fn transfer_from_row(row: &DbRow) -> Result<TransferRow, sqlx::Error> {
         user_id: row.try_get("user_id")?,
         provider: row.try_get("provider")?,
         account: row.try_get("account")?,
-        direction: row.try_get("direction")?,
+        direction: decode_text(row, "direction")?,
         amount: row.try_get("amount")?,
         serial: row.try_get("serial")?,
         idempotency_key: row.try_get("idempotency_key")?,
         request_hash: row.try_get("request_hash")?,
-        state: row.try_get("state")?,
+        state: decode_text(row, "state")?,
         provider_balance: row.try_get("provider_balance")?,
         attempts: row.try_get("attempts")?,
         last_sent_at: row.try_get("last_sent_at")?,
@@ -94,12 +94,12 @@ impl Backend {
         .bind(&t.user_id)
         .bind(&t.provider)
         .bind(&t.account)
-        .bind(&t.direction)
+        .bind(t.direction.as_str())
         .bind(t.amount)
         .bind(&t.serial)
         .bind(&t.idempotency_key)
         .bind(&t.request_hash)
-        .bind(&t.state)
+        .bind(t.state.as_str())
         .bind(t.provider_balance)
         .bind(t.attempts)
         .bind(t.last_sent_at)
@@ -154,8 +154,8 @@ impl Backend {
     pub async fn transition_transfer(
         &self,
         id: &str,
-        from: &[&str],
-        to: &str,
+        from: &[TransferState],
+        to: TransferState,
         provider_balance: Option<i64>,
         last_error: Option<&str>,
         entry: Option<&NewEntry>,
@@ -169,13 +169,13 @@ impl Backend {
         );
         // Only `?` marks are interpolated.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(to)
+            .bind(to.as_str())
             .bind(provider_balance)
             .bind(last_error)
             .bind(crate::domain::now_ms())
             .bind(id);
         for f in from {
-            q = q.bind(*f);
+            q = q.bind(f.as_str());
         }
         if q.execute(&mut *tx).await?.rows_affected() == 0 {
             tx.rollback().await?;
@@ -253,12 +253,18 @@ impl Backend {
             .collect::<Result<_, _>>()?)
     }
 
-    pub async fn count_transfers_by_state(&self) -> StoreResult<Vec<(String, String, i64)>> {
+    pub async fn count_transfers_by_state(&self) -> StoreResult<Vec<(String, TransferState, i64)>> {
         let rows = sqlx::query("SELECT provider, state, COUNT(*) AS n FROM provider_transfers GROUP BY provider, state")
             .fetch_all(&self.read)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("provider")?, r.try_get("state")?, r.try_get("n")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("provider")?,
+                    decode_text(r, "state")?,
+                    r.try_get("n")?,
+                ))
+            })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }

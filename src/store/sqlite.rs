@@ -151,3 +151,107 @@ mod statement_shapes {
         }
     }
 }
+
+#[cfg(test)]
+/// The row edge (`sql.rs`, included here and in `mysql.rs`): stored text becomes types once,
+/// and text no type matches is a decode error, not a panic.
+mod decoding {
+    use sqlx::Connection;
+
+    use super::*;
+    use crate::domain::TransferDirection;
+
+    /// One row of a `SELECT` of literals.
+    async fn row(sql: &str) -> DbRow {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    fn is_decode_error(e: &sqlx::Error, column: &str) -> bool {
+        matches!(e, sqlx::Error::ColumnDecode { index, .. } if index == column)
+    }
+
+    #[tokio::test]
+    async fn known_names_decode_and_unknown_ones_are_errors() {
+        let r = row(
+            "SELECT 'provider_hold' AS kind, 'out' AS direction, 'unknown' AS state, \
+             'bogus' AS bad, 'Deposit' AS cased",
+        )
+        .await;
+        assert_eq!(
+            decode_text::<JournalKind>(&r, "kind").unwrap(),
+            JournalKind::ProviderHold
+        );
+        assert_eq!(
+            decode_text::<TransferDirection>(&r, "direction").unwrap(),
+            TransferDirection::Out
+        );
+        assert_eq!(
+            decode_text::<TransferState>(&r, "state").unwrap(),
+            TransferState::Unknown
+        );
+        let e = decode_text::<JournalKind>(&r, "bad").unwrap_err();
+        assert!(is_decode_error(&e, "bad"), "{e}");
+        assert!(
+            StoreError::from(e)
+                .to_string()
+                .contains(r#"unknown journal kind "bogus""#)
+        );
+        for e in [
+            decode_text::<JournalKind>(&r, "cased").unwrap_err(),
+            decode_text::<TransferState>(&r, "bad").unwrap_err(),
+            decode_text::<TransferDirection>(&r, "bad").unwrap_err(),
+            decode_text::<Role>(&r, "bad").unwrap_err(),
+            decode_text::<UserStatus>(&r, "bad").unwrap_err(),
+            decode_text::<ClientStatus>(&r, "bad").unwrap_err(),
+        ] {
+            assert!(matches!(e, sqlx::Error::ColumnDecode { .. }), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn client_and_user_rows_decode_their_types() {
+        let client = client_from_row(
+            &row(
+                "SELECT 'c1' AS id, 'acme' AS code, 'Acme' AS name, 'EUR' AS currency, \
+                 3 AS currency_exponent, 'suspended' AS status, 7 AS created_at",
+            )
+            .await,
+        )
+        .unwrap();
+        assert_eq!(
+            client.currency,
+            crate::domain::Currency::parse("EUR", 3).unwrap()
+        );
+        assert_eq!(client.status, ClientStatus::Suspended);
+        for bad in [
+            "SELECT 'c1' AS id, 'acme' AS code, 'Acme' AS name, 'eur' AS currency, \
+             2 AS currency_exponent, 'active' AS status, 7 AS created_at",
+            "SELECT 'c1' AS id, 'acme' AS code, 'Acme' AS name, 'EUR' AS currency, \
+             9 AS currency_exponent, 'active' AS status, 7 AS created_at",
+            "SELECT 'c1' AS id, 'acme' AS code, 'Acme' AS name, 'EUR' AS currency, \
+             2 AS currency_exponent, 'closed' AS status, 7 AS created_at",
+        ] {
+            let e = client_from_row(&row(bad).await).unwrap_err();
+            assert!(matches!(e, sqlx::Error::ColumnDecode { .. }), "{bad}: {e}");
+        }
+        let user = |role, status| {
+            format!(
+                "SELECT 'u1' AS id, 'c1' AS client_id, 'c1' AS login_scope, NULL AS parent_id, \
+                 '/u1/' AS path, 0 AS depth, '{role}' AS role, 'ann' AS username, \
+                 'h' AS password_hash, '{status}' AS status, 7 AS created_at"
+            )
+        };
+        let u = user_from_row(&row(&user("agent", "closed")).await).unwrap();
+        assert_eq!((u.role, u.status), (Role::Agent, UserStatus::Closed));
+        let e = user_from_row(&row(&user("admin", "active")).await).unwrap_err();
+        assert!(is_decode_error(&e, "role"), "{e}");
+        let e = user_from_row(&row(&user("player", "deleted")).await).unwrap_err();
+        assert!(is_decode_error(&e, "status"), "{e}");
+    }
+}

@@ -5,7 +5,9 @@
 //! re-exported here so `crate::store::NewEntry` paths keep working.
 
 pub use crate::ledger::accounts::NewAccount;
-pub use crate::ledger::journal::{NewEntry, NewPosting, PostedEntry, PostedLine};
+pub use crate::ledger::journal::{JournalKind, NewEntry, NewPosting, PostedEntry, PostedLine};
+
+use crate::domain::{ClientStatus, Currency, Role, UserStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,22 +44,19 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+// Rows hold types, not column text: the row mappers (`client_from_row`, `user_from_row`, ...)
+// decode each column once, and a stored text no variant matches is a column decode error
+// (`StoreError::Database`), never a panic.
+
 #[derive(Debug, Clone)]
 pub struct ClientRow {
     pub id: String,
     pub code: String,
     pub name: String,
-    pub currency: String,
-    pub currency_exponent: i64,
-    pub status: String,
+    /// The `currency` and `currency_exponent` columns.
+    pub currency: Currency,
+    pub status: ClientStatus,
     pub created_at: i64,
-}
-
-impl ClientRow {
-    /// The client's currency (validated when the client was created).
-    pub fn currency(&self) -> Result<crate::domain::Currency, String> {
-        crate::domain::Currency::parse(&self.currency, self.currency_exponent)
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -70,10 +69,10 @@ pub struct UserRow {
     /// `/<root id>/.../<own id>/`: a subtree is every path with this prefix.
     pub path: String,
     pub depth: i64,
-    pub role: String,
+    pub role: Role,
     pub username: String,
     pub password_hash: String,
-    pub status: String,
+    pub status: UserStatus,
     pub created_at: i64,
 }
 
@@ -139,7 +138,7 @@ pub struct HistoryQuery {
     /// Return postings with a lower account version than this (newest first).
     pub before_version: Option<i64>,
     pub limit: i64,
-    pub kind: Option<String>,
+    pub kind: Option<JournalKind>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     /// Bounds on the size of the movement (absolute minor units), inclusive.
@@ -152,7 +151,7 @@ pub struct HistoryQuery {
 #[derive(Debug, Clone)]
 pub struct HistoryItem {
     pub journal_id: String,
-    pub kind: String,
+    pub kind: JournalKind,
     pub amount: i64,
     pub balance_after: i64,
     pub version: i64,
@@ -164,7 +163,7 @@ pub struct HistoryItem {
 #[derive(Debug, Clone)]
 pub struct JournalItem {
     pub id: String,
-    pub kind: String,
+    pub kind: JournalKind,
     pub actor_id: Option<String>,
     pub subject_account_id: String,
     pub memo: Option<String>,
@@ -184,6 +183,7 @@ pub struct JournalQuery {
     /// Entries with a smaller id than this (newest first).
     pub before_id: Option<String>,
     pub limit: i64,
+    /// As the request gave it: a text that names no kind matches nothing.
     pub kind: Option<String>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,

@@ -5,7 +5,7 @@
 use super::service::{ProviderAccount, ProviderError, Providers, call_failed, provider_failure};
 use crate::domain::{Currency, new_id, now_ms};
 use crate::ledger::accounts::{game_results, held_at_provider, house_id, wallet_id};
-use crate::ledger::{NewEntry, NewPosting};
+use crate::ledger::{JournalKind, NewEntry, NewPosting};
 use crate::providers::{self, CallError, CallbackEnvelope, CallbackError, GameInfo, units};
 use crate::realtime::bus::{Event, EventKind};
 use crate::store::{ClientRow, GameSessionRow, RoundOutcome, RoundUpdate};
@@ -75,7 +75,7 @@ impl Providers {
         account.record(!matches!(result, Err(CallError::Unavailable(_))));
         if let Err(CallError::UnknownPlayer { code }) = &result {
             provider_failure(provider, code, None, "unknown_player");
-            self.register_again(&account, &client.id, user_id, &uid, &client.currency)
+            self.register_again(&account, &client.id, user_id, &uid, &client.currency.code)
                 .await?;
             result = account.adapter.launch(&uid, game, lang).await;
             account.record(!matches!(result, Err(CallError::Unavailable(_))));
@@ -221,7 +221,7 @@ impl Providers {
             .client(&player.client_id)
             .await?
             .ok_or(ProviderError::ForeignPlayer)?;
-        let currency = client.currency().map_err(ProviderError::Refused)?;
+        let currency = &client.currency;
         let net = units::rescale(report.net_wire, report.wire_exponent, currency.exponent)
             .ok_or_else(|| CallbackError::Malformed("amount does not convert exactly".into()))?;
         self.ensure_house(&client).await?;
@@ -243,7 +243,7 @@ impl Providers {
                 client_id: client.id.clone(),
                 idempotency_key: key.clone(),
                 request_hash: key.clone(),
-                kind: "game_result".into(),
+                kind: JournalKind::GameResult,
                 actor_id: None,
                 // The player whose round it is: settlements attribute NGR by it.
                 subject_account_id: wallet_id(&player.user_id),

@@ -14,4 +14,4 @@ pub mod reconciler;
 pub mod service;
 pub mod wallet_steps;
 
-pub use service::{ProviderError, Providers, SUCCEEDED, TransferRequest};
+pub use service::{ProviderError, Providers, TransferRequest};

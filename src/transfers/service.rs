@@ -23,11 +23,11 @@ pub use super::accounts::{Owner, ProviderAccount};
 use super::wallet_steps::{ProviderMove, ProviderMoved, ProviderOp};
 use crate::actors::wallet_registry::{WalletError, WalletRegistry};
 use crate::config::ProviderAccountSettings;
-use crate::domain::{Amount, Currency, new_id, now_ms};
+use crate::domain::{Amount, Currency, TransferState, new_id, now_ms};
 use crate::ledger::accounts::{
     IN_FLIGHT, held_at_provider, house_id, provider_house_accounts, wallet_id,
 };
-use crate::ledger::{NewEntry, NewPosting};
+use crate::ledger::{JournalKind, NewEntry, NewPosting};
 use crate::providers::breaker::BreakerState;
 use crate::providers::sim::{self, SimKind};
 use crate::providers::{
@@ -46,11 +46,6 @@ const FIRST_SEND_SLACK_MS: i64 = 200;
 /// Base of the jittered backoff between sends.
 const BACKOFF_BASE_MS: u64 = 50;
 
-pub const PENDING: &str = "pending";
-pub const UNKNOWN: &str = "unknown";
-pub const SUCCEEDED: &str = "succeeded";
-pub const FAILED: &str = "failed";
-const OPEN: &[&str] = &[PENDING, UNKNOWN];
 /// `last_error` of a transfer the provider refused for lack of funds (replayed as 409).
 const INSUFFICIENT_PREFIX: &str = "insufficient_funds";
 /// `last_error` of a withdrawal refused while the player was in a game.
@@ -99,7 +94,7 @@ pub struct TransferRequest {
 #[derive(Debug, Clone)]
 pub struct TransferStatus {
     pub transfer_id: String,
-    pub state: String,
+    pub state: TransferState,
     pub insufficient_funds: bool,
     /// Refused because the player is in a game (now kicked): retry in a few seconds.
     pub player_in_game: bool,
@@ -321,7 +316,7 @@ impl Providers {
         }
         self.inner
             .store
-            .ensure_accounts(&provider_house_accounts(&client.id, &client.currency))
+            .ensure_accounts(&provider_house_accounts(&client.id, &client.currency.code))
             .await?;
         self.inner.house_ready.insert(client.id.clone());
         Ok(())
@@ -353,7 +348,7 @@ impl Providers {
             if !account.breaker.allow() {
                 return Err(ProviderError::Unavailable("circuit breaker open".into()));
             }
-            self.register(account, &client.id, user_id, &uid, &client.currency)
+            self.register(account, &client.id, user_id, &uid, &client.currency.code)
                 .await?;
         }
         self.inner.players.insert(key);
@@ -447,12 +442,12 @@ impl Providers {
             // The exact account (a client's own: its credentials version), so the transfer
             // resolves against it even after the credentials change.
             account: account.transfer_name.clone(),
-            direction: req.direction.as_str().to_owned(),
+            direction: req.direction,
             amount,
             serial: providers::new_serial(),
             idempotency_key: format!("{}:{}", req.actor_id, req.idempotency_key),
             request_hash,
-            state: PENDING.into(),
+            state: TransferState::Pending,
             provider_balance: None,
             // The first send follows the commit at once: recorded with the row, saving a write.
             attempts: 1,
@@ -465,7 +460,7 @@ impl Providers {
             entry(
                 &row,
                 "hold",
-                "provider_hold",
+                JournalKind::ProviderHold,
                 Some(&req.actor_id),
                 &wallet_id(&row.user_id),
                 house_id(&row.client_id, IN_FLIGHT),
@@ -507,18 +502,18 @@ impl Providers {
         };
         let row = match begun {
             BeginOutcome::Created(_) => {
-                metrics::counter!(crate::metrics::PROVIDER_TRANSFERS, "provider" => row.provider.clone(), "state" => PENDING).increment(1);
+                metrics::counter!(crate::metrics::PROVIDER_TRANSFERS, "provider" => row.provider.clone(), "state" => TransferState::Pending.as_str()).increment(1);
                 row
             }
             BeginOutcome::Existing(existing) => {
                 // A retried request: report the first one, never send a second intent.
                 account.breaker.release();
-                let insufficient_funds = existing.state == FAILED
+                let insufficient_funds = existing.state == TransferState::Failed
                     && existing
                         .last_error
                         .as_deref()
                         .is_some_and(|e| e.starts_with(INSUFFICIENT_PREFIX));
-                let player_in_game = existing.state == FAILED
+                let player_in_game = existing.state == TransferState::Failed
                     && existing.last_error.as_deref() == Some(IN_GAME_REASON);
                 return Ok(TransferStatus {
                     transfer_id: existing.id,
@@ -559,7 +554,7 @@ impl Providers {
         let call = TransferCall {
             serial: row.serial.clone(),
             uid: uid.to_owned(),
-            direction: Direction::parse(&row.direction).unwrap_or(Direction::In),
+            direction: row.direction,
             amount_minor: row.amount,
             exponent: currency.exponent,
         };
@@ -733,65 +728,93 @@ impl Providers {
         currency: &Currency,
     ) -> TransferStatus {
         let held = house_id(&row.client_id, &held_at_provider(&row.provider));
-        let result = if row.direction == "in" {
-            // No wallet changes: in_flight → held_at_provider.
-            let e = entry(
-                row,
-                "settle",
-                "provider_settle",
-                None,
-                &house_id(&row.client_id, IN_FLIGHT),
-                held,
-                row.amount,
-            );
-            self.inner
-                .store
-                .transition_transfer(&row.id, OPEN, SUCCEEDED, provider_balance, None, Some(&e))
+        let succeeded = TransferState::Succeeded;
+        let result = match row.direction {
+            Direction::In => {
+                // No wallet changes: in_flight → held_at_provider.
+                let e = entry(
+                    row,
+                    "settle",
+                    JournalKind::ProviderSettle,
+                    None,
+                    &house_id(&row.client_id, IN_FLIGHT),
+                    held,
+                    row.amount,
+                );
+                self.inner
+                    .store
+                    .transition_transfer(
+                        &row.id,
+                        &TransferState::OPEN,
+                        succeeded,
+                        provider_balance,
+                        None,
+                        Some(&e),
+                    )
+                    .await
+                    .map_err(ProviderError::from)
+            }
+            Direction::Out => {
+                let e = entry(
+                    row,
+                    "credit",
+                    JournalKind::ProviderCredit,
+                    None,
+                    &held,
+                    wallet_id(&row.user_id),
+                    row.amount,
+                );
+                self.transition_via_wallet(
+                    row,
+                    succeeded,
+                    provider_balance,
+                    None,
+                    Some(e),
+                    currency,
+                )
                 .await
-                .map_err(ProviderError::from)
-        } else {
-            let e = entry(
-                row,
-                "credit",
-                "provider_credit",
-                None,
-                &held,
-                wallet_id(&row.user_id),
-                row.amount,
-            );
-            self.transition_via_wallet(row, SUCCEEDED, provider_balance, None, Some(e), currency)
-                .await
+            }
         };
-        self.finish(row, SUCCEEDED, result).await
+        self.finish(row, succeeded, result).await
     }
 
     async fn fail(&self, row: &TransferRow, reason: &str, currency: &Currency) -> TransferStatus {
-        let result = if row.direction == "in" {
-            let e = entry(
-                row,
-                "release",
-                "provider_release",
-                None,
-                &house_id(&row.client_id, IN_FLIGHT),
-                wallet_id(&row.user_id),
-                row.amount,
-            );
-            self.transition_via_wallet(row, FAILED, None, Some(reason), Some(e), currency)
-                .await
-        } else {
-            self.inner
+        let failed = TransferState::Failed;
+        let result = match row.direction {
+            Direction::In => {
+                let e = entry(
+                    row,
+                    "release",
+                    JournalKind::ProviderRelease,
+                    None,
+                    &house_id(&row.client_id, IN_FLIGHT),
+                    wallet_id(&row.user_id),
+                    row.amount,
+                );
+                self.transition_via_wallet(row, failed, None, Some(reason), Some(e), currency)
+                    .await
+            }
+            Direction::Out => self
+                .inner
                 .store
-                .transition_transfer(&row.id, OPEN, FAILED, None, Some(reason), None)
+                .transition_transfer(
+                    &row.id,
+                    &TransferState::OPEN,
+                    failed,
+                    None,
+                    Some(reason),
+                    None,
+                )
                 .await
-                .map_err(ProviderError::from)
+                .map_err(ProviderError::from),
         };
-        self.finish(row, FAILED, result).await
+        self.finish(row, failed, result).await
     }
 
     async fn transition_via_wallet(
         &self,
         row: &TransferRow,
-        to: &'static str,
+        to: TransferState,
         provider_balance: Option<i64>,
         error: Option<&str>,
         e: Option<NewEntry>,
@@ -799,7 +822,7 @@ impl Providers {
     ) -> Result<Option<Option<crate::ledger::PostedEntry>>, ProviderError> {
         let op = ProviderOp::Transition {
             id: row.id.clone(),
-            from: OPEN.to_vec(),
+            from: TransferState::OPEN.to_vec(),
             to,
             provider_balance,
             error: error.map(str::to_owned),
@@ -815,13 +838,13 @@ impl Providers {
     async fn finish(
         &self,
         row: &TransferRow,
-        to: &'static str,
+        to: TransferState,
         result: Result<Option<Option<crate::ledger::PostedEntry>>, ProviderError>,
     ) -> TransferStatus {
         match result {
             Ok(Some(_)) => {
-                metrics::counter!(crate::metrics::PROVIDER_TRANSFERS, "provider" => row.provider.clone(), "state" => to).increment(1);
-                if to == FAILED {
+                metrics::counter!(crate::metrics::PROVIDER_TRANSFERS, "provider" => row.provider.clone(), "state" => to.as_str()).increment(1);
+                if to == TransferState::Failed {
                     self.audit_provider_error(row, "provider.transfer_failed")
                         .await;
                 }
@@ -835,7 +858,7 @@ impl Providers {
                     .await
                     .ok()
                     .flatten()
-                    .map_or_else(|| UNKNOWN.to_owned(), |r| r.state);
+                    .map_or(TransferState::Unknown, |r| r.state);
                 TransferStatus {
                     transfer_id: row.id.clone(),
                     state,
@@ -846,7 +869,7 @@ impl Providers {
             Err(e) => {
                 // The database refused the step: the row stays open for the reconciler.
                 tracing::error!(transfer = %row.id, error = %e, "provider transfer step failed");
-                self.status_of(row, UNKNOWN)
+                self.status_of(row, TransferState::Unknown)
             }
         }
     }
@@ -890,10 +913,10 @@ impl Providers {
         }
     }
 
-    fn status_of(&self, row: &TransferRow, state: &str) -> TransferStatus {
+    fn status_of(&self, row: &TransferRow, state: TransferState) -> TransferStatus {
         TransferStatus {
             transfer_id: row.id.clone(),
-            state: state.to_owned(),
+            state,
             insufficient_funds: false,
             player_in_game: false,
         }
@@ -904,10 +927,17 @@ impl Providers {
         let moved = self
             .inner
             .store
-            .transition_transfer(&row.id, &[PENDING], UNKNOWN, None, Some(&reason), None)
+            .transition_transfer(
+                &row.id,
+                &[TransferState::Pending],
+                TransferState::Unknown,
+                None,
+                Some(&reason),
+                None,
+            )
             .await;
         if let Ok(Some(_)) = moved {
-            metrics::counter!(crate::metrics::PROVIDER_TRANSFERS, "provider" => row.provider.clone(), "state" => UNKNOWN).increment(1);
+            metrics::counter!(crate::metrics::PROVIDER_TRANSFERS, "provider" => row.provider.clone(), "state" => TransferState::Unknown.as_str()).increment(1);
             self.audit_provider_error(row, "provider.transfer_unknown")
                 .await;
         }
@@ -918,8 +948,8 @@ impl Providers {
             .await
             .ok()
             .flatten()
-            .map_or_else(|| UNKNOWN.to_owned(), |r| r.state);
-        self.status_of(row, &state)
+            .map_or(TransferState::Unknown, |r| r.state);
+        self.status_of(row, state)
     }
 
     /// The reconciler's step for one open transfer.
@@ -944,7 +974,6 @@ impl Providers {
         let Some(client) = self.inner.store.client(&row.client_id).await? else {
             return Ok(None);
         };
-        let currency = client.currency().map_err(ProviderError::Refused)?;
         if !account.breaker.allow() {
             return Ok(None);
         }
@@ -953,7 +982,7 @@ impl Providers {
             .acquire()
             .await
             .expect("limiter never closes");
-        Ok(self.resolve(&account, row, &currency).await)
+        Ok(self.resolve(&account, row, &client.currency).await)
     }
 }
 
@@ -961,7 +990,7 @@ impl Providers {
 fn entry(
     row: &TransferRow,
     step: &str,
-    kind: &str,
+    kind: JournalKind,
     actor: Option<&str>,
     from: &str,
     to: String,
@@ -973,7 +1002,7 @@ fn entry(
         client_id: row.client_id.clone(),
         idempotency_key: key.clone(),
         request_hash: key,
-        kind: kind.to_owned(),
+        kind,
         actor_id: actor.map(str::to_owned),
         subject_account_id: if to.starts_with("w:") {
             to.clone()

@@ -7,7 +7,7 @@
 use actix::prelude::*;
 
 use crate::actors::wallet::WalletActor;
-use crate::domain::Currency;
+use crate::domain::{Currency, TransferState};
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::{NewEntry, PostedEntry};
 use crate::realtime::bus::{Bus, Event, EventKind};
@@ -23,8 +23,8 @@ pub enum ProviderOp {
     /// Move the row from one of `from` to `to`, posting `entry`, in one transaction.
     Transition {
         id: String,
-        from: Vec<&'static str>,
-        to: &'static str,
+        from: Vec<TransferState>,
+        to: TransferState,
         provider_balance: Option<i64>,
         error: Option<String>,
         entry: Option<NewEntry>,
@@ -64,7 +64,7 @@ impl Handler<ProviderMove> for WalletActor {
             async move {
                 let (moved, posted, kind) = match op {
                     ProviderOp::Begin { row, hold } => {
-                        let kind = hold.as_ref().map(|h| h.kind.clone());
+                        let kind = hold.as_ref().map(|h| h.kind.as_str());
                         let outcome = store.begin_transfer(&row, hold.as_ref()).await?;
                         let posted = match &outcome {
                             BeginOutcome::Created(p) => p.clone(),
@@ -80,7 +80,7 @@ impl Handler<ProviderMove> for WalletActor {
                         error,
                         entry,
                     } => {
-                        let kind = entry.as_ref().map(|e| e.kind.clone());
+                        let kind = entry.as_ref().map(|e| e.kind.as_str());
                         let moved = store
                             .transition_transfer(
                                 &id,

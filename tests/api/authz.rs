@@ -502,6 +502,14 @@ async fn documented_operations_need_a_token(backend: Backend) {
     assert_eq!(docs.status().as_u16(), 200);
     let html = docs.text().await.unwrap();
     assert!(html.contains("/openapi.json") && !html.contains("https://"));
+    // Swagger UI's files come from the hub itself (vendored), not from a CDN.
+    let script = api
+        .http
+        .get(format!("{}/docs/swagger-ui-bundle.js", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status().as_u16(), 200);
 
     let mut secured = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {

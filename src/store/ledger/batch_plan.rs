@@ -185,7 +185,7 @@ mod tests {
             client_id: "c".into(),
             idempotency_key: key.into(),
             request_hash: hash.into(),
-            kind: "deposit".into(),
+            kind: crate::ledger::JournalKind::Deposit,
             actor_id: None,
             subject_account_id: legs[0].0.into(),
             memo: None,

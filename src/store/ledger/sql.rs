@@ -316,8 +316,8 @@ impl Backend {
         )
         .bind(account_id)
         .bind(q.before_version.unwrap_or(i64::MAX))
-        .bind(&q.kind)
-        .bind(&q.kind)
+        .bind(q.kind.map(JournalKind::as_str))
+        .bind(q.kind.map(JournalKind::as_str))
         .bind(q.from_ms.unwrap_or(i64::MIN))
         .bind(q.to_ms.unwrap_or(i64::MAX))
         .bind(q.min_abs_amount.unwrap_or(0))
@@ -332,7 +332,7 @@ impl Backend {
             .map(|r| {
                 Ok(HistoryItem {
                     journal_id: r.try_get("journal_id")?,
-                    kind: r.try_get("kind")?,
+                    kind: decode_text(r, "kind")?,
                     amount: r.try_get("amount")?,
                     balance_after: r.try_get("balance_after")?,
                     version: r.try_get("account_version")?,
@@ -385,7 +385,7 @@ impl Backend {
             .map(|r| {
                 Ok(JournalItem {
                     id: r.try_get("id")?,
-                    kind: r.try_get("kind")?,
+                    kind: decode_text(r, "kind")?,
                     actor_id: r.try_get("actor_id")?,
                     subject_account_id: r.try_get("subject_account_id")?,
                     memo: r.try_get("memo")?,
