@@ -73,6 +73,9 @@ pub struct Settings {
     /// A settlement period must have ended at least this long ago, so that late game results
     /// (JDB shows rounds after 3 minutes; pulls run every reconcile interval) are in it.
     pub settlement_grace_secs: i64,
+    /// How often each node tries the settlement scheduler's lease and settles the periods
+    /// clients' `settlement_schedule` closed (ms; 0 = never on this node).
+    pub settlement_scheduler_interval_ms: u64,
     /// Seconds between in-process ledger checks (the `ledger_imbalance` metric); 0 = off.
     pub ledger_check_interval_secs: u64,
     /// Argon2 memory cost in KiB (the argon2 crate's default is 19456).
@@ -240,6 +243,7 @@ impl Default for Settings {
             ledger_batch_wait_us: 0,
             ledger_check_interval_secs: 300,
             settlement_grace_secs: 900,
+            settlement_scheduler_interval_ms: 60_000,
             request_body_timeout_ms: 10_000,
             request_body_min_rate: 1024,
             request_body_grace_ms: 2_000,

@@ -4,7 +4,8 @@
 //! - [`http`]: the actix-web facade; parses, authorizes, sends one command.
 //! - [`actors`]: the wallet actors (one per active user), which order every balance mutation.
 //! - [`transfers`]: the transfer-wallet state machine, provider accounts, games, reconciler.
-//! - [`settlements`]: settling a client's period and posting it; [`clients`]: client settings.
+//! - [`settlements`]: settling a client's period and posting it, agents' differential commission
+//!   and its statuses, the settlement scheduler, revenue collections; [`clients`]: client settings.
 //! - [`ledger`]: accounts and how each money movement becomes a balanced journal entry.
 //! - [`store`]: sqlx storage, one SQL text compiled for SQLite and MySQL; `store::ledger` the
 //!   money path (one write algorithm, group commit).

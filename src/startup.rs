@@ -148,6 +148,14 @@ impl Hub {
             state.store.clone(),
             state.wallets.clone(),
         ));
+        if settings.settlement_scheduler_interval_ms > 0 {
+            actix_web::rt::spawn(crate::settlements::scheduler::run(
+                state.store.clone(),
+                state.wallets.clone(),
+                Duration::from_millis(settings.settlement_scheduler_interval_ms),
+                settings.settlement_grace_secs,
+            ));
+        }
         let data = web::Data::new(state.clone());
         let ws_state = state.clone();
         // actix-web's HttpServer, built by hand so HTTP upgrade requests (websockets) can be

@@ -41,6 +41,36 @@ pub struct Settings {
     /// Browser origins (`scheme://host[:port]`) of the client's own sites allowed by CORS.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// What agents' commission is a share of: `ngr` (issue 21; the only basis so far).
+    #[serde(default = "default_basis")]
+    pub commission_basis: String,
+    /// An agent's negative period result reduces its next periods' commission until recovered.
+    #[serde(default)]
+    pub commission_negative_carryover: bool,
+    /// `none`, `daily`, `weekly` (Monday to Monday) or `monthly`: periods the scheduler
+    /// settles by itself, `settlement_grace_secs` after they end, in `timezone`.
+    #[serde(default = "default_schedule")]
+    pub settlement_schedule: String,
+    /// IANA time zone name of the schedule's midnight (`UTC`, `Asia/Manila`, ...).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+/// Commission bases a client may choose.
+pub const COMMISSION_BASES: &[&str] = &["ngr"];
+/// Settlement schedules a client may choose.
+pub const SCHEDULES: &[&str] = &["none", "daily", "weekly", "monthly"];
+
+fn default_basis() -> String {
+    "ngr".into()
+}
+
+fn default_schedule() -> String {
+    "none".into()
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
 }
 
 impl Default for Settings {
@@ -52,6 +82,10 @@ impl Default for Settings {
             branding: Branding::default(),
             limits: Limits::default(),
             allowed_origins: Vec::new(),
+            commission_basis: default_basis(),
+            commission_negative_carryover: false,
+            settlement_schedule: default_schedule(),
+            timezone: default_timezone(),
         }
     }
 }

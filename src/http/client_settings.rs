@@ -17,7 +17,8 @@ use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
 use crate::clients::settings::{
-    Branding, Limits, MAX_ORIGINS, PROVIDERS, Settings, parse_origin, stored,
+    Branding, COMMISSION_BASES, Limits, MAX_ORIGINS, PROVIDERS, SCHEDULES, Settings, parse_origin,
+    stored,
 };
 use crate::domain::{Amount, Role, new_id, now_ms, rfc3339_ms};
 use crate::ledger::settlement::Rate;
@@ -45,6 +46,17 @@ pub struct SettingsPatch {
     /// `https://host[:port]` of the client's own sites (CORS), at most 20
     #[schema(example = json!(["https://play.brand.example"]))]
     allowed_origins: Option<Vec<String>>,
+    /// what agents' commission is a share of (issue 21)
+    #[schema(pattern = "^ngr$", example = "ngr")]
+    commission_basis: Option<String>,
+    /// a negative period result reduces the agent's next periods' commission until recovered
+    commission_negative_carryover: Option<bool>,
+    /// periods the scheduler settles by itself: none, daily, weekly (Monday to Monday), monthly
+    #[schema(pattern = "^(none|daily|weekly|monthly)$", example = "daily")]
+    settlement_schedule: Option<String>,
+    /// IANA time zone name of the schedule's midnight
+    #[schema(example = "Asia/Manila")]
+    timezone: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -135,6 +147,16 @@ pub struct SettingsView {
     limits: Limits,
     /// Sites of the client that browsers may call the API from (CORS)
     allowed_origins: Vec<String>,
+    /// what agents' commission is a share of
+    #[schema(example = "ngr")]
+    commission_basis: String,
+    commission_negative_carryover: bool,
+    /// none, daily, weekly or monthly
+    #[schema(pattern = "^(none|daily|weekly|monthly)$", example = "none")]
+    settlement_schedule: String,
+    /// IANA time zone name
+    #[schema(example = "UTC")]
+    timezone: String,
     credentials: Vec<CredentialsInfo>,
 }
 
@@ -175,6 +197,10 @@ async fn view(state: &AppState, client: &ClientRow) -> Result<SettingsView, ApiE
         branding: settings.branding,
         limits: settings.limits,
         allowed_origins: settings.allowed_origins,
+        commission_basis: settings.commission_basis,
+        commission_negative_carryover: settings.commission_negative_carryover,
+        settlement_schedule: settings.settlement_schedule,
+        timezone: settings.timezone,
         credentials,
     })
 }
@@ -271,6 +297,38 @@ pub async fn update(
             }
         }
         next.allowed_origins = list;
+    }
+    if let Some(b) = body.commission_basis {
+        if !COMMISSION_BASES.contains(&b.as_str()) {
+            return Err(ApiError::validation(format!(
+                "commission_basis must be one of: {}",
+                COMMISSION_BASES.join(", ")
+            ))
+            .with_field("commission_basis"));
+        }
+        next.commission_basis = b;
+    }
+    if let Some(c) = body.commission_negative_carryover {
+        next.commission_negative_carryover = c;
+    }
+    if let Some(schedule) = body.settlement_schedule {
+        if !SCHEDULES.contains(&schedule.as_str()) {
+            return Err(ApiError::validation(format!(
+                "settlement_schedule must be one of: {}",
+                SCHEDULES.join(", ")
+            ))
+            .with_field("settlement_schedule"));
+        }
+        next.settlement_schedule = schedule;
+    }
+    if let Some(tz) = body.timezone {
+        if tz.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ApiError::validation(
+                "timezone must be an IANA time zone name such as UTC or Europe/Berlin",
+            )
+            .with_field("timezone"));
+        }
+        next.timezone = tz;
     }
     let text = serde_json::to_string(&next).map_err(|_| ApiError::internal())?;
     state

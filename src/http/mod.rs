@@ -8,6 +8,7 @@ pub mod body_deadline;
 pub mod callbacks;
 pub mod client_settings;
 pub mod clients;
+pub mod commission;
 pub mod cors;
 pub mod docs;
 pub mod error;
@@ -100,6 +101,7 @@ routes! { API_ROUTES, api_routes:
     get "/providers/{provider}" => provider_admin::get;
     patch "/providers/{provider}" => provider_admin::update;
     post "/providers/{provider}/games/refresh" => provider_admin::refresh_games;
+    get "/game-sessions/{id}/commission" => commission::session;
     post "/notifications" => notifications::send;
     post "/bench/events" => bench::publish;
     post "/notifications/{id}/read" => notifications::mark_read;
@@ -124,6 +126,9 @@ routes! { USER_ROUTES, user_routes:
     get "/permissions" => user_permissions::get;
     put "/permissions/{permission}" => user_permissions::grant;
     delete "/permissions/{permission}" => user_permissions::revoke;
+    get "/commission" => commission::get_rate;
+    put "/commission" => commission::put_rate;
+    get "/commission/current" => commission::current;
     get "/children" => users::children;
     get "/ancestors" => users::ancestors;
     get "/notifications" => notifications::list;
@@ -147,6 +152,11 @@ routes! { CLIENT_ROUTES, client_routes:
     post "/settlements" => settlements::create;
     get "/settlements" => settlements::list;
     get "/settlements/{settlement_id}" => settlements::get;
+    post "/settlements/{settlement_id}/commissions/{agent_id}/approve" => commission::approve;
+    post "/settlements/{settlement_id}/commissions/{agent_id}/hold" => commission::hold;
+    post "/settlements/{settlement_id}/commissions/{agent_id}/pay" => commission::pay;
+    post "/revenue-collections" => commission::collect;
+    get "/revenue-statements" => commission::statements;
     put "/providers/{provider}" => providers::switch_provider;
     put "/providers/{provider}/games/{game}" => providers::switch_game;
 }

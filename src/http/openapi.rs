@@ -15,7 +15,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
-    audit, auth, bench, callbacks, client_settings, clients, docs, games, ledger, live,
+    audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, ledger, live,
     notifications, ops, provider_admin, providers, settlements, socketio, user_admin,
     user_permissions, users, wallets, ws,
 };
@@ -55,6 +55,7 @@ undocumented path answers 404 not_found.";
         provider_admin::get,
         provider_admin::update,
         provider_admin::refresh_games,
+        commission::session,
         notifications::send,
         bench::publish,
         notifications::mark_read,
@@ -75,6 +76,9 @@ undocumented path answers 404 not_found.";
         user_permissions::get,
         user_permissions::grant,
         user_permissions::revoke,
+        commission::get_rate,
+        commission::put_rate,
+        commission::current,
         users::children,
         users::ancestors,
         notifications::list,
@@ -94,6 +98,11 @@ undocumented path answers 404 not_found.";
         settlements::create,
         settlements::list,
         settlements::get,
+        commission::approve,
+        commission::hold,
+        commission::pay,
+        commission::collect,
+        commission::statements,
         providers::switch_provider,
         providers::switch_game,
     ),

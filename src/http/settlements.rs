@@ -36,6 +36,9 @@ pub struct SettleBody {
     /// printable ASCII characters (both: they must agree).
     #[schema(min_length = 1, max_length = 128, pattern = "^[\\x21-\\x7E]+$")]
     idempotency_key: Option<String>,
+    /// Pay the commission at once (default true) or, false, leave the lines `calculated` for
+    /// operators to approve and pay (issue 21).
+    pay: Option<bool>,
 }
 
 /// A settlement as listed: its period and figures, without lines.
@@ -57,6 +60,9 @@ pub struct SettlementHeader {
     /// RFC 3339
     created_at: String,
     posted_at: Option<String>,
+    /// manual (POST) or scheduled (the client's settlement_schedule)
+    #[schema(pattern = "^(manual|scheduled)$", example = "manual")]
+    origin: String,
 }
 
 /// One settlement with its commission lines and revenue share.
@@ -82,6 +88,18 @@ pub struct Commission {
     /// decimal string
     amount: String,
     transaction_id: Option<String>,
+    /// calculated → approved → paid, or held (held → approved)
+    #[schema(pattern = "^(calculated|approved|held|paid)$", example = "paid")]
+    status: String,
+    /// what ngr is a sum of
+    #[schema(example = "ngr")]
+    basis: String,
+    /// the differential result before carry-over, decimal string
+    earned: String,
+    /// negative result brought in from earlier periods (≤ 0), decimal string
+    carried_in: String,
+    /// negative result carried on to later periods (≤ 0), decimal string
+    carry_out: String,
 }
 
 /// The platform's revenue share for the period.
@@ -138,7 +156,7 @@ pub async fn create(
         &state.store,
         &state.wallets,
         SettleRequest {
-            caller: &caller,
+            created_by: &caller.user_id,
             client: &client,
             period_start: start,
             period_end: end,
@@ -147,6 +165,11 @@ pub async fn create(
             commission_rate: &settings.commission_rate,
             revenue_share_rate: &settings.revenue_share_rate,
             grace_secs: state.config.settings.settlement_grace_secs,
+            carry_over: settings.commission_negative_carryover,
+            origin: "manual",
+            // Issue 21: a manual settlement pays its commission at once, as before (lines
+            // `approved`, then `paid`); `"pay": false` leaves them `calculated` for operators.
+            pay_now: body.pay.unwrap_or(true),
         },
     )
     .await?;
@@ -224,10 +247,11 @@ fn header_view(h: &SettlementRow, currency: &Currency) -> SettlementHeader {
         created_by: h.created_by.clone(),
         created_at: rfc3339_ms(h.created_at),
         posted_at: h.posted_at.map(rfc3339_ms),
+        origin: h.origin.clone(),
     }
 }
 
-fn view(s: &Settlement, currency: &Currency) -> SettlementView {
+pub(crate) fn view(s: &Settlement, currency: &Currency) -> SettlementView {
     let total: i64 = s.commissions.iter().map(|c| c.amount).sum();
     let r = &s.revenue_share;
     SettlementView {
@@ -243,6 +267,11 @@ fn view(s: &Settlement, currency: &Currency) -> SettlementView {
                 rate: c.rate.clone(),
                 amount: currency.format(c.amount),
                 transaction_id: c.journal_id.clone(),
+                status: c.status.clone(),
+                basis: c.basis.clone(),
+                earned: currency.format(c.earned),
+                carried_in: currency.format(c.carried_in),
+                carry_out: currency.format(c.carry_out),
             })
             .collect(),
         revenue_share: RevenueShare {

@@ -21,6 +21,8 @@ pub const CASH: &str = "cash";
 pub const IN_FLIGHT: &str = "in_flight";
 pub const COMMISSION_PAYABLE: &str = "commission_payable";
 pub const PLATFORM_REVENUE: &str = "platform_revenue";
+/// What the platform has collected of its revenue share (issue 21; created when first used).
+pub const PLATFORM_COLLECTED: &str = "platform_collected";
 /// The other side of admins' manual corrections.
 pub const ADJUSTMENTS: &str = "adjustments";
 

@@ -4,7 +4,8 @@
 use sha2::{Digest, Sha256};
 
 use super::accounts::{
-    ADJUSTMENTS, CASH, COMMISSION_PAYABLE, PLATFORM_REVENUE, house_id, wallet_id,
+    ADJUSTMENTS, CASH, COMMISSION_PAYABLE, PLATFORM_COLLECTED, PLATFORM_REVENUE, house_id,
+    wallet_id,
 };
 use super::journal::{JournalKind, NewEntry, NewPosting};
 use crate::domain::{Amount, new_id, now_ms};
@@ -120,6 +121,32 @@ pub fn revenue_share(client_id: &str, settlement_id: &str, amount: i64) -> NewEn
         &format!("settlement:{settlement_id}:revenue_share"),
         house_id(client_id, PLATFORM_REVENUE),
         house_id(client_id, CASH),
+        amount,
+    )
+}
+
+/// The platform's collection of (`collect`) or refund of (`reverse`) a settlement's revenue
+/// share: `platform_revenue` → `platform_collected`, or back. The key derives from the
+/// collection's row, so posting it again is a replay.
+pub fn revenue_collection(
+    client_id: &str,
+    settlement_id: &str,
+    collection_id: &str,
+    collect: bool,
+    amount: i64,
+) -> NewEntry {
+    let (to, from) = (
+        house_id(client_id, PLATFORM_COLLECTED),
+        house_id(client_id, PLATFORM_REVENUE),
+    );
+    let (to, from) = if collect { (to, from) } else { (from, to) };
+    settlement_entry(
+        client_id,
+        settlement_id,
+        JournalKind::RevenueCollection,
+        &format!("revenue_collection:{collection_id}"),
+        to,
+        from,
         amount,
     )
 }

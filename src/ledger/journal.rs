@@ -30,6 +30,8 @@ text_enum! {
         Commission = "commission",
         /// The platform's settlement share.
         RevenueShare = "revenue_share",
+        /// The platform's collection of its settlement share, or its reversal (issue 21).
+        RevenueCollection = "revenue_collection",
     }
 }
 
@@ -135,6 +137,7 @@ mod tests {
                 "game_result",
                 "commission",
                 "revenue_share",
+                "revenue_collection",
             ]
         );
     }

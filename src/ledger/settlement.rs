@@ -1,12 +1,16 @@
 //! Period settlement figures: agents' commission and the platform's revenue share, computed
-//! from players' net gaming revenue (NGR: what the house won from them at the providers, net of
-//! their wins; negative when they won). Pure arithmetic; the HTTP layer fixes the figures in the
+//! from players' results. Pure arithmetic; the settlement service fixes the figures in the
 //! store and posts them.
 //!
-//! Rules (DESIGN leaves them open; these are ours):
-//! - a player's NGR earns commission for its nearest agent ancestor only (no upline overrides);
-//! - an agent's commission is `floor(rate × NGR)` of its players together, zero when they won
-//!   (no negative carry-over);
+//! Rules (DESIGN leaves them open; these are ours, issue 21):
+//! - differential commission: each agent has an effective rate (its own, capped by its parent
+//!   agent's; none set: the client's `commission_rate`). A player's nearest agent earns its full
+//!   rate × the player's basis, every agent above it (its rate − the rate of its child agent on
+//!   the path to the player) × that basis, so the levels together earn the top agent's rate;
+//! - the basis is the player's NGR (what the house won from them at the providers);
+//! - an agent's period result is the sum over its players together, `floor`ed; a negative
+//!   result pays nothing and, when the client carries negative periods over, is carried into
+//!   the agent's next periods (`carried_in` ≤ 0) until recovered;
 //! - the platform's share is `floor(revenue_share_rate × (client NGR − commissions))`, zero
 //!   when that is not positive.
 
@@ -61,20 +65,34 @@ impl Rate {
     }
 }
 
-/// One player's NGR in the period and the agent it counts for.
+/// One player's result in the period and the agents above it, nearest first, with their
+/// effective rates.
 #[derive(Debug, Clone)]
 pub struct PlayerResult {
     pub user_id: String,
-    pub agent_id: Option<String>,
+    pub agents: Vec<(String, Rate)>,
+    /// The player's NGR (revenue share and, with basis `ngr`, commission).
     pub ngr: i64,
+    /// What the commission is a share of (the NGR for basis `ngr`).
+    pub basis: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommissionLine {
     pub agent_id: String,
+    /// The agent's effective rate.
+    pub rate: Rate,
+    /// Players below the agent with results in the period.
     pub players: i64,
-    pub ngr: i64,
+    /// Their basis together.
+    pub basis: i64,
+    /// The differential result before carry-over (negative when they won).
+    pub earned: i64,
+    pub carried_in: i64,
+    /// What is paid: `max(0, earned + carried_in)`.
     pub amount: i64,
+    /// What the agent carries into its next period (≤ 0; 0 without carry-over).
+    pub carry_out: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,36 +113,70 @@ pub enum FiguresError {
     Overflow,
 }
 
-/// The period's figures. `unattributed` is NGR recorded without a player (older entries).
+/// Each agent's differential rate on one player's path (nearest first): the rates are first
+/// capped from the top down (no agent above its parent), then the nearest gets its full rate
+/// and each one above the difference to the one below it. The shares sum to the top agent's
+/// rate and none is negative.
+pub fn differential(chain: &[Rate]) -> Vec<i64> {
+    let mut capped: Vec<i64> = chain.iter().map(|r| r.per_10k()).collect();
+    for i in (0..capped.len().saturating_sub(1)).rev() {
+        capped[i] = capped[i].min(capped[i + 1]);
+    }
+    (0..capped.len())
+        .map(|i| capped[i] - if i == 0 { 0 } else { capped[i - 1] })
+        .collect()
+}
+
+/// The period's figures. `unattributed` is NGR recorded without a player (older entries);
+/// `carry` gives an agent's carried negative result (≤ 0) when the client carries over.
 pub fn compute(
     players: &[PlayerResult],
     unattributed: i64,
-    commission_rate: Rate,
     revenue_share_rate: Rate,
+    carry: Option<&dyn Fn(&str) -> i64>,
 ) -> Result<Figures, FiguresError> {
     let mut ngr = unattributed;
-    let mut by_agent: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    // agent -> (rate, players, basis, rate × basis in ten-thousandths)
+    let mut by_agent: BTreeMap<&str, (Rate, i64, i64, i128)> = BTreeMap::new();
     for p in players {
         ngr = ngr.checked_add(p.ngr).ok_or(FiguresError::Overflow)?;
-        if let Some(agent) = &p.agent_id {
-            let slot = by_agent.entry(agent.as_str()).or_insert((0, 0));
-            slot.0 += 1;
-            slot.1 = slot.1.checked_add(p.ngr).ok_or(FiguresError::Overflow)?;
+        let rates: Vec<Rate> = p.agents.iter().map(|(_, r)| *r).collect();
+        for ((agent, rate), share) in p.agents.iter().zip(differential(&rates)) {
+            let slot = by_agent.entry(agent.as_str()).or_insert((*rate, 0, 0, 0));
+            slot.1 += 1;
+            slot.2 = slot.2.checked_add(p.basis).ok_or(FiguresError::Overflow)?;
+            slot.3 += i128::from(share) * i128::from(p.basis);
         }
     }
     let mut commission_total: i64 = 0;
+    let scale = i128::from(RATE_SCALE);
     let commissions: Vec<CommissionLine> = by_agent
         .into_iter()
-        .map(|(agent, (players, agent_ngr))| {
-            let amount = commission_rate.share_of(agent_ngr);
+        .map(|(agent, (rate, players, basis, scaled))| {
+            let carried_in = carry.map_or(0, |c| c(agent).min(0));
+            let result = scaled + i128::from(carried_in) * scale;
+            let (amount, carry_out) = if result >= 0 {
+                (result / scale, 0)
+            } else if carry.is_some() {
+                // Truncated toward zero: a carried loss never exceeds the exact one.
+                (0, result / scale)
+            } else {
+                (0, 0)
+            };
+            let to_i64 = |v: i128| i64::try_from(v).map_err(|_| FiguresError::Overflow);
+            let amount = to_i64(amount)?;
             commission_total = commission_total
                 .checked_add(amount)
                 .ok_or(FiguresError::Overflow)?;
             Ok(CommissionLine {
                 agent_id: agent.to_owned(),
+                rate,
                 players,
-                ngr: agent_ngr,
+                basis,
+                earned: to_i64(scaled.div_euclid(scale))?,
+                carried_in,
                 amount,
+                carry_out: to_i64(carry_out)?,
             })
         })
         .collect::<Result<_, FiguresError>>()?;
@@ -148,7 +200,7 @@ impl Figures {
     pub fn assert_sound(&self) {
         for c in &self.commissions {
             assert!(
-                c.amount >= 0 && c.amount <= c.ngr.max(0),
+                c.amount >= 0 && c.carry_out <= 0 && c.carried_in <= 0,
                 "commission out of range: {c:?}"
             );
         }
@@ -177,40 +229,76 @@ mod tests {
         }
     }
 
-    #[test]
-    fn commission_goes_to_the_nearest_agent_and_share_is_after_commission() {
-        let p = |u: &str, a: Option<&str>, ngr| PlayerResult {
+    fn player(u: &str, agents: &[(&str, i64)], ngr: i64) -> PlayerResult {
+        PlayerResult {
             user_id: u.into(),
-            agent_id: a.map(Into::into),
+            agents: agents
+                .iter()
+                .map(|(a, r)| ((*a).to_owned(), Rate(*r)))
+                .collect(),
             ngr,
-        };
+            basis: ngr,
+        }
+    }
+
+    #[test]
+    fn differential_shares_telescope_to_the_top_rate() {
+        let r = |v: &[i64]| differential(&v.iter().map(|x| Rate(*x)).collect::<Vec<_>>());
+        assert_eq!(r(&[200, 300, 450, 500]), vec![200, 100, 150, 50]);
+        assert_eq!(r(&[500]), vec![500]);
+        // A child above its parent is capped at the parent's rate.
+        assert_eq!(r(&[600, 400]), vec![400, 0]);
+        assert!(r(&[]).is_empty());
+    }
+
+    #[test]
+    fn nearest_agent_earns_its_rate_and_uplines_the_difference() {
         let players = [
-            p("p1", Some("a1"), 10_000),
-            p("p2", Some("a1"), -3_000),
-            p("p3", Some("a2"), -500),
-            p("p4", None, 1_000),
+            player("p1", &[("a1", 1_000)], 10_000),
+            player("p2", &[("a1", 1_000)], -3_000),
+            player("p3", &[("a2", 1_000)], -500),
+            player("p4", &[], 1_000),
+            player("p5", &[("a3", 500), ("a1", 1_000)], 2_000),
         ];
-        let f = compute(&players, 0, Rate(1_000), Rate(2_000)).unwrap();
-        assert_eq!(f.ngr, 7_500);
+        let f = compute(&players, 0, Rate(2_000), None).unwrap();
+        assert_eq!(f.ngr, 9_500);
+        let line = |a: &str| f.commissions.iter().find(|c| c.agent_id == a).unwrap();
+        // a1: 10% of (10,000 − 3,000) + (10% − 5%) of 2,000.
+        assert_eq!((line("a1").players, line("a1").basis), (3, 9_000));
+        assert_eq!(line("a1").amount, 800);
+        assert_eq!(line("a2").amount, 0);
+        assert_eq!(line("a2").earned, -50);
+        assert_eq!(line("a2").carry_out, 0, "no carry-over asked");
+        assert_eq!(line("a3").amount, 100);
+        assert_eq!(f.commission_total, 900);
+        assert_eq!(f.revenue_base, 8_600);
+        assert_eq!(f.revenue_share, 1_720);
+    }
+
+    #[test]
+    fn negative_results_carry_over_until_recovered() {
+        let carry = |a: &str| if a == "a1" { -300 } else { 0 };
+        let f = compute(
+            &[player("p1", &[("a1", 1_000)], 2_000)],
+            0,
+            Rate(0),
+            Some(&carry),
+        )
+        .unwrap();
+        let c = &f.commissions[0];
         assert_eq!(
-            f.commissions,
-            vec![
-                CommissionLine {
-                    agent_id: "a1".into(),
-                    players: 2,
-                    ngr: 7_000,
-                    amount: 700
-                },
-                CommissionLine {
-                    agent_id: "a2".into(),
-                    players: 1,
-                    ngr: -500,
-                    amount: 0
-                },
-            ]
+            (c.earned, c.carried_in, c.amount, c.carry_out),
+            (200, -300, 0, -100)
         );
-        assert_eq!(f.revenue_base, 6_800);
-        assert_eq!(f.revenue_share, 1_360);
+        let f = compute(
+            &[player("p1", &[("a1", 1_000)], 5_000)],
+            0,
+            Rate(0),
+            Some(&|_: &str| -100),
+        )
+        .unwrap();
+        let c = &f.commissions[0];
+        assert_eq!((c.amount, c.carry_out), (400, 0));
     }
 
     proptest! {
@@ -226,16 +314,17 @@ mod tests {
                 .enumerate()
                 .map(|(i, (agent, ngr))| PlayerResult {
                     user_id: format!("p{i}"),
-                    agent_id: (*agent > 0).then(|| format!("a{agent}")),
+                    agents: if *agent > 0 { vec![(format!("a{agent}"), Rate(c))] } else { vec![] },
                     ngr: *ngr,
+                    basis: *ngr,
                 })
                 .collect();
-            let f = compute(&players, unattributed, Rate(c), Rate(r)).unwrap();
+            let f = compute(&players, unattributed, Rate(r), None).unwrap();
             let total: i64 = unattributed + ngrs.iter().map(|(_, n)| n).sum::<i64>();
             prop_assert_eq!(f.ngr, total);
             // Floor arithmetic: each payment is within one minor unit of the exact share.
             for line in &f.commissions {
-                let exact = i128::from(line.ngr.max(0)) * i128::from(c);
+                let exact = i128::from(line.basis.max(0)) * i128::from(c);
                 prop_assert!(i128::from(line.amount) * 10_000 <= exact);
                 prop_assert!(exact < (i128::from(line.amount) + 1) * 10_000);
             }
@@ -244,6 +333,47 @@ mod tests {
             if unattributed >= 0 && ngrs.iter().all(|(_, n)| *n >= 0) {
                 prop_assert!(f.commission_total + f.revenue_share <= total.max(0));
             }
+        }
+
+        /// The differential split over any agent tree never pays more than each player's top
+        /// rate × basis, and no share is negative.
+        #[test]
+        fn differential_split_never_pays_past_the_top_rate(
+            chains in proptest::collection::vec(
+                (proptest::collection::vec(0i64..=RATE_SCALE, 0..6), -1_000_000_000i64..1_000_000_000),
+                1..30,
+            ),
+            carry in proptest::option::of(-1_000_000i64..=0),
+        ) {
+            // Agents are named by depth from the top, so players share upline agents.
+            let players: Vec<PlayerResult> = chains
+                .iter()
+                .enumerate()
+                .map(|(i, (rates, basis))| PlayerResult {
+                    user_id: format!("p{i}"),
+                    agents: rates
+                        .iter()
+                        .enumerate()
+                        .map(|(depth, r)| (format!("a{}-{}", rates.len() - depth, i % 3), Rate(*r)))
+                        .collect(),
+                    ngr: *basis,
+                    basis: *basis,
+                })
+                .collect();
+            for chain in &chains {
+                let rates: Vec<Rate> = chain.0.iter().map(|r| Rate(*r)).collect();
+                let shares = differential(&rates);
+                prop_assert!(shares.iter().all(|s| *s >= 0));
+                prop_assert_eq!(shares.iter().sum::<i64>(), chain.0.last().copied().unwrap_or(0));
+            }
+            let carry_fn = move |_: &str| carry.unwrap_or(0);
+            let f = compute(&players, 0, Rate(0), carry.map(|_| &carry_fn as &dyn Fn(&str) -> i64)).unwrap();
+            let cap: i128 = chains
+                .iter()
+                .map(|(rates, basis)| i128::from(rates.last().copied().unwrap_or(0)) * i128::from((*basis).max(0)))
+                .sum();
+            prop_assert!(f.commissions.iter().all(|c| c.amount >= 0 && c.carry_out <= 0));
+            prop_assert!(i128::from(f.commission_total) * 10_000 <= cap);
         }
     }
 }

@@ -6,39 +6,23 @@
 
 use crate::actors::wallet::{BalanceWatch, Mutate};
 use crate::actors::wallet_registry::{WalletError, WalletRegistry};
-use crate::domain::{Currency, now_ms};
+use crate::domain::now_ms;
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::entries;
-use crate::store::{Settlement, Store};
+use crate::store::{CommissionRow, Settlement, Store};
 
 pub async fn post(
     store: &Store,
     wallets: &WalletRegistry,
     s: &Settlement,
-    currency: &Currency,
 ) -> Result<(), WalletError> {
     let h = &s.header;
     for line in &s.commissions {
-        if line.amount == 0 || line.journal_id.is_some() {
+        // `calculated` and `held` lines wait for an operator; `paid` ones are done.
+        if line.status != "approved" {
             continue;
         }
-        let entry = entries::commission(&h.client_id, &h.id, &line.agent_id, line.amount);
-        let outcome = wallets
-            .mutate(
-                &line.agent_id,
-                Mutate::new(
-                    entry,
-                    currency.clone(),
-                    vec![BalanceWatch {
-                        user_id: line.agent_id.clone(),
-                        account_id: wallet_id(&line.agent_id),
-                    }],
-                ),
-            )
-            .await?;
-        store
-            .record_commission_posted(&h.id, &line.agent_id, &outcome.entry().journal_id)
-            .await?;
+        pay_line(store, wallets, line).await?;
     }
     let share = &s.revenue_share;
     let journal_id = match (share.amount, &share.journal_id) {
@@ -55,6 +39,57 @@ pub async fn post(
     Ok(())
 }
 
+/// Pays one `approved` commission line: the entry through the agent's wallet actor (its key
+/// derives from the settlement and the agent, so paying again replays it), then the line
+/// `paid` with the entry's id. A zero line is `paid` without an entry. The journal id, if any.
+pub async fn pay_line(
+    store: &Store,
+    wallets: &WalletRegistry,
+    line: &CommissionRow,
+) -> Result<Option<String>, WalletError> {
+    let journal_id = if line.amount == 0 {
+        None
+    } else if let Some(id) = &line.journal_id {
+        Some(id.clone())
+    } else {
+        let client = store
+            .client(&line.client_id)
+            .await?
+            .ok_or(WalletError::Unavailable)?;
+        let currency = client.currency;
+        let entry = entries::commission(
+            &line.client_id,
+            &line.settlement_id,
+            &line.agent_id,
+            line.amount,
+        );
+        let outcome = wallets
+            .mutate(
+                &line.agent_id,
+                Mutate::new(
+                    entry,
+                    currency,
+                    vec![BalanceWatch {
+                        user_id: line.agent_id.clone(),
+                        account_id: wallet_id(&line.agent_id),
+                    }],
+                ),
+            )
+            .await?;
+        Some(outcome.entry().journal_id.clone())
+    };
+    store
+        .transition_commission(
+            &line.settlement_id,
+            &line.agent_id,
+            &["approved", "paid"],
+            "paid",
+            journal_id.as_deref(),
+        )
+        .await?;
+    Ok(journal_id)
+}
+
 /// Start-up: finishes settlements a previous run fixed but did not finish posting.
 pub async fn resume_pending(store: Store, wallets: WalletRegistry) {
     let pending = match store.pending_settlements().await {
@@ -66,15 +101,10 @@ pub async fn resume_pending(store: Store, wallets: WalletRegistry) {
     };
     for (client_id, id) in pending {
         let result = async {
-            let (Some(s), Some(client)) = (
-                store.settlement(&client_id, &id).await?,
-                store.client(&client_id).await?,
-            ) else {
+            let Some(s) = store.settlement(&client_id, &id).await? else {
                 return Ok(false);
             };
-            post(&store, &wallets, &s, &client.currency)
-                .await
-                .map(|()| true)
+            post(&store, &wallets, &s).await.map(|()| true)
         }
         .await;
         match result {

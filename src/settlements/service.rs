@@ -6,14 +6,14 @@
 
 use serde_json::json;
 
+use super::commission::AgentTree;
 use super::poster;
 use crate::actors::wallet_registry::WalletError;
 use crate::actors::wallet_registry::WalletRegistry;
 use crate::audit::Event;
-use crate::auth::Caller;
-use crate::domain::{Currency, Role, UserStatus, new_id, now_ms, rfc3339_ms};
+use crate::domain::{Currency, new_id, now_ms, rfc3339_ms};
 use crate::ledger::accounts::{game_results, house_id};
-use crate::ledger::settlement::{self, PlayerResult, Rate};
+use crate::ledger::settlement::{self, Figures, PlayerResult, Rate};
 use crate::store::{
     ClientRow, CommissionRow, FixOutcome, RevenueShareRow, Settlement, SettlementRow, Store,
     StoreError,
@@ -24,7 +24,8 @@ const MAX_PERIOD_MS: i64 = 366 * 24 * 3600 * 1000;
 
 /// One settlement request, parsed and authorized.
 pub struct SettleRequest<'a> {
-    pub caller: &'a Caller,
+    /// Who settles: the caller's user id, or `scheduler`.
+    pub created_by: &'a str,
     /// The client, as the caller may settle it.
     pub client: &'a ClientRow,
     /// Milliseconds since the epoch; the period is `[start, end)`.
@@ -38,6 +39,13 @@ pub struct SettleRequest<'a> {
     pub revenue_share_rate: &'a str,
     /// `settlement_grace_secs`: how long ago the period must have ended.
     pub grace_secs: i64,
+    /// `commission_negative_carryover`: agents' negative results carry into later periods.
+    pub carry_over: bool,
+    /// `manual` or `scheduled`.
+    pub origin: &'a str,
+    /// Pay the commission at once (lines `approved`, then `paid`: the manual settlement, as
+    /// before issue 21), or leave the lines `calculated` for operators to approve and pay.
+    pub pay_now: bool,
 }
 
 /// How the request relates to the settlement it answers with.
@@ -85,25 +93,6 @@ fn id_floor(ms: i64) -> String {
     )
 }
 
-/// The nearest agent above a player, if any (players under a client admin earn nobody
-/// commission, nor do players whose nearest agent is closed: a closed account takes no money,
-/// so paying it would leave the settlement unpostable).
-async fn nearest_agent(store: &Store, user_id: &str) -> Result<Option<String>, StoreError> {
-    let mut next = store.user(user_id).await?.and_then(|u| u.parent_id);
-    while let Some(id) = next {
-        let Some(user) = store.user(&id).await? else {
-            return Ok(None);
-        };
-        match user.role {
-            Role::Agent if user.status == UserStatus::Closed => return Ok(None),
-            Role::Agent => return Ok(Some(user.id)),
-            Role::Player => next = user.parent_id,
-            Role::SuperAdmin | Role::ClientAdmin => return Ok(None),
-        }
-    }
-    Ok(None)
-}
-
 /// Checks the period: after its start, at most [`MAX_PERIOD_MS`], and ended at least
 /// `settlement_grace_secs` ago, so late game results are in it.
 fn check_period(start: i64, end: i64, grace_secs: i64) -> Result<(), SettleError> {
@@ -134,7 +123,7 @@ pub async fn settle(
     req: SettleRequest<'_>,
 ) -> Result<Settled, SettleError> {
     let SettleRequest {
-        caller,
+        created_by,
         client,
         period_start: start,
         period_end: end,
@@ -143,91 +132,60 @@ pub async fn settle(
         commission_rate,
         revenue_share_rate,
         grace_secs,
+        carry_over,
+        origin,
+        pay_now,
     } = req;
     check_period(start, end, grace_secs)?;
     let currency = client.currency.clone();
     let commission_rate = Rate::parse(commission_rate).ok_or(SettleError::Internal)?;
     let share_rate = Rate::parse(revenue_share_rate).ok_or(SettleError::Internal)?;
 
-    let result_accounts: Vec<String> = crate::providers::PROVIDER_NAMES
-        .iter()
-        .map(|p| house_id(&client.id, &game_results(p)))
-        .collect();
-    let by_subject = store
-        .ngr_by_subject(
+    let mut attempts = 0;
+    let (figures, settlement_id, fixed) = loop {
+        let figures = period_figures(
+            store,
             &client.id,
-            &result_accounts,
-            &id_floor(start),
-            &id_floor(end),
+            commission_rate,
+            share_rate,
+            start,
+            end,
+            carry_over,
         )
         .await?;
-    let mut players = Vec::new();
-    let mut unattributed: i64 = 0;
-    for row in by_subject {
-        match row.subject_account_id.strip_prefix("w:") {
-            Some(user_id) => players.push(PlayerResult {
-                user_id: user_id.to_owned(),
-                agent_id: nearest_agent(store, user_id).await?,
-                ngr: row.ngr,
-            }),
-            // Rounds recorded before entries named their player.
-            None => {
-                unattributed = unattributed
-                    .checked_add(row.ngr)
-                    .ok_or(SettleError::Internal)?;
-            }
+        let settlement_id = new_id();
+        let fixed = fixed_settlement(
+            &settlement_id,
+            client,
+            &currency,
+            &figures,
+            share_rate,
+            Header {
+                key: &key,
+                start,
+                end,
+                created_by,
+                origin,
+                pay_now,
+            },
+        );
+        match store.fix_settlement(&fixed, carry_over).await? {
+            // Another settlement of this client moved an agent's carry meanwhile: again.
+            FixOutcome::CarryMoved if attempts < 5 => attempts += 1,
+            FixOutcome::CarryMoved => return Err(SettleError::Internal),
+            outcome => break (figures, settlement_id, outcome),
         }
-    }
-    let figures = settlement::compute(&players, unattributed, commission_rate, share_rate)
-        .map_err(|e| SettleError::Invalid(e.to_string()))?;
-
-    let settlement_id = new_id();
-    let fixed = Settlement {
-        header: SettlementRow {
-            id: settlement_id.clone(),
-            client_id: client.id.clone(),
-            idempotency_key: key,
-            period_start: start,
-            period_end: end,
-            currency: currency.code.clone(),
-            ngr: figures.ngr,
-            state: "pending".into(),
-            created_by: caller.user_id.clone(),
-            created_at: now_ms(),
-            posted_at: None,
-        },
-        commissions: figures
-            .commissions
-            .iter()
-            .map(|c| CommissionRow {
-                settlement_id: settlement_id.clone(),
-                agent_id: c.agent_id.clone(),
-                client_id: client.id.clone(),
-                players: c.players,
-                ngr: c.ngr,
-                rate: commission_rate.to_text(),
-                amount: c.amount,
-                journal_id: None,
-            })
-            .collect(),
-        revenue_share: RevenueShareRow {
-            settlement_id: settlement_id.clone(),
-            client_id: client.id.clone(),
-            base: figures.revenue_base,
-            rate: share_rate.to_text(),
-            amount: figures.revenue_share,
-            journal_id: None,
-        },
     };
-    let (kind, settlement_id) = match store.fix_settlement(&fixed).await? {
+    let (kind, settlement_id) = match fixed {
         FixOutcome::Created => {
             Event::new("settlement.create")
-                .by(caller)
+                .actor(Some(created_by))
                 .client(Some(&client.id))
                 .target("settlement", &settlement_id)
                 .after(json!({
                     "period_start": rfc3339_ms(start),
                     "period_end": rfc3339_ms(end),
+                    "origin": origin,
                     "ngr": currency.format(figures.ngr),
                     "commission_total": currency.format(figures.commission_total),
                     "revenue_share": currency.format(figures.revenue_share),
@@ -240,13 +198,14 @@ pub async fn settle(
         FixOutcome::Replayed(first) => (SettledAs::Replayed, first),
         FixOutcome::Existing(existing) => (SettledAs::Existing, existing),
         FixOutcome::Overlaps(other) => return Err(SettleError::Overlaps(other)),
+        FixOutcome::CarryMoved => return Err(SettleError::Internal),
     };
     let stored = store
         .settlement(&client.id, &settlement_id)
         .await?
         .ok_or(SettleError::Internal)?;
     if stored.header.state == "pending" {
-        poster::post(store, wallets, &stored, &currency).await?;
+        poster::post(store, wallets, &stored).await?;
     }
     let settlement = store
         .settlement(&client.id, &settlement_id)
@@ -257,6 +216,136 @@ pub async fn settle(
         settlement,
         currency,
     })
+}
+
+/// The fixed header's request fields.
+struct Header<'a> {
+    key: &'a str,
+    start: i64,
+    end: i64,
+    created_by: &'a str,
+    origin: &'a str,
+    pay_now: bool,
+}
+
+fn fixed_settlement(
+    settlement_id: &str,
+    client: &ClientRow,
+    currency: &Currency,
+    figures: &Figures,
+    share_rate: Rate,
+    h: Header<'_>,
+) -> Settlement {
+    Settlement {
+        header: SettlementRow {
+            id: settlement_id.to_owned(),
+            client_id: client.id.clone(),
+            idempotency_key: h.key.to_owned(),
+            period_start: h.start,
+            period_end: h.end,
+            currency: currency.code.clone(),
+            ngr: figures.ngr,
+            state: "pending".into(),
+            created_by: h.created_by.to_owned(),
+            created_at: now_ms(),
+            posted_at: None,
+            origin: h.origin.to_owned(),
+        },
+        commissions: figures
+            .commissions
+            .iter()
+            .map(|c| CommissionRow {
+                settlement_id: settlement_id.to_owned(),
+                agent_id: c.agent_id.clone(),
+                client_id: client.id.clone(),
+                players: c.players,
+                ngr: c.basis,
+                rate: c.rate.to_text(),
+                amount: c.amount,
+                journal_id: None,
+                status: if h.pay_now { "approved" } else { "calculated" }.into(),
+                basis: "ngr".into(),
+                earned: c.earned,
+                carried_in: c.carried_in,
+                carry_out: c.carry_out,
+            })
+            .collect(),
+        revenue_share: RevenueShareRow {
+            settlement_id: settlement_id.to_owned(),
+            client_id: client.id.clone(),
+            base: figures.revenue_base,
+            rate: share_rate.to_text(),
+            amount: figures.revenue_share,
+            journal_id: None,
+        },
+    }
+}
+
+/// The figures of `[start, end)` for a client: every player's NGR from the journal, the agents
+/// above each with their effective rates, and (with `carry_over`) each agent's stored carry.
+/// Also what `GET /users/{id}/commission/current` shows of the open period.
+pub async fn period_figures(
+    store: &Store,
+    client_id: &str,
+    commission_rate: Rate,
+    share_rate: Rate,
+    start: i64,
+    end: i64,
+    carry_over: bool,
+) -> Result<Figures, SettleError> {
+    let result_accounts: Vec<String> = crate::providers::PROVIDER_NAMES
+        .iter()
+        .map(|p| house_id(client_id, &game_results(p)))
+        .collect();
+    let by_subject = store
+        .ngr_by_subject(
+            client_id,
+            &result_accounts,
+            &id_floor(start),
+            &id_floor(end),
+        )
+        .await?;
+    let mut tree = AgentTree::load(store, client_id, commission_rate).await?;
+    let mut players = Vec::new();
+    let mut unattributed: i64 = 0;
+    for row in by_subject {
+        match row.subject_account_id.strip_prefix("w:") {
+            Some(user_id) => players.push(PlayerResult {
+                user_id: user_id.to_owned(),
+                agents: tree.chain(store, user_id).await?,
+                ngr: row.ngr,
+                basis: row.ngr,
+            }),
+            // Rounds recorded before entries named their player.
+            None => {
+                unattributed = unattributed
+                    .checked_add(row.ngr)
+                    .ok_or(SettleError::Internal)?;
+            }
+        }
+    }
+    let carries: std::collections::HashMap<String, i64> = if carry_over {
+        store
+            .commission_carries(client_id)
+            .await?
+            .into_iter()
+            .collect()
+    } else {
+        Default::default()
+    };
+    let carry = |agent: &str| carries.get(agent).copied().unwrap_or(0);
+    settlement::compute(
+        &players,
+        unattributed,
+        share_rate,
+        carry_over.then_some(&carry as &dyn Fn(&str) -> i64),
+    )
+    .map_err(|e| SettleError::Invalid(e.to_string()))
+}
+
+/// The smallest journal id of millisecond `ms` (for range queries of other modules).
+pub fn journal_id_floor(ms: i64) -> String {
+    id_floor(ms)
 }
 
 #[cfg(test)]

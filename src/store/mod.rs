@@ -26,6 +26,9 @@ mod types;
 #[path = "sql.rs"]
 mod fmt_sql;
 #[cfg(any())]
+#[path = "sql_commission.rs"]
+mod fmt_sql_commission;
+#[cfg(any())]
 #[path = "sql_games.rs"]
 mod fmt_sql_games;
 #[cfg(any())]
@@ -127,6 +130,8 @@ mod settlements;
 pub use settlements::*;
 mod games;
 pub use games::*;
+mod commission;
+pub use commission::*;
 
 impl Store {
     /// Connects and applies pending migrations.

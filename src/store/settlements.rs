@@ -17,6 +17,8 @@ pub struct SettlementRow {
     pub created_by: String,
     pub created_at: i64,
     pub posted_at: Option<i64>,
+    /// `manual` or `scheduled`.
+    pub origin: String,
 }
 
 #[derive(Debug, Clone)]
@@ -29,6 +31,15 @@ pub struct CommissionRow {
     pub rate: String,
     pub amount: i64,
     pub journal_id: Option<String>,
+    /// `calculated`, `approved`, `held` or `paid` (`settlements::commission` moves it).
+    pub status: String,
+    /// `ngr` (what `ngr` above is a sum of).
+    pub basis: String,
+    /// The differential result before carry-over; `carried_in` ≤ 0 brought in, `carry_out` ≤ 0
+    /// carried on.
+    pub earned: i64,
+    pub carried_in: i64,
+    pub carry_out: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +71,8 @@ pub enum FixOutcome {
     Existing(String),
     /// Another settlement covers part of the period.
     Overlaps(String),
+    /// An agent's carried result changed since the figures were computed: compute again.
+    CarryMoved,
 }
 
 /// NGR per journal subject over a period: `w:<user>` for a player's rounds.
@@ -84,8 +97,14 @@ impl Store {
 
     /// Stores the figures unless the key or period was settled before or the period overlaps
     /// another settlement (checked under the client's lock, so two nodes cannot both insert).
-    pub async fn fix_settlement(&self, s: &Settlement) -> StoreResult<FixOutcome> {
-        dispatch!(self, b => b.fix_settlement(s).await)
+    /// With `carry_over`, each line's `carried_in` must still be the agent's stored carry
+    /// (else `CarryMoved`), and its `carry_out` replaces it, in the same transaction.
+    pub async fn fix_settlement(
+        &self,
+        s: &Settlement,
+        carry_over: bool,
+    ) -> StoreResult<FixOutcome> {
+        dispatch!(self, b => b.fix_settlement(s, carry_over).await)
     }
 
     pub async fn settlement(&self, client_id: &str, id: &str) -> StoreResult<Option<Settlement>> {

@@ -7,7 +7,7 @@ use super::settlements::{
 
 macro_rules! settlement_columns {
     () => {
-        "id, client_id, idempotency_key, period_start, period_end, currency, ngr, state, created_by, created_at, posted_at"
+        "id, client_id, idempotency_key, period_start, period_end, currency, ngr, state, created_by, created_at, posted_at, origin"
     };
 }
 
@@ -24,6 +24,31 @@ fn settlement_from_row(row: &DbRow) -> Result<SettlementRow, sqlx::Error> {
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
         posted_at: row.try_get("posted_at")?,
+        origin: row.try_get("origin")?,
+    })
+}
+
+macro_rules! commission_columns {
+    () => {
+        "settlement_id, agent_id, client_id, players, ngr, rate, amount, journal_id, status, basis, earned, carried_in, carry_out"
+    };
+}
+
+fn commission_from_row(row: &DbRow) -> Result<CommissionRow, sqlx::Error> {
+    Ok(CommissionRow {
+        settlement_id: row.try_get("settlement_id")?,
+        agent_id: row.try_get("agent_id")?,
+        client_id: row.try_get("client_id")?,
+        players: row.try_get("players")?,
+        ngr: row.try_get("ngr")?,
+        rate: row.try_get("rate")?,
+        amount: row.try_get("amount")?,
+        journal_id: row.try_get("journal_id")?,
+        status: row.try_get("status")?,
+        basis: row.try_get("basis")?,
+        earned: row.try_get("earned")?,
+        carried_in: row.try_get("carried_in")?,
+        carry_out: row.try_get("carry_out")?,
     })
 }
 
@@ -74,7 +99,11 @@ impl Backend {
             .collect()
     }
 
-    pub async fn fix_settlement(&self, s: &Settlement) -> StoreResult<FixOutcome> {
+    pub async fn fix_settlement(
+        &self,
+        s: &Settlement,
+        carry_over: bool,
+    ) -> StoreResult<FixOutcome> {
         let h = &s.header;
         let mut tx = self.write.begin_with(BEGIN_WRITE).await?;
         // Serializes settlements of one client across nodes (SQLite: the write lock already).
@@ -119,10 +148,25 @@ impl Backend {
                 FixOutcome::Overlaps(id)
             });
         }
+        if carry_over {
+            for c in &s.commissions {
+                let stored: Option<i64> = sqlx::query_scalar(
+                    "SELECT amount FROM commission_carry WHERE client_id = ? AND agent_id = ?",
+                )
+                .bind(&c.client_id)
+                .bind(&c.agent_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if stored.unwrap_or(0).min(0) != c.carried_in {
+                    tx.rollback().await?;
+                    return Ok(FixOutcome::CarryMoved);
+                }
+            }
+        }
         sqlx::query(concat!(
             "INSERT INTO settlements (",
             settlement_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&h.id)
         .bind(&h.client_id)
@@ -135,13 +179,15 @@ impl Backend {
         .bind(&h.created_by)
         .bind(h.created_at)
         .bind(h.posted_at)
+        .bind(&h.origin)
         .execute(&mut *tx)
         .await?;
         for c in &s.commissions {
-            sqlx::query(
-                "INSERT INTO commissions (settlement_id, agent_id, client_id, players, ngr, rate, amount, journal_id) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
+            sqlx::query(concat!(
+                "INSERT INTO commissions (",
+                commission_columns!(),
+                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
             .bind(&c.settlement_id)
             .bind(&c.agent_id)
             .bind(&c.client_id)
@@ -150,8 +196,31 @@ impl Backend {
             .bind(&c.rate)
             .bind(c.amount)
             .bind(&c.journal_id)
+            .bind(&c.status)
+            .bind(&c.basis)
+            .bind(c.earned)
+            .bind(c.carried_in)
+            .bind(c.carry_out)
             .execute(&mut *tx)
             .await?;
+            if carry_over {
+                sqlx::query("DELETE FROM commission_carry WHERE client_id = ? AND agent_id = ?")
+                    .bind(&c.client_id)
+                    .bind(&c.agent_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if c.carry_out < 0 {
+                    sqlx::query(
+                        "INSERT INTO commission_carry (client_id, agent_id, amount, updated_at) VALUES (?, ?, ?, ?)",
+                    )
+                    .bind(&c.client_id)
+                    .bind(&c.agent_id)
+                    .bind(c.carry_out)
+                    .bind(h.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
         }
         let r = &s.revenue_share;
         sqlx::query(
@@ -184,26 +253,16 @@ impl Backend {
             return Ok(None);
         };
         let header = settlement_from_row(&header)?;
-        let commissions = sqlx::query(
-            "SELECT settlement_id, agent_id, client_id, players, ngr, rate, amount, journal_id \
-             FROM commissions WHERE settlement_id = ? ORDER BY agent_id",
-        )
+        let commissions = sqlx::query(concat!(
+            "SELECT ",
+            commission_columns!(),
+            " FROM commissions WHERE settlement_id = ? ORDER BY agent_id"
+        ))
         .bind(id)
         .fetch_all(&self.read)
         .await?
         .iter()
-        .map(|row| {
-            Ok(CommissionRow {
-                settlement_id: row.try_get("settlement_id")?,
-                agent_id: row.try_get("agent_id")?,
-                client_id: row.try_get("client_id")?,
-                players: row.try_get("players")?,
-                ngr: row.try_get("ngr")?,
-                rate: row.try_get("rate")?,
-                amount: row.try_get("amount")?,
-                journal_id: row.try_get("journal_id")?,
-            })
-        })
+        .map(commission_from_row)
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
         let row = sqlx::query(
             "SELECT settlement_id, client_id, base, rate, amount, journal_id FROM revenue_shares WHERE settlement_id = ?",
@@ -266,7 +325,7 @@ impl Backend {
         journal_id: &str,
     ) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE commissions SET journal_id = ? WHERE settlement_id = ? AND agent_id = ?",
+            "UPDATE commissions SET journal_id = ?, status = 'paid' WHERE settlement_id = ? AND agent_id = ? AND status IN ('approved', 'paid')",
         )
         .bind(journal_id)
         .bind(settlement_id)

@@ -25,6 +25,7 @@ include!("sql_providers.rs");
 include!("sql_notifications.rs");
 include!("sql_settlements.rs");
 include!("sql_games.rs");
+include!("sql_commission.rs");
 include!("ledger/sql.rs");
 include!("sql_identity.rs");
 

@@ -10,6 +10,7 @@ mod authz;
 mod availability;
 mod clients_settings;
 mod closed_accounts;
+mod commission;
 mod concurrency;
 mod cors;
 mod durability;

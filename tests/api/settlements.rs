@@ -11,7 +11,7 @@ use crate::users_admin::create;
 use nashub::config::Settings;
 use nashub::providers::provider_uid;
 
-async fn start(backend: Backend, sims: &Sims) -> TestHub {
+pub(crate) async fn start(backend: Backend, sims: &Sims) -> TestHub {
     let accounts = accounts(sims);
     let hub = TestHub::start_with(backend, move |s: &mut Settings| {
         s.providers = accounts;
@@ -26,7 +26,7 @@ async fn start(backend: Backend, sims: &Sims) -> TestHub {
 }
 
 /// Funds a player, moves 50.00 to LuckySports and settles one bet there.
-async fn play(
+pub(crate) async fn play(
     api: &Api,
     sims: &Sims,
     admin: &str,
@@ -42,12 +42,12 @@ async fn play(
     assert!(placed["delivered"].as_i64().unwrap() >= 2, "{placed}");
 }
 
-fn now_text(offset_ms: i64) -> String {
+pub(crate) fn now_text(offset_ms: i64) -> String {
     let t = chrono::Utc::now() + chrono::Duration::milliseconds(offset_ms);
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-async fn settle(
+pub(crate) async fn settle(
     api: &Api,
     token: &str,
     client: &str,
