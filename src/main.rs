@@ -42,6 +42,10 @@ enum Command {
     /// Re-seal every stored secret under the current secrets key (after a rotation: the old
     /// key listed in NASHUB_SECRETS_PREVIOUS_KEYS). Exits 1 if some value no key opens.
     RotateSecrets,
+    /// The way back in: reset a password, create a super admin, lift a login lock. Runs on
+    /// the hub's database (same configuration as `serve`); each action is audited.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Run a provider simulator (`jdb` or `luckysports`) over HTTP.
     Sim {
         /// `jdb` or `luckysports`.
@@ -57,6 +61,36 @@ enum Command {
         /// restarts (created if missing); without it the state is in memory only.
         #[arg(long)]
         state: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// New password for a user (generated and printed once unless --password); every session
+    /// of the user ends and its login lock is lifted.
+    /// Example: nashub admin reset-password admin
+    ResetPassword {
+        username: String,
+        /// The user's client code; omit for a platform user.
+        #[arg(long)]
+        client: Option<String>,
+        /// Use this password instead of a generated one.
+        #[arg(long, env = "NASHUB_NEW_PASSWORD")]
+        password: Option<String>,
+    },
+    /// Create another super admin (platform user).
+    /// Example: nashub admin create-super-admin ops2
+    CreateSuperAdmin {
+        username: String,
+        #[arg(long, env = "NASHUB_NEW_PASSWORD")]
+        password: Option<String>,
+    },
+    /// Clear a user's failed-login count (the 5-per-15-minutes throttle).
+    /// Example: nashub admin unlock player1 --client acme
+    Unlock {
+        username: String,
+        #[arg(long)]
+        client: Option<String>,
     },
 }
 
@@ -117,6 +151,60 @@ fn main() -> ExitCode {
                     }
                     Ok(Err(violation)) => {
                         println!("ledger violation: {violation}");
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            }
+            Command::Admin(command) => {
+                use nashub::ops::admin::{self, AdminError};
+                let store = nashub::startup::open_store(&config).await?;
+                let memory = config.settings.password_hash_memory_kib;
+                let done = match command {
+                    AdminCommand::ResetPassword {
+                        username,
+                        client,
+                        password,
+                    } => admin::reset_password(
+                        &store,
+                        memory,
+                        client.as_deref(),
+                        &username,
+                        password.as_deref(),
+                    )
+                    .await
+                    .map(|(user, secret, generated)| {
+                        if generated {
+                            println!("password of '{}' reset to: {secret}", user.username);
+                        } else {
+                            println!("password of '{}' reset", user.username);
+                        }
+                        println!("every session of the user has ended; its login lock is lifted");
+                    }),
+                    AdminCommand::CreateSuperAdmin { username, password } => {
+                        admin::create_super_admin(&store, memory, &username, password.as_deref())
+                            .await
+                            .map(|(user, secret, generated)| {
+                                if generated {
+                                    println!(
+                                        "super admin '{}' created with password: {secret}",
+                                        user.username
+                                    );
+                                } else {
+                                    println!("super admin '{}' created", user.username);
+                                }
+                            })
+                    }
+                    AdminCommand::Unlock { username, client } => {
+                        admin::unlock(&store, client.as_deref(), &username)
+                            .await
+                            .map(|user| println!("login lock of '{}' lifted", user.username))
+                    }
+                };
+                match done {
+                    Ok(()) => Ok(ExitCode::SUCCESS),
+                    Err(AdminError::Other(e)) => Err(e),
+                    Err(e) => {
+                        eprintln!("nashub admin: {e}");
                         Ok(ExitCode::from(1))
                     }
                 }

@@ -225,8 +225,13 @@ impl Infra {
 
     /// `run_nashub` with extra `NASHUB_*` variables.
     pub fn run_nashub_with(&self, command: &str, extra: &[(&str, &str)]) -> (Option<i32>, String) {
+        self.run_nashub_args(&[command], extra)
+    }
+
+    /// A `nashub` command line (subcommand and its arguments) on this infrastructure.
+    pub fn run_nashub_args(&self, args: &[&str], extra: &[(&str, &str)]) -> (Option<i32>, String) {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_nashub"))
-            .arg(command)
+            .args(args)
             .env_clear()
             .envs(self.env())
             .envs(extra.iter().copied())

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod admin_cli;
 mod audit;
 mod auth;
 mod auth_throttle;

@@ -1,0 +1,105 @@
+//! `nashub admin` (issue 24): the way back in when a password is lost or an account locked,
+//! run against the hub's own database while the hub serves; every action audited.
+
+use crate::backend_tests;
+use crate::helpers::{Backend, PASSWORD, TestHub, Tree};
+
+async fn admin_cli_resets_creates_and_unlocks(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let t = Tree::create(&api).await;
+    let infra = &hub.infra;
+
+    // Locked out: five failures in the window, then 429 even with the right password.
+    for _ in 0..5 {
+        api.try_login(Some(&t.code), "player1", "wrong-password-1")
+            .await
+            .error(401, "invalid_credentials");
+    }
+    assert_eq!(
+        api.try_login(Some(&t.code), "player1", PASSWORD)
+            .await
+            .status,
+        429
+    );
+    let (code, out) =
+        infra.run_nashub_args(&["admin", "unlock", "player1", "--client", &t.code], &[]);
+    assert_eq!(code, Some(0), "{out}");
+    api.login(Some(&t.code), "player1", PASSWORD).await;
+
+    // A forgotten password: a generated one, printed once; old sessions end.
+    let (code, out) = infra.run_nashub_args(
+        &["admin", "reset-password", "player1", "--client", &t.code],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.split("reset to: ").nth(1))
+        .expect("the new password is printed")
+        .trim()
+        .to_owned();
+    let balance = format!("/api/v1/users/{}/wallet", t.player_id);
+    assert_eq!(api.get(&t.player_token, &balance).await.status, 401);
+    api.try_login(Some(&t.code), "player1", PASSWORD)
+        .await
+        .error(401, "invalid_credentials");
+    let fresh = api.login(Some(&t.code), "player1", &secret).await;
+    api.get(fresh["access_token"].as_str().unwrap(), &balance)
+        .await
+        .ok();
+
+    // A chosen password for a platform user, and a second super admin.
+    let (code, out) = infra.run_nashub_args(
+        &["admin", "create-super-admin", "ops2"],
+        &[("NASHUB_NEW_PASSWORD", "ops2-password-123")],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let ops = api.login(None, "ops2", "ops2-password-123").await;
+    api.get(
+        ops["access_token"].as_str().unwrap(),
+        "/api/v1/audit?limit=50",
+    )
+    .await
+    .ok();
+
+    // Refusals name the problem and exit 1.
+    let (code, out) = infra.run_nashub_args(&["admin", "create-super-admin", "ops2"], &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("taken"), "{out}");
+    let (code, out) = infra.run_nashub_args(&["admin", "unlock", "nobody"], &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("no user"), "{out}");
+    let (code, out) = infra.run_nashub_args(
+        &["admin", "reset-password", "admin", "--password", "short"],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{out}");
+
+    // Each action is in the audit chain, by `cli`.
+    let audit = api
+        .get(&t.super_token, "/api/v1/audit?limit=100")
+        .await
+        .ok();
+    let actions: Vec<(&str, &str)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor_id"] == "cli")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["target_id"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    for action in ["user.unlock", "user.password_reset", "user.create"] {
+        assert!(
+            actions.iter().any(|(a, _)| *a == action),
+            "{action} not audited: {actions:?}"
+        );
+    }
+    hub.infra.assert_audit_ok();
+}
+
+backend_tests!(admin_cli_resets_creates_and_unlocks);
