@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Amount, format_minor};
+use crate::ledger::settlement::Basis;
 use crate::store::{Store, StoreError};
 
 /// Providers a client can enable (DESIGN section 10).
@@ -41,7 +42,8 @@ pub struct Settings {
     /// Browser origins (`scheme://host[:port]`) of the client's own sites allowed by CORS.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
-    /// What agents' commission is a share of: `ngr` (issue 21; the only basis so far).
+    /// What agents' commission is a share of: `ngr` or `turnover` (issue 21;
+    /// `ledger::settlement::Basis`).
     #[serde(default = "default_basis")]
     pub commission_basis: String,
     /// An agent's negative period result reduces its next periods' commission until recovered.
@@ -57,7 +59,7 @@ pub struct Settings {
 }
 
 /// Commission bases a client may choose.
-pub const COMMISSION_BASES: &[&str] = &["ngr"];
+pub const COMMISSION_BASES: &[&str] = &["ngr", "turnover"];
 /// Settlement schedules a client may choose.
 pub const SCHEDULES: &[&str] = &["none", "daily", "weekly", "monthly"];
 
@@ -130,6 +132,11 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// The commission basis (stored values were validated against [`COMMISSION_BASES`]).
+    pub fn basis(&self) -> Option<Basis> {
+        Basis::parse(&self.commission_basis)
+    }
+
     /// The cap on `kind` in minor units, if one is set (stored values were validated against
     /// the client's exponent when they were written).
     pub fn max_minor(&self, kind: LimitKind, exponent: u32) -> Option<i64> {
@@ -216,6 +223,12 @@ pub fn parse_origin(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_accepted_basis_is_one_the_settlement_knows() {
+        let known: Vec<&str> = Basis::ALL.iter().map(|b| b.as_str()).collect();
+        assert_eq!(COMMISSION_BASES, known.as_slice());
+    }
 
     #[test]
     fn origins_are_scheme_host_and_port_only() {

@@ -47,7 +47,7 @@ pub struct SettingsPatch {
     #[schema(example = json!(["https://play.brand.example"]))]
     allowed_origins: Option<Vec<String>>,
     /// what agents' commission is a share of (issue 21)
-    #[schema(pattern = "^ngr$", example = "ngr")]
+    #[schema(pattern = "^(ngr|turnover)$", example = "ngr")]
     commission_basis: Option<String>,
     /// a negative period result reduces the agent's next periods' commission until recovered
     commission_negative_carryover: Option<bool>,
@@ -147,8 +147,8 @@ pub struct SettingsView {
     limits: Limits,
     /// Sites of the client that browsers may call the API from (CORS)
     allowed_origins: Vec<String>,
-    /// what agents' commission is a share of
-    #[schema(example = "ngr")]
+    /// what agents' commission is a share of: ngr, or turnover (the players' stakes)
+    #[schema(pattern = "^(ngr|turnover)$", example = "ngr")]
     commission_basis: String,
     commission_negative_carryover: bool,
     /// none, daily, weekly or monthly

@@ -23,7 +23,7 @@ use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
 use crate::domain::{Amount, Currency, Role, now_ms, rfc3339_ms};
-use crate::ledger::settlement::Rate;
+use crate::ledger::settlement::{Basis, Rate};
 use crate::settlements::commission::{self, AgentTree, Step, StepError};
 use crate::settlements::revenue::{self, CollectError, CollectRequest};
 use crate::settlements::scheduler::{Schedule, period_of};
@@ -76,7 +76,8 @@ pub struct CurrentCommission {
     /// RFC 3339
     as_of: String,
     currency: String,
-    #[schema(example = "ngr")]
+    /// ngr, or turnover (the players' stakes)
+    #[schema(pattern = "^(ngr|turnover)$", example = "ngr")]
     basis: String,
     rate: String,
     players: i64,
@@ -102,7 +103,8 @@ pub struct SessionCommission {
     /// RFC 3339
     ended_at: String,
     currency: String,
-    #[schema(example = "ngr")]
+    /// ngr, or turnover (the players' stakes)
+    #[schema(pattern = "^(ngr|turnover)$", example = "ngr")]
     basis: String,
     /// decimal string
     basis_amount: String,
@@ -212,6 +214,10 @@ async fn client_of(state: &AppState, user: &UserRow) -> Result<ClientRow, ApiErr
 
 fn client_max(settings: &crate::clients::settings::Settings) -> Result<Rate, ApiError> {
     Rate::parse(&settings.commission_rate).ok_or_else(ApiError::internal)
+}
+
+fn basis(settings: &crate::clients::settings::Settings) -> Result<Basis, ApiError> {
+    settings.basis().ok_or_else(ApiError::internal)
 }
 
 async fn rate_view(state: &AppState, user: &UserRow) -> Result<RateView, ApiError> {
@@ -359,6 +365,7 @@ pub async fn current(
         &client.id,
         &user.id,
         client_max(&settings)?,
+        basis(&settings)?,
         start,
         settings.commission_negative_carryover,
     )
@@ -418,9 +425,15 @@ pub async fn session(
     let client = client_of(&state, &player).await?;
     let currency = client.currency.clone();
     let settings = client_settings::load(&state, &client.id).await?;
-    let sc =
-        commission::session_commission(&state.store, &session, ended_at, client_max(&settings)?)
-            .await?;
+    let basis = basis(&settings)?;
+    let sc = commission::session_commission(
+        &state.store,
+        &session,
+        ended_at,
+        client_max(&settings)?,
+        basis,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(SessionCommission {
         session_id: session.id.clone(),
         user_id: session.user_id.clone(),
@@ -429,7 +442,7 @@ pub async fn session(
         started_at: rfc3339_ms(session.started_at),
         ended_at: rfc3339_ms(ended_at),
         currency: currency.code.clone(),
-        basis: "ngr".into(),
+        basis: basis.as_str().into(),
         basis_amount: currency.format(sc.basis),
         items: sc
             .shares

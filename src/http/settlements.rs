@@ -82,7 +82,8 @@ pub struct SettlementView {
 pub struct Commission {
     agent_id: String,
     players: i64,
-    /// decimal string
+    /// the players' basis together (kept under this name: it is their turnover when basis is
+    /// turnover), decimal string
     ngr: String,
     rate: String,
     /// decimal string
@@ -91,9 +92,11 @@ pub struct Commission {
     /// calculated → approved → paid, or held (held → approved)
     #[schema(pattern = "^(calculated|approved|held|paid)$", example = "paid")]
     status: String,
-    /// what ngr is a sum of
-    #[schema(example = "ngr")]
+    /// what the commission is a share of: ngr, or turnover (the players' stakes)
+    #[schema(pattern = "^(ngr|turnover)$", example = "ngr")]
     basis: String,
+    /// the players' basis together (NGR or turnover), decimal string
+    basis_amount: String,
     /// the differential result before carry-over, decimal string
     earned: String,
     /// negative result brought in from earlier periods (≤ 0), decimal string
@@ -164,6 +167,7 @@ pub async fn create(
             ip: peer_ip(&req),
             commission_rate: &settings.commission_rate,
             revenue_share_rate: &settings.revenue_share_rate,
+            commission_basis: &settings.commission_basis,
             grace_secs: state.config.settings.settlement_grace_secs,
             carry_over: settings.commission_negative_carryover,
             origin: "manual",
@@ -269,6 +273,7 @@ pub(crate) fn view(s: &Settlement, currency: &Currency) -> SettlementView {
                 transaction_id: c.journal_id.clone(),
                 status: c.status.clone(),
                 basis: c.basis.clone(),
+                basis_amount: currency.format(c.ngr),
                 earned: currency.format(c.earned),
                 carried_in: currency.format(c.carried_in),
                 carry_out: currency.format(c.carry_out),

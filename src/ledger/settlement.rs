@@ -7,12 +7,14 @@
 //!   agent's; none set: the client's `commission_rate`). A player's nearest agent earns its full
 //!   rate × the player's basis, every agent above it (its rate − the rate of its child agent on
 //!   the path to the player) × that basis, so the levels together earn the top agent's rate;
-//! - the basis is the player's NGR (what the house won from them at the providers);
+//! - the basis is the player's NGR (what the house won from them at the providers) or, with
+//!   the client's `commission_basis` = `turnover`, the player's turnover (the stakes of the
+//!   rounds they played; never negative, so it never makes a negative result to carry);
 //! - an agent's period result is the sum over its players together, `floor`ed; a negative
 //!   result pays nothing and, when the client carries negative periods over, is carried into
 //!   the agent's next periods (`carried_in` ≤ 0) until recovered;
 //! - the platform's share is `floor(revenue_share_rate × (client NGR − commissions))`, zero
-//!   when that is not positive.
+//!   when that is not positive, whatever the commission basis.
 
 use std::collections::BTreeMap;
 
@@ -65,6 +67,30 @@ impl Rate {
     }
 }
 
+/// What agents' commission is a share of (client setting `commission_basis`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// Net gaming revenue: what the house won from the player.
+    Ngr,
+    /// The stakes of the player's rounds (a resettled round once, at its latest stake).
+    Turnover,
+}
+
+impl Basis {
+    pub const ALL: [Basis; 2] = [Basis::Ngr, Basis::Turnover];
+
+    pub fn parse(text: &str) -> Option<Basis> {
+        Basis::ALL.into_iter().find(|b| b.as_str() == text)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Ngr => "ngr",
+            Basis::Turnover => "turnover",
+        }
+    }
+}
+
 /// One player's result in the period and the agents above it, nearest first, with their
 /// effective rates.
 #[derive(Debug, Clone)]
@@ -73,7 +99,8 @@ pub struct PlayerResult {
     pub agents: Vec<(String, Rate)>,
     /// The player's NGR (revenue share and, with basis `ngr`, commission).
     pub ngr: i64,
-    /// What the commission is a share of (the NGR for basis `ngr`).
+    /// What the commission is a share of: the NGR for basis `ngr`, the turnover (≥ 0) for
+    /// basis `turnover`.
     pub basis: i64,
 }
 
@@ -273,6 +300,52 @@ mod tests {
         assert_eq!(f.commission_total, 900);
         assert_eq!(f.revenue_base, 8_600);
         assert_eq!(f.revenue_share, 1_720);
+    }
+
+    /// Basis `turnover`: the same differential rates on each player's turnover, paid even
+    /// when the player won (no negative result to carry); the platform's share stays on
+    /// NGR − commissions.
+    #[test]
+    fn turnover_basis_pays_on_stakes_and_shares_on_ngr() {
+        let on_turnover = |u: &str, agents: &[(&str, i64)], ngr: i64, turnover: i64| PlayerResult {
+            basis: turnover,
+            ..player(u, agents, ngr)
+        };
+        let players = [
+            // Staked 200.00, lost 30.00.
+            on_turnover("p1", &[("a2", 100), ("a1", 300)], 3_000, 20_000),
+            // Staked 50.00, won 12.00: still turnover.
+            on_turnover("p2", &[("a1", 300)], -1_200, 5_000),
+            // Staked 0.99 under a 0.5% agent: less than a minor unit, floored to 0.
+            on_turnover("p3", &[("a3", 50)], 99, 99),
+        ];
+        let carry = |_: &str| 0;
+        let f = compute(&players, 0, Rate(5_000), Some(&carry)).unwrap();
+        let line = |a: &str| f.commissions.iter().find(|c| c.agent_id == a).unwrap();
+        // a2: 1% of 20,000; a1: (3% − 1%) of 20,000 + 3% of 5,000.
+        assert_eq!((line("a2").basis, line("a2").amount), (20_000, 200));
+        assert_eq!((line("a1").players, line("a1").basis), (2, 25_000));
+        assert_eq!((line("a1").earned, line("a1").amount), (550, 550));
+        assert_eq!((line("a3").earned, line("a3").amount), (0, 0));
+        assert!(f.commissions.iter().all(|c| c.carry_out == 0));
+        assert_eq!(f.commission_total, 750);
+        assert_eq!(f.ngr, 1_899);
+        // 50% of (18.99 − 7.50).
+        assert_eq!((f.revenue_base, f.revenue_share), (1_149, 574));
+        // Commission on turnover may exceed the NGR: no share, never a negative one.
+        let f = compute(
+            &[on_turnover("p2", &[("a1", 300)], -1_200, 5_000)],
+            0,
+            Rate(5_000),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (f.commission_total, f.revenue_base, f.revenue_share),
+            (150, 0, 0)
+        );
+        assert_eq!(Basis::parse("turnover"), Some(Basis::Turnover));
+        assert_eq!(Basis::parse("ggr"), None);
     }
 
     #[test]

@@ -360,27 +360,11 @@ impl ProviderAdapter for JdbAdapter {
             }
             let mut reports = Vec::new();
             for round in answer["data"].as_array().into_iter().flatten() {
-                let id = match &round["historyId"] {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let (Some(uid), Some(total)) = (
-                    round["playerId"].as_str(),
-                    from_json_number(&round["total"], HISTORY_EXPONENT),
-                ) else {
-                    tracing::warn!(round = %id, "unreadable JDB round skipped");
+                let Some(report) = history_round(round) else {
+                    tracing::warn!(round = %round["historyId"], "unreadable JDB round skipped");
                     continue;
                 };
-                // A settled round is final: one version, `total` = bet (negative) + win.
-                reports.push(RoundReport {
-                    uid: uid.to_owned(),
-                    round_id: id,
-                    version: 1,
-                    status: "settled".into(),
-                    net_wire: total,
-                    wire_exponent: HISTORY_EXPONENT,
-                    final_state: true,
-                });
+                reports.push(report);
             }
             Ok((reports, end))
         })
@@ -396,6 +380,29 @@ impl ProviderAdapter for JdbAdapter {
     }
 }
 
+/// One action 29/64 record as a round report, amounts at [`HISTORY_EXPONENT`]. A settled round
+/// is final: one version. Our reading: `total` = `bet` + `win` with `bet` negative (what left
+/// the player); the stake is `bet`'s magnitude. None when a field is missing or not exact.
+fn history_round(round: &Value) -> Option<RoundReport> {
+    let id = match &round["historyId"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let uid = round["playerId"].as_str()?;
+    let total = from_json_number(&round["total"], HISTORY_EXPONENT)?;
+    let stake = from_json_number(&round["bet"], HISTORY_EXPONENT)?.checked_abs()?;
+    Some(RoundReport {
+        uid: uid.to_owned(),
+        round_id: id,
+        version: 1,
+        status: "settled".into(),
+        net_wire: total,
+        stake_wire: stake,
+        wire_exponent: HISTORY_EXPONENT,
+        final_state: true,
+    })
+}
+
 /// Our reading of JDB's `gType` (action 49): 0 slots, 7 fishing, 9 arcade, 12 lottery, 18 card
 /// games; anything else is `other` until JDB's table says more.
 pub fn game_type(g_type: &str) -> &'static str {
@@ -406,5 +413,28 @@ pub fn game_type(g_type: &str) -> &'static str {
         "12" => "lottery",
         "18" => "card",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_history_record_carries_its_stake() {
+        let r = history_round(&json!({
+            "historyId": 7, "playerId": "u1", "bet": -1.5, "win": 4, "total": 2.5,
+        }))
+        .unwrap();
+        assert_eq!((r.round_id.as_str(), r.uid.as_str()), ("7", "u1"));
+        assert_eq!(
+            (r.net_wire, r.stake_wire, r.wire_exponent),
+            (25_000, 15_000, 4)
+        );
+        // A bet with more decimals than the wire carries, or none at all: unreadable.
+        for bad in [json!("-1.00001"), Value::Null] {
+            let record = json!({ "historyId": "8", "playerId": "u1", "bet": bad, "total": 0 });
+            assert!(history_round(&record).is_none(), "{record}");
+        }
     }
 }

@@ -313,13 +313,15 @@ fn parse_bet(bet: &Value, cancelled: bool) -> Result<RoundReport, CallbackError>
         .as_i64()
         .filter(|v| *v > 0)
         .ok_or_else(|| CallbackError::Malformed("bet.version missing".into()))?;
-    // A cancelled, void, refunded or rejected bet gives the stake back: net zero.
-    let net = match status.as_str() {
-        "void" | "refunded" | "rejected" => 0,
-        _ if cancelled => 0,
-        _ => payout
+    // A cancelled, void, refunded or rejected bet gives the stake back: net zero, and no
+    // turnover (the stake did not stand).
+    let stands = !cancelled && !matches!(status.as_str(), "void" | "refunded" | "rejected");
+    let net = if stands {
+        payout
             .checked_sub(stake)
-            .ok_or_else(|| CallbackError::Malformed("amounts overflow".into()))?,
+            .ok_or_else(|| CallbackError::Malformed("amounts overflow".into()))?
+    } else {
+        0
     };
     Ok(RoundReport {
         uid: text("member_id")?,
@@ -328,6 +330,36 @@ fn parse_bet(bet: &Value, cancelled: bool) -> Result<RoundReport, CallbackError>
         final_state: status != "running" && status != "pending",
         status,
         net_wire: net,
+        stake_wire: if stands { stake } else { 0 },
         wire_exponent: WIRE_EXPONENT,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bet(status: &str) -> Value {
+        json!({
+            "bet_id": "b1", "member_id": "m1", "stake": 250, "payout": 600,
+            "status": status, "version": 3,
+        })
+    }
+
+    #[test]
+    fn a_bet_that_stands_is_turnover_a_returned_one_is_not() {
+        let won = parse_bet(&bet("won"), false).unwrap();
+        assert_eq!((won.net_wire, won.stake_wire), (350, 250));
+        let running = parse_bet(&bet("running"), false).unwrap();
+        assert_eq!(running.stake_wire, 250);
+        for status in ["void", "refunded", "rejected"] {
+            let r = parse_bet(&bet(status), false).unwrap();
+            assert_eq!((r.net_wire, r.stake_wire), (0, 0), "{status}");
+        }
+        let cancelled = parse_bet(&bet("won"), true).unwrap();
+        assert_eq!((cancelled.net_wire, cancelled.stake_wire), (0, 0));
+        let mut negative = bet("lost");
+        negative["stake"] = json!(-1);
+        assert!(parse_bet(&negative, false).is_err());
+    }
 }

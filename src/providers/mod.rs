@@ -112,6 +112,9 @@ pub struct RoundReport {
     pub status: String,
     /// Payout minus stake, in wire units with `wire_exponent` decimals.
     pub net_wire: i64,
+    /// The stake (bet amount, ≥ 0) in the same units: the round's turnover. 0 for a bet that
+    /// does not stand (void, refunded, rejected, cancelled: the stake went back).
+    pub stake_wire: i64,
     pub wire_exponent: u32,
     /// The round is over (settled or cancelled): the player's session at this provider may end.
     pub final_state: bool,

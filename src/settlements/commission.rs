@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use serde_json::json;
 
 use super::poster;
-use super::service::{SettleError, journal_id_floor, period_figures};
+use super::service::{Rates, SettleError, journal_id_floor, period_figures};
 use crate::actors::wallet_registry::{WalletError, WalletRegistry};
 use crate::audit::Event;
 use crate::domain::{Role, UserStatus, now_ms};
 use crate::ledger::accounts::{game_results, house_id, wallet_id};
-use crate::ledger::settlement::{CommissionLine, Rate, differential};
+use crate::ledger::settlement::{Basis, CommissionLine, Rate, differential};
 use crate::store::{CommissionRow, GameSessionInfo, Store, StoreError, UserRow};
 
 /// The client's agents with their own rates, read once per computation.
@@ -243,8 +243,9 @@ pub async fn step(
 }
 
 /// What each agent above a session's player would earn from the session: `(agent, effective
-/// rate, differential rate in ten-thousandths, amount)`, nearest first; the amount is signed
-/// (a session the player won reduces the agent's period) and truncated toward zero.
+/// rate, differential rate in ten-thousandths, amount)`, nearest first, on the session's NGR
+/// (signed: a session the player won reduces the agent's period) or, with basis `turnover`, on
+/// the stakes of its rounds; truncated toward zero.
 pub struct SessionCommission {
     pub basis: i64,
     pub shares: Vec<(String, Rate, i64, i64)>,
@@ -255,21 +256,38 @@ pub async fn session_commission(
     session: &GameSessionInfo,
     ended_at: i64,
     client_max: Rate,
+    basis: Basis,
 ) -> Result<SessionCommission, SettleError> {
-    let account = house_id(&session.client_id, &game_results(&session.provider));
-    let subject = wallet_id(&session.user_id);
-    let basis = store
-        .ngr_by_subject(
-            &session.client_id,
-            &[account],
-            &journal_id_floor(session.started_at),
-            &journal_id_floor(ended_at.saturating_add(1)),
-        )
-        .await?
-        .into_iter()
-        .filter(|r| r.subject_account_id == subject)
-        .map(|r| r.ngr)
-        .sum::<i64>();
+    let end = ended_at.saturating_add(1);
+    let basis = match basis {
+        Basis::Ngr => {
+            let account = house_id(&session.client_id, &game_results(&session.provider));
+            let subject = wallet_id(&session.user_id);
+            store
+                .ngr_by_subject(
+                    &session.client_id,
+                    &[account],
+                    &journal_id_floor(session.started_at),
+                    &journal_id_floor(end),
+                )
+                .await?
+                .into_iter()
+                .filter(|r| r.subject_account_id == subject)
+                .map(|r| r.ngr)
+                .sum::<i64>()
+        }
+        Basis::Turnover => store
+            .turnover_by_player(
+                &session.client_id,
+                session.started_at,
+                end,
+                Some((&session.user_id, &session.provider)),
+            )
+            .await?
+            .into_iter()
+            .map(|t| t.turnover)
+            .sum::<i64>(),
+    };
     let mut tree = AgentTree::load(store, &session.client_id, client_max).await?;
     let chain = tree.chain(store, &session.user_id).await?;
     let rates: Vec<Rate> = chain.iter().map(|(_, r)| *r).collect();
@@ -291,6 +309,7 @@ pub async fn current(
     client_id: &str,
     agent_id: &str,
     client_max: Rate,
+    basis: Basis,
     start: i64,
     carry_over: bool,
 ) -> Result<(CommissionLine, i64), SettleError> {
@@ -298,8 +317,11 @@ pub async fn current(
     let figures = period_figures(
         store,
         client_id,
-        client_max,
-        Rate::from_per_10k(0).unwrap_or(client_max),
+        Rates {
+            commission: client_max,
+            share: Rate::from_per_10k(0).unwrap_or(client_max),
+            basis,
+        },
         start,
         end + 1,
         carry_over,

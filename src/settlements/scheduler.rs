@@ -200,6 +200,7 @@ async fn settle_client(
                 ip: None,
                 commission_rate: &settings.commission_rate,
                 revenue_share_rate: &settings.revenue_share_rate,
+                commission_basis: &settings.commission_basis,
                 grace_secs,
                 carry_over: settings.commission_negative_carryover,
                 origin: "scheduled",

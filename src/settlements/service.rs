@@ -4,6 +4,8 @@
 //! [`poster`] post whatever is still missing. The HTTP handler parses, authorizes
 //! and calls [`settle`] once.
 
+use std::collections::BTreeMap;
+
 use serde_json::json;
 
 use super::commission::AgentTree;
@@ -13,7 +15,7 @@ use crate::actors::wallet_registry::WalletRegistry;
 use crate::audit::Event;
 use crate::domain::{Currency, new_id, now_ms, rfc3339_ms};
 use crate::ledger::accounts::{game_results, house_id};
-use crate::ledger::settlement::{self, Figures, PlayerResult, Rate};
+use crate::ledger::settlement::{self, Basis, Figures, PlayerResult, Rate};
 use crate::store::{
     ClientRow, CommissionRow, FixOutcome, RevenueShareRow, Settlement, SettlementRow, Store,
     StoreError,
@@ -37,6 +39,8 @@ pub struct SettleRequest<'a> {
     /// The client settings' rates at settlement time (decimal strings, as stored).
     pub commission_rate: &'a str,
     pub revenue_share_rate: &'a str,
+    /// The client settings' `commission_basis` at settlement time.
+    pub commission_basis: &'a str,
     /// `settlement_grace_secs`: how long ago the period must have ended.
     pub grace_secs: i64,
     /// `commission_negative_carryover`: agents' negative results carry into later periods.
@@ -131,6 +135,7 @@ pub async fn settle(
         ip,
         commission_rate,
         revenue_share_rate,
+        commission_basis,
         grace_secs,
         carry_over,
         origin,
@@ -140,14 +145,18 @@ pub async fn settle(
     let currency = client.currency.clone();
     let commission_rate = Rate::parse(commission_rate).ok_or(SettleError::Internal)?;
     let share_rate = Rate::parse(revenue_share_rate).ok_or(SettleError::Internal)?;
+    let basis = Basis::parse(commission_basis).ok_or(SettleError::Internal)?;
 
     let mut attempts = 0;
     let (figures, settlement_id, fixed) = loop {
         let figures = period_figures(
             store,
             &client.id,
-            commission_rate,
-            share_rate,
+            Rates {
+                commission: commission_rate,
+                share: share_rate,
+                basis,
+            },
             start,
             end,
             carry_over,
@@ -159,7 +168,11 @@ pub async fn settle(
             client,
             &currency,
             &figures,
-            share_rate,
+            Rates {
+                commission: commission_rate,
+                share: share_rate,
+                basis,
+            },
             Header {
                 key: &key,
                 start,
@@ -186,6 +199,7 @@ pub async fn settle(
                     "period_start": rfc3339_ms(start),
                     "period_end": rfc3339_ms(end),
                     "origin": origin,
+                    "commission_basis": basis.as_str(),
                     "ngr": currency.format(figures.ngr),
                     "commission_total": currency.format(figures.commission_total),
                     "revenue_share": currency.format(figures.revenue_share),
@@ -233,7 +247,7 @@ fn fixed_settlement(
     client: &ClientRow,
     currency: &Currency,
     figures: &Figures,
-    share_rate: Rate,
+    rates: Rates,
     h: Header<'_>,
 ) -> Settlement {
     Settlement {
@@ -264,7 +278,7 @@ fn fixed_settlement(
                 amount: c.amount,
                 journal_id: None,
                 status: if h.pay_now { "approved" } else { "calculated" }.into(),
-                basis: "ngr".into(),
+                basis: rates.basis.as_str().into(),
                 earned: c.earned,
                 carried_in: c.carried_in,
                 carry_out: c.carry_out,
@@ -274,21 +288,30 @@ fn fixed_settlement(
             settlement_id: settlement_id.to_owned(),
             client_id: client.id.clone(),
             base: figures.revenue_base,
-            rate: share_rate.to_text(),
+            rate: rates.share.to_text(),
             amount: figures.revenue_share,
             journal_id: None,
         },
     }
 }
 
-/// The figures of `[start, end)` for a client: every player's NGR from the journal, the agents
-/// above each with their effective rates, and (with `carry_over`) each agent's stored carry.
-/// Also what `GET /users/{id}/commission/current` shows of the open period.
+/// The rates and basis a computation applies (client settings).
+#[derive(Debug, Clone, Copy)]
+pub struct Rates {
+    /// The client's `commission_rate`: its maximum and every agent's default.
+    pub commission: Rate,
+    pub share: Rate,
+    pub basis: Basis,
+}
+
+/// The figures of `[start, end)` for a client: every player's NGR from the journal and, with
+/// basis `turnover`, their turnover from `game_rounds` (rounds first applied in the period),
+/// the agents above each with their effective rates, and (with `carry_over`) each agent's
+/// stored carry. Also what `GET /users/{id}/commission/current` shows of the open period.
 pub async fn period_figures(
     store: &Store,
     client_id: &str,
-    commission_rate: Rate,
-    share_rate: Rate,
+    rates: Rates,
     start: i64,
     end: i64,
     carry_over: bool,
@@ -305,17 +328,12 @@ pub async fn period_figures(
             &id_floor(end),
         )
         .await?;
-    let mut tree = AgentTree::load(store, client_id, commission_rate).await?;
-    let mut players = Vec::new();
+    // player -> (NGR, turnover)
+    let mut results: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     let mut unattributed: i64 = 0;
     for row in by_subject {
         match row.subject_account_id.strip_prefix("w:") {
-            Some(user_id) => players.push(PlayerResult {
-                user_id: user_id.to_owned(),
-                agents: tree.chain(store, user_id).await?,
-                ngr: row.ngr,
-                basis: row.ngr,
-            }),
+            Some(user_id) => results.entry(user_id.to_owned()).or_default().0 = row.ngr,
             // Rounds recorded before entries named their player.
             None => {
                 unattributed = unattributed
@@ -323,6 +341,28 @@ pub async fn period_figures(
                     .ok_or(SettleError::Internal)?;
             }
         }
+    }
+    if rates.basis == Basis::Turnover {
+        // A player who only staked what came back (a draw: no entry) has turnover too.
+        for t in store
+            .turnover_by_player(client_id, start, end, None)
+            .await?
+        {
+            results.entry(t.user_id).or_default().1 = t.turnover;
+        }
+    }
+    let mut tree = AgentTree::load(store, client_id, rates.commission).await?;
+    let mut players = Vec::with_capacity(results.len());
+    for (user_id, (ngr, turnover)) in results {
+        players.push(PlayerResult {
+            agents: tree.chain(store, &user_id).await?,
+            user_id,
+            ngr,
+            basis: match rates.basis {
+                Basis::Ngr => ngr,
+                Basis::Turnover => turnover,
+            },
+        });
     }
     let carries: std::collections::HashMap<String, i64> = if carry_over {
         store
@@ -337,7 +377,7 @@ pub async fn period_figures(
     settlement::compute(
         &players,
         unattributed,
-        share_rate,
+        rates.share,
         carry_over.then_some(&carry as &dyn Fn(&str) -> i64),
     )
     .map_err(|e| SettleError::Invalid(e.to_string()))

@@ -56,6 +56,8 @@ pub struct RoundUpdate {
     pub status: String,
     /// Payout minus stake, minor units.
     pub net: i64,
+    /// The stake (turnover, ≥ 0), minor units.
+    pub stake: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

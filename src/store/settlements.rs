@@ -82,7 +82,27 @@ pub struct SubjectNgr {
     pub ngr: i64,
 }
 
+/// A player's turnover over a period: the stakes of the rounds first applied in it.
+#[derive(Debug, Clone)]
+pub struct PlayerTurnover {
+    pub user_id: String,
+    pub turnover: i64,
+}
+
 impl Store {
+    /// Turnover per player of the rounds first applied in `[start_ms, end_ms)` (each round
+    /// once, at its latest version's stake); `only` = `(user, provider)` narrows it to one
+    /// player's rounds at one provider.
+    pub async fn turnover_by_player(
+        &self,
+        client_id: &str,
+        start_ms: i64,
+        end_ms: i64,
+        only: Option<(&str, &str)>,
+    ) -> StoreResult<Vec<PlayerTurnover>> {
+        dispatch!(self, b => b.turnover_by_player(client_id, start_ms, end_ms, only).await)
+    }
+
     /// The house's game results per subject in `[start_id, end_id)` of journal ids (UUIDv7,
     /// so an id range is a time range served by the `(client_id, id)` index).
     pub async fn ngr_by_subject(

@@ -316,13 +316,15 @@ impl Backend {
     }
 
     /// Applies one version of a round: only a higher version than the one applied moves money,
-    /// by the difference of net results, in the same transaction as the round row.
+    /// by the difference of net results, in the same transaction as the round row. The row
+    /// keeps the latest version's stake; `created_at` (first applied) never changes.
     pub async fn apply_round(
         &self,
         r: &RoundUpdate,
         entry_for: &(dyn Fn(i64) -> Option<NewEntry> + Sync),
         audit_key: &[u8; 32],
     ) -> StoreResult<RoundOutcome> {
+        let now = crate::domain::now_ms();
         let mut tx = self.write.begin().await?;
         let existing = sqlx::query("SELECT version, net FROM game_rounds WHERE client_id = ? AND provider = ? AND round_id = ?")
             .bind(&r.client_id)
@@ -339,13 +341,14 @@ impl Backend {
                 }
                 let net: i64 = row.try_get("net")?;
                 let updated = sqlx::query(
-                    "UPDATE game_rounds SET version = ?, status = ?, net = ?, updated_at = ? \
+                    "UPDATE game_rounds SET version = ?, status = ?, net = ?, stake = ?, updated_at = ? \
                      WHERE client_id = ? AND provider = ? AND round_id = ? AND version = ?",
                 )
                 .bind(r.version)
                 .bind(&r.status)
                 .bind(r.net)
-                .bind(crate::domain::now_ms())
+                .bind(r.stake)
+                .bind(now)
                 .bind(&r.client_id)
                 .bind(&r.provider)
                 .bind(&r.round_id)
@@ -361,8 +364,8 @@ impl Backend {
             }
             None => {
                 let inserted = sqlx::query(
-                    "INSERT INTO game_rounds (client_id, provider, round_id, user_id, version, status, net, updated_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO game_rounds (client_id, provider, round_id, user_id, version, status, net, stake, updated_at, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&r.client_id)
                 .bind(&r.provider)
@@ -371,7 +374,9 @@ impl Backend {
                 .bind(r.version)
                 .bind(&r.status)
                 .bind(r.net)
-                .bind(crate::domain::now_ms())
+                .bind(r.stake)
+                .bind(now)
+                .bind(now)
                 .execute(&mut *tx)
                 .await;
                 match inserted {

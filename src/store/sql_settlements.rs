@@ -2,7 +2,8 @@
 // `BEGIN_WRITE`).
 
 use super::settlements::{
-    CommissionRow, FixOutcome, RevenueShareRow, Settlement, SettlementRow, SubjectNgr,
+    CommissionRow, FixOutcome, PlayerTurnover, RevenueShareRow, Settlement, SettlementRow,
+    SubjectNgr,
 };
 
 macro_rules! settlement_columns {
@@ -94,6 +95,42 @@ impl Backend {
                 Ok(SubjectNgr {
                     subject_account_id: row.try_get("subject")?,
                     ngr: sum_text(row, "ngr")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn turnover_by_player(
+        &self,
+        client_id: &str,
+        start_ms: i64,
+        end_ms: i64,
+        only: Option<(&str, &str)>,
+    ) -> StoreResult<Vec<PlayerTurnover>> {
+        let filter = if only.is_some() {
+            " AND user_id = ? AND provider = ?"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT user_id, CAST(SUM(stake) AS CHAR) AS turnover FROM game_rounds \
+             WHERE client_id = ? AND created_at >= ? AND created_at < ?{filter} \
+             GROUP BY user_id ORDER BY user_id"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(client_id)
+            .bind(start_ms)
+            .bind(end_ms);
+        if let Some((user_id, provider)) = only {
+            q = q.bind(user_id).bind(provider);
+        }
+        q.fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(PlayerTurnover {
+                    user_id: row.try_get("user_id")?,
+                    turnover: sum_text(row, "turnover")?,
                 })
             })
             .collect()

@@ -229,6 +229,10 @@ impl Providers {
         let currency = &client.currency;
         let net = units::rescale(report.net_wire, report.wire_exponent, currency.exponent)
             .ok_or_else(|| CallbackError::Malformed("amount does not convert exactly".into()))?;
+        // The turnover, converted as exactly as the net: a stake that does not is refused.
+        let stake = units::rescale(report.stake_wire, report.wire_exponent, currency.exponent)
+            .filter(|s| *s >= 0)
+            .ok_or_else(|| CallbackError::Malformed("stake does not convert exactly".into()))?;
         self.ensure_house(&client).await?;
         let round = RoundUpdate {
             client_id: client.id.clone(),
@@ -238,6 +242,7 @@ impl Providers {
             version: report.version,
             status: report.status.clone(),
             net,
+            stake,
         };
         let held = house_id(&client.id, &held_at_provider(provider));
         let results = house_id(&client.id, &game_results(provider));

@@ -1,13 +1,14 @@
 //! Issue 21: differential commission up a 4-level agent tree against a hand-computed table,
 //! agents' rates within their upline's, negative carry-over across two periods, a commission
 //! line's statuses (illegal steps 409), revenue collections replayed by key, what a game
-//! session earns each agent, and scheduled settlement done once by two nodes on one database.
+//! session earns each agent, scheduled settlement done once by two nodes on one database, and
+//! commission on turnover (stakes from both simulators, a resettled bet counted once).
 
 use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{Api, Backend, HubProcess, Infra, Tree};
-use crate::providers::{account_balance, cents, start_sims};
+use crate::providers::{Sims, account_balance, cents, move_money, place_bet, scalar, start_sims};
 use crate::settlements::{now_text, play, settle, start};
 use crate::users_admin::create;
 
@@ -492,8 +493,215 @@ async fn scheduled_settlement_runs_once_across_two_nodes(backend: Backend) {
     infra.assert_ledger_ok();
 }
 
+/// Moves 50.00 of a fresh 100.00 deposit to `provider`.
+async fn fund(api: &Api, admin: &str, player: &str, token: &str, provider: &str) {
+    api.deposit(admin, player, "100").await;
+    let moved = move_money(api, token, player, provider, "transfer-in", "50").await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+}
+
+/// One JDB round (amounts in cents), waited for until the reconciler has pulled it.
+async fn jdb_round(hub: &crate::helpers::TestHub, sims: &Sims, player: &str, bet: i64, win: i64) {
+    let uid = nashub::providers::provider_uid(player);
+    let res = reqwest::Client::new()
+        .post(format!("{}/sim/play", sims.jdb.base_url()))
+        .json(&json!({ "uid": uid, "bet": bet, "win": win }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let sql =
+        format!("SELECT COUNT(*) FROM game_rounds WHERE provider = 'jdb' AND user_id = '{player}'");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while scalar(&hub.infra, &sql).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "JDB round never pulled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Client basis `turnover`: admin ─ A1 (0.04) ─ A2 (0.01) ─ P; Q directly under A1.
+/// P: LuckySports stake 10.00, paid 25.00 then resettled to 5.00 (three versions: turnover
+/// 10.00 once, NGR 5.00), and a JDB round bet 4.00, won 0 (turnover 4.00, NGR 4.00).
+/// Q: LuckySports stake 6.00 paid 6.00 (a draw: no journal entry, turnover 6.00).
+///
+/// | agent | from P (turnover 14.00)   | from Q (turnover 6.00) | total | players | basis |
+/// |-------|---------------------------|------------------------|-------|---------|-------|
+/// | A2    | 0.01 × 14.00 = 0.14       | –                      | 0.14  | 1       | 14.00 |
+/// | A1    | (0.04−0.01) × 14 = 0.42   | 0.04 × 6.00 = 0.24     | 0.66  | 2       | 20.00 |
+/// Sum 0.80 = 0.04 × 20.00. NGR 9.00; revenue share 10% × (9.00 − 0.80) = 0.82.
+async fn commission_on_turnover(backend: Backend) {
+    let sims = start_sims();
+    let hub = start(backend, &sims).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let settings = format!("/api/v1/clients/{}/settings", tree.client_id);
+    api.patch(
+        &tree.super_token,
+        &settings,
+        json!({ "commission_basis": "ggr" }),
+    )
+    .await
+    .error(422, "validation_error");
+    let patched = api
+        .patch(
+            &tree.super_token,
+            &settings,
+            json!({ "commission_rate": "0.5", "revenue_share_rate": "0.1", "commission_basis": "turnover" }),
+        )
+        .await
+        .ok();
+    assert_eq!(patched["commission_basis"], "turnover");
+    let a1 = create(&api, &tree.admin_token, &tree.admin_id, "agent", "tv_a1").await;
+    let a1_token = api.token(Some(&tree.code), "tv_a1").await;
+    let a2 = create(&api, &a1_token, &a1, "agent", "tv_a2").await;
+    let a2_token = api.token(Some(&tree.code), "tv_a2").await;
+    let p = create(&api, &a2_token, &a2, "player", "tv_p").await;
+    let q = create(&api, &a1_token, &a1, "player", "tv_q").await;
+    set_rate(&api, &tree.admin_token, &a1, "0.04").await.ok();
+    set_rate(&api, &a1_token, &a2, "0.01").await.ok();
+    let p_token = api.token(Some(&tree.code), "tv_p").await;
+    let q_token = api.token(Some(&tree.code), "tv_q").await;
+
+    let start_at = now_text(-60_000);
+    let admin = &tree.admin_token;
+    fund(&api, admin, &p, &p_token, "luckysports").await;
+    fund(&api, admin, &p, &p_token, "jdb").await;
+    fund(&api, admin, &q, &q_token, "luckysports").await;
+    let games = api
+        .get(&p_token, "/api/v1/providers/luckysports/games")
+        .await
+        .ok();
+    let launched = api
+        .post(
+            &p_token,
+            &format!("/api/v1/users/{p}/providers/luckysports/launch"),
+            json!({ "game": games["games"][0]["code"] }),
+        )
+        .await
+        .ok();
+    let session = launched["session_id"].as_str().unwrap().to_owned();
+    let placed = place_bet(
+        &sims,
+        &nashub::providers::provider_uid(&p),
+        1000,
+        2500,
+        Some(500),
+    )
+    .await;
+    assert!(placed["delivered"].as_i64().unwrap() >= 3, "{placed}");
+    let placed = place_bet(&sims, &nashub::providers::provider_uid(&q), 600, 600, None).await;
+    assert!(placed["delivered"].as_i64().unwrap() >= 2, "{placed}");
+    jdb_round(&hub, &sims, &p, 400, 0).await;
+
+    // Each round keeps its latest version's stake, in the client's minor units.
+    let round = |user: &str, provider: &str, column: &str| {
+        format!(
+            "SELECT {column} FROM game_rounds WHERE user_id = '{user}' AND provider = '{provider}'"
+        )
+    };
+    assert_eq!(
+        scalar(&hub.infra, &round(&p, "luckysports", "stake")).await,
+        1000
+    );
+    assert_eq!(
+        scalar(&hub.infra, &round(&p, "luckysports", "net")).await,
+        -500
+    );
+    assert_eq!(scalar(&hub.infra, &round(&p, "jdb", "stake")).await, 400);
+    assert_eq!(
+        scalar(&hub.infra, &round(&q, "luckysports", "stake")).await,
+        600
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    // The session's share: P's LuckySports stake, once.
+    let by_session = api
+        .get(
+            &a1_token,
+            &format!("/api/v1/game-sessions/{session}/commission"),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        (&by_session["basis"], &by_session["basis_amount"]),
+        (&json!("turnover"), &json!("10.00")),
+        "{by_session}"
+    );
+    let shares: Vec<(&str, &str)> = by_session["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["agent_id"].as_str().unwrap(),
+                i["amount"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(shares, vec![(a2.as_str(), "0.10"), (a1.as_str(), "0.30")]);
+
+    // The open period follows the basis.
+    let current = api
+        .get(&a1_token, &format!("/api/v1/users/{a1}/commission/current"))
+        .await
+        .ok();
+    assert_eq!(
+        (
+            &current["basis"],
+            &current["basis_amount"],
+            &current["amount"]
+        ),
+        (&json!("turnover"), &json!("20.00"), &json!("0.66")),
+        "{current}"
+    );
+
+    let s = settle(
+        &api,
+        &tree.super_token,
+        &tree.client_id,
+        "tv",
+        &start_at,
+        &now_text(0),
+    )
+    .await
+    .ok();
+    // agent, amount, players, basis
+    for (agent, amount, players, basis) in [(&a2, "0.14", 1, "14.00"), (&a1, "0.66", 2, "20.00")] {
+        let l = line(&s, agent);
+        assert_eq!(
+            (&l["amount"], &l["players"], &l["basis_amount"], &l["ngr"]),
+            (
+                &json!(amount),
+                &json!(players),
+                &json!(basis),
+                &json!(basis)
+            ),
+            "{l}"
+        );
+        assert_eq!(
+            (&l["basis"], &l["carry_out"]),
+            (&json!("turnover"), &json!("0.00"))
+        );
+        assert_eq!(
+            cents(&api.balance(&tree.admin_token, agent).await),
+            cents(amount)
+        );
+    }
+    assert_eq!(s["commission_total"], "0.80");
+    assert_eq!(s["ngr"], "9.00", "the client's NGR, whatever the basis");
+    assert_eq!(
+        (&s["revenue_share"]["base"], &s["revenue_share"]["amount"]),
+        (&json!("8.20"), &json!("0.82"))
+    );
+    hub.infra.assert_ledger_ok();
+}
+
 backend_tests!(
     commission_differential_four_levels,
+    commission_on_turnover,
     commission_carry_over_statuses_and_collections,
     scheduled_settlement_runs_once_across_two_nodes,
 );
