@@ -15,18 +15,27 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
+    /// Address and port the hub listens on (HTTP, websockets and `/socket.io/` on one port).
     pub bind: String,
+    /// Directory for the SQLite database, generated secrets and the embedded simulators' state.
     pub data_dir: PathBuf,
+    /// `sqlite://FILE` or `mysql://user:password@host:port/db`; unset: `<data_dir>/nashub.db`.
     #[serde(deserialize_with = "opt_text")]
     pub database_url: Option<String>,
+    /// Database connections for reads (and, on MySQL, writes) per node.
     pub database_max_connections: u32,
+    /// Redis carrying events between hub nodes (`redis://host:6379`); unset: one node, in-process bus.
     #[serde(deserialize_with = "opt_text")]
     pub redis_url: Option<String>,
     /// Namespace of every Redis key and channel, so several hubs can share one Redis.
     #[serde(deserialize_with = "text")]
     pub redis_prefix: String,
+    /// HS256 signing secret of access tokens (≥ 32 bytes); unset: generated once into the data
+    /// directory. Every node of one platform needs the same.
     #[serde(deserialize_with = "opt_text")]
     pub jwt_secret: Option<String>,
+    /// Base64 of 32 bytes: AES-256-GCM key sealing provider credentials; unset: generated once
+    /// into the data directory. Every node needs the same; rotate with `nashub rotate-secrets`.
     #[serde(deserialize_with = "opt_text")]
     pub secrets_key: Option<String>,
     /// Keys used before the current one (base64, comma-separated, newest first): they open
@@ -34,8 +43,11 @@ pub struct Settings {
     /// when any is listed: keep the original key here for as long as the audit log matters.
     #[serde(deserialize_with = "text")]
     pub secrets_previous_keys: String,
+    /// Username of the super admin created on first start.
     #[serde(deserialize_with = "text")]
     pub admin_username: String,
+    /// Its password; unset: generated and printed once on first start (`nashub admin
+    /// reset-password` if lost).
     #[serde(deserialize_with = "opt_text")]
     pub admin_password: Option<String>,
     /// Requests per second per authenticated caller; 0 turns the limit off.
@@ -57,7 +69,9 @@ pub struct Settings {
     pub log_format: String,
     /// HTTP worker threads; default: one per core.
     pub http_workers: Option<usize>,
+    /// Lifetime of an access token (seconds).
     pub access_token_ttl_secs: i64,
+    /// Lifetime of a refresh token family (seconds).
     pub refresh_token_ttl_secs: i64,
     /// A wallet actor with no message for this long stops.
     pub wallet_idle_secs: u64,
@@ -294,22 +308,225 @@ fn opt_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error>
         .filter(|s| !s.is_empty()))
 }
 
+include!(concat!(env!("OUT_DIR"), "/settings_docs.rs"));
+
+/// `NASHUB_*` variables read outside `Settings` (so not unknown settings).
+const OTHER_VARIABLES: &[&str] = &["NASHUB_CONFIG", "NASHUB_LOG", "NASHUB_NEW_PASSWORD"];
+/// Settings whose values `nashub config` never prints.
+const SECRETS: &[&str] = &[
+    "jwt_secret",
+    "secrets_key",
+    "secrets_previous_keys",
+    "admin_password",
+];
+
+/// Where a setting's effective value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Variable(String),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => write!(f, "default"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Variable(v) => write!(f, "variable {v}"),
+        }
+    }
+}
+
+/// The names of every setting, as the file and `NASHUB_<NAME>` spell them.
+pub fn setting_names() -> Vec<&'static str> {
+    SETTINGS_DOCS.iter().map(|(name, _)| *name).collect()
+}
+
+/// Top-level keys of a TOML file (unknown ones are refused before anything else is read).
+fn file_keys(path: &Path) -> anyhow::Result<Vec<String>> {
+    use figment::Provider;
+    let data = Toml::file(path)
+        .data()
+        .with_context(|| format!("configuration file {}", path.display()))?;
+    Ok(data
+        .values()
+        .flat_map(|dict| dict.keys().cloned())
+        .collect())
+}
+
 impl Settings {
-    /// Defaults, then the file (if any), then `NASHUB_*` variables.
+    /// Defaults, then the file (if any), then `NASHUB_*` variables. A key or variable that names
+    /// no setting is refused with its name (a typo must not silently leave a default in place).
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(Self::load_with_sources(file)?.0)
+    }
+
+    /// `load`, and where each setting's value came from.
+    pub fn load_with_sources(
+        file: Option<&Path>,
+    ) -> anyhow::Result<(Self, Vec<(&'static str, Source)>)> {
+        let names = setting_names();
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let mut from_file = Vec::new();
         if let Some(path) = file {
             anyhow::ensure!(
                 path.exists(),
                 "configuration file {} does not exist",
                 path.display()
             );
+            for key in file_keys(path)? {
+                anyhow::ensure!(
+                    names.contains(&key.as_str()),
+                    "configuration file {}: unknown setting `{key}` (`nashub config --example` lists every setting)",
+                    path.display()
+                );
+                from_file.push(key);
+            }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("NASHUB_").ignore(&["config"]));
-        figment.extract().context("invalid configuration")
+        let mut from_env = Vec::new();
+        for (var, _) in std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))) {
+            let Some(rest) = var.strip_prefix("NASHUB_") else {
+                continue;
+            };
+            if OTHER_VARIABLES.contains(&var.as_str()) {
+                continue;
+            }
+            let key = rest.to_ascii_lowercase();
+            anyhow::ensure!(
+                names.contains(&key.as_str()),
+                "unknown setting in variable {var} (`nashub config --example` lists every setting)"
+            );
+            from_env.push((key, var));
+        }
+        figment =
+            figment.merge(Env::prefixed("NASHUB_").ignore(&["config", "log", "new_password"]));
+        let settings: Settings = figment.extract().map_err(|e| {
+            let key = e.path.join(".");
+            anyhow::anyhow!("invalid configuration: {key}: {}", e.kind)
+        })?;
+        let sources = names
+            .iter()
+            .map(|name| {
+                let source = if let Some((_, var)) = from_env.iter().find(|(k, _)| k == name) {
+                    Source::Variable(var.clone())
+                } else if from_file.iter().any(|k| k == name) {
+                    Source::File(file.map(Path::to_path_buf).unwrap_or_default())
+                } else {
+                    Source::Default
+                };
+                (*name, source)
+            })
+            .collect();
+        Ok((settings, sources))
     }
 
+    /// `nashub config`: every setting's effective value (secrets and URL passwords redacted)
+    /// and where it came from.
+    pub fn describe(&self, sources: &[(&'static str, Source)]) -> String {
+        let values = serde_json::to_value(self).unwrap_or_default();
+        let mut out = String::new();
+        for (name, source) in sources {
+            let value = &values[*name];
+            let shown = if SECRETS.contains(name) {
+                if value.is_null() || value == "" {
+                    "(unset: generated into the data directory)".to_owned()
+                } else {
+                    "(set, redacted)".to_owned()
+                }
+            } else if matches!(*name, "database_url" | "redis_url") {
+                value.as_str().map_or_else(
+                    || "(unset)".to_owned(),
+                    |u| toml_literal(&serde_json::json!(redact_url(u))),
+                )
+            } else if value.is_null() {
+                "(unset)".to_owned()
+            } else {
+                toml_literal(value)
+            };
+            out.push_str(&format!("{name} = {shown}  # {source}\n"));
+        }
+        out
+    }
+}
+
+/// `nashub config --example`: every setting with its documentation and default, as a TOML file
+/// an operator can copy (`nashub.example.toml` is this text; a test keeps them equal).
+pub fn example_toml() -> String {
+    let defaults = serde_json::to_value(Settings::default()).unwrap_or_default();
+    let mut out = String::from(
+        "# nashub configuration: every setting with its default. Copy what you change into your\n\
+         # own file (`nashub --config FILE` or NASHUB_CONFIG); each is also the variable\n\
+         # NASHUB_<NAME IN CAPITALS>, which wins over the file. `nashub config` prints the\n\
+         # effective values and where each came from. Generated by `nashub config --example`.\n",
+    );
+    for (name, doc) in SETTINGS_DOCS {
+        out.push('\n');
+        for line in wrap(doc, 96) {
+            out.push_str(&format!("# {line}\n"));
+        }
+        let value = &defaults[*name];
+        match value {
+            serde_json::Value::Null => out.push_str(&format!("# {name} =\n")),
+            serde_json::Value::Array(a) if a.is_empty() && *name == "providers" => {
+                out.push_str("# [[providers]]\n# name = \"jdb-main\"\n# provider = \"jdb\"\n# base_url = \"https://...\"\n");
+            }
+            v => out.push_str(&format!("{name} = {}\n", toml_literal(v))),
+        }
+    }
+    out
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        lines.push("(no description)".into());
+    }
+    lines
+}
+
+/// A JSON value written as a TOML value (strings quoted with JSON escapes, which TOML's basic
+/// strings share for everything settings hold).
+fn toml_literal(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "\"\"".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => Value::String(s.clone()).to_string(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(toml_literal)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{k} = {}", toml_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+impl Settings {
     /// Creates the data directory and fills in every secret, generating missing ones once.
     pub fn resolve(self) -> anyhow::Result<Config> {
         std::fs::create_dir_all(&self.data_dir)
@@ -540,5 +757,67 @@ mod secret_tests {
                 .collect();
             assert!(left.is_empty(), "{left:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_is_the_generated_one_and_loads_as_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("nashub.example.toml");
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            checked_in == example_toml(),
+            "nashub.example.toml is stale: run `cargo run -- config --example > nashub.example.toml`"
+        );
+        let (loaded, sources) = Settings::load_with_sources(Some(&path)).unwrap();
+        assert_eq!(
+            serde_json::to_value(&loaded).unwrap(),
+            serde_json::to_value(Settings::default()).unwrap()
+        );
+        assert_eq!(sources.len(), SETTINGS_DOCS.len());
+        for (name, doc) in SETTINGS_DOCS {
+            assert!(!doc.is_empty(), "setting {name} has no documentation");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:1\"\nledgr_batch_max = 3\n").unwrap();
+        let e = Settings::load(Some(&file)).unwrap_err().to_string();
+        assert!(e.contains("unknown setting `ledgr_batch_max`"), "{e}");
+        std::fs::write(&file, "ledger_batch_max = \"many\"\n").unwrap();
+        let e = format!("{:#}", Settings::load(Some(&file)).unwrap_err());
+        assert!(e.contains("ledger_batch_max"), "{e}");
+        std::fs::write(&file, "bind = \"0.0.0.0:9\"\n").unwrap();
+        let (s, sources) = Settings::load_with_sources(Some(&file)).unwrap();
+        assert_eq!(s.bind, "0.0.0.0:9");
+        assert!(sources.contains(&("bind", Source::File(file.clone()))));
+        assert!(sources.contains(&("data_dir", Source::Default)));
+        let shown = s.describe(&sources);
+        assert!(shown.contains("bind = \"0.0.0.0:9\"  # file"), "{shown}");
+    }
+
+    #[test]
+    fn secrets_and_url_passwords_are_never_printed() {
+        let s = Settings {
+            jwt_secret: Some("x".repeat(40)),
+            database_url: Some("mysql://root:hunter2@db:3306/hub".into()),
+            ..Settings::default()
+        };
+        let sources: Vec<_> = setting_names()
+            .into_iter()
+            .map(|n| (n, Source::Default))
+            .collect();
+        let shown = s.describe(&sources);
+        assert!(
+            !shown.contains("hunter2") && !shown.contains(&"x".repeat(40)),
+            "{shown}"
+        );
+        assert!(shown.contains("jwt_secret = (set, redacted)"), "{shown}");
     }
 }

@@ -14,11 +14,22 @@ use nashub::config::Settings;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `nashub --version`: the release, the commit it was built from and the schema it migrates to.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BUILD_GIT_COMMIT"),
+    ", schema ",
+    env!("BUILD_SCHEMA_VERSION"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "nashub",
-    version,
-    about = "Real-time game hub for white-label casino operators"
+    version = VERSION,
+    about = "Real-time game hub for white-label casino operators",
+    after_help = "Examples:\n  nashub                      run the hub (SQLite in ./data, simulators on loopback)\n  nashub config               print the effective configuration and where each value came from\n  nashub check-ledger         verify the books (exit 1 on an imbalance)\n  nashub admin reset-password admin"
 )]
 struct Cli {
     /// TOML configuration file; NASHUB_* variables override it.
@@ -39,6 +50,13 @@ enum Command {
     /// Verify the audit log's hash chain; exits 1 and names the first bad row if it was
     /// altered, or rows were removed or reordered.
     AuditVerify,
+    /// Print the effective configuration (secrets redacted) and where each value came from:
+    /// default, file or variable. With --example: every setting, documented, with its default.
+    /// Example: NASHUB_BIND=0.0.0.0:8080 nashub config
+    Config {
+        #[arg(long)]
+        example: bool,
+    },
     /// Re-seal every stored secret under the current secrets key (after a rotation: the old
     /// key listed in NASHUB_SECRETS_PREVIOUS_KEYS). Exits 1 if some value no key opens.
     RotateSecrets,
@@ -96,6 +114,22 @@ enum AdminCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Config { example }) = &cli.command {
+        if *example {
+            print!("{}", nashub::config::example_toml());
+            return ExitCode::SUCCESS;
+        }
+        return match Settings::load_with_sources(cli.config.as_deref()) {
+            Ok((settings, sources)) => {
+                print!("{}", settings.describe(&sources));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("nashub: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let config = match Settings::load(cli.config.as_deref()).and_then(Settings::resolve) {
         Ok(c) => c,
         Err(e) => {
@@ -209,6 +243,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            Command::Config { .. } => unreachable!("handled before the configuration is resolved"),
             Command::RotateSecrets => {
                 let store = nashub::startup::open_store(&config).await?;
                 let report =
