@@ -54,7 +54,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     );
     let store = Store::connect(&options).await.with_context(|| {
         format!(
-            "cannot open database {}",
+            "cannot open database {} (is it running and reachable, are the user and password in \
+             NASHUB_DATABASE_URL right? unset it to use the embedded SQLite file)",
             crate::config::redact_url(&config.database_url)
         )
     })?;
@@ -73,7 +74,10 @@ impl Hub {
             Some(url) => Bus::redis(url, &settings.redis_prefix, rooms.clone())
                 .await
                 .with_context(|| {
-                    format!("cannot reach Redis at {}", crate::config::redact_url(url))
+                    format!(
+                        "cannot reach Redis at {}: start it, fix NASHUB_REDIS_URL, or unset it to run one node with the in-process bus",
+                        crate::config::redact_url(url)
+                    )
                 })?,
             None => Bus::local(rooms.clone()),
         };
@@ -130,8 +134,18 @@ impl Hub {
             secrets,
         };
 
-        let listener = TcpListener::bind(&settings.bind)
-            .with_context(|| format!("cannot bind {}", settings.bind))?;
+        let listener = TcpListener::bind(&settings.bind).map_err(|e| {
+            let fix = match e.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    "another program (or hub) is listening there: stop it, or set NASHUB_BIND to a free port"
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    "ports below 1024 need privileges: use a higher port in NASHUB_BIND"
+                }
+                _ => "check NASHUB_BIND (host:port)",
+            };
+            anyhow::anyhow!("cannot listen on {}: {e}; {fix}", settings.bind)
+        })?;
         let addr = listener.local_addr()?;
         state.providers.set_callback_base(&format!("http://{addr}"));
         for (kind, url) in state.providers.embedded_sims() {

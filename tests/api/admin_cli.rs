@@ -103,3 +103,54 @@ async fn admin_cli_resets_creates_and_unlocks(backend: Backend) {
 }
 
 backend_tests!(admin_cli_resets_creates_and_unlocks);
+
+/// Start-up errors name the cause and the fix, and exit non-zero (issue 24).
+#[test]
+fn startup_errors_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let run = |extra: &[(&str, &str)], args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nashub"))
+            .args(args)
+            .env_clear()
+            .env("NASHUB_DATA_DIR", dir.path())
+            .env("NASHUB_PASSWORD_HASH_MEMORY_KIB", "1024")
+            .envs(extra.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let bind = format!("127.0.0.1:{port}");
+    let (code, err) = run(&[("NASHUB_BIND", &bind)], &["serve"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&bind) && err.contains("NASHUB_BIND"), "{err}");
+    let (code, err) = run(&[("NASHUB_BNID", "x")], &["serve"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("NASHUB_BNID"), "{err}");
+    let (code, err) = run(
+        &[
+            ("NASHUB_REDIS_URL", "redis://127.0.0.1:1"),
+            ("NASHUB_BIND", "127.0.0.1:0"),
+        ],
+        &["serve"],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("Redis") && err.contains("NASHUB_REDIS_URL"),
+        "{err}"
+    );
+    let (code, err) = run(
+        &[("NASHUB_DATABASE_URL", "mysql://nobody:pw@127.0.0.1:1/none")],
+        &["migrate"],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("NASHUB_DATABASE_URL") && !err.contains(":pw@"),
+        "{err}"
+    );
+    drop(taken);
+}
