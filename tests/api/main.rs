@@ -25,6 +25,7 @@ mod providers;
 mod providers_crash;
 mod providers_credentials;
 mod providers_restart;
+mod quickstart;
 mod read_cache;
 mod realtime;
 mod realtime_browser;
