@@ -50,6 +50,17 @@ enum Command {
     /// Verify the audit log's hash chain; exits 1 and names the first bad row if it was
     /// altered, or rows were removed or reordered.
     AuditVerify,
+    /// Run the hub with demo data: two demo brands, a four-level agent tree, players with
+    /// money, and gentle play through the provider simulators. Refused on a database holding
+    /// real clients. Example: NASHUB_DATA_DIR=./demo nashub demo
+    Demo {
+        /// Players per brand.
+        #[arg(long, default_value_t = 150)]
+        players: usize,
+        /// Play actions per second.
+        #[arg(long, default_value_t = 2.0)]
+        rate: f64,
+    },
     /// Print the effective configuration (secrets redacted) and where each value came from:
     /// default, file or variable. With --example: every setting, documented, with its default.
     /// Example: NASHUB_BIND=0.0.0.0:8080 nashub config
@@ -143,6 +154,29 @@ fn main() -> ExitCode {
             Command::Serve => {
                 let hub = nashub::startup::Hub::build(config).await?;
                 println!("nashub listening on http://{}", hub.addr);
+                hub.run().await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Demo { players, rate } => {
+                let store = nashub::startup::open_store(&config).await?;
+                let password =
+                    nashub::ops::demo::prepare(&store, config.settings.password_hash_memory_kib)
+                        .await?;
+                drop(store);
+                let hub = nashub::startup::Hub::build(config).await?;
+                let base = format!("http://{}", hub.addr);
+                println!("nashub listening on {base}");
+                println!(
+                    "demo: log in as {} with password {password} (demo data only)",
+                    nashub::ops::demo::OPERATOR
+                );
+                let sims = hub.state.providers.embedded_sims();
+                actix_web::rt::spawn(async move {
+                    let options = nashub::ops::demo::DemoOptions { players, rate };
+                    if let Err(e) = nashub::ops::demo::run(base, password, sims, options).await {
+                        eprintln!("nashub demo: {e:#}");
+                    }
+                });
                 hub.run().await?;
                 Ok(ExitCode::SUCCESS)
             }

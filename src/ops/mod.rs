@@ -1,6 +1,7 @@
 //! Maintenance commands that read the same configuration as `serve`.
 
 pub mod admin;
+pub mod demo;
 pub mod rotate_secrets;
 
 /// `nashub check-ledger`'s exit code when the check itself failed (0 clean, 1 imbalance,

@@ -14,6 +14,7 @@ mod closed_accounts;
 mod commission;
 mod concurrency;
 mod cors;
+mod demo;
 mod durability;
 mod flow;
 mod games;
