@@ -38,6 +38,7 @@ fn start_demo(infra: &Infra) -> (std::process::Child, Vec<String>) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("demo never seeded: {lines:?}");
 }
 
