@@ -529,8 +529,13 @@ fn toml_literal(v: &serde_json::Value) -> String {
 impl Settings {
     /// Creates the data directory and fills in every secret, generating missing ones once.
     pub fn resolve(self) -> anyhow::Result<Config> {
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("cannot create data directory {}", self.data_dir.display()))?;
+        std::fs::create_dir_all(&self.data_dir).with_context(|| {
+            format!(
+                "cannot create data directory {}: make it writable by this user, or set \
+                     NASHUB_DATA_DIR to a directory that is",
+                self.data_dir.display()
+            )
+        })?;
         let database_url = match &self.database_url {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.data_dir.join("nashub.db").display()),

@@ -42,13 +42,17 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the hub (the default).
+    /// Example: NASHUB_BIND=0.0.0.0:8080 NASHUB_DATABASE_URL=mysql://hub:pw@db/hub nashub serve
     Serve,
     /// Create the database if needed and apply migrations, then exit.
+    /// Example: NASHUB_DATABASE_URL=mysql://hub:pw@db/hub nashub migrate
     Migrate,
     /// Verify the ledger; exits 1 and names the first violation if the books do not balance.
+    /// Example: nashub check-ledger && echo books balance
     CheckLedger,
     /// Verify the audit log's hash chain; exits 1 and names the first bad row if it was
     /// altered, or rows were removed or reordered.
+    /// Example: nashub audit-verify
     AuditVerify,
     /// Run the hub with demo data: two demo brands, a four-level agent tree, players with
     /// money, and gentle play through the provider simulators. Refused on a database holding
@@ -70,12 +74,15 @@ enum Command {
     },
     /// Re-seal every stored secret under the current secrets key (after a rotation: the old
     /// key listed in NASHUB_SECRETS_PREVIOUS_KEYS). Exits 1 if some value no key opens.
+    /// Example: NASHUB_SECRETS_KEY=<new> NASHUB_SECRETS_PREVIOUS_KEYS=<old> nashub rotate-secrets
     RotateSecrets,
     /// The way back in: reset a password, create a super admin, lift a login lock. Runs on
     /// the hub's database (same configuration as `serve`); each action is audited.
+    /// Example: nashub admin reset-password admin
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Run a provider simulator (`jdb` or `luckysports`) over HTTP.
+    /// Example: nashub sim luckysports --bind 127.0.0.1:9002 --state ./ls.sqlite
     Sim {
         /// `jdb` or `luckysports`.
         provider: String,

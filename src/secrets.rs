@@ -55,6 +55,11 @@ impl SecretBox {
         Self { keys }
     }
 
+    /// Whether one of this box's keys has this id (it can open what names it).
+    pub fn knows(&self, key_id: &str) -> bool {
+        self.keys.iter().any(|(id, _)| id == key_id)
+    }
+
     pub fn current_key_id(&self) -> &str {
         &self.keys[0].0
     }

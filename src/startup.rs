@@ -52,7 +52,19 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         "test_wal_sync_delay_ms and test_wal_sync_fail_after act on the SQLite ledger's WAL sync \
          stage, which runs only with SQLite and group commit (ledger_batch_max > 1)"
     );
-    let store = Store::connect(&options).await.with_context(|| {
+    let store = Store::connect(&options).await.map_err(|e| {
+        // sqlx's words for a database a newer nashub migrated: say what to do about it.
+        let text = e.to_string();
+        if text.contains("previously applied but is missing") {
+            anyhow::anyhow!(
+                "{text}: this database was migrated by a newer nashub (this one knows schema \
+                 versions up to its own): run that version or a newer one"
+            )
+        } else {
+            anyhow::Error::from(e)
+        }
+    });
+    let store = store.with_context(|| {
         format!(
             "cannot open database {} (is it running and reachable, are the user and password in \
              NASHUB_DATABASE_URL right? unset it to use the embedded SQLite file)",
@@ -96,6 +108,7 @@ impl Hub {
             Duration::from_secs(settings.wallet_idle_secs),
         );
         let secrets = Arc::new(config.secret_box());
+        refuse_unopenable_secrets(&store, &secrets).await?;
         // Which providers exist is data (`providers` table, issue 21); configured accounts
         // that give no base URL take their provider row's.
         let provider_rows = store.provider_rows().await?;
@@ -275,6 +288,31 @@ async fn shutdown_signal() {
 }
 
 /// Creates the super admin on first start. A generated password is printed once.
+/// A hub that cannot open the provider credentials it stores would fail every transfer of
+/// those clients: refuse to start, naming the key ids and the fix.
+async fn refuse_unopenable_secrets(
+    store: &Store,
+    secrets: &crate::secrets::SecretBox,
+) -> anyhow::Result<()> {
+    let mut missing: Vec<String> = store
+        .sealed_not_under(secrets.current_key_id())
+        .await?
+        .into_iter()
+        .filter(|v| !secrets.knows(&v.key_id))
+        .map(|v| v.key_id)
+        .collect();
+    missing.sort();
+    missing.dedup();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "stored provider credentials are sealed with key id(s) {} that no configured key opens: \
+         set NASHUB_SECRETS_KEY to the key they were sealed with, or list it in \
+         NASHUB_SECRETS_PREVIOUS_KEYS (a lost key means storing those credentials again)",
+        missing.join(", ")
+    );
+    Ok(())
+}
+
 async fn bootstrap_admin(store: &Store, config: &Config) -> anyhow::Result<()> {
     let settings = &config.settings;
     let username = names::username(&settings.admin_username)

@@ -74,6 +74,20 @@ async fn secrets_key_rotates_without_losing_a_credential(backend: Backend) {
     assert!(out.contains("unopenable: 2"), "{out}");
     assert_eq!(under_new("client_secrets").await, 1);
 
+    // A hub whose keys open none of them refuses to start, and says why.
+    let (code, out) = infra.run_nashub_args(
+        &["serve"],
+        &[
+            ("NASHUB_SECRETS_KEY", &stranger),
+            ("NASHUB_BIND", "127.0.0.1:0"),
+        ],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("NASHUB_SECRETS_KEY") && out.contains("no configured key opens"),
+        "{out}"
+    );
+
     // The new key alone serves the client's own account.
     let hub = HubProcess::start_with_env(
         &infra,
