@@ -189,7 +189,12 @@ async fn run(
         {
             turn = None;
         }
-        if uses_turn && turn.is_none() {
+        // A lone entry with nothing in flight (ordinary rates) runs without the turn: taking
+        // and giving it back cost two trips to sqlx's connection thread per batch (its release
+        // pings), and with nothing queued behind it SQLite's own lock keeps the writers apart
+        // (the writer's busy handler retries every 100 µs). Issue 22.
+        let busy = jobs.len() > 1 || done.is_some();
+        if uses_turn && turn.is_none() && busy {
             // Taking the turn may wait for another write: answer the previous batch first.
             settle(done.take()).await;
             // Without it the batch still runs; SQLite's locking then keeps writers apart.

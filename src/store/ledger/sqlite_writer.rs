@@ -51,7 +51,9 @@ impl SqliteWriter {
         faults: super::sqlite_wal_sync::WalSyncFaults,
     ) -> StoreResult<Self> {
         let conn = open(&path, pipelined).map_err(sqlite_error)?;
-        let checkpointer = super::sqlite_checkpointer::Checkpointer::start(&path)?;
+        let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let checkpointer =
+            super::sqlite_checkpointer::Checkpointer::start(&path, committed.clone())?;
         let syncer = if pipelined {
             Some(super::sqlite_wal_sync::WalSyncer::start(&path, faults)?)
         } else {
@@ -65,6 +67,10 @@ impl SqliteWriter {
                 for job in queue {
                     let result =
                         post_batch(&mut conn, &job.entries, &job.audit_key).map(|results| {
+                            committed.fetch_add(
+                                job.entries.len() as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
                             CommittedBatch {
                                 results,
                                 // Asked only now that COMMIT has written the frames.
