@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -32,6 +33,8 @@ pub type BatchResult = StoreResult<Vec<StoreResult<PostOutcome>>>;
 struct Job {
     entries: Vec<Arc<NewEntry>>,
     audit_key: Arc<[u8; 32]>,
+    /// Entries queued at the committer, not yet in a batch (0: nothing to overlap a sync with).
+    waiting: Arc<AtomicUsize>,
     reply: oneshot::Sender<StoreResult<CommittedBatch>>,
 }
 
@@ -73,8 +76,15 @@ impl SqliteWriter {
                             );
                             CommittedBatch {
                                 results,
-                                // Asked only now that COMMIT has written the frames.
-                                durable: syncer.as_ref().map(|s| s.after_commit()),
+                                // Asked only now that COMMIT has written the frames; with
+                                // no batch waiting, synced here rather than beside it.
+                                durable: syncer.as_ref().map(|s| {
+                                    if job.waiting.load(Ordering::Acquire) == 0 {
+                                        s.sync_now()
+                                    } else {
+                                        s.after_commit()
+                                    }
+                                }),
                             }
                         });
                     let _ = job.reply.send(result);
@@ -91,6 +101,7 @@ impl SqliteWriter {
         &self,
         entries: Vec<Arc<NewEntry>>,
         audit_key: Arc<[u8; 32]>,
+        waiting: Arc<AtomicUsize>,
     ) -> StoreResult<CommittedBatch> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Config("the ledger writer has stopped".into());
@@ -98,6 +109,7 @@ impl SqliteWriter {
             .send(Job {
                 entries,
                 audit_key,
+                waiting,
                 reply,
             })
             .map_err(|_| stopped())?;
