@@ -50,13 +50,19 @@ pub(super) async fn table(r: &Run) -> anyhow::Result<()> {
     if let Some(url) = &r.mysql {
         let db = format!("nashub_table_{}", std::process::id());
         let mut conn = <sqlx::MySqlConnection as sqlx::Connection>::connect(url).await?;
-        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-            .await?;
+        sqlx::Executor::execute(
+            &mut conn,
+            sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")),
+        )
+        .await?;
         let server = url.rsplit_once('/').map_or(url.as_str(), |(s, _)| s);
         let env = vec![("NASHUB_DATABASE_URL", format!("{server}/{db}"))];
         let result = backend(r, "MariaDB", env, db_server_pid()).await;
-        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("DROP DATABASE {db}")))
-            .await?;
+        sqlx::Executor::execute(
+            &mut conn,
+            sqlx::AssertSqlSafe(format!("DROP DATABASE {db}")),
+        )
+        .await?;
         let (rows, idle) = result?;
         out.push(("MariaDB", rows, idle));
     }
@@ -179,7 +185,13 @@ struct Ctx<'a> {
 }
 
 /// One measured window; deposits are keyed `t<n>-<i>`, so windows never replay each other.
-async fn window(ctx: &Ctx<'_>, label: &str, n: usize, pace: Pace, secs: u64) -> anyhow::Result<Row> {
+async fn window(
+    ctx: &Ctx<'_>,
+    label: &str,
+    n: usize,
+    pace: Pace,
+    secs: u64,
+) -> anyhow::Result<Row> {
     let done: Arc<std::sync::Mutex<Vec<(String, i64, i64)>>> = Arc::default();
     let failed = Arc::new(AtomicU64::new(0));
     let users: Arc<Vec<String>> = Arc::new(ctx.s.users.iter().map(|(id, _)| id.clone()).collect());
@@ -234,12 +246,14 @@ async fn window(ctx: &Ctx<'_>, label: &str, n: usize, pace: Pace, secs: u64) -> 
     let want = done.lock().unwrap().len();
     let until = Instant::now() + Duration::from_secs(1);
     while Instant::now() < until {
-        let arrivals = ctx.arrivals.lock().unwrap();
-        let done = done.lock().unwrap();
-        if done.iter().all(|(tx, ..)| arrivals.contains_key(tx)) {
+        let all_seen = {
+            let arrivals = ctx.arrivals.lock().unwrap();
+            let done = done.lock().unwrap();
+            done.iter().all(|(tx, ..)| arrivals.contains_key(tx))
+        };
+        if all_seen {
             break;
         }
-        drop((arrivals, done));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let cpu = ctx.hub.cpu_secs() - cpu0;
@@ -272,7 +286,8 @@ async fn window(ctx: &Ctx<'_>, label: &str, n: usize, pace: Pace, secs: u64) -> 
         row.failed,
         row.matched,
         row.hub_us,
-        row.db_us.map_or(String::new(), |v| format!(", DB {v:.0} µs/deposit")),
+        row.db_us
+            .map_or(String::new(), |v| format!(", DB {v:.0} µs/deposit")),
         row.p50_ms,
         row.p99_ms,
         row.http_p99_ms

@@ -32,12 +32,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+#[path = "deposit_table.rs"]
+mod deposit_table;
 #[path = "lean_http.rs"]
 mod lean_http;
 #[path = "lean_ws.rs"]
 mod lean_ws;
-#[path = "deposit_table.rs"]
-mod deposit_table;
 
 const ADMIN_PASSWORD: &str = "load-admin-password";
 const PASSWORD: &str = "load-password-1";

@@ -43,7 +43,11 @@ struct SyncState {
 impl SyncState {
     /// One sync of the WAL; a failure stops the process.
     fn sync(&mut self) {
-        if let Err(e) = self.faults.before_sync(self.done).and_then(|()| self.wal.sync()) {
+        if let Err(e) = self
+            .faults
+            .before_sync(self.done)
+            .and_then(|()| self.wal.sync())
+        {
             fail_stop(&e);
         }
         self.done += 1;
@@ -119,7 +123,9 @@ impl WalSyncer {
 /// A panic while holding the lock can only come from `fail_stop`'s neighbours (it aborts);
 /// the state stays usable.
 fn lock(state: &Mutex<SyncState>) -> std::sync::MutexGuard<'_, SyncState> {
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A failed sync leaves committed batches that other connections may already have read and
