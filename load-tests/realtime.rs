@@ -32,6 +32,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+#[path = "deposit_table.rs"]
+mod deposit_table;
 #[path = "lean_http.rs"]
 mod lean_http;
 #[path = "lean_ws.rs"]
@@ -53,6 +55,9 @@ enum Workload {
     Broadcast,
     Redis,
     Mutations,
+    /// Issue 22: hub CPU per deposit + delivery and p99 to `balance_update` at each of
+    /// `--rates`, at saturation (`--in-flight`) and idle; SQLite, and MariaDB with `--mysql`.
+    Table,
     /// No hub: a do-nothing websocket server thread writes the `rate` workload's frames to the
     /// same clients, so the box's floor for that workload is measured the same way.
     Floor,
@@ -98,6 +103,19 @@ enum Cmd {
         /// receive times then still say when each frame reached its client's socket.
         #[arg(long, default_value_t = 0)]
         client_nice: i32,
+        /// Deposit rates of the `table` workload's open-loop windows.
+        #[arg(long, value_delimiter = ',', default_value = "250,500,1000,2000")]
+        rates: Vec<u64>,
+        /// Deposits in flight in the `table` workload's closed-loop (saturation) window.
+        #[arg(long, default_value_t = 32)]
+        in_flight: usize,
+        /// Seconds of the idle window after the `table` workload's load.
+        #[arg(long, default_value_t = 20)]
+        idle_secs: u64,
+        /// `table`: also run on this MySQL/MariaDB server (`mysql://user@host:port/db`; a
+        /// scratch database is created and dropped); its CPU is read from `/proc` (local).
+        #[arg(long)]
+        mysql: Option<String>,
     },
     /// Internal: a websocket client process (spec on stdin).
     Worker,
@@ -127,6 +145,10 @@ fn main() -> anyhow::Result<()> {
             redis_url,
             hub_workers,
             client_nice,
+            rates,
+            in_flight,
+            idle_secs,
+            mysql,
         } => rt.block_on(run(Run {
             workload,
             hub_bin,
@@ -140,6 +162,10 @@ fn main() -> anyhow::Result<()> {
             redis_url,
             hub_workers,
             client_nice,
+            rates,
+            in_flight,
+            idle_secs,
+            mysql,
         })),
     }
 }
@@ -157,6 +183,10 @@ struct Run {
     redis_url: String,
     hub_workers: usize,
     client_nice: i32,
+    rates: Vec<u64>,
+    in_flight: usize,
+    idle_secs: u64,
+    mysql: Option<String>,
 }
 
 // ---- the hub process -------------------------------------------------------------------
@@ -179,6 +209,7 @@ impl Hub {
             .env("NASHUB_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("NASHUB_PASSWORD_HASH_MEMORY_KIB", "256")
             .env("NASHUB_RATE_LIMIT_PER_USER", "0")
+            .env("NASHUB_RATE_LIMIT_AUTH_PER_IP", "0")
             // Every client socket comes from loopback: the per-IP and per-user caps are off.
             .env("NASHUB_MAX_UNAUTHENTICATED_CONNECTIONS_PER_IP", "0")
             .env("NASHUB_WS_MAX_PER_IP", "0")
@@ -748,6 +779,15 @@ fn print_arrival(label: &str, lat: &mut [u32]) {
     );
 }
 
+/// The `q` quantile of `lat` (µs) in ms; 0 when empty.
+fn percentile_ms(lat: &mut [u32], q: f64) -> f64 {
+    if lat.is_empty() {
+        return 0.0;
+    }
+    lat.sort_unstable();
+    lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)] as f64 / 1000.0
+}
+
 fn percentiles(lat: &mut [u32]) -> String {
     if lat.is_empty() {
         return "no samples".into();
@@ -883,6 +923,9 @@ async fn run(r: Run) -> anyhow::Result<()> {
     if r.workload == Workload::Floor {
         return floor(&r);
     }
+    if r.workload == Workload::Table {
+        return deposit_table::table(&r).await;
+    }
     let data = tempdir()?;
     let mut extra = vec![("NASHUB_HTTP_WORKERS", r.hub_workers.to_string())];
     let prefix = format!("load{}", std::process::id());
@@ -1006,7 +1049,7 @@ async fn run(r: Run) -> anyhow::Result<()> {
             );
         }
         Workload::Mutations => mutations(&hub, &s, &r).await?,
-        Workload::Floor => unreachable!("run without a hub above"),
+        Workload::Floor | Workload::Table => unreachable!("run without a hub above"),
     }
     let metrics = s
         .http

@@ -13,6 +13,7 @@
 //! mutations back to back (they share a batch) and its events still leave in commit order.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -66,14 +67,23 @@ impl Job {
 #[derive(Clone)]
 pub struct GroupCommitter {
     queue: mpsc::UnboundedSender<Job>,
+    /// Jobs queued and not yet taken into a batch (the SQLite writer syncs inline at 0).
+    waiting: Arc<AtomicUsize>,
 }
 
 impl GroupCommitter {
     pub fn start(backend: Backend, options: GroupCommitOptions) -> Self {
         let max_batch = options.max_batch.max(1);
         let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(run(backend, jobs, max_batch, options.max_wait));
-        Self { queue }
+        let waiting = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(run(
+            backend,
+            jobs,
+            max_batch,
+            options.max_wait,
+            waiting.clone(),
+        ));
+        Self { queue, waiting }
     }
 
     /// Queues one entry now (its place in the order is fixed on return); the future resolves
@@ -85,6 +95,7 @@ impl GroupCommitter {
         after_commit: Option<AfterCommit>,
     ) -> impl Future<Output = StoreResult<PostOutcome>> + use<> {
         let (reply, answer) = oneshot::channel();
+        self.waiting.fetch_add(1, Ordering::Release);
         let queued = self.queue.send(Job {
             entry,
             audit_key,
@@ -142,7 +153,9 @@ async fn run(
     mut queue: mpsc::UnboundedReceiver<Job>,
     max: usize,
     wait: Duration,
+    waiting: Arc<AtomicUsize>,
 ) {
+    let took = |n: usize| waiting.fetch_sub(n, Ordering::AcqRel);
     let mut jobs = Vec::with_capacity(max);
     // The previous batch, committed but not yet answered.
     let mut done: Option<Committed> = None;
@@ -158,14 +171,18 @@ async fn run(
         if done.is_none() {
             if jobs.is_empty() {
                 turn = None;
-                if queue.recv_many(&mut jobs, max).await == 0 {
-                    return;
-                }
+                match queue.recv_many(&mut jobs, max).await {
+                    0 => return,
+                    n => took(n),
+                };
             }
         } else {
             while jobs.len() < max {
                 match queue.try_recv() {
-                    Ok(job) => jobs.push(job),
+                    Ok(job) => {
+                        took(1);
+                        jobs.push(job);
+                    }
                     Err(_) => break,
                 }
             }
@@ -178,7 +195,10 @@ async fn run(
             let deadline = tokio::time::Instant::now() + wait;
             while jobs.len() < max {
                 match tokio::time::timeout_at(deadline, queue.recv()).await {
-                    Ok(Some(job)) => jobs.push(job),
+                    Ok(Some(job)) => {
+                        took(1);
+                        jobs.push(job);
+                    }
                     _ => break,
                 }
             }
@@ -189,7 +209,12 @@ async fn run(
         {
             turn = None;
         }
-        if uses_turn && turn.is_none() {
+        // A lone entry with nothing in flight (ordinary rates) runs without the turn: taking
+        // and giving it back cost two trips to sqlx's connection thread per batch (its release
+        // pings), and with nothing queued behind it SQLite's own lock keeps the writers apart
+        // (the writer's busy handler retries every 100 µs). Issue 22.
+        let busy = jobs.len() > 1 || done.is_some();
+        if uses_turn && turn.is_none() && busy {
             // Taking the turn may wait for another write: answer the previous batch first.
             settle(done.take()).await;
             // Without it the batch still runs; SQLite's locking then keeps writers apart.
@@ -206,7 +231,7 @@ async fn run(
         // The next batch goes to the database first; the previous one is synced and answered
         // (its events published, in commit order) while the database works on this one.
         let (committed, ()) = futures_util::join!(
-            commit(&backend, std::mem::take(&mut jobs)),
+            commit(&backend, std::mem::take(&mut jobs), &waiting),
             settle(done.take())
         );
         done = Some(committed);
@@ -214,10 +239,10 @@ async fn run(
 }
 
 /// Commits one batch; returns each job with its outcome, unanswered.
-async fn commit(backend: &Backend, jobs: Vec<Job>) -> Committed {
+async fn commit(backend: &Backend, jobs: Vec<Job>, waiting: &Arc<AtomicUsize>) -> Committed {
     let entries: Vec<Arc<NewEntry>> = jobs.iter().map(|j| j.entry.clone()).collect();
     let key = jobs[0].audit_key.clone();
-    match with_retries(backend, &entries, &key).await {
+    match with_retries(backend, &entries, &key, waiting).await {
         Ok(batch) => Committed {
             jobs: jobs.into_iter().zip(batch.results).collect(),
             durable: batch.durable.into_iter().collect(),
@@ -238,8 +263,13 @@ async fn commit(backend: &Backend, jobs: Vec<Job>) -> Committed {
                 durable: Vec::new(),
             };
             for job in jobs {
-                let result =
-                    with_retries(backend, std::slice::from_ref(&job.entry), &job.audit_key).await;
+                let result = with_retries(
+                    backend,
+                    std::slice::from_ref(&job.entry),
+                    &job.audit_key,
+                    waiting,
+                )
+                .await;
                 let result = match result {
                     Ok(mut batch) => {
                         out.durable.extend(batch.durable);
@@ -258,10 +288,11 @@ async fn with_retries(
     backend: &Backend,
     entries: &[Arc<NewEntry>],
     audit_key: &Arc<[u8; 32]>,
+    waiting: &Arc<AtomicUsize>,
 ) -> StoreResult<CommittedBatch> {
     let mut attempt = 0;
     loop {
-        match dispatch_backend!(backend, b => b.post_batch(entries, audit_key).await) {
+        match dispatch_backend!(backend, b => b.post_batch(entries, audit_key, waiting).await) {
             Err(e) if attempt < TRANSIENT_RETRIES && backend.is_transient(&e) => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(1 << attempt)).await;

@@ -95,15 +95,20 @@ impl Backend {
     }
 
     /// Commits what it can of `entries` in one transaction. The outer error fails the whole
-    /// batch (nothing written); inner results are each entry's own outcome.
+    /// batch (nothing written); inner results are each entry's own outcome. `waiting`: entries
+    /// queued behind this batch (the SQLite writer syncs inline when there are none).
     pub async fn post_batch(
         &self,
         entries: &[std::sync::Arc<NewEntry>],
         audit_key: &std::sync::Arc<[u8; 32]>,
+        waiting: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
     ) -> StoreResult<super::types::CommittedBatch> {
         if let Some(writer) = &self.ledger_writer {
-            return writer.post(entries.to_vec(), audit_key.clone()).await;
+            return writer
+                .post(entries.to_vec(), audit_key.clone(), waiting.clone())
+                .await;
         }
+        let _ = waiting;
         let link = |prev: &str, seq: i64, row: &NewAudit| {
             super::audit_chain::link_hash(audit_key, prev, seq, row)
         };

@@ -12,12 +12,16 @@
 //! an earlier one). The other connections of the hub keep `synchronous = FULL`; checkpoints
 //! sync the WAL before copying it back, as they always do. A failed sync stops the process
 //! (`fail_stop`).
+//!
+//! With nothing queued behind a batch (ordinary rates) there is nothing to overlap: the writer
+//! then syncs on its own thread (`sync_now`, same file, same faults, same fail-stop) before it
+//! answers the committer, which saves the hand-off to this thread and back (issue 22).
 
 use std::fs::File;
 use std::num::NonZeroU64;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -26,6 +30,29 @@ use crate::store::types::{Durable, StoreError, StoreResult};
 
 pub struct WalSyncer {
     waiters: mpsc::Sender<oneshot::Sender<()>>,
+    /// Shared by this thread and `sync_now`: one sync at a time, one fault count.
+    state: Arc<Mutex<SyncState>>,
+}
+
+struct SyncState {
+    wal: WalFile,
+    done: u64,
+    faults: WalSyncFaults,
+}
+
+impl SyncState {
+    /// One sync of the WAL; a failure stops the process.
+    fn sync(&mut self) {
+        if let Err(e) = self
+            .faults
+            .before_sync(self.done)
+            .and_then(|()| self.wal.sync())
+        {
+            fail_stop(&e);
+        }
+        self.done += 1;
+        metrics::counter!(crate::metrics::SQLITE_WAL_SYNCS).increment(1);
+    }
 }
 
 /// Disk faults injected into the sync stage, for drills and tests (`test_wal_sync_*`
@@ -52,27 +79,36 @@ impl WalSyncFaults {
 
 impl WalSyncer {
     pub fn start(db_path: &Path, faults: WalSyncFaults) -> StoreResult<Self> {
-        let mut wal = WalFile::new(db_path);
-        let mut done = 0_u64;
+        let state = Arc::new(Mutex::new(SyncState {
+            wal: WalFile::new(db_path),
+            done: 0,
+            faults,
+        }));
         let (waiters, queue) = mpsc::channel::<oneshot::Sender<()>>();
+        let shared = state.clone();
         std::thread::Builder::new()
             .name("ledger-wal-sync".into())
             .spawn(move || {
                 while let Ok(first) = queue.recv() {
                     let mut batch = vec![first];
                     batch.extend(queue.try_iter());
-                    if let Err(e) = faults.before_sync(done).and_then(|()| wal.sync()) {
-                        fail_stop(&e);
-                    }
-                    done += 1;
-                    metrics::counter!(crate::metrics::SQLITE_WAL_SYNCS).increment(1);
+                    lock(&shared).sync();
                     for waiter in batch {
                         let _ = waiter.send(());
                     }
                 }
             })
             .map_err(|e| StoreError::Config(format!("cannot start the WAL sync thread: {e}")))?;
-        Ok(Self { waiters })
+        Ok(Self { waiters, state })
+    }
+
+    /// Call after the commit returned, when no batch waits to run: syncs on the caller's
+    /// thread and returns a `Durable` that is already resolved.
+    pub fn sync_now(&self) -> Durable {
+        lock(&self.state).sync();
+        let (done, durable) = oneshot::channel();
+        let _ = done.send(());
+        durable
     }
 
     /// Call after the commit returned: the future resolves once its frames are on disk.
@@ -82,6 +118,14 @@ impl WalSyncer {
         let _ = self.waiters.send(waiter);
         durable
     }
+}
+
+/// A panic while holding the lock can only come from `fail_stop`'s neighbours (it aborts);
+/// the state stays usable.
+fn lock(state: &Mutex<SyncState>) -> std::sync::MutexGuard<'_, SyncState> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A failed sync leaves committed batches that other connections may already have read and

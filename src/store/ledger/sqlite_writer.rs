@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -32,6 +33,8 @@ pub type BatchResult = StoreResult<Vec<StoreResult<PostOutcome>>>;
 struct Job {
     entries: Vec<Arc<NewEntry>>,
     audit_key: Arc<[u8; 32]>,
+    /// Entries queued at the committer, not yet in a batch (0: nothing to overlap a sync with).
+    waiting: Arc<AtomicUsize>,
     reply: oneshot::Sender<StoreResult<CommittedBatch>>,
 }
 
@@ -51,7 +54,9 @@ impl SqliteWriter {
         faults: super::sqlite_wal_sync::WalSyncFaults,
     ) -> StoreResult<Self> {
         let conn = open(&path, pipelined).map_err(sqlite_error)?;
-        let checkpointer = super::sqlite_checkpointer::Checkpointer::start(&path)?;
+        let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let checkpointer =
+            super::sqlite_checkpointer::Checkpointer::start(&path, committed.clone())?;
         let syncer = if pipelined {
             Some(super::sqlite_wal_sync::WalSyncer::start(&path, faults)?)
         } else {
@@ -65,10 +70,21 @@ impl SqliteWriter {
                 for job in queue {
                     let result =
                         post_batch(&mut conn, &job.entries, &job.audit_key).map(|results| {
+                            committed.fetch_add(
+                                job.entries.len() as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
                             CommittedBatch {
                                 results,
-                                // Asked only now that COMMIT has written the frames.
-                                durable: syncer.as_ref().map(|s| s.after_commit()),
+                                // Asked only now that COMMIT has written the frames; with
+                                // no batch waiting, synced here rather than beside it.
+                                durable: syncer.as_ref().map(|s| {
+                                    if job.waiting.load(Ordering::Acquire) == 0 {
+                                        s.sync_now()
+                                    } else {
+                                        s.after_commit()
+                                    }
+                                }),
                             }
                         });
                     let _ = job.reply.send(result);
@@ -85,6 +101,7 @@ impl SqliteWriter {
         &self,
         entries: Vec<Arc<NewEntry>>,
         audit_key: Arc<[u8; 32]>,
+        waiting: Arc<AtomicUsize>,
     ) -> StoreResult<CommittedBatch> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Config("the ledger writer has stopped".into());
@@ -92,6 +109,7 @@ impl SqliteWriter {
             .send(Job {
                 entries,
                 audit_key,
+                waiting,
                 reply,
             })
             .map_err(|_| stopped())?;
