@@ -283,7 +283,8 @@ async fn socketio_connects_joins_rooms_and_receives_events(backend: Backend) {
     assert_eq!(pong["type"], "pong", "no balance_update in between: {pong}");
 
     let metrics = metrics(&hub).await;
-    assert_eq!(metric_value(&metrics, "socketio_connections"), Some(2.0));
+    // The registry is per process and other tests' hubs run beside this one: at least ours.
+    assert!(metric_value(&metrics, "socketio_connections").unwrap() >= 2.0);
     assert!(metric_value(&metrics, "websocket_connections").unwrap() >= 2.0);
 
     // DISCONNECT: the server closes the websocket normally.
