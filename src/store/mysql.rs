@@ -40,11 +40,43 @@ impl Backend {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(connect)
             .await?;
+        let version: String = sqlx::query_scalar("SELECT VERSION()")
+            .fetch_one(&pool)
+            .await?;
+        if let Err(why) = supported_server(&version) {
+            return Err(StoreError::Config(why));
+        }
         Ok(Self {
             write: pool.clone(),
             read: pool,
             ledger_writer: None,
         })
+    }
+}
+
+/// The servers the SQL is written for: MySQL 8.0 or later, MariaDB 10.6 or later (window
+/// functions, `SKIP LOCKED`, JSON, utf8mb4 defaults). `VERSION()` reads like `8.0.36`,
+/// `10.11.19-MariaDB` or `5.5.5-10.11.19-MariaDB` (the old replication prefix).
+pub fn supported_server(version: &str) -> Result<(), String> {
+    let mariadb = version.to_ascii_lowercase().contains("mariadb");
+    let text = version.strip_prefix("5.5.5-").unwrap_or(version);
+    let mut parts = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let (name, min) = if mariadb {
+        ("MariaDB", (10, 6))
+    } else {
+        ("MySQL", (8, 0))
+    };
+    if (major, minor) >= min {
+        Ok(())
+    } else {
+        Err(format!(
+            "the database server is {name} {version}; nashub needs {name} {}.{} or later: \
+             upgrade it, or unset NASHUB_DATABASE_URL to use the embedded SQLite file",
+            min.0, min.1
+        ))
     }
 }
 
@@ -80,4 +112,26 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
         .is_some_and(|d| matches!(d.number(), 1213 | 1205))
+}
+
+#[cfg(test)]
+mod server_version_tests {
+    use super::supported_server;
+
+    #[test]
+    fn old_servers_are_refused_with_the_fix() {
+        for ok in [
+            "8.0.36",
+            "8.4.2",
+            "10.11.19-MariaDB",
+            "5.5.5-10.6.1-MariaDB-log",
+            "11.4.2-MariaDB",
+        ] {
+            assert!(supported_server(ok).is_ok(), "{ok}");
+        }
+        for old in ["5.7.44", "10.5.9-MariaDB", "5.5.5-10.3.39-MariaDB"] {
+            let why = supported_server(old).unwrap_err();
+            assert!(why.contains("or later") && why.contains(old), "{why}");
+        }
+    }
 }

@@ -102,7 +102,10 @@ async fn admin_cli_resets_creates_and_unlocks(backend: Backend) {
     hub.infra.assert_audit_ok();
 }
 
-backend_tests!(admin_cli_resets_creates_and_unlocks);
+backend_tests!(
+    admin_cli_resets_creates_and_unlocks,
+    a_database_from_a_newer_nashub_is_refused,
+);
 
 /// Start-up errors name the cause and the fix, and exit non-zero (issue 24).
 #[test]
@@ -153,4 +156,20 @@ fn startup_errors_say_what_to_do() {
         "{err}"
     );
     drop(taken);
+}
+
+/// A database a newer nashub migrated is refused with what to do (issue 24).
+async fn a_database_from_a_newer_nashub_is_refused(backend: Backend) {
+    let infra = crate::helpers::Infra::new(backend).await;
+    let (code, out) = infra.run_nashub_args(&["migrate"], &[]);
+    assert_eq!(code, Some(0), "{out}");
+    infra
+        .execute(
+            "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+             VALUES (9999, 'from the future', CURRENT_TIMESTAMP, 1, X'00', 0)",
+        )
+        .await;
+    let (code, out) = infra.run_nashub_args(&["migrate"], &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("newer nashub"), "{out}");
 }
