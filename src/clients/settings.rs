@@ -2,6 +2,8 @@
 //! stored as JSON in `client_settings`, its defaults, and how it is read back. The HTTP layer
 //! validates a patch into it; the money path and the settlement service read it.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Amount, format_minor};
@@ -181,11 +183,36 @@ impl Settings {
     }
 }
 
-/// The client's settings (cached by the store), or the defaults when none are stored.
-pub async fn load(store: &Store, client_id: &str) -> Result<Settings, SettingsError> {
-    stored(store, client_id)
-        .await?
-        .ok_or(SettingsError::Undecodable)
+/// Parsed documents per client, each valid while the store's read cache hands out the very same
+/// text (`Arc::ptr_eq`): the money path reads settings per movement, and parsing JSON there each
+/// time would be work done twice. Holding the text keeps its address from being reused.
+static PARSED: std::sync::LazyLock<dashmap::DashMap<String, Parsed>> =
+    std::sync::LazyLock::new(dashmap::DashMap::new);
+/// A stored text and what it parsed to.
+type Parsed = (Arc<str>, Arc<Settings>);
+static DEFAULTS: std::sync::LazyLock<Arc<Settings>> =
+    std::sync::LazyLock::new(|| Arc::new(Settings::default()));
+/// Entries before the map is simply emptied (a bound, not an LRU: a refill is one parse).
+const PARSED_MAX: usize = 100_000;
+
+/// The client's settings (cached by the store, parsed once per stored version), or the defaults
+/// when none are stored.
+pub async fn load(store: &Store, client_id: &str) -> Result<Arc<Settings>, SettingsError> {
+    let Some(text) = store.client_settings(client_id).await? else {
+        return Ok(DEFAULTS.clone());
+    };
+    if let Some(hit) = PARSED.get(client_id)
+        && Arc::ptr_eq(&hit.0, &text)
+    {
+        return Ok(hit.1.clone());
+    }
+    let parsed: Arc<Settings> =
+        Arc::new(serde_json::from_str(&text).map_err(|_| SettingsError::Undecodable)?);
+    if PARSED.len() >= PARSED_MAX {
+        PARSED.clear();
+    }
+    PARSED.insert(client_id.to_owned(), (text, parsed.clone()));
+    Ok(parsed)
 }
 
 /// The client's stored settings, or the defaults when none are stored; `None` when the stored

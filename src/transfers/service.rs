@@ -87,7 +87,7 @@ pub enum ProviderError {
 
 /// What `check_enabled` found: the client's settings and its switched-off games.
 pub struct Enabled {
-    pub settings: Settings,
+    pub settings: Arc<Settings>,
     pub disabled_games: Vec<String>,
 }
 
