@@ -36,6 +36,26 @@ async fn health_ready_and_metrics_from_start(backend: Backend) {
     ] {
         assert!(metrics.contains(name), "/metrics lacks {name}");
     }
+    // Every series the shipped alert rules watch exists from start (a renamed metric would
+    // leave an alert silently dead).
+    let rules = include_str!("../../deploy/prometheus/alerts.yml");
+    let watched: std::collections::BTreeSet<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr:"))
+        .flat_map(|e| e.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|w| {
+            ["_total", "_state", "_backlog", "_imbalance"]
+                .iter()
+                .any(|s| w.ends_with(s))
+        })
+        .collect();
+    assert!(watched.len() >= 6, "{watched:?}");
+    for name in watched {
+        assert!(
+            metrics.contains(&format!("{name} ")) || metrics.contains(&format!("{name}{{")),
+            "alert rules watch {name}, which /metrics lacks"
+        );
+    }
 
     // A committed mutation is counted.
     let api = hub.api();
