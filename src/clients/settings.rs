@@ -215,15 +215,6 @@ pub async fn load(store: &Store, client_id: &str) -> Result<Arc<Settings>, Setti
     Ok(parsed)
 }
 
-/// The client's stored settings, or the defaults when none are stored; `None` when the stored
-/// document does not decode.
-pub async fn stored(store: &Store, client_id: &str) -> Result<Option<Settings>, StoreError> {
-    Ok(match store.client_settings(client_id).await? {
-        Some(text) => serde_json::from_str(&text).ok(),
-        None => Some(Settings::default()),
-    })
-}
-
 /// Most origins one client may list.
 pub const MAX_ORIGINS: usize = 20;
 

@@ -17,8 +17,7 @@ use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
 use crate::clients::settings::{
-    Branding, COMMISSION_BASES, Limits, MAX_ORIGINS, PROVIDERS, SCHEDULES, Settings, parse_origin,
-    stored,
+    Branding, COMMISSION_BASES, Limits, MAX_ORIGINS, PROVIDERS, SCHEDULES, parse_origin,
 };
 use crate::domain::{Amount, Role, new_id, now_ms, rfc3339_ms};
 use crate::ledger::settlement::Rate;
@@ -125,12 +124,6 @@ pub async fn writable(state: &AppState, caller: &Caller, id: &str) -> Result<Cli
     Ok(access::client(&state.store, id).await?)
 }
 
-pub async fn load(state: &AppState, client_id: &str) -> Result<Settings, ApiError> {
-    stored(&state.store, client_id)
-        .await?
-        .ok_or_else(ApiError::internal)
-}
-
 /// A client's settings; credentials as metadata only.
 #[derive(Serialize, ToSchema)]
 #[schema(as = ClientSettings)]
@@ -173,7 +166,7 @@ pub struct CredentialsInfo {
 }
 
 async fn view(state: &AppState, client: &ClientRow) -> Result<SettingsView, ApiError> {
-    let settings = load(state, &client.id).await?;
+    let settings = (*crate::clients::settings::load(&state.store, &client.id).await?).clone();
     let credentials = state
         .store
         .client_secrets(&client.id)
@@ -236,7 +229,7 @@ pub async fn update(
     body: web::Json<SettingsPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let client = writable(&state, &caller, &id).await?;
-    let before = load(&state, &client.id).await?;
+    let before = (*crate::clients::settings::load(&state.store, &client.id).await?).clone();
     let mut next = before.clone();
     let body = body.into_inner();
     if let Some(providers) = body.enabled_providers {

@@ -222,7 +222,7 @@ fn basis(settings: &crate::clients::settings::Settings) -> Result<Basis, ApiErro
 
 async fn rate_view(state: &AppState, user: &UserRow) -> Result<RateView, ApiError> {
     let client = client_of(state, user).await?;
-    let settings = client_settings::load(state, &client.id).await?;
+    let settings = crate::clients::settings::load(&state.store, &client.id).await?;
     let max = client_max(&settings)?;
     let mut tree = AgentTree::load(&state.store, &client.id, max).await?;
     Ok(RateView {
@@ -284,7 +284,7 @@ pub async fn put_rate(
             .with_field("rate")
     })?;
     let client = client_of(&state, &user).await?;
-    let settings = client_settings::load(&state, &client.id).await?;
+    let settings = crate::clients::settings::load(&state.store, &client.id).await?;
     let max = client_max(&settings)?;
     if rate.per_10k() > max.per_10k() {
         return Err(ApiError::validation(format!(
@@ -349,7 +349,7 @@ pub async fn current(
     require_agent(&user)?;
     let client = client_of(&state, &user).await?;
     let currency = client.currency.clone();
-    let settings = client_settings::load(&state, &client.id).await?;
+    let settings = crate::clients::settings::load(&state.store, &client.id).await?;
     let last_end = state
         .store
         .settlements(&client.id, None, 1)
@@ -375,7 +375,7 @@ pub async fn current(
         period_start: rfc3339_ms(start),
         as_of: rfc3339_ms(as_of),
         currency: currency.code.clone(),
-        basis: settings.commission_basis,
+        basis: settings.commission_basis.clone(),
         rate: line.rate.to_text(),
         players: line.players,
         basis_amount: currency.format(line.basis),
@@ -424,7 +424,7 @@ pub async fn session(
     };
     let client = client_of(&state, &player).await?;
     let currency = client.currency.clone();
-    let settings = client_settings::load(&state, &client.id).await?;
+    let settings = crate::clients::settings::load(&state.store, &client.id).await?;
     let basis = basis(&settings)?;
     let sc = commission::session_commission(
         &state.store,

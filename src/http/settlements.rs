@@ -154,7 +154,7 @@ pub async fn create(
     let client = client_settings::writable(&state, &caller, &id).await?;
     let start = parse_time("period_start", Some(&body.period_start))?.unwrap_or_default();
     let end = parse_time("period_end", Some(&body.period_end))?.unwrap_or_default();
-    let settings = client_settings::load(&state, &client.id).await?;
+    let settings = crate::clients::settings::load(&state.store, &client.id).await?;
     let settled = service::settle(
         &state.store,
         &state.wallets,

@@ -154,6 +154,14 @@ pub fn differential(chain: &[Rate]) -> Vec<i64> {
         .collect()
 }
 
+/// `floor(share × basis)` for a share in ten-thousandths (0 ..= 10,000): what one agent earns
+/// of one basis, as `compute` figures `earned`. Never exceeds `basis` in magnitude.
+pub fn earned(share_per_10k: i64, basis: i64) -> i64 {
+    let scaled = i128::from(share_per_10k) * i128::from(basis);
+    // |share| ≤ RATE_SCALE, so the quotient's magnitude is at most |basis|: it fits.
+    scaled.div_euclid(i128::from(RATE_SCALE)) as i64
+}
+
 /// The period's figures. `unattributed` is NGR recorded without a player (older entries);
 /// `carry` gives an agent's carried negative result (≤ 0) when the client carries over.
 pub fn compute(

@@ -295,7 +295,7 @@ pub async fn session_commission(
         .into_iter()
         .zip(differential(&rates))
         .map(|((agent, rate), diff)| {
-            let amount = (i128::from(diff) * i128::from(basis) / 10_000) as i64;
+            let amount = crate::ledger::settlement::earned(diff, basis);
             (agent, rate, diff, amount)
         })
         .collect();

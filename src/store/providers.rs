@@ -183,14 +183,4 @@ impl Store {
     pub async fn insert_game_session(&self, s: &GameSessionRow) -> StoreResult<()> {
         dispatch!(self, b => b.insert_game_session(s).await)
     }
-
-    pub async fn end_game_sessions(
-        &self,
-        client_id: &str,
-        user_id: &str,
-        provider: &str,
-        now_ms: i64,
-    ) -> StoreResult<u64> {
-        dispatch!(self, b => b.end_game_sessions(client_id, user_id, provider, now_ms).await)
-    }
 }

@@ -416,26 +416,6 @@ impl Backend {
         Ok(())
     }
 
-    /// Ends the player's open sessions at this provider; returns how many ended.
-    pub async fn end_game_sessions(
-        &self,
-        client_id: &str,
-        user_id: &str,
-        provider: &str,
-        now_ms: i64,
-    ) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE game_sessions SET state = 'ended', ended_at = ? WHERE client_id = ? AND user_id = ? AND provider = ? AND state = 'open'",
-        )
-        .bind(now_ms)
-        .bind(client_id)
-        .bind(user_id)
-        .bind(provider)
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
     // ---- games per client ----------------------------------------------------------------
 
     pub async fn set_client_game(

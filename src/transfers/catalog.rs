@@ -283,10 +283,10 @@ impl Providers {
         let mut out = Vec::new();
         let enabled = match client {
             Some(c) => Some(
-                crate::clients::settings::stored(&self.inner.store, &c.id)
+                crate::clients::settings::load(&self.inner.store, &c.id)
                     .await?
-                    .unwrap_or_default()
-                    .enabled_providers,
+                    .enabled_providers
+                    .clone(),
             ),
             None => None,
         };

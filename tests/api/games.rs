@@ -188,18 +188,7 @@ async fn games_session_ended_by_provider_report(backend: Backend) {
     sims.ls
         .set_callback_url(&format!("{}/callbacks/luckysports", hub.base));
     let api = hub.api();
-    let tree = Tree::create(&api).await;
-    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
-    let moved = move_money(
-        &api,
-        &tree.player_token,
-        &tree.player_id,
-        "luckysports",
-        "transfer-in",
-        "50",
-    )
-    .await;
-    assert_eq!(moved.status, 200, "{}", moved.body);
+    let tree = crate::providers::player_at_provider(&api, "100", "luckysports", "50").await;
     let session = launch(
         &api,
         &tree.player_token,
@@ -464,18 +453,7 @@ async fn games_catalogue_refresh_and_listing(backend: Backend) {
 async fn games_provider_row_disabled(backend: Backend) {
     let hub = TestHub::start(backend).await;
     let api = hub.api();
-    let tree = Tree::create(&api).await;
-    api.deposit(&tree.admin_token, &tree.player_id, "50").await;
-    let moved = move_money(
-        &api,
-        &tree.player_token,
-        &tree.player_id,
-        "jdb",
-        "transfer-in",
-        "20",
-    )
-    .await;
-    assert_eq!(moved.status, 200, "{}", moved.body);
+    let tree = crate::providers::player_at_provider(&api, "50", "jdb", "20").await;
 
     let rows = api.get(&tree.super_token, "/api/v1/providers").await.ok();
     let list: Vec<(&str, &str, &str)> = rows["items"]

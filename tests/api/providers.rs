@@ -136,6 +136,29 @@ pub(crate) async fn wait_until_resolved(infra: &Infra, within: Duration) {
     }
 }
 
+/// A fresh tree whose player got `deposit` and moved `amount` of it to `provider` (200).
+pub(crate) async fn player_at_provider(
+    api: &Api,
+    deposit: &str,
+    provider: &str,
+    amount: &str,
+) -> Tree {
+    let tree = Tree::create(api).await;
+    api.deposit(&tree.admin_token, &tree.player_id, deposit)
+        .await;
+    let moved = move_money(
+        api,
+        &tree.player_token,
+        &tree.player_id,
+        provider,
+        "transfer-in",
+        amount,
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    tree
+}
+
 pub(crate) fn cents(text: &str) -> i64 {
     nashub::providers::units::parse_decimal(text, 2).unwrap()
 }
@@ -450,18 +473,7 @@ async fn providers_callbacks_apply_once(backend: Backend) {
     let sims = start_sims();
     let hub = start(backend, &sims).await;
     let api = hub.api();
-    let tree = Tree::create(&api).await;
-    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
-    let moved = move_money(
-        &api,
-        &tree.player_token,
-        &tree.player_id,
-        "luckysports",
-        "transfer-in",
-        "50",
-    )
-    .await;
-    assert_eq!(moved.status, 200, "{}", moved.body);
+    let tree = player_at_provider(&api, "100", "luckysports", "50").await;
     let mut ws = WsClient::connect(&hub.ws_url(&tree.player_token)).await;
     ws.next_of("subscribed").await;
     ws.next_of("subscribed").await;
@@ -712,18 +724,7 @@ async fn providers_lost_callbacks_recovered_by_pull(backend: Backend) {
     let sims = start_sims();
     let hub = start(backend, &sims).await;
     let api = hub.api();
-    let tree = Tree::create(&api).await;
-    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
-    let moved = move_money(
-        &api,
-        &tree.player_token,
-        &tree.player_id,
-        "luckysports",
-        "transfer-in",
-        "40",
-    )
-    .await;
-    assert_eq!(moved.status, 200, "{}", moved.body);
+    let tree = player_at_provider(&api, "100", "luckysports", "40").await;
     sims.ls.set_faults(Faults {
         callback_drop_rate: 0.7,
         ..Faults::default()
@@ -833,18 +834,7 @@ async fn put(api: &Api, token: &str, path: &str, body: Value) -> crate::helpers:
 async fn providers_switched_off_per_client(backend: Backend) {
     let hub = TestHub::start(backend).await;
     let api = hub.api();
-    let tree = Tree::create(&api).await;
-    api.deposit(&tree.admin_token, &tree.player_id, "50").await;
-    let moved = move_money(
-        &api,
-        &tree.player_token,
-        &tree.player_id,
-        "jdb",
-        "transfer-in",
-        "20",
-    )
-    .await;
-    assert_eq!(moved.status, 200, "{}", moved.body);
+    let tree = player_at_provider(&api, "50", "jdb", "20").await;
     let base = format!("/api/v1/clients/{}/providers/jdb", tree.client_id);
 
     put(
@@ -1017,18 +1007,7 @@ async fn providers_jdb_rounds_pulled(backend: Backend) {
     let sims = start_sims();
     let hub = start(backend, &sims).await;
     let api = hub.api();
-    let tree = Tree::create(&api).await;
-    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
-    let moved = move_money(
-        &api,
-        &tree.player_token,
-        &tree.player_id,
-        "jdb",
-        "transfer-in",
-        "50",
-    )
-    .await;
-    assert_eq!(moved.status, 200, "{}", moved.body);
+    let tree = player_at_provider(&api, "100", "jdb", "50").await;
     api.post(
         &tree.player_token,
         &path(&tree.player_id, "jdb", "launch"),

@@ -70,18 +70,7 @@ async fn callbacks_of_a_provider_not_enabled_are_refused(backend: Backend) {
     let sims = start_sims();
     let hub = start(backend, &sims).await;
     let api = hub.api();
-    let tree = Tree::create(&api).await;
-    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
-    let moved = move_money(
-        &api,
-        &tree.player_token,
-        &tree.player_id,
-        "luckysports",
-        "transfer-in",
-        "50",
-    )
-    .await;
-    assert_eq!(moved.status, 200, "{}", moved.body);
+    let tree = crate::providers::player_at_provider(&api, "100", "luckysports", "50").await;
     let member = nashub::providers::provider_uid(&tree.player_id);
     let held = format!("h:{}:held_at_provider:luckysports", tree.client_id);
 
