@@ -42,7 +42,11 @@ const AUTH_WAIT: Duration = Duration::from_secs(5);
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
 /// How often a session checks that its login session still lives (logout, suspension and
 /// refresh-token reuse end it). The check hits the node's read cache, not the database.
+/// A session is re-checked when a session-kind row moved (the read cache's change mark), at
+/// most this often, and at least every `SESSION_CHECK_MAX`: an idle node wakes no socket for
+/// it (issue 22: 500 sockets polling every 2 s were 250 wakes a second).
 const SESSION_CHECK_EVERY: Duration = Duration::from_secs(2);
+const SESSION_CHECK_MAX: Duration = Duration::from_secs(60);
 /// How long a closing session waits for room for its close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// Normal closure, used for an idle connection.
@@ -236,8 +240,11 @@ pub async fn run<C: Codec>(
     let mut last_heard = Instant::now();
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     heartbeat.tick().await;
-    let mut session_check = tokio::time::interval(SESSION_CHECK_EVERY);
-    session_check.tick().await;
+    let mut changes = deps.store.cache_changes();
+    let mut last_check = Instant::now();
+    let session_check = tokio::time::sleep(SESSION_CHECK_MAX);
+    tokio::pin!(session_check);
+    let mut check_due = false;
     // One timer for the token's end, moved only when an `auth` frame extends it: a timer made
     // afresh per loop turn would be registered and dropped again for every frame written.
     let mut expires_at = state.caller.expires_at;
@@ -318,7 +325,18 @@ pub async fn run<C: Codec>(
                 control.close(CLOSE_TOKEN_INVALID);
                 break;
             }
-            _ = session_check.tick() => {
+            Ok(()) = changes.changed(), if !check_due => {
+                check_due = true;
+                session_check.as_mut().reset(tokio::time::Instant::from_std(
+                    (last_check + SESSION_CHECK_EVERY).max(Instant::now()),
+                ));
+            }
+            _ = &mut session_check => {
+                check_due = false;
+                last_check = Instant::now();
+                session_check
+                    .as_mut()
+                    .reset(tokio::time::Instant::from_std(last_check + SESSION_CHECK_MAX));
                 let now = crate::domain::now_ms();
                 // A storage error keeps the socket: only a session known to be over ends it.
                 if let Ok(false) = deps.store.session_active(&state.caller.session_id, now).await {

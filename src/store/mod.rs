@@ -300,6 +300,11 @@ impl Store {
         Ok(live_until.and_then(|(user_id, expires_at)| (expires_at > now_ms).then_some(user_id)))
     }
 
+    /// Changes each time a session, user, client, setting or permission row may have moved.
+    pub fn cache_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.cache.changes()
+    }
+
     /// Forgets every cached row on this node (after a write that other reads must see).
     fn changed(&self) {
         self.cache.clear();

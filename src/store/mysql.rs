@@ -50,6 +50,7 @@ impl Backend {
             write: pool.clone(),
             read: pool,
             ledger_writer: None,
+            ledger_conn: Default::default(),
         })
     }
 }

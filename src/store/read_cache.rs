@@ -25,6 +25,9 @@ const MAX_ENTRIES: usize = 200_000;
 
 #[derive(Default)]
 pub struct ReadCache {
+    /// Counts clears, for those who re-check what they hold when a cached kind of row moved
+    /// (websocket sessions) instead of polling for it.
+    changes: Changes,
     epoch: AtomicI64,
     /// Bumped by every clear: a read that started before a clear must not refill the cache.
     generation: AtomicU64,
@@ -44,6 +47,7 @@ pub struct ReadCache {
 impl ReadCache {
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.changes.0.send_modify(|n| *n = n.wrapping_add(1));
         self.users.clear();
         self.clients.clear();
         self.sessions.clear();
@@ -60,6 +64,12 @@ impl ReadCache {
         if self.credentials_epoch.swap(credentials, Ordering::AcqRel) != credentials {
             self.credentials_changed();
         }
+    }
+
+    /// Marks a change each time the cache is cleared (a session, user, client, setting or
+    /// permission row moved somewhere, or this node wrote one).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.0.subscribe()
     }
 
     pub fn credentials_changed(&self) {
@@ -85,6 +95,14 @@ impl ReadCache {
         if self.generation() != generation {
             map.remove(key);
         }
+    }
+}
+
+struct Changes(tokio::sync::watch::Sender<u64>);
+
+impl Default for Changes {
+    fn default() -> Self {
+        Self(tokio::sync::watch::Sender::new(0))
     }
 }
 

@@ -74,6 +74,7 @@ impl Backend {
             write,
             read,
             ledger_writer,
+            ledger_conn: Default::default(),
         })
     }
 }

@@ -167,6 +167,8 @@ async fn run(
     // `TURN_HOLD_MAX`, so other writes (logins, user changes) wait at most that long.
     let mut turn: Option<(WriteTurn, tokio::time::Instant)> = None;
     let uses_turn = dispatch_backend!(&backend, b => b.uses_write_turn());
+    // A lone entry handed to the SQLite writer thread, which answers it: resolves when it has.
+    let mut handed: Option<oneshot::Receiver<()>> = None;
     loop {
         if done.is_none() {
             if jobs.is_empty() {
@@ -190,6 +192,48 @@ async fn run(
                 settle(done.take()).await;
                 continue;
             }
+        }
+        // Whatever queued while the writer worked on a handed entry forms the next batch
+        // (resolved already, at ordinary rates: no wake-up then).
+        if let Some(finished) = handed.take() {
+            let _ = finished.await;
+            while jobs.len() < max {
+                match queue.try_recv() {
+                    Ok(job) => {
+                        took(1);
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        // A lone entry at an idle committer (ordinary rates): the writer thread commits it,
+        // syncs and answers it itself, so this thread is not woken for it at all. Its FIFO
+        // keeps commit and answer order with any batch sent after it. Issue 22.
+        if uses_turn
+            && overlap
+            && wait.is_zero()
+            && jobs.len() == 1
+            && done.is_none()
+            && waiting.load(Ordering::Acquire) == 0
+        {
+            turn = None;
+            let job = jobs.pop().expect("one job");
+            let (entry, key) = (job.entry.clone(), job.audit_key.clone());
+            let (finished, finished_rx) = oneshot::channel();
+            let answer: super::sqlite_writer::Answer = Box::new(move |result| {
+                job.answer(result.and_then(|mut results| {
+                    results.pop().ok_or_else(|| {
+                        StoreError::Config("the ledger writer lost an entry".into())
+                    })?
+                }));
+                let _ = finished.send(());
+            });
+            metrics::histogram!(crate::metrics::LEDGER_BATCH_SIZE).record(1.0);
+            metrics::counter!(crate::metrics::LEDGER_COMMITS).increment(1);
+            dispatch_backend!(&backend, b => b.post_and_answer(vec![entry], key, answer));
+            handed = Some(finished_rx);
+            continue;
         }
         if !wait.is_zero() && jobs.len() < max {
             let deadline = tokio::time::Instant::now() + wait;

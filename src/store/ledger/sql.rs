@@ -94,6 +94,22 @@ impl Backend {
         Ok(Box::new(self.write.acquire().await?))
     }
 
+    /// SQLite: the writer thread commits `entries` and runs `answer` itself once they are
+    /// durable. Only for backends with a writer thread (`uses_write_turn`).
+    pub fn post_and_answer(
+        &self,
+        entries: Vec<std::sync::Arc<NewEntry>>,
+        audit_key: std::sync::Arc<[u8; 32]>,
+        answer: super::ledger::sqlite_writer::Answer,
+    ) {
+        match &self.ledger_writer {
+            Some(writer) => writer.post_and_answer(entries, audit_key, answer),
+            None => answer(Err(StoreError::Config(
+                "this backend has no ledger writer thread".into(),
+            ))),
+        }
+    }
+
     /// Commits what it can of `entries` in one transaction. The outer error fails the whole
     /// batch (nothing written); inner results are each entry's own outcome. `waiting`: entries
     /// queued behind this batch (the SQLite writer syncs inline when there are none).
@@ -113,10 +129,42 @@ impl Backend {
             super::audit_chain::link_hash(audit_key, prev, seq, row)
         };
         let entries: Vec<&NewEntry> = entries.iter().map(|e| &**e).collect();
-        let mut tx = self.write.begin_with(BEGIN_WRITE).await?;
-        let results =
-            super::ledger::write::write(&mut SqlxLedger(&mut tx), &entries, &link).await?;
-        tx.commit().await?;
+        // Only the node's committer posts batches, one at a time: the lock is never contended.
+        let mut held = self.ledger_conn.lock().await;
+        let conn = match held.as_mut() {
+            Some(conn) => conn,
+            None => held.insert(self.write.acquire().await?),
+        };
+        let attempt = async {
+            let mut tx = sqlx::Connection::begin_with(&mut **conn, BEGIN_WRITE).await?;
+            let results =
+                super::ledger::write::write(&mut SqlxLedger(&mut tx), &entries, &link).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(results)
+        };
+        let results = match attempt.await {
+            Ok(results) => results,
+            Err(e) => {
+                // An answer from the server (a refused statement, a deadlock, a moved row)
+                // leaves the connection usable once the dropped transaction's ROLLBACK, which
+                // sqlx only queued, has run: at once, or it would hold its locks until the
+                // next batch. Anything else (I/O, protocol), or a failed rollback: a fresh one.
+                let server_answered = match &e {
+                    StoreError::Database(db) => db.as_database_error().is_some(),
+                    StoreError::Conflict => true,
+                    _ => false,
+                };
+                let usable = server_answered
+                    && match held.as_mut() {
+                        Some(conn) => sqlx::Connection::ping(&mut **conn).await.is_ok(),
+                        None => false,
+                    };
+                if !usable && let Some(conn) = held.take() {
+                    let _ = conn.detach();
+                }
+                return Err(e);
+            }
+        };
         // Durable once COMMIT returned (MySQL's redo flush, or sqlx's FULL connection).
         Ok(super::types::CommittedBatch {
             results,

@@ -105,10 +105,15 @@ impl WalSyncer {
     /// Call after the commit returned, when no batch waits to run: syncs on the caller's
     /// thread and returns a `Durable` that is already resolved.
     pub fn sync_now(&self) -> Durable {
-        lock(&self.state).sync();
+        self.sync_here();
         let (done, durable) = oneshot::channel();
         let _ = done.send(());
         durable
+    }
+
+    /// Syncs on the caller's thread (after the commit returned); stops the process on failure.
+    pub fn sync_here(&self) {
+        lock(&self.state).sync();
     }
 
     /// Call after the commit returned: the future resolves once its frames are on disk.

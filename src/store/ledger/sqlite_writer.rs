@@ -30,12 +30,25 @@ use crate::store::types::{
 
 pub type BatchResult = StoreResult<Vec<StoreResult<PostOutcome>>>;
 
+/// Runs on the writer thread once a batch is committed and on disk (or failed as a whole).
+pub type Answer = Box<dyn FnOnce(BatchResult) + Send>;
+
 struct Job {
     entries: Vec<Arc<NewEntry>>,
     audit_key: Arc<[u8; 32]>,
-    /// Entries queued at the committer, not yet in a batch (0: nothing to overlap a sync with).
-    waiting: Arc<AtomicUsize>,
-    reply: oneshot::Sender<StoreResult<CommittedBatch>>,
+    reply: Reply,
+}
+
+enum Reply {
+    /// The committer answers the callers; the batch's sync may still be running.
+    Committer {
+        /// Entries queued at the committer, not in a batch (0: nothing to overlap a sync with).
+        waiting: Arc<AtomicUsize>,
+        reply: oneshot::Sender<StoreResult<CommittedBatch>>,
+    },
+    /// This thread answers (a lone entry at an idle committer): the committer's thread is not
+    /// woken at all for it (issue 22).
+    Here(Answer),
 }
 
 pub struct SqliteWriter {
@@ -68,26 +81,48 @@ impl SqliteWriter {
             .spawn(move || {
                 let mut conn = conn;
                 for job in queue {
-                    let result =
-                        post_batch(&mut conn, &job.entries, &job.audit_key).map(|results| {
-                            committed.fetch_add(
-                                job.entries.len() as u64,
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            CommittedBatch {
+                    let mut result = post_batch(&mut conn, &job.entries, &job.audit_key);
+                    if result.is_ok() {
+                        committed.fetch_add(job.entries.len() as u64, Ordering::Relaxed);
+                    }
+                    match job.reply {
+                        Reply::Committer { waiting, reply } => {
+                            let result = result.map(|results| CommittedBatch {
                                 results,
-                                // Asked only now that COMMIT has written the frames; with
-                                // no batch waiting, synced here rather than beside it.
+                                // Asked only now that COMMIT has written the frames; with no
+                                // batch waiting, synced here rather than beside it.
                                 durable: syncer.as_ref().map(|s| {
-                                    if job.waiting.load(Ordering::Acquire) == 0 {
+                                    if waiting.load(Ordering::Acquire) == 0 {
                                         s.sync_now()
                                     } else {
                                         s.after_commit()
                                     }
                                 }),
+                            });
+                            let _ = reply.send(result);
+                        }
+                        Reply::Here(answer) => {
+                            // The committer's retries, here: a row moved by another process or
+                            // its lock outlasting the busy handler.
+                            for attempt in 1..=crate::store::TRANSIENT_RETRIES {
+                                if !matches!(&result, Err(e) if transient(e)) {
+                                    break;
+                                }
+                                std::thread::sleep(Duration::from_millis(1 << attempt));
+                                result = post_batch(&mut conn, &job.entries, &job.audit_key);
+                                if result.is_ok() {
+                                    committed
+                                        .fetch_add(job.entries.len() as u64, Ordering::Relaxed);
+                                }
                             }
-                        });
-                    let _ = job.reply.send(result);
+                            if result.is_ok()
+                                && let Some(s) = &syncer
+                            {
+                                s.sync_here();
+                            }
+                            answer(result);
+                        }
+                    }
                 }
             })
             .map_err(|e| StoreError::Config(format!("cannot start the ledger writer: {e}")))?;
@@ -109,11 +144,32 @@ impl SqliteWriter {
             .send(Job {
                 entries,
                 audit_key,
-                waiting,
-                reply,
+                reply: Reply::Committer { waiting, reply },
             })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// Commits `entries` and runs `answer` on this thread once they are durable, or with the
+    /// error. Jobs run in the order sent, so answers keep commit order.
+    pub fn post_and_answer(
+        &self,
+        entries: Vec<Arc<NewEntry>>,
+        audit_key: Arc<[u8; 32]>,
+        answer: Answer,
+    ) {
+        let job = Job {
+            entries,
+            audit_key,
+            reply: Reply::Here(answer),
+        };
+        if let Err(std::sync::mpsc::SendError(job)) = self.jobs.send(job)
+            && let Reply::Here(answer) = job.reply
+        {
+            answer(Err(StoreError::Config(
+                "the ledger writer has stopped".into(),
+            )));
+        }
     }
 }
 
@@ -147,6 +203,15 @@ fn wait_for_lock(attempt: i32) -> bool {
     let sleep = if attempt < 100 { 100 } else { 1_000 };
     std::thread::sleep(Duration::from_micros(sleep));
     attempt < 100 + 9_990
+}
+
+/// `Backend::is_transient` for what this thread meets.
+fn transient(e: &StoreError) -> bool {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    matches!(
+        e,
+        StoreError::Conflict | StoreError::Sqlite(_, Some(DatabaseBusy | DatabaseLocked))
+    )
 }
 
 pub fn sqlite_error(e: rusqlite::Error) -> StoreError {
