@@ -163,9 +163,32 @@ impl Store {
             ledger::group_commit::GroupCommitter::start(backend.clone(), options.group_commit);
         let cache = std::sync::Arc::new(read_cache::ReadCache::default());
         let epoch_source = backend.clone();
+        let files = match &backend {
+            Backend::Sqlite(_) => Some(std::sync::Mutex::new(read_cache::FileWatch::new(
+                <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&options.url)?
+                    .get_filename(),
+            ))),
+            Backend::MySql(_) => None,
+        };
+        let last_epochs = std::sync::Arc::new(std::sync::Mutex::new(None));
         read_cache::spawn_poller(&cache, move || {
             let backend = epoch_source.clone();
-            async move { dispatch_backend!(&backend, b => b.cache_epoch().await).ok() }
+            let last_epochs = last_epochs.clone();
+            // Nothing written to the SQLite files: the epochs are the last ones read.
+            let known = match &files {
+                Some(watch) if !watch.lock().expect("file watch").moved() => {
+                    *last_epochs.lock().expect("epochs")
+                }
+                _ => None,
+            };
+            async move {
+                if known.is_some() {
+                    return known;
+                }
+                let read = dispatch_backend!(&backend, b => b.cache_epoch().await).ok();
+                *last_epochs.lock().expect("epochs") = read;
+                read
+            }
         });
         let store = Self {
             backend,

@@ -98,6 +98,55 @@ impl ReadCache {
     }
 }
 
+/// SQLite: whether the database files may have moved since the last look (mtime and size of
+/// the file and its `-wal`), so an idle node skips the epoch query (a trip to sqlx's thread
+/// and back, 20 times a second: most of an idle hub's CPU, issue 22). An unchanged stamp is
+/// trusted only if it was taken well after its mtime: file times are kernel ticks, so a write
+/// in the same tick as the last look could leave them as they were.
+pub struct FileWatch {
+    paths: [std::path::PathBuf; 2],
+    /// The last stamp, and whether it was settled when taken.
+    last: Option<([Option<(std::time::SystemTime, u64)>; 2], bool)>,
+    last_query: std::time::Instant,
+}
+
+const SETTLED_AFTER: Duration = Duration::from_millis(100);
+/// Queried at least this often whatever the files say.
+const QUERY_AT_LEAST_EVERY: Duration = Duration::from_secs(5);
+
+impl FileWatch {
+    pub fn new(db: &std::path::Path) -> Self {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        Self {
+            paths: [db.to_path_buf(), wal.into()],
+            last: None,
+            last_query: std::time::Instant::now(),
+        }
+    }
+
+    /// `true`: read the epoch (something may have been written).
+    pub fn moved(&mut self) -> bool {
+        let now = std::time::SystemTime::now();
+        let stamp = self.paths.clone().map(|p| {
+            std::fs::metadata(p)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())))
+        });
+        let settled = stamp.iter().flatten().all(|(mtime, _)| {
+            now.duration_since(*mtime)
+                .is_ok_and(|age| age >= SETTLED_AFTER)
+        });
+        let unchanged = matches!(&self.last, Some((last, true)) if *last == stamp);
+        self.last = Some((stamp, settled));
+        if unchanged && self.last_query.elapsed() < QUERY_AT_LEAST_EVERY {
+            return false;
+        }
+        self.last_query = std::time::Instant::now();
+        true
+    }
+}
+
 struct Changes(tokio::sync::watch::Sender<u64>);
 
 impl Default for Changes {
