@@ -10,6 +10,7 @@ mod auth_tokens;
 mod authz;
 mod availability;
 mod backup;
+mod chaos;
 mod clients_settings;
 mod closed_accounts;
 mod commission;
