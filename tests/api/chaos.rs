@@ -382,7 +382,7 @@ async fn mariadb_killed_and_restarted_under_load_loses_nothing_acknowledged() {
         .build()
         .unwrap();
     let op = |i: usize| {
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             ("withdraw", "0.50")
         } else {
             ("deposit", "1.00")
@@ -487,7 +487,7 @@ async fn mariadb_killed_and_restarted_under_load_loses_nothing_acknowledged() {
         .await;
         assert_eq!(n, 1, "acknowledged transaction {id} is not in the journal");
     }
-    let withdrawals = (0..120).filter(|i| i % 3 == 0).count() as i64;
+    let withdrawals = (0..120_usize).filter(|i| i.is_multiple_of(3)).count() as i64;
     let deposits = 120 - withdrawals;
     let applied = scalar(
         &infra,
