@@ -34,6 +34,13 @@ pub struct Settings {
     /// directory. Every node of one platform needs the same.
     #[serde(deserialize_with = "opt_text")]
     pub jwt_secret: Option<String>,
+    /// Signing secrets used before the current one, comma-separated: they verify access
+    /// tokens (selected by the token's `kid`), never sign. An entry `base64:<text>` is decoded
+    /// first (for a generated `jwt_secret` file's content). Rotation without downtime: list the
+    /// new secret here on every node, then make it `jwt_secret` with the old one listed here,
+    /// and remove the old one after `access_token_ttl_secs` (deploy/RUNBOOK.md).
+    #[serde(deserialize_with = "text")]
+    pub jwt_previous_secrets: String,
     /// Base64 of 32 bytes: AES-256-GCM key sealing provider credentials; unset: generated once
     /// into the data directory. Every node needs the same; rotate with `nashub rotate-secrets`.
     #[serde(deserialize_with = "opt_text")]
@@ -231,6 +238,7 @@ impl Default for Settings {
             redis_url: None,
             redis_prefix: "nashub".into(),
             jwt_secret: None,
+            jwt_previous_secrets: String::new(),
             secrets_key: None,
             secrets_previous_keys: String::new(),
             admin_username: "admin".into(),
@@ -315,6 +323,7 @@ const OTHER_VARIABLES: &[&str] = &["NASHUB_CONFIG", "NASHUB_LOG", "NASHUB_NEW_PA
 /// Settings whose values `nashub config` never prints.
 const SECRETS: &[&str] = &[
     "jwt_secret",
+    "jwt_previous_secrets",
     "secrets_key",
     "secrets_previous_keys",
     "admin_password",
@@ -548,6 +557,27 @@ impl Settings {
             jwt_secret.len() >= 32,
             "NASHUB_JWT_SECRET must be at least 32 bytes"
         );
+        let mut jwt_previous = Vec::new();
+        for text in self
+            .jwt_previous_secrets
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let secret = match text.strip_prefix("base64:") {
+                Some(b64) => base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .context(
+                        "NASHUB_JWT_PREVIOUS_SECRETS: an entry after `base64:` must be base64",
+                    )?,
+                None => text.as_bytes().to_vec(),
+            };
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "NASHUB_JWT_PREVIOUS_SECRETS: each secret must be at least 32 bytes"
+            );
+            jwt_previous.push(secret);
+        }
         let secrets_key = match &self.secrets_key {
             Some(s) => base64::engine::general_purpose::STANDARD
                 .decode(s.trim())
@@ -578,6 +608,7 @@ impl Settings {
         Ok(Config {
             database_url,
             jwt_secret,
+            jwt_previous,
             secrets_key,
             secrets_previous,
             settings: self,
@@ -672,6 +703,8 @@ pub struct Config {
     pub settings: Settings,
     pub database_url: String,
     pub jwt_secret: Vec<u8>,
+    /// Earlier signing secrets: they verify, never sign.
+    pub jwt_previous: Vec<Vec<u8>>,
     pub secrets_key: [u8; 32],
     /// Earlier keys, newest first: they open, never seal.
     pub secrets_previous: Vec<[u8; 32]>,

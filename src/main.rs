@@ -1,5 +1,5 @@
 //! The `nashub` binary: `serve` (default), `migrate`, `check-ledger`, `audit-verify`,
-//! `sim <provider>`.
+//! `backup`, `sim <provider>`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +71,14 @@ enum Command {
     Config {
         #[arg(long)]
         example: bool,
+    },
+    /// Copy the SQLite database to a new file while the hub runs (a consistent snapshot,
+    /// checked and synced); restore by stopping every node and putting the copy in place.
+    /// MySQL: use its own tools (deploy/RUNBOOK.md).
+    /// Example: nashub backup /backups/nashub-$(date +%F).db
+    Backup {
+        /// Where to write the copy; must not exist.
+        path: PathBuf,
     },
     /// Re-seal every stored secret under the current secrets key (after a rotation: the old
     /// key listed in NASHUB_SECRETS_PREVIOUS_KEYS). Exits 1 if some value no key opens.
@@ -283,6 +291,16 @@ fn main() -> ExitCode {
                         Ok(ExitCode::from(1))
                     }
                 }
+            }
+            Command::Backup { path } => {
+                let report = nashub::ops::backup::sqlite_backup(&config.database_url, &path)?;
+                println!(
+                    "backup written to {}: {} bytes, {} journal entries",
+                    report.path.display(),
+                    report.bytes,
+                    report.journal_entries
+                );
+                Ok(ExitCode::SUCCESS)
             }
             Command::Config { .. } => unreachable!("handled before the configuration is resolved"),
             Command::RotateSecrets => {

@@ -93,8 +93,9 @@ impl Hub {
                 })?,
             None => Bus::local(rooms.clone()),
         };
-        let tokens = Arc::new(TokenService::new(
+        let tokens = Arc::new(TokenService::with_previous(
             &config.jwt_secret,
+            &config.jwt_previous,
             settings.access_token_ttl_secs,
         ));
         let auth = Arc::new(Authenticator::new(tokens, store.clone()));

@@ -1,5 +1,10 @@
 //! Access tokens (HS256 JWT, algorithm pinned, `typ`/`iss`/`aud`/`exp` checked) and opaque
 //! refresh tokens (256 random bits, stored only as a SHA-256 hash).
+//!
+//! Key rotation: the current key signs and names itself in the header's `kid`; previous keys
+//! (`jwt_previous_secrets`) only verify, so tokens signed before a rotation keep working until
+//! their key is removed. A `kid` naming no configured key is refused; a token with no `kid`
+//! (signed before key ids existed) is tried against every configured key.
 
 use std::sync::Arc;
 
@@ -44,9 +49,22 @@ pub enum TokenError {
     Invalid,
 }
 
+/// The `kid` of a signing secret: derived, so every node with the same secret names it the
+/// same way and no setting can disagree with the key. Domain-separated, truncated SHA-256: it
+/// names the key without helping anyone guess it.
+pub fn key_id(secret: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"nashub jwt kid\0");
+    hasher.update(secret);
+    hex::encode(&hasher.finalize()[..8])
+}
+
 pub struct TokenService {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// Header of every token signed here (HS256, the current key's `kid`).
+    header: Header,
+    /// The current key first, then the previous ones, by `kid`.
+    decoding: Vec<(String, DecodingKey)>,
     validation: Validation,
     access_ttl_secs: i64,
     /// Tokens whose signature and claims checked out, by their exact text. Every request
@@ -59,14 +77,29 @@ pub struct TokenService {
 
 impl TokenService {
     pub fn new(secret: &[u8], access_ttl_secs: i64) -> Self {
+        Self::with_previous(secret, &[], access_ttl_secs)
+    }
+
+    /// `secret` signs; it and each of `previous` verify.
+    pub fn with_previous(secret: &[u8], previous: &[Vec<u8>], access_ttl_secs: i64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECS as u64;
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key_id(secret));
+        let mut decoding: Vec<(String, DecodingKey)> = Vec::new();
+        for key in std::iter::once(secret).chain(previous.iter().map(Vec::as_slice)) {
+            let kid = key_id(key);
+            if !decoding.iter().any(|(k, _)| *k == kid) {
+                decoding.push((kid, DecodingKey::from_secret(key)));
+            }
+        }
         Self {
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            header,
+            decoding,
             validation,
             access_ttl_secs,
             verified: DashMap::new(),
@@ -111,7 +144,7 @@ impl TokenService {
             iat: now,
             exp: now + self.access_ttl_secs,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        jsonwebtoken::encode(&self.header, &claims, &self.encoding)
             .expect("HS256 signing with a valid key cannot fail")
     }
 
@@ -140,11 +173,28 @@ impl TokenService {
     }
 
     fn decode_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let mut result = Err(TokenError::Invalid);
+        for (kid, key) in &self.decoding {
+            if header.kid.as_ref().is_some_and(|k| k != kid) {
+                continue;
+            }
+            result = self.decode_with(token, key);
+            // Expired means the signature checked out (it is verified first): this key.
+            if header.kid.is_some() || !matches!(result, Err(TokenError::Invalid)) {
+                break;
+            }
+        }
+        result
+    }
+
+    fn decode_with(&self, token: &str, key: &DecodingKey) -> Result<AccessClaims, TokenError> {
+        let data = jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).map_err(
+            |e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
-            })?;
+            },
+        )?;
         if data.claims.typ != ACCESS_TYPE {
             return Err(TokenError::Invalid);
         }
@@ -233,5 +283,38 @@ mod tests {
         ));
         assert!(service.verified.is_empty());
         assert!(service.verify_access_at(&token, first.exp).is_ok());
+    }
+
+    #[test]
+    fn previous_keys_verify_by_kid_and_never_sign() {
+        let (old, new) = ([1_u8; 32], [2_u8; 32]);
+        let before = TokenService::new(&old, 900);
+        let old_token = before.issue_access("u1", None, Role::Player, "s1");
+        let rotating = TokenService::with_previous(&new, &[old.to_vec()], 900);
+        assert!(rotating.verify_access(&old_token).is_ok());
+        let new_token = rotating.issue_access("u1", None, Role::Player, "s1");
+        let kid = jsonwebtoken::decode_header(&new_token).unwrap().kid;
+        assert_eq!(kid.as_deref(), Some(key_id(&new).as_str()));
+        // Nodes not yet rotated accept the new key only once it is listed with them.
+        assert!(before.verify_access(&new_token).is_err());
+        let after = TokenService::new(&new, 900);
+        assert!(after.verify_access(&new_token).is_ok());
+        assert!(after.verify_access(&old_token).is_err());
+        // A token naming the right key under another kid is refused: the kid selects.
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key_id(&old));
+        let claims = rotating.verify_access(&new_token).unwrap();
+        let mislabeled =
+            jsonwebtoken::encode(&header, &*claims, &EncodingKey::from_secret(&new)).unwrap();
+        assert!(rotating.verify_access(&mislabeled).is_err());
+        // No kid (signed before key ids): any configured key.
+        let bare = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &*claims,
+            &EncodingKey::from_secret(&old),
+        )
+        .unwrap();
+        assert!(rotating.verify_access(&bare).is_ok());
+        assert!(after.verify_access(&bare).is_err());
     }
 }

@@ -42,11 +42,11 @@ pub struct AuditItem {
     action: String,
     target_type: Option<String>,
     target_id: Option<String>,
-    /// what changed, as it was (any JSON)
-    #[schema(value_type = Object)]
+    /// what changed, as it was (any JSON; null when nothing was before)
+    #[schema(value_type = Option<Object>)]
     before: Value,
-    /// what changed, as it is (any JSON)
-    #[schema(value_type = Object)]
+    /// what changed, as it is (any JSON; null when nothing is after)
+    #[schema(value_type = Option<Object>)]
     after: Value,
     ip: Option<String>,
     /// RFC 3339

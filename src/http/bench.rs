@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::extract::Auth;
-use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable};
+use super::openapi::{BadBody, Conflict, Invalid, Secured, Unavailable, Unknown};
 use crate::domain::Role;
 use crate::realtime::bus::{Event, EventKind};
 use crate::state::AppState;
@@ -35,7 +35,7 @@ pub struct Published {
     security(("bearer" = [])), request_body = Batch,
     responses(
         (status = 200, description = "success", body = Published),
-        Secured, Invalid, BadBody, Conflict, Unavailable,
+        Secured, Invalid, BadBody, Conflict, Unknown, Unavailable,
     ))]
 pub async fn publish(
     state: web::Data<AppState>,

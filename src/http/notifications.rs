@@ -149,7 +149,7 @@ async fn target(
     security(("bearer" = [])), request_body = SendBody,
     responses(
         (status = 201, description = "success", body = Notification),
-        Secured, Invalid, BadBody, Conflict, Unavailable,
+        Secured, Invalid, BadBody, Conflict, Unknown, Unavailable,
     ))]
 pub async fn send(
     state: web::Data<AppState>,

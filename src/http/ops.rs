@@ -46,6 +46,9 @@ pub enum Redis {
     NotConfigured,
 }
 
+/// How long `/ready` waits for the database's and Redis's answers.
+const READY_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Liveness
 #[utoipa::path(get, path = "/health", tag = "ops",
     responses((status = 200, description = "success", body = Status)))]
@@ -61,9 +64,17 @@ pub async fn health() -> HttpResponse {
     (status = 503, description = "not ready", body = Readiness),
 ))]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let database = state.store.ping().await.is_ok();
+    // A dead database makes a ping wait for the pool's acquire timeout (30 s): probes and load
+    // balancers give up long before, so a slow answer is "not ready", said at once.
+    let database = tokio::time::timeout(READY_PING_TIMEOUT, state.store.ping())
+        .await
+        .is_ok_and(|r| r.is_ok());
     let redis = if state.bus.is_redis() {
-        Some(state.bus.ping().await.is_ok())
+        Some(
+            tokio::time::timeout(READY_PING_TIMEOUT, state.bus.ping())
+                .await
+                .is_ok_and(|r| r.is_ok()),
+        )
     } else {
         None
     };

@@ -82,7 +82,7 @@ pub async fn reachable_user(
     request_body = CreateUser,
     responses(
         (status = 201, description = "success", body = User),
-        Secured, Invalid, BadBody, Conflict, Unavailable,
+        Secured, Invalid, BadBody, Conflict, Unknown, Unavailable,
     ))]
 pub async fn create(
     state: web::Data<AppState>,

@@ -1,6 +1,7 @@
 //! Maintenance commands that read the same configuration as `serve`.
 
 pub mod admin;
+pub mod backup;
 pub mod demo;
 pub mod rotate_secrets;
 

@@ -805,6 +805,22 @@ impl WsClient {
         }
     }
 
+    /// `next_within`, but a connection that died (its node was killed) ends the stream with
+    /// None instead of failing the test.
+    pub async fn next_unless_gone(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??
+            {
+                Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
     /// Connects with a tiny socket receive buffer, so a client that stops reading stalls the
     /// server quickly (slow-consumer tests).
     pub async fn connect_small_buffer(url: &str) -> WsClient {

@@ -69,6 +69,27 @@ async fn health_ready_and_metrics_from_start(backend: Backend) {
     api.deposit(&tree.admin_token, &tree.player_id, "1").await;
     assert_eq!(deposit_requests(&hub).await, requests_before + 2);
 
+    // Every series the shipped Grafana dashboard queries exists once money moved (deploy/grafana;
+    // per-client series appear with their first mutation).
+    let metrics = hub.metrics().await;
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../deploy/grafana/dashboards/nashub.json"))
+            .expect("the dashboard is JSON");
+    let queried: std::collections::BTreeSet<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .flat_map(|t| promql_metrics(t["expr"].as_str().unwrap()))
+        .collect();
+    assert!(queried.len() >= 20, "{queried:?}");
+    for name in &queried {
+        assert!(
+            metrics.contains(&format!("\n{name} ")) || metrics.contains(&format!("\n{name}{{")),
+            "the dashboard queries {name}, which /metrics lacks"
+        );
+    }
+
     // Methods a client makes up share one label, so they cannot grow /metrics without bound.
     let http = reqwest::Client::new();
     for method in ["FOO1", "FOO2", "BAR"] {
@@ -83,6 +104,91 @@ async fn health_ready_and_metrics_from_start(backend: Backend) {
     for method in ["FOO1", "FOO2", "BAR"] {
         assert!(!metrics.contains(&format!(r#"method="{method}""#)));
     }
+}
+
+/// Metric names in a PromQL expression: identifiers outside `{...}` and `[...]`, not called
+/// as functions, not grouping labels (`by (...)`), not keywords or numbers.
+fn promql_metrics(expr: &str) -> Vec<String> {
+    const KEYWORDS: &[&str] = &[
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+    ];
+    const AGGREGATIONS: &[&str] = &[
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "count",
+        "group",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
+    ];
+    let mut plain = String::new();
+    let (mut braces, mut brackets) = (0, 0);
+    let mut quoted = false;
+    for c in expr.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '{' if !quoted => braces += 1,
+            '}' if !quoted => braces -= 1,
+            '[' if !quoted => brackets += 1,
+            ']' if !quoted => brackets -= 1,
+            _ if braces == 0 && brackets == 0 && !quoted => plain.push(c),
+            _ => {}
+        }
+        if braces > 0 || brackets > 0 {
+            plain.push(' ');
+        }
+    }
+    let mut names = Vec::new();
+    let mut rest = plain.as_str();
+    let mut grouping = false;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        rest = &rest[start..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(rest.len());
+        let word = &rest[..end];
+        rest = &rest[end..];
+        let next = rest.trim_start().chars().next();
+        if grouping {
+            // Labels listed in `by (...)`, up to the closing parenthesis.
+            if next == Some(')') {
+                grouping = false;
+            }
+            continue;
+        }
+        if KEYWORDS.contains(&word) {
+            grouping = true;
+            continue;
+        }
+        if next == Some('(')
+            || AGGREGATIONS.contains(&word)
+            || word.chars().all(|c| c.is_ascii_digit() || c == '.')
+        {
+            continue;
+        }
+        names.push(word.to_owned());
+    }
+    names
+}
+
+#[test]
+fn promql_metric_names_are_found() {
+    assert_eq!(
+        promql_metrics(
+            r#"histogram_quantile(0.99, sum by (route, le) (rate(http_request_duration_seconds_bucket{route=~"a|b"}[5m]))) / max(up)"#
+        ),
+        ["http_request_duration_seconds_bucket", "up"]
+    );
 }
 
 /// `http_requests_total` of successful deposit requests.
