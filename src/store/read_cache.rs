@@ -106,9 +106,12 @@ impl ReadCache {
 pub struct FileWatch {
     paths: [std::path::PathBuf; 2],
     /// The last stamp, and whether it was settled when taken.
-    last: Option<([Option<(std::time::SystemTime, u64)>; 2], bool)>,
+    last: Option<(Stamp, bool)>,
     last_query: std::time::Instant,
 }
+
+/// Per file: its mtime and length (`None`: absent).
+type Stamp = [Option<(std::time::SystemTime, u64)>; 2];
 
 const SETTLED_AFTER: Duration = Duration::from_millis(100);
 /// Queried at least this often whatever the files say.
