@@ -15,7 +15,10 @@ impl Store {
     }
 
     /// Every posting of these journal entries, as `(journal id, line)`, in account order.
-    pub async fn postings_of(&self, journal_ids: &[&str]) -> StoreResult<Vec<(String, JournalLine)>> {
+    pub async fn postings_of(
+        &self,
+        journal_ids: &[&str],
+    ) -> StoreResult<Vec<(String, JournalLine)>> {
         dispatch!(self, b => b.postings_of(journal_ids).await)
     }
 

@@ -12,7 +12,11 @@ impl Backend {
             return Ok(Vec::new());
         }
         let sql = format!(
-            concat!("SELECT ", client_columns!(), " FROM clients WHERE id IN ({})"),
+            concat!(
+                "SELECT ",
+                client_columns!(),
+                " FROM clients WHERE id IN ({})"
+            ),
             id_marks(ids.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -18,6 +18,7 @@ mod demo;
 mod durability;
 mod flow;
 mod games;
+mod graphql;
 mod idempotency;
 mod ledger;
 mod notifications;

@@ -36,7 +36,10 @@ pub fn schema(max_depth: usize, max_complexity: usize) -> HubSchema {
     static BUILT: std::sync::Mutex<Vec<((usize, usize), HubSchema)>> =
         std::sync::Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, s)) = built.iter().find(|(k, _)| *k == (max_depth, max_complexity)) {
+    if let Some((_, s)) = built
+        .iter()
+        .find(|(k, _)| *k == (max_depth, max_complexity))
+    {
         return s.clone();
     }
     let s = Schema::build(Query::default(), EmptyMutation, EmptySubscription)

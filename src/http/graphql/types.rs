@@ -106,7 +106,9 @@ impl ReadQuery {
     /// A client, as `GET /api/v1/clients/{id}`.
     async fn client(&self, ctx: &Context<'_>, id: String) -> Res<Client> {
         let c = cx(ctx);
-        Ok(Client(clients::readable(&c.state, &c.caller, &id).await.field()?))
+        Ok(Client(
+            clients::readable(&c.state, &c.caller, &id).await.field()?,
+        ))
     }
 
     /// The clients the caller may list (as `GET /api/v1/clients`), by id.
@@ -122,7 +124,13 @@ impl ReadQuery {
         let rows = clients::listed(&c.state, &c.caller, after.as_deref(), limit.fetch())
             .await
             .field()?;
-        Ok(connection(limit, after.is_some(), rows, |r| r.id.clone(), Client))
+        Ok(connection(
+            limit,
+            after.is_some(),
+            rows,
+            |r| r.id.clone(),
+            Client,
+        ))
     }
 
     /// Users the caller may list (as `GET /api/v1/users`: an agent its subtree), by id.
@@ -155,7 +163,13 @@ async fn user_list(
         ..scope
     };
     let rows = c.state.store.list_users(&filter).await.field()?;
-    Ok(connection(limit, after.is_some(), rows, |r| r.id.clone(), User))
+    Ok(connection(
+        limit,
+        after.is_some(),
+        rows,
+        |r| r.id.clone(),
+        User,
+    ))
 }
 
 /// A white-label tenant.
@@ -346,7 +360,13 @@ impl User {
             .children(&self.0.id, after.as_deref(), limit.fetch())
             .await
             .field()?;
-        Ok(connection(limit, after.is_some(), rows, |r| r.id.clone(), User))
+        Ok(connection(
+            limit,
+            after.is_some(),
+            rows,
+            |r| r.id.clone(),
+            User,
+        ))
     }
 
     /// The wallet's committed movements, newest first, as `GET /api/v1/users/{id}/transactions`.
@@ -421,7 +441,13 @@ impl User {
             .user_game_sessions(&self.0.id, None, after.as_deref(), limit.fetch())
             .await
             .field()?;
-        Ok(connection(limit, after.is_some(), rows, |r| r.id.clone(), GameSession))
+        Ok(connection(
+            limit,
+            after.is_some(),
+            rows,
+            |r| r.id.clone(),
+            GameSession,
+        ))
     }
 }
 
