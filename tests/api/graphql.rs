@@ -399,6 +399,57 @@ async fn pagination_follows_cursors(backend: Backend) {
         "{}",
         r.body
     );
+
+    // Game sessions' status is checked as REST's; a settlement, listed and in detail.
+    let r = gql(&api, &t.admin_token, "query($id: String!) { user(id: $id) { gameSessions(status: \"bogus\") { edges { cursor } } } }", json!({ "id": t.player_id })).await;
+    assert_eq!(
+        r.body["errors"][0]["extensions"]["code"], "validation_error",
+        "{}",
+        r.body
+    );
+    let r = gql(
+        &api,
+        &t.admin_token,
+        "query($id: String!) { client(id: $id) { settlement(id: \"nope\") { commissionTotal } } }",
+        json!({ "id": t.client_id }),
+    )
+    .await;
+    assert_eq!(
+        r.body["errors"][0]["extensions"]["code"], "not_found",
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        r.body["errors"][0]["extensions"]["status"], 404,
+        "{}",
+        r.body
+    );
+    let (start, end) = (
+        crate::settlements::now_text(-3 * 3600 * 1000),
+        crate::settlements::now_text(-2 * 3600 * 1000),
+    );
+    let settled =
+        crate::settlements::settle(&api, &t.super_token, &t.client_id, "gq-1", &start, &end)
+            .await
+            .ok();
+    let id = settled["id"].as_str().unwrap();
+    let r = gql(&api, &t.admin_token, "query($c: String!, $s: String!) { client(id: $c) {
+        settlements(first: 5) { edges { node { id ngr state } } }
+        settlement(id: $s) { settlement { id periodStart } commissionTotal revenueShare { amount } } } }",
+        json!({ "c": t.client_id, "s": id })).await.ok();
+    assert!(r["errors"].is_null(), "{r}");
+    let c = &r["data"]["client"];
+    assert_eq!(c["settlements"]["edges"][0]["node"]["id"], id);
+    assert_eq!(c["settlements"]["edges"][0]["node"]["ngr"], settled["ngr"]);
+    assert_eq!(c["settlement"]["settlement"]["id"], id);
+    assert_eq!(
+        c["settlement"]["commissionTotal"],
+        settled["commission_total"]
+    );
+    assert_eq!(
+        c["settlement"]["revenueShare"]["amount"],
+        settled["revenue_share"]["amount"]
+    );
 }
 
 async fn limits_and_bad_queries(backend: Backend) {

@@ -12,7 +12,7 @@ use crate::http::{ApiError, clients, ledger, user_admin, users};
 use crate::ledger::accounts::wallet_id;
 use crate::store::{
     ClientRow, GameSessionInfo, HistoryItem, HistoryQuery, JournalItem, JournalLine, JournalQuery,
-    SettlementRow, TransferRow, UserRow,
+    SESSION_ENDED, SESSION_OPEN, SettlementRow, TransferRow, UserRow,
 };
 
 type Res<T> = async_graphql::Result<T>;
@@ -246,6 +246,23 @@ impl Client {
         ))
     }
 
+    /// One settlement with its commission lines and revenue share, as
+    /// `GET /api/v1/clients/{id}/settlements/{settlement_id}` (none: `not_found`).
+    async fn settlement(&self, ctx: &Context<'_>, id: String) -> Res<SettlementDetail> {
+        let c = cx(ctx);
+        let client = clients::readable(&c.state, &c.caller, &self.0.id)
+            .await
+            .field()?;
+        let s = c
+            .state
+            .store
+            .settlement(&client.id, &id)
+            .await
+            .field()?
+            .ok_or_else(|| super::field_error(ApiError::not_found("settlement")))?;
+        Ok(SettlementDetail::new(s, &client.currency))
+    }
+
     /// The client's settlements, newest period first, as `GET /api/v1/clients/{id}/settlements`.
     #[graphql(complexity = "first.unwrap_or(50).max(1) as usize * child_complexity + 1")]
     async fn settlements(
@@ -426,19 +443,34 @@ impl User {
         ))
     }
 
-    /// Game sessions, newest first, as `GET /api/v1/users/{id}/game-sessions`.
+    /// Game sessions, newest first, as `GET /api/v1/users/{id}/game-sessions`; `status`: open
+    /// or ended (default both).
     #[graphql(complexity = "first.unwrap_or(50).max(1) as usize * child_complexity + 1")]
     async fn game_sessions(
         &self,
         ctx: &Context<'_>,
+        status: Option<String>,
         first: Option<i32>,
         after: Option<String>,
     ) -> Res<Connection<String, GameSession>> {
+        if status
+            .as_deref()
+            .is_some_and(|s| s != SESSION_OPEN && s != SESSION_ENDED)
+        {
+            return Err(super::field_error(ApiError::validation(
+                "status must be open or ended",
+            )));
+        }
         let (limit, after) = page(first, after)?;
         let rows = cx(ctx)
             .state
             .store
-            .user_game_sessions(&self.0.id, None, after.as_deref(), limit.fetch())
+            .user_game_sessions(
+                &self.0.id,
+                status.as_deref(),
+                after.as_deref(),
+                limit.fetch(),
+            )
             .await
             .field()?;
         Ok(connection(
@@ -694,4 +726,75 @@ impl Settlement {
     async fn origin(&self) -> &str {
         &self.0.origin
     }
+}
+
+/// A settlement with its lines.
+#[derive(async_graphql::SimpleObject)]
+pub struct SettlementDetail {
+    settlement: Settlement,
+    /// the sum of the commission lines
+    commission_total: String,
+    commissions: Vec<Commission>,
+    revenue_share: RevenueShare,
+}
+
+impl SettlementDetail {
+    fn new(s: crate::store::Settlement, currency: &Currency) -> Self {
+        let total: i64 = s.commissions.iter().map(|c| c.amount).sum();
+        let r = s.revenue_share;
+        SettlementDetail {
+            commission_total: currency.format(total),
+            commissions: s
+                .commissions
+                .into_iter()
+                .map(|c| Commission {
+                    agent_id: c.agent_id,
+                    players: c.players,
+                    basis: c.basis,
+                    basis_amount: currency.format(c.ngr),
+                    rate: c.rate,
+                    earned: currency.format(c.earned),
+                    carried_in: currency.format(c.carried_in),
+                    carry_out: currency.format(c.carry_out),
+                    amount: currency.format(c.amount),
+                    status: c.status,
+                    transaction_id: c.journal_id,
+                })
+                .collect(),
+            revenue_share: RevenueShare {
+                base: currency.format(r.base),
+                rate: r.rate,
+                amount: currency.format(r.amount),
+                transaction_id: r.journal_id,
+            },
+            settlement: Settlement(s.header, currency.clone()),
+        }
+    }
+}
+
+/// An agent's commission line of a settlement.
+#[derive(async_graphql::SimpleObject)]
+pub struct Commission {
+    agent_id: String,
+    players: i64,
+    /// ngr or turnover
+    basis: String,
+    basis_amount: String,
+    rate: String,
+    earned: String,
+    carried_in: String,
+    carry_out: String,
+    amount: String,
+    /// calculated, approved, held or paid
+    status: String,
+    transaction_id: Option<String>,
+}
+
+/// The platform's share of a settlement.
+#[derive(async_graphql::SimpleObject)]
+pub struct RevenueShare {
+    base: String,
+    rate: String,
+    amount: String,
+    transaction_id: Option<String>,
 }
