@@ -371,6 +371,68 @@ async fn pagination_follows_cursors(backend: Backend) {
         after = conn["pageInfo"]["endCursor"].clone();
     }
     assert_eq!(amounts, ["4.01", "3.01", "2.01", "1.01", "0.01"]);
+    // Filters as REST's query parameters.
+    let filtered = "query($id: String!, $kind: String, $from: String) { user(id: $id) {
+        transactions(kind: $kind, from: $from) { edges { node { kind } } } } }";
+    let r = gql(
+        &api,
+        &t.admin_token,
+        filtered,
+        json!({ "id": t.player_id, "kind": "deposit" }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        r["data"]["user"]["transactions"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5,
+        "{r}"
+    );
+    let r = gql(
+        &api,
+        &t.admin_token,
+        filtered,
+        json!({ "id": t.player_id, "kind": "withdrawal" }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        r["data"]["user"]["transactions"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "{r}"
+    );
+    let r = gql(
+        &api,
+        &t.admin_token,
+        filtered,
+        json!({ "id": t.player_id, "from": "2999-01-01T00:00:00Z" }),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        r["data"]["user"]["transactions"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "{r}"
+    );
+    for bad in [
+        json!({ "id": t.player_id, "kind": "bogus" }),
+        json!({ "id": t.player_id, "from": "yesterday" }),
+    ] {
+        let r = gql(&api, &t.admin_token, filtered, bad).await;
+        assert_eq!(
+            r.body["errors"][0]["extensions"]["code"], "validation_error",
+            "{}",
+            r.body
+        );
+    }
 
     // `first` out of range is REST's 422, as a field error.
     let r = gql(

@@ -8,7 +8,9 @@ use super::loaders::Loaders;
 use super::{Ctx, OrField};
 use crate::domain::{Currency, rfc3339_ms};
 use crate::http::extract::{Limit, Page};
+use crate::http::wallets::parse_time;
 use crate::http::{ApiError, clients, ledger, user_admin, users};
+use crate::ledger::JournalKind;
 use crate::ledger::accounts::wallet_id;
 use crate::store::{
     ClientRow, GameSessionInfo, HistoryItem, HistoryQuery, JournalItem, JournalLine, JournalQuery,
@@ -219,6 +221,11 @@ impl Client {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        #[graphql(desc = "a movement kind (deposit, withdrawal, credit, ...)")] kind: Option<
+            String,
+        >,
+        #[graphql(desc = "RFC 3339, inclusive")] from: Option<String>,
+        #[graphql(desc = "RFC 3339")] to: Option<String>,
     ) -> Res<Connection<String, Transaction>> {
         let c = cx(ctx);
         let client = ledger::journal_client(&c.state, &c.caller, &self.0.id)
@@ -228,7 +235,9 @@ impl Client {
         let query = JournalQuery {
             before_id: after.clone(),
             limit: limit.fetch(),
-            ..JournalQuery::default()
+            kind,
+            from_ms: parse_time("from", from.as_deref()).field()?,
+            to_ms: parse_time("to", to.as_deref()).field()?,
         };
         let rows = c
             .state
@@ -393,13 +402,32 @@ impl User {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        #[graphql(desc = "a movement kind (deposit, withdrawal, credit, ...)")] kind: Option<
+            String,
+        >,
+        #[graphql(desc = "RFC 3339, inclusive")] from: Option<String>,
+        #[graphql(desc = "RFC 3339")] to: Option<String>,
     ) -> Res<Connection<String, Transaction>> {
         let client_id = crate::access::wallet_owner_client(&self.0).field()?;
         let currency = currency_of(ctx, client_id).await?;
         let (limit, after) = page(first, after)?;
+        let kind = kind
+            .as_deref()
+            .map(str::parse::<JournalKind>)
+            .transpose()
+            .map_err(|_| {
+                ApiError::validation(format!(
+                    "kind must be one of {}",
+                    JournalKind::NAMES.join(", ")
+                ))
+            })
+            .field()?;
         let query = HistoryQuery {
             before_version: numeric(after.as_deref())?,
             limit: limit.fetch(),
+            kind,
+            from_ms: parse_time("from", from.as_deref()).field()?,
+            to_ms: parse_time("to", to.as_deref()).field()?,
             ..HistoryQuery::default()
         };
         let rows = cx(ctx)
