@@ -8,9 +8,8 @@ use super::loaders::Loaders;
 use super::{Ctx, OrField};
 use crate::domain::{Currency, rfc3339_ms};
 use crate::http::extract::{Limit, Page};
-use crate::http::wallets::parse_time;
+use crate::http::wallets::{parse_kind, parse_time};
 use crate::http::{ApiError, clients, ledger, user_admin, users};
-use crate::ledger::JournalKind;
 use crate::ledger::accounts::wallet_id;
 use crate::store::{
     ClientRow, GameSessionInfo, HistoryItem, HistoryQuery, JournalItem, JournalLine, JournalQuery,
@@ -411,17 +410,7 @@ impl User {
         let client_id = crate::access::wallet_owner_client(&self.0).field()?;
         let currency = currency_of(ctx, client_id).await?;
         let (limit, after) = page(first, after)?;
-        let kind = kind
-            .as_deref()
-            .map(str::parse::<JournalKind>)
-            .transpose()
-            .map_err(|_| {
-                ApiError::validation(format!(
-                    "kind must be one of {}",
-                    JournalKind::NAMES.join(", ")
-                ))
-            })
-            .field()?;
+        let kind = parse_kind(kind.as_deref()).field()?;
         let query = HistoryQuery {
             before_version: numeric(after.as_deref())?,
             limit: limit.fetch(),
