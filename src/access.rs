@@ -70,14 +70,18 @@ pub async fn client(store: &Store, id: &str) -> Result<ClientRow, Denied> {
 /// The client and currency of a user's wallet: a client's players, agents and admins have one
 /// (anyone else: 404 `wallet`); the wallet's currency is its client's.
 pub async fn wallet_client(store: &Store, user: &UserRow) -> Result<(ClientRow, Currency), Denied> {
-    let client_id = user
-        .client_id
-        .as_deref()
-        .filter(|_| user.role.has_wallet())
-        .ok_or(Denied::NotFound("wallet"))?;
-    let client = client(store, client_id).await?;
+    let client = client(store, wallet_owner_client(user)?).await?;
     let currency = client.currency.clone();
     Ok((client, currency))
+}
+
+/// The client whose currency a user's wallet holds: a client's players, agents and admins
+/// have a wallet, anyone else none (404 `wallet`).
+pub fn wallet_owner_client(user: &UserRow) -> Result<&str, Denied> {
+    user.client_id
+        .as_deref()
+        .filter(|_| user.role.has_wallet())
+        .ok_or(Denied::NotFound("wallet"))
 }
 
 pub async fn reach(store: &Store, caller: &Caller, target: &UserRow) -> Result<Reach, StoreError> {

@@ -108,6 +108,11 @@ pub struct Settings {
     pub provider_reconcile_interval_ms: u64,
     /// Load tests only: enables `POST /api/v1/bench/events` (synthetic events, super admin).
     pub bench_events: bool,
+    /// Deepest field nesting a `/graphql` query may have (deeper: refused before it runs).
+    pub graphql_max_depth: usize,
+    /// Largest `/graphql` query complexity: one per field, a connection's fields counted once
+    /// per requested item (`first`); larger: refused before it runs.
+    pub graphql_max_complexity: usize,
     /// Fault drills only (SQLite): each ledger WAL sync first sleeps this long, as a slow disk
     /// would. 0 = off.
     pub test_wal_sync_delay_ms: u64,
@@ -259,6 +264,8 @@ impl Default for Settings {
             providers: Vec::new(),
             provider_reconcile_interval_ms: 1000,
             bench_events: false,
+            graphql_max_depth: 12,
+            graphql_max_complexity: 20_000,
             test_wal_sync_delay_ms: 0,
             test_wal_sync_fail_after: 0,
             ledger_batch_max: 256,

@@ -84,6 +84,9 @@ enum Command {
     /// key listed in NASHUB_SECRETS_PREVIOUS_KEYS). Exits 1 if some value no key opens.
     /// Example: NASHUB_SECRETS_KEY=<new> NASHUB_SECRETS_PREVIOUS_KEYS=<old> nashub rotate-secrets
     RotateSecrets,
+    /// Print the GraphQL schema (SDL) served at /graphql; needs no configuration.
+    /// Example: nashub graphql-schema > schema.graphql
+    GraphqlSchema,
     /// The way back in: reset a password, create a super admin, lift a login lock. Runs on
     /// the hub's database (same configuration as `serve`); each action is audited.
     /// Example: nashub admin reset-password admin
@@ -140,6 +143,10 @@ enum AdminCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::GraphqlSchema) = &cli.command {
+        print!("{}", nashub::http::graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
     if let Some(Command::Config { example }) = &cli.command {
         if *example {
             print!("{}", nashub::config::example_toml());
@@ -302,7 +309,9 @@ fn main() -> ExitCode {
                 );
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Config { .. } => unreachable!("handled before the configuration is resolved"),
+            Command::Config { .. } | Command::GraphqlSchema => {
+                unreachable!("handled before the configuration is resolved")
+            }
             Command::RotateSecrets => {
                 let store = nashub::startup::open_store(&config).await?;
                 let report =

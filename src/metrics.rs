@@ -54,6 +54,11 @@ pub const SOCKETIO_CONNECT_ERROR_REASONS: &[&str] = &[
 // Game service (issue 21).
 pub const GAME_SESSIONS_ENDED: &str = "game_sessions_ended_total";
 pub const CATALOGUE_REFRESHES: &str = "games_catalogue_refreshes_total";
+// GraphQL read model (issue 17): batches of its per-id loaders and the keys they carried.
+pub const GRAPHQL_LOADER_BATCHES: &str = "graphql_loader_batches_total";
+pub const GRAPHQL_LOADER_KEYS: &str = "graphql_loader_keys_total";
+/// `loader` label values of the two above (`http::graphql::loaders`).
+pub const GRAPHQL_LOADERS: &[&str] = &["users", "clients", "accounts", "postings"];
 /// `game_sessions_ended_total{by}` label values.
 pub const SESSION_ENDED_BY: &[&str] = &["player", "operator", "provider"];
 
@@ -211,6 +216,23 @@ pub fn register_all() {
     register_provider_failures();
     register_availability();
     register_games();
+    register_graphql();
+}
+
+/// GraphQL loader batches and keys, per loader (issue 17).
+fn register_graphql() {
+    describe_counter!(
+        GRAPHQL_LOADER_BATCHES,
+        "Batched lookups of the GraphQL read model, by loader (one query each)"
+    );
+    describe_counter!(
+        GRAPHQL_LOADER_KEYS,
+        "Ids looked up by the GraphQL loaders' batches, by loader"
+    );
+    for loader in GRAPHQL_LOADERS {
+        counter!(GRAPHQL_LOADER_BATCHES, "loader" => *loader).absolute(0);
+        counter!(GRAPHQL_LOADER_KEYS, "loader" => *loader).absolute(0);
+    }
 }
 
 /// Game sessions ended (by whom) and catalogue refreshes (by provider and outcome), issue 21.

@@ -104,11 +104,42 @@ pub(crate) async fn readable(
     caller: &crate::auth::Caller,
     id: &str,
 ) -> Result<ClientRow, ApiError> {
+    may_read(caller, id)?;
+    Ok(access::client(&state.store, id).await?)
+}
+
+/// The rule of [`readable`] without the load: reach, then `clients.read`.
+pub(crate) fn may_read(caller: &crate::auth::Caller, id: &str) -> Result<(), ApiError> {
     access::client_reach(caller, id).require("client")?;
     if caller.role != Role::SuperAdmin && !caller.can(perm::CLIENTS_READ) {
         return Err(ApiError::forbidden());
     }
-    Ok(access::client(&state.store, id).await?)
+    Ok(())
+}
+
+/// The clients a caller may list, by id after `after`, at most `fetch`: the platform every
+/// client, a client admin their own, anyone else 403.
+pub(crate) async fn listed(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    after: Option<&str>,
+    fetch: i64,
+) -> Result<Vec<ClientRow>, ApiError> {
+    Ok(match caller.role {
+        _ if !caller.can(perm::CLIENTS_READ) => return Err(ApiError::forbidden()),
+        Role::SuperAdmin => state.store.list_clients(after, fetch).await?,
+        Role::ClientAdmin => {
+            let own = caller.client_id.as_deref().unwrap_or_default();
+            state
+                .store
+                .client(own)
+                .await?
+                .into_iter()
+                .filter(|c| after.is_none_or(|after| c.id.as_str() > after))
+                .collect()
+        }
+        _ => return Err(ApiError::forbidden()),
+    })
 }
 
 /// Get a client
@@ -139,26 +170,7 @@ pub async fn list(
     page: Page,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page.limit()?;
-    let clients = match caller.role {
-        _ if !caller.can(perm::CLIENTS_READ) => return Err(ApiError::forbidden()),
-        Role::SuperAdmin => {
-            state
-                .store
-                .list_clients(page.cursor(), limit.fetch())
-                .await?
-        }
-        Role::ClientAdmin => {
-            let own = caller.client_id.as_deref().unwrap_or_default();
-            state
-                .store
-                .client(own)
-                .await?
-                .into_iter()
-                .filter(|c| page.cursor().is_none_or(|after| c.id.as_str() > after))
-                .collect()
-        }
-        _ => return Err(ApiError::forbidden()),
-    };
+    let clients = listed(&state, &caller, page.cursor(), limit.fetch()).await?;
     Ok(HttpResponse::Ok().json(limit.page(clients, |c| c.id.clone(), views::client)))
 }
 

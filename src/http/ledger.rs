@@ -55,6 +55,17 @@ pub struct Posting {
     balance_after: String,
 }
 
+/// The client whose journal the caller may read: its admins and the platform (others of the
+/// client 403, another client 404).
+pub(crate) async fn journal_client(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    id: &str,
+) -> Result<crate::store::ClientRow, ApiError> {
+    access::client_reach(caller, id).require("client")?;
+    Ok(access::client(&state.store, id).await?)
+}
+
 /// The client's journal: every entry with its postings, newest first (admins)
 #[utoipa::path(get, path = "/api/v1/clients/{id}/transactions", tag = "wallets",
     security(("bearer" = [])), params(JournalParams),
@@ -68,8 +79,7 @@ pub async fn client_transactions(
     id: web::Path<String>,
     q: web::Query<JournalParams>,
 ) -> Result<HttpResponse, ApiError> {
-    access::client_reach(&caller, &id).require("client")?;
-    let client = access::client(&state.store, &id).await?;
+    let client = journal_client(&state, &caller, &id).await?;
     let currency = client.currency.clone();
     let page = Page::new(q.cursor.clone(), q.limit);
     let limit = page.limit()?;

@@ -14,6 +14,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod games;
+pub mod graphql;
 pub mod ledger;
 pub mod live;
 pub mod middleware;
@@ -82,6 +83,8 @@ routes! { TOP, top_routes:
     post "/callbacks/{provider}" => callbacks::receive;
     get "/live" => live::page;
     get "/live.js" => live::script;
+    post "/graphql" => graphql::execute;
+    get "/graphql" => graphql::page;
 }
 
 routes! { API_ROUTES, api_routes:

@@ -15,8 +15,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
-    audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, ledger, live,
-    notifications, ops, provider_admin, providers, settlements, socketio, user_admin,
+    audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, graphql,
+    ledger, live, notifications, ops, provider_admin, providers, settlements, socketio, user_admin,
     user_permissions, users, wallets, ws,
 };
 
@@ -40,6 +40,8 @@ undocumented path answers 404 not_found.";
         callbacks::receive,
         live::page,
         live::script,
+        graphql::execute,
+        graphql::page,
         auth::login,
         auth::refresh,
         auth::logout,
@@ -119,6 +121,7 @@ undocumented path answers 404 not_found.";
         (name = "providers", description = "Game providers: transfers, launch, catalog, callbacks"),
         (name = "games", description = "Game sessions, the games catalogue across providers, provider registration"),
         (name = "realtime", description = "Websocket, live page and notifications"),
+        (name = "graphql", description = "The read model over GraphQL (POST), and a page to try it (GET)"),
     )
 )]
 struct ApiDoc;

@@ -69,6 +69,35 @@ pub async fn manageable_user(
     }
 }
 
+/// Who a user listing may cover (`users.read`, else 403): the platform any client (or all),
+/// others their own client (another named: 404), an agent only its subtree. The filter's
+/// other fields are left empty for the caller to fill.
+pub async fn listing_scope(
+    state: &AppState,
+    caller: &Caller,
+    client_id: Option<&str>,
+) -> Result<UserFilter, ApiError> {
+    if !caller.can(perm::USERS_READ) {
+        return Err(ApiError::forbidden());
+    }
+    let client_id = access::listed_client(caller, client_id)?;
+    let under_path = if caller.role == Role::Agent {
+        let me = state
+            .store
+            .user(&caller.user_id)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        Some(me.path)
+    } else {
+        None
+    };
+    Ok(UserFilter {
+        client_id,
+        under_path,
+        ..UserFilter::default()
+    })
+}
+
 /// List users (an agent: its subtree)
 ///
 /// A client's users (an agent: its subtree), filtered, by id.
@@ -83,21 +112,8 @@ pub async fn list(
     Auth(caller): Auth,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !caller.can(perm::USERS_READ) {
-        return Err(ApiError::forbidden());
-    }
+    let scope = listing_scope(&state, &caller, q.client_id.as_deref()).await?;
     let limit = Page::new(q.cursor.clone(), q.limit).limit()?;
-    let client_id = access::listed_client(&caller, q.client_id.as_deref())?;
-    let under_path = if caller.role == Role::Agent {
-        let me = state
-            .store
-            .user(&caller.user_id)
-            .await?
-            .ok_or_else(ApiError::internal)?;
-        Some(me.path)
-    } else {
-        None
-    };
     let role = q.role.as_deref().map(str::parse::<Role>).transpose();
     let role = role.map_err(ApiError::validation)?;
     let status = q
@@ -108,14 +124,13 @@ pub async fn list(
     let status =
         status.map_err(|_| ApiError::validation("status must be active, suspended or closed"))?;
     let filter = UserFilter {
-        client_id,
-        under_path,
         role,
         status,
         parent_id: q.parent_id.clone(),
         username_prefix: q.username.as_ref().map(|u| u.trim().to_ascii_lowercase()),
         after_id: q.cursor.clone(),
         limit: limit.fetch(),
+        ..scope
     };
     let rows = state.store.list_users(&filter).await?;
     Ok(HttpResponse::Ok().json(limit.page(rows, |u| u.id.clone(), views::user)))

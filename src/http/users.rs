@@ -54,12 +54,29 @@ pub async fn readable_user(
     id: &str,
 ) -> Result<UserRow, ApiError> {
     let user = reachable_user(state, caller, id).await?;
+    may_read(caller, &user)?;
+    Ok(user)
+}
+
+/// The permission half of [`readable_user`], for a user already in reach (GraphQL checks the
+/// rows it loaded in batches with the same rules).
+pub fn may_read(caller: &Caller, user: &UserRow) -> Result<(), ApiError> {
     let own = user.id == caller.user_id;
     if caller.can(perm::USERS_READ) || (own && caller.can(perm::USERS_READ_SELF)) {
-        Ok(user)
+        Ok(())
     } else {
         Err(ApiError::forbidden())
     }
+}
+
+/// [`readable_user`] for a row already loaded: reach, then the permission.
+pub async fn may_read_row(
+    state: &AppState,
+    caller: &Caller,
+    user: &UserRow,
+) -> Result<(), ApiError> {
+    reach(&state.store, caller, user).await?.require("user")?;
+    may_read(caller, user)
 }
 
 /// Loads a user the caller may see: another client's user is 404, one outside reach is 403.

@@ -409,6 +409,18 @@ pub async fn adjust(
     move_money(state, caller, key, id.into_inner(), body, movement).await
 }
 
+/// A movement kind as a query names it (422 naming the kinds otherwise).
+pub(super) fn parse_kind(kind: Option<&str>) -> Result<Option<JournalKind>, ApiError> {
+    kind.map(str::parse::<JournalKind>)
+        .transpose()
+        .map_err(|_| {
+            ApiError::validation(format!(
+                "kind must be one of {}",
+                JournalKind::NAMES.join(", ")
+            ))
+        })
+}
+
 pub(super) fn parse_time(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
     value
         .map(|v| {
@@ -437,13 +449,7 @@ pub async fn history(
     let page = Page::new(q.cursor.clone(), q.limit);
     let limit = page.limit()?;
     let before_version = page.numeric_cursor()?;
-    let kind = q.kind.as_deref().map(str::parse::<JournalKind>).transpose();
-    let kind = kind.map_err(|_| {
-        ApiError::validation(format!(
-            "kind must be one of {}",
-            JournalKind::NAMES.join(", ")
-        ))
-    })?;
+    let kind = parse_kind(q.kind.as_deref())?;
     let query = HistoryQuery {
         before_version,
         limit: limit.fetch(),

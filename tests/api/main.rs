@@ -21,6 +21,7 @@ mod durability;
 mod flow;
 mod fuzz;
 mod games;
+mod graphql;
 mod idempotency;
 mod jwt_rotation;
 mod ledger;
