@@ -16,7 +16,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
     audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, ledger, live,
-    notifications, ops, provider_admin, providers, settlements, socketio, user_admin,
+    notifications, ops, provider_admin, providers, reports, settlements, socketio, user_admin,
     user_permissions, users, wallets, ws,
 };
 
@@ -59,6 +59,12 @@ undocumented path answers 404 not_found.";
         notifications::send,
         bench::publish,
         notifications::mark_read,
+        reports::client_metrics,
+        reports::client_revenue,
+        reports::agents,
+        reports::game_stats,
+        reports::platform_overview,
+        reports::player_history,
         users::get,
         user_admin::update,
         wallets::deposit,
@@ -119,6 +125,7 @@ undocumented path answers 404 not_found.";
         (name = "providers", description = "Game providers: transfers, launch, catalog, callbacks"),
         (name = "games", description = "Game sessions, the games catalogue across providers, provider registration"),
         (name = "realtime", description = "Websocket, live page and notifications"),
+        (name = "reports", description = "Reports from hourly rollups, JSON or CSV (issue 17)"),
     )
 )]
 struct ApiDoc;
