@@ -101,6 +101,10 @@ pub struct Settings {
     pub provider_reconcile_interval_ms: u64,
     /// Load tests only: enables `POST /api/v1/bench/events` (synthetic events, super admin).
     pub bench_events: bool,
+    /// Load tests only: false stops the journal money rollup (`report_money`) that reports
+    /// read, to measure what its upkeep costs the ledger; reports and `nashub check-reports`
+    /// are wrong for what moves while it is off.
+    pub bench_report_rollups: bool,
     /// Fault drills only (SQLite): each ledger WAL sync first sleeps this long, as a slow disk
     /// would. 0 = off.
     pub test_wal_sync_delay_ms: u64,
@@ -251,6 +255,7 @@ impl Default for Settings {
             providers: Vec::new(),
             provider_reconcile_interval_ms: 1000,
             bench_events: false,
+            bench_report_rollups: true,
             test_wal_sync_delay_ms: 0,
             test_wal_sync_fail_after: 0,
             ledger_batch_max: 256,

@@ -68,6 +68,11 @@ pub struct HistoryRow {
     pub net: i64,
 }
 
+/// Whether the ledger keeps `report_money` (on unless a load test measures its cost).
+pub fn set_money_rollup(on: bool) {
+    super::ledger::write::MONEY_ROLLUP.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl Store {
     /// `report_money` rows of `client_id` with `from_hour <= hour < to_hour`.
     pub async fn report_money(

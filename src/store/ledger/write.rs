@@ -188,6 +188,10 @@ impl<'a> Rows<'a> {
     }
 }
 
+/// Off only in load tests measuring the rollup's cost (`bench_report_rollups`).
+pub(crate) static MONEY_ROLLUP: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(true);
+
 /// One hour in epoch ms: report rollups are kept per UTC hour.
 pub const HOUR_MS: i64 = 3_600_000;
 
@@ -272,6 +276,7 @@ impl<'a> LedgerRows<'a> {
             rollups: Rows::new(Table::ReportMoney),
         };
         let mut sums: BTreeMap<(&str, i64, &str, &str), (i64, i64)> = BTreeMap::new();
+        let rollup = MONEY_ROLLUP.load(std::sync::atomic::Ordering::Relaxed);
         for (e, verdict) in entries.iter().zip(&plan.verdicts) {
             if let Verdict::Commit(posted) = verdict {
                 rows.journal.push_journal(e);
@@ -279,6 +284,9 @@ impl<'a> LedgerRows<'a> {
                     rows.postings.push_posting(e, line);
                 }
                 rows.audits.extend(e.audit.as_ref());
+                if !rollup {
+                    continue;
+                }
                 let (user, amount) = money_rollup_of(e);
                 let key = (
                     e.client_id.as_str(),
@@ -369,7 +377,9 @@ pub(crate) async fn write<S: LedgerStatements>(
         if !rows.journal.is_empty() {
             s.insert(&rows.journal).await?;
             s.insert(&rows.postings).await?;
-            s.insert(&rows.rollups).await?;
+            if !rows.rollups.is_empty() {
+                s.insert(&rows.rollups).await?;
+            }
         }
         if !rows.accounts.is_empty() {
             s.update_accounts(rows.accounts).await?;
@@ -453,6 +463,77 @@ mod tests {
     }
 
     #[test]
+    fn rollups_aggregate_per_hour_bucket_with_the_boundary_exact() {
+        // 2026-03-01T23:59:59.999Z and 2026-03-02T00:00:00.000Z: different hours (and days).
+        let midnight = 1_772_409_600_000;
+        let mut late = entry("1", "c", "k1", &[("w:u", 5), ("h:c:cash", -5)]);
+        late.created_at = midnight - 1;
+        let mut also_late = entry("2", "c", "k2", &[("w:u", 7), ("h:c:cash", -7)]);
+        also_late.created_at = midnight - 3_599_999;
+        let mut next = entry("3", "c", "k3", &[("w:u", 11), ("h:c:cash", -11)]);
+        next.created_at = midnight;
+        let mut round = entry(
+            "4",
+            "c",
+            "k4",
+            &[
+                ("h:c:held_at_provider:jdb", -3),
+                ("h:c:game_results:jdb", 3),
+            ],
+        );
+        round.kind = crate::ledger::JournalKind::GameResult;
+        round.subject_account_id = "w:u".into();
+        round.created_at = midnight;
+        for e in [&mut late, &mut also_late, &mut next] {
+            e.subject_account_id = "w:u".into();
+        }
+        let accounts = [
+            ("w:u", false),
+            ("h:c:cash", true),
+            ("h:c:held_at_provider:jdb", true),
+            ("h:c:game_results:jdb", true),
+        ]
+        .into_iter()
+        .map(|(id, neg)| {
+            (
+                id.to_owned(),
+                LockedAccount {
+                    client_id: "c".into(),
+                    balance: 0,
+                    version: 0,
+                    allow_negative: neg,
+                    closed: false,
+                },
+            )
+        })
+        .collect();
+        let entries = [&late, &also_late, &next, &round];
+        let plan = batch_plan::plan(&entries, accounts, &HashMap::new());
+        let rows = LedgerRows::of(&entries, &plan);
+        let got: Vec<&[Value<'_>]> = rows.rollups.rows().collect();
+        let row = |hour: i64, kind: &'static str, n: i64, amount: i64| {
+            vec![
+                Value::Text("c"),
+                Value::Int(hour),
+                Value::Text(kind),
+                Value::Text("u"),
+                Value::Int(n),
+                Value::Int(amount),
+            ]
+        };
+        assert_eq!(
+            got,
+            vec![
+                &row(midnight - HOUR_MS, "deposit", 2, 12)[..],
+                &row(midnight, "deposit", 1, 11)[..],
+                &row(midnight, "game_result", 1, -3)[..],
+            ]
+        );
+        assert_eq!(hour_of(midnight - 1), midnight - HOUR_MS);
+        assert_eq!(hour_of(midnight), midnight);
+    }
+
+    #[test]
     fn reads_are_sorted_and_distinct() {
         let a = entry("1", "c2", "k2", &[("w", -1), ("h", 1)]);
         let b = entry("2", "c1", "k1", &[("x", -1), ("h", 1)]);
@@ -468,7 +549,12 @@ mod tests {
 
     #[test]
     fn rows_follow_the_column_lists() {
-        for table in [Table::Journal, Table::Postings, Table::AuditLog] {
+        for table in [
+            Table::Journal,
+            Table::Postings,
+            Table::AuditLog,
+            Table::ReportMoney,
+        ] {
             assert_eq!(table.columns().split(", ").count(), table.width());
             assert_eq!(table.insert_one().matches('?').count(), table.width());
         }
