@@ -212,9 +212,11 @@ pub struct RevenueRow {
     pub ggr: i64,
     pub adjustments: i64,
     pub ngr: i64,
-    /// Of `ggr`, what falls in hours a settlement covers, and what does not yet.
+    /// Of `ggr`, what falls in hours a settlement covers whole, and what does not (yet).
     pub settled_ggr: i64,
     pub unsettled_ggr: i64,
+    /// The NGR the client's settlements starting in the bucket fixed (what was posted on).
+    pub settlements_ngr: i64,
     /// Commissions paid to agents' wallets.
     pub commissions: i64,
     /// The platform's revenue share posted: what the client owes the platform.
@@ -235,11 +237,14 @@ pub async fn client_revenue(
     let money = store
         .report_money(cid, from, to, &ReportUsers::Client)
         .await?;
-    let settled: Vec<(i64, i64)> = store
+    let settlements: Vec<_> = store
         .settlements(cid, Some(to), 10_000)
         .await?
         .into_iter()
         .filter(|s| s.period_end > from)
+        .collect();
+    let settled: Vec<(i64, i64)> = settlements
+        .iter()
         .map(|s| (s.period_start, s.period_end))
         .collect();
     let mut rows: Vec<RevenueRow> = period
@@ -251,6 +256,11 @@ pub async fn client_revenue(
             ..RevenueRow::default()
         })
         .collect();
+    for s in &settlements {
+        if let Some(i) = period.bucket_of(s.period_start) {
+            rows[i].settlements_ngr += s.ngr;
+        }
+    }
     for m in &money {
         let Some(i) = period.bucket_of(m.hour) else {
             continue;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::helpers::{Api, Backend, TestHub, Tree};
 use crate::providers::{cents, start_sims};
-use crate::settlements::{play, start};
+use crate::settlements::{now_text, play, settle, start};
 use crate::users_admin::create;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -82,6 +82,7 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     let player2 = create(&api, &tree.admin_token, &agent2, "player", "player2").await;
     let player2_token = api.token(Some(&tree.code), "player2").await;
 
+    let settled_from = now_text(-60_000);
     // player1 loses 10.00 on a 10.00 stake, player2 wins 5.00 on 1.00 (play deposits 100).
     play(
         &api,
@@ -127,6 +128,16 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     assert_eq!(total(&r, "ggr"), 500);
     assert_eq!(total(&r, "unsettled_ggr"), 500);
     assert_eq!(total(&r, "ngr"), 275);
+    assert_eq!(total(&r, "settlements_ngr"), 0);
+    // A settlement of the play: the report shows the NGR it fixed, the same as the journal's.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let settled_to = now_text(0);
+    let s = settle(&api, &tree.super_token, &tree.client_id, "s1", &settled_from, &settled_to)
+        .await
+        .ok();
+    assert_eq!(s["ngr"], "5.00");
+    let r = report(&api, &tree.admin_token, "client-revenue", &q).await;
+    assert_eq!(total(&r, "settlements_ngr"), total(&r, "ggr"));
 
     let g = report(
         &api,
