@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{Api, Backend, TestHub, Tree};
-use crate::providers::{cents, start_sims};
+use crate::providers::{cents, place_bet, start_sims};
 use crate::settlements::{now_text, play, settle, start};
 use crate::users_admin::create;
 
@@ -104,6 +104,10 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
         600,
     )
     .await;
+    // A 2.00 bet lost, then resettled as won 3.00: one round, its latest stake and result.
+    let member = nashub::providers::provider_uid(&player2);
+    let placed = place_bet(&sims, &member, 200, 0, Some(300)).await;
+    assert_eq!(placed["delivered"].as_i64().unwrap(), 3, "{placed}");
     api.deposit(&tree.admin_token, &player2, "40").await;
     withdraw(&api, &tree.admin_token, &player2, "10.50").await;
     adjust(&api, &tree.admin_token, &tree.player_id, "2.25").await;
@@ -117,17 +121,17 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     assert_eq!(total(&m, "first_time_depositors"), 2);
     assert_eq!(total(&m, "withdrawals"), 1);
     assert_eq!(total(&m, "withdrawals_sum"), 1050);
-    assert_eq!(total(&m, "rounds"), 2);
-    assert_eq!(total(&m, "turnover"), 1100);
-    assert_eq!(total(&m, "wins"), 600);
-    assert_eq!(total(&m, "ggr"), 500);
+    assert_eq!(total(&m, "rounds"), 3);
+    assert_eq!(total(&m, "turnover"), 1300);
+    assert_eq!(total(&m, "wins"), 900);
+    assert_eq!(total(&m, "ggr"), 400);
     assert_eq!(total(&m, "adjustments"), 225);
-    assert_eq!(total(&m, "ngr"), 275);
+    assert_eq!(total(&m, "ngr"), 175);
 
     let r = report(&api, &tree.admin_token, "client-revenue", &q).await;
-    assert_eq!(total(&r, "ggr"), 500);
-    assert_eq!(total(&r, "unsettled_ggr"), 500);
-    assert_eq!(total(&r, "ngr"), 275);
+    assert_eq!(total(&r, "ggr"), 400);
+    assert_eq!(total(&r, "unsettled_ggr"), 400);
+    assert_eq!(total(&r, "ngr"), 175);
     assert_eq!(total(&r, "settlements_ngr"), 0);
     // A settlement of the play: the report shows the NGR it fixed, the same as the journal's.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -135,7 +139,7 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     let s = settle(&api, &tree.super_token, &tree.client_id, "s1", &settled_from, &settled_to)
         .await
         .ok();
-    assert_eq!(s["ngr"], "5.00");
+    assert_eq!(s["ngr"], "4.00");
     let r = report(&api, &tree.admin_token, "client-revenue", &q).await;
     assert_eq!(total(&r, "settlements_ngr"), total(&r, "ggr"));
 
@@ -148,7 +152,8 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     .await;
     assert_eq!(g["rows"][0]["provider"], "luckysports");
     assert_eq!(g["rows"][0]["players"], 2);
-    assert_eq!(g["rows"][0]["rtp"], "0.5454");
+    assert_eq!(g["rows"][0]["rounds"], 3);
+    assert_eq!(g["rows"][0]["rtp"], "0.6923");
 
     // The agents report: each agent's own players, and the admin's whole tree is not an agent.
     let a = report(&api, &tree.admin_token, "agents", &q).await;
@@ -161,7 +166,7 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     assert_eq!(by_name["agent1"]["players"], 1);
     assert_eq!(by_name["agent1"]["ggr"], "10.00");
     assert_eq!(by_name["agent1"]["ngr"], "7.75");
-    assert_eq!(by_name["agent2"]["own_ggr"], "-5.00");
+    assert_eq!(by_name["agent2"]["own_ggr"], "-6.00");
     assert_eq!(by_name["agent2"]["deposits"], "140.00");
 
     // An agent sees only its subtree: agent2's report has no agent1 and player1's money.
