@@ -136,9 +136,16 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     // A settlement of the play: the report shows the NGR it fixed, the same as the journal's.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let settled_to = now_text(0);
-    let s = settle(&api, &tree.super_token, &tree.client_id, "s1", &settled_from, &settled_to)
-        .await
-        .ok();
+    let s = settle(
+        &api,
+        &tree.super_token,
+        &tree.client_id,
+        "s1",
+        &settled_from,
+        &settled_to,
+    )
+    .await
+    .ok();
     assert_eq!(s["ngr"], "4.00");
     let r = report(&api, &tree.admin_token, "client-revenue", &q).await;
     assert_eq!(total(&r, "settlements_ngr"), total(&r, "ggr"));
