@@ -39,6 +39,9 @@ struct Args {
     sqlite: bool,
     hot_only: bool,
     zipf_only: bool,
+    /// Group mode with and without the report rollup upkeep (issue 17), alternating
+    /// (on, off, on, off), instead of group vs naive.
+    rollups_compare: bool,
 }
 
 fn args() -> Args {
@@ -50,6 +53,7 @@ fn args() -> Args {
         sqlite: true,
         hot_only: false,
         zipf_only: false,
+        rollups_compare: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,6 +67,7 @@ fn args() -> Args {
             "--no-sqlite" => a.sqlite = false,
             "--hot-only" => a.hot_only = true,
             "--zipf-only" => a.zipf_only = true,
+            "--rollups-compare" => a.rollups_compare = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -408,6 +413,37 @@ async fn bench_backend(name: &str, env: Vec<(String, String)>, args: &Args) -> V
         } else {
             format!("zipf {}", players.len())
         };
+        if args.rollups_compare {
+            let mut off_env = env.clone();
+            off_env.push(("NASHUB_BENCH_REPORT_ROLLUPS".into(), "false".into()));
+            let mut rates = [Vec::new(), Vec::new()];
+            for (i, on) in [true, false, true, false].into_iter().enumerate() {
+                let hub = Hub::start(if on { &env } else { &off_env }, false);
+                let c = Client::new(&hub.base, 4);
+                let token = c.login(Some(&code), "boss", PASSWORD).await;
+                let mode = if on { "rollups on" } else { "rollups off" };
+                let out = run(
+                    &hub,
+                    &token,
+                    &players,
+                    hot,
+                    args,
+                    &format!("{name} group {mode} {workload} (run {})", i / 2 + 1),
+                )
+                .await;
+                lines.push(out.line);
+                rates[usize::from(!on)].push(out.rate);
+            }
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+            let (on, off) = (mean(&rates[0]), mean(&rates[1]));
+            let cost = format!(
+                "{name} {workload}: rollups on {on:.0}/s, off {off:.0}/s: upkeep costs {:.1}% of throughput",
+                (off - on) / off.max(1.0) * 100.0
+            );
+            println!("{cost}");
+            lines.push(cost);
+            continue;
+        }
         let mut rates = Vec::new();
         for naive in [false, true] {
             let hub = Hub::start(&env, naive);

@@ -113,6 +113,10 @@ pub struct Settings {
     /// Largest `/graphql` query complexity: one per field, a connection's fields counted once
     /// per requested item (`first`); larger: refused before it runs.
     pub graphql_max_complexity: usize,
+    /// Load tests only: false stops the journal money rollup (`report_money`) that reports
+    /// read, to measure what its upkeep costs the ledger; reports and `nashub check-reports`
+    /// are wrong for what moves while it is off.
+    pub bench_report_rollups: bool,
     /// Fault drills only (SQLite): each ledger WAL sync first sleeps this long, as a slow disk
     /// would. 0 = off.
     pub test_wal_sync_delay_ms: u64,
@@ -266,6 +270,7 @@ impl Default for Settings {
             bench_events: false,
             graphql_max_depth: 12,
             graphql_max_complexity: 20_000,
+            bench_report_rollups: true,
             test_wal_sync_delay_ms: 0,
             test_wal_sync_fail_after: 0,
             ledger_batch_max: 256,

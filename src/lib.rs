@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod ops;
 pub mod providers;
 pub mod realtime;
+pub mod reports;
 pub mod secrets;
 pub mod settlements;
 pub mod startup;

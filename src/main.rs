@@ -50,6 +50,9 @@ enum Command {
     /// Verify the ledger; exits 1 and names the first violation if the books do not balance.
     /// Example: nashub check-ledger && echo books balance
     CheckLedger,
+    /// Recompute every report rollup from the journal and the game rounds; exits 1 and names
+    /// the first bucket that differs. Example: nashub check-reports && echo reports agree
+    CheckReports,
     /// Verify the audit log's hash chain; exits 1 and names the first bad row if it was
     /// altered, or rows were removed or reordered.
     /// Example: nashub audit-verify
@@ -241,6 +244,23 @@ fn main() -> ExitCode {
                     }
                     Ok(Err(violation)) => {
                         println!("ledger violation: {violation}");
+                        Ok(ExitCode::from(1))
+                    }
+                }
+            }
+            Command::CheckReports => {
+                let store = nashub::startup::open_store(&config).await?;
+                match store.report_rollup_violation().await {
+                    Err(e) => {
+                        eprintln!("nashub: report check could not run: {e:#}");
+                        Ok(ExitCode::from(nashub::ops::CHECK_COULD_NOT_RUN))
+                    }
+                    Ok(None) => {
+                        println!("reports ok");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Ok(Some(difference)) => {
+                        println!("report rollup differs: {difference}");
                         Ok(ExitCode::from(1))
                     }
                 }

@@ -32,6 +32,7 @@ pub struct Hub {
 
 /// Opens the configured database (creating and migrating it).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    crate::store::reports::set_money_rollup(config.settings.bench_report_rollups);
     let options = StoreOptions {
         url: config.database_url.clone(),
         max_connections: config.settings.database_max_connections,

@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod ops;
 pub mod provider_admin;
 pub mod providers;
+pub mod reports;
 pub mod settlements;
 pub mod socketio;
 pub mod user_admin;
@@ -108,6 +109,13 @@ routes! { API_ROUTES, api_routes:
     post "/notifications" => notifications::send;
     post "/bench/events" => bench::publish;
     post "/notifications/{id}/read" => notifications::mark_read;
+    // Reports (issue 17).
+    get "/reports/client-metrics" => reports::client_metrics;
+    get "/reports/client-revenue" => reports::client_revenue;
+    get "/reports/agents" => reports::agents;
+    get "/reports/game-stats" => reports::game_stats;
+    get "/reports/platform-overview" => reports::platform_overview;
+    get "/reports/players/{id}/history" => reports::player_history;
 }
 
 // Everything under `/api/v1/users/{id}`.

@@ -16,8 +16,8 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
     audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, graphql,
-    ledger, live, notifications, ops, provider_admin, providers, settlements, socketio, user_admin,
-    user_permissions, users, wallets, ws,
+    ledger, live, notifications, ops, provider_admin, providers, reports, settlements, socketio,
+    user_admin, user_permissions, users, wallets, ws,
 };
 
 const DESCRIPTION: &str = "Real-time game hub for white-label casino operators. Errors are \
@@ -61,6 +61,12 @@ undocumented path answers 404 not_found.";
         notifications::send,
         bench::publish,
         notifications::mark_read,
+        reports::client_metrics,
+        reports::client_revenue,
+        reports::agents,
+        reports::game_stats,
+        reports::platform_overview,
+        reports::player_history,
         users::get,
         user_admin::update,
         wallets::deposit,
@@ -122,6 +128,7 @@ undocumented path answers 404 not_found.";
         (name = "games", description = "Game sessions, the games catalogue across providers, provider registration"),
         (name = "realtime", description = "Websocket, live page and notifications"),
         (name = "graphql", description = "The read model over GraphQL (POST), and a page to try it (GET)"),
+        (name = "reports", description = "Reports from hourly rollups, JSON or CSV (issue 17)"),
     )
 )]
 struct ApiDoc;

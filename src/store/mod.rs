@@ -47,6 +47,9 @@ mod fmt_sql_providers;
 #[path = "sql_reads.rs"]
 mod fmt_sql_reads;
 #[cfg(any())]
+#[path = "sql_reports.rs"]
+mod fmt_sql_reports;
+#[cfg(any())]
 #[path = "sql_settlements.rs"]
 mod fmt_sql_settlements;
 
@@ -136,6 +139,7 @@ pub use games::*;
 mod commission;
 pub use commission::*;
 mod reads;
+pub mod reports;
 
 impl Store {
     /// Connects and applies pending migrations.

@@ -17,6 +17,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
 const FOR_UPDATE: &str = " FOR UPDATE";
 const BEGIN_WRITE: &str = "BEGIN";
 
+/// Adds a round's change to its hour's rollup row (issue 17).
+const ROUNDS_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds (client_id, hour, provider, user_id, rounds, stake, net) \
+     VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
+     rounds = rounds + VALUES(rounds), stake = stake + VALUES(stake), net = net + VALUES(net)";
+
 include!("sql.rs");
 include!("sql_providers.rs");
 include!("sql_reads.rs");
@@ -26,6 +31,7 @@ include!("sql_games.rs");
 include!("sql_commission.rs");
 include!("ledger/sql.rs");
 include!("sql_identity.rs");
+include!("sql_reports.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

@@ -326,12 +326,14 @@ impl Backend {
     ) -> StoreResult<RoundOutcome> {
         let now = crate::domain::now_ms();
         let mut tx = self.write.begin().await?;
-        let existing = sqlx::query("SELECT version, net FROM game_rounds WHERE client_id = ? AND provider = ? AND round_id = ?")
+        let existing = sqlx::query("SELECT version, net, stake, created_at FROM game_rounds WHERE client_id = ? AND provider = ? AND round_id = ?")
             .bind(&r.client_id)
             .bind(&r.provider)
             .bind(&r.round_id)
             .fetch_optional(&mut *tx)
             .await?;
+        // The round's rollup row (issue 17): its own hour, whenever a later version comes.
+        let mut rollup = (super::ledger::write::hour_of(now), 1_i64, r.stake, r.net);
         let previous_net = match &existing {
             Some(row) => {
                 let version: i64 = row.try_get("version")?;
@@ -340,6 +342,14 @@ impl Backend {
                     return Ok(RoundOutcome::Stale);
                 }
                 let net: i64 = row.try_get("net")?;
+                let stake: i64 = row.try_get("stake")?;
+                let created: i64 = row.try_get("created_at")?;
+                rollup = (
+                    super::ledger::write::hour_of(created),
+                    0,
+                    r.stake - stake,
+                    r.net - net,
+                );
                 let updated = sqlx::query(
                     "UPDATE game_rounds SET version = ?, status = ?, net = ?, stake = ?, updated_at = ? \
                      WHERE client_id = ? AND provider = ? AND round_id = ? AND version = ?",
@@ -396,6 +406,17 @@ impl Backend {
         if let Some(entry) = entry_for(delta) {
             post_in_tx(&mut tx, &entry, audit_key).await?;
         }
+        let (hour, rounds, stake, net) = rollup;
+        sqlx::query(ROUNDS_ROLLUP_UPSERT)
+            .bind(&r.client_id)
+            .bind(hour)
+            .bind(&r.provider)
+            .bind(&r.user_id)
+            .bind(rounds)
+            .bind(stake)
+            .bind(net)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(RoundOutcome::Applied { delta })
     }

@@ -20,6 +20,11 @@ const FOR_UPDATE: &str = "";
 /// makes it wait (busy timeout) instead of failing its lock upgrade.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+/// Adds a round's change to its hour's rollup row (issue 17).
+const ROUNDS_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds (client_id, hour, provider, user_id, rounds, stake, net) \
+     VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id, hour, provider, user_id) DO UPDATE SET \
+     rounds = rounds + excluded.rounds, stake = stake + excluded.stake, net = net + excluded.net";
+
 include!("sql.rs");
 include!("sql_providers.rs");
 include!("sql_reads.rs");
@@ -29,6 +34,7 @@ include!("sql_games.rs");
 include!("sql_commission.rs");
 include!("ledger/sql.rs");
 include!("sql_identity.rs");
+include!("sql_reports.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

@@ -36,6 +36,7 @@ mod read_cache;
 mod realtime;
 mod realtime_browser;
 mod realtime_redis;
+mod reports;
 mod secrets_rotation;
 mod sessions_and_limits;
 mod settings_enforced;

@@ -244,10 +244,11 @@ impl super::ledger::write::LedgerStatements for SqlxLedger<'_, '_> {
         let one_row = format!("({})", placeholders(rows.table.width()));
         for chunk in shaped_chunks(&all) {
             let sql = format!(
-                "INSERT INTO {} ({}) VALUES {}",
+                "INSERT INTO {} ({}) VALUES {}{}",
                 rows.table.name(),
                 rows.table.columns(),
-                rows_of(chunk.len(), &one_row)
+                rows_of(chunk.len(), &one_row),
+                rows.table.on_conflict(NAME == "mysql")
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for value in chunk.iter().flat_map(|row| row.iter()) {

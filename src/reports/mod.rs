@@ -1,0 +1,556 @@
+//! Reports (issue 17): typed query functions over the hourly rollups (`store::reports`), each
+//! for a [`Period`] and a [`Scope`] resolved from the caller's reach. REST (`http/reports.rs`)
+//! renders them as JSON or CSV; the GraphQL API can call the same functions.
+//!
+//! Money is i64 minor units here; rendering formats it in the client's currency.
+
+pub mod period;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub use period::{Granularity, Period};
+
+use crate::access::{self, Denied, Reach};
+use crate::auth::Caller;
+use crate::domain::Role;
+use crate::store::reports::{HOUR_MS, MoneyRollup, ReportUser, ReportUsers, RoundRollup};
+use crate::store::{ClientRow, Store, StoreError};
+
+/// Whose figures a report shows: a client, narrowed to a subtree or one player.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub client: ClientRow,
+    pub users: ReportUsers,
+}
+
+/// The scope of a report for `caller`: `client_id` (the platform must name one; others may
+/// name only their own: another is 404) and optionally `user_id` (an agent's subtree or a
+/// player; outside the caller's reach 403, in another client 404). Without `user_id`: the
+/// whole client for admins, an agent's own subtree, a player's own play.
+pub async fn scope(
+    store: &Store,
+    caller: &Caller,
+    client_id: Option<&str>,
+    user_id: Option<&str>,
+) -> Result<Scope, Denied> {
+    let client_id = match access::listed_client(caller, client_id)? {
+        Some(id) => id,
+        None => {
+            // The platform without a client: the named user's client, else nothing to show.
+            let user = match user_id {
+                Some(id) => store.user(id).await?.ok_or(Denied::NotFound("user"))?,
+                None => return Err(Denied::NotFound("client")),
+            };
+            user.client_id.ok_or(Denied::NotFound("user"))?
+        }
+    };
+    let client = access::client(store, &client_id).await?;
+    let users = match user_id {
+        Some(id) => {
+            let target = store.user(id).await?.ok_or(Denied::NotFound("user"))?;
+            if target.client_id.as_deref() != Some(client.id.as_str()) {
+                return Err(Denied::NotFound("user"));
+            }
+            access::reach(store, caller, &target)
+                .await?
+                .require("user")?;
+            match target.role {
+                Role::Player => ReportUsers::User(target.id),
+                Role::ClientAdmin => ReportUsers::Client,
+                _ => ReportUsers::Subtree(target.path),
+            }
+        }
+        None => match caller.role {
+            Role::SuperAdmin | Role::ClientAdmin => ReportUsers::Client,
+            Role::Agent => {
+                let me = store
+                    .user(&caller.user_id)
+                    .await?
+                    .ok_or(Denied::Forbidden)?;
+                ReportUsers::Subtree(me.path)
+            }
+            Role::Player => ReportUsers::User(caller.user_id.clone()),
+        },
+    };
+    Ok(Scope { client, users })
+}
+
+/// Reports that only a client's admins and the platform read (the client's own books).
+pub fn require_client_wide(caller: &Caller, scope: &Scope) -> Result<(), Denied> {
+    access::client_reach(caller, &scope.client.id).require("client")?;
+    if scope.users != ReportUsers::Client {
+        return Err(Denied::Forbidden);
+    }
+    Ok(())
+}
+
+fn hours(period: &Period) -> (i64, i64) {
+    (period.from, period.to)
+}
+
+/// One bucket of the client metrics report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsRow {
+    pub start: i64,
+    pub end: i64,
+    /// Players registered before the bucket's end.
+    pub registered: i64,
+    pub new_players: i64,
+    /// Players with a movement or a round in the bucket.
+    pub active_players: i64,
+    pub depositing_players: i64,
+    pub deposits: i64,
+    pub deposits_sum: i64,
+    pub first_time_depositors: i64,
+    pub withdrawals: i64,
+    pub withdrawals_sum: i64,
+    pub rounds: i64,
+    /// Stakes.
+    pub turnover: i64,
+    /// Payouts (stake + net of each round).
+    pub wins: i64,
+    /// Turnover - wins.
+    pub ggr: i64,
+    /// Admin adjustments credited to players (net; negative when taken back).
+    pub adjustments: i64,
+    /// GGR - adjustments.
+    pub ngr: i64,
+}
+
+/// Client metrics per bucket: players, money in and out, play (rounds by the hour they were
+/// first applied), GGR and NGR.
+pub async fn client_metrics(
+    store: &Store,
+    scope: &Scope,
+    period: &Period,
+) -> Result<Vec<MetricsRow>, StoreError> {
+    let (from, to) = hours(period);
+    let cid = &scope.client.id;
+    let users = store.report_users(cid, &scope.users).await?;
+    let players: HashSet<&str> = users
+        .iter()
+        .filter(|u| u.role == Role::Player)
+        .map(|u| u.id.as_str())
+        .collect();
+    let money = store.report_money(cid, from, to, &scope.users).await?;
+    let rounds = store.report_rounds(cid, from, to, &scope.users).await?;
+    let firsts = store.first_deposits(cid, from, to, &scope.users).await?;
+    let mut rows: Vec<MetricsRow> = period
+        .buckets
+        .iter()
+        .map(|&(start, end)| MetricsRow {
+            start,
+            end,
+            ..MetricsRow::default()
+        })
+        .collect();
+    let mut active: Vec<HashSet<&str>> = vec![HashSet::new(); rows.len()];
+    let mut depositing: Vec<HashSet<&str>> = vec![HashSet::new(); rows.len()];
+    for u in users.iter().filter(|u| u.role == Role::Player) {
+        for row in rows.iter_mut() {
+            if u.created_at < row.end {
+                row.registered += 1;
+                if u.created_at >= row.start {
+                    row.new_players += 1;
+                }
+            }
+        }
+    }
+    for m in &money {
+        let Some(i) = period.bucket_of(m.hour) else {
+            continue;
+        };
+        let row = &mut rows[i];
+        if players.contains(m.user_id.as_str()) {
+            active[i].insert(&m.user_id);
+        }
+        match m.kind.as_str() {
+            "deposit" => {
+                row.deposits += m.n;
+                row.deposits_sum += m.amount;
+                depositing[i].insert(&m.user_id);
+            }
+            "withdrawal" => {
+                row.withdrawals += m.n;
+                row.withdrawals_sum -= m.amount;
+            }
+            "adjustment" => row.adjustments += m.amount,
+            _ => {}
+        }
+    }
+    for r in &rounds {
+        let Some(i) = period.bucket_of(r.hour) else {
+            continue;
+        };
+        let row = &mut rows[i];
+        active[i].insert(&r.user_id);
+        row.rounds += r.rounds;
+        row.turnover += r.stake;
+        row.wins += r.stake + r.net;
+        row.ggr -= r.net;
+    }
+    for (_, hour) in &firsts {
+        if let Some(i) = period.bucket_of(*hour) {
+            rows[i].first_time_depositors += 1;
+        }
+    }
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.active_players = active[i].len() as i64;
+        row.depositing_players = depositing[i].len() as i64;
+        row.ngr = row.ggr - row.adjustments;
+    }
+    Ok(rows)
+}
+
+/// One bucket of the revenue report (journal money by the hour it was posted: the figures
+/// settlements count).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevenueRow {
+    pub start: i64,
+    pub end: i64,
+    /// Game results posted (the house's side): what settlements call NGR.
+    pub ggr: i64,
+    pub adjustments: i64,
+    pub ngr: i64,
+    /// Of `ggr`, what falls in hours a settlement covers whole, and what does not (yet).
+    pub settled_ggr: i64,
+    pub unsettled_ggr: i64,
+    /// The NGR the client's settlements starting in the bucket fixed (what was posted on).
+    pub settlements_ngr: i64,
+    /// Commissions paid to agents' wallets.
+    pub commissions: i64,
+    /// The platform's revenue share posted: what the client owes the platform.
+    pub revenue_share: i64,
+    /// `ngr - commissions - revenue_share`: what stays with the client.
+    pub client_net: i64,
+}
+
+/// Client revenue per bucket: GGR → NGR → commissions → revenue share, split into settled and
+/// not yet settled by the client's settlement periods.
+pub async fn client_revenue(
+    store: &Store,
+    scope: &Scope,
+    period: &Period,
+) -> Result<Vec<RevenueRow>, StoreError> {
+    let (from, to) = hours(period);
+    let cid = &scope.client.id;
+    let money = store
+        .report_money(cid, from, to, &ReportUsers::Client)
+        .await?;
+    let settlements: Vec<_> = store
+        .settlements(cid, Some(to), 10_000)
+        .await?
+        .into_iter()
+        .filter(|s| s.period_end > from)
+        .collect();
+    let settled: Vec<(i64, i64)> = settlements
+        .iter()
+        .map(|s| (s.period_start, s.period_end))
+        .collect();
+    let mut rows: Vec<RevenueRow> = period
+        .buckets
+        .iter()
+        .map(|&(start, end)| RevenueRow {
+            start,
+            end,
+            ..RevenueRow::default()
+        })
+        .collect();
+    for s in &settlements {
+        if let Some(i) = period.bucket_of(s.period_start) {
+            rows[i].settlements_ngr += s.ngr;
+        }
+    }
+    for m in &money {
+        let Some(i) = period.bucket_of(m.hour) else {
+            continue;
+        };
+        let row = &mut rows[i];
+        match m.kind.as_str() {
+            "game_result" => {
+                row.ggr -= m.amount;
+                let covered = settled
+                    .iter()
+                    .any(|&(s, e)| s <= m.hour && m.hour + HOUR_MS <= e);
+                if covered {
+                    row.settled_ggr -= m.amount;
+                } else {
+                    row.unsettled_ggr -= m.amount;
+                }
+            }
+            "adjustment" => row.adjustments += m.amount,
+            "commission" => row.commissions += m.amount,
+            "revenue_share" => row.revenue_share += m.amount,
+            _ => {}
+        }
+    }
+    for row in &mut rows {
+        row.ngr = row.ggr - row.adjustments;
+        row.client_net = row.ngr - row.commissions - row.revenue_share;
+    }
+    Ok(rows)
+}
+
+/// An agent's figures over the period: its own (players directly under it) and with its
+/// whole subtree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentRow {
+    pub agent_id: String,
+    pub username: String,
+    pub parent_id: Option<String>,
+    pub depth: usize,
+    pub own: AgentFigures,
+    pub total: AgentFigures,
+    /// Commission lines of settlements starting in the period.
+    pub commission_earned: i64,
+    /// Commission paid into the agent's wallet in the period.
+    pub commission_paid: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentFigures {
+    pub players: i64,
+    pub deposits: i64,
+    pub turnover: i64,
+    pub ggr: i64,
+    pub ngr: i64,
+}
+
+impl AgentFigures {
+    fn add(&mut self, o: &AgentFigures) {
+        self.players += o.players;
+        self.deposits += o.deposits;
+        self.turnover += o.turnover;
+        self.ggr += o.ggr;
+        self.ngr += o.ngr;
+    }
+}
+
+/// Every agent in the scope, in tree order, with its own and rolled-up figures.
+pub async fn agents(
+    store: &Store,
+    scope: &Scope,
+    period: &Period,
+) -> Result<Vec<AgentRow>, StoreError> {
+    let (from, to) = hours(period);
+    let cid = &scope.client.id;
+    let mut users = store.report_users(cid, &scope.users).await?;
+    users.sort_by(|a, b| a.path.cmp(&b.path));
+    let money = store.report_money(cid, from, to, &scope.users).await?;
+    let rounds = store.report_rounds(cid, from, to, &scope.users).await?;
+    let per_user = per_user_figures(&users, &money, &rounds);
+    let agents: Vec<&ReportUser> = users.iter().filter(|u| u.role == Role::Agent).collect();
+    let index: HashMap<&str, usize> = agents
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i))
+        .collect();
+    let mut rows: Vec<AgentRow> = agents
+        .iter()
+        .map(|a| AgentRow {
+            agent_id: a.id.clone(),
+            username: a.username.clone(),
+            parent_id: a.parent_id.clone(),
+            depth: a.path.matches('/').count().saturating_sub(2),
+            ..AgentRow::default()
+        })
+        .collect();
+    for u in users.iter().filter(|u| u.role == Role::Player) {
+        let figures = per_user.get(u.id.as_str()).cloned().unwrap_or_default();
+        let figures = AgentFigures {
+            players: 1,
+            ..figures
+        };
+        if let Some(&i) = u.parent_id.as_deref().and_then(|p| index.get(p)) {
+            rows[i].own.add(&figures);
+        }
+        // Every agent above the player (in scope) includes it.
+        for ancestor in u.path.split('/').filter(|s| !s.is_empty()) {
+            if let Some(&i) = index.get(ancestor) {
+                rows[i].total.add(&figures);
+            }
+        }
+    }
+    for m in money.iter().filter(|m| m.kind == "commission") {
+        if let Some(&i) = index.get(m.user_id.as_str()) {
+            rows[i].commission_paid += m.amount;
+        }
+    }
+    for s in store.settlements(cid, Some(to), 10_000).await? {
+        if s.period_start < from {
+            continue;
+        }
+        if let Some(full) = store.settlement(cid, &s.id).await? {
+            for line in full.commissions {
+                if let Some(&i) = index.get(line.agent_id.as_str()) {
+                    rows[i].commission_earned += line.amount;
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn per_user_figures<'a>(
+    users: &'a [ReportUser],
+    money: &[MoneyRollup],
+    rounds: &[RoundRollup],
+) -> HashMap<&'a str, AgentFigures> {
+    let mut out: HashMap<&str, AgentFigures> = users
+        .iter()
+        .map(|u| (u.id.as_str(), AgentFigures::default()))
+        .collect();
+    for m in money {
+        if let Some(f) = out.get_mut(m.user_id.as_str()) {
+            match m.kind.as_str() {
+                "deposit" => f.deposits += m.amount,
+                "adjustment" => f.ngr -= m.amount,
+                _ => {}
+            }
+        }
+    }
+    for r in rounds {
+        if let Some(f) = out.get_mut(r.user_id.as_str()) {
+            f.turnover += r.stake;
+            f.ggr -= r.net;
+            f.ngr -= r.net;
+        }
+    }
+    out
+}
+
+/// One provider in one bucket. (Provider round reports carry no game code in our adapters,
+/// so there is no per-game split yet.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GameRow {
+    pub start: i64,
+    pub end: i64,
+    pub provider: String,
+    pub rounds: i64,
+    pub players: i64,
+    pub turnover: i64,
+    pub wins: i64,
+    pub ggr: i64,
+}
+
+impl GameRow {
+    /// Wins / turnover as a decimal string with 4 places (empty without turnover).
+    pub fn rtp(&self) -> String {
+        if self.turnover == 0 {
+            return String::new();
+        }
+        let scaled = i128::from(self.wins) * 1_000_000 / i128::from(self.turnover);
+        let (int, frac) = (scaled / 1_000_000, (scaled % 1_000_000).abs());
+        format!("{int}.{:04}", frac / 100)
+    }
+}
+
+/// Game statistics per bucket and provider, the biggest GGR first within a bucket (`top`:
+/// the period's totals per provider only).
+pub async fn game_stats(
+    store: &Store,
+    scope: &Scope,
+    period: &Period,
+    totals_only: bool,
+) -> Result<Vec<GameRow>, StoreError> {
+    let (from, to) = hours(period);
+    let rounds = store
+        .report_rounds(&scope.client.id, from, to, &scope.users)
+        .await?;
+    let mut rows: BTreeMap<(usize, &str), (GameRow, HashSet<&str>)> = BTreeMap::new();
+    for r in &rounds {
+        let Some(i) = period.bucket_of(r.hour) else {
+            continue;
+        };
+        let (i, (start, end)) = if totals_only {
+            (0, (period.from, period.to))
+        } else {
+            (i, period.buckets[i])
+        };
+        let (row, players) = rows.entry((i, r.provider.as_str())).or_insert_with(|| {
+            (
+                GameRow {
+                    start,
+                    end,
+                    provider: r.provider.clone(),
+                    ..GameRow::default()
+                },
+                HashSet::new(),
+            )
+        });
+        players.insert(&r.user_id);
+        row.rounds += r.rounds;
+        row.turnover += r.stake;
+        row.wins += r.stake + r.net;
+        row.ggr -= r.net;
+    }
+    let mut out: Vec<GameRow> = rows
+        .into_values()
+        .map(|(mut row, players)| {
+            row.players = players.len() as i64;
+            row
+        })
+        .collect();
+    out.sort_by(|a, b| (a.start, -a.ggr, &a.provider).cmp(&(b.start, -b.ggr, &b.provider)));
+    Ok(out)
+}
+
+/// One client side by side with the others (platform overview): its metrics over the period.
+#[derive(Debug, Clone)]
+pub struct OverviewRow {
+    pub client: ClientRow,
+    pub totals: MetricsRow,
+    pub revenue: RevenueRow,
+}
+
+/// Every client's totals for the period (the platform only).
+pub async fn platform_overview(
+    store: &Store,
+    caller: &Caller,
+    period: &Period,
+) -> Result<Vec<OverviewRow>, Denied> {
+    if caller.role != Role::SuperAdmin {
+        return Err(Denied::Forbidden);
+    }
+    let whole = Period {
+        buckets: vec![(period.from, period.to)],
+        ..period.clone()
+    };
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list_clients(after.as_deref(), 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        for client in page {
+            let scope = Scope {
+                client,
+                users: ReportUsers::Client,
+            };
+            let totals = client_metrics(store, &scope, &whole).await?.remove(0);
+            let revenue = client_revenue(store, &scope, &whole).await?.remove(0);
+            out.push(OverviewRow {
+                client: scope.client,
+                totals,
+                revenue,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Reach of a player's history: the player itself, its agents above, its client's admins and
+/// the platform (other client 404, outside 403).
+pub async fn history_target(
+    store: &Store,
+    caller: &Caller,
+    user_id: &str,
+) -> Result<(ClientRow, String), Denied> {
+    let target = store.user(user_id).await?.ok_or(Denied::NotFound("user"))?;
+    match access::reach(store, caller, &target).await? {
+        Reach::Within => {}
+        other => other.require("user")?,
+    }
+    let (client, _) = access::wallet_client(store, &target).await?;
+    Ok((client, target.id))
+}

@@ -1,0 +1,206 @@
+//! A report's period: `[from, to)` cut into buckets of a granularity in a time zone. Reports
+//! are summed from hourly UTC rollups, so every bucket edge must be a whole UTC hour: any zone
+//! whose offset is whole hours works; a half- or quarter-hour zone (Asia/Kolkata, ...) is
+//! refused at day, week and month granularity rather than approximated.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::store::reports::HOUR_MS;
+
+/// The longest period a report covers (and so at most 9,504 hourly buckets).
+pub const MAX_DAYS: i64 = 396;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granularity {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+impl Granularity {
+    pub fn parse(text: Option<&str>) -> Result<Self, String> {
+        match text.unwrap_or("day") {
+            "hour" => Ok(Self::Hour),
+            "day" => Ok(Self::Day),
+            "week" => Ok(Self::Week),
+            "month" => Ok(Self::Month),
+            other => Err(format!(
+                "granularity {other:?}: expected hour, day, week or month"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Day => "day",
+            Self::Week => "week",
+            Self::Month => "month",
+        }
+    }
+}
+
+/// A parsed period with its buckets (epoch ms, `[start, end)`, in order, covering it).
+#[derive(Debug, Clone)]
+pub struct Period {
+    pub from: i64,
+    pub to: i64,
+    pub tz: Tz,
+    pub granularity: Granularity,
+    pub buckets: Vec<(i64, i64)>,
+}
+
+impl Period {
+    /// `from`/`to`: RFC 3339 instants or `YYYY-MM-DD` (midnight in `tz`); `tz`: an IANA name
+    /// (default UTC); `granularity` default `day`. Errors are for a 422 naming the parameter.
+    pub fn parse(
+        from: &str,
+        to: &str,
+        tz: Option<&str>,
+        granularity: Option<&str>,
+    ) -> Result<Self, (&'static str, String)> {
+        let tz: Tz = tz
+            .unwrap_or("UTC")
+            .parse()
+            .map_err(|_| ("tz", "tz: not an IANA time zone name".to_owned()))?;
+        let granularity = Granularity::parse(granularity).map_err(|m| ("granularity", m))?;
+        let from = instant(from, tz).ok_or(("from", "from: RFC 3339 or YYYY-MM-DD".to_owned()))?;
+        let to = instant(to, tz).ok_or(("to", "to: RFC 3339 or YYYY-MM-DD".to_owned()))?;
+        if to <= from {
+            return Err(("to", "to must be after from".into()));
+        }
+        if to - from > MAX_DAYS * 24 * HOUR_MS {
+            return Err(("to", format!("a report covers at most {MAX_DAYS} days")));
+        }
+        let mut buckets = Vec::new();
+        let mut start = from;
+        while start < to {
+            let end = next_edge(start, tz, granularity).min(to);
+            buckets.push((start, end));
+            start = end;
+        }
+        for &(start, end) in &buckets {
+            for edge in [start, end] {
+                if edge % HOUR_MS != 0 {
+                    return Err((
+                        if edge == from {
+                            "from"
+                        } else if edge == to {
+                            "to"
+                        } else {
+                            "tz"
+                        },
+                        format!(
+                            "{} is not a whole UTC hour: reports are summed from hourly \
+                             rollups (a half-hour time zone cannot be cut by day)",
+                            crate::domain::rfc3339_ms(edge)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Self {
+            from,
+            to,
+            tz,
+            granularity,
+            buckets,
+        })
+    }
+
+    /// The bucket holding `hour` (epoch ms), by index.
+    pub fn bucket_of(&self, hour: i64) -> Option<usize> {
+        let i = self.buckets.partition_point(|&(_, end)| end <= hour);
+        (i < self.buckets.len() && self.buckets[i].0 <= hour).then_some(i)
+    }
+}
+
+fn instant(text: &str, tz: Tz) -> Option<i64> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    local_midnight(date, tz)
+}
+
+/// Midnight of `date` in `tz` (if the zone skips midnight, the first instant of the day).
+fn local_midnight(date: NaiveDate, tz: Tz) -> Option<i64> {
+    let midnight: NaiveDateTime = date.and_hms_opt(0, 0, 0)?;
+    (0..4)
+        .find_map(|h| {
+            tz.from_local_datetime(&(midnight + Duration::hours(h)))
+                .earliest()
+        })
+        .map(|t| t.timestamp_millis())
+}
+
+/// The first bucket edge after `t`.
+fn next_edge(t: i64, tz: Tz, g: Granularity) -> i64 {
+    if g == Granularity::Hour {
+        return (t - t.rem_euclid(HOUR_MS)) + HOUR_MS;
+    }
+    let local = Utc
+        .timestamp_millis_opt(t)
+        .single()
+        .expect("in range")
+        .with_timezone(&tz)
+        .date_naive();
+    let next = match g {
+        Granularity::Hour => unreachable!(),
+        Granularity::Day => local.succ_opt(),
+        Granularity::Week => {
+            let days = 7 - local.weekday().num_days_from_monday();
+            local.checked_add_signed(Duration::days(i64::from(days)))
+        }
+        Granularity::Month => {
+            let (y, m) = if local.month() == 12 {
+                (local.year() + 1, 1)
+            } else {
+                (local.year(), local.month() + 1)
+            };
+            NaiveDate::from_ymd_opt(y, m, 1)
+        }
+    };
+    next.and_then(|d| local_midnight(d, tz))
+        .filter(|&e| e > t)
+        .unwrap_or(t + HOUR_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_in_a_whole_hour_zone_and_refusal_of_half_hours() {
+        let p = Period::parse("2026-03-01", "2026-03-03", Some("Europe/Berlin"), None).unwrap();
+        assert_eq!(p.buckets.len(), 2);
+        // Berlin midnight is 23:00 UTC the day before in winter.
+        assert_eq!(p.from, 1_772_319_600_000);
+        assert_eq!(p.buckets[0].1 - p.buckets[0].0, 24 * HOUR_MS);
+        // The DST change (29 March 2026) gives a 23-hour day.
+        let p = Period::parse("2026-03-29", "2026-03-30", Some("Europe/Berlin"), None).unwrap();
+        assert_eq!(p.buckets[0].1 - p.buckets[0].0, 23 * HOUR_MS);
+        assert_eq!(
+            Period::parse("2026-03-01", "2026-03-03", Some("Asia/Kolkata"), None)
+                .unwrap_err()
+                .0,
+            "from"
+        );
+        let p = Period::parse(
+            "2026-01-30T00:00:00Z",
+            "2026-03-02T00:00:00Z",
+            None,
+            Some("month"),
+        )
+        .unwrap();
+        assert_eq!(p.buckets.len(), 3);
+        let p = Period::parse("2026-03-04", "2026-03-17", None, Some("week")).unwrap();
+        // Wednesday to the next Monday, a whole week, then to Tuesday.
+        assert_eq!(p.buckets.len(), 3);
+        assert_eq!(p.bucket_of(p.buckets[1].0 + HOUR_MS), Some(1));
+        assert_eq!(p.bucket_of(p.to), None);
+        assert!(Period::parse("2026-03-04", "2026-03-04", None, None).is_err());
+    }
+}

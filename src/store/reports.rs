@@ -1,0 +1,135 @@
+//! Report rollups in the store (issue 17): hourly rows kept with the money (`report_money`,
+//! `store/ledger/write.rs`) and the rounds (`report_rounds`, `apply_round`), read by
+//! `crate::reports`; `nashub check-reports` recomputes them. SQL in `sql_reports.rs`.
+
+use super::{Backend, Store, StoreResult};
+use crate::domain::Role;
+
+pub use super::ledger::write::{HOUR_MS, hour_of};
+
+/// Whose rows a report reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportUsers {
+    /// The whole client (house rows, user `''`, included).
+    Client,
+    /// Users whose path starts with this one (an agent and its subtree).
+    Subtree(String),
+    /// One user.
+    User(String),
+}
+
+/// One `report_money` row: a client's journal entries of one kind in one hour, for one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneyRollup {
+    pub hour: i64,
+    pub kind: String,
+    /// `''`: entries whose subject is a house account.
+    pub user_id: String,
+    pub n: i64,
+    pub amount: i64,
+}
+
+/// One `report_rounds` row: a player's rounds at a provider first applied in one hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundRollup {
+    pub hour: i64,
+    pub provider: String,
+    pub user_id: String,
+    pub rounds: i64,
+    pub stake: i64,
+    /// Payout minus stake (the player's view).
+    pub net: i64,
+}
+
+/// A user as reports see it.
+#[derive(Debug, Clone)]
+pub struct ReportUser {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub path: String,
+    pub role: Role,
+    pub username: String,
+    pub created_at: i64,
+}
+
+/// A player's history line (rounds, transfers, sessions), newest first.
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    /// `round`, `transfer` or `session`.
+    pub kind: &'static str,
+    pub at: i64,
+    pub id: String,
+    pub provider: String,
+    /// Round status, transfer `in`/`out` + state, session state.
+    pub detail: String,
+    /// Round stake, transfer amount, session: 0.
+    pub amount: i64,
+    /// Round net, else 0.
+    pub net: i64,
+}
+
+/// Whether the ledger keeps `report_money` (on unless a load test measures its cost).
+pub fn set_money_rollup(on: bool) {
+    super::ledger::write::MONEY_ROLLUP.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+impl Store {
+    /// `report_money` rows of `client_id` with `from_hour <= hour < to_hour`.
+    pub async fn report_money(
+        &self,
+        client_id: &str,
+        from_hour: i64,
+        to_hour: i64,
+        users: &ReportUsers,
+    ) -> StoreResult<Vec<MoneyRollup>> {
+        dispatch!(self, b => b.report_money(client_id, from_hour, to_hour, users).await)
+    }
+
+    pub async fn report_rounds(
+        &self,
+        client_id: &str,
+        from_hour: i64,
+        to_hour: i64,
+        users: &ReportUsers,
+    ) -> StoreResult<Vec<RoundRollup>> {
+        dispatch!(self, b => b.report_rounds(client_id, from_hour, to_hour, users).await)
+    }
+
+    /// The users whose first deposit ever falls in `[from_hour, to_hour)`, with its hour.
+    pub async fn first_deposits(
+        &self,
+        client_id: &str,
+        from_hour: i64,
+        to_hour: i64,
+        users: &ReportUsers,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        dispatch!(self, b => b.first_deposits(client_id, from_hour, to_hour, users).await)
+    }
+
+    /// The client's users (all roles) that `users` covers.
+    pub async fn report_users(
+        &self,
+        client_id: &str,
+        users: &ReportUsers,
+    ) -> StoreResult<Vec<ReportUser>> {
+        dispatch!(self, b => b.report_users(client_id, users).await)
+    }
+
+    /// A player's rounds, transfers and sessions before `before` (epoch ms, exclusive; with
+    /// `before_id` breaking ties), newest first, at most `limit`.
+    pub async fn player_history(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        before: Option<(i64, String)>,
+        limit: i64,
+    ) -> StoreResult<Vec<HistoryRow>> {
+        dispatch!(self, b => b.player_history(client_id, user_id, before, limit).await)
+    }
+
+    /// `nashub check-reports`: every rollup recomputed from the journal and `game_rounds`; the
+    /// first bucket that differs, if any.
+    pub async fn report_rollup_violation(&self) -> StoreResult<Option<String>> {
+        dispatch!(self, b => b.report_rollup_violation().await)
+    }
+}

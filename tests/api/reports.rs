@@ -1,0 +1,533 @@
+//! Reports (issue 17): rollups kept with the money agree with the journal (`nashub
+//! check-reports`, which names the first bucket that differs), the reports equal figures
+//! computed here from what the test did, every report answers by reach, CSV is the JSON table.
+
+use std::collections::BTreeMap;
+
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Api, Backend, TestHub, Tree};
+use crate::providers::{cents, place_bet, start_sims};
+use crate::settlements::{now_text, play, settle, start};
+use crate::users_admin::create;
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// A period around now, whole UTC hours, one day bucket at most two.
+fn period() -> String {
+    let now = chrono::Utc::now().timestamp_millis();
+    let from = now - now.rem_euclid(HOUR_MS) - 24 * HOUR_MS;
+    let to = now - now.rem_euclid(HOUR_MS) + 2 * HOUR_MS;
+    let t = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    format!("from={}&to={}", t(from), t(to))
+}
+
+/// The sum over a report's rows of a column (money or count), in minor units.
+fn total(report: &Value, column: &str) -> i64 {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| match &r[column] {
+            Value::Number(n) => n.as_i64().unwrap(),
+            Value::String(s) => cents(s),
+            other => panic!("{column}: {other}"),
+        })
+        .sum()
+}
+
+async fn report(api: &Api, token: &str, name: &str, query: &str) -> Value {
+    api.get(token, &format!("/api/v1/reports/{name}?{query}"))
+        .await
+        .ok()
+}
+
+async fn adjust(api: &Api, token: &str, user: &str, amount: &str) {
+    let key = uuid::Uuid::new_v4().to_string();
+    api.post_key(
+        token,
+        &format!("/api/v1/users/{user}/wallet/adjust"),
+        &key,
+        json!({ "amount": amount, "reason": "bonus" }),
+    )
+    .await
+    .ok();
+}
+
+async fn withdraw(api: &Api, token: &str, user: &str, amount: &str) {
+    let key = uuid::Uuid::new_v4().to_string();
+    api.post_key(
+        token,
+        &format!("/api/v1/users/{user}/wallet/withdraw"),
+        &key,
+        json!({ "amount": amount }),
+    )
+    .await
+    .ok();
+}
+
+async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Backend) {
+    let sims = start_sims();
+    let hub = start(backend, &sims).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let agent2 = create(&api, &tree.admin_token, &tree.admin_id, "agent", "agent2").await;
+    let player2 = create(&api, &tree.admin_token, &agent2, "player", "player2").await;
+    let player2_token = api.token(Some(&tree.code), "player2").await;
+
+    let settled_from = now_text(-60_000);
+    // player1 loses 10.00 on a 10.00 stake, player2 wins 5.00 on 1.00 (play deposits 100).
+    play(
+        &api,
+        &sims,
+        &tree.admin_token,
+        &tree.player_id,
+        &tree.player_token,
+        1000,
+        0,
+    )
+    .await;
+    play(
+        &api,
+        &sims,
+        &tree.admin_token,
+        &player2,
+        &player2_token,
+        100,
+        600,
+    )
+    .await;
+    // A 2.00 bet lost, then resettled as won 3.00: one round, its latest stake and result.
+    let member = nashub::providers::provider_uid(&player2);
+    let placed = place_bet(&sims, &member, 200, 0, Some(300)).await;
+    assert_eq!(placed["delivered"].as_i64().unwrap(), 3, "{placed}");
+    api.deposit(&tree.admin_token, &player2, "40").await;
+    withdraw(&api, &tree.admin_token, &player2, "10.50").await;
+    adjust(&api, &tree.admin_token, &tree.player_id, "2.25").await;
+
+    let q = format!("client_id={}&{}", tree.client_id, period());
+    let m = report(&api, &tree.super_token, "client-metrics", &q).await;
+    assert_eq!(m["currency"], "USD");
+    assert_eq!(total(&m, "new_players"), 2);
+    assert_eq!(total(&m, "deposits"), 3);
+    assert_eq!(total(&m, "deposits_sum"), 24_000);
+    assert_eq!(total(&m, "first_time_depositors"), 2);
+    assert_eq!(total(&m, "withdrawals"), 1);
+    assert_eq!(total(&m, "withdrawals_sum"), 1050);
+    assert_eq!(total(&m, "rounds"), 3);
+    assert_eq!(total(&m, "turnover"), 1300);
+    assert_eq!(total(&m, "wins"), 900);
+    assert_eq!(total(&m, "ggr"), 400);
+    assert_eq!(total(&m, "adjustments"), 225);
+    assert_eq!(total(&m, "ngr"), 175);
+
+    let r = report(&api, &tree.admin_token, "client-revenue", &q).await;
+    assert_eq!(total(&r, "ggr"), 400);
+    assert_eq!(total(&r, "unsettled_ggr"), 400);
+    assert_eq!(total(&r, "ngr"), 175);
+    assert_eq!(total(&r, "settlements_ngr"), 0);
+    // A settlement of the play: the report shows the NGR it fixed, the same as the journal's.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let settled_to = now_text(0);
+    let s = settle(
+        &api,
+        &tree.super_token,
+        &tree.client_id,
+        "s1",
+        &settled_from,
+        &settled_to,
+    )
+    .await
+    .ok();
+    assert_eq!(s["ngr"], "4.00");
+    let r = report(&api, &tree.admin_token, "client-revenue", &q).await;
+    assert_eq!(total(&r, "settlements_ngr"), total(&r, "ggr"));
+
+    let g = report(
+        &api,
+        &tree.admin_token,
+        "game-stats",
+        &format!("{q}&top=true"),
+    )
+    .await;
+    assert_eq!(g["rows"][0]["provider"], "luckysports");
+    assert_eq!(g["rows"][0]["players"], 2);
+    assert_eq!(g["rows"][0]["rounds"], 3);
+    assert_eq!(g["rows"][0]["rtp"], "0.6923");
+
+    // The agents report: each agent's own players, and the admin's whole tree is not an agent.
+    let a = report(&api, &tree.admin_token, "agents", &q).await;
+    let by_name: BTreeMap<String, Value> = a["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["username"].as_str().unwrap().to_owned(), r.clone()))
+        .collect();
+    assert_eq!(by_name["agent1"]["players"], 1);
+    assert_eq!(by_name["agent1"]["ggr"], "10.00");
+    assert_eq!(by_name["agent1"]["ngr"], "7.75");
+    assert_eq!(by_name["agent2"]["own_ggr"], "-6.00");
+    assert_eq!(by_name["agent2"]["deposits"], "140.00");
+
+    // An agent sees only its subtree: agent2's report has no agent1 and player1's money.
+    let mine = report(&api, &tree.agent_token, "client-metrics", &period()).await;
+    assert_eq!(total(&mine, "deposits_sum"), 10_000);
+    assert_eq!(total(&mine, "ggr"), 1000);
+
+    // The history: the round, both transfers and the session, newest first, paged.
+    let h = api
+        .get(
+            &tree.player_token,
+            &format!("/api/v1/reports/players/{}/history?limit=1", tree.player_id),
+        )
+        .await
+        .ok();
+    assert_eq!(h["items"].as_array().unwrap().len(), 1);
+    let mut kinds = vec![h["items"][0]["kind"].as_str().unwrap().to_owned()];
+    let mut cursor = h["next_cursor"].as_str().map(str::to_owned);
+    while let Some(c) = cursor {
+        let page = api
+            .get(
+                &tree.player_token,
+                &format!(
+                    "/api/v1/reports/players/{}/history?limit=1&cursor={c}",
+                    tree.player_id
+                ),
+            )
+            .await
+            .ok();
+        for i in page["items"].as_array().unwrap() {
+            kinds.push(i["kind"].as_str().unwrap().to_owned());
+        }
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+    assert!(kinds.contains(&"round".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"transfer".to_owned()), "{kinds:?}");
+
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("reports ok"), "{out}");
+    hub.infra
+        .execute("UPDATE report_money SET amount = amount + 1 WHERE kind = 'withdrawal'")
+        .await;
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("report_money bucket"), "{out}");
+    assert!(out.contains("kind=withdrawal"), "{out}");
+    assert!(out.contains(&player2), "{out}");
+    hub.infra
+        .execute("UPDATE report_money SET amount = amount - 1 WHERE kind = 'withdrawal'")
+        .await;
+    hub.infra
+        .execute("UPDATE report_rounds SET stake = stake + 1")
+        .await;
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("report_rounds bucket"), "{out}");
+}
+
+async fn reports_answer_by_reach(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let other = Tree::create(&api).await;
+    let agent2 = create(&api, &tree.admin_token, &tree.admin_id, "agent", "agent2").await;
+    let player2 = create(&api, &tree.admin_token, &agent2, "player", "player2").await;
+    let p = period();
+    let own = format!("client_id={}&{p}", tree.client_id);
+    let theirs = format!("client_id={}&{p}", other.client_id);
+    let status = |token: &str, name: &str, q: &str| {
+        let (api, token, url) = (
+            &api,
+            token.to_owned(),
+            format!("/api/v1/reports/{name}?{q}"),
+        );
+        async move { api.get(&token, &url).await.status }
+    };
+    for name in ["client-metrics", "agents", "game-stats"] {
+        assert_eq!(status(&tree.super_token, name, &own).await, 200, "{name}");
+        assert_eq!(status(&tree.super_token, name, &p).await, 404, "{name}");
+        assert_eq!(status(&tree.admin_token, name, &p).await, 200, "{name}");
+        assert_eq!(
+            status(&tree.admin_token, name, &theirs).await,
+            404,
+            "{name}"
+        );
+        assert_eq!(status(&tree.agent_token, name, &p).await, 200, "{name}");
+        assert_eq!(status(&tree.player_token, name, &p).await, 200, "{name}");
+        let agent_other = format!("{p}&user_id={player2}");
+        assert_eq!(
+            status(&tree.agent_token, name, &agent_other).await,
+            403,
+            "{name}"
+        );
+        assert_eq!(
+            status(&tree.player_token, name, &agent_other).await,
+            403,
+            "{name}"
+        );
+        let foreign = format!("{p}&user_id={}", other.player_id);
+        assert_eq!(
+            status(&tree.agent_token, name, &foreign).await,
+            404,
+            "{name}"
+        );
+        let mine = format!("{p}&user_id={}", tree.player_id);
+        assert_eq!(status(&tree.agent_token, name, &mine).await, 200, "{name}");
+    }
+    assert_eq!(status(&tree.super_token, "client-revenue", &own).await, 200);
+    assert_eq!(status(&tree.admin_token, "client-revenue", &p).await, 200);
+    assert_eq!(
+        status(&tree.admin_token, "client-revenue", &theirs).await,
+        404
+    );
+    assert_eq!(status(&tree.agent_token, "client-revenue", &p).await, 403);
+    assert_eq!(status(&tree.player_token, "client-revenue", &p).await, 403);
+    assert_eq!(
+        status(&tree.super_token, "platform-overview", &p).await,
+        200
+    );
+    assert_eq!(
+        status(&tree.admin_token, "platform-overview", &p).await,
+        403
+    );
+    let history = |user: &str| format!("/api/v1/reports/players/{user}/history");
+    assert_eq!(
+        api.get(&tree.player_token, &history(&tree.player_id))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.get(&tree.agent_token, &history(&tree.player_id))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.get(&tree.player_token, &history(&player2)).await.status,
+        403
+    );
+    assert_eq!(
+        api.get(&tree.agent_token, &history(&player2)).await.status,
+        403
+    );
+    assert_eq!(
+        api.get(&tree.admin_token, &history(&other.player_id))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api.get(&tree.super_token, &history(&other.player_id))
+            .await
+            .status,
+        200
+    );
+    // Bad periods are 422 naming the parameter.
+    let bad = api
+        .get(
+            &tree.admin_token,
+            "/api/v1/reports/client-metrics?from=2026-01-02&to=2026-01-01",
+        )
+        .await;
+    bad.error(422, "validation_error");
+    let half = api
+        .get(
+            &tree.admin_token,
+            "/api/v1/reports/client-metrics?from=2026-01-01&to=2026-01-02&tz=Asia/Kolkata",
+        )
+        .await;
+    half.error(422, "validation_error");
+    // A platform overview lists both clients side by side.
+    let o = report(&api, &tree.super_token, "platform-overview", &p).await;
+    let ids: Vec<&str> = o["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["client_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&tree.client_id.as_str()) && ids.contains(&other.client_id.as_str()));
+}
+
+/// Parses the CSV this hub writes (quoted fields with doubled quotes, CRLF lines).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\r', false) => {}
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    rows
+}
+
+async fn reports_csv_is_the_json_table(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    api.deposit(&tree.admin_token, &tree.player_id, "12.34")
+        .await;
+    adjust(&api, &tree.admin_token, &tree.player_id, "-0.34").await;
+    let q = format!("{}&granularity=hour", period());
+    for name in ["client-metrics", "client-revenue", "agents", "game-stats"] {
+        let json = report(&api, &tree.admin_token, name, &q).await;
+        let by_param = api
+            .get(
+                &tree.admin_token,
+                &format!("/api/v1/reports/{name}?{q}&format=csv"),
+            )
+            .await;
+        assert_eq!(by_param.status, 200);
+        let text = by_param.body.as_str().unwrap().to_owned();
+        let by_accept = api
+            .send(
+                reqwest::Client::new()
+                    .get(format!("{}/api/v1/reports/{name}?{q}", hub.base))
+                    .bearer_auth(&tree.admin_token)
+                    .header("Accept", "text/csv"),
+            )
+            .await;
+        assert_eq!(by_accept.body.as_str().unwrap(), text);
+        let rows = parse_csv(&text);
+        let columns: Vec<String> = json["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(rows[0], columns, "{name}");
+        let json_rows = json["rows"].as_array().unwrap();
+        assert_eq!(rows.len() - 1, json_rows.len(), "{name}");
+        for (csv, j) in rows[1..].iter().zip(json_rows) {
+            for (c, value) in columns.iter().zip(csv) {
+                let expected = match &j[c] {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                assert_eq!(value, &expected, "{name}.{c}");
+            }
+        }
+    }
+    let m = report(&api, &tree.admin_token, "client-metrics", &q).await;
+    assert_eq!(m["rows"].as_array().unwrap().len(), 26);
+    assert_eq!(total(&m, "deposits_sum"), 1234);
+    assert_eq!(total(&m, "adjustments"), -34);
+    assert_eq!(total(&m, "ngr"), 34);
+}
+
+/// One random movement of the property test.
+#[derive(Debug, Clone)]
+enum Op {
+    Deposit(usize, i64),
+    Withdraw(usize, i64),
+    Adjust(usize, i64),
+}
+
+async fn reports_equal_a_reference_for_random_movements(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let ops = proptest::collection::vec(
+        proptest::prop_oneof![
+            (0..3_usize, 1..50_000_i64).prop_map(|(p, a)| Op::Deposit(p, a)),
+            (0..3_usize, 1..20_000_i64).prop_map(|(p, a)| Op::Withdraw(p, a)),
+            (0..3_usize, -5_000..5_000_i64).prop_map(|(p, a)| Op::Adjust(p, a)),
+        ],
+        1..14,
+    );
+    let mut runner = TestRunner::deterministic();
+    for case in 0..3 {
+        let ops = ops.new_tree(&mut runner).unwrap().current();
+        let tree = Tree::create(&api).await;
+        let mut players = vec![tree.player_id.clone()];
+        for i in 1..3 {
+            players.push(
+                create(
+                    &api,
+                    &tree.agent_token,
+                    &tree.agent_id,
+                    "player",
+                    &format!("player{i}x"),
+                )
+                .await,
+            );
+        }
+        let (mut balances, mut deposits, mut withdrawals, mut adjustments) =
+            ([0_i64; 3], (0, 0), (0, 0), 0);
+        let mut depositors = std::collections::BTreeSet::new();
+        let text = |a: i64| {
+            format!(
+                "{}{}.{:02}",
+                if a < 0 { "-" } else { "" },
+                a.abs() / 100,
+                a.abs() % 100
+            )
+        };
+        for op in &ops {
+            match *op {
+                Op::Deposit(p, a) => {
+                    api.deposit(&tree.admin_token, &players[p], &text(a)).await;
+                    balances[p] += a;
+                    deposits = (deposits.0 + 1, deposits.1 + a);
+                    depositors.insert(p);
+                }
+                // A movement the wallet cannot cover is refused and moves nothing.
+                Op::Withdraw(p, a) if a <= balances[p] => {
+                    withdraw(&api, &tree.admin_token, &players[p], &text(a)).await;
+                    balances[p] -= a;
+                    withdrawals = (withdrawals.0 + 1, withdrawals.1 + a);
+                }
+                Op::Adjust(p, a) if a != 0 && balances[p] + a >= 0 => {
+                    adjust(&api, &tree.admin_token, &players[p], &text(a)).await;
+                    balances[p] += a;
+                    adjustments += a;
+                }
+                _ => {}
+            }
+        }
+        let m = report(&api, &tree.admin_token, "client-metrics", &period()).await;
+        let case = format!("case {case}: {ops:?}");
+        assert_eq!(total(&m, "deposits"), deposits.0, "{case}");
+        assert_eq!(total(&m, "deposits_sum"), deposits.1, "{case}");
+        assert_eq!(
+            total(&m, "first_time_depositors"),
+            depositors.len() as i64,
+            "{case}"
+        );
+        assert_eq!(total(&m, "withdrawals"), withdrawals.0, "{case}");
+        assert_eq!(total(&m, "withdrawals_sum"), withdrawals.1, "{case}");
+        assert_eq!(total(&m, "adjustments"), adjustments, "{case}");
+        assert_eq!(total(&m, "ngr"), -adjustments, "{case}");
+        let a = report(&api, &tree.admin_token, "agents", &period()).await;
+        assert_eq!(a["rows"][0]["deposits"], text(deposits.1), "{case}");
+        assert_eq!(a["rows"][0]["players"], 3, "{case}");
+    }
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
+}
+
+backend_tests!(
+    reports_agree_with_the_ledger_and_check_names_a_bad_bucket,
+    reports_answer_by_reach,
+    reports_csv_is_the_json_table,
+    reports_equal_a_reference_for_random_movements,
+);
