@@ -20,6 +20,7 @@ pub mod middleware;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
+pub mod protection;
 pub mod provider_admin;
 pub mod providers;
 pub mod settlements;
@@ -105,6 +106,9 @@ routes! { API_ROUTES, api_routes:
     post "/notifications" => notifications::send;
     post "/bench/events" => bench::publish;
     post "/notifications/{id}/read" => notifications::mark_read;
+    // Player protection (issue 19).
+    get "/protection/events" => protection::events;
+    post "/test/clock" => protection::test_clock;
 }
 
 // Everything under `/api/v1/users/{id}`.
@@ -139,6 +143,10 @@ routes! { USER_ROUTES, user_routes:
     get "/providers/{provider}/transfers/{transfer_id}" => providers::transfer_status;
     get "/game-sessions" => games::list_sessions;
     post "/game-sessions/{session_id}/end" => games::end_session;
+    get "/protection" => protection::get;
+    put "/protection/limits/{name}" => protection::set_limit;
+    post "/protection/exclusion" => protection::exclude;
+    put "/protection/reality-check" => protection::set_reality_check;
 }
 
 // Everything under `/api/v1/clients/{id}`.

@@ -16,7 +16,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
     audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, ledger, live,
-    notifications, ops, provider_admin, providers, settlements, socketio, user_admin,
+    notifications, ops, protection, provider_admin, providers, settlements, socketio, user_admin,
     user_permissions, users, wallets, ws,
 };
 
@@ -105,12 +105,19 @@ undocumented path answers 404 not_found.";
         commission::statements,
         providers::switch_provider,
         providers::switch_game,
+        protection::events,
+        protection::test_clock,
+        protection::get,
+        protection::set_limit,
+        protection::exclude,
+        protection::set_reality_check,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&Conventions),
     tags(
         (name = "ops", description = "Health, readiness, metrics and this documentation; no token"),
         (name = "auth", description = "Log in, refresh, log out, change password"),
+        (name = "protection", description = "Players' limits, time-outs, self-exclusions and reality checks; the responsible-gaming report"),
         (name = "clients", description = "White-label tenants and their settings"),
         (name = "users", description = "Each client's user tree, lifecycle and permissions"),
         (name = "wallets", description = "Balances and money movements (idempotent)"),

@@ -46,6 +46,9 @@ mod fmt_sql_providers;
 #[cfg(any())]
 #[path = "sql_settlements.rs"]
 mod fmt_sql_settlements;
+#[cfg(any())]
+#[path = "sql_protection.rs"]
+mod fmt_sql_protection;
 
 pub use identity::{AuditRow, NewAudit, SealedValue, SecretRow, UserFilter};
 pub use ledger::group_commit::{AfterCommit, GroupCommitOptions};
@@ -132,6 +135,8 @@ mod games;
 pub use games::*;
 mod commission;
 pub use commission::*;
+mod protection;
+pub use protection::*;
 
 impl Store {
     /// Connects and applies pending migrations.

@@ -25,6 +25,7 @@ include!("sql_games.rs");
 include!("sql_commission.rs");
 include!("ledger/sql.rs");
 include!("sql_identity.rs");
+include!("sql_protection.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {
@@ -50,6 +51,26 @@ impl Backend {
             write: pool.clone(),
             read: pool,
             ledger_writer: None,
+        })
+    }
+}
+
+impl Backend {
+    /// Locks the player's `player_protection` row in a transaction the answer holds (no row:
+    /// nothing to lock, nothing is limited).
+    pub async fn protection_lock(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<super::protection::ProtectionLock> {
+        let mut tx = self.write.begin().await?;
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT user_id FROM player_protection WHERE user_id = ? FOR UPDATE")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        Ok(match found {
+            Some(_) => super::protection::ProtectionLock::held(Box::new(tx)),
+            None => super::protection::ProtectionLock::none(),
         })
     }
 }

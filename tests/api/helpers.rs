@@ -141,6 +141,8 @@ impl Infra {
             admin_password: Some(ADMIN_PASSWORD.into()),
             http_workers: Some(2),
             password_hash_memory_kib: 1024,
+            // Player-protection tests move time through `POST /api/v1/test/clock`.
+            test_clock: true,
             ..Settings::default()
         }
     }

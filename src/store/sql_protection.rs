@@ -1,0 +1,279 @@
+// Responsible-gaming SQL (issue 19), written once and `include!`d after `sql.rs` into both
+// backends. Rows: `store::protection`.
+
+use super::protection::{LimitRow, ProtectionRow, WalletFlow};
+
+macro_rules! protection_columns {
+    () => {
+        "user_id, client_id, exclusion_kind, excluded_at, excluded_until, reality_check_minutes, \
+         play_started_at, play_last_at, reality_checked_at, updated_at"
+    };
+}
+
+fn protection_from_row(row: &DbRow) -> Result<ProtectionRow, sqlx::Error> {
+    Ok(ProtectionRow {
+        user_id: row.try_get("user_id")?,
+        client_id: row.try_get("client_id")?,
+        exclusion_kind: row.try_get("exclusion_kind")?,
+        excluded_at: row.try_get("excluded_at")?,
+        excluded_until: row.try_get("excluded_until")?,
+        reality_check_minutes: row.try_get("reality_check_minutes")?,
+        play_started_at: row.try_get("play_started_at")?,
+        play_last_at: row.try_get("play_last_at")?,
+        reality_checked_at: row.try_get("reality_checked_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn limit_from_row(row: &DbRow) -> Result<LimitRow, sqlx::Error> {
+    let pending: i64 = row.try_get("pending_set")?;
+    Ok(LimitRow {
+        name: row.try_get("name")?,
+        current_value: row.try_get("current_value")?,
+        pending_set: pending != 0,
+        pending_value: row.try_get("pending_value")?,
+        pending_at: row.try_get("pending_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Backend {
+    pub async fn player_protection(&self, user_id: &str) -> StoreResult<Option<ProtectionRow>> {
+        let sql = concat!(
+            "SELECT ",
+            protection_columns!(),
+            " FROM player_protection WHERE user_id = ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.as_ref().map(protection_from_row).transpose()?)
+    }
+
+    pub async fn player_limits(&self, user_id: &str) -> StoreResult<Vec<LimitRow>> {
+        let rows = sqlx::query(
+            "SELECT name, current_value, CAST(pending_set AS SIGNED) AS pending_set, pending_value, \
+             pending_at, updated_at FROM player_limits WHERE user_id = ? ORDER BY name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.iter().map(limit_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The player's protection row, created if missing, locked (MySQL) in `tx`.
+    async fn locked_protection(
+        tx: &mut sqlx::Transaction<'static, Db>,
+        user_id: &str,
+        client_id: &str,
+        now_ms: i64,
+    ) -> StoreResult<ProtectionRow> {
+        let sql = format!(
+            "SELECT {} FROM player_protection WHERE user_id = ?{FOR_UPDATE}",
+            protection_columns!()
+        );
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(user_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(row) = found {
+            return Ok(protection_from_row(&row)?);
+        }
+        sqlx::query(
+            "INSERT INTO player_protection (user_id, client_id, updated_at) VALUES (?, ?, ?)",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(protection_from_row(&row)?)
+    }
+
+    pub async fn change_limit<F>(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        name: &str,
+        now_ms: i64,
+        decide: F,
+    ) -> StoreResult<(Option<LimitRow>, LimitRow)>
+    where
+        F: FnOnce(Option<&LimitRow>) -> LimitRow + Send,
+    {
+        let mut tx = self.write.begin_with(BEGIN_WRITE).await?;
+        Self::locked_protection(&mut tx, user_id, client_id, now_ms).await?;
+        let old = sqlx::query(
+            "SELECT name, current_value, CAST(pending_set AS SIGNED) AS pending_set, pending_value, \
+             pending_at, updated_at FROM player_limits WHERE user_id = ? AND name = ?",
+        )
+        .bind(user_id)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(limit_from_row)
+        .transpose()?;
+        let new = decide(old.as_ref());
+        sqlx::query("DELETE FROM player_limits WHERE user_id = ? AND name = ?")
+            .bind(user_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO player_limits (user_id, name, client_id, current_value, pending_set, \
+             pending_value, pending_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(user_id)
+        .bind(name)
+        .bind(client_id)
+        .bind(new.current_value)
+        .bind(i64::from(new.pending_set))
+        .bind(new.pending_value)
+        .bind(new.pending_at)
+        .bind(new.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((old, new))
+    }
+
+    pub async fn change_protection<F>(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        now_ms: i64,
+        decide: F,
+    ) -> StoreResult<(ProtectionRow, Option<ProtectionRow>)>
+    where
+        F: FnOnce(&ProtectionRow) -> Option<ProtectionRow> + Send,
+    {
+        let mut tx = self.write.begin_with(BEGIN_WRITE).await?;
+        let old = Self::locked_protection(&mut tx, user_id, client_id, now_ms).await?;
+        let Some(new) = decide(&old) else {
+            tx.commit().await?;
+            return Ok((old, None));
+        };
+        sqlx::query(
+            "UPDATE player_protection SET exclusion_kind = ?, excluded_at = ?, excluded_until = ?, \
+             reality_check_minutes = ?, updated_at = ? WHERE user_id = ?",
+        )
+        .bind(&new.exclusion_kind)
+        .bind(new.excluded_at)
+        .bind(new.excluded_until)
+        .bind(new.reality_check_minutes)
+        .bind(new.updated_at)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((old, Some(new)))
+    }
+
+    pub async fn wallet_flows(
+        &self,
+        account_id: &str,
+        since_ms: i64,
+    ) -> StoreResult<Vec<WalletFlow>> {
+        let rows = sqlx::query(
+            "SELECT j.kind, p.amount, p.created_at FROM postings p JOIN journal j ON j.id = p.journal_id \
+             WHERE p.account_id = ? AND p.created_at >= ? AND j.kind IN \
+             ('deposit', 'credit', 'provider_hold', 'provider_release', 'provider_credit') \
+             ORDER BY p.created_at",
+        )
+        .bind(account_id)
+        .bind(since_ms)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WalletFlow {
+                    kind: decode_text(r, "kind")?,
+                    amount: r.try_get("amount")?,
+                    at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    pub async fn touch_play(&self, user_id: &str, now_ms: i64, gap_ms: i64) -> StoreResult<()> {
+        // `play_last_at` is assigned last: MySQL evaluates assignments left to right.
+        sqlx::query(
+            "UPDATE player_protection SET \
+             play_started_at = CASE WHEN play_last_at IS NULL OR play_last_at < ? THEN ? ELSE play_started_at END, \
+             reality_checked_at = CASE WHEN play_last_at IS NULL OR play_last_at < ? THEN NULL ELSE reality_checked_at END, \
+             play_last_at = ? WHERE user_id = ?",
+        )
+        .bind(now_ms - gap_ms)
+        .bind(now_ms)
+        .bind(now_ms - gap_ms)
+        .bind(now_ms)
+        .bind(user_id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn reality_checks_due(
+        &self,
+        now_ms: i64,
+        gap_ms: i64,
+    ) -> StoreResult<Vec<ProtectionRow>> {
+        let sql = concat!(
+            "SELECT ",
+            protection_columns!(),
+            " FROM player_protection WHERE play_last_at >= ? AND reality_check_minutes IS NOT NULL \
+             AND COALESCE(reality_checked_at, play_started_at) + reality_check_minutes * 60000 <= ? \
+             LIMIT 1000"
+        );
+        let rows = sqlx::query(sql)
+            .bind(now_ms - gap_ms)
+            .bind(now_ms)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(protection_from_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn mark_reality_checked(&self, user_id: &str, at_ms: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE player_protection SET reality_checked_at = ? WHERE user_id = ?")
+            .bind(at_ms)
+            .bind(user_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Backend {
+    /// Audit rows whose action starts with `prefix`, newest first (the protection report).
+    pub async fn audit_page_prefix(
+        &self,
+        client_id: Option<&str>,
+        target_user: Option<&str>,
+        before_seq: Option<i64>,
+        prefix: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<super::identity::AuditRow>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq < ? AND (? IS NULL OR client_id = ?) \
+             AND (? IS NULL OR target_id = ?) AND action LIKE ? ORDER BY seq DESC LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(before_seq.unwrap_or(i64::MAX))
+            .bind(client_id)
+            .bind(client_id)
+            .bind(target_user)
+            .bind(target_user)
+            .bind(format!("{prefix}%"))
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.iter().map(audit_from_row).collect::<Result<_, _>>()?)
+    }
+}
