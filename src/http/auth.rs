@@ -229,6 +229,19 @@ pub async fn login(
         throttle::succeeded(&state.store, &account_key).await?;
     }
     refuse_excluded(&state, &user, ip.clone()).await?;
+    if let Some(challenge) = super::second_factor::gate(&state, &user, ip.clone()).await? {
+        return Ok(HttpResponse::Ok().json(challenge));
+    }
+    open_session(&state, &user, ip).await
+}
+
+/// A new session (refresh family) for a user who passed every login step, audited.
+pub(super) async fn open_session(
+    state: &AppState,
+    user: &UserRow,
+    ip: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let now = now_ms();
     let session = SessionRow {
         id: new_id(),
         user_id: user.id.clone(),
@@ -250,7 +263,7 @@ pub async fn login(
         .record(&state.store)
         .await?;
     tracing::info!(user_id = %user.id, session_id = %session.id, "login");
-    token_response(&state, &user, &session.id, refresh_token).await
+    token_response(state, user, &session.id, refresh_token).await
 }
 
 /// Rotate a refresh token; reuse revokes the family

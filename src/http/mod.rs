@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod ops;
 pub mod protection;
+pub mod second_factor;
 pub mod provider_admin;
 pub mod providers;
 pub mod settlements;
@@ -90,6 +91,9 @@ routes! { API_ROUTES, api_routes:
     post "/auth/refresh" => auth::refresh;
     post "/auth/logout" => auth::logout;
     post "/auth/password" => auth::change_password;
+    post "/auth/login/second-factor" => second_factor::login_step;
+    post "/auth/second-factor/setup" => second_factor::setup;
+    post "/auth/second-factor/activate" => second_factor::activate;
     get "/audit" => audit::list;
     get "/users" => user_admin::list;
     post "/users" => users::create;
@@ -143,6 +147,7 @@ routes! { USER_ROUTES, user_routes:
     get "/providers/{provider}/transfers/{transfer_id}" => providers::transfer_status;
     get "/game-sessions" => games::list_sessions;
     post "/game-sessions/{session_id}/end" => games::end_session;
+    post "/second-factor/reset" => second_factor::reset;
     get "/protection" => protection::get;
     put "/protection/limits/{name}" => protection::set_limit;
     post "/protection/exclusion" => protection::exclude;

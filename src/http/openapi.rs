@@ -16,7 +16,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
     audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, ledger, live,
-    notifications, ops, protection, provider_admin, providers, settlements, socketio, user_admin,
+    notifications, ops, protection, provider_admin, providers, second_factor, settlements, socketio, user_admin,
     user_permissions, users, wallets, ws,
 };
 
@@ -105,6 +105,10 @@ undocumented path answers 404 not_found.";
         commission::statements,
         providers::switch_provider,
         providers::switch_game,
+        second_factor::login_step,
+        second_factor::setup,
+        second_factor::activate,
+        second_factor::reset,
         protection::events,
         protection::test_clock,
         protection::get,

@@ -138,3 +138,60 @@ impl Store {
         dispatch!(self, b => b.mark_reality_checked(user_id, at_ms).await)
     }
 }
+
+/// A staff user's TOTP secret (sealed) and state.
+#[derive(Debug, Clone)]
+pub struct TotpRow {
+    pub user_id: String,
+    /// The sealed secret: key id, nonce, ciphertext (`secrets::Sealed`).
+    pub key_id: String,
+    pub nonce: String,
+    pub ciphertext: String,
+    pub enabled: bool,
+    pub last_step: i64,
+}
+
+impl Store {
+    /// A new (not yet enabled) secret; replaces any enrolment and its recovery codes.
+    pub async fn put_totp(&self, row: &TotpRow, now_ms: i64) -> StoreResult<()> {
+        dispatch!(self, b => b.put_totp(row, now_ms).await)
+    }
+
+    pub async fn totp(&self, user_id: &str) -> StoreResult<Option<TotpRow>> {
+        dispatch!(self, b => b.totp(user_id).await)
+    }
+
+    /// Enables the pending secret with its recovery codes (hashes), in one transaction.
+    pub async fn enable_totp(&self, user_id: &str, code_hashes: &[String], step: i64, now_ms: i64) -> StoreResult<bool> {
+        dispatch!(self, b => b.enable_totp(user_id, code_hashes, step, now_ms).await)
+    }
+
+    /// Records `step` as used; false when it (or a later one) already was: a replay.
+    pub async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
+        dispatch!(self, b => b.use_totp_step(user_id, step).await)
+    }
+
+    /// Marks a recovery code used; false when unknown or used before.
+    pub async fn use_recovery_code(&self, user_id: &str, code_hash: &str, now_ms: i64) -> StoreResult<bool> {
+        dispatch!(self, b => b.use_recovery_code(user_id, code_hash, now_ms).await)
+    }
+
+    /// Removes the enrolment and its recovery codes; true when there was one.
+    pub async fn delete_totp(&self, user_id: &str) -> StoreResult<bool> {
+        dispatch!(self, b => b.delete_totp(user_id).await)
+    }
+
+    pub async fn insert_challenge(&self, token_hash: &str, user_id: &str, purpose: &str, expires_at: i64) -> StoreResult<()> {
+        dispatch!(self, b => b.insert_challenge(token_hash, user_id, purpose, expires_at).await)
+    }
+
+    /// The user of a live challenge of `purpose`.
+    pub async fn challenge_user(&self, token_hash: &str, purpose: &str, now_ms: i64) -> StoreResult<Option<String>> {
+        dispatch!(self, b => b.challenge_user(token_hash, purpose, now_ms).await)
+    }
+
+    /// Consumes a challenge; false when another request already did.
+    pub async fn drop_challenge(&self, token_hash: &str) -> StoreResult<bool> {
+        dispatch!(self, b => b.drop_challenge(token_hash).await)
+    }
+}

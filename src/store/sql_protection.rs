@@ -277,3 +277,167 @@ impl Backend {
         Ok(rows.iter().map(audit_from_row).collect::<Result<_, _>>()?)
     }
 }
+
+impl Backend {
+    pub async fn put_totp(&self, row: &super::protection::TotpRow, now_ms: i64) -> StoreResult<()> {
+        let mut tx = self.write.begin_with(BEGIN_WRITE).await?;
+        for sql in [
+            "DELETE FROM staff_totp WHERE user_id = ?",
+            "DELETE FROM staff_recovery_codes WHERE user_id = ?",
+        ] {
+            sqlx::query(sql).bind(&row.user_id).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO staff_totp (user_id, key_id, nonce, ciphertext, enabled, last_step, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, 0, 0, ?, ?)",
+        )
+        .bind(&row.user_id)
+        .bind(&row.key_id)
+        .bind(&row.nonce)
+        .bind(&row.ciphertext)
+        .bind(now_ms)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn totp(&self, user_id: &str) -> StoreResult<Option<super::protection::TotpRow>> {
+        let row = sqlx::query(
+            "SELECT user_id, key_id, nonce, ciphertext, CAST(enabled AS SIGNED) AS enabled, last_step \
+             FROM staff_totp WHERE user_id = ?",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.write)
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let enabled: i64 = r.try_get("enabled")?;
+        Ok(Some(super::protection::TotpRow {
+            user_id: r.try_get("user_id")?,
+            key_id: r.try_get("key_id")?,
+            nonce: r.try_get("nonce")?,
+            ciphertext: r.try_get("ciphertext")?,
+            enabled: enabled != 0,
+            last_step: r.try_get("last_step")?,
+        }))
+    }
+
+    pub async fn enable_totp(
+        &self,
+        user_id: &str,
+        code_hashes: &[String],
+        step: i64,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write.begin_with(BEGIN_WRITE).await?;
+        let done = sqlx::query(
+            "UPDATE staff_totp SET enabled = 1, last_step = ?, updated_at = ? WHERE user_id = ? AND enabled = 0",
+        )
+        .bind(step)
+        .bind(now_ms)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        for hash in code_hashes {
+            sqlx::query("INSERT INTO staff_recovery_codes (user_id, code_hash) VALUES (?, ?)")
+                .bind(user_id)
+                .bind(hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE staff_totp SET last_step = ? WHERE user_id = ? AND enabled = 1 AND last_step < ?",
+        )
+        .bind(step)
+        .bind(user_id)
+        .bind(step)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        code_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE staff_recovery_codes SET used_at = ? WHERE user_id = ? AND code_hash = ? AND used_at IS NULL",
+        )
+        .bind(now_ms)
+        .bind(user_id)
+        .bind(code_hash)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn delete_totp(&self, user_id: &str) -> StoreResult<bool> {
+        let mut tx = self.write.begin_with(BEGIN_WRITE).await?;
+        let done = sqlx::query("DELETE FROM staff_totp WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM staff_recovery_codes WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn insert_challenge(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        purpose: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO second_factor_challenges (token_hash, user_id, purpose, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(purpose)
+        .bind(expires_at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn challenge_user(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT user_id FROM second_factor_challenges WHERE token_hash = ? AND purpose = ? AND expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(purpose)
+        .bind(now_ms)
+        .fetch_optional(&self.write)
+        .await?)
+    }
+
+    pub async fn drop_challenge(&self, token_hash: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM second_factor_challenges WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

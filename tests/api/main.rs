@@ -32,6 +32,7 @@ mod read_cache;
 mod realtime;
 mod realtime_browser;
 mod realtime_redis;
+mod second_factor;
 mod secrets_rotation;
 mod sessions_and_limits;
 mod settings_enforced;
