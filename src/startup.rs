@@ -102,10 +102,8 @@ impl Hub {
             store.clone(),
             Duration::from_secs(settings.ledger_check_interval_secs),
         );
-        let protection = crate::protection::Protection::new(
-            store.clone(),
-            crate::protection::Clock::default(),
-        );
+        let protection =
+            crate::protection::Protection::new(store.clone(), crate::protection::Clock::default());
         let wallets = WalletRegistry::new(
             store.clone(),
             bus.clone(),

@@ -13,8 +13,8 @@ use actix::prelude::*;
 use dashmap::DashMap;
 
 use crate::domain::Currency;
-use crate::protection::{Check, GuardError, Protection};
 use crate::ledger::NewEntry;
+use crate::protection::{Check, GuardError, Protection};
 use crate::realtime::bus::{Bus, Event, EventKind};
 use crate::store::{AfterCommit, PostOutcome, Store, StoreError};
 

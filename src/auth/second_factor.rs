@@ -61,9 +61,7 @@ pub fn matching_step(secret: &[u8], code: &str, now_secs: u64) -> Option<i64> {
     let now_step = now_secs / STEP_SECS;
     [now_step.saturating_sub(1), now_step, now_step + 1]
         .into_iter()
-        .find(|&step| {
-            constant_time_eq(t.generate(step * STEP_SECS).as_bytes(), code.as_bytes())
-        })
+        .find(|&step| constant_time_eq(t.generate(step * STEP_SECS).as_bytes(), code.as_bytes()))
         .map(|s| s as i64)
 }
 
@@ -145,7 +143,10 @@ mod tests {
         assert_eq!(codes.len(), RECOVERY_CODES);
         let (code, hash) = &codes[0];
         assert_eq!(code.len(), 19);
-        assert_eq!(&recovery_code_hash(&code.to_uppercase().replace('-', " ")), hash);
+        assert_eq!(
+            &recovery_code_hash(&code.to_uppercase().replace('-', " ")),
+            hash
+        );
         let mut hashes: Vec<_> = codes.iter().map(|c| &c.1).collect();
         hashes.sort();
         hashes.dedup();

@@ -326,10 +326,10 @@ pub async fn update(
     }
     if let Some(hours) = body.limit_raise_cooloff_hours {
         if !crate::clients::settings::COOLOFF_HOURS.contains(&hours) {
-            return Err(ApiError::validation(
-                "limit_raise_cooloff_hours must be 24 to 720",
-            )
-            .with_field("limit_raise_cooloff_hours"));
+            return Err(
+                ApiError::validation("limit_raise_cooloff_hours must be 24 to 720")
+                    .with_field("limit_raise_cooloff_hours"),
+            );
         }
         next.limit_raise_cooloff_hours = hours;
     }

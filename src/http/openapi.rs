@@ -16,8 +16,8 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
     audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, ledger, live,
-    notifications, ops, protection, provider_admin, providers, second_factor, settlements, socketio, user_admin,
-    user_permissions, users, wallets, ws,
+    notifications, ops, protection, provider_admin, providers, second_factor, settlements,
+    socketio, user_admin, user_permissions, users, wallets, ws,
 };
 
 const DESCRIPTION: &str = "Real-time game hub for white-label casino operators. Errors are \

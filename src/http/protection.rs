@@ -123,11 +123,9 @@ async fn view(
             })
         })
         .collect();
-    let settings = crate::clients::settings::load(
-        &state.store,
-        user.client_id.as_deref().unwrap_or_default(),
-    )
-    .await?;
+    let settings =
+        crate::clients::settings::load(&state.store, user.client_id.as_deref().unwrap_or_default())
+            .await?;
     let exclusion = row.as_ref().and_then(|r| exclusion_of(r, now));
     Ok(ProtectionView {
         user_id: user.id.clone(),

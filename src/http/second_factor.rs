@@ -97,12 +97,7 @@ pub(super) async fn gate(
     if user.role == Role::Player {
         return Ok(None);
     }
-    if state
-        .store
-        .totp(&user.id)
-        .await?
-        .is_some_and(|t| t.enabled)
-    {
+    if state.store.totp(&user.id).await?.is_some_and(|t| t.enabled) {
         return Ok(Some(challenge(state, user, LOGIN).await?));
     }
     if !required(state, user).await? {
@@ -188,9 +183,7 @@ pub async fn login_step(
             .await?
             .then_some("recovery_code"),
         _ => {
-            return Err(ApiError::validation(
-                "send either code or recovery_code",
-            ));
+            return Err(ApiError::validation("send either code or recovery_code"));
         }
     };
     let Some(outcome) = outcome else {

@@ -82,7 +82,13 @@ pub fn effective(row: &LimitRow, now: i64) -> Option<i64> {
 /// The row after the player asks for `value` (None: no limit) at `now`. Stricter applies at
 /// once (and drops a waiting raise); looser waits `cooloff_ms` from now; the same value as in
 /// force drops a waiting change.
-pub fn change(old: Option<&LimitRow>, name: LimitName, value: Option<i64>, now: i64, cooloff_ms: i64) -> LimitRow {
+pub fn change(
+    old: Option<&LimitRow>,
+    name: LimitName,
+    value: Option<i64>,
+    now: i64,
+    cooloff_ms: i64,
+) -> LimitRow {
     let in_force = old.and_then(|o| effective(o, now));
     let stricter = match (value, in_force) {
         (Some(v), Some(f)) => v < f,
@@ -181,13 +187,34 @@ mod tests {
         let now = 1_000 * DAY_MS;
         let set = change(None, LimitName::DepositDaily, Some(10_000), now, DAY_MS);
         assert_eq!(effective(&set, now), Some(10_000));
-        let raised = change(Some(&set), LimitName::DepositDaily, Some(50_000), now + 1, DAY_MS);
+        let raised = change(
+            Some(&set),
+            LimitName::DepositDaily,
+            Some(50_000),
+            now + 1,
+            DAY_MS,
+        );
         assert_eq!(effective(&raised, now + 2), Some(10_000));
         assert_eq!(effective(&raised, now + 1 + DAY_MS), Some(50_000));
-        let lowered = change(Some(&raised), LimitName::DepositDaily, Some(5_000), now + 3, DAY_MS);
+        let lowered = change(
+            Some(&raised),
+            LimitName::DepositDaily,
+            Some(5_000),
+            now + 3,
+            DAY_MS,
+        );
         assert_eq!(effective(&lowered, now + 3), Some(5_000));
-        assert!(!lowered.pending_set, "a lower limit drops the waiting raise");
-        let removed = change(Some(&lowered), LimitName::DepositDaily, None, now + 4, DAY_MS);
+        assert!(
+            !lowered.pending_set,
+            "a lower limit drops the waiting raise"
+        );
+        let removed = change(
+            Some(&lowered),
+            LimitName::DepositDaily,
+            None,
+            now + 4,
+            DAY_MS,
+        );
         assert_eq!(effective(&removed, now + 4), Some(5_000));
         assert_eq!(effective(&removed, now + 4 + DAY_MS), None);
     }

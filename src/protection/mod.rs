@@ -219,7 +219,12 @@ impl Protection {
     /// Admits `check` or refuses it; the answer must be held until the movement is committed.
     /// Runs inside the player's wallet actor (one at a time per player on a node).
     pub async fn admit(&self, check: &Check) -> Result<ProtectionLock, GuardError> {
-        if self.store.player_protection(&check.user_id).await?.is_none() {
+        if self
+            .store
+            .player_protection(&check.user_id)
+            .await?
+            .is_none()
+        {
             return Ok(ProtectionLock::none());
         }
         let lock = self.store.protection_lock(&check.user_id).await?;

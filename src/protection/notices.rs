@@ -39,7 +39,14 @@ pub async fn limit_reached(
     user_id: &str,
     refusal: &Refusal,
 ) -> Result<(), StoreError> {
-    send(store, client_id, user_id, "Limit reached", refusal.message.clone()).await
+    send(
+        store,
+        client_id,
+        user_id,
+        "Limit reached",
+        refusal.message.clone(),
+    )
+    .await
 }
 
 pub async fn exclusion_confirmed(

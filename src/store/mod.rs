@@ -41,14 +41,14 @@ mod fmt_sql_ledger;
 #[path = "sql_notifications.rs"]
 mod fmt_sql_notifications;
 #[cfg(any())]
+#[path = "sql_protection.rs"]
+mod fmt_sql_protection;
+#[cfg(any())]
 #[path = "sql_providers.rs"]
 mod fmt_sql_providers;
 #[cfg(any())]
 #[path = "sql_settlements.rs"]
 mod fmt_sql_settlements;
-#[cfg(any())]
-#[path = "sql_protection.rs"]
-mod fmt_sql_protection;
 
 pub use identity::{AuditRow, NewAudit, SealedValue, SecretRow, UserFilter};
 pub use ledger::group_commit::{AfterCommit, GroupCommitOptions};

@@ -63,11 +63,12 @@ impl Backend {
         user_id: &str,
     ) -> StoreResult<super::protection::ProtectionLock> {
         let mut tx = self.write.begin().await?;
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT user_id FROM player_protection WHERE user_id = ? FOR UPDATE")
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT user_id FROM player_protection WHERE user_id = ? FOR UPDATE",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         Ok(match found {
             Some(_) => super::protection::ProtectionLock::held(Box::new(tx)),
             None => super::protection::ProtectionLock::none(),

@@ -107,7 +107,11 @@ impl Store {
 
     /// Deposits, credits and provider transfers of a wallet since `since_ms` (what limits
     /// count), oldest first.
-    pub async fn wallet_flows(&self, account_id: &str, since_ms: i64) -> StoreResult<Vec<WalletFlow>> {
+    pub async fn wallet_flows(
+        &self,
+        account_id: &str,
+        since_ms: i64,
+    ) -> StoreResult<Vec<WalletFlow>> {
         dispatch!(self, b => b.wallet_flows(account_id, since_ms).await)
     }
 
@@ -118,7 +122,11 @@ impl Store {
     }
 
     /// Players in a play session whose reality check is due at `now_ms`.
-    pub async fn reality_checks_due(&self, now_ms: i64, gap_ms: i64) -> StoreResult<Vec<ProtectionRow>> {
+    pub async fn reality_checks_due(
+        &self,
+        now_ms: i64,
+        gap_ms: i64,
+    ) -> StoreResult<Vec<ProtectionRow>> {
         dispatch!(self, b => b.reality_checks_due(now_ms, gap_ms).await)
     }
 
@@ -162,7 +170,13 @@ impl Store {
     }
 
     /// Enables the pending secret with its recovery codes (hashes), in one transaction.
-    pub async fn enable_totp(&self, user_id: &str, code_hashes: &[String], step: i64, now_ms: i64) -> StoreResult<bool> {
+    pub async fn enable_totp(
+        &self,
+        user_id: &str,
+        code_hashes: &[String],
+        step: i64,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
         dispatch!(self, b => b.enable_totp(user_id, code_hashes, step, now_ms).await)
     }
 
@@ -172,7 +186,12 @@ impl Store {
     }
 
     /// Marks a recovery code used; false when unknown or used before.
-    pub async fn use_recovery_code(&self, user_id: &str, code_hash: &str, now_ms: i64) -> StoreResult<bool> {
+    pub async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        code_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
         dispatch!(self, b => b.use_recovery_code(user_id, code_hash, now_ms).await)
     }
 
@@ -181,12 +200,23 @@ impl Store {
         dispatch!(self, b => b.delete_totp(user_id).await)
     }
 
-    pub async fn insert_challenge(&self, token_hash: &str, user_id: &str, purpose: &str, expires_at: i64) -> StoreResult<()> {
+    pub async fn insert_challenge(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        purpose: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
         dispatch!(self, b => b.insert_challenge(token_hash, user_id, purpose, expires_at).await)
     }
 
     /// The user of a live challenge of `purpose`.
-    pub async fn challenge_user(&self, token_hash: &str, purpose: &str, now_ms: i64) -> StoreResult<Option<String>> {
+    pub async fn challenge_user(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<String>> {
         dispatch!(self, b => b.challenge_user(token_hash, purpose, now_ms).await)
     }
 

@@ -237,7 +237,10 @@ impl Backend {
             .bind(now_ms)
             .fetch_all(&self.read)
             .await?;
-        Ok(rows.iter().map(protection_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(protection_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn mark_reality_checked(&self, user_id: &str, at_ms: i64) -> StoreResult<()> {
@@ -285,7 +288,10 @@ impl Backend {
             "DELETE FROM staff_totp WHERE user_id = ?",
             "DELETE FROM staff_recovery_codes WHERE user_id = ?",
         ] {
-            sqlx::query(sql).bind(&row.user_id).execute(&mut *tx).await?;
+            sqlx::query(sql)
+                .bind(&row.user_id)
+                .execute(&mut *tx)
+                .await?;
         }
         sqlx::query(
             "INSERT INTO staff_totp (user_id, key_id, nonce, ciphertext, enabled, last_step, created_at, updated_at) \

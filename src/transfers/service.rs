@@ -25,11 +25,11 @@ use crate::actors::wallet_registry::{WalletError, WalletRegistry};
 use crate::clients::settings::{self, LimitKind, Settings, SettingsError};
 use crate::config::ProviderAccountSettings;
 use crate::domain::{Amount, Currency, TransferState, new_id, now_ms};
-use crate::protection::{Check, Flow};
 use crate::ledger::accounts::{
     IN_FLIGHT, held_at_provider, house_id, provider_house_accounts, wallet_id,
 };
 use crate::ledger::{JournalKind, NewEntry, NewPosting};
+use crate::protection::{Check, Flow};
 use crate::providers::breaker::BreakerState;
 use crate::providers::sim::{self, SimKind};
 use crate::providers::{

@@ -8,10 +8,10 @@ use actix::prelude::*;
 
 use crate::actors::wallet::WalletActor;
 use crate::actors::wallet_registry::WalletError;
-use crate::protection::{Check, Protection};
 use crate::domain::{Currency, TransferState};
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::{NewEntry, PostedEntry};
+use crate::protection::{Check, Protection};
 use crate::realtime::bus::{Bus, Event, EventKind};
 use crate::store::{BeginOutcome, Store, TransferRow};
 
@@ -84,7 +84,8 @@ impl Handler<ProviderMove> for WalletActor {
                             BeginOutcome::Created(p) => p.clone(),
                             BeginOutcome::Existing(_) => None,
                         };
-                        if let (BeginOutcome::Created(_), Some((_, protection))) = (&outcome, &guard)
+                        if let (BeginOutcome::Created(_), Some((_, protection))) =
+                            (&outcome, &guard)
                         {
                             protection
                                 .played(&user_id, decided_at.unwrap_or_default())

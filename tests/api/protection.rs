@@ -67,13 +67,23 @@ async fn deposit_limits_bite_on_deposits_and_agent_credits(backend: Backend) {
     let tree = Tree::create(&api).await;
     let (player, ptoken) = (tree.player_id.as_str(), tree.player_token.as_str());
     let view = set_limit(&api, ptoken, player, "deposit_daily", json!("100.00")).await;
-    assert_eq!(limit_of(&view, "deposit_daily")["value"], "100.00", "{view}");
+    assert_eq!(
+        limit_of(&view, "deposit_daily")["value"],
+        "100.00",
+        "{view}"
+    );
 
-    try_deposit(&api, &tree.admin_token, player, "60").await.ok();
+    try_deposit(&api, &tree.admin_token, player, "60")
+        .await
+        .ok();
     let refused = try_deposit(&api, &tree.admin_token, player, "50").await;
     refused.error(422, "limit_exceeded");
     assert_eq!(refused.body["error"]["field"], "deposit_daily");
-    assert!(refused.body["error"]["resets_at"].is_string(), "{}", refused.body);
+    assert!(
+        refused.body["error"]["resets_at"].is_string(),
+        "{}",
+        refused.body
+    );
     assert_eq!(api.balance(ptoken, player).await, "60.00");
 
     // An agent's credit is money entering the player's wallet too.
@@ -84,14 +94,19 @@ async fn deposit_limits_bite_on_deposits_and_agent_credits(backend: Backend) {
     try_credit(&api, &tree.agent_token, player, "40").await.ok();
     assert_eq!(api.balance(ptoken, player).await, "100.00");
     let view = api
-        .get(&tree.admin_token, &format!("/api/v1/users/{player}/protection"))
+        .get(
+            &tree.admin_token,
+            &format!("/api/v1/users/{player}/protection"),
+        )
         .await
         .ok();
     assert_eq!(limit_of(&view, "deposit_daily")["used"], "100.00", "{view}");
 
     // The window rolls: a day later the room is back.
     advance(&api, &tree, 24 * 3600 + 60).await;
-    try_deposit(&api, &tree.admin_token, player, "100").await.ok();
+    try_deposit(&api, &tree.admin_token, player, "100")
+        .await
+        .ok();
     // Withdrawals and agents' own wallets are never limited by a player's limits.
     api.post_key(
         &tree.admin_token,
@@ -110,7 +125,14 @@ async fn concurrent_deposits_never_pass_a_limit_together(backend: Backend) {
     let api = hub.api();
     let tree = Tree::create(&api).await;
     let player = tree.player_id.as_str();
-    set_limit(&api, &tree.player_token, player, "deposit_weekly", json!("100")).await;
+    set_limit(
+        &api,
+        &tree.player_token,
+        player,
+        "deposit_weekly",
+        json!("100"),
+    )
+    .await;
     let replies = api
         .post_keys_concurrently(
             &tree.admin_token,
@@ -141,7 +163,9 @@ async fn raising_waits_for_the_cooling_off_and_lowering_does_not(backend: Backen
     .await
     .ok();
     set_limit(&api, ptoken, player, "deposit_monthly", json!("50")).await;
-    try_deposit(&api, &tree.admin_token, player, "40").await.ok();
+    try_deposit(&api, &tree.admin_token, player, "40")
+        .await
+        .ok();
     let view = set_limit(&api, ptoken, player, "deposit_monthly", json!("500")).await;
     let limit = limit_of(&view, "deposit_monthly");
     assert_eq!(limit["value"], "50.00", "{view}");
@@ -155,7 +179,9 @@ async fn raising_waits_for_the_cooling_off_and_lowering_does_not(backend: Backen
         .await
         .error(422, "limit_exceeded");
     advance(&api, &tree, 24 * 3600).await;
-    try_deposit(&api, &tree.admin_token, player, "300").await.ok();
+    try_deposit(&api, &tree.admin_token, player, "300")
+        .await
+        .ok();
     // Lower: at once.
     let view = set_limit(&api, ptoken, player, "deposit_monthly", json!("10")).await;
     assert_eq!(limit_of(&view, "deposit_monthly")["value"], "10.00");
@@ -167,7 +193,9 @@ async fn raising_waits_for_the_cooling_off_and_lowering_does_not(backend: Backen
     assert_eq!(limit_of(&view, "deposit_monthly")["value"], "10.00");
     assert_eq!(limit_of(&view, "deposit_monthly")["pending"], true);
     advance(&api, &tree, 49 * 3600).await;
-    try_deposit(&api, &tree.admin_token, player, "1000").await.ok();
+    try_deposit(&api, &tree.admin_token, player, "1000")
+        .await
+        .ok();
     // Bad values: 422 naming the field.
     let bad = api
         .put(
@@ -177,9 +205,13 @@ async fn raising_waits_for_the_cooling_off_and_lowering_does_not(backend: Backen
         )
         .await;
     assert_eq!(bad.status, 422, "{}", bad.body);
-    api.put(ptoken, &limit_path(player, "nonsense"), json!({ "value": "5" }))
-        .await
-        .error(404, "not_found");
+    api.put(
+        ptoken,
+        &limit_path(player, "nonsense"),
+        json!({ "value": "5" }),
+    )
+    .await
+    .error(404, "not_found");
 }
 
 async fn wager_and_loss_limits_bite_on_transfers_in(backend: Backend) {
@@ -258,14 +290,22 @@ async fn a_time_out_blocks_play_closes_it_and_cannot_be_lifted(backend: Backend)
     assert_eq!(api.balance(ptoken, player).await, "70.00");
     let exclusion = format!("/api/v1/users/{player}/protection/exclusion");
     // Nobody but the player decides it.
-    api.post(&tree.admin_token, &exclusion, json!({ "kind": "timeout", "hours": 24 }))
-        .await
-        .error(403, "forbidden");
+    api.post(
+        &tree.admin_token,
+        &exclusion,
+        json!({ "kind": "timeout", "hours": 24 }),
+    )
+    .await
+    .error(403, "forbidden");
     api.post(ptoken, &exclusion, json!({ "kind": "timeout", "hours": 2 }))
         .await
         .error(422, "validation_error");
     let done = api
-        .post(ptoken, &exclusion, json!({ "kind": "timeout", "hours": 48 }))
+        .post(
+            ptoken,
+            &exclusion,
+            json!({ "kind": "timeout", "hours": 48 }),
+        )
         .await
         .ok();
     assert_eq!(done["protection"]["exclusion"]["kind"], "timeout", "{done}");
@@ -278,10 +318,19 @@ async fn a_time_out_blocks_play_closes_it_and_cannot_be_lifted(backend: Backend)
     assert_eq!(ls["transferred_out"], "30.00", "{done}");
     assert_eq!(ls["state"], "succeeded", "{done}");
     // Logged out, and kept out.
-    assert_eq!(api.get(ptoken, &format!("/api/v1/users/{player}/wallet")).await.status, 401);
+    assert_eq!(
+        api.get(ptoken, &format!("/api/v1/users/{player}/wallet"))
+            .await
+            .status,
+        401
+    );
     let login = api.try_login(Some(&tree.code), "player1", PASSWORD).await;
     login.error(403, "player_excluded");
-    assert!(login.body["error"]["resets_at"].is_string(), "{}", login.body);
+    assert!(
+        login.body["error"]["resets_at"].is_string(),
+        "{}",
+        login.body
+    );
     try_deposit(&api, &tree.admin_token, player, "10")
         .await
         .error(403, "player_excluded");
@@ -291,7 +340,10 @@ async fn a_time_out_blocks_play_closes_it_and_cannot_be_lifted(backend: Backend)
         .error(403, "player_excluded");
     // Admins see it, with the money back in the wallet.
     let view = api
-        .get(&tree.admin_token, &format!("/api/v1/users/{player}/protection"))
+        .get(
+            &tree.admin_token,
+            &format!("/api/v1/users/{player}/protection"),
+        )
         .await
         .ok();
     assert_eq!(view["exclusion"]["permanent"], false, "{view}");
@@ -321,7 +373,9 @@ async fn a_time_out_blocks_play_closes_it_and_cannot_be_lifted(backend: Backend)
     // Over: the player plays again.
     advance(&api, &tree, 48 * 3600 + 60).await;
     let token = api.token(Some(&tree.code), "player1").await;
-    try_deposit(&api, &tree.admin_token, player, "10").await.ok();
+    try_deposit(&api, &tree.admin_token, player, "10")
+        .await
+        .ok();
     let notices = api
         .get(&token, &format!("/api/v1/users/{player}/notifications"))
         .await
@@ -376,7 +430,9 @@ async fn protection_authorization_matrix(backend: Backend) {
         let r = api.put(token, &reality, json!({ "minutes": 30 })).await;
         assert_eq!(r.status, write, "{who} PUT reality-check: {}", r.body);
         // An invalid body: the player gets 422 (nothing happens), others their refusal.
-        let r = api.post(token, &exclusion, json!({ "kind": "timeout", "hours": 1 })).await;
+        let r = api
+            .post(token, &exclusion, json!({ "kind": "timeout", "hours": 1 }))
+            .await;
         let expected = if write == 200 { 422 } else { write };
         assert_eq!(r.status, expected, "{who} POST exclusion: {}", r.body);
     }
@@ -394,7 +450,10 @@ async fn protection_authorization_matrix(backend: Backend) {
         (tree.admin_token.as_str(), 200),
         (tree.super_token.as_str(), 200),
     ] {
-        assert_eq!(api.get(token, "/api/v1/protection/events").await.status, status);
+        assert_eq!(
+            api.get(token, "/api/v1/protection/events").await.status,
+            status
+        );
     }
     let theirs = api
         .get(

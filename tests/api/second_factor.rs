@@ -12,8 +12,16 @@ fn code_at(secret: &str, unix_secs: i64) -> String {
     let bytes = totp_rs::Secret::Encoded(secret.to_owned())
         .to_bytes()
         .unwrap();
-    totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes, None, String::new())
-        .generate(unix_secs as u64)
+    totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        bytes,
+        None,
+        String::new(),
+    )
+    .generate(unix_secs as u64)
 }
 
 fn now_secs() -> i64 {
@@ -49,7 +57,9 @@ async fn enrol(
         };
         api.send(req).await
     };
-    let setup = send("/api/v1/auth/second-factor/setup", body.clone()).await.ok();
+    let setup = send("/api/v1/auth/second-factor/setup", body.clone())
+        .await
+        .ok();
     assert!(
         setup["qr_code"]
             .as_str()
@@ -57,17 +67,28 @@ async fn enrol(
             .starts_with("data:image/svg+xml;base64,"),
         "{setup}"
     );
-    assert!(setup["otpauth_url"].as_str().unwrap().starts_with("otpauth://totp/"));
+    assert!(
+        setup["otpauth_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
     let secret = setup["secret"].as_str().unwrap().to_owned();
     let mut wrong = body.clone();
-    wrong["code"] = json!(if code_at(&secret, now_secs()) == "000000" { "111111" } else { "000000" });
+    wrong["code"] = json!(if code_at(&secret, now_secs()) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    });
     send("/api/v1/auth/second-factor/activate", wrong)
         .await
         .error(401, "invalid_code");
     let mut right = body;
     let activation = code_at(&secret, now_secs());
     right["code"] = json!(activation);
-    let done = send("/api/v1/auth/second-factor/activate", right).await.ok();
+    let done = send("/api/v1/auth/second-factor/activate", right)
+        .await
+        .ok();
     let codes: Vec<String> = done["recovery_codes"]
         .as_array()
         .unwrap()
@@ -123,23 +144,35 @@ async fn staff_enrol_and_log_in_in_two_steps(backend: Backend) {
         .error(401, "invalid_code");
     advance(&api, &tree.super_token, 30).await;
     let offset = 30;
-    let tokens = step(&api, &login, json!({ "code": code_at(&secret, now_secs() + offset) }))
-        .await
-        .ok();
+    let tokens = step(
+        &api,
+        &login,
+        json!({ "code": code_at(&secret, now_secs() + offset) }),
+    )
+    .await
+    .ok();
     let token = tokens["access_token"].as_str().unwrap();
     api.get(token, &format!("/api/v1/users/{}", tree.admin_id))
         .await
         .ok();
     // The challenge is spent.
-    step(&api, &login, json!({ "code": code_at(&secret, now_secs() + offset) }))
-        .await
-        .error(401, "invalid_challenge");
+    step(
+        &api,
+        &login,
+        json!({ "code": code_at(&secret, now_secs() + offset) }),
+    )
+    .await
+    .error(401, "invalid_challenge");
 
     // A recovery code works once.
     let login = challenge(&api, &tree.code, "boss", "required").await;
-    step(&api, &login, json!({ "recovery_code": recovery[3].to_uppercase() }))
-        .await
-        .ok();
+    step(
+        &api,
+        &login,
+        json!({ "recovery_code": recovery[3].to_uppercase() }),
+    )
+    .await
+    .ok();
     let login = challenge(&api, &tree.code, "boss", "required").await;
     step(&api, &login, json!({ "recovery_code": recovery[3] }))
         .await
@@ -177,7 +210,11 @@ async fn code_attempts_are_throttled_and_resets_are_authorized(backend: Backend)
     let (secret, _, _) = enrol(&api, Some(&tree.agent_token), None).await;
     let login = challenge(&api, &tree.code, "agent1", "required").await;
     let right = code_at(&secret, now_secs() + 60);
-    let wrong = if right == "123456" { "654321" } else { "123456" };
+    let wrong = if right == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
     for _ in 0..5 {
         step(&api, &login, json!({ "code": wrong }))
             .await
@@ -243,7 +280,10 @@ async fn super_admins_must_enrol_unless_exempt(backend: Backend) {
     let api = hub.api();
     let token = api.token(None, "admin").await;
     let audit = api
-        .get(&token, "/api/v1/audit?action=auth.login_second_factor_exempt")
+        .get(
+            &token,
+            "/api/v1/audit?action=auth.login_second_factor_exempt",
+        )
         .await
         .ok();
     assert!(!audit["items"].as_array().unwrap().is_empty(), "{audit}");
