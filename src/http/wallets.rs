@@ -269,8 +269,12 @@ async fn move_money(
     // is what the player's deposit limits and exclusion stop (issue 19). Decided in the
     // actor that serializes the player's wallet: a credit's actor is the agent's, so the
     // player's own actor decides it then (its mailbox orders the player's deposits).
-    let outcome = if target.role == Role::Player && limit_kind(movement) == Some(LimitKind::Deposit)
-    {
+    // A player who never set a limit or exclusion has nothing to check: their deposits keep
+    // sharing group commits (a first limit racing a deposit may miss it; later ones do not).
+    let guarded = target.role == Role::Player
+        && limit_kind(movement) == Some(LimitKind::Deposit)
+        && state.wallets.protection().guards(&target.id).await?;
+    let outcome = if guarded {
         let check = Check {
             user_id: target.id.clone(),
             client_id: client_id.clone(),

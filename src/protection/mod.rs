@@ -182,6 +182,12 @@ impl Protection {
             .and_then(|r| exclusion_of(&r, now)))
     }
 
+    /// Whether the player has anything to check (a limit or exclusion was ever set): the money
+    /// path takes the guarded, one-at-a-time route only then, and batches everyone else's.
+    pub async fn guards(&self, user_id: &str) -> Result<bool, StoreError> {
+        Ok(self.store.player_protection(user_id).await?.is_some())
+    }
+
     /// Refuses with [`Refusal`] when the player is excluded.
     pub async fn require_not_excluded(&self, user_id: &str) -> Result<(), GuardError> {
         match self.exclusion(user_id).await? {
