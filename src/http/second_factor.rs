@@ -451,8 +451,8 @@ pub async fn activate(
 
 /// Reset a staff user's second factor (their admin, or a super admin)
 ///
-/// The user enrols again at their next login when one is required. A super admin's second
-/// factor is reset with the CLI.
+/// The user enrols again at their next login when one is required; their sessions end. A
+/// super admin's second factor cannot be reset through the API (no one manages a super admin).
 #[utoipa::path(post, path = "/api/v1/users/{id}/second-factor/reset", tag = "users",
     security(("bearer" = [])),
     responses(
