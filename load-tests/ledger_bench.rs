@@ -488,6 +488,7 @@ async fn main() {
         let env = vec![
             ("NASHUB_DATA_DIR".into(), dir.path().display().to_string()),
             ("NASHUB_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            ("NASHUB_SECOND_FACTOR_EXEMPT".into(), "admin".into()),
             ("NASHUB_PASSWORD_HASH_MEMORY_KIB".into(), "1024".into()),
         ];
         summary.extend(bench_backend("sqlite", env, &args).await);
@@ -509,6 +510,7 @@ async fn main() {
             ("NASHUB_DATA_DIR".into(), dir.path().display().to_string()),
             ("NASHUB_DATABASE_URL".into(), format!("{server}/{db}")),
             ("NASHUB_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()),
+            ("NASHUB_SECOND_FACTOR_EXEMPT".into(), "admin".into()),
             ("NASHUB_PASSWORD_HASH_MEMORY_KIB".into(), "1024".into()),
         ];
         summary.extend(bench_backend("mariadb", env, &args).await);

@@ -150,6 +150,7 @@ async fn main() {
         data_dir: dir.path().to_path_buf(),
         database_url: Some(database_url.clone()),
         admin_password: Some(ADMIN_PASSWORD.into()),
+        second_factor_exempt: "admin".into(),
         password_hash_memory_kib: 1024,
         rate_limit_per_user: 0,
         max_unauthenticated_connections_per_ip: 0,

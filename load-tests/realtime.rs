@@ -207,6 +207,7 @@ impl Hub {
             .env("NASHUB_BIND", "127.0.0.1:0")
             .env("NASHUB_DATA_DIR", data_dir)
             .env("NASHUB_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("NASHUB_SECOND_FACTOR_EXEMPT", "admin")
             .env("NASHUB_PASSWORD_HASH_MEMORY_KIB", "256")
             .env("NASHUB_RATE_LIMIT_PER_USER", "0")
             .env("NASHUB_RATE_LIMIT_AUTH_PER_IP", "0")

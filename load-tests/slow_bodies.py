@@ -34,7 +34,7 @@ def main():
     args = ap.parse_args()
     data = tempfile.mkdtemp(prefix="slowbodies")
     env = dict(os.environ, NASHUB_BIND=f"127.0.0.1:{args.port}", NASHUB_DATA_DIR=data,
-               NASHUB_ADMIN_PASSWORD="admin-password-1", NASHUB_LOG="warn")
+               NASHUB_ADMIN_PASSWORD="admin-password-1", NASHUB_SECOND_FACTOR_EXEMPT="admin", NASHUB_LOG="warn")
     hub = subprocess.Popen([args.hub, "serve"], env=env, stdout=subprocess.DEVNULL)
     try:
         for _ in range(600):

@@ -123,6 +123,14 @@ pub struct Settings {
     /// Fault drills only (SQLite): the ledger WAL sync after this many succeeds fails, as a
     /// dying disk would (the hub stops). 0 = off.
     pub test_wal_sync_fail_after: u64,
+    /// Tests only: enables `POST /api/v1/test/clock` (super admin), which moves this hub's
+    /// player-protection clock forward (cooling-off, limit windows, exclusions, reality checks).
+    pub test_clock: bool,
+    /// Platform usernames that may log in with a password alone although super admins must
+    /// use a second factor (comma-separated; empty = none). For the embedded quickstart and
+    /// test harnesses; each such login is audited (`auth.login_second_factor_exempt`).
+    #[serde(deserialize_with = "text")]
+    pub second_factor_exempt: String,
 
     // --- Availability under attack (issue 25) ---
     /// Milliseconds a request body may take in all, from the request head to its last byte;
@@ -273,6 +281,8 @@ impl Default for Settings {
             bench_report_rollups: true,
             test_wal_sync_delay_ms: 0,
             test_wal_sync_fail_after: 0,
+            test_clock: false,
+            second_factor_exempt: String::new(),
             ledger_batch_max: 256,
             ledger_batch_wait_us: 0,
             ledger_check_interval_secs: 300,

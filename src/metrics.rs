@@ -59,6 +59,14 @@ pub const GRAPHQL_LOADER_BATCHES: &str = "graphql_loader_batches_total";
 pub const GRAPHQL_LOADER_KEYS: &str = "graphql_loader_keys_total";
 /// `loader` label values of the two above (`http::graphql::loaders`).
 pub const GRAPHQL_LOADERS: &[&str] = &["users", "clients", "accounts", "postings"];
+// Player protection and staff second factor (issue 19).
+pub const PROTECTION_REFUSALS: &str = "protection_refusals_total";
+/// `protection_refusals_total{kind}`: what refused a movement.
+pub const PROTECTION_REFUSAL_KINDS: &[&str] = &["deposit", "wager", "loss", "session", "exclusion"];
+pub const REALITY_CHECKS: &str = "reality_checks_total";
+pub const TOTP_VERIFICATIONS: &str = "totp_verifications_total";
+/// `totp_verifications_total{outcome}`.
+pub const TOTP_OUTCOMES: &[&str] = &["ok", "recovery_code", "wrong", "throttled"];
 /// `game_sessions_ended_total{by}` label values.
 pub const SESSION_ENDED_BY: &[&str] = &["player", "operator", "provider"];
 
@@ -217,6 +225,7 @@ pub fn register_all() {
     register_availability();
     register_games();
     register_graphql();
+    register_protection();
 }
 
 /// GraphQL loader batches and keys, per loader (issue 17).
@@ -232,6 +241,26 @@ fn register_graphql() {
     for loader in GRAPHQL_LOADERS {
         counter!(GRAPHQL_LOADER_BATCHES, "loader" => *loader).absolute(0);
         counter!(GRAPHQL_LOADER_KEYS, "loader" => *loader).absolute(0);
+    }
+}
+
+/// Refused movements, reality checks sent, second-factor checks (issue 19).
+fn register_protection() {
+    describe_counter!(
+        PROTECTION_REFUSALS,
+        "Movements refused by a player's limit or exclusion, by kind (deposit, wager, loss, session, exclusion)"
+    );
+    describe_counter!(REALITY_CHECKS, "Reality-check frames sent to players");
+    describe_counter!(
+        TOTP_VERIFICATIONS,
+        "Second-factor codes checked at login, by outcome (ok, recovery_code, wrong, throttled)"
+    );
+    for kind in PROTECTION_REFUSAL_KINDS {
+        counter!(PROTECTION_REFUSALS, "kind" => *kind).absolute(0);
+    }
+    counter!(REALITY_CHECKS).absolute(0);
+    for outcome in TOTP_OUTCOMES {
+        counter!(TOTP_VERIFICATIONS, "outcome" => *outcome).absolute(0);
     }
 }
 

@@ -104,10 +104,13 @@ impl Hub {
             store.clone(),
             Duration::from_secs(settings.ledger_check_interval_secs),
         );
+        let protection =
+            crate::protection::Protection::new(store.clone(), crate::protection::Clock::default());
         let wallets = WalletRegistry::new(
             store.clone(),
             bus.clone(),
             Duration::from_secs(settings.wallet_idle_secs),
+            protection,
         );
         let secrets = Arc::new(config.secret_box());
         refuse_unopenable_secrets(&store, &secrets).await?;
@@ -170,6 +173,11 @@ impl Hub {
             state.providers.clone(),
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10)),
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10) * 2),
+        ));
+        actix_web::rt::spawn(crate::transfers::reality::run(
+            state.store.clone(),
+            state.bus.clone(),
+            state.wallets.protection().clone(),
         ));
         // Provider rows reloaded, the games catalogue refreshed now and hourly (background).
         actix_web::rt::spawn(crate::transfers::catalog::run(state.providers.clone()));

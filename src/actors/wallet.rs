@@ -14,6 +14,7 @@ use dashmap::DashMap;
 
 use crate::domain::Currency;
 use crate::ledger::NewEntry;
+use crate::protection::{Check, GuardError, Protection};
 use crate::realtime::bus::{Bus, Event, EventKind};
 use crate::store::{AfterCommit, PostOutcome, Store, StoreError};
 
@@ -98,13 +99,14 @@ impl Actor for WalletActor {
     }
 }
 
-impl Handler<Mutate> for WalletActor {
-    type Result = ResponseFuture<Result<PostOutcome, StoreError>>;
-
-    /// Queues the entry at once, in mailbox order, and answers when it is durable: a hot
-    /// wallet's mutations share group commits instead of waiting for each other's fsync.
-    fn handle(&mut self, msg: Mutate, _ctx: &mut Self::Context) -> Self::Result {
-        self.last_message = Instant::now();
+/// Queues the entry at once (its place in the commit order is taken before this returns); the
+/// future answers when it is durable.
+fn queue(
+    store: &Store,
+    bus: &Bus,
+    msg: Mutate,
+) -> impl Future<Output = Result<PostOutcome, StoreError>> + use<> {
+    {
         let Mutate {
             entry,
             currency,
@@ -112,7 +114,7 @@ impl Handler<Mutate> for WalletActor {
         } = msg;
         let kind = entry.kind.as_str();
         let client = crate::metrics::client_label(&entry.client_id);
-        let bus = self.bus.clone();
+        let bus = bus.clone();
         let publish: AfterCommit = Box::new(move |outcome| {
             let PostOutcome::Committed(posted) = outcome else {
                 return;
@@ -134,6 +136,49 @@ impl Handler<Mutate> for WalletActor {
                 }
             }
         });
-        Box::pin(self.store.queue_entry(entry, Some(publish)))
+        store.queue_entry(entry, Some(publish))
+    }
+}
+
+impl Handler<Mutate> for WalletActor {
+    type Result = ResponseFuture<Result<PostOutcome, StoreError>>;
+
+    /// Queues the entry at once, in mailbox order, and answers when it is durable: a hot
+    /// wallet's mutations share group commits instead of waiting for each other's fsync.
+    fn handle(&mut self, msg: Mutate, _ctx: &mut Self::Context) -> Self::Result {
+        self.last_message = Instant::now();
+        Box::pin(queue(&self.store, &self.bus, msg))
+    }
+}
+
+/// A mutation a player's protection must admit first (deposits and agent credits into a
+/// player's wallet). Atomic in the actor: the next message waits until this one is committed
+/// or refused, so the check always sees the movements admitted before it.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<PostOutcome, GuardError>")]
+pub struct Guarded {
+    pub mutate: Mutate,
+    pub check: Check,
+    pub protection: Protection,
+}
+
+impl Handler<Guarded> for WalletActor {
+    type Result = AtomicResponse<Self, Result<PostOutcome, GuardError>>;
+
+    fn handle(&mut self, msg: Guarded, _ctx: &mut Self::Context) -> Self::Result {
+        self.last_message = Instant::now();
+        let Guarded {
+            mutate,
+            check,
+            protection,
+        } = msg;
+        let (store, bus) = (self.store.clone(), self.bus.clone());
+        AtomicResponse::new(Box::pin(
+            async move {
+                let _held = protection.admit(&check).await?;
+                Ok(queue(&store, &bus, mutate).await?)
+            }
+            .into_actor(self),
+        ))
     }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use dashmap::DashMap;
 
-use super::wallet::{Mutate, WalletActor};
+use super::wallet::{Guarded, Mutate, WalletActor};
+use crate::protection::{Check, GuardError, Protection};
 use crate::realtime::bus::Bus;
 use crate::store::{PostOutcome, Store, StoreError};
 
@@ -20,6 +21,18 @@ pub enum WalletError {
     Store(#[from] StoreError),
     #[error("wallet actor unavailable")]
     Unavailable,
+    /// The player's protection refused the movement (limit or exclusion).
+    #[error("{}", .0.message)]
+    Refused(crate::protection::Refusal),
+}
+
+impl From<GuardError> for WalletError {
+    fn from(e: GuardError) -> Self {
+        match e {
+            GuardError::Refused(r) => WalletError::Refused(r),
+            GuardError::Store(e) => WalletError::Store(e),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -28,16 +41,38 @@ pub struct WalletRegistry {
     store: Store,
     bus: Bus,
     idle: Duration,
+    protection: Protection,
 }
 
 impl WalletRegistry {
-    pub fn new(store: Store, bus: Bus, idle: Duration) -> Self {
+    pub fn new(store: Store, bus: Bus, idle: Duration, protection: Protection) -> Self {
         Self {
             actors: Arc::new(DashMap::new()),
             store,
             bus,
             idle,
+            protection,
         }
+    }
+
+    /// Player protection (limits, exclusions) with this hub's clock.
+    pub fn protection(&self) -> &Protection {
+        &self.protection
+    }
+
+    /// Like [`Self::mutate`], after the player's protection admitted `check`, in the actor.
+    pub async fn mutate_guarded(
+        &self,
+        user_id: &str,
+        msg: Mutate,
+        check: Check,
+    ) -> Result<PostOutcome, WalletError> {
+        let guarded = Guarded {
+            mutate: msg,
+            check,
+            protection: self.protection.clone(),
+        };
+        Ok(self.send(user_id, guarded).await??)
     }
 
     fn actor(&self, user_id: &str) -> Addr<WalletActor> {

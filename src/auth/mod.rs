@@ -5,6 +5,7 @@ pub mod authenticator;
 pub mod password;
 pub mod permissions;
 pub mod rate_limit;
+pub mod second_factor;
 pub mod throttle;
 pub mod tokens;
 

@@ -58,6 +58,20 @@ pub struct Settings {
     /// IANA time zone name of the schedule's midnight (`UTC`, `Asia/Manila`, ...).
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// Hours before a player's raised (or removed) responsible-gaming limit applies (issue 19);
+    /// lowering applies at once.
+    #[serde(default = "default_cooloff_hours")]
+    pub limit_raise_cooloff_hours: u32,
+    /// The client's admins and agents must log in with a second factor (TOTP, issue 19).
+    #[serde(default)]
+    pub staff_totp_required: bool,
+}
+
+/// Shortest and longest cooling-off a client may choose (hours).
+pub const COOLOFF_HOURS: std::ops::RangeInclusive<u32> = 24..=720;
+
+fn default_cooloff_hours() -> u32 {
+    24
 }
 
 /// Commission bases a client may choose.
@@ -90,6 +104,8 @@ impl Default for Settings {
             commission_negative_carryover: false,
             settlement_schedule: default_schedule(),
             timezone: default_timezone(),
+            limit_raise_cooloff_hours: default_cooloff_hours(),
+            staff_totp_required: false,
         }
     }
 }

@@ -107,6 +107,33 @@ pub(super) fn too_fast(wait: std::time::Duration) -> ApiError {
     )
 }
 
+/// A player on a time-out or self-excluded does not log in to play (403 `player_excluded`
+/// with `resets_at`); audited as a block (issue 19).
+async fn refuse_excluded(
+    state: &AppState,
+    user: &UserRow,
+    ip: Option<String>,
+) -> Result<(), ApiError> {
+    if user.role != crate::domain::Role::Player {
+        return Ok(());
+    }
+    let Err(e) = state
+        .wallets
+        .protection()
+        .require_not_excluded(&user.id)
+        .await
+    else {
+        return Ok(());
+    };
+    Event::new("protection.login_refused")
+        .client(user.client_id.as_deref())
+        .target("user", &user.id)
+        .ip(ip)
+        .record(&state.store)
+        .await?;
+    Err(e.into())
+}
+
 /// Log in; failed attempts are throttled (429 with Retry-After)
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
@@ -201,6 +228,20 @@ pub async fn login(
     if had_failures {
         throttle::succeeded(&state.store, &account_key).await?;
     }
+    refuse_excluded(&state, &user, ip.clone()).await?;
+    if let Some(challenge) = super::second_factor::gate(&state, &user, ip.clone()).await? {
+        return Ok(HttpResponse::Ok().json(challenge));
+    }
+    open_session(&state, &user, ip).await
+}
+
+/// A new session (refresh family) for a user who passed every login step, audited.
+pub(super) async fn open_session(
+    state: &AppState,
+    user: &UserRow,
+    ip: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let now = now_ms();
     let session = SessionRow {
         id: new_id(),
         user_id: user.id.clone(),
@@ -222,7 +263,7 @@ pub async fn login(
         .record(&state.store)
         .await?;
     tracing::info!(user_id = %user.id, session_id = %session.id, "login");
-    token_response(&state, &user, &session.id, refresh_token).await
+    token_response(state, user, &session.id, refresh_token).await
 }
 
 /// Rotate a refresh token; reuse revokes the family
@@ -269,6 +310,10 @@ pub async fn refresh(
     };
     match state.store.user(&user_id).await? {
         Some(user) if user.status == UserStatus::Active => {
+            if let Err(e) = refuse_excluded(&state, &user, peer_ip(&req)).await {
+                state.auth.end_session(&session_id).await?;
+                return Err(e);
+            }
             token_response(&state, &user, &session_id, refresh_token).await
         }
         _ => {

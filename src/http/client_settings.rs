@@ -56,6 +56,11 @@ pub struct SettingsPatch {
     /// IANA time zone name of the schedule's midnight
     #[schema(example = "Asia/Manila")]
     timezone: Option<String>,
+    /// hours, 24 to 720, before a player's raised limit applies (lowering applies at once)
+    #[schema(minimum = 24, maximum = 720, example = 24)]
+    limit_raise_cooloff_hours: Option<u32>,
+    /// the client's admins and agents must log in with a TOTP second factor
+    staff_totp_required: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -150,6 +155,9 @@ pub struct SettingsView {
     /// IANA time zone name
     #[schema(example = "UTC")]
     timezone: String,
+    /// hours before a player's raised limit applies
+    limit_raise_cooloff_hours: u32,
+    staff_totp_required: bool,
     credentials: Vec<CredentialsInfo>,
 }
 
@@ -194,6 +202,8 @@ async fn view(state: &AppState, client: &ClientRow) -> Result<SettingsView, ApiE
         commission_negative_carryover: settings.commission_negative_carryover,
         settlement_schedule: settings.settlement_schedule,
         timezone: settings.timezone,
+        limit_raise_cooloff_hours: settings.limit_raise_cooloff_hours,
+        staff_totp_required: settings.staff_totp_required,
         credentials,
     })
 }
@@ -313,6 +323,18 @@ pub async fn update(
             .with_field("settlement_schedule"));
         }
         next.settlement_schedule = schedule;
+    }
+    if let Some(hours) = body.limit_raise_cooloff_hours {
+        if !crate::clients::settings::COOLOFF_HOURS.contains(&hours) {
+            return Err(
+                ApiError::validation("limit_raise_cooloff_hours must be 24 to 720")
+                    .with_field("limit_raise_cooloff_hours"),
+            );
+        }
+        next.limit_raise_cooloff_hours = hours;
+    }
+    if let Some(required) = body.staff_totp_required {
+        next.staff_totp_required = required;
     }
     if let Some(tz) = body.timezone {
         if tz.parse::<chrono_tz::Tz>().is_err() {

@@ -20,6 +20,8 @@ pub struct ApiError {
     retry_after: Option<u64>,
     /// The request field at fault (validation answers that can name one): `error.field`.
     field: Option<String>,
+    /// When a refused movement could pass again (player protection): `error.resets_at`.
+    resets_at: Option<String>,
 }
 
 /// The body of every error answer: `{"error": {"code", "message"}}`.
@@ -39,6 +41,9 @@ pub struct ErrorDetail {
     /// the request field at fault, when a validation error can name one
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// RFC 3339: when a movement refused by a player's limit or exclusion could pass again
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<String>,
 }
 
 impl ApiError {
@@ -49,6 +54,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             field: None,
+            resets_at: None,
         }
     }
 
@@ -142,6 +148,7 @@ impl ResponseError for ApiError {
                 code: self.code,
                 message: self.message.clone(),
                 field: self.field.clone(),
+                resets_at: self.resets_at.clone(),
             },
         })
     }
@@ -232,6 +239,31 @@ impl From<WalletError> for ApiError {
             WalletError::Unavailable => {
                 Self::unavailable("wallet_unavailable", "the wallet is busy; try again")
             }
+            WalletError::Refused(r) => r.into(),
+        }
+    }
+}
+
+impl From<crate::protection::Refusal> for ApiError {
+    /// A player's limit (422 `limit_exceeded`, `field` the limit) or exclusion (403
+    /// `player_excluded`), with `resets_at` when waiting helps.
+    fn from(r: crate::protection::Refusal) -> Self {
+        let status = if r.code == "player_excluded" {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        let mut e = Self::new(status, r.code, r.message).with_field(r.field);
+        e.resets_at = r.resets_at.map(crate::domain::rfc3339_ms);
+        e
+    }
+}
+
+impl From<crate::protection::GuardError> for ApiError {
+    fn from(e: crate::protection::GuardError) -> Self {
+        match e {
+            crate::protection::GuardError::Refused(r) => r.into(),
+            crate::protection::GuardError::Store(e) => e.into(),
         }
     }
 }

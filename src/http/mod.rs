@@ -21,9 +21,11 @@ pub mod middleware;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
+pub mod protection;
 pub mod provider_admin;
 pub mod providers;
 pub mod reports;
+pub mod second_factor;
 pub mod settlements;
 pub mod socketio;
 pub mod user_admin;
@@ -93,6 +95,9 @@ routes! { API_ROUTES, api_routes:
     post "/auth/refresh" => auth::refresh;
     post "/auth/logout" => auth::logout;
     post "/auth/password" => auth::change_password;
+    post "/auth/login/second-factor" => second_factor::login_step;
+    post "/auth/second-factor/setup" => second_factor::setup;
+    post "/auth/second-factor/activate" => second_factor::activate;
     get "/audit" => audit::list;
     get "/users" => user_admin::list;
     post "/users" => users::create;
@@ -116,6 +121,9 @@ routes! { API_ROUTES, api_routes:
     get "/reports/game-stats" => reports::game_stats;
     get "/reports/platform-overview" => reports::platform_overview;
     get "/reports/players/{id}/history" => reports::player_history;
+    // Player protection (issue 19).
+    get "/protection/events" => protection::events;
+    post "/test/clock" => protection::test_clock;
 }
 
 // Everything under `/api/v1/users/{id}`.
@@ -150,6 +158,11 @@ routes! { USER_ROUTES, user_routes:
     get "/providers/{provider}/transfers/{transfer_id}" => providers::transfer_status;
     get "/game-sessions" => games::list_sessions;
     post "/game-sessions/{session_id}/end" => games::end_session;
+    post "/second-factor/reset" => second_factor::reset;
+    get "/protection" => protection::get;
+    put "/protection/limits/{name}" => protection::set_limit;
+    post "/protection/exclusion" => protection::exclude;
+    put "/protection/reality-check" => protection::set_reality_check;
 }
 
 // Everything under `/api/v1/clients/{id}`.

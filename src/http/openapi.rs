@@ -16,8 +16,8 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
     audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, graphql,
-    ledger, live, notifications, ops, provider_admin, providers, reports, settlements, socketio,
-    user_admin, user_permissions, users, wallets, ws,
+    ledger, live, notifications, ops, protection, provider_admin, providers, reports,
+    second_factor, settlements, socketio, user_admin, user_permissions, users, wallets, ws,
 };
 
 const DESCRIPTION: &str = "Real-time game hub for white-label casino operators. Errors are \
@@ -113,12 +113,23 @@ undocumented path answers 404 not_found.";
         commission::statements,
         providers::switch_provider,
         providers::switch_game,
+        second_factor::login_step,
+        second_factor::setup,
+        second_factor::activate,
+        second_factor::reset,
+        protection::events,
+        protection::test_clock,
+        protection::get,
+        protection::set_limit,
+        protection::exclude,
+        protection::set_reality_check,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&Conventions),
     tags(
         (name = "ops", description = "Health, readiness, metrics and this documentation; no token"),
         (name = "auth", description = "Log in, refresh, log out, change password"),
+        (name = "protection", description = "Players' limits, time-outs, self-exclusions and reality checks; the responsible-gaming report"),
         (name = "clients", description = "White-label tenants and their settings"),
         (name = "users", description = "Each client's user tree, lifecycle and permissions"),
         (name = "wallets", description = "Balances and money movements (idempotent)"),

@@ -257,6 +257,7 @@ async fn transfer(
                 code: "provider_refused",
                 message: "the provider refused the transfer; nothing moved".into(),
                 field: None,
+                resets_at: None,
             },
             transfer_id: body.transfer_id,
             state: state.as_str().to_owned(),
@@ -367,6 +368,12 @@ pub async fn launch(
     if !matches!(lang, "en" | "cn") {
         return Err(ApiError::validation("lang must be en or cn"));
     }
+    // An excluded player starts no game (issue 19).
+    state
+        .wallets
+        .protection()
+        .require_not_excluded(&user.id)
+        .await?;
     let (session_id, url) = state
         .providers
         .launch(&client, &user.id, &provider, game, lang)

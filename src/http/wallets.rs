@@ -21,6 +21,7 @@ use crate::domain::{Amount, Currency, Role, rfc3339_ms};
 use crate::ledger::JournalKind;
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::entries::{self, Movement, Request};
+use crate::protection::{Check, Flow};
 use crate::state::AppState;
 use crate::store::{HistoryQuery, UserRow};
 
@@ -263,10 +264,31 @@ async fn move_money(
         });
     }
     let actor_user = entries::serializing_user(movement, &request).to_owned();
-    let outcome = state
-        .wallets
-        .mutate(&actor_user, Mutate::new(entry, currency.clone(), watch))
-        .await?;
+    let mutate = Mutate::new(entry, currency.clone(), watch);
+    // Money entering a player's wallet from outside (an admin's deposit, an agent's credit)
+    // is what the player's deposit limits and exclusion stop (issue 19). Decided in the
+    // actor that serializes the player's wallet: a credit's actor is the agent's, so the
+    // player's own actor decides it then (its mailbox orders the player's deposits).
+    // A player who never set a limit or exclusion has nothing to check: their deposits keep
+    // sharing group commits (a first limit racing a deposit may miss it; later ones do not).
+    let guarded = target.role == Role::Player
+        && limit_kind(movement) == Some(LimitKind::Deposit)
+        && state.wallets.protection().guards(&target.id).await?;
+    let outcome = if guarded {
+        let check = Check {
+            user_id: target.id.clone(),
+            client_id: client_id.clone(),
+            flow: Flow::Deposit,
+            amount: amount.minor(),
+            exponent: currency.exponent,
+        };
+        state
+            .wallets
+            .mutate_guarded(&target.id, mutate, check)
+            .await?
+    } else {
+        state.wallets.mutate(&actor_user, mutate).await?
+    };
     let posted = outcome.entry();
     let line = posted
         .line(&wallet_id(&target.id))

@@ -41,6 +41,9 @@ mod fmt_sql_ledger;
 #[path = "sql_notifications.rs"]
 mod fmt_sql_notifications;
 #[cfg(any())]
+#[path = "sql_protection.rs"]
+mod fmt_sql_protection;
+#[cfg(any())]
 #[path = "sql_providers.rs"]
 mod fmt_sql_providers;
 #[cfg(any())]
@@ -138,8 +141,10 @@ mod games;
 pub use games::*;
 mod commission;
 pub use commission::*;
+mod protection;
 mod reads;
 pub mod reports;
+pub use protection::*;
 
 impl Store {
     /// Connects and applies pending migrations.

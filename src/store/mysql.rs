@@ -32,6 +32,7 @@ include!("sql_commission.rs");
 include!("ledger/sql.rs");
 include!("sql_identity.rs");
 include!("sql_reports.rs");
+include!("sql_protection.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {
@@ -58,6 +59,27 @@ impl Backend {
             read: pool,
             ledger_writer: None,
             ledger_conn: Default::default(),
+        })
+    }
+}
+
+impl Backend {
+    /// Locks the player's `player_protection` row in a transaction the answer holds (no row:
+    /// nothing to lock, nothing is limited).
+    pub async fn protection_lock(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<super::protection::ProtectionLock> {
+        let mut tx = self.write.begin().await?;
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT user_id FROM player_protection WHERE user_id = ? FOR UPDATE",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        Ok(match found {
+            Some(_) => super::protection::ProtectionLock::held(Box::new(tx)),
+            None => super::protection::ProtectionLock::none(),
         })
     }
 }

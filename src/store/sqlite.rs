@@ -35,6 +35,7 @@ include!("sql_commission.rs");
 include!("ledger/sql.rs");
 include!("sql_identity.rs");
 include!("sql_reports.rs");
+include!("sql_protection.rs");
 
 impl Backend {
     pub async fn connect(options: &StoreOptions) -> StoreResult<Self> {

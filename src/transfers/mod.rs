@@ -9,10 +9,12 @@
 //! - `sessions`: ending game sessions.
 //! - `wallet_steps`: the steps that touch a wallet, run by the player's `WalletActor`.
 //! - `reconciler`: finishes transfers left `pending` or `unknown`.
+//! - `reality`: reality-check frames of players' play sessions (issue 19).
 
 pub mod accounts;
 pub mod catalog;
 pub mod games;
+pub mod reality;
 pub mod reconciler;
 pub mod service;
 pub mod sessions;

@@ -29,6 +29,7 @@ use crate::ledger::accounts::{
     IN_FLIGHT, held_at_provider, house_id, provider_house_accounts, wallet_id,
 };
 use crate::ledger::{JournalKind, NewEntry, NewPosting};
+use crate::protection::{Check, Flow};
 use crate::providers::breaker::BreakerState;
 use crate::providers::sim::{self, SimKind};
 use crate::providers::{
@@ -499,14 +500,25 @@ impl Providers {
         if !account.breaker.allow() {
             return Err(ProviderError::Unavailable("circuit breaker open".into()));
         }
+        let guard = (req.direction == Direction::In).then(|| {
+            let check = Check {
+                user_id: row.user_id.clone(),
+                client_id: row.client_id.clone(),
+                flow: Flow::TransferIn,
+                amount,
+                exponent: req.currency.exponent,
+            };
+            (check, self.inner.wallets.protection().clone())
+        });
         let begun = self
-            .wallet_step(
+            .wallet_step_guarded(
                 &row.user_id,
                 &req.currency,
                 ProviderOp::Begin {
                     row: Box::new(row.clone()),
                     hold,
                 },
+                guard,
             )
             .await;
         let begun = match begun {
@@ -518,6 +530,19 @@ impl Providers {
             }
             Err(e) => {
                 account.breaker.release();
+                if let ProviderError::Wallet(WalletError::Refused(r)) = &e
+                    && r.field == crate::protection::limits::LimitName::SessionMinutes.as_str()
+                {
+                    self.inner.bus.publish(crate::realtime::bus::Event::new(
+                        format!("user:{}", row.user_id),
+                        crate::realtime::bus::EventKind::SessionLimit,
+                        serde_json::json!({
+                            "user_id": row.user_id,
+                            "message": r.message,
+                            "resets_at": r.resets_at.map(crate::domain::rfc3339_ms),
+                        }),
+                    ));
+                }
                 return Err(e);
             }
         };
@@ -553,14 +578,29 @@ impl Providers {
         currency: &Currency,
         op: ProviderOp,
     ) -> Result<ProviderMoved, ProviderError> {
+        self.wallet_step_guarded(user_id, currency, op, None).await
+    }
+
+    async fn wallet_step_guarded(
+        &self,
+        user_id: &str,
+        currency: &Currency,
+        op: ProviderOp,
+        guard: Option<(Check, crate::protection::Protection)>,
+    ) -> Result<ProviderMoved, ProviderError> {
         let msg = ProviderMove {
             store: self.inner.store.clone(),
             bus: self.inner.bus.clone(),
             op,
             user_id: user_id.to_owned(),
             currency: currency.clone(),
+            guard,
         };
-        Ok(self.inner.wallets.send(user_id, msg).await??)
+        match self.inner.wallets.send(user_id, msg).await? {
+            Ok(moved) => Ok(moved),
+            Err(WalletError::Store(e)) => Err(ProviderError::Store(e)),
+            Err(e) => Err(ProviderError::Wallet(e)),
+        }
     }
 
     /// Sends the transfer (same serial on every send) until a definite answer or the budget

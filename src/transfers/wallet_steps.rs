@@ -7,11 +7,13 @@
 use actix::prelude::*;
 
 use crate::actors::wallet::WalletActor;
+use crate::actors::wallet_registry::WalletError;
 use crate::domain::{Currency, TransferState};
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::{NewEntry, PostedEntry};
+use crate::protection::{Check, Protection};
 use crate::realtime::bus::{Bus, Event, EventKind};
-use crate::store::{BeginOutcome, Store, StoreError, TransferRow};
+use crate::store::{BeginOutcome, Store, TransferRow};
 
 #[derive(Debug, Clone)]
 pub enum ProviderOp {
@@ -40,17 +42,20 @@ pub enum ProviderMoved {
 
 /// Safe to resend: `Begin` is keyed by the idempotency key, `Transition` is conditional.
 #[derive(Clone, Message)]
-#[rtype(result = "Result<ProviderMoved, StoreError>")]
+#[rtype(result = "Result<ProviderMoved, WalletError>")]
 pub struct ProviderMove {
     pub store: Store,
     pub bus: Bus,
     pub op: ProviderOp,
     pub user_id: String,
     pub currency: Currency,
+    /// A transfer-in the player's protection must admit before its hold is posted (checked
+    /// here, in the actor, so concurrent transfers-in of one player are decided one by one).
+    pub guard: Option<(Check, Protection)>,
 }
 
 impl Handler<ProviderMove> for WalletActor {
-    type Result = AtomicResponse<Self, Result<ProviderMoved, StoreError>>;
+    type Result = AtomicResponse<Self, Result<ProviderMoved, WalletError>>;
 
     fn handle(&mut self, msg: ProviderMove, _ctx: &mut Self::Context) -> Self::Result {
         let ProviderMove {
@@ -59,6 +64,7 @@ impl Handler<ProviderMove> for WalletActor {
             op,
             user_id,
             currency,
+            guard,
         } = msg;
         AtomicResponse::new(Box::pin(
             async move {
@@ -67,11 +73,24 @@ impl Handler<ProviderMove> for WalletActor {
                         let kind = hold
                             .as_ref()
                             .map(|h| (h.kind.as_str(), h.client_id.clone()));
+                        let decided_at = guard.as_ref().map(|(_, p)| p.now_ms());
+                        let held = match &guard {
+                            Some((check, protection)) => Some(protection.admit(check).await?),
+                            None => None,
+                        };
                         let outcome = store.begin_transfer(&row, hold.as_ref()).await?;
+                        drop(held);
                         let posted = match &outcome {
                             BeginOutcome::Created(p) => p.clone(),
                             BeginOutcome::Existing(_) => None,
                         };
+                        if let (BeginOutcome::Created(_), Some((_, protection))) =
+                            (&outcome, &guard)
+                        {
+                            protection
+                                .played(&user_id, decided_at.unwrap_or_default())
+                                .await?;
+                        }
                         (ProviderMoved::Begun(outcome), posted, kind)
                     }
                     ProviderOp::Transition {

@@ -55,13 +55,10 @@ async fn admin_cli_resets_creates_and_unlocks(backend: Backend) {
         &[("NASHUB_NEW_PASSWORD", "ops2-password-123")],
     );
     assert_eq!(code, Some(0), "{out}");
+    // A super admin must enrol a second factor before anything opens (issue 19).
     let ops = api.login(None, "ops2", "ops2-password-123").await;
-    api.get(
-        ops["access_token"].as_str().unwrap(),
-        "/api/v1/audit?limit=50",
-    )
-    .await
-    .ok();
+    assert_eq!(ops["second_factor"], "enrolment_required", "{ops}");
+    assert!(ops["access_token"].is_null(), "{ops}");
 
     // Refusals name the problem and exit 1.
     let (code, out) = infra.run_nashub_args(&["admin", "create-super-admin", "ops2"], &[]);

@@ -141,6 +141,10 @@ impl Infra {
             admin_password: Some(ADMIN_PASSWORD.into()),
             http_workers: Some(2),
             password_hash_memory_kib: 1024,
+            // Player-protection tests move time through `POST /api/v1/test/clock`.
+            test_clock: true,
+            // The bootstrap super admin logs in with a password alone (audited exception).
+            second_factor_exempt: "admin".into(),
             ..Settings::default()
         }
     }
@@ -163,6 +167,7 @@ impl Infra {
                 "1024".to_owned(),
             ),
             ("NASHUB_HTTP_WORKERS".to_owned(), "2".to_owned()),
+            ("NASHUB_SECOND_FACTOR_EXEMPT".to_owned(), "admin".to_owned()),
         ];
         if let Some(redis) = &self.redis_url {
             env.push(("NASHUB_REDIS_URL".to_owned(), redis.clone()));

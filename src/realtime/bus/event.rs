@@ -8,6 +8,10 @@ pub enum EventKind {
     BalanceUpdate,
     GameUpdate,
     Notification,
+    /// Issue 19: time played and net result, every N minutes of a play session.
+    RealityCheck,
+    /// Issue 19: the player's session limit is reached (transfers-in are refused).
+    SessionLimit,
 }
 
 impl EventKind {
@@ -16,6 +20,8 @@ impl EventKind {
             EventKind::BalanceUpdate => "balance_update",
             EventKind::GameUpdate => "game_update",
             EventKind::Notification => "notification",
+            EventKind::RealityCheck => "reality_check",
+            EventKind::SessionLimit => "session_limit",
         }
     }
 }
