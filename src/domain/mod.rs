@@ -6,9 +6,11 @@ pub mod names;
 pub mod role;
 pub mod status;
 pub(crate) mod text_enum;
+pub mod payment;
 pub mod transfer;
 
 pub use audit::NewAudit;
+pub use payment::{PaymentKind, PaymentState};
 pub use money::{Amount, AmountError, Currency, format_minor};
 pub use role::Role;
 pub use status::{ClientStatus, UserStatus};

@@ -20,6 +20,7 @@ pub mod middleware;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
+pub mod payments;
 pub mod provider_admin;
 pub mod providers;
 pub mod settlements;
@@ -80,6 +81,7 @@ routes! { TOP, top_routes:
     get "/ws" => ws::connect;
     get "/socket.io/" => socketio::polling;
     post "/callbacks/{provider}" => callbacks::receive;
+    post "/callbacks/payments/{gateway}" => payments::webhook;
     get "/live" => live::page;
     get "/live.js" => live::script;
 }
@@ -105,6 +107,15 @@ routes! { API_ROUTES, api_routes:
     post "/notifications" => notifications::send;
     post "/bench/events" => bench::publish;
     post "/notifications/{id}/read" => notifications::mark_read;
+    // Payments (issue 18).
+    post "/payments/deposits" => payments::deposit;
+    post "/payments/withdrawals" => payments::withdraw;
+    post "/payments/reconcile" => payments::reconcile;
+    get "/payments" => payments::list;
+    get "/payments/{id}" => payments::get;
+    post "/payments/{id}/cancel" => payments::cancel;
+    post "/payments/{id}/approve" => payments::approve;
+    post "/payments/{id}/reject" => payments::reject;
 }
 
 // Everything under `/api/v1/users/{id}`.
@@ -159,6 +170,10 @@ routes! { CLIENT_ROUTES, client_routes:
     get "/revenue-statements" => commission::statements;
     put "/providers/{provider}" => providers::switch_provider;
     put "/providers/{provider}/games/{game}" => providers::switch_game;
+    get "/payment-settings" => payments::get_settings;
+    put "/payment-settings" => payments::put_settings;
+    put "/payment-gateways/{gateway}" => payments::put_credentials;
+    get "/payment-statement" => payments::statement;
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

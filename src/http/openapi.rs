@@ -16,7 +16,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
     audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, ledger, live,
-    notifications, ops, provider_admin, providers, settlements, socketio, user_admin,
+    notifications, ops, payments, provider_admin, providers, settlements, socketio, user_admin,
     user_permissions, users, wallets, ws,
 };
 
@@ -105,6 +105,19 @@ undocumented path answers 404 not_found.";
         commission::statements,
         providers::switch_provider,
         providers::switch_game,
+        payments::webhook,
+        payments::deposit,
+        payments::withdraw,
+        payments::reconcile,
+        payments::list,
+        payments::get,
+        payments::cancel,
+        payments::approve,
+        payments::reject,
+        payments::get_settings,
+        payments::put_settings,
+        payments::put_credentials,
+        payments::statement,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&Conventions),
@@ -119,6 +132,7 @@ undocumented path answers 404 not_found.";
         (name = "providers", description = "Game providers: transfers, launch, catalog, callbacks"),
         (name = "games", description = "Game sessions, the games catalogue across providers, provider registration"),
         (name = "realtime", description = "Websocket, live page and notifications"),
+        (name = "payments", description = "Deposits and withdrawals through payment gateways, approvals, webhooks, statements"),
     )
 )]
 struct ApiDoc;

@@ -44,6 +44,9 @@ mod fmt_sql_notifications;
 #[path = "sql_providers.rs"]
 mod fmt_sql_providers;
 #[cfg(any())]
+#[path = "sql_payments.rs"]
+mod fmt_sql_payments;
+#[cfg(any())]
 #[path = "sql_settlements.rs"]
 mod fmt_sql_settlements;
 
@@ -132,6 +135,8 @@ mod games;
 pub use games::*;
 mod commission;
 pub use commission::*;
+mod payments;
+pub use payments::*;
 
 impl Store {
     /// Connects and applies pending migrations.

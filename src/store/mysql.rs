@@ -19,6 +19,7 @@ const BEGIN_WRITE: &str = "BEGIN";
 
 include!("sql.rs");
 include!("sql_providers.rs");
+include!("sql_payments.rs");
 include!("sql_notifications.rs");
 include!("sql_settlements.rs");
 include!("sql_games.rs");

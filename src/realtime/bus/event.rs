@@ -8,6 +8,8 @@ pub enum EventKind {
     BalanceUpdate,
     GameUpdate,
     Notification,
+    /// A payment changed (issue 18): the player's room and the client's `payments:` room.
+    PaymentUpdate,
 }
 
 impl EventKind {
@@ -16,6 +18,7 @@ impl EventKind {
             EventKind::BalanceUpdate => "balance_update",
             EventKind::GameUpdate => "game_update",
             EventKind::Notification => "notification",
+            EventKind::PaymentUpdate => "payment_update",
         }
     }
 }
