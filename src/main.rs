@@ -202,8 +202,9 @@ fn main() -> ExitCode {
                 if provider == "pay" {
                     // The Stripe simulator (issue 18): `--faults` takes `payments::sim::PayFaults`.
                     let faults = match f_or_none(&faults) {
-                        Some(f) => serde_json::from_str(f)
-                            .map_err(|e| anyhow::anyhow!("--faults: {e}"))?,
+                        Some(f) => {
+                            serde_json::from_str(f).map_err(|e| anyhow::anyhow!("--faults: {e}"))?
+                        }
                         None => nashub::payments::sim::PayFaults::default(),
                     };
                     nashub::payments::sim::run(&bind, faults, None).await?;

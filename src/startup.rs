@@ -124,8 +124,9 @@ impl Hub {
         )
         .context("cannot set up game providers")?;
         providers.set_provider_rows(provider_rows);
-        let gateways = crate::payments::registry::Gateways::start(settings.payment_sim, secrets.clone())
-            .context("cannot start the payment simulator")?;
+        let gateways =
+            crate::payments::registry::Gateways::start(settings.payment_sim, secrets.clone())
+                .context("cannot start the payment simulator")?;
         let payments =
             crate::payments::Payments::new(store.clone(), wallets.clone(), bus.clone(), gateways);
         let state = AppState {

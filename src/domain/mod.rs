@@ -3,15 +3,15 @@
 pub mod audit;
 pub mod money;
 pub mod names;
+pub mod payment;
 pub mod role;
 pub mod status;
 pub(crate) mod text_enum;
-pub mod payment;
 pub mod transfer;
 
 pub use audit::NewAudit;
-pub use payment::{PaymentKind, PaymentState};
 pub use money::{Amount, AmountError, Currency, format_minor};
+pub use payment::{PaymentKind, PaymentState};
 pub use role::Role;
 pub use status::{ClientStatus, UserStatus};
 pub use text_enum::UnknownName;

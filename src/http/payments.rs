@@ -16,7 +16,9 @@ use crate::access::{self, Reach};
 use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
-use crate::domain::{Amount, Currency, PaymentKind, PaymentState, Role, new_id, now_ms, rfc3339_ms};
+use crate::domain::{
+    Amount, Currency, PaymentKind, PaymentState, Role, new_id, now_ms, rfc3339_ms,
+};
 use crate::payments::registry::{GatewayCredentials, secret_name};
 use crate::payments::settings::PaymentSettings;
 use crate::payments::{PaymentError, PaymentRequest};
@@ -264,7 +266,14 @@ pub async fn withdraw(
     key: IdempotencyKey,
     body: web::Json<PaymentBody>,
 ) -> Result<HttpResponse, ApiError> {
-    request(state, caller, key, body.into_inner(), PaymentKind::Withdrawal).await
+    request(
+        state,
+        caller,
+        key,
+        body.into_inner(),
+        PaymentKind::Withdrawal,
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -340,7 +349,11 @@ pub async fn list(
             currencies.insert(r.client_id.clone(), c.currency);
         }
     }
-    let body = limit.page(rows, |r| r.id.clone(), |r| view(r, &currencies[&r.client_id]));
+    let body = limit.page(
+        rows,
+        |r| r.id.clone(),
+        |r| view(r, &currencies[&r.client_id]),
+    );
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -455,7 +468,10 @@ pub async fn reject(
     if reason.is_empty() || reason.chars().count() > 250 {
         return Err(ApiError::validation("reason: 1 to 250 characters").with_field("reason"));
     }
-    let p = state.payments.reject(&p, &caller, reason, &currency).await?;
+    let p = state
+        .payments
+        .reject(&p, &caller, reason, &currency)
+        .await?;
     Ok(HttpResponse::Ok().json(view(&p, &currency)))
 }
 
@@ -524,7 +540,10 @@ async fn settings_client(
 ) -> Result<crate::store::ClientRow, ApiError> {
     match access::client_reach(caller, id) {
         Reach::Within => Ok(access::client(&state.store, id).await?),
-        r => Err(r.require("client").err().map_or_else(ApiError::forbidden, Into::into)),
+        r => Err(r
+            .require("client")
+            .err()
+            .map_or_else(ApiError::forbidden, Into::into)),
     }
 }
 
@@ -691,12 +710,20 @@ pub async fn statement(
 ) -> Result<HttpResponse, ApiError> {
     let client = settings_client(&state, &caller, &id).await?;
     if q.to <= q.from || q.to - q.from > 31 * 86_400 {
-        return Err(ApiError::validation("to must be after from, at most 31 days").with_field("to"));
+        return Err(
+            ApiError::validation("to must be after from, at most 31 days").with_field("to"),
+        );
     }
     if !crate::payments::gateway::GATEWAY_NAMES.contains(&q.gateway.as_str()) {
         return Err(ApiError::not_found("gateway"));
     }
-    let s = crate::payments::reconciler::statement(&state.payments, &client.id, &q.gateway, q.from, q.to)
-        .await?;
+    let s = crate::payments::reconciler::statement(
+        &state.payments,
+        &client.id,
+        &q.gateway,
+        q.from,
+        q.to,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(s))
 }

@@ -146,6 +146,10 @@ mod tests {
                 "commission",
                 "revenue_share",
                 "revenue_collection",
+                "payment_deposit",
+                "payment_hold",
+                "payment_release",
+                "payment_payout",
             ]
         );
     }

@@ -160,8 +160,11 @@ pub trait PaymentGateway: Send + Sync {
         now_secs: i64,
     ) -> Result<WebhookEvent, WebhookError>;
     /// The gateway's lines created in `[from, to)` (Unix seconds).
-    fn statement(&self, from: i64, to: i64)
-    -> BoxFuture<'_, Result<Vec<StatementLine>, GatewayError>>;
+    fn statement(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> BoxFuture<'_, Result<Vec<StatementLine>, GatewayError>>;
 }
 
 /// The gateways this hub speaks (URL segment of `/callbacks/payments/{gateway}`).

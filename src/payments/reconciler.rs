@@ -45,7 +45,10 @@ pub struct PassReport {
 pub async fn pass(payments: &Payments, cutoff_ms: i64) -> PassReport {
     let mut report = PassReport::default();
     let store = payments.store();
-    if let Ok(events) = store.unprocessed_payment_events(cutoff_ms.min(now_ms() - 1000), BATCH_MAX).await {
+    if let Ok(events) = store
+        .unprocessed_payment_events(cutoff_ms.min(now_ms() - 1000), BATCH_MAX)
+        .await
+    {
         for e in &events {
             payments.process_event(e).await;
         }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::gateway::PaymentGateway;
 use super::sim::{self, PaySimHandle};
 use super::stripe::{self, StripeAccount};
-use crate::secrets::{SecretBox, Sealed};
+use crate::secrets::{Sealed, SecretBox};
 use crate::store::{SecretRow, Store, StoreError};
 
 /// Label of the embedded simulator's account.
@@ -76,10 +76,13 @@ impl GatewayCredentials {
     }
 
     fn build(&self) -> anyhow::Result<StripeAccount> {
-        Ok(
-            StripeAccount::new(&self.base_url, &self.api_key, &self.webhook_secret, GATEWAY_TIMEOUT)?
-                .with_fees(self.fee_bps, self.fee_fixed, self.payout_fee),
-        )
+        Ok(StripeAccount::new(
+            &self.base_url,
+            &self.api_key,
+            &self.webhook_secret,
+            GATEWAY_TIMEOUT,
+        )?
+        .with_fees(self.fee_bps, self.fee_fixed, self.payout_fee))
     }
 }
 
@@ -159,7 +162,10 @@ impl Gateways {
         if gateway != stripe::NAME {
             return Err(RegistryError::NotConfigured);
         }
-        if let Some(row) = store.client_secret(client_id, &secret_name(gateway)).await? {
+        if let Some(row) = store
+            .client_secret(client_id, &secret_name(gateway))
+            .await?
+        {
             return self.own_account(client_id, &row);
         }
         self.embedded

@@ -387,10 +387,17 @@ impl Payments {
             Ok(view) => self.apply_checkout(row, &view, currency).await,
             Err(GatewayError::Refused { code, message }) => {
                 let reason = format!("gateway refused: {code} {message}");
-                self.finish(row, &[PaymentState::Created], PaymentState::Failed, PaymentChange {
-                    reason: Some(clip(&reason)),
-                    ..Default::default()
-                }, None, currency)
+                self.finish(
+                    row,
+                    &[PaymentState::Created],
+                    PaymentState::Failed,
+                    PaymentChange {
+                        reason: Some(clip(&reason)),
+                        ..Default::default()
+                    },
+                    None,
+                    currency,
+                )
                 .await
             }
             Err(e) => {
@@ -416,8 +423,15 @@ impl Payments {
         };
         match view.state {
             CheckoutState::Open | CheckoutState::Processing => {
-                self.finish(row, &[PaymentState::Created], PaymentState::Pending, change, None, currency)
-                    .await
+                self.finish(
+                    row,
+                    &[PaymentState::Created],
+                    PaymentState::Pending,
+                    change,
+                    None,
+                    currency,
+                )
+                .await
             }
             CheckoutState::Expired => {
                 self.finish(row, &open, PaymentState::Expired, change, None, currency)
@@ -718,7 +732,12 @@ impl Payments {
         }
     }
 
-    async fn apply_payout(&self, row: &PaymentRow, view: &PayoutView, currency: &Currency) -> PaymentRow {
+    async fn apply_payout(
+        &self,
+        row: &PaymentRow,
+        view: &PayoutView,
+        currency: &Currency,
+    ) -> PaymentRow {
         let sent = [PaymentState::Approved, PaymentState::Processing];
         match view.state {
             PayoutState::Pending => {
@@ -972,7 +991,12 @@ impl Payments {
         Ok(self
             .inner
             .gateways
-            .account_by_label(&self.inner.store, &row.client_id, &row.gateway, &row.account)
+            .account_by_label(
+                &self.inner.store,
+                &row.client_id,
+                &row.gateway,
+                &row.account,
+            )
             .await?)
     }
 
@@ -1044,7 +1068,10 @@ impl Payments {
         entry: Option<NewEntry>,
         currency: &Currency,
     ) -> PaymentRow {
-        match self.transition(row, from, to, change, entry, currency).await {
+        match self
+            .transition(row, from, to, change, entry, currency)
+            .await
+        {
             Ok(moved) => {
                 let now = self.current(row).await;
                 if moved && to.is_terminal() {

@@ -137,10 +137,16 @@ fn server(
             .app_data(web::PayloadConfig::new(64 * 1024))
             .route("/v1/checkout/sessions", web::post().to(create_session))
             .route("/v1/checkout/sessions/{id}", web::get().to(get_session))
-            .route("/v1/checkout/sessions/{id}/expire", web::post().to(expire_session))
+            .route(
+                "/v1/checkout/sessions/{id}/expire",
+                web::post().to(expire_session),
+            )
             .route("/v1/payouts", web::post().to(create_payout))
             .route("/v1/payouts/{id}", web::get().to(get_payout))
-            .route("/v1/balance_transactions", web::get().to(balance_transactions))
+            .route(
+                "/v1/balance_transactions",
+                web::get().to(balance_transactions),
+            )
             .route("/pay/{id}", web::get().to(hosted_page))
             .route("/sim/checkout/{id}/pay", web::post().to(sim_pay))
             .route("/sim/checkout/{id}/expire", web::post().to(sim_expire))
@@ -189,7 +195,11 @@ pub fn spawn(bind: &str, faults: PayFaults) -> std::io::Result<PaySimHandle> {
 }
 
 /// `nashub sim pay`: serves until interrupted.
-pub async fn run(bind: &str, faults: PayFaults, webhook_url: Option<String>) -> std::io::Result<()> {
+pub async fn run(
+    bind: &str,
+    faults: PayFaults,
+    webhook_url: Option<String>,
+) -> std::io::Result<()> {
     let listener = TcpListener::bind(bind)?;
     let addr = listener.local_addr()?;
     println!("nashub sim pay (stripe) listening on http://{addr}");
@@ -218,7 +228,11 @@ fn gate(state: &PaySimState, req: &HttpRequest) -> Option<HttpResponse> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if auth != format!("Bearer {SIM_API_KEY}") {
-        return Some(stripe_error(401, "api_key_invalid", "Invalid API Key provided"));
+        return Some(stripe_error(
+            401,
+            "api_key_invalid",
+            "Invalid API Key provided",
+        ));
     }
     None
 }
@@ -308,7 +322,8 @@ fn session_view(session: &Value, expand: bool) -> Value {
             (Some("expired"), _) => "canceled",
             _ => "requires_payment_method",
         };
-        s["payment_intent"] = json!({"id": session["payment_intent"], "object": "payment_intent", "status": status});
+        s["payment_intent"] =
+            json!({"id": session["payment_intent"], "object": "payment_intent", "status": status});
     }
     if let Some(o) = s.as_object_mut() {
         o.remove("_async_failed");
@@ -325,7 +340,13 @@ async fn get_session(
         return r;
     }
     let expand = req.query_string().contains("payment_intent");
-    match state.book.lock().expect("book lock").sessions.get(id.as_str()) {
+    match state
+        .book
+        .lock()
+        .expect("book lock")
+        .sessions
+        .get(id.as_str())
+    {
         Some(s) => HttpResponse::Ok().json(session_view(s, expand)),
         None => stripe_error(404, "resource_missing", "No such checkout.session"),
     }
@@ -349,7 +370,11 @@ fn expire(state: &PaySimState, id: &str) -> Result<Value, HttpResponse> {
     let session = {
         let mut book = state.book.lock().expect("book lock");
         let Some(s) = book.sessions.get_mut(id) else {
-            return Err(stripe_error(404, "resource_missing", "No such checkout.session"));
+            return Err(stripe_error(
+                404,
+                "resource_missing",
+                "No such checkout.session",
+            ));
         };
         if s["status"] != "open" {
             return Err(stripe_error(
@@ -400,10 +425,16 @@ async fn sim_pay(
                 events.push(("checkout.session.completed", session_view(s, false)));
                 if outcome == "async_paid" {
                     s["payment_status"] = json!("paid");
-                    events.push(("checkout.session.async_payment_succeeded", session_view(s, false)));
+                    events.push((
+                        "checkout.session.async_payment_succeeded",
+                        session_view(s, false),
+                    ));
                 } else {
                     s["_async_failed"] = json!(true);
-                    events.push(("checkout.session.async_payment_failed", session_view(s, false)));
+                    events.push((
+                        "checkout.session.async_payment_failed",
+                        session_view(s, false),
+                    ));
                 }
             }
             _ => {
@@ -437,7 +468,14 @@ async fn sim_expire(state: web::Data<PaySimState>, id: web::Path<String>) -> Htt
 }
 
 async fn hosted_page(state: web::Data<PaySimState>, id: web::Path<String>) -> HttpResponse {
-    let Some(s) = state.book.lock().expect("book lock").sessions.get(id.as_str()).cloned() else {
+    let Some(s) = state
+        .book
+        .lock()
+        .expect("book lock")
+        .sessions
+        .get(id.as_str())
+        .cloned()
+    else {
         return HttpResponse::NotFound().body("no such checkout");
     };
     let amount = s["amount_total"].as_i64().unwrap_or(0);
@@ -465,7 +503,11 @@ async fn create_payout(
         if let Some(first) = key.as_ref().and_then(|k| book.replies.get(k)) {
             // The payout's current state, as Stripe's replay shows the first answer's object.
             let id = first["id"].as_str().unwrap_or_default();
-            let current = book.payouts.get(id).cloned().unwrap_or_else(|| first.clone());
+            let current = book
+                .payouts
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| first.clone());
             return HttpResponse::Ok()
                 .insert_header(("Idempotent-Replayed", "true"))
                 .json(current);
@@ -574,7 +616,13 @@ async fn get_payout(
     if let Some(r) = gate(&state, &req) {
         return r;
     }
-    match state.book.lock().expect("book lock").payouts.get(id.as_str()) {
+    match state
+        .book
+        .lock()
+        .expect("book lock")
+        .payouts
+        .get(id.as_str())
+    {
         Some(p) => HttpResponse::Ok().json(p),
         None => stripe_error(404, "resource_missing", "No such payout"),
     }
@@ -588,9 +636,19 @@ async fn balance_transactions(state: web::Data<PaySimState>, req: HttpRequest) -
         web::Query::<HashMap<String, String>>::from_query(req.query_string())
             .map(web::Query::into_inner)
             .unwrap_or_default();
-    let gte: i64 = q.get("created[gte]").and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
-    let lt: i64 = q.get("created[lt]").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
-    let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(10).min(100);
+    let gte: i64 = q
+        .get("created[gte]")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(i64::MIN);
+    let lt: i64 = q
+        .get("created[lt]")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(i64::MAX);
+    let limit: usize = q
+        .get("limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+        .min(100);
     let book = state.book.lock().expect("book lock");
     let all: Vec<&Value> = book
         .balance_transactions
@@ -619,7 +677,10 @@ struct WebhookUrl {
     url: String,
 }
 
-async fn set_webhook_url(state: web::Data<PaySimState>, body: web::Json<WebhookUrl>) -> HttpResponse {
+async fn set_webhook_url(
+    state: web::Data<PaySimState>,
+    body: web::Json<WebhookUrl>,
+) -> HttpResponse {
     *state.webhook_url.lock().expect("url lock") = Some(body.url.clone());
     HttpResponse::NoContent().finish()
 }
@@ -679,7 +740,11 @@ fn send_events(state: &PaySimState, changes: Vec<(&str, Value)>) {
 
 async fn deliver(http: &reqwest::Client, url: &str, body: &[u8], bad_signature: bool) {
     for attempt in 0..3_u32 {
-        let secret = if bad_signature { "whsec_wrong" } else { SIM_WEBHOOK_SECRET };
+        let secret = if bad_signature {
+            "whsec_wrong"
+        } else {
+            SIM_WEBHOOK_SECRET
+        };
         let signature = stripe::sign(secret, now_secs(), body);
         let sent = http
             .post(url)

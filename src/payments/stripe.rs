@@ -139,11 +139,23 @@ impl PaymentGateway for StripeAccount {
                 ("mode", "payment".to_owned()),
                 ("client_reference_id", req.payment_id.clone()),
                 ("metadata[payment_id]", req.payment_id.clone()),
-                ("payment_intent_data[metadata][payment_id]", req.payment_id.clone()),
+                (
+                    "payment_intent_data[metadata][payment_id]",
+                    req.payment_id.clone(),
+                ),
                 ("line_items[0][quantity]", "1".into()),
-                ("line_items[0][price_data][currency]", req.currency.to_lowercase()),
-                ("line_items[0][price_data][unit_amount]", req.amount_minor.to_string()),
-                ("line_items[0][price_data][product_data][name]", "Deposit".into()),
+                (
+                    "line_items[0][price_data][currency]",
+                    req.currency.to_lowercase(),
+                ),
+                (
+                    "line_items[0][price_data][unit_amount]",
+                    req.amount_minor.to_string(),
+                ),
+                (
+                    "line_items[0][price_data][product_data][name]",
+                    "Deposit".into(),
+                ),
                 ("expires_at", req.expires_at.to_string()),
                 ("success_url", "https://example.invalid/deposit/done".into()),
             ]
@@ -158,7 +170,8 @@ impl PaymentGateway for StripeAccount {
                     Some(&req.idempotency_key),
                 )
                 .await?;
-            checkout_view(&body).ok_or_else(|| GatewayError::Unknown("not a checkout session".into()))
+            checkout_view(&body)
+                .ok_or_else(|| GatewayError::Unknown("not a checkout session".into()))
         })
     }
 
@@ -166,7 +179,8 @@ impl PaymentGateway for StripeAccount {
         Box::pin(async move {
             let path = format!("/v1/checkout/sessions/{id}?expand[]=payment_intent");
             let body = self.call(reqwest::Method::GET, &path, None, None).await?;
-            checkout_view(&body).ok_or_else(|| GatewayError::Unknown("not a checkout session".into()))
+            checkout_view(&body)
+                .ok_or_else(|| GatewayError::Unknown("not a checkout session".into()))
         })
     }
 
@@ -179,7 +193,8 @@ impl PaymentGateway for StripeAccount {
             let body = self
                 .call(reqwest::Method::POST, &path, Some(&[]), None)
                 .await?;
-            checkout_view(&body).ok_or_else(|| GatewayError::Unknown("not a checkout session".into()))
+            checkout_view(&body)
+                .ok_or_else(|| GatewayError::Unknown("not a checkout session".into()))
         })
     }
 
@@ -212,7 +227,12 @@ impl PaymentGateway for StripeAccount {
     fn payout<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<PayoutView, GatewayError>> {
         Box::pin(async move {
             let body = self
-                .call(reqwest::Method::GET, &format!("/v1/payouts/{id}"), None, None)
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/v1/payouts/{id}"),
+                    None,
+                    None,
+                )
                 .await?;
             payout_view(&body).ok_or_else(|| GatewayError::Unknown("not a payout".into()))
         })
@@ -255,7 +275,10 @@ impl PaymentGateway for StripeAccount {
                         created: t["created"].as_i64().unwrap_or_default(),
                     });
                 }
-                after = data.last().and_then(|t| t["id"].as_str()).map(str::to_owned);
+                after = data
+                    .last()
+                    .and_then(|t| t["id"].as_str())
+                    .map(str::to_owned);
                 if !body["has_more"].as_bool().unwrap_or(false) || after.is_none() {
                     return Ok(lines);
                 }
@@ -404,10 +427,7 @@ fn checkout_view(o: &Value) -> Option<CheckoutView> {
         },
         _ => return None,
     };
-    let settlement_ref = intent
-        .as_str()
-        .or(intent["id"].as_str())
-        .map(str::to_owned);
+    let settlement_ref = intent.as_str().or(intent["id"].as_str()).map(str::to_owned);
     Some(CheckoutView {
         id: o["id"].as_str()?.to_owned(),
         url: o["url"].as_str().map(str::to_owned),
@@ -458,7 +478,10 @@ mod tests {
             verify("whsec_x", Some(&header), body, 1_000 + TOLERANCE_SECS + 1),
             Err(WebhookError::Stale)
         );
-        assert_eq!(verify("whsec_x", None, body, 1_000), Err(WebhookError::Unsigned));
+        assert_eq!(
+            verify("whsec_x", None, body, 1_000),
+            Err(WebhookError::Unsigned)
+        );
         // Several v1 signatures (a rolled secret): any one verifies.
         let two = format!("{header},v1=00");
         assert_eq!(verify("whsec_x", Some(&two), body, 1_000), Ok(()));

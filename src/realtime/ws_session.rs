@@ -618,7 +618,10 @@ impl SessionState<'_> {
             };
         }
         let Some(user_id) = room.strip_prefix("user:") else {
-            return Err(("unknown_room", "rooms are user:<id>, client:<id> or payments:<id>"));
+            return Err((
+                "unknown_room",
+                "rooms are user:<id>, client:<id> or payments:<id>",
+            ));
         };
         if user_id == self.caller.user_id {
             return Ok(());

@@ -41,11 +41,11 @@ mod fmt_sql_ledger;
 #[path = "sql_notifications.rs"]
 mod fmt_sql_notifications;
 #[cfg(any())]
-#[path = "sql_providers.rs"]
-mod fmt_sql_providers;
-#[cfg(any())]
 #[path = "sql_payments.rs"]
 mod fmt_sql_payments;
+#[cfg(any())]
+#[path = "sql_providers.rs"]
+mod fmt_sql_providers;
 #[cfg(any())]
 #[path = "sql_settlements.rs"]
 mod fmt_sql_settlements;

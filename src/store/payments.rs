@@ -57,8 +57,12 @@ pub struct PaymentCaps {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CapRefusal {
     /// The day's total (with this one) would pass the cap; `used` is what was counted.
-    DailyTotal { used: i64 },
-    PendingWithdrawals { open: i64 },
+    DailyTotal {
+        used: i64,
+    },
+    PendingWithdrawals {
+        open: i64,
+    },
     DepositNotSettled,
 }
 

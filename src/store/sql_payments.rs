@@ -2,11 +2,11 @@
 // (whose `post_in_tx` it shares): every state change is a conditional UPDATE of the row plus
 // the journal entry it implies, in one transaction, so a repeated webhook, a late answer and
 // the reconciler can never move the same money twice.
-use crate::domain::PaymentState;
 use super::payments::{
     CapRefusal, PaymentBegin, PaymentCaps, PaymentChange, PaymentEventRow, PaymentFilter,
     PaymentRow,
 };
+use crate::domain::PaymentState;
 
 macro_rules! payment_columns {
     () => {
@@ -62,7 +62,10 @@ impl Backend {
         audit_key: &[u8; 32],
     ) -> StoreResult<PaymentBegin> {
         let mut tx = self.write.begin().await?;
-        if let Some(existing) = self.payment_by_key_in(&mut tx, &p.client_id, &p.idempotency_key).await? {
+        if let Some(existing) = self
+            .payment_by_key_in(&mut tx, &p.client_id, &p.idempotency_key)
+            .await?
+        {
             tx.rollback().await?;
             return if existing.request_hash == p.request_hash {
                 Ok(PaymentBegin::Existing(Box::new(existing)))
@@ -111,7 +114,10 @@ impl Backend {
             Err(e) if is_unique_violation(&e) => {
                 // Another node took the key meanwhile.
                 tx.rollback().await?;
-                return match self.payment_by_key(&p.client_id, &p.idempotency_key).await? {
+                return match self
+                    .payment_by_key(&p.client_id, &p.idempotency_key)
+                    .await?
+                {
                     Some(row) if row.request_hash == p.request_hash => {
                         Ok(PaymentBegin::Existing(Box::new(row)))
                     }
@@ -226,7 +232,10 @@ impl Backend {
 
     pub async fn payment(&self, id: &str) -> StoreResult<Option<PaymentRow>> {
         let sql = concat!("SELECT ", payment_columns!(), " FROM payments WHERE id = ?");
-        let row = sqlx::query(sql).bind(id).fetch_optional(&self.write).await?;
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
         Ok(row.as_ref().map(payment_from_row).transpose()?)
     }
 
@@ -260,7 +269,10 @@ impl Backend {
             .bind(limit)
             .fetch_all(&self.write)
             .await?;
-        Ok(rows.iter().map(payment_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(payment_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn payments(&self, f: &PaymentFilter) -> StoreResult<Vec<PaymentRow>> {
@@ -295,7 +307,10 @@ impl Backend {
             .bind(f.limit)
             .fetch_all(&self.read)
             .await?;
-        Ok(rows.iter().map(payment_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(payment_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn settled_payments(
@@ -318,7 +333,10 @@ impl Backend {
             .bind(to_ms)
             .fetch_all(&self.read)
             .await?;
-        Ok(rows.iter().map(payment_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(payment_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn insert_payment_event(&self, e: &PaymentEventRow) -> StoreResult<bool> {
@@ -373,12 +391,14 @@ impl Backend {
         gateway: &str,
         event_id: &str,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE payment_events SET processed_at = ? WHERE gateway = ? AND event_id = ?")
-            .bind(crate::domain::now_ms())
-            .bind(gateway)
-            .bind(event_id)
-            .execute(&self.write)
-            .await?;
+        sqlx::query(
+            "UPDATE payment_events SET processed_at = ? WHERE gateway = ? AND event_id = ?",
+        )
+        .bind(crate::domain::now_ms())
+        .bind(gateway)
+        .bind(event_id)
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 
@@ -392,13 +412,15 @@ impl Backend {
 
     pub async fn put_payment_settings(&self, client_id: &str, text: &str) -> StoreResult<()> {
         let now = crate::domain::now_ms();
-        let updated = sqlx::query("UPDATE payment_settings SET settings = ?, updated_at = ? WHERE client_id = ?")
-            .bind(text)
-            .bind(now)
-            .bind(client_id)
-            .execute(&self.write)
-            .await?
-            .rows_affected();
+        let updated = sqlx::query(
+            "UPDATE payment_settings SET settings = ?, updated_at = ? WHERE client_id = ?",
+        )
+        .bind(text)
+        .bind(now)
+        .bind(client_id)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
         if updated == 0 {
             let inserted = sqlx::query(
                 "INSERT INTO payment_settings (client_id, settings, updated_at) VALUES (?, ?, ?)",

@@ -22,6 +22,7 @@ mod idempotency;
 mod ledger;
 mod notifications;
 mod ops;
+mod payments;
 mod providers;
 mod providers_crash;
 mod providers_credentials;
