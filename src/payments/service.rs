@@ -941,6 +941,18 @@ impl Payments {
             (PaymentKind::Deposit, PaymentState::Pending) => {
                 self.poll(row, &account, &currency).await
             }
+            (PaymentKind::Withdrawal, PaymentState::Requested) => {
+                // A crash between the hold and the automatic approval: approve it now. One
+                // above the threshold keeps waiting for a person.
+                let rules = settings::load(&self.inner.store, &row.client_id).await?;
+                let auto = PaymentSettings::minor(&rules.auto_approve_max, currency.exponent)
+                    .is_some_and(|max| row.amount <= max);
+                if auto {
+                    self.approve(row, None, &currency).await?
+                } else {
+                    row.clone()
+                }
+            }
             (PaymentKind::Withdrawal, PaymentState::Approved) => {
                 self.send_payout(row, &currency).await
             }

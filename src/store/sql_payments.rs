@@ -261,7 +261,7 @@ impl Backend {
         let sql = concat!(
             "SELECT ",
             payment_columns!(),
-            " FROM payments WHERE state IN ('created', 'pending', 'approved', 'processing') \
+            " FROM payments WHERE state IN ('created', 'pending', 'requested', 'approved', 'processing') \
              AND updated_at < ? ORDER BY updated_at LIMIT ?"
         );
         let rows = sqlx::query(sql)
