@@ -23,6 +23,7 @@ mod ledger;
 mod notifications;
 mod ops;
 mod payments;
+mod payments_bench;
 mod payments_crash;
 mod providers;
 mod providers_crash;
