@@ -362,26 +362,26 @@ async fn expire_session(
     }
     match expire(&state, &id) {
         Ok(s) => HttpResponse::Ok().json(s),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
-fn expire(state: &PaySimState, id: &str) -> Result<Value, HttpResponse> {
+fn expire(state: &PaySimState, id: &str) -> Result<Value, Box<HttpResponse>> {
     let session = {
         let mut book = state.book.lock().expect("book lock");
         let Some(s) = book.sessions.get_mut(id) else {
-            return Err(stripe_error(
+            return Err(Box::new(stripe_error(
                 404,
                 "resource_missing",
                 "No such checkout.session",
-            ));
+            )));
         };
         if s["status"] != "open" {
-            return Err(stripe_error(
+            return Err(Box::new(stripe_error(
                 400,
                 "checkout_session_not_open",
                 "Only open sessions can be expired",
-            ));
+            )));
         }
         s["status"] = json!("expired");
         session_view(s, false)
@@ -463,7 +463,7 @@ async fn sim_pay(
 async fn sim_expire(state: web::Data<PaySimState>, id: web::Path<String>) -> HttpResponse {
     match expire(&state, &id) {
         Ok(s) => HttpResponse::Ok().json(s),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 

@@ -111,7 +111,7 @@ impl StripeAccount {
         match status.as_u16() {
             404 => Err(GatewayError::NotFound),
             // 409: an idempotent request still in flight; 429: rate limited; 5xx: unknown.
-            400 | 401 | 402 | 403 => Err(GatewayError::Refused { code, message }),
+            400..=403 => Err(GatewayError::Refused { code, message }),
             _ => Err(GatewayError::Unknown(format!("{status} {code}"))),
         }
     }

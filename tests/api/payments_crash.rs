@@ -55,10 +55,10 @@ async fn one(
 ) -> bool {
     {
         {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 let res = http
                     .post(format!("{base}/api/v1/payments/deposits"))
-                    .bearer_auth(&token)
+                    .bearer_auth(token)
                     .header("Idempotency-Key", key)
                     .json(&json!({"gateway": "stripe", "amount": format!("{}.00", 5 + i)}))
                     .send()
@@ -80,7 +80,7 @@ async fn one(
             } else {
                 return http
                     .post(format!("{base}/api/v1/payments/withdrawals"))
-                    .bearer_auth(&token)
+                    .bearer_auth(token)
                     .header("Idempotency-Key", key)
                     .json(&json!({"gateway": "stripe", "amount": "3.00", "destination": "ba_1"}))
                     .send()
