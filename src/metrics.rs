@@ -243,7 +243,7 @@ fn register_payments() {
         PAYMENT_RECONCILER_BACKLOG,
         "Open payments in the payment reconciler's last batch"
     );
-    for gateway in crate::payments::gateway::GATEWAY_NAMES {
+    for gateway in crate::domain::GATEWAY_NAMES {
         for kind in crate::domain::PaymentKind::NAMES {
             for state in crate::domain::PaymentState::NAMES {
                 counter!(PAYMENTS, "gateway" => *gateway, "kind" => kind, "state" => state)

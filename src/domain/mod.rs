@@ -21,6 +21,9 @@ pub use transfer::{TransferDirection, TransferState};
 /// `providers::PROVIDER_NAMES`).
 pub const PROVIDER_NAMES: &[&str] = &["jdb", "luckysports"];
 
+/// Payment gateway protocols (URL segment of `/callbacks/payments/{gateway}`, metric labels).
+pub const GATEWAY_NAMES: &[&str] = &["stripe"];
+
 /// Milliseconds since the Unix epoch: the one timestamp type stored in both databases.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -167,8 +167,8 @@ pub trait PaymentGateway: Send + Sync {
     ) -> BoxFuture<'_, Result<Vec<StatementLine>, GatewayError>>;
 }
 
-/// The gateways this hub speaks (URL segment of `/callbacks/payments/{gateway}`).
-pub const GATEWAY_NAMES: &[&str] = &[super::stripe::NAME];
+/// The gateways this hub speaks (each protocol module's `NAME`).
+pub use crate::domain::GATEWAY_NAMES;
 
 /// The header a gateway signs its webhooks in.
 pub fn signature_header(gateway: &str) -> Option<&'static str> {
