@@ -106,6 +106,13 @@ pub struct Settings {
     pub providers: Vec<ProviderAccountSettings>,
     /// How often the reconciler looks for unresolved transfers.
     pub provider_reconcile_interval_ms: u64,
+    /// Start the Stripe payment simulator on loopback (in memory) and serve every client
+    /// without gateway credentials of its own with it (issue 18). Off in production.
+    pub payment_sim: bool,
+    /// How often the payment reconciler looks for open payments.
+    pub payment_reconcile_interval_ms: u64,
+    /// A payment untouched this long is settled from the gateway's view by the reconciler.
+    pub payment_reconcile_after_ms: u64,
     /// Load tests only: enables `POST /api/v1/bench/events` (synthetic events, super admin).
     pub bench_events: bool,
     /// Deepest field nesting a `/graphql` query may have (deeper: refused before it runs).
@@ -275,6 +282,9 @@ impl Default for Settings {
             password_hash_memory_kib: 19456,
             providers: Vec::new(),
             provider_reconcile_interval_ms: 1000,
+            payment_sim: true,
+            payment_reconcile_interval_ms: 5000,
+            payment_reconcile_after_ms: 30_000,
             bench_events: false,
             graphql_max_depth: 12,
             graphql_max_complexity: 20_000,

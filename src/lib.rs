@@ -31,6 +31,7 @@ pub mod http;
 pub mod ledger;
 pub mod metrics;
 pub mod ops;
+pub mod payments;
 pub mod protection;
 pub mod providers;
 pub mod realtime;

@@ -95,10 +95,11 @@ enum Command {
     /// Example: nashub admin reset-password admin
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Run a provider simulator (`jdb` or `luckysports`) over HTTP.
+    /// Run a provider simulator (`jdb` or `luckysports`), or the payment gateway simulator
+    /// (`pay`, Stripe), over HTTP.
     /// Example: nashub sim luckysports --bind 127.0.0.1:9002 --state ./ls.sqlite
     Sim {
-        /// `jdb` or `luckysports`.
+        /// `jdb`, `luckysports` or `pay`.
         provider: String,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9001")]
@@ -223,9 +224,20 @@ fn main() -> ExitCode {
                 faults,
                 state,
             } => {
+                if provider == "pay" {
+                    // The Stripe simulator (issue 18): `--faults` takes `payments::sim::PayFaults`.
+                    let faults = match f_or_none(&faults) {
+                        Some(f) => {
+                            serde_json::from_str(f).map_err(|e| anyhow::anyhow!("--faults: {e}"))?
+                        }
+                        None => nashub::payments::sim::PayFaults::default(),
+                    };
+                    nashub::payments::sim::run(&bind, faults, None).await?;
+                    return Ok(ExitCode::SUCCESS);
+                }
                 use nashub::providers::sim;
                 let kind = sim::SimKind::parse(&provider).ok_or_else(|| {
-                    anyhow::anyhow!("unknown provider {provider:?}: jdb or luckysports")
+                    anyhow::anyhow!("unknown simulator {provider:?}: jdb, luckysports or pay")
                 })?;
                 let mut config = sim::default_config(kind);
                 config.bind = bind;
@@ -378,4 +390,9 @@ fn main() -> ExitCode {
         eprintln!("nashub: {e:#}");
         ExitCode::from(2)
     })
+}
+
+/// The `--faults` text, if given.
+fn f_or_none(faults: &Option<String>) -> Option<&str> {
+    faults.as_deref()
 }

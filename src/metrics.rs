@@ -30,6 +30,11 @@ pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 pub const SQLITE_WAL_RESTARTS: &str = "sqlite_wal_restarts_total";
 pub const SQLITE_WAL_SYNCS: &str = "sqlite_wal_syncs_total";
 pub const PROVIDER_FAILURES: &str = "provider_failures_total";
+pub const PAYMENTS: &str = "payments_total";
+pub const PAYMENT_DURATION: &str = "payment_settle_duration_seconds";
+pub const PAYMENT_GATEWAY_DURATION: &str = "payment_gateway_request_duration_seconds";
+pub const PAYMENT_WEBHOOKS: &str = "payment_webhooks_total";
+pub const PAYMENT_RECONCILER_BACKLOG: &str = "payment_reconciler_backlog";
 /// `outcome` label values of `provider_failures_total` (a bounded set; codes go to the log).
 pub const PROVIDER_FAILURE_OUTCOMES: &[&str] =
     &["refused", "unknown", "unavailable", "unknown_player"];
@@ -226,6 +231,7 @@ pub fn register_all() {
     register_games();
     register_graphql();
     register_protection();
+    register_payments();
 }
 
 /// GraphQL loader batches and keys, per loader (issue 17).
@@ -262,6 +268,46 @@ fn register_protection() {
     for outcome in TOTP_OUTCOMES {
         counter!(TOTP_VERIFICATIONS, "outcome" => *outcome).absolute(0);
     }
+}
+
+/// Payments (issue 18), at zero for every gateway, kind and state.
+fn register_payments() {
+    describe_counter!(
+        PAYMENTS,
+        "Payments reaching a state, by gateway, kind (deposit, withdrawal) and state"
+    );
+    describe_histogram!(
+        PAYMENT_DURATION,
+        metrics::Unit::Seconds,
+        "From a payment's request to its terminal state, by gateway and kind"
+    );
+    describe_histogram!(
+        PAYMENT_GATEWAY_DURATION,
+        metrics::Unit::Seconds,
+        "Payment gateway API call latency"
+    );
+    describe_counter!(
+        PAYMENT_WEBHOOKS,
+        "Payment webhooks, by gateway and outcome (accepted, duplicate, refused)"
+    );
+    describe_gauge!(
+        PAYMENT_RECONCILER_BACKLOG,
+        "Open payments in the payment reconciler's last batch"
+    );
+    for gateway in crate::domain::GATEWAY_NAMES {
+        for kind in crate::domain::PaymentKind::NAMES {
+            for state in crate::domain::PaymentState::NAMES {
+                counter!(PAYMENTS, "gateway" => *gateway, "kind" => kind, "state" => state)
+                    .absolute(0);
+            }
+            let _ = histogram!(PAYMENT_DURATION, "gateway" => *gateway, "kind" => kind);
+        }
+        for outcome in ["accepted", "duplicate", "refused"] {
+            counter!(PAYMENT_WEBHOOKS, "gateway" => *gateway, "outcome" => outcome).absolute(0);
+        }
+        let _ = histogram!(PAYMENT_GATEWAY_DURATION, "gateway" => *gateway);
+    }
+    gauge!(PAYMENT_RECONCILER_BACKLOG).set(0.0);
 }
 
 /// Game sessions ended (by whom) and catalogue refreshes (by provider and outcome), issue 21.

@@ -129,6 +129,11 @@ impl Hub {
         )
         .context("cannot set up game providers")?;
         providers.set_provider_rows(provider_rows);
+        let gateways =
+            crate::payments::registry::Gateways::start(settings.payment_sim, secrets.clone())
+                .context("cannot start the payment simulator")?;
+        let payments =
+            crate::payments::Payments::new(store.clone(), wallets.clone(), bus.clone(), gateways);
         let state = AppState {
             config: Arc::new(config.clone()),
             store,
@@ -137,6 +142,7 @@ impl Hub {
             rooms,
             bus,
             providers,
+            payments,
             limiter: Arc::new(crate::auth::rate_limit::RateLimiter::new(
                 settings.rate_limit_per_user,
             )),
@@ -166,6 +172,18 @@ impl Hub {
         })?;
         let addr = listener.local_addr()?;
         state.providers.set_callback_base(&format!("http://{addr}"));
+        state
+            .payments
+            .gateways()
+            .set_webhook_base(&format!("http://{addr}"));
+        if let Some(url) = state.payments.gateways().embedded_base_url() {
+            tracing::info!(%url, "embedded payment gateway simulator (stripe)");
+        }
+        actix_web::rt::spawn(crate::payments::reconciler::run(
+            state.payments.clone(),
+            Duration::from_millis(settings.payment_reconcile_interval_ms.max(10)),
+            Duration::from_millis(settings.payment_reconcile_after_ms),
+        ));
         for (kind, url) in state.providers.embedded_sims() {
             tracing::info!(?kind, %url, "embedded provider simulator");
         }

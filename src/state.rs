@@ -19,6 +19,8 @@ pub struct AppState {
     pub rooms: Arc<RoomHub>,
     pub bus: Bus,
     pub providers: Providers,
+    /// Deposits and withdrawals through payment gateways (issue 18).
+    pub payments: crate::payments::Payments,
     /// Per-caller request limit (`NASHUB_RATE_LIMIT_PER_USER`).
     pub limiter: Arc<crate::auth::rate_limit::RateLimiter>,
     /// Unauthenticated endpoints, per client IP: login and refresh, provider callbacks.

@@ -19,6 +19,10 @@ pub const WALLETS_DOWNLINE: &str = "wallets.downline";
 pub const PROVIDERS_TRANSFER: &str = "providers.transfer";
 pub const NOTIFICATIONS_SEND: &str = "notifications.send";
 pub const AUDIT_READ: &str = "audit.read";
+/// Request deposits and withdrawals for players in reach (a player always may for itself).
+pub const PAYMENTS_REQUEST: &str = "payments.request";
+/// Approve or reject withdrawals of players in reach (issue 18).
+pub const PAYMENTS_APPROVE: &str = "payments.approve";
 
 /// Every permission name the hub knows.
 pub const ALL: &[&str] = &[
@@ -34,6 +38,8 @@ pub const ALL: &[&str] = &[
     PROVIDERS_TRANSFER,
     NOTIFICATIONS_SEND,
     AUDIT_READ,
+    PAYMENTS_REQUEST,
+    PAYMENTS_APPROVE,
 ];
 
 pub fn defaults(role: Role) -> &'static [&'static str] {
@@ -48,6 +54,7 @@ pub fn defaults(role: Role) -> &'static [&'static str] {
             WALLETS_CASH,
             NOTIFICATIONS_SEND,
             AUDIT_READ,
+            PAYMENTS_APPROVE,
         ],
         Role::ClientAdmin => &[
             CLIENTS_READ,
@@ -59,6 +66,8 @@ pub fn defaults(role: Role) -> &'static [&'static str] {
             PROVIDERS_TRANSFER,
             NOTIFICATIONS_SEND,
             AUDIT_READ,
+            PAYMENTS_REQUEST,
+            PAYMENTS_APPROVE,
         ],
         Role::Agent => &[
             USERS_CREATE,
@@ -66,6 +75,7 @@ pub fn defaults(role: Role) -> &'static [&'static str] {
             USERS_MANAGE,
             WALLETS_DOWNLINE,
             PROVIDERS_TRANSFER,
+            PAYMENTS_REQUEST,
         ],
         Role::Player => &[USERS_READ_SELF, PROVIDERS_TRANSFER],
     }
@@ -86,6 +96,8 @@ pub fn grantable(role: Role, permission: &str) -> bool {
         AUDIT_READ,
         PERMISSIONS_MANAGE,
         CLIENTS_READ,
+        PAYMENTS_REQUEST,
+        PAYMENTS_APPROVE,
     ];
     match role {
         Role::SuperAdmin => ALL.contains(&permission),
@@ -97,6 +109,8 @@ pub fn grantable(role: Role, permission: &str) -> bool {
             USERS_MANAGE,
             WALLETS_DOWNLINE,
             PROVIDERS_TRANSFER,
+            PAYMENTS_REQUEST,
+            PAYMENTS_APPROVE,
         ]
         .contains(&permission),
         Role::Player => [USERS_READ_SELF, PROVIDERS_TRANSFER].contains(&permission),

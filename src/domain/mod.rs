@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod money;
 pub mod names;
+pub mod payment;
 pub mod role;
 pub mod status;
 pub(crate) mod text_enum;
@@ -10,6 +11,7 @@ pub mod transfer;
 
 pub use audit::NewAudit;
 pub use money::{Amount, AmountError, Currency, format_minor};
+pub use payment::{PaymentKind, PaymentState};
 pub use role::Role;
 pub use status::{ClientStatus, UserStatus};
 pub use text_enum::UnknownName;
@@ -18,6 +20,9 @@ pub use transfer::{TransferDirection, TransferState};
 /// Provider names as they appear in URLs, account ids and metric labels (each adapter's `NAME`,
 /// `providers::PROVIDER_NAMES`).
 pub const PROVIDER_NAMES: &[&str] = &["jdb", "luckysports"];
+
+/// Payment gateway protocols (URL segment of `/callbacks/payments/{gateway}`, metric labels).
+pub const GATEWAY_NAMES: &[&str] = &["stripe"];
 
 /// Milliseconds since the Unix epoch: the one timestamp type stored in both databases.
 pub fn now_ms() -> i64 {

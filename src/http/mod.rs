@@ -21,6 +21,7 @@ pub mod middleware;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
+pub mod payments;
 pub mod protection;
 pub mod provider_admin;
 pub mod providers;
@@ -84,6 +85,7 @@ routes! { TOP, top_routes:
     get "/ws" => ws::connect;
     get "/socket.io/" => socketio::polling;
     post "/callbacks/{provider}" => callbacks::receive;
+    post "/callbacks/payments/{gateway}" => payments::webhook;
     get "/live" => live::page;
     get "/live.js" => live::script;
     post "/graphql" => graphql::execute;
@@ -124,6 +126,15 @@ routes! { API_ROUTES, api_routes:
     // Player protection (issue 19).
     get "/protection/events" => protection::events;
     post "/test/clock" => protection::test_clock;
+    // Payments (issue 18).
+    post "/payments/deposits" => payments::deposit;
+    post "/payments/withdrawals" => payments::withdraw;
+    post "/payments/reconcile" => payments::reconcile;
+    get "/payments" => payments::list;
+    get "/payments/{id}" => payments::get;
+    post "/payments/{id}/cancel" => payments::cancel;
+    post "/payments/{id}/approve" => payments::approve;
+    post "/payments/{id}/reject" => payments::reject;
 }
 
 // Everything under `/api/v1/users/{id}`.
@@ -183,6 +194,10 @@ routes! { CLIENT_ROUTES, client_routes:
     get "/revenue-statements" => commission::statements;
     put "/providers/{provider}" => providers::switch_provider;
     put "/providers/{provider}/games/{game}" => providers::switch_game;
+    get "/payment-settings" => payments::get_settings;
+    put "/payment-settings" => payments::put_settings;
+    put "/payment-gateways/{gateway}" => payments::put_credentials;
+    get "/payment-statement" => payments::statement;
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -16,7 +16,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
     audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, graphql,
-    ledger, live, notifications, ops, protection, provider_admin, providers, reports,
+    ledger, live, notifications, ops, payments, protection, provider_admin, providers, reports,
     second_factor, settlements, socketio, user_admin, user_permissions, users, wallets, ws,
 };
 
@@ -123,6 +123,19 @@ undocumented path answers 404 not_found.";
         protection::set_limit,
         protection::exclude,
         protection::set_reality_check,
+        payments::webhook,
+        payments::deposit,
+        payments::withdraw,
+        payments::reconcile,
+        payments::list,
+        payments::get,
+        payments::cancel,
+        payments::approve,
+        payments::reject,
+        payments::get_settings,
+        payments::put_settings,
+        payments::put_credentials,
+        payments::statement,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&Conventions),
@@ -140,6 +153,7 @@ undocumented path answers 404 not_found.";
         (name = "realtime", description = "Websocket, live page and notifications"),
         (name = "graphql", description = "The read model over GraphQL (POST), and a page to try it (GET)"),
         (name = "reports", description = "Reports from hourly rollups, JSON or CSV (issue 17)"),
+        (name = "payments", description = "Deposits and withdrawals through payment gateways, approvals, webhooks, statements"),
     )
 )]
 struct ApiDoc;

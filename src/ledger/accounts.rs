@@ -34,6 +34,35 @@ const HOUSE_ACCOUNTS: &[&str] = &[
     ADJUSTMENTS,
 ];
 
+/// Withdrawals requested and not yet paid out or returned (issue 18).
+pub const WITHDRAWALS_PENDING: &str = "withdrawals_pending";
+/// Fees the payment gateways charged (negative by what they took).
+pub const PAYMENT_FEES: &str = "payment_fees";
+
+/// What a payment gateway settles with the client: deposits come from it, payouts go to it.
+pub fn gateway_account(gateway: &str) -> String {
+    format!("gateway:{gateway}")
+}
+
+/// A client's payment house accounts for `gateway` (created when first used).
+pub fn payment_house_accounts(client_id: &str, currency: &str, gateway: &str) -> Vec<NewAccount> {
+    [
+        WITHDRAWALS_PENDING.to_owned(),
+        PAYMENT_FEES.to_owned(),
+        gateway_account(gateway),
+    ]
+    .into_iter()
+    .map(|name| NewAccount {
+        id: house_id(client_id, &name),
+        client_id: client_id.to_owned(),
+        user_id: None,
+        kind: name,
+        currency: currency.to_owned(),
+        allow_negative: true,
+    })
+    .collect()
+}
+
 /// What a provider holds for this client's players; mirrors the provider's balances.
 pub fn held_at_provider(provider: &str) -> String {
     format!("held_at_provider:{provider}")

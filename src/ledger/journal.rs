@@ -32,6 +32,14 @@ text_enum! {
         RevenueShare = "revenue_share",
         /// The platform's collection of its settlement share, or its reversal (issue 21).
         RevenueCollection = "revenue_collection",
+        /// A gateway deposit confirmed: the gateway's account to the wallet, its fee to fees.
+        PaymentDeposit = "payment_deposit",
+        /// A withdrawal requested: the wallet to `withdrawals_pending` (issue 18).
+        PaymentHold = "payment_hold",
+        /// A withdrawal rejected, cancelled or failed: `withdrawals_pending` back to the wallet.
+        PaymentRelease = "payment_release",
+        /// A withdrawal paid out: `withdrawals_pending` to the gateway's account.
+        PaymentPayout = "payment_payout",
     }
 }
 
@@ -138,6 +146,10 @@ mod tests {
                 "commission",
                 "revenue_share",
                 "revenue_collection",
+                "payment_deposit",
+                "payment_hold",
+                "payment_release",
+                "payment_payout",
             ]
         );
     }

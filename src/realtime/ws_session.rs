@@ -626,8 +626,20 @@ impl SessionState<'_> {
                 Err(DENIED)
             };
         }
+        if let Some(cid) = room.strip_prefix("payments:") {
+            // The approval queue: the client's admins and the platform (issue 18).
+            let own = self.caller.client_id.as_deref() == Some(cid);
+            return match self.caller.role {
+                Role::SuperAdmin => Ok(()),
+                Role::ClientAdmin if own => Ok(()),
+                _ => Err(DENIED),
+            };
+        }
         let Some(user_id) = room.strip_prefix("user:") else {
-            return Err(("unknown_room", "rooms are user:<id> or client:<id>"));
+            return Err((
+                "unknown_room",
+                "rooms are user:<id>, client:<id> or payments:<id>",
+            ));
         };
         if user_id == self.caller.user_id {
             return Ok(());

@@ -41,6 +41,9 @@ mod fmt_sql_ledger;
 #[path = "sql_notifications.rs"]
 mod fmt_sql_notifications;
 #[cfg(any())]
+#[path = "sql_payments.rs"]
+mod fmt_sql_payments;
+#[cfg(any())]
 #[path = "sql_protection.rs"]
 mod fmt_sql_protection;
 #[cfg(any())]
@@ -145,6 +148,8 @@ mod protection;
 mod reads;
 pub mod reports;
 pub use protection::*;
+mod payments;
+pub use payments::*;
 
 impl Store {
     /// Connects and applies pending migrations.

@@ -28,6 +28,7 @@ const ROUNDS_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds (client_id, hour, 
 include!("sql.rs");
 include!("sql_providers.rs");
 include!("sql_reads.rs");
+include!("sql_payments.rs");
 include!("sql_notifications.rs");
 include!("sql_settlements.rs");
 include!("sql_games.rs");

@@ -12,6 +12,8 @@ pub enum EventKind {
     RealityCheck,
     /// Issue 19: the player's session limit is reached (transfers-in are refused).
     SessionLimit,
+    /// A payment changed (issue 18): the player's room and the client's `payments:` room.
+    PaymentUpdate,
 }
 
 impl EventKind {
@@ -22,6 +24,7 @@ impl EventKind {
             EventKind::Notification => "notification",
             EventKind::RealityCheck => "reality_check",
             EventKind::SessionLimit => "session_limit",
+            EventKind::PaymentUpdate => "payment_update",
         }
     }
 }

@@ -1,0 +1,120 @@
+//! The payment steps that touch a wallet, run by the player's WalletActor: serialized with
+//! every other mutation of that wallet (so caps read in a step hold for it) and publishing
+//! `balance_update` after commit.
+
+use actix::prelude::*;
+
+use crate::actors::wallet::WalletActor;
+use crate::domain::{Currency, PaymentState};
+use crate::ledger::accounts::wallet_id;
+use crate::ledger::{NewEntry, PostedEntry};
+use crate::realtime::bus::{Bus, Event, EventKind};
+use crate::store::{PaymentBegin, PaymentCaps, PaymentChange, PaymentRow, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub enum PaymentOp {
+    /// Insert the row (with the hold, for a withdrawal) after checking `caps`, in one
+    /// transaction.
+    Begin {
+        row: Box<PaymentRow>,
+        hold: Option<NewEntry>,
+        caps: Option<PaymentCaps>,
+    },
+    /// Move the row from one of `from` to `to`, posting `entry`, in one transaction.
+    Transition {
+        id: String,
+        from: Vec<PaymentState>,
+        to: PaymentState,
+        change: Box<PaymentChange>,
+        entry: Option<NewEntry>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum PaymentMoved {
+    Begun(PaymentBegin),
+    /// `None`: the row had already left the `from` states; nothing was posted.
+    Transitioned(Option<Option<PostedEntry>>),
+}
+
+/// Safe to resend: `Begin` is keyed by the idempotency key, `Transition` is conditional.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<PaymentMoved, StoreError>")]
+pub struct PaymentMove {
+    pub store: Store,
+    pub bus: Bus,
+    pub op: PaymentOp,
+    pub user_id: String,
+    pub currency: Currency,
+}
+
+impl Handler<PaymentMove> for WalletActor {
+    type Result = AtomicResponse<Self, Result<PaymentMoved, StoreError>>;
+
+    fn handle(&mut self, msg: PaymentMove, _ctx: &mut Self::Context) -> Self::Result {
+        let PaymentMove {
+            store,
+            bus,
+            op,
+            user_id,
+            currency,
+        } = msg;
+        AtomicResponse::new(Box::pin(
+            async move {
+                let (moved, posted, kind) = match op {
+                    PaymentOp::Begin { row, hold, caps } => {
+                        let kind = hold
+                            .as_ref()
+                            .map(|h| (h.kind.as_str(), h.client_id.clone()));
+                        let outcome = store
+                            .begin_payment(&row, hold.as_ref(), caps.as_ref())
+                            .await?;
+                        let posted = match &outcome {
+                            PaymentBegin::Created(p) => p.clone(),
+                            _ => None,
+                        };
+                        (PaymentMoved::Begun(outcome), posted, kind)
+                    }
+                    PaymentOp::Transition {
+                        id,
+                        from,
+                        to,
+                        change,
+                        entry,
+                    } => {
+                        let kind = entry
+                            .as_ref()
+                            .map(|e| (e.kind.as_str(), e.client_id.clone()));
+                        let moved = store
+                            .transition_payment(&id, &from, to, &change, entry.as_ref())
+                            .await?;
+                        let posted = moved.clone().flatten();
+                        (PaymentMoved::Transitioned(moved), posted, kind)
+                    }
+                };
+                if let (Some(posted), Some((kind, client))) = (posted, kind) {
+                    metrics::counter!(
+                        crate::metrics::BALANCE_TRANSFERS,
+                        "client_id" => crate::metrics::client_label(&client),
+                        "transfer_type" => kind
+                    )
+                    .increment(1);
+                    if let Some(line) = posted.line(&wallet_id(&user_id)) {
+                        bus.publish(Event::new(
+                            format!("user:{user_id}"),
+                            EventKind::BalanceUpdate,
+                            serde_json::json!({
+                                "user_id": user_id,
+                                "balance": currency.format(line.balance_after),
+                                "currency": currency.code,
+                                "transaction_id": posted.journal_id,
+                            }),
+                        ));
+                    }
+                }
+                Ok(moved)
+            }
+            .into_actor(self),
+        ))
+    }
+}
