@@ -6,6 +6,8 @@ pub mod auth;
 pub mod bench;
 pub mod body_deadline;
 pub mod callbacks;
+pub mod channel_admin;
+pub mod channels;
 pub mod client_settings;
 pub mod clients;
 pub mod commission;
@@ -80,6 +82,7 @@ routes! { TOP, top_routes:
     get "/ws" => ws::connect;
     get "/socket.io/" => socketio::polling;
     post "/callbacks/{provider}" => callbacks::receive;
+    post "/callbacks/sms/{client_id}" => channels::sms_report;
     get "/live" => live::page;
     get "/live.js" => live::script;
 }
@@ -139,6 +142,13 @@ routes! { USER_ROUTES, user_routes:
     get "/providers/{provider}/transfers/{transfer_id}" => providers::transfer_status;
     get "/game-sessions" => games::list_sessions;
     post "/game-sessions/{session_id}/end" => games::end_session;
+    // Channels (issue 19).
+    get "/contacts" => channels::get_contacts;
+    put "/contacts/{channel}" => channels::put_contact;
+    delete "/contacts/{channel}" => channels::delete_contact;
+    post "/contacts/{channel}/verify" => channels::verify_contact;
+    put "/channel-preferences" => channels::put_preferences;
+    get "/messages" => channels::user_messages;
 }
 
 // Everything under `/api/v1/clients/{id}`.
@@ -159,6 +169,15 @@ routes! { CLIENT_ROUTES, client_routes:
     get "/revenue-statements" => commission::statements;
     put "/providers/{provider}" => providers::switch_provider;
     put "/providers/{provider}/games/{game}" => providers::switch_game;
+    // Channels (issue 19).
+    get "/channel-templates" => channel_admin::list_templates;
+    put "/channel-templates/{template}/{language}" => channel_admin::put_template;
+    delete "/channel-templates/{template}/{language}" => channel_admin::delete_template;
+    put "/channel-settings" => channel_admin::put_channel_settings;
+    put "/channels/{channel}" => channel_admin::put_transport;
+    get "/messages" => channel_admin::client_messages;
+    post "/messages/{message_id}/retry" => channel_admin::retry_message;
+    post "/broadcasts" => channel_admin::broadcast;
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -15,7 +15,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
-    audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, ledger, live,
+    audit, auth, bench, callbacks, channel_admin, channels, client_settings, clients, commission, docs, games, ledger, live,
     notifications, ops, provider_admin, providers, settlements, socketio, user_admin,
     user_permissions, users, wallets, ws,
 };
@@ -105,6 +105,21 @@ undocumented path answers 404 not_found.";
         commission::statements,
         providers::switch_provider,
         providers::switch_game,
+        channels::get_contacts,
+        channels::put_contact,
+        channels::delete_contact,
+        channels::verify_contact,
+        channels::put_preferences,
+        channels::user_messages,
+        channels::sms_report,
+        channel_admin::list_templates,
+        channel_admin::put_template,
+        channel_admin::delete_template,
+        channel_admin::put_channel_settings,
+        channel_admin::put_transport,
+        channel_admin::client_messages,
+        channel_admin::retry_message,
+        channel_admin::broadcast,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&Conventions),
@@ -119,6 +134,7 @@ undocumented path answers 404 not_found.";
         (name = "providers", description = "Game providers: transfers, launch, catalog, callbacks"),
         (name = "games", description = "Game sessions, the games catalogue across providers, provider registration"),
         (name = "realtime", description = "Websocket, live page and notifications"),
+        (name = "channels", description = "Email and SMS: contact details and their verification, channel preferences, templates, the outbox and its dead-letter list"),
     )
 )]
 struct ApiDoc;
