@@ -241,7 +241,10 @@ fn register_channels() {
         CHANNEL_RATE_LIMITED,
         "Messages held back by a rate limit, by scope (client, recipient)"
     );
-    describe_gauge!(CHANNEL_DUE, "Outbox messages due at the dispatcher's last look");
+    describe_gauge!(
+        CHANNEL_DUE,
+        "Outbox messages due at the dispatcher's last look"
+    );
     describe_counter!(
         CHANNEL_CALLBACKS,
         "SMS delivery reports received, by outcome (applied, duplicate, bad_signature, unknown)"
@@ -254,7 +257,8 @@ fn register_channels() {
             }
         }
         for kind in ["transient", "permanent"] {
-            counter!(CHANNEL_SEND_FAILURES, "channel" => channel.as_str(), "kind" => kind).absolute(0);
+            counter!(CHANNEL_SEND_FAILURES, "channel" => channel.as_str(), "kind" => kind)
+                .absolute(0);
         }
         let _ = histogram!(CHANNEL_SEND_DURATION, "channel" => channel.as_str());
     }

@@ -174,13 +174,14 @@ impl Hub {
         })?;
         let addr = listener.local_addr()?;
         state.providers.set_callback_base(&format!("http://{addr}"));
-        state
-            .channels
-            .set_callback_base(if settings.channel_callback_base_url.is_empty() {
+        state.channels.set_callback_base(
+            if settings.channel_callback_base_url.is_empty() {
                 format!("http://{addr}")
             } else {
                 settings.channel_callback_base_url.clone()
-            }.as_str());
+            }
+            .as_str(),
+        );
         if settings.channel_dispatch_interval_ms > 0 {
             actix_web::rt::spawn(
                 crate::channels::dispatcher::Dispatcher::new(

@@ -96,7 +96,17 @@ mod tests {
             parse_address(Channel::Email, " Ann.Lee+x@Example.COM ").unwrap(),
             "Ann.Lee+x@example.com"
         );
-        for bad in ["", "ann", "ann@", "@x.com", "ann@x", "a b@x.com", "ann@-x.com", "<a>@x.com", "ann@x..com"] {
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@x.com",
+            "ann@x",
+            "a b@x.com",
+            "ann@-x.com",
+            "<a>@x.com",
+            "ann@x..com",
+        ] {
             assert!(parse_address(Channel::Email, bad).is_err(), "{bad}");
         }
     }
@@ -107,7 +117,14 @@ mod tests {
             parse_address(Channel::Sms, "+63 917-123-4567").unwrap(),
             "+639171234567"
         );
-        for bad in ["", "639171234567", "+0123456789", "+1234567", "+1234567890123456", "+63a9171234"] {
+        for bad in [
+            "",
+            "639171234567",
+            "+0123456789",
+            "+1234567",
+            "+1234567890123456",
+            "+63a9171234",
+        ] {
             assert!(parse_address(Channel::Sms, bad).is_err(), "{bad}");
         }
     }

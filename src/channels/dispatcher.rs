@@ -22,7 +22,7 @@ use super::sms::{Sms, SmsGateway, Twilio};
 use super::transport_settings::{SmsSettings, SmtpSettings, secret_name};
 use super::{SendError, WAKE, count, email};
 use crate::domain::{Channel, Clock, DeliveryState};
-use crate::secrets::{SecretBox, Sealed};
+use crate::secrets::{Sealed, SecretBox};
 use crate::store::{MessageOutcome, MessageRow, Store, StoreError};
 
 /// Messages taken per look at the outbox.
@@ -141,7 +141,14 @@ impl Dispatcher {
             && let Some(until) = self.rate_limited(&m, now).await?
         {
             return self
-                .finish(&m, DeliveryState::Queued, Some("rate_limited"), None, until, None)
+                .finish(
+                    &m,
+                    DeliveryState::Queued,
+                    Some("rate_limited"),
+                    None,
+                    until,
+                    None,
+                )
                 .await;
         }
         let result = match m.channel {
@@ -151,8 +158,15 @@ impl Dispatcher {
         let now = self.clock.now_ms();
         match result {
             Attempt::Sent(provider_ref) => {
-                self.finish(&m, DeliveryState::Sent, None, Some(&provider_ref), now, Some(now))
-                    .await
+                self.finish(
+                    &m,
+                    DeliveryState::Sent,
+                    None,
+                    Some(&provider_ref),
+                    now,
+                    Some(now),
+                )
+                .await
             }
             Attempt::Failed(e) => {
                 let attempts = m.attempts + 1;
@@ -196,7 +210,10 @@ impl Dispatcher {
             sent_at,
             now: self.clock.now_ms(),
         };
-        if self.store.finish_message(&m.id, &self.owner, &outcome).await?
+        if self
+            .store
+            .finish_message(&m.id, &self.owner, &outcome)
+            .await?
             && matches!(state, DeliveryState::Sent | DeliveryState::Failed)
         {
             count(m.channel, state);
@@ -207,23 +224,43 @@ impl Dispatcher {
     /// When a message over a rate limit may go, or None.
     async fn rate_limited(&self, m: &MessageRow, now: i64) -> Result<Option<i64>, StoreError> {
         let per_client = i64::from(self.settings.per_client_per_minute);
-        if per_client > 0 && self.store.client_sent_since(&m.client_id, now - 60_000).await? >= per_client {
-            metrics::counter!(crate::metrics::CHANNEL_RATE_LIMITED, "scope" => "client").increment(1);
+        if per_client > 0
+            && self
+                .store
+                .client_sent_since(&m.client_id, now - 60_000)
+                .await?
+                >= per_client
+        {
+            metrics::counter!(crate::metrics::CHANNEL_RATE_LIMITED, "scope" => "client")
+                .increment(1);
             return Ok(Some(now + 1_000));
         }
         let per_recipient = i64::from(self.settings.per_recipient_per_hour);
         if per_recipient > 0
-            && self.store.recipient_sent_since(&m.recipient, now - 3_600_000).await? >= per_recipient
+            && self
+                .store
+                .recipient_sent_since(&m.recipient, now - 3_600_000)
+                .await?
+                >= per_recipient
         {
-            metrics::counter!(crate::metrics::CHANNEL_RATE_LIMITED, "scope" => "recipient").increment(1);
+            metrics::counter!(crate::metrics::CHANNEL_RATE_LIMITED, "scope" => "recipient")
+                .increment(1);
             return Ok(Some(now + 60_000));
         }
         Ok(None)
     }
 
     /// The client's sealed transport document for a channel, opened.
-    async fn transport(&self, client_id: &str, channel: Channel) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError> {
-        let Some(row) = self.store.client_secret(client_id, secret_name(channel)).await? else {
+    async fn transport(
+        &self,
+        client_id: &str,
+        channel: Channel,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        let Some(row) = self
+            .store
+            .client_secret(client_id, secret_name(channel))
+            .await?
+        else {
             return Ok(None);
         };
         let sealed = Sealed {
@@ -240,21 +277,37 @@ impl Dispatcher {
 
     async fn email(&self, m: &MessageRow) -> Result<Attempt, StoreError> {
         if m.state == DeliveryState::Sending {
-            return Ok(Attempt::InDoubt("outcome_unknown: the sending node stopped mid-send"));
+            return Ok(Attempt::InDoubt(
+                "outcome_unknown: the sending node stopped mid-send",
+            ));
         }
         let settings = match self.transport(&m.client_id, Channel::Email).await? {
             Some(doc) => match SmtpSettings::parse(&doc) {
                 Ok(s) => s,
-                Err(e) => return Ok(Attempt::Failed(SendError::permanent(format!("email settings: {}", e.field)))),
+                Err(e) => {
+                    return Ok(Attempt::Failed(SendError::permanent(format!(
+                        "email settings: {}",
+                        e.field
+                    ))));
+                }
             },
-            None => return Ok(Attempt::Failed(SendError::permanent("email_not_configured"))),
+            None => {
+                return Ok(Attempt::Failed(SendError::permanent(
+                    "email_not_configured",
+                )));
+            }
         };
-        if !self.store.mark_sending(&m.id, &self.owner, self.clock.now_ms()).await? {
+        if !self
+            .store
+            .mark_sending(&m.id, &self.owner, self.clock.now_ms())
+            .await?
+        {
             return Ok(Attempt::Later("lease lost".into()));
         }
         let started = std::time::Instant::now();
         let result = email::send(&settings, m).await;
-        metrics::histogram!(crate::metrics::CHANNEL_SEND_DURATION, "channel" => "email").record(started.elapsed().as_secs_f64());
+        metrics::histogram!(crate::metrics::CHANNEL_SEND_DURATION, "channel" => "email")
+            .record(started.elapsed().as_secs_f64());
         Ok(match result {
             Ok(id) => Attempt::Sent(id),
             Err(e) => Attempt::Failed(e),
@@ -265,7 +318,12 @@ impl Dispatcher {
         let settings = match self.transport(&m.client_id, Channel::Sms).await? {
             Some(doc) => match SmsSettings::parse(&doc) {
                 Ok(s) => s,
-                Err(e) => return Ok(Attempt::Failed(SendError::permanent(format!("sms settings: {}", e.field)))),
+                Err(e) => {
+                    return Ok(Attempt::Failed(SendError::permanent(format!(
+                        "sms settings: {}",
+                        e.field
+                    ))));
+                }
             },
             None => return Ok(Attempt::Failed(SendError::permanent("sms_not_configured"))),
         };
@@ -281,15 +339,25 @@ impl Dispatcher {
             match gateway.lookup(&sms).await {
                 Ok(Some(found)) => return Ok(Attempt::Sent(found.provider_ref)),
                 Ok(None) => {}
-                Err(e) => return Ok(Attempt::Later(format!("lookup before resend: {}", e.reason))),
+                Err(e) => {
+                    return Ok(Attempt::Later(format!(
+                        "lookup before resend: {}",
+                        e.reason
+                    )));
+                }
             }
         }
-        if !self.store.mark_sending(&m.id, &self.owner, self.clock.now_ms()).await? {
+        if !self
+            .store
+            .mark_sending(&m.id, &self.owner, self.clock.now_ms())
+            .await?
+        {
             return Ok(Attempt::Later("lease lost".into()));
         }
         let started = std::time::Instant::now();
         let result = gateway.send(&sms).await;
-        metrics::histogram!(crate::metrics::CHANNEL_SEND_DURATION, "channel" => "sms").record(started.elapsed().as_secs_f64());
+        metrics::histogram!(crate::metrics::CHANNEL_SEND_DURATION, "channel" => "sms")
+            .record(started.elapsed().as_secs_f64());
         Ok(match result {
             Ok(accepted) => Attempt::Sent(accepted.provider_ref),
             Err(e) => Attempt::Failed(e),

@@ -11,6 +11,7 @@
 pub mod contacts;
 pub mod dispatcher;
 pub mod email;
+pub mod security;
 pub mod sim;
 pub mod sms;
 pub mod templates;
@@ -82,7 +83,10 @@ pub async fn send_keyed(
     vars: &[(&str, &str)],
     key: Option<&str>,
 ) -> Result<Vec<String>, ChannelError> {
-    let user = store.user(user_id).await?.ok_or(ChannelError::UnknownUser)?;
+    let user = store
+        .user(user_id)
+        .await?
+        .ok_or(ChannelError::UnknownUser)?;
     let Some(client_id) = user.client_id.as_deref() else {
         return Ok(Vec::new());
     };
@@ -158,7 +162,11 @@ pub(crate) fn count(channel: Channel, state: DeliveryState) {
 
 /// Whether the user takes `category` on `channel`: transactional unless opted out,
 /// marketing only when opted in.
-pub fn opted_in(preferences: &[(Channel, Category, bool)], channel: Channel, category: Category) -> bool {
+pub fn opted_in(
+    preferences: &[(Channel, Category, bool)],
+    channel: Channel,
+    category: Category,
+) -> bool {
     preferences
         .iter()
         .find(|(ch, cat, _)| *ch == channel && *cat == category)
@@ -267,7 +275,9 @@ impl Runtime {
 
     /// Set once the hub knows where it listens (or from `channel_callback_base_url`).
     pub fn set_callback_base(&self, base: &str) {
-        let _ = self.callback_base.set(base.trim_end_matches('/').to_owned());
+        let _ = self
+            .callback_base
+            .set(base.trim_end_matches('/').to_owned());
     }
 
     pub fn callback_base(&self) -> &str {

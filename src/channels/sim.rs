@@ -138,7 +138,12 @@ async fn create(
     };
     state.messages.lock().unwrap().push(message.clone());
     if let Some(url) = message.status_callback.clone() {
-        tokio::spawn(report(state.clone().into_inner(), message.clone(), url, faults.clone()));
+        tokio::spawn(report(
+            state.clone().into_inner(),
+            message.clone(),
+            url,
+            faults.clone(),
+        ));
     }
     if roll(faults.hang_after_accept_rate) {
         tokio::time::sleep(Duration::from_millis(faults.hang_ms)).await;
@@ -152,9 +157,17 @@ async fn report(state: Arc<SimState>, message: SimMessage, url: String, faults: 
         return;
     }
     tokio::time::sleep(Duration::from_millis(faults.callback_delay_ms)).await;
-    let last = if roll(faults.undelivered_rate) { "undelivered" } else { "delivered" };
+    let last = if roll(faults.undelivered_rate) {
+        "undelivered"
+    } else {
+        "delivered"
+    };
     let bad_signature = roll(faults.callback_bad_signature_rate);
-    let times = if roll(faults.callback_duplicate_rate) { 2 } else { 1 };
+    let times = if roll(faults.callback_duplicate_rate) {
+        2
+    } else {
+        1
+    };
     set_status(&state, &message.sid, last);
     for status in ["sent", last] {
         let mut params = vec![
@@ -167,7 +180,11 @@ async fn report(state: Arc<SimState>, message: SimMessage, url: String, faults: 
         if status == "undelivered" {
             params.push(("ErrorCode".to_owned(), "30003".to_owned()));
         }
-        let key = if bad_signature { "not-the-auth-token" } else { state.auth_token.as_str() };
+        let key = if bad_signature {
+            "not-the-auth-token"
+        } else {
+            state.auth_token.as_str()
+        };
         let signature = twilio_signature(key, &url, &params);
         for _ in 0..times {
             let sent = state
@@ -185,7 +202,13 @@ async fn report(state: Arc<SimState>, message: SimMessage, url: String, faults: 
 }
 
 fn set_status(state: &SimState, sid: &str, status: &str) {
-    if let Some(m) = state.messages.lock().unwrap().iter_mut().find(|m| m.sid == sid) {
+    if let Some(m) = state
+        .messages
+        .lock()
+        .unwrap()
+        .iter_mut()
+        .find(|m| m.sid == sid)
+    {
         m.status = status.to_owned();
     }
 }
@@ -247,8 +270,14 @@ pub fn serve(config: SmsSimConfig) -> std::io::Result<(SocketAddr, actix_web::de
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .route("/2010-04-01/Accounts/{sid}/Messages.json", web::post().to(create))
-            .route("/2010-04-01/Accounts/{sid}/Messages.json", web::get().to(list))
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                web::post().to(create),
+            )
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                web::get().to(list),
+            )
             .route("/sim/messages", web::get().to(all_messages))
             .route("/sim/faults", web::post().to(set_faults))
     })

@@ -35,7 +35,8 @@ pub struct Sms<'a> {
 pub trait SmsGateway: Send + Sync {
     fn send<'a>(&'a self, sms: &'a Sms<'a>) -> BoxFuture<'a, Result<Accepted, SendError>>;
     /// A message already taken by the gateway with this recipient and body, if any.
-    fn lookup<'a>(&'a self, sms: &'a Sms<'a>) -> BoxFuture<'a, Result<Option<Accepted>, SendError>>;
+    fn lookup<'a>(&'a self, sms: &'a Sms<'a>)
+    -> BoxFuture<'a, Result<Option<Accepted>, SendError>>;
 }
 
 pub struct Twilio {
@@ -89,7 +90,13 @@ impl Twilio {
             .json::<TwilioError>()
             .await
             .ok()
-            .map(|e| format!(" (code {}: {})", e.code.unwrap_or(0), e.message.unwrap_or_default()))
+            .map(|e| {
+                format!(
+                    " (code {}: {})",
+                    e.code.unwrap_or(0),
+                    e.message.unwrap_or_default()
+                )
+            })
             .unwrap_or_default();
         let reason = format!("twilio: HTTP {}{detail}", status.as_u16());
         if status.is_client_error() && status.as_u16() != 429 {
@@ -132,7 +139,10 @@ impl SmsGateway for Twilio {
         })
     }
 
-    fn lookup<'a>(&'a self, sms: &'a Sms<'a>) -> BoxFuture<'a, Result<Option<Accepted>, SendError>> {
+    fn lookup<'a>(
+        &'a self,
+        sms: &'a Sms<'a>,
+    ) -> BoxFuture<'a, Result<Option<Accepted>, SendError>> {
         Box::pin(async move {
             let response = self
                 .http
@@ -141,7 +151,9 @@ impl SmsGateway for Twilio {
                 .query(&[("To", sms.to), ("PageSize", "100")])
                 .send()
                 .await
-                .map_err(|e| SendError::transient(format!("twilio lookup: {}", transport_error(&e))))?;
+                .map_err(|e| {
+                    SendError::transient(format!("twilio lookup: {}", transport_error(&e)))
+                })?;
             if !response.status().is_success() {
                 return Err(Self::refusal(response).await);
             }
@@ -153,7 +165,9 @@ impl SmsGateway for Twilio {
                 .messages
                 .into_iter()
                 .find(|m| m.to == sms.to && m.body == sms.body)
-                .map(|m| Accepted { provider_ref: m.sid }))
+                .map(|m| Accepted {
+                    provider_ref: m.sid,
+                }))
         })
     }
 }

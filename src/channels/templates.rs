@@ -111,7 +111,10 @@ impl Template {
 /// The languages to try, in order: the user's, the client's default, then English.
 pub fn language_chain(user: Option<&str>, client: Option<&str>) -> Vec<String> {
     let mut chain: Vec<String> = Vec::with_capacity(3);
-    for lang in [user, client, Some(FALLBACK_LANGUAGE)].into_iter().flatten() {
+    for lang in [user, client, Some(FALLBACK_LANGUAGE)]
+        .into_iter()
+        .flatten()
+    {
         if !chain.iter().any(|l| l == lang) {
             chain.push(lang.to_owned());
         }
@@ -241,7 +244,11 @@ mod tests {
         let parts = Template::WithdrawalRejected.builtin();
         let r = render(
             &parts,
-            &[("amount", "5.00"), ("currency", "EUR"), ("reason", "<b>KYC</b> & co")],
+            &[
+                ("amount", "5.00"),
+                ("currency", "EUR"),
+                ("reason", "<b>KYC</b> & co"),
+            ],
         );
         assert!(r.text.contains("rejected: <b>KYC</b> & co"));
         assert!(r.html.contains("rejected: &lt;b&gt;KYC&lt;/b&gt; &amp; co"));

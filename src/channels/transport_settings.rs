@@ -101,12 +101,20 @@ fn required(doc: &Map<String, Value>, field: &str, max: usize) -> Result<String,
     text(doc, field, max)?.ok_or_else(|| bad(field, "is required"))
 }
 
-fn number(doc: &Map<String, Value>, field: &str, min: u64, max: u64) -> Result<Option<u64>, FieldError> {
+fn number(
+    doc: &Map<String, Value>,
+    field: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, FieldError> {
     match doc.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_u64() {
             Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-            _ => Err(bad(field, format!("must be an integer from {min} to {max}"))),
+            _ => Err(bad(
+                field,
+                format!("must be an integer from {min} to {max}"),
+            )),
         },
     }
 }
@@ -125,10 +133,22 @@ impl SmtpSettings {
     pub fn parse(doc: &Map<String, Value>) -> Result<Self, FieldError> {
         no_unknown(
             doc,
-            &["host", "port", "security", "username", "password", "from", "from_name", "timeout_ms"],
+            &[
+                "host",
+                "port",
+                "security",
+                "username",
+                "password",
+                "from",
+                "from_name",
+                "timeout_ms",
+            ],
         )?;
         let host = required(doc, "host", 253)?;
-        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)) {
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        {
             return Err(bad("host", "must be a host name or IP address"));
         }
         let security = match text(doc, "security", 16)?.as_deref() {
@@ -170,7 +190,14 @@ impl SmsSettings {
     pub fn parse(doc: &Map<String, Value>) -> Result<Self, FieldError> {
         no_unknown(
             doc,
-            &["protocol", "base_url", "account_sid", "auth_token", "from", "timeout_ms"],
+            &[
+                "protocol",
+                "base_url",
+                "account_sid",
+                "auth_token",
+                "from",
+                "timeout_ms",
+            ],
         )?;
         let protocol = text(doc, "protocol", 32)?.unwrap_or_else(|| "twilio".into());
         if protocol != "twilio" {
@@ -180,9 +207,16 @@ impl SmsSettings {
             .unwrap_or_else(|| "https://api.twilio.com".into())
             .trim_end_matches('/')
             .to_owned();
-        let parsed = reqwest::Url::parse(&base_url).map_err(|_| bad("base_url", "must be an http(s) URL"))?;
-        if !matches!(parsed.scheme(), "http" | "https") || !parsed.username().is_empty() || parsed.query().is_some() {
-            return Err(bad("base_url", "must be an http(s) URL without credentials or query"));
+        let parsed = reqwest::Url::parse(&base_url)
+            .map_err(|_| bad("base_url", "must be an http(s) URL"))?;
+        if !matches!(parsed.scheme(), "http" | "https")
+            || !parsed.username().is_empty()
+            || parsed.query().is_some()
+        {
+            return Err(bad(
+                "base_url",
+                "must be an http(s) URL without credentials or query",
+            ));
         }
         let account_sid = required(doc, "account_sid", 64)?;
         if !account_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -190,9 +224,13 @@ impl SmsSettings {
         }
         let auth_token = required(doc, "auth_token", 128)?;
         let from = required(doc, "from", 16)?;
-        let sender_id = (1..=11).contains(&from.len()) && from.bytes().all(|b| b.is_ascii_alphanumeric());
+        let sender_id =
+            (1..=11).contains(&from.len()) && from.bytes().all(|b| b.is_ascii_alphanumeric());
         if super::contacts::parse_address(Channel::Sms, &from).is_err() && !sender_id {
-            return Err(bad("from", "must be an E.164 number or a sender id of 1 to 11 letters and digits"));
+            return Err(bad(
+                "from",
+                "must be an E.164 number or a sender id of 1 to 11 letters and digits",
+            ));
         }
         Ok(Self {
             protocol,
@@ -216,17 +254,35 @@ mod tests {
 
     #[test]
     fn smtp_defaults_and_errors_name_the_field() {
-        let s = SmtpSettings::parse(&doc(json!({"host": "mail.example.com", "from": "no-reply@example.com"}))).unwrap();
-        assert_eq!((s.port, s.security, s.auth.is_none()), (587, SmtpSecurity::StartTls, true));
+        let s = SmtpSettings::parse(&doc(
+            json!({"host": "mail.example.com", "from": "no-reply@example.com"}),
+        ))
+        .unwrap();
+        assert_eq!(
+            (s.port, s.security, s.auth.is_none()),
+            (587, SmtpSecurity::StartTls, true)
+        );
         let s = SmtpSettings::parse(&doc(json!({"host": "h", "security": "tls", "from": "a@b.co", "username": "u", "password": "p"}))).unwrap();
         assert_eq!(s.port, 465);
         for (body, field) in [
             (json!({"from": "a@b.co"}), "settings.host"),
             (json!({"host": "h", "from": "nope"}), "settings.from"),
-            (json!({"host": "h", "from": "a@b.co", "username": "u"}), "settings.password"),
-            (json!({"host": "h", "from": "a@b.co", "security": "ssl"}), "settings.security"),
-            (json!({"host": "h", "from": "a@b.co", "port": 0}), "settings.port"),
-            (json!({"host": "h", "from": "a@b.co", "extra": 1}), "settings.extra"),
+            (
+                json!({"host": "h", "from": "a@b.co", "username": "u"}),
+                "settings.password",
+            ),
+            (
+                json!({"host": "h", "from": "a@b.co", "security": "ssl"}),
+                "settings.security",
+            ),
+            (
+                json!({"host": "h", "from": "a@b.co", "port": 0}),
+                "settings.port",
+            ),
+            (
+                json!({"host": "h", "from": "a@b.co", "extra": 1}),
+                "settings.extra",
+            ),
         ] {
             assert_eq!(SmtpSettings::parse(&doc(body)).unwrap_err().field, field);
         }
@@ -234,10 +290,21 @@ mod tests {
 
     #[test]
     fn sms_fields() {
-        let s = SmsSettings::parse(&doc(json!({"account_sid": "AC1", "auth_token": "t", "from": "+15005550006"}))).unwrap();
+        let s = SmsSettings::parse(&doc(
+            json!({"account_sid": "AC1", "auth_token": "t", "from": "+15005550006"}),
+        ))
+        .unwrap();
         assert_eq!(s.base_url, "https://api.twilio.com");
-        assert!(SmsSettings::parse(&doc(json!({"account_sid": "AC1", "auth_token": "t", "from": "NasHub"}))).is_ok());
-        let e = SmsSettings::parse(&doc(json!({"account_sid": "AC1", "auth_token": "t", "from": "not a sender"}))).unwrap_err();
+        assert!(
+            SmsSettings::parse(&doc(
+                json!({"account_sid": "AC1", "auth_token": "t", "from": "NasHub"})
+            ))
+            .is_ok()
+        );
+        let e = SmsSettings::parse(&doc(
+            json!({"account_sid": "AC1", "auth_token": "t", "from": "not a sender"}),
+        ))
+        .unwrap_err();
         assert_eq!(e.field, "settings.from");
         let e = SmsSettings::parse(&doc(json!({"account_sid": "AC1", "auth_token": "t", "from": "+15005550006", "base_url": "ftp://x"}))).unwrap_err();
         assert_eq!(e.field, "settings.base_url");

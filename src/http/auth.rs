@@ -213,6 +213,17 @@ pub async fn login(
         .store
         .insert_session(&session, &tokens::refresh_token_hash(&refresh_token))
         .await?;
+    crate::channels::security::login_seen(
+        &state.store,
+        &user,
+        &session.id,
+        peer_ip(&req).as_deref(),
+        req.headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        now,
+    )
+    .await;
     Event::new("auth.login")
         .actor(Some(&user.id))
         .client(user.client_id.as_deref())
@@ -356,5 +367,6 @@ pub async fn change_password(
         .ip(peer_ip(&req))
         .record(&state.store)
         .await?;
+    crate::channels::security::password_changed(&state.store, &user.id, now).await;
     Ok(HttpResponse::NoContent().finish())
 }

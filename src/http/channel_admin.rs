@@ -91,7 +91,9 @@ pub async fn list_templates(
     let client = administered(&state, &caller, &id).await?;
     let mut items: Vec<TemplateView> = Template::ALL.into_iter().map(builtin_view).collect();
     for row in state.store.channel_templates(&client.id).await? {
-        let Ok(t) = row.template.parse::<Template>() else { continue };
+        let Ok(t) = row.template.parse::<Template>() else {
+            continue;
+        };
         items.push(TemplateView {
             template: row.template,
             language: row.language,
@@ -125,7 +127,9 @@ fn parse_template_path(template: &str, language: &str) -> Result<Template, ApiEr
         .parse()
         .map_err(|_| ApiError::not_found("template"))?;
     if !templates::valid_language(language) {
-        return Err(ApiError::validation("language must be a tag like en, de or pt-BR"));
+        return Err(ApiError::validation(
+            "language must be a tag like en, de or pt-BR",
+        ));
     }
     Ok(t)
 }
@@ -148,7 +152,10 @@ pub async fn put_template(
     let within = |field: &str, text: &str, max: usize| {
         let n = text.chars().count();
         if n == 0 || n > max {
-            Err(ApiError::validation(format!("{field} must be 1 to {max} characters")).with_field(field.to_owned()))
+            Err(
+                ApiError::validation(format!("{field} must be 1 to {max} characters"))
+                    .with_field(field.to_owned()),
+            )
         } else {
             Ok(())
         }
@@ -181,13 +188,18 @@ pub async fn put_template(
         html_body: parts.html,
         updated_at: now,
     };
-    let before = state.store.channel_template(&client.id, t.as_str(), &language).await?;
+    let before = state
+        .store
+        .channel_template(&client.id, t.as_str(), &language)
+        .await?;
     state.store.put_channel_template(&row).await?;
     Event::new("client.channel_template")
         .by(&caller)
         .client(Some(&client.id))
         .target("channel_template", &format!("{}:{language}", t.as_str()))
-        .before(json!(before.map(|b| json!({ "subject": b.subject, "text": b.text_body, "html": b.html_body }))))
+        .before(json!(before.map(
+            |b| json!({ "subject": b.subject, "text": b.text_body, "html": b.html_body })
+        )))
         .after(json!({ "subject": row.subject, "text": row.text_body, "html": row.html_body }))
         .ip(peer_ip(&req))
         .record(&state.store)
@@ -217,7 +229,11 @@ pub async fn delete_template(
     let (id, template, language) = path.into_inner();
     let client = administered(&state, &caller, &id).await?;
     let t = parse_template_path(&template, &language)?;
-    if !state.store.delete_channel_template(&client.id, t.as_str(), &language).await? {
+    if !state
+        .store
+        .delete_channel_template(&client.id, t.as_str(), &language)
+        .await?
+    {
         return Err(ApiError::not_found("template"));
     }
     Event::new("client.channel_template_removed")
@@ -257,12 +273,19 @@ pub async fn put_channel_settings(
 ) -> Result<HttpResponse, ApiError> {
     let client = administered(&state, &caller, &id).await?;
     if !templates::valid_language(&body.default_language) {
-        return Err(ApiError::validation("default_language must be a tag like en, de or pt-BR").with_field("default_language"));
+        return Err(
+            ApiError::validation("default_language must be a tag like en, de or pt-BR")
+                .with_field("default_language"),
+        );
     }
     let before = state.store.client_default_language(&client.id).await?;
     state
         .store
-        .put_client_default_language(&client.id, &body.default_language, state.channels.clock.now_ms())
+        .put_client_default_language(
+            &client.id,
+            &body.default_language,
+            state.channels.clock.now_ms(),
+        )
         .await?;
     Event::new("client.channel_settings")
         .by(&caller)
@@ -320,7 +343,9 @@ pub async fn put_transport(
         Channel::Email => SmtpSettings::parse(&body.settings).map(|_| ()),
         Channel::Sms => SmsSettings::parse(&body.settings).map(|_| ()),
     };
-    checked.map_err(|e| ApiError::validation(format!("{} {}", e.field, e.message)).with_field(e.field))?;
+    checked.map_err(|e| {
+        ApiError::validation(format!("{} {}", e.field, e.message)).with_field(e.field)
+    })?;
     let plain = serde_json::to_vec(&body.settings).map_err(|_| ApiError::internal())?;
     let now = crate::domain::now_ms();
     let name = secret_name(ch);
@@ -328,7 +353,11 @@ pub async fn put_transport(
     let (record_id, created_at) = existing
         .as_ref()
         .map_or_else(|| (new_id(), now), |s| (s.id.clone(), s.created_at));
-    let Sealed { key_id, nonce, ciphertext } = state.secrets.seal(&record_id, &plain);
+    let Sealed {
+        key_id,
+        nonce,
+        ciphertext,
+    } = state.secrets.seal(&record_id, &plain);
     let row = SecretRow {
         id: record_id,
         client_id: client.id.clone(),
@@ -390,7 +419,12 @@ pub async fn client_messages(
         .as_deref()
         .map(str::parse::<DeliveryState>)
         .transpose()
-        .map_err(|_| ApiError::validation(format!("state must be one of {}", DeliveryState::NAMES.join(", "))))?;
+        .map_err(|_| {
+            ApiError::validation(format!(
+                "state must be one of {}",
+                DeliveryState::NAMES.join(", ")
+            ))
+        })?;
     let rows = state
         .store
         .client_messages(&client.id, filter, page.cursor(), limit.fetch())
@@ -419,7 +453,10 @@ pub async fn retry_message(
         .ok_or_else(|| ApiError::not_found("message"))?;
     let now = state.channels.clock.now_ms();
     if !state.store.retry_message(&message.id, now).await? {
-        return Err(ApiError::conflict("message_not_failed", "only failed (dead-lettered) messages can be retried"));
+        return Err(ApiError::conflict(
+            "message_not_failed",
+            "only failed (dead-lettered) messages can be retried",
+        ));
     }
     crate::channels::count(message.channel, DeliveryState::Queued);
     crate::channels::wake();
@@ -432,11 +469,12 @@ pub async fn retry_message(
         .ip(peer_ip(&req))
         .record(&state.store)
         .await?;
-    let now_row = state
-        .store
-        .message(&message.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    // As retried (the dispatcher may already be sending it).
+    let mut now_row = message;
+    now_row.state = DeliveryState::Queued;
+    now_row.attempts = 0;
+    now_row.reason = None;
+    now_row.next_attempt_at = now;
     Ok(HttpResponse::Ok().json(message_view(&now_row)))
 }
 
@@ -476,7 +514,10 @@ pub async fn broadcast(
     for (field, text, max) in [("subject", &body.subject, 200), ("body", &body.body, 4000)] {
         let n = text.trim().chars().count();
         if n == 0 || n > max {
-            return Err(ApiError::validation(format!("{field} must be 1 to {max} characters")).with_field(field));
+            return Err(
+                ApiError::validation(format!("{field} must be 1 to {max} characters"))
+                    .with_field(field),
+            );
         }
     }
     let broadcast_id = new_id();

@@ -140,16 +140,12 @@ fn contact_view(c: &ContactRow) -> Contact {
         address: c.address.clone(),
         verified: c.verified_at.is_some(),
         verified_at: c.verified_at.map(rfc3339_ms),
-        code_expires_at: c
-            .code_hash
-            .as_ref()
-            .map(|_| rfc3339_ms(c.code_expires_at)),
+        code_expires_at: c.code_hash.as_ref().map(|_| rfc3339_ms(c.code_expires_at)),
     }
 }
 
 fn channel(raw: &str) -> Result<Channel, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::not_found("channel"))
+    raw.parse().map_err(|_| ApiError::not_found("channel"))
 }
 
 /// The user, if the caller may change their contact details: themselves, or an administrator
@@ -162,7 +158,9 @@ async fn changeable(state: &AppState, caller: &Caller, id: &str) -> Result<UserR
         manageable_user(state, caller, id).await?
     };
     if user.client_id.is_none() {
-        return Err(ApiError::validation("platform users have no contact details"));
+        return Err(ApiError::validation(
+            "platform users have no contact details",
+        ));
     }
     Ok(user)
 }
@@ -305,22 +303,38 @@ pub async fn verify_contact(
         return Ok(HttpResponse::Ok().json(contact_view(&contact)));
     }
     let Some(pending) = contact.code_hash.clone() else {
-        return Err(ApiError::conflict("no_pending_code", "set the address again to get a code"));
+        return Err(ApiError::conflict(
+            "no_pending_code",
+            "set the address again to get a code",
+        ));
     };
     let now = state.channels.clock.now_ms();
     if now > contact.code_expires_at {
-        return Err(ApiError::conflict("code_expired", "the code expired: set the address again to get a new one"));
+        return Err(ApiError::conflict(
+            "code_expired",
+            "the code expired: set the address again to get a new one",
+        ));
     }
     if contact.code_attempts >= contacts::MAX_CODE_ATTEMPTS {
-        return Err(ApiError::conflict("code_attempts_exhausted", "too many wrong codes: set the address again to get a new one"));
+        return Err(ApiError::conflict(
+            "code_attempts_exhausted",
+            "too many wrong codes: set the address again to get a new one",
+        ));
     }
     let given = contacts::code_hash(&user.id, ch, &contact.address, &body.code);
     if !channels::sms::signature_matches(&pending, &given) {
         state.store.count_code_attempt(&user.id, ch).await?;
         return Err(ApiError::validation("the code is wrong").with_field("code"));
     }
-    if !state.store.verify_contact(&user.id, ch, &pending, now).await? {
-        return Err(ApiError::conflict("no_pending_code", "the address changed meanwhile"));
+    if !state
+        .store
+        .verify_contact(&user.id, ch, &pending, now)
+        .await?
+    {
+        return Err(ApiError::conflict(
+            "no_pending_code",
+            "the address changed meanwhile",
+        ));
     }
     contact.verified_at = Some(now);
     contact.code_hash = None;
@@ -350,7 +364,10 @@ pub async fn put_preferences(
     if let Some(lang) = &body.language
         && !templates::valid_language(lang)
     {
-        return Err(ApiError::validation("language must be a tag like en, de or pt-BR").with_field("language"));
+        return Err(
+            ApiError::validation("language must be a tag like en, de or pt-BR")
+                .with_field("language"),
+        );
     }
     let before = contacts_view(&state, &user.id).await?;
     let now = state.channels.clock.now_ms();
@@ -361,7 +378,10 @@ pub async fn put_preferences(
             (Category::Marketing, prefs.marketing),
         ] {
             if let Some(on) = value {
-                state.store.put_preference(&user.id, ch, cat, on, now).await?;
+                state
+                    .store
+                    .put_preference(&user.id, ch, cat, on, now)
+                    .await?;
             }
         }
     }
@@ -429,7 +449,10 @@ pub async fn sms_report(
     };
     let secret = state
         .store
-        .client_secret(&client_id, channels::transport_settings::secret_name(Channel::Sms))
+        .client_secret(
+            &client_id,
+            channels::transport_settings::secret_name(Channel::Sms),
+        )
         .await?
         .ok_or_else(|| ApiError::not_found("client"))?;
     let sealed = crate::secrets::Sealed {
@@ -443,7 +466,9 @@ pub async fn sms_report(
         .ok()
         .and_then(|p| serde_json::from_slice(&p).ok())
         .and_then(|doc| channels::transport_settings::SmsSettings::parse(&doc).ok())
-        .ok_or_else(|| ApiError::unavailable("sms_not_configured", "the client's SMS account is unusable"))?;
+        .ok_or_else(|| {
+            ApiError::unavailable("sms_not_configured", "the client's SMS account is unusable")
+        })?;
     let url = channels::dispatcher::status_callback_url(state.channels.callback_base(), &client_id);
     let expected = channels::sms::twilio_signature(&settings.auth_token, &url, &form);
     let received = req
@@ -453,17 +478,29 @@ pub async fn sms_report(
         .unwrap_or_default();
     if !channels::sms::signature_matches(&expected, received) {
         count("bad_signature");
-        return Err(ApiError::unauthorized("invalid_signature", "the signature does not match"));
+        return Err(ApiError::unauthorized(
+            "invalid_signature",
+            "the signature does not match",
+        ));
     }
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let (Some(sid), Some(status)) = (field("MessageSid"), field("MessageStatus")) else {
-        return Err(ApiError::validation("MessageSid and MessageStatus are required"));
+        return Err(ApiError::validation(
+            "MessageSid and MessageStatus are required",
+        ));
     };
     let (to, reason) = match status {
         "delivered" => (DeliveryState::Delivered, None),
         "undelivered" | "failed" => (
             DeliveryState::Failed,
-            Some(format!("gateway: {status} (error {})", field("ErrorCode").unwrap_or("none"))),
+            Some(format!(
+                "gateway: {status} (error {})",
+                field("ErrorCode").unwrap_or("none")
+            )),
         ),
         _ => {
             count("duplicate");

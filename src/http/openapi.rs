@@ -15,9 +15,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
-    audit, auth, bench, callbacks, channel_admin, channels, client_settings, clients, commission, docs, games, ledger, live,
-    notifications, ops, provider_admin, providers, settlements, socketio, user_admin,
-    user_permissions, users, wallets, ws,
+    audit, auth, bench, callbacks, channel_admin, channels, client_settings, clients, commission,
+    docs, games, ledger, live, notifications, ops, provider_admin, providers, settlements,
+    socketio, user_admin, user_permissions, users, wallets, ws,
 };
 
 const DESCRIPTION: &str = "Real-time game hub for white-label casino operators. Errors are \

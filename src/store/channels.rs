@@ -75,7 +75,11 @@ impl Store {
         dispatch!(self, b => b.contacts(user_id).await)
     }
 
-    pub async fn contact(&self, user_id: &str, channel: Channel) -> StoreResult<Option<ContactRow>> {
+    pub async fn contact(
+        &self,
+        user_id: &str,
+        channel: Channel,
+    ) -> StoreResult<Option<ContactRow>> {
         dispatch!(self, b => b.contact(user_id, channel).await)
     }
 

@@ -85,10 +85,17 @@ impl Backend {
             .bind(user_id)
             .fetch_all(&self.write)
             .await?;
-        Ok(rows.iter().map(contact_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(contact_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
-    pub async fn contact(&self, user_id: &str, channel: Channel) -> StoreResult<Option<ContactRow>> {
+    pub async fn contact(
+        &self,
+        user_id: &str,
+        channel: Channel,
+    ) -> StoreResult<Option<ContactRow>> {
         let sql = concat!(
             "SELECT ",
             contact_columns!(),
@@ -256,20 +263,23 @@ impl Backend {
         now_ms: i64,
     ) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
-        let n = sqlx::query("UPDATE user_languages SET language = ?, updated_at = ? WHERE user_id = ?")
-            .bind(language)
-            .bind(now_ms)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            sqlx::query("INSERT INTO user_languages (user_id, language, updated_at) VALUES (?, ?, ?)")
-                .bind(user_id)
+        let n =
+            sqlx::query("UPDATE user_languages SET language = ?, updated_at = ? WHERE user_id = ?")
                 .bind(language)
                 .bind(now_ms)
+                .bind(user_id)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+        if n == 0 {
+            sqlx::query(
+                "INSERT INTO user_languages (user_id, language, updated_at) VALUES (?, ?, ?)",
+            )
+            .bind(user_id)
+            .bind(language)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -340,7 +350,10 @@ impl Backend {
         .bind(client_id)
         .fetch_all(&self.write)
         .await?;
-        Ok(rows.iter().map(template_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(template_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn put_channel_template(&self, t: &TemplateRow) -> StoreResult<()> {
@@ -441,8 +454,15 @@ impl Backend {
     }
 
     pub async fn message(&self, id: &str) -> StoreResult<Option<MessageRow>> {
-        let sql = concat!("SELECT ", message_columns!(), " FROM channel_messages WHERE id = ?");
-        let row = sqlx::query(sql).bind(id).fetch_optional(&self.write).await?;
+        let sql = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM channel_messages WHERE id = ?"
+        );
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
         Ok(row.as_ref().map(message_from_row).transpose()?)
     }
 
@@ -468,7 +488,10 @@ impl Backend {
             .bind(limit)
             .fetch_all(&self.write)
             .await?;
-        Ok(rows.iter().map(message_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn user_messages(
@@ -488,7 +511,10 @@ impl Backend {
             .bind(limit)
             .fetch_all(&self.write)
             .await?;
-        Ok(rows.iter().map(message_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn due_messages(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<MessageRow>> {
@@ -504,7 +530,10 @@ impl Backend {
             .bind(limit)
             .fetch_all(&self.write)
             .await?;
-        Ok(rows.iter().map(message_from_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn claim_message(
