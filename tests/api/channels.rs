@@ -814,8 +814,7 @@ async fn sms_over_twilio_simulator_with_faults(backend: Backend) {
     env.advance(120_000);
     let found = env
         .wait_message(&t.player_id, "found by lookup", |m| {
-            m["id"] == first["id"] && m["state"] == "sent"
-                || m["id"] == first["id"] && m["state"] == "delivered"
+            m["id"] == first["id"] && (m["state"] == "sent" || m["state"] == "delivered")
         })
         .await;
     let texts: Vec<Value> = sim_messages()
@@ -882,6 +881,15 @@ async fn sms_over_twilio_simulator_with_faults(backend: Backend) {
     assert_eq!(r.status(), 401);
 }
 
+/// Method, name, path, body, and the status each caller gets.
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    String,
+    Option<&'a Value>,
+    &'a [(&'a str, u16)],
+);
+
 async fn authorization_matrix(backend: Backend) {
     let env = setup(backend).await;
     let t = &env.tree;
@@ -895,7 +903,7 @@ async fn authorization_matrix(backend: Backend) {
     let smtp = json!({ "settings": env.sink.settings() });
     let code = json!({ "code": "123456" });
     let bc = json!({ "subject": "s", "body": "b" });
-    let cases: Vec<(&str, &str, String, Option<&Value>, &[(&str, u16)])> = vec![
+    let cases: Vec<Case> = vec![
         (
             "GET",
             "contacts",
