@@ -1129,6 +1129,80 @@ async fn authorization_matrix(backend: Backend) {
     }
 }
 
+/// Two nodes on one database race for the same outbox: every message is sent exactly once.
+async fn two_nodes_send_each_message_once(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let infra = crate::helpers::Infra::new(backend).await;
+    let env: &[(&str, &str)] = &[
+        ("NASHUB_CHANNEL_DISPATCH_INTERVAL_MS", "5"),
+        ("NASHUB_CHANNEL_RATE_PER_RECIPIENT_PER_HOUR", "0"),
+    ];
+    let node_a = crate::helpers::HubProcess::start_with_env(&infra, env);
+    let node_b = crate::helpers::HubProcess::start_with_env(&infra, env);
+    let (api_a, api_b) = (node_a.api(), node_b.api());
+    let t = Tree::create(&api_a).await;
+    api_a
+        .put(
+            &t.super_token,
+            &format!("/api/v1/clients/{}/channels/email", t.client_id),
+            json!({ "settings": sink.settings() }),
+        )
+        .await
+        .ok();
+    let path = format!("/api/v1/users/{}/contacts/email", t.player_id);
+    api_a
+        .put(
+            &t.player_token,
+            &path,
+            json!({ "address": "duo@example.com" }),
+        )
+        .await
+        .ok();
+    let code = code_in(&text_of(&sink.wait_for(1).await[0].data));
+    api_b
+        .post(
+            &t.player_token,
+            &format!("{path}/verify"),
+            json!({ "code": code }),
+        )
+        .await
+        .ok();
+    api_b
+        .put(
+            &t.player_token,
+            &format!("/api/v1/users/{}/channel-preferences", t.player_id),
+            json!({ "email": { "marketing": true } }),
+        )
+        .await
+        .ok();
+    let client = format!("/api/v1/clients/{}/broadcasts", t.client_id);
+    for i in 0..20 {
+        let api = if i % 2 == 0 { &api_a } else { &api_b };
+        api.post(
+            &t.admin_token,
+            &client,
+            json!({ "subject": format!("n{i}"), "body": "b" }),
+        )
+        .await
+        .ok();
+    }
+    let got = sink.wait_for(21).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.count(), 21, "no message sent twice");
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|m| {
+            smtp_sink::parse(&m.data)
+                .header("Message-ID")
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 21);
+}
+
 backend_tests!(
     email_contact_verification_and_audit,
     templates_languages_and_multipart_email,
@@ -1137,4 +1211,5 @@ backend_tests!(
     in_doubt_email_is_dead_lettered_not_resent,
     sms_over_twilio_simulator_with_faults,
     authorization_matrix,
+    two_nodes_send_each_message_once,
 );
