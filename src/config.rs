@@ -97,6 +97,32 @@ pub struct Settings {
     /// How often each node tries the settlement scheduler's lease and settles the periods
     /// clients' `settlement_schedule` closed (ms; 0 = never on this node).
     pub settlement_scheduler_interval_ms: u64,
+    /// How often each node's channel dispatcher looks for due email/SMS messages (ms; 0 = the
+    /// node sends none). A message queued on this node wakes it at once.
+    pub channel_dispatch_interval_ms: u64,
+    /// How long a node's claim on a message it is sending lasts (ms); after that another node
+    /// may take it (as in doubt: see `channels::dispatcher`).
+    pub channel_lease_ms: u64,
+    /// Send attempts before a message is dead-lettered (`failed`).
+    pub channel_max_attempts: u32,
+    /// First retry delay (ms), doubled per attempt up to `channel_retry_max_ms`.
+    pub channel_retry_base_ms: u64,
+    /// Longest retry delay (ms).
+    pub channel_retry_max_ms: u64,
+    /// Messages per client per minute, all channels (0 = no limit); beyond it they wait.
+    pub channel_rate_per_client_per_minute: u32,
+    /// Messages per recipient address per hour (0 = no limit); beyond it they wait.
+    pub channel_rate_per_recipient_per_hour: u32,
+    /// Minutes a contact verification code stays valid.
+    pub channel_code_ttl_minutes: u32,
+    /// Public base URL of this hub that SMS gateways send delivery reports to
+    /// (`<base>/callbacks/sms/<client id>`); empty: `http://<bind address>`.
+    #[serde(deserialize_with = "text")]
+    pub channel_callback_base_url: String,
+    /// Tests only: a file holding milliseconds added to the channels' clock (code expiry,
+    /// retry backoff, rate windows), so tests move time without sleeping. Empty: real time.
+    #[serde(deserialize_with = "text")]
+    pub test_clock_offset_file: String,
     /// Seconds between in-process ledger checks (the `ledger_imbalance` metric); 0 = off.
     pub ledger_check_interval_secs: u64,
     /// Argon2 memory cost in KiB (the argon2 crate's default is 19456).
@@ -296,6 +322,16 @@ impl Default for Settings {
             ledger_batch_max: 256,
             ledger_batch_wait_us: 0,
             ledger_check_interval_secs: 300,
+            channel_dispatch_interval_ms: 1_000,
+            channel_lease_ms: 60_000,
+            channel_max_attempts: 5,
+            channel_retry_base_ms: 30_000,
+            channel_retry_max_ms: 3_600_000,
+            channel_rate_per_client_per_minute: 600,
+            channel_rate_per_recipient_per_hour: 20,
+            channel_code_ttl_minutes: 15,
+            test_clock_offset_file: String::new(),
+            channel_callback_base_url: String::new(),
             settlement_grace_secs: 900,
             settlement_scheduler_interval_ms: 60_000,
             request_body_timeout_ms: 10_000,

@@ -14,6 +14,7 @@
 //! - [`auth`], [`access`], [`users`]: identity, who may reach whom, creating users.
 //! - [`domain`]: validated value types (amounts, currencies, roles and statuses, names).
 //! - [`config`], [`startup`], [`telemetry`], [`metrics`], [`ops`], [`admission`]: running it.
+//! - [`channels`]: email and SMS: contacts, preferences, templates, the outbox and its dispatcher.
 //! - [`providers`]: game provider adapters (JDB, LuckySports) behind one trait, and their
 //!   simulators.
 
@@ -24,6 +25,7 @@ pub mod actors;
 pub mod admission;
 pub mod audit;
 pub mod auth;
+pub mod channels;
 pub mod clients;
 pub mod config;
 pub mod domain;

@@ -95,11 +95,12 @@ enum Command {
     /// Example: nashub admin reset-password admin
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Run a provider simulator (`jdb` or `luckysports`), or the payment gateway simulator
-    /// (`pay`, Stripe), over HTTP.
+    /// Run a provider simulator (`jdb` or `luckysports`), the payment gateway simulator (`pay`,
+    /// Stripe) or the SMS gateway simulator (`sms`: Twilio's protocol, account `ACsimulator`,
+    /// token `simulator-auth-token`) over HTTP.
     /// Example: nashub sim luckysports --bind 127.0.0.1:9002 --state ./ls.sqlite
     Sim {
-        /// `jdb`, `luckysports` or `pay`.
+        /// `jdb`, `luckysports`, `pay` or `sms`.
         provider: String,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9001")]
@@ -236,8 +237,20 @@ fn main() -> ExitCode {
                     return Ok(ExitCode::SUCCESS);
                 }
                 use nashub::providers::sim;
+                if provider == "sms" {
+                    let mut config = nashub::channels::sim::SmsSimConfig {
+                        bind,
+                        ..Default::default()
+                    };
+                    if let Some(f) = faults {
+                        config.faults = serde_json::from_str(&f)
+                            .map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
+                    }
+                    nashub::channels::sim::run(config).await?;
+                    return Ok(ExitCode::SUCCESS);
+                }
                 let kind = sim::SimKind::parse(&provider).ok_or_else(|| {
-                    anyhow::anyhow!("unknown simulator {provider:?}: jdb, luckysports or pay")
+                    anyhow::anyhow!("unknown simulator {provider:?}: jdb, luckysports, pay or sms")
                 })?;
                 let mut config = sim::default_config(kind);
                 config.bind = bind;

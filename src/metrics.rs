@@ -25,6 +25,13 @@ pub const QUEUE_DROPS: &str = "websocket_queue_drops_total";
 pub const DELIVERY_LATENCY: &str = "event_delivery_duration_seconds";
 pub const BUS_RETRIES: &str = "bus_publish_retries_total";
 pub const NOTIFICATIONS_SENT: &str = "notifications_sent_total";
+// Channels: email and SMS (issue 19).
+pub const CHANNEL_MESSAGES: &str = "channel_messages_total";
+pub const CHANNEL_SEND_FAILURES: &str = "channel_send_failures_total";
+pub const CHANNEL_SEND_DURATION: &str = "channel_send_duration_seconds";
+pub const CHANNEL_RATE_LIMITED: &str = "channel_rate_limited_total";
+pub const CHANNEL_DUE: &str = "channel_outbox_due";
+pub const CHANNEL_CALLBACKS: &str = "channel_delivery_reports_total";
 pub const LEDGER_COMMITS: &str = "ledger_commits_total";
 pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 pub const SQLITE_WAL_RESTARTS: &str = "sqlite_wal_restarts_total";
@@ -232,6 +239,7 @@ pub fn register_all() {
     register_graphql();
     register_protection();
     register_payments();
+    register_channels();
 }
 
 /// GraphQL loader batches and keys, per loader (issue 17).
@@ -308,6 +316,56 @@ fn register_payments() {
         let _ = histogram!(PAYMENT_GATEWAY_DURATION, "gateway" => *gateway);
     }
     gauge!(PAYMENT_RECONCILER_BACKLOG).set(0.0);
+}
+
+/// Email and SMS messages by channel and state, send failures, rate limiting (issue 19).
+fn register_channels() {
+    use crate::domain::{Channel, DeliveryState};
+    describe_counter!(
+        CHANNEL_MESSAGES,
+        "Email/SMS messages entering a state (queued, suppressed, sent, delivered, failed), by channel"
+    );
+    describe_counter!(
+        CHANNEL_SEND_FAILURES,
+        "Failed send attempts, by channel and kind (transient: retried, permanent)"
+    );
+    describe_histogram!(
+        CHANNEL_SEND_DURATION,
+        metrics::Unit::Seconds,
+        "Time to hand one message to the SMTP server or SMS gateway"
+    );
+    describe_counter!(
+        CHANNEL_RATE_LIMITED,
+        "Messages held back by a rate limit, by scope (client, recipient)"
+    );
+    describe_gauge!(
+        CHANNEL_DUE,
+        "Outbox messages due at the dispatcher's last look"
+    );
+    describe_counter!(
+        CHANNEL_CALLBACKS,
+        "SMS delivery reports received, by outcome (applied, duplicate, bad_signature, unknown)"
+    );
+    for channel in Channel::ALL {
+        for state in DeliveryState::ALL {
+            if state != DeliveryState::Sending {
+                counter!(CHANNEL_MESSAGES, "channel" => channel.as_str(), "state" => state.as_str())
+                    .absolute(0);
+            }
+        }
+        for kind in ["transient", "permanent"] {
+            counter!(CHANNEL_SEND_FAILURES, "channel" => channel.as_str(), "kind" => kind)
+                .absolute(0);
+        }
+        let _ = histogram!(CHANNEL_SEND_DURATION, "channel" => channel.as_str());
+    }
+    for scope in ["client", "recipient"] {
+        counter!(CHANNEL_RATE_LIMITED, "scope" => scope).absolute(0);
+    }
+    for outcome in ["applied", "duplicate", "bad_signature", "unknown"] {
+        counter!(CHANNEL_CALLBACKS, "outcome" => outcome).absolute(0);
+    }
+    gauge!(CHANNEL_DUE).set(0.0);
 }
 
 /// Game sessions ended (by whom) and catalogue refreshes (by provider and outcome), issue 21.

@@ -30,6 +30,15 @@ pub struct Hub {
     server: Server,
 }
 
+/// The channels' clock: real time, or (tests) shifted by `test_clock_offset_file`.
+fn channel_clock(settings: &crate::config::Settings) -> crate::domain::Clock {
+    if settings.test_clock_offset_file.is_empty() {
+        crate::domain::Clock::system()
+    } else {
+        crate::domain::Clock::with_offset_file(settings.test_clock_offset_file.clone().into())
+    }
+}
+
 /// Opens the configured database (creating and migrating it).
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     crate::store::reports::set_money_rollup(config.settings.bench_report_rollups);
@@ -156,6 +165,10 @@ impl Hub {
                 settings.rate_limit_callbacks_per_ip,
             )),
             secrets,
+            channels: Arc::new(crate::channels::Runtime::new(
+                channel_clock(settings),
+                settings.channel_code_ttl_minutes.max(1),
+            )),
         };
 
         let listener = TcpListener::bind(&settings.bind).map_err(|e| {
@@ -184,6 +197,26 @@ impl Hub {
             Duration::from_millis(settings.payment_reconcile_interval_ms.max(10)),
             Duration::from_millis(settings.payment_reconcile_after_ms),
         ));
+        state.channels.set_callback_base(
+            if settings.channel_callback_base_url.is_empty() {
+                format!("http://{addr}")
+            } else {
+                settings.channel_callback_base_url.clone()
+            }
+            .as_str(),
+        );
+        if settings.channel_dispatch_interval_ms > 0 {
+            actix_web::rt::spawn(
+                crate::channels::dispatcher::Dispatcher::new(
+                    state.store.clone(),
+                    state.secrets.clone(),
+                    state.channels.clock.clone(),
+                    crate::channels::dispatcher::DispatchSettings::from_config(settings),
+                    state.channels.callback_base(),
+                )
+                .run(),
+            );
+        }
         for (kind, url) in state.providers.embedded_sims() {
             tracing::info!(?kind, %url, "embedded provider simulator");
         }

@@ -31,4 +31,6 @@ pub struct AppState {
     pub hsts: bool,
     /// Seals provider credentials at rest.
     pub secrets: Arc<crate::secrets::SecretBox>,
+    /// Email and SMS (issue 19): clock, code lifetime, delivery report URLs.
+    pub channels: Arc<crate::channels::Runtime>,
 }

@@ -1,6 +1,8 @@
 //! Domain types that validate on construction, so the inside never re-checks.
 
 pub mod audit;
+pub mod channel;
+pub mod clock;
 pub mod money;
 pub mod names;
 pub mod payment;
@@ -10,6 +12,8 @@ pub(crate) mod text_enum;
 pub mod transfer;
 
 pub use audit::NewAudit;
+pub use channel::{Category, Channel, DeliveryState};
+pub use clock::Clock;
 pub use money::{Amount, AmountError, Currency, format_minor};
 pub use payment::{PaymentKind, PaymentState};
 pub use role::Role;

@@ -232,7 +232,7 @@ pub async fn login(
     if let Some(challenge) = super::second_factor::gate(&state, &user, ip.clone()).await? {
         return Ok(HttpResponse::Ok().json(challenge));
     }
-    open_session(&state, &user, ip).await
+    open_session(&state, &user, ip, &req).await
 }
 
 /// A new session (refresh family) for a user who passed every login step, audited.
@@ -240,6 +240,7 @@ pub(super) async fn open_session(
     state: &AppState,
     user: &UserRow,
     ip: Option<String>,
+    req: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let now = now_ms();
     let session = SessionRow {
@@ -254,6 +255,17 @@ pub(super) async fn open_session(
         .store
         .insert_session(&session, &tokens::refresh_token_hash(&refresh_token))
         .await?;
+    crate::channels::security::login_seen(
+        &state.store,
+        user,
+        &session.id,
+        ip.as_deref(),
+        req.headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        now,
+    )
+    .await;
     Event::new("auth.login")
         .actor(Some(&user.id))
         .client(user.client_id.as_deref())
@@ -401,5 +413,6 @@ pub async fn change_password(
         .ip(peer_ip(&req))
         .record(&state.store)
         .await?;
+    crate::channels::security::password_changed(&state.store, &user.id, now).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,6 +6,8 @@ pub mod auth;
 pub mod bench;
 pub mod body_deadline;
 pub mod callbacks;
+pub mod channel_admin;
+pub mod channels;
 pub mod client_settings;
 pub mod clients;
 pub mod commission;
@@ -86,6 +88,7 @@ routes! { TOP, top_routes:
     get "/socket.io/" => socketio::polling;
     post "/callbacks/{provider}" => callbacks::receive;
     post "/callbacks/payments/{gateway}" => payments::webhook;
+    post "/callbacks/sms/{client_id}" => channels::sms_report;
     get "/live" => live::page;
     get "/live.js" => live::script;
     post "/graphql" => graphql::execute;
@@ -174,6 +177,13 @@ routes! { USER_ROUTES, user_routes:
     put "/protection/limits/{name}" => protection::set_limit;
     post "/protection/exclusion" => protection::exclude;
     put "/protection/reality-check" => protection::set_reality_check;
+    // Channels (issue 19).
+    get "/contacts" => channels::get_contacts;
+    put "/contacts/{channel}" => channels::put_contact;
+    delete "/contacts/{channel}" => channels::delete_contact;
+    post "/contacts/{channel}/verify" => channels::verify_contact;
+    put "/channel-preferences" => channels::put_preferences;
+    get "/messages" => channels::user_messages;
 }
 
 // Everything under `/api/v1/clients/{id}`.
@@ -198,6 +208,15 @@ routes! { CLIENT_ROUTES, client_routes:
     put "/payment-settings" => payments::put_settings;
     put "/payment-gateways/{gateway}" => payments::put_credentials;
     get "/payment-statement" => payments::statement;
+    // Channels (issue 19).
+    get "/channel-templates" => channel_admin::list_templates;
+    put "/channel-templates/{template}/{language}" => channel_admin::put_template;
+    delete "/channel-templates/{template}/{language}" => channel_admin::delete_template;
+    put "/channel-settings" => channel_admin::put_channel_settings;
+    put "/channels/{channel}" => channel_admin::put_transport;
+    get "/messages" => channel_admin::client_messages;
+    post "/messages/{message_id}/retry" => channel_admin::retry_message;
+    post "/broadcasts" => channel_admin::broadcast;
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -15,9 +15,10 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{
-    audit, auth, bench, callbacks, client_settings, clients, commission, docs, games, graphql,
-    ledger, live, notifications, ops, payments, protection, provider_admin, providers, reports,
-    second_factor, settlements, socketio, user_admin, user_permissions, users, wallets, ws,
+    audit, auth, bench, callbacks, channel_admin, channels, client_settings, clients, commission,
+    docs, games, graphql, ledger, live, notifications, ops, payments, protection, provider_admin,
+    providers, reports, second_factor, settlements, socketio, user_admin, user_permissions, users,
+    wallets, ws,
 };
 
 const DESCRIPTION: &str = "Real-time game hub for white-label casino operators. Errors are \
@@ -136,6 +137,21 @@ undocumented path answers 404 not_found.";
         payments::put_settings,
         payments::put_credentials,
         payments::statement,
+        channels::get_contacts,
+        channels::put_contact,
+        channels::delete_contact,
+        channels::verify_contact,
+        channels::put_preferences,
+        channels::user_messages,
+        channels::sms_report,
+        channel_admin::list_templates,
+        channel_admin::put_template,
+        channel_admin::delete_template,
+        channel_admin::put_channel_settings,
+        channel_admin::put_transport,
+        channel_admin::client_messages,
+        channel_admin::retry_message,
+        channel_admin::broadcast,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&Conventions),
@@ -154,6 +170,7 @@ undocumented path answers 404 not_found.";
         (name = "graphql", description = "The read model over GraphQL (POST), and a page to try it (GET)"),
         (name = "reports", description = "Reports from hourly rollups, JSON or CSV (issue 17)"),
         (name = "payments", description = "Deposits and withdrawals through payment gateways, approvals, webhooks, statements"),
+        (name = "channels", description = "Email and SMS: contact details and their verification, channel preferences, templates, the outbox and its dead-letter list"),
     )
 )]
 struct ApiDoc;

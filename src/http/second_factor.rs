@@ -211,7 +211,7 @@ pub async fn login_step(
             .record(&state.store)
             .await?;
     }
-    open_session(&state, &user, ip).await
+    open_session(&state, &user, ip, &req).await
 }
 
 /// The user's enabled secret checked against `code` at the protection clock's time; the

@@ -26,6 +26,9 @@ mod types;
 #[path = "sql.rs"]
 mod fmt_sql;
 #[cfg(any())]
+#[path = "sql_channels.rs"]
+mod fmt_sql_channels;
+#[cfg(any())]
 #[path = "sql_commission.rs"]
 mod fmt_sql_commission;
 #[cfg(any())]
@@ -138,6 +141,8 @@ mod identity;
 
 mod notifications;
 pub use notifications::{NotificationQuery, NotificationRow};
+mod channels;
+pub use channels::{ContactRow, MessageOutcome, MessageRow, TemplateRow};
 mod settlements;
 pub use settlements::*;
 mod games;

@@ -27,6 +27,7 @@ include!("sql_providers.rs");
 include!("sql_reads.rs");
 include!("sql_payments.rs");
 include!("sql_notifications.rs");
+include!("sql_channels.rs");
 include!("sql_settlements.rs");
 include!("sql_games.rs");
 include!("sql_commission.rs");
