@@ -160,12 +160,19 @@ fn the_known_exceptions_are_exactly_the_documented_ones() {
     }
     let documented = [
         "cache_epoch",
+        "channel_preferences",
         "client_secret_versions",
         "clients",
         "games",
         "job_leases",
+        "payment_events",
         "providers",
         "refresh_tokens",
+        "second_factor_challenges",
+        "staff_recovery_codes",
+        "staff_totp",
+        "user_devices",
+        "user_languages",
     ];
     assert_eq!(
         without.iter().map(String::as_str).collect::<Vec<_>>(),
