@@ -96,10 +96,18 @@ pub async fn send_keyed(
     }
     let preferences = store.preferences(user_id).await?;
     let category = template.category();
+    // A player on a time-out or self-excluded gets no marketing, whatever they opted into.
+    let excluded = category == crate::domain::Category::Marketing
+        && store
+            .player_protection(user_id)
+            .await?
+            .is_some_and(|p| p.excluded_at(crate::domain::now_ms()));
     let mut rows = Vec::new();
     for contact in &contacts {
         let (state, reason) = if contact.verified_at.is_none() {
             (DeliveryState::Suppressed, Some("unverified"))
+        } else if excluded {
+            (DeliveryState::Suppressed, Some("excluded"))
         } else if !opted_in(&preferences, contact.channel, category) {
             (DeliveryState::Suppressed, Some("preference"))
         } else {

@@ -76,6 +76,7 @@ impl From<PaymentError> for ApiError {
             ),
             PaymentError::Store(e) => e.into(),
             PaymentError::Wallet(e) => e.into(),
+            PaymentError::Protection(e) => e.into(),
         }
     }
 }

@@ -1,21 +1,43 @@
-//! Call sites left for the parts built beside payments (issue 19). Each is called once, at the
-//! one place its event happens; they do nothing yet.
+//! What payments tell the player on their other channels (issue 19's email/SMS): called once
+//! per payment and terminal state, after its money moved. Player protection is checked in
+//! `service.rs` itself (a deposit request is refused before anything is stored).
 
+use crate::channels::{self, Template};
+use crate::domain::{PaymentKind, PaymentState};
 use crate::store::{PaymentRow, Store};
 
-/// Player protection: may this player deposit `amount` (minor units) now? Called on every
-/// deposit request before anything is stored; `Err(message)` refuses it (422
-/// `deposit_limit_exceeded`).
-pub async fn check_deposit_allowed(
-    _store: &Store,
-    _client_id: &str,
-    _user_id: &str,
-    _amount: i64,
-) -> Result<(), String> {
-    Ok(())
+/// Queues "deposit confirmed", "withdrawal paid" or "withdrawal rejected" (a failed payout
+/// too: the money is back in the wallet); keyed by payment and state, so a replayed webhook or
+/// a reconciler pass after a crash queues nothing twice. Best effort: the money is safe
+/// whatever happens here, so a failure is logged, not returned.
+pub async fn payment_settled(store: &Store, payment: &PaymentRow) {
+    let template = match (payment.kind, payment.state) {
+        (PaymentKind::Deposit, PaymentState::Paid) => Template::DepositConfirmed,
+        (PaymentKind::Withdrawal, PaymentState::Paid) => Template::WithdrawalPaid,
+        (PaymentKind::Withdrawal, PaymentState::Rejected | PaymentState::Failed) => {
+            Template::WithdrawalRejected
+        }
+        // The player ended it (cancelled) or never paid (expired, failed checkout).
+        _ => return,
+    };
+    let currency = match store.client(&payment.client_id).await {
+        Ok(Some(client)) => client.currency,
+        other => {
+            tracing::warn!(payment_id = %payment.id, ?other, "payment message not queued: no client");
+            return;
+        }
+    };
+    let amount = currency.format(payment.paid_amount.unwrap_or(payment.amount));
+    let reason = payment.reason.clone().unwrap_or_default();
+    let key = format!("payment:{}:{}", payment.id, payment.state.as_str());
+    let vars = [
+        ("amount", amount.as_str()),
+        ("currency", currency.code.as_str()),
+        ("reference", payment.id.as_str()),
+        ("reason", reason.as_str()),
+    ];
+    if let Err(e) = channels::send_keyed(store, &payment.user_id, template, &vars, Some(&key)).await
+    {
+        tracing::warn!(payment_id = %payment.id, error = %e, "payment message not queued");
+    }
 }
-
-/// Channels (email/SMS): the payment reached a state the player hears about ("deposit
-/// confirmed", "withdrawal paid", "withdrawal rejected", failures). Called once per payment and
-/// terminal state, after its money moved; best effort (the money is already safe).
-pub async fn payment_settled(_store: &Store, _payment: &PaymentRow) {}

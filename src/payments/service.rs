@@ -61,6 +61,9 @@ pub enum PaymentError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Wallet(#[from] WalletError),
+    /// The player's limits or exclusion (`limit_exceeded`, `player_excluded`).
+    #[error(transparent)]
+    Protection(#[from] crate::protection::GuardError),
 }
 
 impl From<RegistryError> for PaymentError {
@@ -334,18 +337,13 @@ impl Payments {
         let currency = req.client.currency.clone();
         let rules = self.rules(&req.client, &req.gateway).await?;
         Self::check_bounds(&rules, PaymentKind::Deposit, req.amount, &currency)?;
-        super::hooks::check_deposit_allowed(
-            &self.inner.store,
-            &req.client.id,
-            &req.user_id,
-            req.amount,
-        )
-        .await
-        .map_err(|message| PaymentError::Refused {
-            code: "deposit_limit_exceeded",
-            message,
-            field: None,
-        })?;
+        // The player's own deposit limits and exclusions (issue 19), before anything is
+        // stored. The credit itself is not re-checked: once paid, the money is the player's.
+        self.inner
+            .wallets
+            .protection()
+            .check_deposit(&req.user_id, &req.client.id, req.amount, currency.exponent)
+            .await?;
         let account = self
             .inner
             .gateways

@@ -90,6 +90,8 @@ pub struct Refusal {
     pub message: String,
     /// When the movement could fit again (None: never by waiting, e.g. permanent).
     pub resets_at: Option<i64>,
+    /// A money limit's amount, as a decimal string in the client's currency.
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,16 +127,17 @@ impl Exclusion {
             field: "exclusion".into(),
             message,
             resets_at: self.until,
+            limit: None,
         }
     }
 }
 
 /// The exclusion of `row` in force at `now`, if any.
 pub fn exclusion_of(row: &ProtectionRow, now: i64) -> Option<Exclusion> {
-    let kind = row.exclusion_kind.clone()?;
-    if row.excluded_until.is_some_and(|u| u <= now) {
+    if !row.excluded_at(now) {
         return None;
     }
+    let kind = row.exclusion_kind.clone()?;
     Some(Exclusion {
         kind,
         since: row.excluded_at.unwrap_or_default(),
@@ -312,6 +315,7 @@ impl Protection {
                         fmt(usage.used.max(0)),
                     ),
                     resets_at: usage.frees_at,
+                    limit: Some(fmt(max)),
                 }));
             }
         }
@@ -348,6 +352,7 @@ pub fn session_refusal(
             rfc3339_ms(resets)
         ),
         resets_at: Some(resets),
+        limit: None,
     })
 }
 

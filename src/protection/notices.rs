@@ -1,11 +1,12 @@
-//! Messages to players about their protection, stored as inbox notifications. The email/SMS
-//! channels (issue 19, other half) hook in here: every message a player should also receive
-//! by another channel goes through [`send`], the one call site.
+//! Messages to players about their protection: an inbox notification ([`send`], the one call
+//! site), and for a money limit reached or an exclusion, the same on the player's email/SMS
+//! channels (`channels::send_keyed`, best effort: the refusal or exclusion stands whatever).
 
 use crate::domain::{new_id, now_ms, rfc3339_ms};
 use crate::store::{NotificationRow, Store, StoreError};
 
 use super::Refusal;
+use crate::channels::Template;
 
 /// Sender of protection notices.
 pub const SENDER: &str = "system:protection";
@@ -46,7 +47,41 @@ pub async fn limit_reached(
         "Limit reached",
         refusal.message.clone(),
     )
-    .await
+    .await?;
+    // Money limits only (a session limit is minutes); once per limit and window.
+    let (Some(amount), Some((limit, period))) = (&refusal.limit, refusal.field.rsplit_once('_'))
+    else {
+        return Ok(());
+    };
+    let currency = match store.client(client_id).await? {
+        Some(client) => client.currency.code,
+        None => return Ok(()),
+    };
+    let key = format!(
+        "{}:{}",
+        refusal.field,
+        refusal.resets_at.unwrap_or_default()
+    );
+    let vars = [
+        ("limit", limit),
+        ("amount", amount.as_str()),
+        ("currency", currency.as_str()),
+        ("period", period),
+    ];
+    channel(store, user_id, Template::LimitReached, &vars, &key).await;
+    Ok(())
+}
+
+async fn channel(
+    store: &Store,
+    user_id: &str,
+    template: Template,
+    vars: &[(&str, &str)],
+    key: &str,
+) {
+    if let Err(e) = crate::channels::send_keyed(store, user_id, template, vars, Some(key)).await {
+        tracing::warn!(%user_id, error = %e, template = template.as_str(), "protection message not queued on channels");
+    }
 }
 
 pub async fn exclusion_confirmed(
@@ -60,5 +95,16 @@ pub async fn exclusion_confirmed(
         Some(t) => format!("Your {kind} is in force until {}.", rfc3339_ms(t)),
         None => format!("Your {kind} is in force permanently."),
     };
-    send(store, client_id, user_id, "Exclusion confirmed", body).await
+    send(store, client_id, user_id, "Exclusion confirmed", body).await?;
+    let until_text = until.map_or_else(|| "permanently".to_owned(), rfc3339_ms);
+    let key = format!("exclusion:{kind}:{}", until.unwrap_or_default());
+    channel(
+        store,
+        user_id,
+        Template::SelfExclusionConfirmed,
+        &[("until", until_text.as_str())],
+        &key,
+    )
+    .await;
+    Ok(())
 }

@@ -34,6 +34,13 @@ pub struct ProtectionRow {
     pub updated_at: i64,
 }
 
+impl ProtectionRow {
+    /// Whether an exclusion (time-out or self-exclusion) is in force at `now`.
+    pub fn excluded_at(&self, now: i64) -> bool {
+        self.exclusion_kind.is_some() && !self.excluded_until.is_some_and(|u| u <= now)
+    }
+}
+
 /// One wallet movement that limits count: its kind, signed amount on the wallet, time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WalletFlow {

@@ -19,6 +19,7 @@ crate::backend_tests!(
     payment_limits_refused_with_clear_codes,
     gateway_timeout_with_payment_made_is_reconciled,
     statement_matches_the_gateway,
+    deposits_obey_player_protection_and_tell_the_player,
 );
 
 const PAYMENTS: &str = "/api/v1/payments";
@@ -850,4 +851,100 @@ async fn statement_matches_the_gateway(backend: Backend) {
     .await
     .error(404, "not_found");
     hub.infra.assert_ledger_ok();
+}
+
+/// Issue 19 meets issue 18: a deposit request past the player's own deposit limit, or from an
+/// excluded player, is refused before anything is stored; a confirmed deposit and a limit
+/// reached are queued on the player's channels (here suppressed: the address is unverified).
+async fn deposits_obey_player_protection_and_tell_the_player(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let t = Tree::create(&api).await;
+    let user = &t.player_id;
+    api.put(
+        &t.player_token,
+        &format!("/api/v1/users/{user}/contacts/email"),
+        json!({ "address": "player@example.test" }),
+    )
+    .await
+    .ok();
+    api.put(
+        &t.player_token,
+        &format!("/api/v1/users/{user}/protection/limits/deposit_daily"),
+        json!({ "value": "50.00" }),
+    )
+    .await
+    .ok();
+
+    let refused = deposit(&api, &t.player_token, None, "60.00").await;
+    refused.error(422, "limit_exceeded");
+    assert_eq!(
+        refused.body["error"]["field"], "deposit_daily",
+        "{}",
+        refused.body
+    );
+    let listed = api
+        .get(&t.admin_token, &format!("{PAYMENTS}?user_id={user}"))
+        .await
+        .ok();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0, "{listed}");
+
+    let created = deposit(&api, &t.player_token, None, "40.00").await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    pay(&created.body, json!({})).await;
+    wait_state(
+        &api,
+        &t.player_token,
+        created.body["id"].as_str().unwrap(),
+        "paid",
+    )
+    .await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let page = api
+            .get(
+                &t.super_token,
+                &format!("/api/v1/users/{user}/messages?limit=200"),
+            )
+            .await
+            .ok();
+        let templates: Vec<(String, String)> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["template"].as_str().unwrap().to_owned(),
+                    m["reason"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        let has = |t: &str| templates.iter().any(|(n, r)| n == t && r == "unverified");
+        if has("deposit_confirmed") && has("limit_reached") {
+            assert_eq!(
+                templates
+                    .iter()
+                    .filter(|(n, _)| n == "deposit_confirmed")
+                    .count(),
+                1,
+                "{templates:?}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{templates:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // On a time-out (which also logged the player out): not even their admin may request one.
+    api.post(
+        &t.player_token,
+        &format!("/api/v1/users/{user}/protection/exclusion"),
+        json!({ "kind": "timeout", "hours": 48 }),
+    )
+    .await
+    .ok();
+    deposit(&api, &t.admin_token, Some(user), "1.00")
+        .await
+        .error(403, "player_excluded");
 }
