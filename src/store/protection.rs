@@ -37,7 +37,7 @@ pub struct ProtectionRow {
 impl ProtectionRow {
     /// Whether an exclusion (time-out or self-exclusion) is in force at `now`.
     pub fn excluded_at(&self, now: i64) -> bool {
-        self.exclusion_kind.is_some() && !self.excluded_until.is_some_and(|u| u <= now)
+        self.exclusion_kind.is_some() && self.excluded_until.is_none_or(|u| u > now)
     }
 }
 
