@@ -437,7 +437,9 @@ pub async fn user_messages(
 /// other statuses and repeats change nothing. A bad signature is 401.
 #[utoipa::path(post, path = "/callbacks/sms/{client_id}", tag = "channels",
     request_body(content = String, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 204, description = "taken"), BadCredentials, Unknown, Unavailable))]
+    responses((status = 204, description = "taken"),
+        (status = 415, description = "body not sent as application/x-www-form-urlencoded", body = super::error::ErrorBody),
+        BadCredentials, Unknown, Unavailable))]
 pub async fn sms_report(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -1,6 +1,6 @@
 //! Report rollups in the store (issue 17): hourly rows kept with the money (`report_money`,
 //! `store/ledger/write.rs`) and the rounds (`report_rounds`, `apply_round`), read by
-//! `crate::reports`; `nashub check-reports` recomputes them. SQL in `sql_reports.rs`.
+//! the reports service (`src/reports/`); `nashub check-reports` recomputes them. SQL in `sql_reports.rs`.
 
 use super::{Backend, Store, StoreResult};
 use crate::domain::Role;

@@ -19,8 +19,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
+use super::error::ErrorBody;
 use super::extract::Auth;
-use super::openapi::{BadBody, Secured, Unavailable};
+use super::openapi::{Invalid, Secured, Unavailable};
 use crate::auth::Caller;
 use crate::state::AppState;
 
@@ -105,8 +106,12 @@ pub struct GraphqlRequest {
     request_body = GraphqlRequest,
     responses(
         (status = 200, description = "`{data, errors?}`", body = Object),
-        (status = 400, description = "the query was refused before it ran: `{data: null, errors}`", body = Object),
-        Secured, BadBody, Unavailable,
+        // Not `BadBody`: its 400 is `{error}` alone, and this one has two shapes.
+        (status = 400, description = "the query was refused before it ran (`{data: null, errors}`), or the body is not JSON (`{error}`, invalid_json)", body = Object),
+        (status = 408, description = "the body did not arrive in time or fast enough (request_timeout)", body = ErrorBody),
+        (status = 413, description = "request body too large (payload_too_large)", body = ErrorBody),
+        (status = 415, description = "body not sent as application/json (unsupported_media_type)", body = ErrorBody),
+        Secured, Invalid, Unavailable,
     ))]
 pub async fn execute(
     state: web::Data<AppState>,
