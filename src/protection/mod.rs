@@ -188,7 +188,7 @@ impl Protection {
     /// Whether the player has anything to check (a limit or exclusion was ever set): the money
     /// path takes the guarded, one-at-a-time route only then, and batches everyone else's.
     pub async fn guards(&self, user_id: &str) -> Result<bool, StoreError> {
-        Ok(self.store.player_protection(user_id).await?.is_some())
+        self.store.has_protection(user_id).await
     }
 
     /// Refuses with [`Refusal`] when the player is excluded.

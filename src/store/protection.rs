@@ -69,6 +69,21 @@ impl Store {
         dispatch!(self, b => b.player_protection(user_id).await)
     }
 
+    /// Whether the player has a protection row (a limit or exclusion was ever set), from the
+    /// node's read cache: every deposit to a player asks it, and a read per deposit was a trip
+    /// to the database (issue 22). A new row bumps `cache_epoch`, so every node sees it within
+    /// one poll; this node at once (`change_limit`, `change_protection`).
+    pub async fn has_protection(&self, user_id: &str) -> StoreResult<bool> {
+        if let Some(hit) = self.cache.protected.get(user_id) {
+            return Ok(*hit);
+        }
+        let generation = self.cache.generation();
+        let found = self.player_protection(user_id).await?.is_some();
+        self.cache
+            .put(generation, &self.cache.protected, user_id, found);
+        Ok(found)
+    }
+
     /// Locks the player's protection row until the answer is dropped (see [`ProtectionLock`]).
     pub async fn protection_lock(&self, user_id: &str) -> StoreResult<ProtectionLock> {
         match &self.backend {
@@ -94,7 +109,10 @@ impl Store {
     where
         F: FnOnce(Option<&LimitRow>) -> LimitRow + Send,
     {
-        dispatch!(self, b => b.change_limit(user_id, client_id, name, now_ms, decide).await)
+        let changed =
+            dispatch!(self, b => b.change_limit(user_id, client_id, name, now_ms, decide).await);
+        self.changed();
+        changed
     }
 
     /// Starts or extends an exclusion in one transaction: `decide` gets the stored row and
@@ -109,7 +127,10 @@ impl Store {
     where
         F: FnOnce(&ProtectionRow) -> Option<ProtectionRow> + Send,
     {
-        dispatch!(self, b => b.change_protection(user_id, client_id, now_ms, decide).await)
+        let changed =
+            dispatch!(self, b => b.change_protection(user_id, client_id, now_ms, decide).await);
+        self.changed();
+        changed
     }
 
     /// Deposits, credits and provider transfers of a wallet since `since_ms` (what limits

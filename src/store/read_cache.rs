@@ -36,6 +36,9 @@ pub struct ReadCache {
     /// Live session id → (its user, its expiry in ms).
     pub(super) sessions: DashMap<String, (String, i64)>,
     pub(super) overrides: DashMap<String, Vec<(String, String)>>,
+    /// User id → whether the player has a protection row (issue 19; rows are created rarely,
+    /// and creating one bumps the epoch: migration 0072).
+    pub(super) protected: DashMap<String, bool>,
     /// Client id → its stored settings document (`None`: none stored, the defaults apply).
     pub(super) client_settings: DashMap<String, Option<Arc<str>>>,
     /// The credentials epoch last read from the database.
@@ -52,6 +55,7 @@ impl ReadCache {
         self.clients.clear();
         self.sessions.clear();
         self.overrides.clear();
+        self.protected.clear();
         self.client_settings.clear();
     }
 
