@@ -202,8 +202,31 @@ fn csv_response(name: &str) -> actix_web::HttpResponseBuilder {
 }
 
 fn period(q: &ReportParams) -> Result<Period, ApiError> {
-    Period::parse(&q.from, &q.to, q.tz.as_deref(), q.granularity.as_deref())
+    parse_period(&q.from, &q.to, q.tz.as_deref(), q.granularity.as_deref())
+}
+
+/// A report's period, as REST and GraphQL take it (422 naming the parameter).
+pub(crate) fn parse_period(
+    from: &str,
+    to: &str,
+    tz: Option<&str>,
+    granularity: Option<&str>,
+) -> Result<Period, ApiError> {
+    Period::parse(from, to, tz, granularity)
         .map_err(|(field, message)| ApiError::validation(message).with_field(field))
+}
+
+/// A report's scope and period, as REST and GraphQL resolve them (the one reach check).
+pub(crate) async fn scope_and_period(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    client_id: Option<&str>,
+    user_id: Option<&str>,
+    period: Result<Period, ApiError>,
+) -> Result<(Scope, Period), ApiError> {
+    let period = period?;
+    let scope = reports::scope(&state.store, caller, client_id, user_id).await?;
+    Ok((scope, period))
 }
 
 async fn scoped(
@@ -211,15 +234,14 @@ async fn scoped(
     caller: &crate::auth::Caller,
     q: &ReportParams,
 ) -> Result<(Scope, Period), ApiError> {
-    let period = period(q)?;
-    let scope = reports::scope(
-        &state.store,
+    scope_and_period(
+        state,
         caller,
         q.client_id.as_deref(),
         q.user_id.as_deref(),
+        period(q),
     )
-    .await?;
-    Ok((scope, period))
+    .await
 }
 
 fn bucket_cells(start: i64, end: i64) -> [Cell; 2] {
@@ -517,7 +539,7 @@ pub async fn platform_overview(
 
 const HISTORY_COLUMNS: [&str; 7] = ["at", "kind", "id", "provider", "detail", "amount", "net"];
 
-fn history_cursor(text: Option<&str>) -> Result<Option<(i64, String)>, ApiError> {
+pub(crate) fn history_cursor(text: Option<&str>) -> Result<Option<(i64, String)>, ApiError> {
     let Some(text) = text else { return Ok(None) };
     let bad = || ApiError::validation("cursor: a next_cursor value").with_field("cursor");
     let (at, id) = text.split_once('~').ok_or_else(bad)?;

@@ -530,4 +530,267 @@ backend_tests!(
     reports_answer_by_reach,
     reports_csv_is_the_json_table,
     reports_equal_a_reference_for_random_movements,
+    reports_on_graphql_equal_rest,
 );
+
+/// The GraphQL field and selection of each REST report.
+fn graphql_report(name: &str) -> (&'static str, &'static str) {
+    const METRICS: &str = "bucketStart bucketEnd registered newPlayers activePlayers \
+        depositingPlayers deposits depositsSum firstTimeDepositors withdrawals withdrawalsSum \
+        rounds turnover wins ggr adjustments ngr";
+    const TOTALS: &str = "players deposits turnover ggr ngr";
+    match name {
+        "client-metrics" => ("clientMetrics", METRICS),
+        "client-revenue" => (
+            "clientRevenue",
+            "bucketStart bucketEnd ggr adjustments ngr settledGgr unsettledGgr settlementsNgr \
+             commissions revenueShare clientNet",
+        ),
+        "agents" => ("agentsReport", agents_selection(TOTALS)),
+        "game-stats" => (
+            "gameStats",
+            "bucketStart bucketEnd provider rounds players turnover wins rtp ggr",
+        ),
+        other => panic!("{other}"),
+    }
+}
+
+fn agents_selection(totals: &str) -> &'static str {
+    // Leaked once per call: a test's handful of strings.
+    Box::leak(
+        format!(
+            "agentId username parentId depth own {{ {totals} }} total {{ {totals} }} \
+             commissionEarned commissionPaid"
+        )
+        .into_boxed_str(),
+    )
+}
+
+fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for ch in name.chars() {
+        if ch.is_ascii_uppercase() {
+            out.push('_');
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// A GraphQL report row as the REST row (snake_case keys; an agent's `own`/`total` flattened
+/// into `own_<x>`/`<x>`; a null parent as REST's empty text).
+fn as_rest_row(row: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in row.as_object().unwrap() {
+        match (k.as_str(), v) {
+            ("own" | "total", Value::Object(inner)) => {
+                for (ik, iv) in inner {
+                    let key = if k == "own" {
+                        format!("own_{}", snake(ik))
+                    } else {
+                        snake(ik)
+                    };
+                    out.insert(key, iv.clone());
+                }
+            }
+            ("parentId", Value::Null) => {
+                out.insert("parent_id".into(), Value::from(""));
+            }
+            _ => {
+                out.insert(snake(k), v.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Every report through `/graphql` answers as REST: the same refusals (status and code in
+/// `extensions`) for every caller and scope, and the same rows when allowed.
+async fn reports_on_graphql_equal_rest(backend: Backend) {
+    let sims = start_sims();
+    let hub = start(backend, &sims).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let other = Tree::create(&api).await;
+    let agent2 = create(&api, &tree.admin_token, &tree.admin_id, "agent", "agent2").await;
+    let player2 = create(&api, &tree.admin_token, &agent2, "player", "player2").await;
+    play(
+        &api,
+        &sims,
+        &tree.admin_token,
+        &tree.player_id,
+        &tree.player_token,
+        1000,
+        300,
+    )
+    .await;
+    api.deposit(&tree.admin_token, &player2, "40").await;
+    adjust(&api, &tree.admin_token, &tree.player_id, "2.25").await;
+
+    let now = chrono::Utc::now().timestamp_millis();
+    let hour = now - now.rem_euclid(HOUR_MS);
+    let t = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let (from, to) = (t(hour - 24 * HOUR_MS), t(hour + 2 * HOUR_MS));
+    let callers = [
+        ("super", tree.super_token.as_str()),
+        ("admin", tree.admin_token.as_str()),
+        ("agent", tree.agent_token.as_str()),
+        ("player", tree.player_token.as_str()),
+    ];
+    let scopes: [(Option<&str>, Option<&str>); 5] = [
+        (None, None),
+        (Some(tree.client_id.as_str()), None),
+        (Some(other.client_id.as_str()), None),
+        (None, Some(tree.player_id.as_str())),
+        (None, Some(player2.as_str())),
+    ];
+    let mut compared = 0;
+    for name in ["client-metrics", "client-revenue", "agents", "game-stats"] {
+        let (field, selection) = graphql_report(name);
+        for (who, token) in callers {
+            for (client, user) in scopes {
+                let mut q = format!("from={from}&to={to}&granularity=hour");
+                let mut input = json!({ "from": from, "to": to, "granularity": "hour" });
+                if let Some(c) = client {
+                    q.push_str(&format!("&client_id={c}"));
+                    input["clientId"] = json!(c);
+                }
+                if let Some(u) = user {
+                    q.push_str(&format!("&user_id={u}"));
+                    input["userId"] = json!(u);
+                }
+                let rest = api.get(token, &format!("/api/v1/reports/{name}?{q}")).await;
+                let gql = api
+                    .post(
+                        token,
+                        "/graphql",
+                        json!({
+                            "query": format!(
+                                "query($i: ReportInput!) {{ {field}(input: $i) {{ \
+                                 info {{ clientId currency tz granularity }} rows {{ {selection} }} }} }}"
+                            ),
+                            "variables": { "i": input },
+                        }),
+                    )
+                    .await;
+                assert_eq!(gql.status, 200, "{}", gql.body);
+                let case = format!("{name} {who} client={client:?} user={user:?}");
+                match gql.body["errors"].as_array().and_then(|e| e.first()) {
+                    Some(e) => {
+                        assert_ne!(rest.status, 200, "{case}: REST allowed, GraphQL {e}");
+                        assert_eq!(
+                            e["extensions"]["status"].as_u64(),
+                            Some(u64::from(rest.status)),
+                            "{case}: {e}"
+                        );
+                        assert_eq!(
+                            e["extensions"]["code"], rest.body["error"]["code"],
+                            "{case}"
+                        );
+                    }
+                    None => {
+                        assert_eq!(rest.status, 200, "{case}: {}", rest.body);
+                        let data = &gql.body["data"][field];
+                        assert_eq!(data["info"]["clientId"], rest.body["client_id"], "{case}");
+                        assert_eq!(data["info"]["currency"], rest.body["currency"], "{case}");
+                        let rows: Vec<Value> = data["rows"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(as_rest_row)
+                            .collect();
+                        assert_eq!(&Value::from(rows), &rest.body["rows"], "{case}");
+                        compared += 1;
+                    }
+                }
+            }
+        }
+    }
+    // Allowed cases outnumber refusals; the data compared is not empty.
+    assert!(compared >= 30, "{compared}");
+    let m = report(
+        &api,
+        &tree.admin_token,
+        "client-metrics",
+        &format!("from={from}&to={to}"),
+    )
+    .await;
+    assert_eq!(total(&m, "deposits"), 2);
+
+    // The platform overview and a player's history.
+    let overview = api
+        .post(
+            &tree.super_token,
+            "/graphql",
+            json!({ "query": format!(
+                "{{ platformOverview(from: \"{from}\", to: \"{to}\") {{ rows {{ clientId totals {{ depositsSum ngr }} revenueShare }} }} }}"
+            ) }),
+        )
+        .await
+        .ok();
+    let rest = report(
+        &api,
+        &tree.super_token,
+        "platform-overview",
+        &format!("from={from}&to={to}"),
+    )
+    .await;
+    let gql_rows = overview["data"]["platformOverview"]["rows"]
+        .as_array()
+        .unwrap();
+    assert_eq!(gql_rows.len(), rest["rows"].as_array().unwrap().len());
+    for (g, r) in gql_rows.iter().zip(rest["rows"].as_array().unwrap()) {
+        assert_eq!(g["clientId"], r["client_id"]);
+        assert_eq!(g["totals"]["depositsSum"], r["deposits_sum"]);
+        assert_eq!(g["totals"]["ngr"], r["ngr"]);
+        assert_eq!(g["revenueShare"], r["revenue_share"]);
+    }
+    let refused = api
+        .post(
+            &tree.admin_token,
+            "/graphql",
+            json!({ "query": format!("{{ platformOverview(from: \"{from}\", to: \"{to}\") {{ rows {{ clientId }} }} }}") }),
+        )
+        .await
+        .ok();
+    assert_eq!(refused["errors"][0]["extensions"]["status"], 403);
+
+    let history = |token: &str, user: &str, after: Option<&str>| {
+        let (api, token) = (&api, token.to_owned());
+        let body = json!({
+            "query": "query($u: String!, $a: String) { playerHistory(userId: $u, first: 1, after: $a) { currency items { at kind id provider detail amount net } nextCursor } }",
+            "variables": { "u": user, "a": after },
+        });
+        async move { api.post(&token, "/graphql", body).await.ok() }
+    };
+    let page1 = history(&tree.agent_token, &tree.player_id, None).await;
+    let rest1 = api
+        .get(
+            &tree.agent_token,
+            &format!("/api/v1/reports/players/{}/history?limit=1", tree.player_id),
+        )
+        .await
+        .ok();
+    let p1 = &page1["data"]["playerHistory"];
+    assert_eq!(p1["items"], rest1["items"], "{page1}");
+    assert_eq!(p1["nextCursor"], rest1["next_cursor"]);
+    assert!(p1["nextCursor"].is_string(), "{page1}");
+    let page2 = history(
+        &tree.agent_token,
+        &tree.player_id,
+        p1["nextCursor"].as_str(),
+    )
+    .await;
+    assert_ne!(page2["data"]["playerHistory"]["items"], p1["items"]);
+    let foreign = history(&tree.player_token, &player2, None).await;
+    assert_eq!(
+        foreign["errors"][0]["extensions"]["status"], 403,
+        "{foreign}"
+    );
+}

@@ -1,5 +1,5 @@
 //! `/graphql` (issue 17): the read model of clients, users, wallets, transactions, transfers,
-//! game sessions and settlements. `POST` runs a query (same `Auth` as REST: 401 without a
+//! game sessions, settlements and the reports. `POST` runs a query (same `Auth` as REST: 401 without a
 //! token), `GET` serves an offline page to try queries. Served by this actix-web handler over
 //! the async-graphql core crate (its actix integration would bring actix-web-actors).
 //!
@@ -10,6 +10,7 @@
 //! REST status. Requests the schema refuses (parse, validation, depth, complexity) are 400.
 
 mod loaders;
+mod reports;
 mod types;
 
 use actix_web::http::StatusCode;
@@ -28,7 +29,7 @@ use crate::state::AppState;
 /// The root query: one object per part, merged. A new part (reports, say) is a struct with
 /// `#[Object]` fields added to this tuple.
 #[derive(MergedObject, Default)]
-pub struct Query(types::ReadQuery);
+pub struct Query(types::ReadQuery, reports::ReportQuery);
 
 pub type HubSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
