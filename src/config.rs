@@ -146,10 +146,15 @@ pub struct Settings {
     /// Largest `/graphql` query complexity: one per field, a connection's fields counted once
     /// per requested item (`first`); larger: refused before it runs.
     pub graphql_max_complexity: usize,
-    /// Load tests only: false stops the journal money rollup (`report_money`) that reports
-    /// read, to measure what its upkeep costs the ledger; reports and `nashub check-reports`
-    /// are wrong for what moves while it is off.
+    /// Load tests only: false stops the periodic report feed (journal entries into the
+    /// `report_money` rollup), to measure what it costs; reports still feed what waits before
+    /// they read.
     pub bench_report_rollups: bool,
+    /// How often the report feed adds newly committed journal entries to the report rollups
+    /// (reports also catch it up before they read).
+    pub report_feed_interval_ms: u64,
+    /// Most journal entries the periodic report feed takes in one transaction.
+    pub report_feed_batch: u32,
     /// Fault drills only (SQLite): each ledger WAL sync first sleeps this long, as a slow disk
     /// would. 0 = off.
     pub test_wal_sync_delay_ms: u64,
@@ -315,6 +320,8 @@ impl Default for Settings {
             graphql_max_depth: 12,
             graphql_max_complexity: 20_000,
             bench_report_rollups: true,
+            report_feed_interval_ms: 1000,
+            report_feed_batch: 2000,
             test_wal_sync_delay_ms: 0,
             test_wal_sync_fail_after: 0,
             test_clock: false,

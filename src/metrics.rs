@@ -69,6 +69,8 @@ pub const CATALOGUE_REFRESHES: &str = "games_catalogue_refreshes_total";
 // GraphQL read model (issue 17): batches of its per-id loaders and the keys they carried.
 pub const GRAPHQL_LOADER_BATCHES: &str = "graphql_loader_batches_total";
 pub const GRAPHQL_LOADER_KEYS: &str = "graphql_loader_keys_total";
+/// Journal entries the periodic report feed added to the rollups (`reports/feed.rs`).
+pub const REPORT_FEED_ENTRIES: &str = "report_feed_entries_total";
 /// `loader` label values of the two above (`http::graphql::loaders`).
 pub const GRAPHQL_LOADERS: &[&str] = &["users", "clients", "accounts", "postings"];
 // Player protection and staff second factor (issue 19).
@@ -237,6 +239,11 @@ pub fn register_all() {
     register_availability();
     register_games();
     register_graphql();
+    describe_counter!(
+        REPORT_FEED_ENTRIES,
+        "Journal entries the periodic report feed added to the report rollups"
+    );
+    counter!(REPORT_FEED_ENTRIES).absolute(0);
     register_protection();
     register_payments();
     register_channels();

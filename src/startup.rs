@@ -220,6 +220,11 @@ impl Hub {
         for (kind, url) in state.providers.embedded_sims() {
             tracing::info!(?kind, %url, "embedded provider simulator");
         }
+        actix_web::rt::spawn(crate::reports::feed::run(
+            state.store.clone(),
+            Duration::from_millis(settings.report_feed_interval_ms.max(1)),
+            i64::from(settings.report_feed_batch),
+        ));
         actix_web::rt::spawn(crate::transfers::reconciler::run(
             state.providers.clone(),
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10)),

@@ -4,6 +4,7 @@
 //!
 //! Money is i64 minor units here; rendering formats it in the client's currency.
 
+pub mod feed;
 pub mod period;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -126,6 +127,7 @@ pub async fn client_metrics(
 ) -> Result<Vec<MetricsRow>, StoreError> {
     let (from, to) = hours(period);
     let cid = &scope.client.id;
+    store.feed_reports().await?;
     let users = store.report_users(cid, &scope.users).await?;
     let players: HashSet<&str> = users
         .iter()
@@ -234,6 +236,7 @@ pub async fn client_revenue(
 ) -> Result<Vec<RevenueRow>, StoreError> {
     let (from, to) = hours(period);
     let cid = &scope.client.id;
+    store.feed_reports().await?;
     let money = store
         .report_money(cid, from, to, &ReportUsers::Client)
         .await?;
@@ -334,6 +337,7 @@ pub async fn agents(
 ) -> Result<Vec<AgentRow>, StoreError> {
     let (from, to) = hours(period);
     let cid = &scope.client.id;
+    store.feed_reports().await?;
     let mut users = store.report_users(cid, &scope.users).await?;
     users.sort_by(|a, b| a.path.cmp(&b.path));
     let money = store.report_money(cid, from, to, &scope.users).await?;

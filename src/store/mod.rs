@@ -151,6 +151,7 @@ mod commission;
 pub use commission::*;
 mod protection;
 mod reads;
+pub mod report_feed;
 pub mod reports;
 pub use protection::*;
 mod payments;

@@ -1,11 +1,12 @@
-//! Report rollups in the store (issue 17): hourly rows kept with the money (`report_money`,
-//! `store/ledger/write.rs`) and the rounds (`report_rounds`, `apply_round`), read by
+//! Report rollups in the store (issue 17): hourly rows fed from the journal after the money
+//! commits (`report_money`, `report_feed.rs`) and kept with the rounds (`report_rounds`,
+//! `apply_round`), read by
 //! the reports service (`src/reports/`); `nashub check-reports` recomputes them. SQL in `sql_reports.rs`.
 
 use super::{Backend, Store, StoreResult};
 use crate::domain::Role;
 
-pub use super::ledger::write::{HOUR_MS, hour_of};
+pub use super::report_feed::{HOUR_MS, hour_of};
 
 /// Whose rows a report reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,12 +69,36 @@ pub struct HistoryRow {
     pub net: i64,
 }
 
-/// Whether the ledger keeps `report_money` (on unless a load test measures its cost).
+/// Whether the periodic report feed runs (on unless a load test measures its cost).
 pub fn set_money_rollup(on: bool) {
-    super::ledger::write::MONEY_ROLLUP.store(on, std::sync::atomic::Ordering::Relaxed);
+    super::report_feed::FEED_JOB.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the periodic report feed runs.
+pub fn feed_job_on() -> bool {
+    super::report_feed::FEED_JOB.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Store {
+    /// Feeds every journal entry waiting for the rollups into them (`report_feed.rs`); how
+    /// many. Reports call it first, so they show every entry committed before the request.
+    pub async fn feed_reports(&self) -> StoreResult<usize> {
+        self.feed_reports_by(super::report_feed::FEED_BATCH).await
+    }
+
+    /// [`Store::feed_reports`] in transactions of at most `batch` entries.
+    pub async fn feed_reports_by(&self, batch: i64) -> StoreResult<usize> {
+        let batch = batch.max(1);
+        let mut total = 0;
+        loop {
+            let n = dispatch!(self, b => b.feed_reports_once(batch).await)?;
+            total += n;
+            if (n as i64) < batch {
+                return Ok(total);
+            }
+        }
+    }
+
     /// `report_money` rows of `client_id` with `from_hour <= hour < to_hour`.
     pub async fn report_money(
         &self,

@@ -333,7 +333,7 @@ impl Backend {
             .fetch_optional(&mut *tx)
             .await?;
         // The round's rollup row (issue 17): its own hour, whenever a later version comes.
-        let mut rollup = (super::ledger::write::hour_of(now), 1_i64, r.stake, r.net);
+        let mut rollup = (super::report_feed::hour_of(now), 1_i64, r.stake, r.net);
         let previous_net = match &existing {
             Some(row) => {
                 let version: i64 = row.try_get("version")?;
@@ -345,7 +345,7 @@ impl Backend {
                 let stake: i64 = row.try_get("stake")?;
                 let created: i64 = row.try_get("created_at")?;
                 rollup = (
-                    super::ledger::write::hour_of(created),
+                    super::report_feed::hour_of(created),
                     0,
                     r.stake - stake,
                     r.net - net,

@@ -4,17 +4,28 @@ use std::collections::BTreeMap;
 
 use super::reports::{HistoryRow, MoneyRollup, ReportUser, ReportUsers, RoundRollup};
 
-/// The money rollup recomputed from the journal: the definition of `write::money_rollup_of`
-/// (and of migration 0050's backfill) in SQL. Sums as text: both backends decode them alike.
-const MONEY_FROM_JOURNAL: &str = "SELECT client_id, hour, kind, user_id, COUNT(*) AS n, \
-     CAST(SUM(amount) AS CHAR) AS amount FROM ( \
-       SELECT j.client_id AS client_id, j.created_at - j.created_at % 3600000 AS hour, j.kind AS kind, \
-         CASE WHEN j.subject_account_id LIKE 'w:%' THEN SUBSTR(j.subject_account_id, 3) ELSE '' END AS user_id, \
-         COALESCE(SUM(CASE WHEN p.account_id = j.subject_account_id THEN p.amount END), \
-                  SUM(CASE WHEN p.account_id LIKE '%:held_at_provider:%' THEN p.amount END), 0) AS amount \
-       FROM journal j JOIN postings p ON p.journal_id = j.id \
-       GROUP BY j.id, j.client_id, j.created_at, j.kind, j.subject_account_id \
-     ) e GROUP BY client_id, hour, kind, user_id";
+/// The money rollup recomputed from the journal: the definition of
+/// `report_feed::money_rollup_of` (and of migration 0050's backfill) in SQL, over the entries
+/// the feed has taken (`rolled_up = 1`) or over all (`GAME_RESULTS`). Sums as text: both
+/// backends decode them alike.
+macro_rules! money_from_journal {
+    ($filter:literal) => {
+        concat!(
+            "SELECT client_id, hour, kind, user_id, COUNT(*) AS n, \
+             CAST(SUM(amount) AS CHAR) AS amount FROM ( \
+               SELECT j.client_id AS client_id, j.created_at - j.created_at % 3600000 AS hour, j.kind AS kind, \
+                 CASE WHEN j.subject_account_id LIKE 'w:%' THEN SUBSTR(j.subject_account_id, 3) ELSE '' END AS user_id, \
+                 COALESCE(SUM(CASE WHEN p.account_id = j.subject_account_id THEN p.amount END), \
+                          SUM(CASE WHEN p.account_id LIKE '%:held_at_provider:%' THEN p.amount END), 0) AS amount \
+               FROM journal j JOIN postings p ON p.journal_id = j.id ",
+            $filter,
+            " GROUP BY j.id, j.client_id, j.created_at, j.kind, j.subject_account_id \
+             ) e GROUP BY client_id, hour, kind, user_id"
+        )
+    };
+}
+const MONEY_FROM_JOURNAL: &str = money_from_journal!("WHERE j.rolled_up = 1");
+const GAME_RESULTS_FROM_JOURNAL: &str = money_from_journal!("WHERE j.kind = 'game_result'");
 
 const ROUNDS_FROM_GAME_ROUNDS: &str = "SELECT client_id, created_at - created_at % 3600000 AS hour, \
      provider, user_id, COUNT(*) AS rounds, CAST(SUM(stake) AS CHAR) AS stake, CAST(SUM(net) AS CHAR) AS net \
@@ -68,7 +79,108 @@ fn users_clause(users: &ReportUsers) -> (&'static str, &'static str, Vec<String>
     }
 }
 
+/// `?, ?, ...` for `n` values.
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 impl Backend {
+    /// One report-feed transaction (`report_feed.rs`): up to `max` journal entries not yet in
+    /// `report_money` are added to it and marked; how many. On MySQL the transaction reads
+    /// committed (no gap locks on the journal's index: the money path's inserts never wait for
+    /// it) and skips entries another node's feed holds.
+    pub async fn feed_reports_once(&self, max: i64) -> StoreResult<usize> {
+        use super::report_feed::{FedEntry, money_rows};
+        let mysql = NAME == "mysql";
+        let mut conn = self.write.acquire().await?;
+        if mysql {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .execute(&mut *conn)
+                .await?;
+        }
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, BEGIN_WRITE).await?;
+        let lock = if mysql { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, client_id, kind, subject_account_id, created_at FROM journal \
+             WHERE rolled_up = 0 LIMIT ?{lock}"
+        )))
+        .bind(max)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut entries: Vec<FedEntry> = rows
+            .iter()
+            .map(|r| {
+                Ok(FedEntry {
+                    id: r.try_get("id")?,
+                    client_id: r.try_get("client_id")?,
+                    kind: r.try_get("kind")?,
+                    subject_account_id: r.try_get("subject_account_id")?,
+                    created_at: r.try_get("created_at")?,
+                    postings: Vec::new(),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        let index: std::collections::HashMap<String, usize> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id.clone(), i))
+            .collect();
+        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT journal_id, account_id, amount FROM postings WHERE journal_id IN ({})",
+            marks(ids.len())
+        )));
+        for id in &ids {
+            q = q.bind(id);
+        }
+        for r in q.fetch_all(&mut *tx).await? {
+            let journal_id: String = r.try_get("journal_id")?;
+            if let Some(&i) = index.get(&journal_id) {
+                entries[i]
+                    .postings
+                    .push((r.try_get("account_id")?, r.try_get("amount")?));
+            }
+        }
+        let sums: Vec<_> = money_rows(&entries).into_iter().collect();
+        let table = super::ledger::write::Table::ReportMoney;
+        for chunk in sums.chunks(500) {
+            let row = format!("({})", marks(table.width()));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO report_money ({}) VALUES {}{}",
+                table.columns(),
+                vec![row.as_str(); chunk.len()].join(", "),
+                table.on_conflict(mysql)
+            )));
+            for ((client, hour, kind, user), (n, amount)) in chunk {
+                q = q
+                    .bind(client)
+                    .bind(*hour)
+                    .bind(kind)
+                    .bind(user)
+                    .bind(*n)
+                    .bind(*amount);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE journal SET rolled_up = 1 WHERE rolled_up = 0 AND id IN ({})",
+            marks(ids.len())
+        )));
+        for id in &ids {
+            q = q.bind(id);
+        }
+        let marked = q.execute(&mut *tx).await?.rows_affected();
+        // Every entry read was unmarked and held by this transaction.
+        if marked != ids.len() as u64 {
+            return Err(StoreError::Conflict);
+        }
+        tx.commit().await?;
+        Ok(ids.len())
+    }
+
     pub async fn report_money(
         &self,
         client_id: &str,
@@ -298,9 +410,12 @@ impl Backend {
     }
 
     pub async fn report_rollup_violation(&self) -> StoreResult<Option<String>> {
+        // One snapshot: the rollups and the journal as of the same moment (a running hub's
+        // feed may take more entries meanwhile).
+        let mut tx = self.read.begin().await?;
         let mut stored = BTreeMap::new();
         for r in sqlx::query("SELECT client_id, hour, kind, user_id, n, amount FROM report_money")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *tx)
             .await?
         {
             stored.insert(
@@ -314,10 +429,7 @@ impl Backend {
             );
         }
         let mut recomputed = BTreeMap::new();
-        for r in sqlx::query(MONEY_FROM_JOURNAL)
-            .fetch_all(&self.read)
-            .await?
-        {
+        for r in sqlx::query(MONEY_FROM_JOURNAL).fetch_all(&mut *tx).await? {
             recomputed.insert(
                 (
                     r.try_get("client_id")?,
@@ -331,18 +443,20 @@ impl Backend {
         if let Some(d) = first_difference("report_money", "kind", &stored, &recomputed) {
             return Ok(Some(d));
         }
-        // Per client: the rounds' net results are the game-result money of the journal.
+        // Per client: the rounds' net results are the game-result money of the journal (all
+        // of it: `report_rounds` is kept with the rounds, not fed).
         let mut results: BTreeMap<String, i64> = BTreeMap::new();
-        for ((client, _, kind, _), v) in &recomputed {
-            if kind == "game_result" {
-                *results.entry(client.clone()).or_default() += v[1];
-            }
+        for r in sqlx::query(GAME_RESULTS_FROM_JOURNAL)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            *results.entry(r.try_get("client_id")?).or_default() += text_i64(&r, "amount")?;
         }
         let mut stored = BTreeMap::new();
         for r in sqlx::query(
             "SELECT client_id, hour, provider, user_id, rounds, stake, net FROM report_rounds",
         )
-        .fetch_all(&self.read)
+        .fetch_all(&mut *tx)
         .await?
         {
             stored.insert(
@@ -362,7 +476,7 @@ impl Backend {
         let mut recomputed = BTreeMap::new();
         let mut nets: BTreeMap<String, i64> = BTreeMap::new();
         for r in sqlx::query(ROUNDS_FROM_GAME_ROUNDS)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *tx)
             .await?
         {
             let key: RollupKey = (

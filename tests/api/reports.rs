@@ -9,7 +9,7 @@ use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Api, Backend, TestHub, Tree};
+use crate::helpers::{Api, Backend, HubProcess, Infra, TestHub, Tree, metric_value};
 use crate::providers::{cents, place_bet, start_sims};
 use crate::settlements::{now_text, play, settle, start};
 use crate::users_admin::create;
@@ -531,6 +531,7 @@ backend_tests!(
     reports_csv_is_the_json_table,
     reports_equal_a_reference_for_random_movements,
     reports_on_graphql_equal_rest,
+    the_report_feed_counts_each_entry_once,
 );
 
 /// The GraphQL field and selection of each REST report.
@@ -793,4 +794,70 @@ async fn reports_on_graphql_equal_rest(backend: Backend) {
         foreign["errors"][0]["extensions"]["status"], 403,
         "{foreign}"
     );
+}
+
+/// The money path leaves the rollups to the report feed: committed entries wait with
+/// `rolled_up = 0` while no feed runs, a report takes them in first (and shows them), and two
+/// nodes feeding one backlog at once in small transactions count every entry exactly once.
+async fn the_report_feed_counts_each_entry_once(backend: Backend) {
+    let infra = Infra::new(backend).await;
+    let quiet = HubProcess::start_with_env(&infra, &[("NASHUB_BENCH_REPORT_ROLLUPS", "false")]);
+    let api = quiet.api();
+    let tree = Tree::create(&api).await;
+    let deposits = |n: usize| {
+        let (api, token, player) = (
+            api.clone(),
+            tree.admin_token.clone(),
+            tree.player_id.clone(),
+        );
+        async move {
+            futures_util::future::join_all((0..n).map(|_| api.deposit(&token, &player, "1.00")))
+                .await;
+        }
+    };
+    let waiting = || infra.query_one::<i64>("SELECT COUNT(*) FROM journal WHERE rolled_up = 0");
+    let fed_sql = format!(
+        "SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) FROM report_money WHERE kind = 'deposit' AND user_id = '{}'",
+        tree.player_id
+    );
+    let fed = || infra.query_one::<i64>(&fed_sql);
+    deposits(40).await;
+    assert!(waiting().await >= 40);
+    assert_eq!(fed().await, 0, "the money path wrote a rollup");
+    let m = report(&api, &tree.admin_token, "client-metrics", &period()).await;
+    assert_eq!(total(&m, "deposits"), 40);
+    assert_eq!(total(&m, "deposits_sum"), 4000);
+    assert_eq!(waiting().await, 0);
+    assert_eq!(fed().await, 40);
+
+    // Two feeding nodes while 300 deposits commit through the third.
+    let feeders = [
+        ("NASHUB_REPORT_FEED_INTERVAL_MS", "2"),
+        ("NASHUB_REPORT_FEED_BATCH", "7"),
+    ];
+    let a = HubProcess::start_with_env(&infra, &feeders);
+    let b = HubProcess::start_with_env(&infra, &feeders);
+    deposits(300).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while waiting().await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the feed did not drain"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(fed().await, 340);
+    // Both nodes took part.
+    for node in [&a, &b] {
+        let metrics = reqwest::get(format!("{}/metrics", node.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let n = metric_value(&metrics, "report_feed_entries_total").unwrap_or(0.0);
+        assert!(n > 0.0, "a node fed nothing:\n{n}");
+    }
+    let (code, out) = infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
 }

@@ -10,7 +10,7 @@
 //! ([`LedgerStatements`]): sqlx batches rows into multi-row statements of fixed sizes, the
 //! SQLite writer runs cached single-row prepared statements.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use super::batch_plan::{self, AccountChange, LockedAccount, UsedKey, Verdict};
 use crate::store::identity::NewAudit;
@@ -36,7 +36,8 @@ pub(crate) enum Table {
     Journal,
     Postings,
     AuditLog,
-    /// Issue 17's money rollup: an upsert adding to the hour's counters.
+    /// Issue 17's money rollup: an upsert adding to the hour's counters (written by the report
+    /// feed, `store/report_feed.rs`, not by the money transaction).
     ReportMoney,
 }
 
@@ -52,7 +53,7 @@ impl Table {
 
     pub(crate) const fn columns(self) -> &'static str {
         match self {
-            Table::Journal => journal_columns!(),
+            Table::Journal => concat!(journal_columns!(), ", rolled_up"),
             Table::Postings => posting_columns!(),
             Table::AuditLog => audit_columns!(),
             Table::ReportMoney => "client_id, hour, kind, user_id, n, amount",
@@ -62,7 +63,7 @@ impl Table {
     /// Values per row.
     pub(crate) const fn width(self) -> usize {
         match self {
-            Table::Journal => 9,
+            Table::Journal => 10,
             Table::Postings => 7,
             Table::AuditLog => 12,
             Table::ReportMoney => 6,
@@ -75,7 +76,7 @@ impl Table {
             Table::Journal => concat!(
                 "INSERT INTO journal (",
                 journal_columns!(),
-                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ", rolled_up) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
             Table::Postings => concat!(
                 "INSERT INTO postings (",
@@ -152,6 +153,8 @@ impl<'a> Rows<'a> {
             Text(&e.subject_account_id),
             OptText(e.memo.as_deref()),
             Int(e.created_at),
+            // Not yet in the report rollups: `store/report_feed.rs` folds it in later.
+            Int(0),
         ]);
     }
 
@@ -186,37 +189,6 @@ impl<'a> Rows<'a> {
             Text(&linked.hash),
         ]);
     }
-}
-
-/// Off only in load tests measuring the rollup's cost (`bench_report_rollups`).
-pub(crate) static MONEY_ROLLUP: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(true);
-
-/// One hour in epoch ms: report rollups are kept per UTC hour.
-pub const HOUR_MS: i64 = 3_600_000;
-
-/// The money rollup's key and amount of one journal entry (the definition `nashub
-/// check-reports` recomputes in SQL): the user owning the subject account if it is a wallet
-/// (else ''), and the subject account's leg, or the `held_at_provider` leg when the subject
-/// has none (a game result names the player's wallet: the player's net win).
-pub fn money_rollup_of(e: &NewEntry) -> (&str, i64) {
-    let user = e.subject_account_id.strip_prefix("w:").unwrap_or("");
-    let on = |f: &dyn Fn(&str) -> bool| -> Option<i64> {
-        e.postings
-            .iter()
-            .filter(|p| f(&p.account_id))
-            .map(|p| p.amount)
-            .reduce(|a, b| a + b)
-    };
-    let amount = on(&|a| a == e.subject_account_id)
-        .or_else(|| on(&|a| a.contains(":held_at_provider:")))
-        .unwrap_or(0);
-    (user, amount)
-}
-
-/// The hour bucket (its start, epoch ms) of a time.
-pub const fn hour_of(ms: i64) -> i64 {
-    ms - ms.rem_euclid(HOUR_MS)
 }
 
 /// What a batch reads before it decides: the accounts to lock, in ascending id order (no
@@ -261,9 +233,6 @@ pub(crate) struct LedgerRows<'a> {
     pub postings: Rows<'a>,
     pub accounts: &'a [AccountChange],
     pub audits: Vec<&'a NewAudit>,
-    /// One upsert per distinct (client, hour, kind, user) of the committed entries, in key
-    /// order (two batches meet the same rows in the same order).
-    pub rollups: Rows<'a>,
 }
 
 impl<'a> LedgerRows<'a> {
@@ -273,10 +242,7 @@ impl<'a> LedgerRows<'a> {
             postings: Rows::new(Table::Postings),
             accounts: &plan.changes,
             audits: Vec::new(),
-            rollups: Rows::new(Table::ReportMoney),
         };
-        let mut sums: BTreeMap<(&str, i64, &str, &str), (i64, i64)> = BTreeMap::new();
-        let rollup = MONEY_ROLLUP.load(std::sync::atomic::Ordering::Relaxed);
         for (e, verdict) in entries.iter().zip(&plan.verdicts) {
             if let Verdict::Commit(posted) = verdict {
                 rows.journal.push_journal(e);
@@ -284,31 +250,7 @@ impl<'a> LedgerRows<'a> {
                     rows.postings.push_posting(e, line);
                 }
                 rows.audits.extend(e.audit.as_ref());
-                if !rollup {
-                    continue;
-                }
-                let (user, amount) = money_rollup_of(e);
-                let key = (
-                    e.client_id.as_str(),
-                    hour_of(e.created_at),
-                    e.kind.as_str(),
-                    user,
-                );
-                let sum = sums.entry(key).or_default();
-                sum.0 += 1;
-                sum.1 += amount;
             }
-        }
-        for ((client, hour, kind, user), (n, amount)) in sums {
-            use Value::{Int, Text};
-            rows.rollups.push(&[
-                Text(client),
-                Int(hour),
-                Text(kind),
-                Text(user),
-                Int(n),
-                Int(amount),
-            ]);
         }
         rows
     }
@@ -377,9 +319,6 @@ pub(crate) async fn write<S: LedgerStatements>(
         if !rows.journal.is_empty() {
             s.insert(&rows.journal).await?;
             s.insert(&rows.postings).await?;
-            if !rows.rollups.is_empty() {
-                s.insert(&rows.rollups).await?;
-            }
         }
         if !rows.accounts.is_empty() {
             s.update_accounts(rows.accounts).await?;
@@ -460,77 +399,6 @@ mod tests {
                 .collect(),
             audit: None,
         }
-    }
-
-    #[test]
-    fn rollups_aggregate_per_hour_bucket_with_the_boundary_exact() {
-        // 2026-03-01T23:59:59.999Z and 2026-03-02T00:00:00.000Z: different hours (and days).
-        let midnight = 1_772_409_600_000;
-        let mut late = entry("1", "c", "k1", &[("w:u", 5), ("h:c:cash", -5)]);
-        late.created_at = midnight - 1;
-        let mut also_late = entry("2", "c", "k2", &[("w:u", 7), ("h:c:cash", -7)]);
-        also_late.created_at = midnight - 3_599_999;
-        let mut next = entry("3", "c", "k3", &[("w:u", 11), ("h:c:cash", -11)]);
-        next.created_at = midnight;
-        let mut round = entry(
-            "4",
-            "c",
-            "k4",
-            &[
-                ("h:c:held_at_provider:jdb", -3),
-                ("h:c:game_results:jdb", 3),
-            ],
-        );
-        round.kind = crate::ledger::JournalKind::GameResult;
-        round.subject_account_id = "w:u".into();
-        round.created_at = midnight;
-        for e in [&mut late, &mut also_late, &mut next] {
-            e.subject_account_id = "w:u".into();
-        }
-        let accounts = [
-            ("w:u", false),
-            ("h:c:cash", true),
-            ("h:c:held_at_provider:jdb", true),
-            ("h:c:game_results:jdb", true),
-        ]
-        .into_iter()
-        .map(|(id, neg)| {
-            (
-                id.to_owned(),
-                LockedAccount {
-                    client_id: "c".into(),
-                    balance: 0,
-                    version: 0,
-                    allow_negative: neg,
-                    closed: false,
-                },
-            )
-        })
-        .collect();
-        let entries = [&late, &also_late, &next, &round];
-        let plan = batch_plan::plan(&entries, accounts, &HashMap::new());
-        let rows = LedgerRows::of(&entries, &plan);
-        let got: Vec<&[Value<'_>]> = rows.rollups.rows().collect();
-        let row = |hour: i64, kind: &'static str, n: i64, amount: i64| {
-            vec![
-                Value::Text("c"),
-                Value::Int(hour),
-                Value::Text(kind),
-                Value::Text("u"),
-                Value::Int(n),
-                Value::Int(amount),
-            ]
-        };
-        assert_eq!(
-            got,
-            vec![
-                &row(midnight - HOUR_MS, "deposit", 2, 12)[..],
-                &row(midnight, "deposit", 1, 11)[..],
-                &row(midnight, "game_result", 1, -3)[..],
-            ]
-        );
-        assert_eq!(hour_of(midnight - 1), midnight - HOUR_MS);
-        assert_eq!(hour_of(midnight), midnight);
     }
 
     #[test]

@@ -1,0 +1,26 @@
+//! The periodic report feed (`store/report_feed.rs` holds the why): every interval, the
+//! journal entries committed since are added to the rollups in bulk, so reports find little to
+//! catch up when they are asked.
+
+use std::time::Duration;
+
+use crate::store::Store;
+use crate::store::reports::feed_job_on;
+
+pub async fn run(store: Store, every: Duration, batch: i64) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !feed_job_on() {
+            continue;
+        }
+        match store.feed_reports_by(batch).await {
+            Ok(n) if n > 0 => {
+                metrics::counter!(crate::metrics::REPORT_FEED_ENTRIES).increment(n as u64);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "report feed failed; retried next tick"),
+        }
+    }
+}
