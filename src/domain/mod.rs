@@ -1,6 +1,7 @@
 //! Domain types that validate on construction, so the inside never re-checks.
 
 pub mod audit;
+pub mod calendar;
 pub mod channel;
 pub mod clock;
 pub mod money;

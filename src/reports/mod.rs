@@ -125,9 +125,12 @@ pub async fn client_metrics(
     scope: &Scope,
     period: &Period,
 ) -> Result<Vec<MetricsRow>, StoreError> {
+    store.feed_reports().await?;
+    if scope.users == ReportUsers::Client {
+        return client_wide_metrics(store, &scope.client.id, period).await;
+    }
     let (from, to) = hours(period);
     let cid = &scope.client.id;
-    store.feed_reports().await?;
     let users = store.report_users(cid, &scope.users).await?;
     let players: HashSet<&str> = users
         .iter()
@@ -204,6 +207,117 @@ pub async fn client_metrics(
     Ok(rows)
 }
 
+/// Client metrics of a whole client from its client-level rollups: money and rounds per hour,
+/// registrations from the users index, first deposits and distinct users from the feed's
+/// counts. A bucket of the client's zone series (day, week or month in its `timezone`, whole
+/// since the series began) reads one count; an hour reads the hourly count; any other bucket
+/// (another zone, a partial bucket, before the series) counts the distinct users of its hourly
+/// marks.
+async fn client_wide_metrics(
+    store: &Store,
+    cid: &str,
+    period: &Period,
+) -> Result<Vec<MetricsRow>, StoreError> {
+    use crate::domain::calendar::{bucket_start, next_edge};
+    use crate::store::report_feed::series;
+    let (from, to) = hours(period);
+    let mut rows: Vec<MetricsRow> = period
+        .buckets
+        .iter()
+        .map(|&(start, end)| MetricsRow {
+            start,
+            end,
+            ..MetricsRow::default()
+        })
+        .collect();
+    let (before, per_hour) = store.player_registrations(cid, from, to).await?;
+    for (hour, n) in per_hour {
+        if let Some(i) = period.bucket_of(hour) {
+            rows[i].new_players += n;
+        }
+    }
+    let mut registered = before;
+    for row in rows.iter_mut() {
+        registered += row.new_players;
+        row.registered = registered;
+    }
+    for m in store.report_money_client(cid, from, to).await? {
+        let Some(i) = period.bucket_of(m.hour) else {
+            continue;
+        };
+        let row = &mut rows[i];
+        match m.kind.as_str() {
+            "deposit" => {
+                row.deposits += m.n;
+                row.deposits_sum += m.amount;
+            }
+            "withdrawal" => {
+                row.withdrawals += m.n;
+                row.withdrawals_sum -= m.amount;
+            }
+            "adjustment" => row.adjustments += m.amount,
+            _ => {}
+        }
+    }
+    for r in store.report_rounds_client(cid, from, to).await? {
+        let Some(i) = period.bucket_of(r.hour) else {
+            continue;
+        };
+        let row = &mut rows[i];
+        row.rounds += r.rounds;
+        row.turnover += r.stake;
+        row.wins += r.stake + r.net;
+        row.ggr -= r.net;
+    }
+    let g = period.granularity;
+    let tz = period.tz;
+    let zone = store.report_zone_series(cid).await?;
+    let since = match &zone {
+        Some((name, since)) if g != Granularity::Hour && name.as_str() == tz.name() => Some(*since),
+        _ => None,
+    };
+    let (active, depositing) = (series("active", g, tz), series("depositing", g, tz));
+    let mut wanted = vec!["first_deposit".to_owned()];
+    if g == Granularity::Hour || since.is_some() {
+        wanted.extend([active.clone(), depositing.clone()]);
+    }
+    let mut counts: HashMap<(String, i64), i64> = HashMap::new();
+    for (s, bucket, n) in store.report_counts(cid, &wanted, from, to).await? {
+        if s == "first_deposit" {
+            if let Some(i) = period.bucket_of(bucket) {
+                rows[i].first_time_depositors += n;
+            }
+        } else {
+            counts.insert((s, bucket), n);
+        }
+    }
+    for row in rows.iter_mut() {
+        let whole = match since {
+            _ if g == Granularity::Hour => true,
+            Some(since) => {
+                row.start >= since
+                    && bucket_start(row.start, tz, g) == row.start
+                    && next_edge(row.start, tz, g) == row.end
+            }
+            None => false,
+        };
+        if whole {
+            let count = |s: &str| counts.get(&(s.to_owned(), row.start)).copied();
+            row.active_players = count(&active).unwrap_or(0);
+            row.depositing_players = count(&depositing).unwrap_or(0);
+        } else {
+            row.active_players = store
+                .report_distinct(cid, "active:h", row.start, row.end)
+                .await?;
+            row.depositing_players = store
+                .report_distinct(cid, "depositing:h", row.start, row.end)
+                .await?;
+        }
+        row.ngr = row.ggr - row.adjustments;
+    }
+    Ok(rows)
+}
+
 /// One bucket of the revenue report (journal money by the hour it was posted: the figures
 /// settlements count).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -237,9 +351,7 @@ pub async fn client_revenue(
     let (from, to) = hours(period);
     let cid = &scope.client.id;
     store.feed_reports().await?;
-    let money = store
-        .report_money(cid, from, to, &ReportUsers::Client)
-        .await?;
+    let money = store.report_money_client(cid, from, to).await?;
     let settlements: Vec<_> = store
         .settlements(cid, Some(to), 10_000)
         .await?

@@ -3,44 +3,14 @@
 //! whose offset is whole hours works; a half- or quarter-hour zone (Asia/Kolkata, ...) is
 //! refused at day, week and month granularity rather than approximated.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 
-use crate::store::reports::HOUR_MS;
+pub use crate::domain::calendar::Granularity;
+use crate::domain::calendar::{HOUR_MS, local_midnight, next_edge};
 
 /// The longest period a report covers (and so at most 9,504 hourly buckets).
 pub const MAX_DAYS: i64 = 396;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Granularity {
-    Hour,
-    Day,
-    Week,
-    Month,
-}
-
-impl Granularity {
-    pub fn parse(text: Option<&str>) -> Result<Self, String> {
-        match text.unwrap_or("day") {
-            "hour" => Ok(Self::Hour),
-            "day" => Ok(Self::Day),
-            "week" => Ok(Self::Week),
-            "month" => Ok(Self::Month),
-            other => Err(format!(
-                "granularity {other:?}: expected hour, day, week or month"
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Hour => "hour",
-            Self::Day => "day",
-            Self::Week => "week",
-            Self::Month => "month",
-        }
-    }
-}
 
 /// A parsed period with its buckets (epoch ms, `[start, end)`, in order, covering it).
 #[derive(Debug, Clone)]
@@ -123,49 +93,6 @@ fn instant(text: &str, tz: Tz) -> Option<i64> {
     }
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
     local_midnight(date, tz)
-}
-
-/// Midnight of `date` in `tz` (if the zone skips midnight, the first instant of the day).
-fn local_midnight(date: NaiveDate, tz: Tz) -> Option<i64> {
-    let midnight: NaiveDateTime = date.and_hms_opt(0, 0, 0)?;
-    (0..4)
-        .find_map(|h| {
-            tz.from_local_datetime(&(midnight + Duration::hours(h)))
-                .earliest()
-        })
-        .map(|t| t.timestamp_millis())
-}
-
-/// The first bucket edge after `t`.
-fn next_edge(t: i64, tz: Tz, g: Granularity) -> i64 {
-    if g == Granularity::Hour {
-        return (t - t.rem_euclid(HOUR_MS)) + HOUR_MS;
-    }
-    let local = Utc
-        .timestamp_millis_opt(t)
-        .single()
-        .expect("in range")
-        .with_timezone(&tz)
-        .date_naive();
-    let next = match g {
-        Granularity::Hour => unreachable!(),
-        Granularity::Day => local.succ_opt(),
-        Granularity::Week => {
-            let days = 7 - local.weekday().num_days_from_monday();
-            local.checked_add_signed(Duration::days(i64::from(days)))
-        }
-        Granularity::Month => {
-            let (y, m) = if local.month() == 12 {
-                (local.year() + 1, 1)
-            } else {
-                (local.year(), local.month() + 1)
-            };
-            NaiveDate::from_ymd_opt(y, m, 1)
-        }
-    };
-    next.and_then(|d| local_midnight(d, tz))
-        .filter(|&e| e > t)
-        .unwrap_or(t + HOUR_MS)
 }
 
 #[cfg(test)]

@@ -21,6 +21,10 @@ const BEGIN_WRITE: &str = "BEGIN";
 const ROUNDS_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds (client_id, hour, provider, user_id, rounds, stake, net) \
      VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
      rounds = rounds + VALUES(rounds), stake = stake + VALUES(stake), net = net + VALUES(net)";
+/// The same change to the client's row (client-wide reports).
+const ROUNDS_CLIENT_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds_client (client_id, hour, provider, rounds, stake, net) \
+     VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
+     rounds = rounds + VALUES(rounds), stake = stake + VALUES(stake), net = net + VALUES(net)";
 
 include!("sql.rs");
 include!("sql_providers.rs");
@@ -61,6 +65,7 @@ impl Backend {
             read: pool,
             ledger_writer: None,
             ledger_conn: Default::default(),
+            marks_seen: Default::default(),
         })
     }
 }

@@ -7,7 +7,11 @@
 //! hundreds of entries. Reports catch the feed up before they read (`Store::feed_reports`), so
 //! they still show every committed entry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono_tz::Tz;
+
+use crate::domain::calendar::{Granularity, bucket_start};
 
 /// Off only in load tests measuring the feed's cost (`bench_report_rollups`): the periodic job
 /// stops; reports still catch up when asked.
@@ -17,13 +21,7 @@ pub(crate) static FEED_JOB: std::sync::atomic::AtomicBool =
 /// Entries per feed transaction.
 pub const FEED_BATCH: i64 = 2000;
 
-/// One hour in epoch ms: report rollups are kept per UTC hour.
-pub const HOUR_MS: i64 = 3_600_000;
-
-/// The hour bucket (its start, epoch ms) of a time.
-pub const fn hour_of(ms: i64) -> i64 {
-    ms - ms.rem_euclid(HOUR_MS)
-}
+pub use crate::domain::calendar::{HOUR_MS, hour_of};
 
 /// A journal entry as the feed reads it.
 #[derive(Debug, Clone)]
@@ -76,6 +74,112 @@ pub(crate) fn money_rows(entries: &[FedEntry]) -> BTreeMap<MoneyKey, (i64, i64)>
         sum.1 += amount;
     }
     sums
+}
+
+/// A round first applied since the last feed (its player was active in its hour).
+#[derive(Debug, Clone)]
+pub(crate) struct FedRound {
+    pub client_id: String,
+    pub provider: String,
+    pub round_id: String,
+    pub user_id: String,
+    pub created_at: i64,
+}
+
+/// (client, series, bucket, user): a user counted once in a series' bucket (`report_marks`).
+pub(crate) type Mark = (String, String, i64, String);
+
+/// The series of distinct `what` (`active`, `depositing`) users by `g`: UTC hours (whole for
+/// every whole-hour zone), or days, weeks and months in `zone`.
+pub fn series(what: &str, g: Granularity, zone: Tz) -> String {
+    match g {
+        Granularity::Hour => format!("{what}:h"),
+        Granularity::Day => format!("{what}:d:{}", zone.name()),
+        Granularity::Week => format!("{what}:w:{}", zone.name()),
+        Granularity::Month => format!("{what}:m:{}", zone.name()),
+    }
+}
+
+/// The zone of a client's report series: its settings' `timezone` (UTC when unset or not a
+/// zone name: the settings API refuses those, this only reads).
+pub fn zone_of(settings: Option<&str>) -> Tz {
+    settings
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|v| v["timezone"].as_str().and_then(|z| z.parse().ok()))
+        .unwrap_or(Tz::UTC)
+}
+
+/// Everything a feed transaction adds besides `report_money`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct FeedPlan {
+    /// (client, hour, kind) -> (count, amount): `report_money_client`.
+    pub money_client: BTreeMap<(String, i64, String), (i64, i64)>,
+    /// Marks the entries and rounds may add (those already stored add nothing).
+    pub marks: BTreeSet<Mark>,
+    /// (client, user) -> the earliest hour of a deposit among the entries.
+    pub first_deposits: BTreeMap<(String, String), i64>,
+}
+
+/// What `entries` and `rounds` add to the client-level rollups: a player with money or a
+/// round is active, any wallet user with a deposit is depositing (the definitions of
+/// `reports::client_metrics`), each in its hour and in its client zone's day, week and month.
+pub(crate) fn plan(
+    entries: &[FedEntry],
+    rounds: &[FedRound],
+    players: &HashSet<String>,
+    zones: &HashMap<String, Tz>,
+) -> FeedPlan {
+    let mut out = FeedPlan::default();
+    let grains = [
+        Granularity::Hour,
+        Granularity::Day,
+        Granularity::Week,
+        Granularity::Month,
+    ];
+    let mut mark = |client: &str, what: &str, at: i64, user: &str| {
+        let zone = zones.get(client).copied().unwrap_or(Tz::UTC);
+        for g in grains {
+            out.marks.insert((
+                client.to_owned(),
+                series(what, g, zone),
+                bucket_start(at, zone, g),
+                user.to_owned(),
+            ));
+        }
+    };
+    for e in entries {
+        let user = e.subject_account_id.strip_prefix("w:");
+        if let Some(user) = user {
+            if players.contains(user) {
+                mark(&e.client_id, "active", e.created_at, user);
+            }
+            if e.kind == "deposit" {
+                mark(&e.client_id, "depositing", e.created_at, user);
+            }
+        }
+    }
+    for r in rounds {
+        mark(&r.client_id, "active", r.created_at, &r.user_id);
+    }
+    for e in entries {
+        let (_, amount) = money_rollup_of(&e.subject_account_id, &e.postings);
+        let sum = out
+            .money_client
+            .entry((e.client_id.clone(), hour_of(e.created_at), e.kind.clone()))
+            .or_default();
+        sum.0 += 1;
+        sum.1 += amount;
+        if e.kind == "deposit"
+            && let Some(user) = e.subject_account_id.strip_prefix("w:")
+        {
+            let hour = hour_of(e.created_at);
+            out.first_deposits
+                .entry((e.client_id.clone(), user.to_owned()))
+                .and_modify(|h| *h = (*h).min(hour))
+                .or_insert(hour);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

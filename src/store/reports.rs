@@ -99,6 +99,63 @@ impl Store {
         }
     }
 
+    /// `report_money_client` rows (user `''`) of `client_id` in `[from_hour, to_hour)`.
+    pub async fn report_money_client(
+        &self,
+        client_id: &str,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> StoreResult<Vec<MoneyRollup>> {
+        dispatch!(self, b => b.report_money_client(client_id, from_hour, to_hour).await)
+    }
+
+    /// `report_rounds_client` rows (user `''`) of `client_id` in `[from_hour, to_hour)`.
+    pub async fn report_rounds_client(
+        &self,
+        client_id: &str,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> StoreResult<Vec<RoundRollup>> {
+        dispatch!(self, b => b.report_rounds_client(client_id, from_hour, to_hour).await)
+    }
+
+    /// `report_counts` rows `(series, bucket, n)` of `series` with buckets in `[from, to)`.
+    pub async fn report_counts(
+        &self,
+        client_id: &str,
+        series: &[String],
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<(String, i64, i64)>> {
+        dispatch!(self, b => b.report_counts(client_id, series, from, to).await)
+    }
+
+    /// Distinct users marked in an hourly series (`active:h`, ...) in `[from, to)`.
+    pub async fn report_distinct(
+        &self,
+        client_id: &str,
+        series: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<i64> {
+        dispatch!(self, b => b.report_distinct(client_id, series, from, to).await)
+    }
+
+    /// The zone of the client's day/week/month series and the hour from which they are whole.
+    pub async fn report_zone_series(&self, client_id: &str) -> StoreResult<Option<(String, i64)>> {
+        dispatch!(self, b => b.report_zone_series(client_id).await)
+    }
+
+    /// Players registered before `from`, and per hour in `[from, to)`.
+    pub async fn player_registrations(
+        &self,
+        client_id: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<(i64, Vec<(i64, i64)>)> {
+        dispatch!(self, b => b.player_registrations(client_id, from, to).await)
+    }
+
     /// `report_money` rows of `client_id` with `from_hour <= hour < to_hour`.
     pub async fn report_money(
         &self,

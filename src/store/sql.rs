@@ -22,6 +22,10 @@ pub struct Backend {
     /// and giving it back cost two pings (sqlx tests on acquire and on release): 2 of a lone
     /// deposit's ~14 round trips (issue 22). Unused on SQLite.
     ledger_conn: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<Db>>>>,
+    /// Report marks this node knows are stored (`report_feed.rs`): the feed skips them, so at
+    /// ordinary rates a player's later entries in an hour cost it no marks query.
+    marks_seen:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashSet<super::report_feed::Mark>>>,
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

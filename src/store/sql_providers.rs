@@ -374,8 +374,8 @@ impl Backend {
             }
             None => {
                 let inserted = sqlx::query(
-                    "INSERT INTO game_rounds (client_id, provider, round_id, user_id, version, status, net, stake, updated_at, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO game_rounds (client_id, provider, round_id, user_id, version, status, net, stake, updated_at, created_at, fed) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
                 )
                 .bind(&r.client_id)
                 .bind(&r.provider)
@@ -412,6 +412,15 @@ impl Backend {
             .bind(hour)
             .bind(&r.provider)
             .bind(&r.user_id)
+            .bind(rounds)
+            .bind(stake)
+            .bind(net)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(ROUNDS_CLIENT_ROLLUP_UPSERT)
+            .bind(&r.client_id)
+            .bind(hour)
+            .bind(&r.provider)
             .bind(rounds)
             .bind(stake)
             .bind(net)

@@ -85,12 +85,14 @@ fn marks(n: usize) -> String {
 }
 
 impl Backend {
-    /// One report-feed transaction (`report_feed.rs`): up to `max` journal entries not yet in
-    /// `report_money` are added to it and marked; how many. On MySQL the transaction reads
-    /// committed (no gap locks on the journal's index: the money path's inserts never wait for
-    /// it) and skips entries another node's feed holds.
+    /// One report-feed transaction (`report_feed.rs`): up to `max` journal entries and `max`
+    /// new rounds not yet in the rollups are added to them and marked; how many. On MySQL the
+    /// transaction reads committed (no gap locks on the journal's index: the money path's
+    /// inserts never wait for it) and skips rows another node's feed holds. Two feeds adding
+    /// the same mark at once: the second fails on the key and its whole transaction is retried
+    /// by the next run.
     pub async fn feed_reports_once(&self, max: i64) -> StoreResult<usize> {
-        use super::report_feed::{FedEntry, money_rows};
+        use super::report_feed::{FedEntry, FedRound, money_rows, plan};
         let mysql = NAME == "mysql";
         let mut conn = self.write.acquire().await?;
         if mysql {
@@ -107,7 +109,14 @@ impl Backend {
         .bind(max)
         .fetch_all(&mut *tx)
         .await?;
-        if rows.is_empty() {
+        let round_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT client_id, provider, round_id, user_id, created_at FROM game_rounds \
+             WHERE fed = 0 LIMIT ?{lock}"
+        )))
+        .bind(max)
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() && round_rows.is_empty() {
             return Ok(0);
         }
         let mut entries: Vec<FedEntry> = rows
@@ -123,27 +132,229 @@ impl Backend {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?;
-        let index: std::collections::HashMap<String, usize> = entries
+        let rounds: Vec<FedRound> = round_rows
             .iter()
-            .enumerate()
-            .map(|(i, e)| (e.id.clone(), i))
-            .collect();
+            .map(|r| {
+                Ok(FedRound {
+                    client_id: r.try_get("client_id")?,
+                    provider: r.try_get("provider")?,
+                    round_id: r.try_get("round_id")?,
+                    user_id: r.try_get("user_id")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
         let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT journal_id, account_id, amount FROM postings WHERE journal_id IN ({})",
-            marks(ids.len())
-        )));
-        for id in &ids {
-            q = q.bind(id);
-        }
-        for r in q.fetch_all(&mut *tx).await? {
-            let journal_id: String = r.try_get("journal_id")?;
-            if let Some(&i) = index.get(&journal_id) {
-                entries[i]
-                    .postings
-                    .push((r.try_get("account_id")?, r.try_get("amount")?));
+        if !ids.is_empty() {
+            let index: std::collections::HashMap<String, usize> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), i))
+                .collect();
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT journal_id, account_id, amount FROM postings WHERE journal_id IN ({})",
+                marks(ids.len())
+            )));
+            for id in &ids {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                let journal_id: String = r.try_get("journal_id")?;
+                if let Some(&i) = index.get(&journal_id) {
+                    entries[i]
+                        .postings
+                        .push((r.try_get("account_id")?, r.try_get("amount")?));
+                }
             }
         }
+
+        // Whose wallets are players', and each client's report zone.
+        let users: std::collections::BTreeSet<&str> = entries
+            .iter()
+            .filter_map(|e| e.subject_account_id.strip_prefix("w:"))
+            .collect();
+        let mut players = std::collections::HashSet::new();
+        let users: Vec<&str> = users.into_iter().collect();
+        for chunk in users.chunks(500) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM users WHERE role = 'player' AND id IN ({})",
+                marks(chunk.len())
+            )));
+            for u in chunk {
+                q = q.bind(*u);
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                players.insert(r.try_get::<String, _>("id")?);
+            }
+        }
+        let clients: std::collections::BTreeSet<&str> = entries
+            .iter()
+            .map(|e| e.client_id.as_str())
+            .chain(rounds.iter().map(|r| r.client_id.as_str()))
+            .collect();
+        let mut zones = std::collections::HashMap::new();
+        let next_hour =
+            super::report_feed::hour_of(crate::domain::now_ms()) + super::report_feed::HOUR_MS;
+        for client in clients {
+            let settings: Option<String> =
+                sqlx::query_scalar("SELECT settings FROM client_settings WHERE client_id = ?")
+                    .bind(client)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let zone = super::report_feed::zone_of(settings.as_deref());
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT zone FROM report_zone_series WHERE client_id = ?")
+                    .bind(client)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if current.as_deref() != Some(zone.name()) {
+                // A client's first series is whole from the start (every entry of it is fed
+                // with zone marks; migration 0111 gave older clients a placeholder); a changed
+                // zone's starts whole at the next hour (earlier buckets lack entries fed before).
+                let since = if current.is_none() { 0 } else { next_hour };
+                sqlx::query("DELETE FROM report_zone_series WHERE client_id = ?")
+                    .bind(client)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO report_zone_series (client_id, zone, since) VALUES (?, ?, ?)",
+                )
+                .bind(client)
+                .bind(zone.name())
+                .bind(since)
+                .execute(&mut *tx)
+                .await?;
+            }
+            zones.insert(client.to_owned(), zone);
+        }
+        let feed = plan(&entries, &rounds, &players, &zones);
+
+        // Marks: the candidates this node has not seen stored, less those stored.
+        let candidates: Vec<super::report_feed::Mark> = {
+            let seen = self.marks_seen.lock().unwrap_or_else(|e| e.into_inner());
+            feed.marks
+                .iter()
+                .filter(|m| !seen.contains(*m))
+                .cloned()
+                .collect()
+        };
+        let mut stored = std::collections::HashSet::new();
+        for chunk in candidates.chunks(100) {
+            let cond =
+                vec!["(client_id = ? AND series = ? AND bucket = ? AND user_id = ?)"; chunk.len()]
+                    .join(" OR ");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT client_id, series, bucket, user_id FROM report_marks WHERE {cond}"
+            )));
+            for (c, series, bucket, u) in chunk {
+                q = q.bind(c).bind(series).bind(*bucket).bind(u);
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                stored.insert((
+                    r.try_get::<String, _>("client_id")?,
+                    r.try_get::<String, _>("series")?,
+                    r.try_get::<i64, _>("bucket")?,
+                    r.try_get::<String, _>("user_id")?,
+                ));
+            }
+        }
+        let new_marks: Vec<&super::report_feed::Mark> =
+            candidates.iter().filter(|m| !stored.contains(*m)).collect();
+        for chunk in new_marks.chunks(200) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO report_marks (client_id, series, bucket, user_id) VALUES {}",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+            )));
+            for (c, series, bucket, u) in chunk {
+                q = q.bind(c).bind(series).bind(*bucket).bind(u);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let mut counts: BTreeMap<(String, String, i64), i64> = BTreeMap::new();
+        for (c, series, bucket, _) in &new_marks {
+            *counts
+                .entry((c.clone(), series.clone(), *bucket))
+                .or_default() += 1;
+        }
+
+        // First deposits: a user's earliest deposit hour, moved earlier if an entry fed late
+        // was.
+        for ((client, user), hour) in &feed.first_deposits {
+            let known: Option<i64> = sqlx::query_scalar(
+                "SELECT hour FROM report_first_deposits WHERE client_id = ? AND user_id = ?",
+            )
+            .bind(client)
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match known {
+                Some(k) if k <= *hour => {}
+                Some(k) => {
+                    sqlx::query(
+                        "UPDATE report_first_deposits SET hour = ? WHERE client_id = ? AND user_id = ?",
+                    )
+                    .bind(*hour)
+                    .bind(client)
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
+                    *counts
+                        .entry((client.clone(), "first_deposit".into(), k))
+                        .or_default() -= 1;
+                    *counts
+                        .entry((client.clone(), "first_deposit".into(), *hour))
+                        .or_default() += 1;
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO report_first_deposits (client_id, user_id, hour) VALUES (?, ?, ?)",
+                    )
+                    .bind(client)
+                    .bind(user)
+                    .bind(*hour)
+                    .execute(&mut *tx)
+                    .await?;
+                    *counts
+                        .entry((client.clone(), "first_deposit".into(), *hour))
+                        .or_default() += 1;
+                }
+            }
+        }
+        let counts: Vec<_> = counts.into_iter().filter(|(_, n)| *n != 0).collect();
+        for chunk in counts.chunks(300) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO report_counts (client_id, series, bucket, n) VALUES {}{}",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", "),
+                if mysql {
+                    " ON DUPLICATE KEY UPDATE n = n + VALUES(n)"
+                } else {
+                    " ON CONFLICT (client_id, series, bucket) DO UPDATE SET n = n + excluded.n"
+                }
+            )));
+            for ((c, series, bucket), n) in chunk {
+                q = q.bind(c).bind(series).bind(*bucket).bind(*n);
+            }
+            q.execute(&mut *tx).await?;
+        }
+
+        let money_client: Vec<_> = feed.money_client.iter().collect();
+        for chunk in money_client.chunks(300) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO report_money_client (client_id, hour, kind, n, amount) VALUES {}{}",
+                vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", "),
+                if mysql {
+                    " ON DUPLICATE KEY UPDATE n = n + VALUES(n), amount = amount + VALUES(amount)"
+                } else {
+                    " ON CONFLICT (client_id, hour, kind) DO UPDATE SET n = n + excluded.n, \
+                     amount = amount + excluded.amount"
+                }
+            )));
+            for ((c, hour, kind), (n, amount)) in chunk {
+                q = q.bind(c).bind(*hour).bind(kind).bind(*n).bind(*amount);
+            }
+            q.execute(&mut *tx).await?;
+        }
+
         let sums: Vec<_> = money_rows(&entries).into_iter().collect();
         let table = super::ledger::write::Table::ReportMoney;
         for chunk in sums.chunks(500) {
@@ -165,20 +376,184 @@ impl Backend {
             }
             q.execute(&mut *tx).await?;
         }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE journal SET rolled_up = 1 WHERE rolled_up = 0 AND id IN ({})",
-            marks(ids.len())
-        )));
-        for id in &ids {
-            q = q.bind(id);
+        if !ids.is_empty() {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE journal SET rolled_up = 1 WHERE rolled_up = 0 AND id IN ({})",
+                marks(ids.len())
+            )));
+            for id in &ids {
+                q = q.bind(id);
+            }
+            // Every entry read was waiting and is held by this transaction.
+            if q.execute(&mut *tx).await?.rows_affected() != ids.len() as u64 {
+                return Err(StoreError::Conflict);
+            }
         }
-        let marked = q.execute(&mut *tx).await?.rows_affected();
-        // Every entry read was unmarked and held by this transaction.
-        if marked != ids.len() as u64 {
-            return Err(StoreError::Conflict);
+        for chunk in rounds.chunks(200) {
+            let cond =
+                vec!["(client_id = ? AND provider = ? AND round_id = ?)"; chunk.len()].join(" OR ");
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE game_rounds SET fed = 1 WHERE fed = 0 AND ({cond})"
+            )));
+            for r in chunk {
+                q = q.bind(&r.client_id).bind(&r.provider).bind(&r.round_id);
+            }
+            if q.execute(&mut *tx).await?.rows_affected() != chunk.len() as u64 {
+                return Err(StoreError::Conflict);
+            }
         }
         tx.commit().await?;
-        Ok(ids.len())
+        let mut seen = self.marks_seen.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: forgotten marks are only asked again.
+        if seen.len() > 1_000_000 {
+            seen.clear();
+        }
+        seen.extend(feed.marks);
+        Ok(ids.len() + rounds.len())
+    }
+
+    pub async fn report_money_client(
+        &self,
+        client_id: &str,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> StoreResult<Vec<MoneyRollup>> {
+        let rows = sqlx::query(
+            "SELECT hour, kind, n, amount FROM report_money_client \
+             WHERE client_id = ? AND hour >= ? AND hour < ?",
+        )
+        .bind(client_id)
+        .bind(from_hour)
+        .bind(to_hour)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MoneyRollup {
+                    hour: r.try_get("hour")?,
+                    kind: r.try_get("kind")?,
+                    user_id: String::new(),
+                    n: r.try_get("n")?,
+                    amount: r.try_get("amount")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    pub async fn report_rounds_client(
+        &self,
+        client_id: &str,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> StoreResult<Vec<RoundRollup>> {
+        let rows = sqlx::query(
+            "SELECT hour, provider, rounds, stake, net FROM report_rounds_client \
+             WHERE client_id = ? AND hour >= ? AND hour < ?",
+        )
+        .bind(client_id)
+        .bind(from_hour)
+        .bind(to_hour)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RoundRollup {
+                    hour: r.try_get("hour")?,
+                    provider: r.try_get("provider")?,
+                    user_id: String::new(),
+                    rounds: r.try_get("rounds")?,
+                    stake: r.try_get("stake")?,
+                    net: r.try_get("net")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    pub async fn report_counts(
+        &self,
+        client_id: &str,
+        series: &[String],
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<(String, i64, i64)>> {
+        if series.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT series, bucket, n FROM report_counts WHERE client_id = ? AND series IN ({}) \
+             AND bucket >= ? AND bucket < ?",
+            marks(series.len())
+        )))
+        .bind(client_id);
+        for s in series {
+            q = q.bind(s);
+        }
+        let rows = q.bind(from).bind(to).fetch_all(&self.read).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("series")?, r.try_get("bucket")?, r.try_get("n")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    pub async fn report_distinct(
+        &self,
+        client_id: &str,
+        series: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT user_id) FROM report_marks \
+             WHERE client_id = ? AND series = ? AND bucket >= ? AND bucket < ?",
+        )
+        .bind(client_id)
+        .bind(series)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    pub async fn report_zone_series(&self, client_id: &str) -> StoreResult<Option<(String, i64)>> {
+        let row = sqlx::query("SELECT zone, since FROM report_zone_series WHERE client_id = ?")
+            .bind(client_id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| Ok((r.try_get("zone")?, r.try_get("since")?)))
+            .transpose()
+            .map_err(|e: sqlx::Error| e.into())
+    }
+
+    pub async fn player_registrations(
+        &self,
+        client_id: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<(i64, Vec<(i64, i64)>)> {
+        let before: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE client_id = ? AND role = 'player' AND created_at < ?",
+        )
+        .bind(client_id)
+        .bind(from)
+        .fetch_one(&self.read)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT created_at - created_at % 3600000 AS hour, COUNT(*) AS n FROM users \
+             WHERE client_id = ? AND role = 'player' AND created_at >= ? AND created_at < ? \
+             GROUP BY created_at - created_at % 3600000",
+        )
+        .bind(client_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?;
+        let per_hour = rows
+            .iter()
+            .map(|r| Ok((r.try_get("hour")?, r.try_get("n")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok((before, per_hour))
     }
 
     pub async fn report_money(

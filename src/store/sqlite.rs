@@ -24,6 +24,10 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 const ROUNDS_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds (client_id, hour, provider, user_id, rounds, stake, net) \
      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id, hour, provider, user_id) DO UPDATE SET \
      rounds = rounds + excluded.rounds, stake = stake + excluded.stake, net = net + excluded.net";
+/// The same change to the client's row (client-wide reports).
+const ROUNDS_CLIENT_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds_client (client_id, hour, provider, rounds, stake, net) \
+     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (client_id, hour, provider) DO UPDATE SET \
+     rounds = rounds + excluded.rounds, stake = stake + excluded.stake, net = net + excluded.net";
 
 include!("sql.rs");
 include!("sql_providers.rs");
@@ -85,6 +89,7 @@ impl Backend {
             read,
             ledger_writer,
             ledger_conn: Default::default(),
+            marks_seen: Default::default(),
         })
     }
 }

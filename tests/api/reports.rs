@@ -532,6 +532,7 @@ backend_tests!(
     reports_equal_a_reference_for_random_movements,
     reports_on_graphql_equal_rest,
     the_report_feed_counts_each_entry_once,
+    distinct_counts_agree_between_zone_series_and_hourly_marks,
 );
 
 /// The GraphQL field and selection of each REST report.
@@ -859,5 +860,128 @@ async fn the_report_feed_counts_each_entry_once(backend: Backend) {
         assert!(n > 0.0, "a node fed nothing:\n{n}");
     }
     let (code, out) = infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
+}
+
+/// A client-wide report reads its distinct players from the feed's counts when its buckets are
+/// whole days, weeks or months of the client's zone (a client's series is whole from its
+/// start), and from the hourly marks otherwise (here: after the zone changed, which starts a new
+/// series at the next hour): both give the same figures.
+async fn distinct_counts_agree_between_zone_series_and_hourly_marks(backend: Backend) {
+    let sims = start_sims();
+    let hub = start(backend, &sims).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let p2 = create(
+        &api,
+        &tree.admin_token,
+        &tree.agent_id,
+        "player",
+        "player_two",
+    )
+    .await;
+    let p3 = create(
+        &api,
+        &tree.admin_token,
+        &tree.agent_id,
+        "player",
+        "player_three",
+    )
+    .await;
+    // Active: the player (money and a round), p2 (a deposit), p3 (an adjustment); depositing:
+    // the player, p2 and the agent (a wallet user, not a player).
+    play(
+        &api,
+        &sims,
+        &tree.admin_token,
+        &tree.player_id,
+        &tree.player_token,
+        500,
+        0,
+    )
+    .await;
+    api.deposit(&tree.admin_token, &p2, "5").await;
+    api.deposit(&tree.admin_token, &tree.agent_id, "5").await;
+    adjust(&api, &tree.admin_token, &p3, "1").await;
+
+    let now = chrono::Utc::now();
+    let day = now.date_naive();
+    let monday = day
+        - chrono::Duration::days(i64::from(
+            chrono::Datelike::weekday(&day).num_days_from_monday(),
+        ));
+    let first = chrono::NaiveDate::from_ymd_opt(
+        chrono::Datelike::year(&day),
+        chrono::Datelike::month(&day),
+        1,
+    )
+    .unwrap();
+    let next_month = first + chrono::Months::new(1);
+    let periods = [
+        ("day", day, day + chrono::Duration::days(1)),
+        ("week", monday, monday + chrono::Duration::days(7)),
+        ("month", first, next_month),
+    ];
+    let figures = |m: &Value| -> Vec<(i64, i64, i64, i64)> {
+        m["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["active_players"].as_i64().unwrap(),
+                    r["depositing_players"].as_i64().unwrap(),
+                    r["first_time_depositors"].as_i64().unwrap(),
+                    r["new_players"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let mut from_series = Vec::new();
+    for (g, from, to) in periods {
+        let q = format!("from={from}&to={to}&granularity={g}");
+        let m = report(&api, &tree.admin_token, "client-metrics", &q).await;
+        assert_eq!(figures(&m), vec![(3, 3, 3, 3)], "{g}: {m}");
+        from_series.push(figures(&m));
+    }
+    // A new zone: its series is whole only from the next hour, so today's buckets in UTC now
+    // count distinct users from the hourly marks.
+    api.patch(
+        &tree.super_token,
+        &format!("/api/v1/clients/{}/settings", tree.client_id),
+        json!({ "timezone": "Europe/Berlin" }),
+    )
+    .await
+    .ok();
+    api.deposit(&tree.admin_token, &p2, "1").await;
+    let zone: String = hub
+        .infra
+        .query_one(&format!(
+            "SELECT zone FROM report_zone_series WHERE client_id = '{}'",
+            tree.client_id
+        ))
+        .await;
+    // The deposit was fed (by the report below at the latest) under the new zone.
+    let _ = report(
+        &api,
+        &tree.admin_token,
+        "client-metrics",
+        "from=2026-01-01&to=2026-01-02",
+    )
+    .await;
+    let zone_after: String = hub
+        .infra
+        .query_one(&format!(
+            "SELECT zone FROM report_zone_series WHERE client_id = '{}'",
+            tree.client_id
+        ))
+        .await;
+    assert_eq!(zone_after, "Europe/Berlin", "before the feed: {zone}");
+    for ((g, from, to), expected) in periods.into_iter().zip(&from_series) {
+        let q = format!("from={from}&to={to}&granularity={g}");
+        let m = report(&api, &tree.admin_token, "client-metrics", &q).await;
+        assert_eq!(&figures(&m), expected, "{g}: {m}");
+    }
+    let (code, out) = hub.infra.run_nashub("check-reports");
     assert_eq!(code, Some(0), "{out}");
 }
