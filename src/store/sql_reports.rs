@@ -881,6 +881,175 @@ impl Backend {
                 )));
             }
         }
-        Ok(None)
+        client_rollup_violation(&mut tx).await
     }
+}
+
+/// Rows of `sql` keyed by its first four columns (the fourth as text), valued by the rest.
+async fn keyed(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    sql: &'static str,
+    values: &[&str],
+) -> StoreResult<BTreeMap<RollupKey, Vec<i64>>> {
+    let mut out = BTreeMap::new();
+    for r in sqlx::query(sql).fetch_all(&mut **tx).await? {
+        let key: RollupKey = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+        let mut v = Vec::new();
+        for c in values {
+            v.push(text_i64(&r, c)?);
+        }
+        out.insert(key, v);
+    }
+    Ok(out)
+}
+
+/// The client-level rollups (migration 0111) against what they summarize, in the caller's
+/// snapshot: money and rounds per client against the per-user rows, hourly marks against the
+/// fed journal and rounds, every count against its marks, first deposits against the deposits,
+/// and each zone series' whole buckets against the hourly marks.
+async fn client_rollup_violation(
+    tx: &mut sqlx::Transaction<'_, Db>,
+) -> StoreResult<Option<String>> {
+    let checks: [(&str, &str, &'static str, &'static str, &[&str]); 6] = [
+        (
+            "report_money_client",
+            "kind",
+            "SELECT client_id, hour, kind, '' AS k, CAST(n AS CHAR) AS n, CAST(amount AS CHAR) AS amount FROM report_money_client",
+            "SELECT client_id, hour, kind, '' AS k, CAST(SUM(n) AS CHAR) AS n, CAST(SUM(amount) AS CHAR) AS amount \
+             FROM report_money GROUP BY client_id, hour, kind",
+            &["n", "amount"],
+        ),
+        (
+            "report_rounds_client",
+            "provider",
+            "SELECT client_id, hour, provider, '' AS k, CAST(rounds AS CHAR) AS rounds, CAST(stake AS CHAR) AS stake, \
+             CAST(net AS CHAR) AS net FROM report_rounds_client",
+            "SELECT client_id, hour, provider, '' AS k, CAST(SUM(rounds) AS CHAR) AS rounds, CAST(SUM(stake) AS CHAR) AS stake, \
+             CAST(SUM(net) AS CHAR) AS net FROM report_rounds GROUP BY client_id, hour, provider",
+            &["rounds", "stake", "net"],
+        ),
+        (
+            "report_marks",
+            "series",
+            "SELECT client_id, bucket, series, user_id, '1' AS one FROM report_marks \
+             WHERE series IN ('active:h', 'depositing:h')",
+            "SELECT m.client_id, m.hour, 'active:h', m.user_id, '1' AS one FROM report_money m \
+               JOIN users u ON u.id = m.user_id AND u.role = 'player' \
+             UNION SELECT client_id, created_at - created_at % 3600000, 'active:h', user_id, '1' \
+               FROM game_rounds WHERE fed = 1 \
+             UNION SELECT client_id, hour, 'depositing:h', user_id, '1' FROM report_money \
+               WHERE kind = 'deposit' AND user_id <> ''",
+            &["one"],
+        ),
+        (
+            "report_counts",
+            "series",
+            "SELECT client_id, bucket, series, '' AS k, CAST(n AS CHAR) AS n FROM report_counts \
+             WHERE series <> 'first_deposit' AND n <> 0",
+            "SELECT client_id, bucket, series, '' AS k, CAST(COUNT(*) AS CHAR) AS n FROM report_marks \
+             GROUP BY client_id, bucket, series",
+            &["n"],
+        ),
+        (
+            "report_counts",
+            "series",
+            "SELECT client_id, bucket, series, '' AS k, CAST(n AS CHAR) AS n FROM report_counts \
+             WHERE series = 'first_deposit' AND n <> 0",
+            "SELECT client_id, hour, 'first_deposit', '' AS k, CAST(COUNT(*) AS CHAR) AS n \
+             FROM report_first_deposits GROUP BY client_id, hour",
+            &["n"],
+        ),
+        (
+            "report_first_deposits",
+            "user",
+            "SELECT client_id, hour, 'first', user_id, '1' AS one FROM report_first_deposits",
+            "SELECT client_id, MIN(hour), 'first', user_id, '1' AS one FROM report_money \
+             WHERE kind = 'deposit' AND user_id <> '' GROUP BY client_id, user_id",
+            &["one"],
+        ),
+    ];
+    for (table, dimension, stored, recomputed, values) in checks {
+        let stored = keyed(tx, stored, values).await?;
+        let recomputed = keyed(tx, recomputed, values).await?;
+        if let Some(d) = first_difference(table, dimension, &stored, &recomputed) {
+            return Ok(Some(d));
+        }
+    }
+    // Zone series: a whole bucket's marks are the users marked in its hours.
+    let zones =
+        sqlx::query("SELECT client_id, zone, since FROM report_zone_series WHERE zone <> ''")
+            .fetch_all(&mut **tx)
+            .await?;
+    for z in zones {
+        let (client, zone, since): (String, String, i64) = (
+            z.try_get("client_id")?,
+            z.try_get("zone")?,
+            z.try_get("since")?,
+        );
+        let Ok(tz) = zone.parse::<chrono_tz::Tz>() else {
+            return Ok(Some(format!(
+                "report_zone_series client={client}: zone {zone:?}"
+            )));
+        };
+        let hourly = sqlx::query(
+            "SELECT series, bucket, user_id FROM report_marks WHERE client_id = ? \
+             AND series IN ('active:h', 'depositing:h') AND bucket >= ?",
+        )
+        .bind(&client)
+        .bind(since)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut expected: std::collections::BTreeSet<(String, i64, String)> = Default::default();
+        for r in hourly {
+            let series: String = r.try_get("series")?;
+            let hour: i64 = r.try_get("bucket")?;
+            let user: String = r.try_get("user_id")?;
+            let what = series.trim_end_matches(":h");
+            for g in [
+                crate::domain::calendar::Granularity::Day,
+                crate::domain::calendar::Granularity::Week,
+                crate::domain::calendar::Granularity::Month,
+            ] {
+                let start = crate::domain::calendar::bucket_start(hour, tz, g);
+                if start >= since {
+                    let s = super::report_feed::series(what, g, tz);
+                    expected.insert((s, start, user.clone()));
+                }
+            }
+        }
+        let stored = sqlx::query(
+            "SELECT series, bucket, user_id FROM report_marks WHERE client_id = ? \
+             AND series NOT IN ('active:h', 'depositing:h') AND bucket >= ?",
+        )
+        .bind(&client)
+        .bind(since)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut got: std::collections::BTreeSet<(String, i64, String)> = Default::default();
+        for r in stored {
+            let key: (String, i64, String) = (
+                r.try_get("series")?,
+                r.try_get("bucket")?,
+                r.try_get("user_id")?,
+            );
+            // Only this zone's series are whole from `since`.
+            if key.0.ends_with(zone.as_str()) {
+                got.insert(key);
+            }
+        }
+        if let Some(d) = expected.symmetric_difference(&got).next() {
+            return Ok(Some(format!(
+                "report_marks client={client} series={} bucket={}: user {} {}",
+                d.0,
+                crate::domain::rfc3339_ms(d.1),
+                d.2,
+                if got.contains(d) {
+                    "marked but not active in the bucket's hours"
+                } else {
+                    "active in the bucket's hours but not marked"
+                }
+            )));
+        }
+    }
+    Ok(None)
 }
