@@ -288,6 +288,34 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
         db,
         "INSERT INTO report_rounds (client_id, hour, provider, user_id, rounds, stake, net)",
     );
+    // The client-level rollups the feed would hold (migration 0111), for the client's zone,
+    // UTC: money and rounds per hour, distinct players per hour/day/week/month, first deposits.
+    let mut money_client = Inserter::new(
+        db,
+        "INSERT INTO report_money_client (client_id, hour, kind, n, amount)",
+    );
+    let mut rounds_client = Inserter::new(
+        db,
+        "INSERT INTO report_rounds_client (client_id, hour, provider, rounds, stake, net)",
+    );
+    let mut marks = Inserter::new(
+        db,
+        "INSERT INTO report_marks (client_id, series, bucket, user_id)",
+    );
+    let mut counts = Inserter::new(
+        db,
+        "INSERT INTO report_counts (client_id, series, bucket, n)",
+    );
+    let mut firsts = Inserter::new(
+        db,
+        "INSERT INTO report_first_deposits (client_id, user_id, hour)",
+    );
+    let utc = chrono_tz::Tz::UTC;
+    use nashub::domain::calendar::{Granularity, bucket_start};
+    // Open buckets of the day/week/month series: (what, grain) -> (bucket, players).
+    let mut open: std::collections::BTreeMap<(&str, Granularity), (i64, std::collections::HashSet<usize>)> =
+        Default::default();
+    let mut first_deposit: Vec<Option<i64>> = vec![None; players.len()];
     let hours = (end - start) / HOUR_MS;
     let entries = args.postings / 2;
     let per_hour = entries / hours as u64;
@@ -335,6 +363,68 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
                 e.2 += signed;
             }
         }
+        let mut by_kind: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
+        let mut by_provider: std::collections::BTreeMap<&str, (i64, i64, i64)> = Default::default();
+        let mut active: std::collections::BTreeSet<usize> = Default::default();
+        let mut depositing: std::collections::BTreeSet<usize> = Default::default();
+        for (&(p, kind), &(n, amount)) in &m {
+            let k = by_kind.entry(kind).or_default();
+            k.0 += n;
+            k.1 += amount;
+            active.insert(p);
+            if kind == "deposit" {
+                depositing.insert(p);
+                if first_deposit[p].is_none() {
+                    first_deposit[p] = Some(hour);
+                }
+            }
+        }
+        for (&(p, provider), &(n, stake, net)) in &r {
+            let k = by_provider.entry(provider).or_default();
+            k.0 += n;
+            k.1 += stake;
+            k.2 += net;
+            active.insert(p);
+        }
+        for (kind, (n, amount)) in by_kind {
+            money_client
+                .push(format!("('{client_id}', {hour}, '{kind}', {n}, {amount})"))
+                .await;
+        }
+        for (provider, (n, stake, net)) in by_provider {
+            rounds_client
+                .push(format!(
+                    "('{client_id}', {hour}, '{provider}', {n}, {stake}, {net})"
+                ))
+                .await;
+        }
+        for (what, set) in [("active", &active), ("depositing", &depositing)] {
+            for &p in set {
+                marks
+                    .push(format!("('{client_id}', '{what}:h', {hour}, '{}')", players[p]))
+                    .await;
+            }
+            counts
+                .push(format!("('{client_id}', '{what}:h', {hour}, {})", set.len()))
+                .await;
+            for g in [Granularity::Day, Granularity::Week, Granularity::Month] {
+                let bucket = bucket_start(hour, utc, g);
+                let slot = open.entry((what, g)).or_insert((bucket, Default::default()));
+                if slot.0 != bucket {
+                    let series = nashub::store::report_feed::series(what, g, utc);
+                    for &q in &slot.1 {
+                        marks
+                            .push(format!("('{client_id}', '{series}', {}, '{}')", slot.0, players[q]))
+                            .await;
+                    }
+                    counts
+                        .push(format!("('{client_id}', '{series}', {}, {})", slot.0, slot.1.len()))
+                        .await;
+                    *slot = (bucket, Default::default());
+                }
+                slot.1.extend(set.iter().copied());
+            }
+        }
         for ((p, kind), (n, amount)) in m {
             money
                 .push(format!(
@@ -352,13 +442,52 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
                 .await;
         }
     }
-    money.flush().await;
-    rounds.flush().await;
+    for ((what, g), (bucket, set)) in open {
+        let series = nashub::store::report_feed::series(what, g, utc);
+        for q in &set {
+            marks
+                .push(format!("('{client_id}', '{series}', {bucket}, '{}')", players[*q]))
+                .await;
+        }
+        counts
+            .push(format!("('{client_id}', '{series}', {bucket}, {})", set.len()))
+            .await;
+    }
+    let mut first_counts: std::collections::BTreeMap<i64, i64> = Default::default();
+    for (p, hour) in first_deposit.iter().enumerate() {
+        if let Some(hour) = hour {
+            firsts
+                .push(format!("('{client_id}', '{}', {hour})", players[p]))
+                .await;
+            *first_counts.entry(*hour).or_default() += 1;
+        }
+    }
+    for (hour, n) in first_counts {
+        counts
+            .push(format!("('{client_id}', 'first_deposit', {hour}, {n})"))
+            .await;
+    }
+    db.exec(format!(
+        "INSERT INTO report_zone_series (client_id, zone, since) VALUES ('{client_id}', 'UTC', 0)"
+    ))
+    .await;
+    for i in [
+        &mut money,
+        &mut rounds,
+        &mut money_client,
+        &mut rounds_client,
+        &mut marks,
+        &mut counts,
+        &mut firsts,
+    ] {
+        i.flush().await;
+    }
     println!(
-        "  generated {} users, {} report_money rows, {} report_rounds rows for {} entries ({} postings)",
+        "  generated {} users, {} report_money rows, {} report_rounds rows, {} report_marks for {} entries ({} postings)",
         users.written,
         money.written,
         rounds.written,
+        marks.written,
         per_hour * hours as u64,
         per_hour * hours as u64 * 2
     );
