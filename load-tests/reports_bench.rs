@@ -313,8 +313,10 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
     let utc = chrono_tz::Tz::UTC;
     use nashub::domain::calendar::{Granularity, bucket_start};
     // Open buckets of the day/week/month series: (what, grain) -> (bucket, players).
-    let mut open: std::collections::BTreeMap<(&str, Granularity), (i64, std::collections::HashSet<usize>)> =
-        Default::default();
+    let mut open: std::collections::BTreeMap<
+        (String, Granularity),
+        (i64, std::collections::HashSet<usize>),
+    > = Default::default();
     let mut first_deposit: Vec<Option<i64>> = vec![None; players.len()];
     let hours = (end - start) / HOUR_MS;
     let entries = args.postings / 2;
@@ -379,13 +381,20 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
                 }
             }
         }
+        let mut played: std::collections::BTreeMap<&str, std::collections::BTreeSet<usize>> =
+            Default::default();
         for (&(p, provider), &(n, stake, net)) in &r {
             let k = by_provider.entry(provider).or_default();
             k.0 += n;
             k.1 += stake;
             k.2 += net;
             active.insert(p);
+            played.entry(provider).or_default().insert(p);
         }
+        let played: Vec<(String, std::collections::BTreeSet<usize>)> = played
+            .into_iter()
+            .map(|(provider, set)| (format!("players:{provider}"), set))
+            .collect();
         for (kind, (n, amount)) in by_kind {
             money_client
                 .push(format!("('{client_id}', {hour}, '{kind}', {n}, {amount})"))
@@ -398,27 +407,45 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
                 ))
                 .await;
         }
-        for (what, set) in [("active", &active), ("depositing", &depositing)] {
+        let mut all: Vec<(&str, &std::collections::BTreeSet<usize>)> =
+            vec![("active", &active), ("depositing", &depositing)];
+        all.extend(played.iter().map(|(w, set)| (w.as_str(), set)));
+        for (what, set) in all {
             for &p in set {
                 marks
-                    .push(format!("('{client_id}', '{what}:h', {hour}, '{}')", players[p]))
+                    .push(format!(
+                        "('{client_id}', '{what}:h', {hour}, '{}')",
+                        players[p]
+                    ))
                     .await;
             }
             counts
-                .push(format!("('{client_id}', '{what}:h', {hour}, {})", set.len()))
+                .push(format!(
+                    "('{client_id}', '{what}:h', {hour}, {})",
+                    set.len()
+                ))
                 .await;
             for g in [Granularity::Day, Granularity::Week, Granularity::Month] {
                 let bucket = bucket_start(hour, utc, g);
-                let slot = open.entry((what, g)).or_insert((bucket, Default::default()));
+                let slot = open
+                    .entry((what.to_owned(), g))
+                    .or_insert((bucket, Default::default()));
                 if slot.0 != bucket {
                     let series = nashub::store::report_feed::series(what, g, utc);
                     for &q in &slot.1 {
                         marks
-                            .push(format!("('{client_id}', '{series}', {}, '{}')", slot.0, players[q]))
+                            .push(format!(
+                                "('{client_id}', '{series}', {}, '{}')",
+                                slot.0, players[q]
+                            ))
                             .await;
                     }
                     counts
-                        .push(format!("('{client_id}', '{series}', {}, {})", slot.0, slot.1.len()))
+                        .push(format!(
+                            "('{client_id}', '{series}', {}, {})",
+                            slot.0,
+                            slot.1.len()
+                        ))
                         .await;
                     *slot = (bucket, Default::default());
                 }
@@ -443,14 +470,20 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
         }
     }
     for ((what, g), (bucket, set)) in open {
-        let series = nashub::store::report_feed::series(what, g, utc);
+        let series = nashub::store::report_feed::series(&what, g, utc);
         for q in &set {
             marks
-                .push(format!("('{client_id}', '{series}', {bucket}, '{}')", players[*q]))
+                .push(format!(
+                    "('{client_id}', '{series}', {bucket}, '{}')",
+                    players[*q]
+                ))
                 .await;
         }
         counts
-            .push(format!("('{client_id}', '{series}', {bucket}, {})", set.len()))
+            .push(format!(
+                "('{client_id}', '{series}', {bucket}, {})",
+                set.len()
+            ))
             .await;
     }
     let mut first_counts: std::collections::BTreeMap<i64, i64> = Default::default();

@@ -27,8 +27,9 @@ SELECT client_id, hour, provider, SUM(rounds), SUM(stake), SUM(net) FROM report_
 GROUP BY client_id, hour, provider;
 
 -- Distinct users per bucket. A mark says a user counted once in a series' bucket; `n` of
--- report_counts is the number of marks. Series: `active:h`, `depositing:h` (UTC hours, every
--- whole-hour zone's hours), `<active|depositing>:<d|w|m>:<zone>` (days, weeks from Monday and
+-- report_counts is the number of marks. Series: `active:h`, `depositing:h`, `players:<provider>:h`
+-- (players with a round at the provider) (UTC hours, every
+-- whole-hour zone's hours), `<what>:<d|w|m>:<zone>` (days, weeks from Monday and
 -- months in the client's `timezone`, complete from report_zone_series.since), `first_deposit`
 -- (counts only: first deposits per hour, one row per user in report_first_deposits).
 CREATE TABLE report_marks (
@@ -66,6 +67,8 @@ SELECT client_id, 'active:h', hour, user_id FROM report_rounds;
 INSERT INTO report_marks (client_id, series, bucket, user_id)
 SELECT DISTINCT client_id, 'depositing:h', hour, user_id FROM report_money
 WHERE kind = 'deposit' AND user_id <> '';
+INSERT INTO report_marks (client_id, series, bucket, user_id)
+SELECT DISTINCT client_id, 'players:' || provider || ':h', hour, user_id FROM report_rounds;
 INSERT INTO report_first_deposits (client_id, user_id, hour)
 SELECT client_id, user_id, MIN(hour) FROM report_money WHERE kind = 'deposit' AND user_id <> ''
 GROUP BY client_id, user_id;

@@ -218,8 +218,6 @@ async fn client_wide_metrics(
     cid: &str,
     period: &Period,
 ) -> Result<Vec<MetricsRow>, StoreError> {
-    use crate::domain::calendar::{bucket_start, next_edge};
-    use crate::store::report_feed::series;
     let (from, to) = hours(period);
     let mut rows: Vec<MetricsRow> = period
         .buckets
@@ -269,53 +267,75 @@ async fn client_wide_metrics(
         row.wins += r.stake + r.net;
         row.ggr -= r.net;
     }
-    let g = period.granularity;
-    let tz = period.tz;
-    let zone = store.report_zone_series(cid).await?;
-    let since = match &zone {
-        Some((name, since)) if g != Granularity::Hour && name.as_str() == tz.name() => Some(*since),
-        _ => None,
-    };
-    let (active, depositing) = (series("active", g, tz), series("depositing", g, tz));
-    let mut wanted = vec!["first_deposit".to_owned()];
-    if g == Granularity::Hour || since.is_some() {
-        wanted.extend([active.clone(), depositing.clone()]);
-    }
-    let mut counts: HashMap<(String, i64), i64> = HashMap::new();
-    for (s, bucket, n) in store.report_counts(cid, &wanted, from, to).await? {
-        if s == "first_deposit" {
-            if let Some(i) = period.bucket_of(bucket) {
-                rows[i].first_time_depositors += n;
-            }
-        } else {
-            counts.insert((s, bucket), n);
+    for (hour, n) in store
+        .report_counts(cid, &["first_deposit".to_owned()], from, to)
+        .await?
+        .into_iter()
+        .map(|(_, bucket, n)| (bucket, n))
+    {
+        if let Some(i) = period.bucket_of(hour) {
+            rows[i].first_time_depositors += n;
         }
     }
-    for row in rows.iter_mut() {
-        let whole = match since {
-            _ if g == Granularity::Hour => true,
-            Some(since) => {
-                row.start >= since
-                    && bucket_start(row.start, tz, g) == row.start
-                    && next_edge(row.start, tz, g) == row.end
-            }
-            None => false,
-        };
-        if whole {
-            let count = |s: &str| counts.get(&(s.to_owned(), row.start)).copied();
-            row.active_players = count(&active).unwrap_or(0);
-            row.depositing_players = count(&depositing).unwrap_or(0);
-        } else {
-            row.active_players = store
-                .report_distinct(cid, "active:h", row.start, row.end)
-                .await?;
-            row.depositing_players = store
-                .report_distinct(cid, "depositing:h", row.start, row.end)
-                .await?;
-        }
+    let whats = ["active".to_owned(), "depositing".to_owned()];
+    let distinct = distinct_per_bucket(store, cid, period, &whats).await?;
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.active_players = distinct[0][i];
+        row.depositing_players = distinct[1][i];
         row.ngr = row.ggr - row.adjustments;
     }
     Ok(rows)
+}
+
+/// Distinct users of each series `whats` (`active`, `depositing`, `players:<provider>`) per
+/// bucket of `period`, client-wide: a bucket of the client's zone series (a whole day, week or
+/// month of its `timezone`, since the series began) reads one count, an hour the hourly count,
+/// any other bucket counts the distinct users of its hourly marks.
+async fn distinct_per_bucket(
+    store: &Store,
+    cid: &str,
+    period: &Period,
+    whats: &[String],
+) -> Result<Vec<Vec<i64>>, StoreError> {
+    use crate::domain::calendar::{bucket_start, next_edge};
+    use crate::store::report_feed::series;
+    let (g, tz) = (period.granularity, period.tz);
+    let since = match store.report_zone_series(cid).await? {
+        Some((name, since)) if g != Granularity::Hour && name.as_str() == tz.name() => Some(since),
+        _ => None,
+    };
+    let names: Vec<String> = whats.iter().map(|w| series(w, g, tz)).collect();
+    let mut counts: HashMap<(String, i64), i64> = HashMap::new();
+    if g == Granularity::Hour || since.is_some() {
+        for (s, bucket, n) in store
+            .report_counts(cid, &names, period.from, period.to)
+            .await?
+        {
+            counts.insert((s, bucket), n);
+        }
+    }
+    let mut out = vec![vec![0; period.buckets.len()]; whats.len()];
+    for (i, &(start, end)) in period.buckets.iter().enumerate() {
+        let whole = match since {
+            _ if g == Granularity::Hour => true,
+            Some(since) => {
+                start >= since
+                    && bucket_start(start, tz, g) == start
+                    && next_edge(start, tz, g) == end
+            }
+            None => false,
+        };
+        for (w, what) in whats.iter().enumerate() {
+            out[w][i] = if whole {
+                counts.get(&(names[w].clone(), start)).copied().unwrap_or(0)
+            } else {
+                store
+                    .report_distinct(cid, &format!("{what}:h"), start, end)
+                    .await?
+            };
+        }
+    }
+    Ok(out)
 }
 
 /// One bucket of the revenue report (journal money by the hour it was posted: the figures
@@ -570,6 +590,10 @@ pub async fn game_stats(
     totals_only: bool,
 ) -> Result<Vec<GameRow>, StoreError> {
     let (from, to) = hours(period);
+    if scope.users == ReportUsers::Client {
+        store.feed_reports().await?;
+        return client_wide_game_stats(store, &scope.client.id, period, totals_only).await;
+    }
     let rounds = store
         .report_rounds(&scope.client.id, from, to, &scope.users)
         .await?;
@@ -604,6 +628,66 @@ pub async fn game_stats(
         .into_values()
         .map(|(mut row, players)| {
             row.players = players.len() as i64;
+            row
+        })
+        .collect();
+    out.sort_by(|a, b| (a.start, -a.ggr, &a.provider).cmp(&(b.start, -b.ggr, &b.provider)));
+    Ok(out)
+}
+
+/// Game statistics of a whole client from its client-level rounds and the feed's distinct
+/// players per provider (see [`distinct_per_bucket`]).
+async fn client_wide_game_stats(
+    store: &Store,
+    cid: &str,
+    period: &Period,
+    totals_only: bool,
+) -> Result<Vec<GameRow>, StoreError> {
+    let whole;
+    let period = if totals_only {
+        whole = Period {
+            buckets: vec![(period.from, period.to)],
+            ..period.clone()
+        };
+        &whole
+    } else {
+        period
+    };
+    let mut rows: BTreeMap<(usize, String), GameRow> = BTreeMap::new();
+    for r in store
+        .report_rounds_client(cid, period.from, period.to)
+        .await?
+    {
+        let Some(i) = period.bucket_of(r.hour) else {
+            continue;
+        };
+        let (start, end) = period.buckets[i];
+        let row = rows
+            .entry((i, r.provider.clone()))
+            .or_insert_with(|| GameRow {
+                start,
+                end,
+                provider: r.provider.clone(),
+                ..GameRow::default()
+            });
+        row.rounds += r.rounds;
+        row.turnover += r.stake;
+        row.wins += r.stake + r.net;
+        row.ggr -= r.net;
+    }
+    let providers: Vec<String> = rows
+        .keys()
+        .map(|(_, p)| p.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let whats: Vec<String> = providers.iter().map(|p| format!("players:{p}")).collect();
+    let players = distinct_per_bucket(store, cid, period, &whats).await?;
+    let mut out: Vec<GameRow> = rows
+        .into_iter()
+        .map(|((i, provider), mut row)| {
+            let w = providers.iter().position(|p| *p == provider).unwrap_or(0);
+            row.players = players[w][i];
             row
         })
         .collect();

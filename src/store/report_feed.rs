@@ -89,7 +89,7 @@ pub(crate) struct FedRound {
 /// (client, series, bucket, user): a user counted once in a series' bucket (`report_marks`).
 pub(crate) type Mark = (String, String, i64, String);
 
-/// The series of distinct `what` (`active`, `depositing`) users by `g`: UTC hours (whole for
+/// The series of distinct `what` (`active`, `depositing`, `players:<provider>`) users by `g`: UTC hours (whole for
 /// every whole-hour zone), or days, weeks and months in `zone`.
 pub fn series(what: &str, g: Granularity, zone: Tz) -> String {
     match g {
@@ -160,6 +160,12 @@ pub(crate) fn plan(
     }
     for r in rounds {
         mark(&r.client_id, "active", r.created_at, &r.user_id);
+        mark(
+            &r.client_id,
+            &format!("players:{}", r.provider),
+            r.created_at,
+            &r.user_id,
+        );
     }
     for e in entries {
         let (_, amount) = money_rollup_of(&e.subject_account_id, &e.postings);

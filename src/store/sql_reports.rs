@@ -888,11 +888,14 @@ impl Backend {
 /// Rows of `sql` keyed by its first four columns (the fourth as text), valued by the rest.
 async fn keyed(
     tx: &mut sqlx::Transaction<'_, Db>,
-    sql: &'static str,
+    sql: &str,
     values: &[&str],
 ) -> StoreResult<BTreeMap<RollupKey, Vec<i64>>> {
     let mut out = BTreeMap::new();
-    for r in sqlx::query(sql).fetch_all(&mut **tx).await? {
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut **tx)
+        .await?
+    {
         let key: RollupKey = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
         let mut v = Vec::new();
         for c in values {
@@ -910,7 +913,22 @@ async fn keyed(
 async fn client_rollup_violation(
     tx: &mut sqlx::Transaction<'_, Db>,
 ) -> StoreResult<Option<String>> {
-    let checks: [(&str, &str, &'static str, &'static str, &[&str]); 6] = [
+    let provider_series = if NAME == "mysql" {
+        "CONCAT('players:', provider, ':h')"
+    } else {
+        "'players:' || provider || ':h'"
+    };
+    let hourly_marks = format!(
+        "SELECT m.client_id, m.hour, 'active:h', m.user_id, '1' AS one FROM report_money m \
+           JOIN users u ON u.id = m.user_id AND u.role = 'player' \
+         UNION SELECT client_id, created_at - created_at % 3600000, 'active:h', user_id, '1' \
+           FROM game_rounds WHERE fed = 1 \
+         UNION SELECT client_id, created_at - created_at % 3600000, {provider_series}, user_id, '1' \
+           FROM game_rounds WHERE fed = 1 \
+         UNION SELECT client_id, hour, 'depositing:h', user_id, '1' FROM report_money \
+           WHERE kind = 'deposit' AND user_id <> ''"
+    );
+    let checks: [(&str, &str, &str, &str, &[&str]); 6] = [
         (
             "report_money_client",
             "kind",
@@ -932,13 +950,8 @@ async fn client_rollup_violation(
             "report_marks",
             "series",
             "SELECT client_id, bucket, series, user_id, '1' AS one FROM report_marks \
-             WHERE series IN ('active:h', 'depositing:h')",
-            "SELECT m.client_id, m.hour, 'active:h', m.user_id, '1' AS one FROM report_money m \
-               JOIN users u ON u.id = m.user_id AND u.role = 'player' \
-             UNION SELECT client_id, created_at - created_at % 3600000, 'active:h', user_id, '1' \
-               FROM game_rounds WHERE fed = 1 \
-             UNION SELECT client_id, hour, 'depositing:h', user_id, '1' FROM report_money \
-               WHERE kind = 'deposit' AND user_id <> ''",
+             WHERE series LIKE '%:h'",
+            &hourly_marks,
             &["one"],
         ),
         (
@@ -993,7 +1006,7 @@ async fn client_rollup_violation(
         };
         let hourly = sqlx::query(
             "SELECT series, bucket, user_id FROM report_marks WHERE client_id = ? \
-             AND series IN ('active:h', 'depositing:h') AND bucket >= ?",
+             AND series LIKE '%:h' AND bucket >= ?",
         )
         .bind(&client)
         .bind(since)
@@ -1019,7 +1032,7 @@ async fn client_rollup_violation(
         }
         let stored = sqlx::query(
             "SELECT series, bucket, user_id FROM report_marks WHERE client_id = ? \
-             AND series NOT IN ('active:h', 'depositing:h') AND bucket >= ?",
+             AND series NOT LIKE '%:h' AND bucket >= ?",
         )
         .bind(&client)
         .bind(since)

@@ -945,6 +945,9 @@ async fn distinct_counts_agree_between_zone_series_and_hourly_marks(backend: Bac
         let m = report(&api, &tree.admin_token, "client-metrics", &q).await;
         assert_eq!(figures(&m), vec![(3, 3, 3, 3)], "{g}: {m}");
         from_series.push(figures(&m));
+        let games = report(&api, &tree.admin_token, "game-stats", &q).await;
+        assert_eq!(games["rows"][0]["players"], 1, "{g}: {games}");
+        assert_eq!(games["rows"][0]["provider"], "luckysports", "{g}: {games}");
     }
     // A new zone: its series is whole only from the next hour, so today's buckets in UTC now
     // count distinct users from the hourly marks.
@@ -983,6 +986,8 @@ async fn distinct_counts_agree_between_zone_series_and_hourly_marks(backend: Bac
         let q = format!("from={from}&to={to}&granularity={g}");
         let m = report(&api, &tree.admin_token, "client-metrics", &q).await;
         assert_eq!(&figures(&m), expected, "{g}: {m}");
+        let games = report(&api, &tree.admin_token, "game-stats", &q).await;
+        assert_eq!(games["rows"][0]["players"], 1, "{g}: {games}");
     }
     let (code, out) = hub.infra.run_nashub("check-reports");
     assert_eq!(code, Some(0), "{out}");
