@@ -155,6 +155,9 @@ pub struct Settings {
     pub report_feed_interval_ms: u64,
     /// Most journal entries the periodic report feed takes in one transaction.
     pub report_feed_batch: u32,
+    /// How often each node records its websocket users per client (concurrent users in client
+    /// metrics); 0 = never.
+    pub report_ws_sample_secs: u64,
     /// Fault drills only (SQLite): each ledger WAL sync first sleeps this long, as a slow disk
     /// would. 0 = off.
     pub test_wal_sync_delay_ms: u64,
@@ -322,6 +325,7 @@ impl Default for Settings {
             bench_report_rollups: true,
             report_feed_interval_ms: 1000,
             report_feed_batch: 2000,
+            report_ws_sample_secs: 60,
             test_wal_sync_delay_ms: 0,
             test_wal_sync_fail_after: 0,
             test_clock: false,

@@ -225,6 +225,13 @@ impl Hub {
             Duration::from_millis(settings.report_feed_interval_ms.max(1)),
             i64::from(settings.report_feed_batch),
         ));
+        if settings.report_ws_sample_secs > 0 {
+            actix_web::rt::spawn(crate::reports::presence::run(
+                state.store.clone(),
+                state.rooms.clone(),
+                Duration::from_secs(settings.report_ws_sample_secs),
+            ));
+        }
         actix_web::rt::spawn(crate::transfers::reconciler::run(
             state.providers.clone(),
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10)),

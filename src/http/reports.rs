@@ -282,10 +282,13 @@ pub async fn client_metrics(
             "ggr",
             "adjustments",
             "ngr",
+            "peak_ws_users",
+            "avg_ws_users",
         ],
         rows: rows
             .into_iter()
             .map(|r| {
+                let avg = r.avg_ws_users();
                 let [a, b] = bucket_cells(r.start, r.end);
                 vec![
                     a,
@@ -305,6 +308,8 @@ pub async fn client_metrics(
                     Cell::Money(r.ggr),
                     Cell::Money(r.adjustments),
                     Cell::Money(r.ngr),
+                    Cell::Int(r.peak_ws_users),
+                    Cell::Text(avg),
                 ]
             })
             .collect(),

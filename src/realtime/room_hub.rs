@@ -276,6 +276,15 @@ impl RoomHub {
         self.sessions.len()
     }
 
+    /// Users with a live session on this node, per client id (`platform` left out).
+    pub fn users_per_client(&self) -> Vec<(String, usize)> {
+        self.presence
+            .iter()
+            .filter(|c| c.key() != "platform" && !c.is_empty())
+            .map(|c| (c.key().clone(), c.len()))
+            .collect()
+    }
+
     /// Counts a user's session for `active_users_total{client_id}`.
     pub fn user_online(&self, client_key: &str, user_id: &str) {
         let users = {

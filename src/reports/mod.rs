@@ -6,6 +6,7 @@
 
 pub mod feed;
 pub mod period;
+pub mod presence;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -116,6 +117,21 @@ pub struct MetricsRow {
     pub adjustments: i64,
     /// GGR - adjustments.
     pub ngr: i64,
+    /// Users with a live websocket: the most at once (minute samples summed over nodes) and
+    /// the mean over the bucket's elapsed minutes in hundredths (client-wide reports only).
+    pub peak_ws_users: i64,
+    pub avg_ws_users_centi: i64,
+}
+
+impl MetricsRow {
+    /// The average websocket users as a decimal string with two places.
+    pub fn avg_ws_users(&self) -> String {
+        format!(
+            "{}.{:02}",
+            self.avg_ws_users_centi / 100,
+            self.avg_ws_users_centi % 100
+        )
+    }
 }
 
 /// Client metrics per bucket: players, money in and out, play (rounds by the hour they were
@@ -279,6 +295,22 @@ async fn client_wide_metrics(
     }
     let whats = ["active".to_owned(), "depositing".to_owned()];
     let distinct = distinct_per_bucket(store, cid, period, &whats).await?;
+    let now = crate::domain::now_ms();
+    let mut minutes: Vec<(i64, i64)> = vec![(0, 0); rows.len()];
+    for (minute, users) in store.ws_users(cid, from, to).await? {
+        if let Some(i) = period.bucket_of(minute) {
+            rows[i].peak_ws_users = rows[i].peak_ws_users.max(users);
+            minutes[i].0 += users;
+        }
+    }
+    for (i, row) in rows.iter_mut().enumerate() {
+        // Minutes of the bucket that have begun (a minute without a sample had no users).
+        let elapsed = (row.end.min(now - now.rem_euclid(60_000) + 60_000) - row.start) / 60_000;
+        minutes[i].1 = elapsed.max(0);
+        if minutes[i].1 > 0 {
+            row.avg_ws_users_centi = minutes[i].0 * 100 / minutes[i].1;
+        }
+    }
     for (i, row) in rows.iter_mut().enumerate() {
         row.active_players = distinct[0][i];
         row.depositing_players = distinct[1][i];

@@ -99,6 +99,26 @@ impl Store {
         }
     }
 
+    /// Writes this node's websocket users per client for `minute` (epoch ms).
+    pub async fn record_ws_users(
+        &self,
+        node: &str,
+        minute: i64,
+        counts: &[(String, usize)],
+    ) -> StoreResult<()> {
+        dispatch!(self, b => b.record_ws_users(node, minute, counts).await)
+    }
+
+    /// Per minute in `[from, to)`: the client's websocket users summed over nodes.
+    pub async fn ws_users(
+        &self,
+        client_id: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<(i64, i64)>> {
+        dispatch!(self, b => b.ws_users(client_id, from, to).await)
+    }
+
     /// `report_money_client` rows (user `''`) of `client_id` in `[from_hour, to_hour)`.
     pub async fn report_money_client(
         &self,

@@ -412,6 +412,51 @@ impl Backend {
         Ok(ids.len() + rounds.len())
     }
 
+    pub async fn record_ws_users(
+        &self,
+        node: &str,
+        minute: i64,
+        counts: &[(String, usize)],
+    ) -> StoreResult<()> {
+        for chunk in counts.chunks(300) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO report_ws_samples (client_id, minute, node_id, users) VALUES {}{}",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", "),
+                if NAME == "mysql" {
+                    " ON DUPLICATE KEY UPDATE users = VALUES(users)"
+                } else {
+                    " ON CONFLICT (client_id, minute, node_id) DO UPDATE SET users = excluded.users"
+                }
+            )));
+            for (client, users) in chunk {
+                q = q.bind(client).bind(minute).bind(node).bind(*users as i64);
+            }
+            q.execute(&self.write).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn ws_users(
+        &self,
+        client_id: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT minute, CAST(SUM(users) AS CHAR) AS users FROM report_ws_samples \
+             WHERE client_id = ? AND minute >= ? AND minute < ? GROUP BY minute",
+        )
+        .bind(client_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("minute")?, text_i64(r, "users")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
     pub async fn report_money_client(
         &self,
         client_id: &str,

@@ -9,7 +9,9 @@ use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Api, Backend, HubProcess, Infra, TestHub, Tree, metric_value};
+use crate::helpers::{
+    Api, Backend, HubProcess, Infra, TestHub, Tree, WsClient, metric_value, ws_url,
+};
 use crate::providers::{cents, place_bet, start_sims};
 use crate::settlements::{now_text, play, settle, start};
 use crate::users_admin::create;
@@ -533,13 +535,14 @@ backend_tests!(
     reports_on_graphql_equal_rest,
     the_report_feed_counts_each_entry_once,
     distinct_counts_agree_between_zone_series_and_hourly_marks,
+    client_metrics_show_concurrent_websocket_users,
 );
 
 /// The GraphQL field and selection of each REST report.
 fn graphql_report(name: &str) -> (&'static str, &'static str) {
     const METRICS: &str = "bucketStart bucketEnd registered newPlayers activePlayers \
         depositingPlayers deposits depositsSum firstTimeDepositors withdrawals withdrawalsSum \
-        rounds turnover wins ggr adjustments ngr";
+        rounds turnover wins ggr adjustments ngr peakWsUsers avgWsUsers";
     const TOTALS: &str = "players deposits turnover ggr ngr";
     match name {
         "client-metrics" => ("clientMetrics", METRICS),
@@ -1021,4 +1024,40 @@ async fn distinct_counts_agree_between_zone_series_and_hourly_marks(backend: Bac
     }
     let (code, out) = hub.infra.run_nashub("check-reports");
     assert_eq!(code, Some(0), "{out}");
+}
+
+/// Concurrent websocket users: each node samples its live users per client; client metrics
+/// show the peak and the average over the bucket's elapsed minutes.
+async fn client_metrics_show_concurrent_websocket_users(backend: Backend) {
+    let hub = TestHub::start_with(backend, |s| s.report_ws_sample_secs = 1).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let other = create(&api, &tree.admin_token, &tree.agent_id, "player", "watcher").await;
+    let other_token = api.token(Some(&tree.code), "watcher").await;
+    let mut a = WsClient::connect(&ws_url(&hub.base, &tree.player_token)).await;
+    let mut b = WsClient::connect(&ws_url(&hub.base, &other_token)).await;
+    // A second socket of the same player is the same user.
+    let mut c = WsClient::connect(&ws_url(&hub.base, &tree.player_token)).await;
+    for ws in [&mut a, &mut b, &mut c] {
+        ws.next_of("subscribed").await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let hour = now - now.rem_euclid(HOUR_MS);
+    let t = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let q = format!("from={}&to={}&granularity=hour", t(hour), t(hour + HOUR_MS));
+    let m = report(&api, &tree.admin_token, "client-metrics", &q).await;
+    let row = &m["rows"][0];
+    assert_eq!(row["peak_ws_users"], 2, "{m}");
+    let avg: f64 = row["avg_ws_users"].as_str().unwrap().parse().unwrap();
+    assert!(avg > 0.0 && avg <= 2.0, "{m}");
+    // Another client's report does not see them.
+    let theirs = Tree::create(&api).await;
+    let m = report(&api, &theirs.admin_token, "client-metrics", &q).await;
+    assert_eq!(m["rows"][0]["peak_ws_users"], 0, "{m}");
+    drop((a, b, c, other));
 }

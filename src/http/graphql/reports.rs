@@ -75,6 +75,10 @@ pub struct MetricsBucket {
     ggr: String,
     adjustments: String,
     ngr: String,
+    /// most users with a live websocket at once (client-wide reports)
+    peak_ws_users: i64,
+    /// mean users with a live websocket over the bucket's elapsed minutes, 2 decimals
+    avg_ws_users: String,
 }
 
 impl MetricsBucket {
@@ -97,6 +101,8 @@ impl MetricsBucket {
             ggr: c.format(r.ggr),
             adjustments: c.format(r.adjustments),
             ngr: c.format(r.ngr),
+            peak_ws_users: r.peak_ws_users,
+            avg_ws_users: r.avg_ws_users(),
         }
     }
 }
