@@ -4,25 +4,36 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
 
-/// Installs the tracing subscriber: human-readable text, or JSON for production.
-pub fn init_logging(format: &str) {
+use crate::otel::export::OtlpOptions;
+
+/// Installs the tracing subscriber: human-readable text, or JSON for production, and, when
+/// `traces` is set, the OpenTelemetry layer exporting to it (`otel`). Fails only if the trace
+/// exporter cannot be built.
+pub fn init_logging(format: &str, traces: Option<&OtlpOptions>) -> anyhow::Result<()> {
     let filter = log_filter(std::env::var("NASHUB_LOG").ok().as_deref());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    let _ = if format == "json" {
-        builder.json().try_init()
+    let logs = tracing_subscriber::fmt::layer().with_target(false);
+    let logs = if format == "json" {
+        logs.json().boxed()
     } else {
-        builder.try_init()
+        logs.boxed()
     };
+    let traces = traces.map(crate::otel::export::install).transpose()?;
+    let _ = tracing_subscriber::registry()
+        .with(logs.with_filter(filter))
+        .with(traces)
+        .try_init();
+    Ok(())
 }
 
 /// The log filter: `NASHUB_LOG` (default `info,sqlx=warn`), with actix-http's HTTP/1
 /// dispatcher silenced unless `NASHUB_LOG` names `actix_http` itself. That module logs every
 /// malformed request at ERROR ("stream error: request parse error"), so any client could flood
 /// the error log; the same errors reach `admission`, which counts client faults in
-/// `http_client_errors_total` and logs them at debug (and anything else at warn).
+/// `http_client_errors_total` and logs them at debug (and anything else at warn). The spans made
+/// for traces only (`otel::TARGET`) are never logged unless `NASHUB_LOG` names them: so, with
+/// traces off, no layer wants them and they cost nothing.
 pub fn log_filter(spec: Option<&str>) -> EnvFilter {
     let spec = spec.filter(|s| !s.trim().is_empty());
     let mut filter = spec
@@ -31,6 +42,13 @@ pub fn log_filter(spec: Option<&str>) -> EnvFilter {
     if !spec.is_some_and(|s| s.contains("actix_http")) {
         filter = filter.add_directive(
             "actix_http::h1::dispatcher=off"
+                .parse()
+                .expect("a valid directive"),
+        );
+    }
+    if !spec.is_some_and(|s| s.contains(crate::otel::TARGET)) {
+        filter = filter.add_directive(
+            format!("{}=off", crate::otel::TARGET)
                 .parse()
                 .expect("a valid directive"),
         );

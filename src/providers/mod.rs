@@ -206,6 +206,20 @@ pub fn new_serial() -> String {
 /// Records one provider call's latency and outcome (`ok`, `refused`, `unavailable`), labelled
 /// with the provider and the account (configured name, or `{provider}:{client code}` for a
 /// client's own account).
+/// The trace's client span of one provider call (disabled, so free, while traces are off); its
+/// position goes to the provider as `traceparent`.
+pub fn call_span(provider: &'static str, account: &str, method: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        target: crate::otel::TARGET,
+        "provider.call",
+        otel.name = %format_args!("{provider} {method}"),
+        otel.kind = "client",
+        provider,
+        account,
+        method,
+    )
+}
+
 pub fn observe_call<T>(
     provider: &'static str,
     account: &str,
