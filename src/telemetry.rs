@@ -13,18 +13,37 @@ use crate::otel::export::OtlpOptions;
 /// exporter cannot be built.
 pub fn init_logging(format: &str, traces: Option<&OtlpOptions>) -> anyhow::Result<()> {
     let filter = log_filter(std::env::var("NASHUB_LOG").ok().as_deref());
+    let _ = match traces {
+        None => logs_only(format, filter).try_init(),
+        Some(options) => {
+            let traces = crate::otel::export::install(options)?;
+            tracing_subscriber::registry()
+                .with(log_layer(format).with_filter(filter))
+                .with(traces)
+                .try_init()
+        }
+    };
+    Ok(())
+}
+
+/// The subscriber without traces: the filter applies to the whole subscriber (no per-layer
+/// filtering on the request path), and spans of `otel::TARGET` are disabled where they are made.
+fn logs_only(format: &str, filter: EnvFilter) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(log_layer(format))
+}
+
+fn log_layer<S>(format: &str) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
     let logs = tracing_subscriber::fmt::layer().with_target(false);
-    let logs = if format == "json" {
+    if format == "json" {
         logs.json().boxed()
     } else {
         logs.boxed()
-    };
-    let traces = traces.map(crate::otel::export::install).transpose()?;
-    let _ = tracing_subscriber::registry()
-        .with(logs.with_filter(filter))
-        .with(traces)
-        .try_init();
-    Ok(())
+    }
 }
 
 /// The log filter: `NASHUB_LOG` (default `info,sqlx=warn`), with actix-http's HTTP/1
@@ -74,4 +93,28 @@ pub fn prometheus() -> &'static PrometheusHandle {
         crate::metrics::register_all();
         handle
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With traces off, the trace-only spans cost nothing: disabled at their call site, so
+    /// nothing is recorded, formatted or allocated for them.
+    #[test]
+    fn trace_spans_are_disabled_without_traces() {
+        let subscriber = logs_only("text", log_filter(Some("trace")));
+        tracing::subscriber::with_default(subscriber, || {
+            let log = tracing::info_span!("request");
+            assert!(!log.is_disabled(), "log spans are still recorded");
+            let trace = tracing::info_span!(target: crate::otel::TARGET, "wallet.mutate");
+            assert!(trace.is_disabled());
+            assert!(crate::otel::TraceParent::of(&trace).header().is_none());
+        });
+        let named = logs_only("text", log_filter(Some("info,nashub::trace=info")));
+        tracing::subscriber::with_default(named, || {
+            let trace = tracing::info_span!(target: crate::otel::TARGET, "wallet.mutate");
+            assert!(!trace.is_disabled(), "logged when NASHUB_LOG names them");
+        });
+    }
 }

@@ -357,6 +357,61 @@ async fn traces_follow_a_request_to_the_ledger_and_the_provider(backend: Backend
     infra.assert_ledger_ok();
 }
 
+/// A batch serving several requests links to each (it cannot be the child of all).
+async fn a_commit_batch_links_every_request_it_serves(backend: Backend) {
+    let receiver = Receiver::start();
+    let infra = Infra::new(backend).await;
+    let hub = HubProcess::start_with_env(
+        &infra,
+        &[
+            ("NASHUB_OTLP_ENDPOINT", receiver.base.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            // The committer waits 300 ms for company: concurrent deposits share a batch.
+            ("NASHUB_LEDGER_BATCH_WAIT_US", "300000"),
+        ],
+    );
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let traces: Vec<String> = (0..4)
+        .map(|_| uuid::Uuid::new_v4().simple().to_string())
+        .collect();
+    futures_util::future::join_all(traces.iter().map(|trace| {
+        let (api, tree) = (&api, &tree);
+        async move {
+            deposit(api, tree, Some(&format!("00-{trace}-{INCOMING_SPAN}-01"))).await;
+        }
+    }))
+    .await;
+    assert_eq!(
+        api.balance(&tree.player_token, &tree.player_id).await,
+        "200.00"
+    );
+    let batch = receiver
+        .wait_for("a batch linking several deposits", |spans| {
+            let commits: Vec<_> = spans.iter().filter(|s| s.name == "ledger.commit").collect();
+            // Every deposit's trace reaches a commit span.
+            if !traces.iter().all(|t| commits.iter().any(|c| c.joins(t))) {
+                return None;
+            }
+            commits
+                .into_iter()
+                .find(|c| traces.iter().filter(|t| c.link_traces.contains(t)).count() >= 2)
+                .cloned()
+        })
+        .await;
+    let size: usize = batch.attribute("batch_size").unwrap().parse().unwrap();
+    assert!(size >= 2, "{batch:?}");
+    assert_eq!(
+        batch.link_traces.len(),
+        size,
+        "one link per entry: {batch:?}"
+    );
+    assert_eq!(
+        batch.parent_span_id, "",
+        "a batch of many is a root: {batch:?}"
+    );
+}
+
 async fn traces_off_export_nothing(backend: Backend) {
     let receiver = Receiver::start();
     let infra = Infra::new(backend).await;
@@ -400,5 +455,6 @@ async fn traces_off_export_nothing(backend: Backend) {
 
 backend_tests!(
     traces_follow_a_request_to_the_ledger_and_the_provider,
+    a_commit_batch_links_every_request_it_serves,
     traces_off_export_nothing
 );
