@@ -90,10 +90,13 @@ where
         .with_filter(only_trace_spans))
 }
 
+/// Longest the last export may hold up the process's exit (a receiver that is down).
+const SHUTDOWN_MAX: Duration = Duration::from_secs(3);
+
 /// Exports what is still queued and stops the exporter (at shutdown; a no-op when off).
 pub fn shutdown() {
     if let Some(provider) = PROVIDER.get()
-        && let Err(e) = provider.shutdown()
+        && let Err(e) = provider.shutdown_with_timeout(SHUTDOWN_MAX)
     {
         tracing::warn!(error = %e, "trace exporter shutdown");
     }

@@ -227,6 +227,8 @@ async fn run(
             let span = batch_span(std::slice::from_ref(&job));
             let (entry, key) = (job.entry.clone(), job.audit_key.clone());
             let (finished, finished_rx) = oneshot::channel();
+            // The batch span lasts until the writer thread has answered.
+            let in_flight = span.clone();
             let answer: super::sqlite_writer::Answer = Box::new(move |result| {
                 job.answer(result.and_then(|mut results| {
                     results.pop().ok_or_else(|| {
@@ -234,6 +236,7 @@ async fn run(
                     })?
                 }));
                 let _ = finished.send(());
+                drop(in_flight);
             });
             metrics::histogram!(crate::metrics::LEDGER_BATCH_SIZE).record(1.0);
             metrics::counter!(crate::metrics::LEDGER_COMMITS).increment(1);
