@@ -113,7 +113,7 @@ impl JdbAdapter {
         let sent = request
             .json(&json!({ "dc": self.dc, "x": x }))
             .send()
-            .instrument(span)
+            .instrument(span.clone())
             .await;
         let result = match sent {
             Err(e) => Err(CallError::Unavailable(format!("no answer: {e}"))),
@@ -125,6 +125,7 @@ impl JdbAdapter {
                 .await
                 .map_err(|e| CallError::Unavailable(format!("unreadable answer: {e}"))),
         };
+        super::trace_outcome(&span, &result);
         super::observe_call(NAME, &self.account, action_name(action), started, &result);
         result
     }

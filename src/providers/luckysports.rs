@@ -69,7 +69,7 @@ impl LuckySportsAdapter {
             .header("X-Signature", signature)
             .body(body)
             .send()
-            .instrument(span)
+            .instrument(span.clone())
             .await;
         let result = match sent {
             Err(e) => Err(CallError::Unavailable(format!("no answer: {e}"))),
@@ -88,6 +88,7 @@ impl LuckySportsAdapter {
                 }
             },
         };
+        super::trace_outcome(&span, &result);
         super::observe_call(NAME, &self.account, method, started, &result);
         result
     }
