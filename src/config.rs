@@ -74,6 +74,18 @@ pub struct Settings {
     /// `text` or `json`.
     #[serde(deserialize_with = "text")]
     pub log_format: String,
+    /// OpenTelemetry traces: base URL of an OTLP/HTTP receiver (protobuf), e.g.
+    /// `http://otel-collector:4318` (`/v1/traces` is added). Unset: no trace is recorded or
+    /// exported, and no `traceparent` is read or sent. The `OTEL_BSP_*` variables tune the batch
+    /// exporter (`OTEL_BSP_SCHEDULE_DELAY`, ms between exports, default 5000).
+    #[serde(deserialize_with = "opt_text")]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported traces (one per deployment; nodes share it).
+    #[serde(deserialize_with = "text")]
+    pub otlp_service_name: String,
+    /// Share of new traces recorded (0.0–1.0); a request carrying a `traceparent` follows its
+    /// caller's sampling decision instead.
+    pub otlp_sample_ratio: f64,
     /// HTTP worker threads; default: one per core.
     pub http_workers: Option<usize>,
     /// Lifetime of an access token (seconds).
@@ -307,6 +319,9 @@ impl Default for Settings {
             cors_origins: String::new(),
             hsts: false,
             log_format: "text".into(),
+            otlp_endpoint: None,
+            otlp_service_name: "nashub".into(),
+            otlp_sample_ratio: 1.0,
             http_workers: None,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
@@ -684,6 +699,16 @@ impl Settings {
                 })?;
             secrets_previous.push(key);
         }
+        if let Some(endpoint) = &self.otlp_endpoint {
+            anyhow::ensure!(
+                endpoint.starts_with("http://") || endpoint.starts_with("https://"),
+                "NASHUB_OTLP_ENDPOINT must be an http:// or https:// URL (an OTLP/HTTP receiver)"
+            );
+        }
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.otlp_sample_ratio),
+            "NASHUB_OTLP_SAMPLE_RATIO must be between 0 and 1"
+        );
         Ok(Config {
             database_url,
             jwt_secret,

@@ -13,7 +13,8 @@
 //!   seq), the room hub and the websocket sessions.
 //! - [`auth`], [`access`], [`users`]: identity, who may reach whom, creating users.
 //! - [`domain`]: validated value types (amounts, currencies, roles and statuses, names).
-//! - [`config`], [`startup`], [`telemetry`], [`metrics`], [`ops`], [`admission`]: running it.
+//! - [`config`], [`startup`], [`telemetry`], [`otel`] (traces), [`metrics`], [`ops`],
+//!   [`admission`]: running it.
 //! - [`channels`]: email and SMS: contacts, preferences, templates, the outbox and its dispatcher.
 //! - [`providers`]: game provider adapters (JDB, LuckySports) behind one trait, and their
 //!   simulators.
@@ -33,6 +34,7 @@ pub mod http;
 pub mod ledger;
 pub mod metrics;
 pub mod ops;
+pub mod otel;
 pub mod payments;
 pub mod protection;
 pub mod providers;

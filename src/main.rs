@@ -175,7 +175,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    nashub::telemetry::init_logging(&config.settings.log_format);
+    // Traces are the serving hub's: one-shot commands export none.
+    let serving = matches!(
+        cli.command,
+        None | Some(Command::Serve) | Some(Command::Demo { .. })
+    );
+    let traces = config
+        .settings
+        .otlp_endpoint
+        .as_ref()
+        .filter(|_| serving)
+        .map(|endpoint| nashub::otel::export::OtlpOptions {
+            endpoint: endpoint.clone(),
+            service_name: config.settings.otlp_service_name.clone(),
+            sample_ratio: config.settings.otlp_sample_ratio,
+        });
+    if let Err(e) = nashub::telemetry::init_logging(&config.settings.log_format, traces.as_ref()) {
+        eprintln!("nashub: {e:#}");
+        return ExitCode::from(2);
+    }
     let result = actix_web::rt::System::new().block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => {
@@ -399,6 +417,8 @@ fn main() -> ExitCode {
             }
         }
     });
+    // The spans of the last requests, still queued.
+    nashub::otel::export::shutdown();
     result.unwrap_or_else(|e: anyhow::Error| {
         eprintln!("nashub: {e:#}");
         ExitCode::from(2)

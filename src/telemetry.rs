@@ -4,25 +4,55 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
 
-/// Installs the tracing subscriber: human-readable text, or JSON for production.
-pub fn init_logging(format: &str) {
+use crate::otel::export::OtlpOptions;
+
+/// Installs the tracing subscriber: human-readable text, or JSON for production, and, when
+/// `traces` is set, the OpenTelemetry layer exporting to it (`otel`). Fails only if the trace
+/// exporter cannot be built.
+pub fn init_logging(format: &str, traces: Option<&OtlpOptions>) -> anyhow::Result<()> {
     let filter = log_filter(std::env::var("NASHUB_LOG").ok().as_deref());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    let _ = if format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
+    let _ = match traces {
+        None => logs_only(format, filter).try_init(),
+        Some(options) => {
+            let traces = crate::otel::export::install(options)?;
+            tracing_subscriber::registry()
+                .with(log_layer(format).with_filter(filter))
+                .with(traces)
+                .try_init()
+        }
     };
+    Ok(())
+}
+
+/// The subscriber without traces: the filter applies to the whole subscriber (no per-layer
+/// filtering on the request path), and spans of `otel::TARGET` are disabled where they are made.
+fn logs_only(format: &str, filter: EnvFilter) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(log_layer(format))
+}
+
+fn log_layer<S>(format: &str) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let logs = tracing_subscriber::fmt::layer().with_target(false);
+    if format == "json" {
+        logs.json().boxed()
+    } else {
+        logs.boxed()
+    }
 }
 
 /// The log filter: `NASHUB_LOG` (default `info,sqlx=warn`), with actix-http's HTTP/1
 /// dispatcher silenced unless `NASHUB_LOG` names `actix_http` itself. That module logs every
 /// malformed request at ERROR ("stream error: request parse error"), so any client could flood
 /// the error log; the same errors reach `admission`, which counts client faults in
-/// `http_client_errors_total` and logs them at debug (and anything else at warn).
+/// `http_client_errors_total` and logs them at debug (and anything else at warn). The spans made
+/// for traces only (`otel::TARGET`) are never logged unless `NASHUB_LOG` names them: so, with
+/// traces off, no layer wants them and they cost nothing.
 pub fn log_filter(spec: Option<&str>) -> EnvFilter {
     let spec = spec.filter(|s| !s.trim().is_empty());
     let mut filter = spec
@@ -31,6 +61,13 @@ pub fn log_filter(spec: Option<&str>) -> EnvFilter {
     if !spec.is_some_and(|s| s.contains("actix_http")) {
         filter = filter.add_directive(
             "actix_http::h1::dispatcher=off"
+                .parse()
+                .expect("a valid directive"),
+        );
+    }
+    if !spec.is_some_and(|s| s.contains(crate::otel::TARGET)) {
+        filter = filter.add_directive(
+            format!("{}=off", crate::otel::TARGET)
                 .parse()
                 .expect("a valid directive"),
         );
@@ -56,4 +93,28 @@ pub fn prometheus() -> &'static PrometheusHandle {
         crate::metrics::register_all();
         handle
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With traces off, the trace-only spans cost nothing: disabled at their call site, so
+    /// nothing is recorded, formatted or allocated for them.
+    #[test]
+    fn trace_spans_are_disabled_without_traces() {
+        let subscriber = logs_only("text", log_filter(Some("trace")));
+        tracing::subscriber::with_default(subscriber, || {
+            let log = tracing::info_span!("request");
+            assert!(!log.is_disabled(), "log spans are still recorded");
+            let trace = tracing::info_span!(target: crate::otel::TARGET, "wallet.mutate");
+            assert!(trace.is_disabled());
+            assert!(crate::otel::TraceParent::of(&trace).header().is_none());
+        });
+        let named = logs_only("text", log_filter(Some("info,nashub::trace=info")));
+        tracing::subscriber::with_default(named, || {
+            let trace = tracing::info_span!(target: crate::otel::TARGET, "wallet.mutate");
+            assert!(!trace.is_disabled(), "logged when NASHUB_LOG names them");
+        });
+    }
 }

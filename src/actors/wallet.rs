@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use dashmap::DashMap;
+use tracing::Instrument;
 
 use crate::domain::Currency;
 use crate::ledger::NewEntry;
+use crate::otel::TraceParent;
 use crate::protection::{Check, GuardError, Protection};
 use crate::realtime::bus::{Bus, Event, EventKind};
 use crate::store::{AfterCommit, PostOutcome, Store, StoreError};
@@ -34,6 +36,9 @@ pub struct Mutate {
     pub entry: Arc<NewEntry>,
     pub currency: Currency,
     pub watch: Arc<[BalanceWatch]>,
+    /// The sender's trace position (empty while traces are off): the handler runs on this
+    /// actor's task, not the request's.
+    pub trace: TraceParent,
 }
 
 impl Mutate {
@@ -42,6 +47,7 @@ impl Mutate {
             entry: Arc::new(entry),
             currency,
             watch: watch.into(),
+            trace: TraceParent::current(),
         }
     }
 }
@@ -111,6 +117,7 @@ fn queue(
             entry,
             currency,
             watch,
+            trace: _,
         } = msg;
         let kind = entry.kind.as_str();
         let client = crate::metrics::client_label(&entry.client_id);
@@ -147,7 +154,12 @@ impl Handler<Mutate> for WalletActor {
     /// wallet's mutations share group commits instead of waiting for each other's fsync.
     fn handle(&mut self, msg: Mutate, _ctx: &mut Self::Context) -> Self::Result {
         self.last_message = Instant::now();
-        Box::pin(queue(&self.store, &self.bus, msg))
+        // The trace's span of this message (disabled, so free, while traces are off).
+        let span = tracing::info_span!(target: crate::otel::TARGET, "wallet.mutate", user_id = %self.user_id);
+        msg.trace.adopt(&span);
+        // Queued inside the span: the committer takes it as this entry's parent.
+        let queued = span.in_scope(|| queue(&self.store, &self.bus, msg));
+        Box::pin(queued.instrument(span))
     }
 }
 
@@ -172,12 +184,15 @@ impl Handler<Guarded> for WalletActor {
             check,
             protection,
         } = msg;
+        let span = tracing::info_span!(target: crate::otel::TARGET, "wallet.guarded", user_id = %self.user_id);
+        mutate.trace.adopt(&span);
         let (store, bus) = (self.store.clone(), self.bus.clone());
         AtomicResponse::new(Box::pin(
             async move {
                 let _held = protection.admit(&check).await?;
                 Ok(queue(&store, &bus, mutate).await?)
             }
+            .instrument(span)
             .into_actor(self),
         ))
     }

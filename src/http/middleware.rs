@@ -1,4 +1,5 @@
-//! Per-request observation: a request id (header `x-request-id` and a tracing span), request
+//! Per-request observation: a request id (header `x-request-id` and a tracing span), the trace's
+//! server span (continuing an incoming `traceparent`; `otel`), request
 //! count and latency by route pattern, and one log line that never includes the query string
 //! (websocket tokens travel there).
 
@@ -26,8 +27,34 @@ pub async fn observe(
     let method = req.method().clone();
     let route = req.match_pattern();
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.path());
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    // The trace's server span (disabled, so free, unless traces are exported): inside the log
+    // span, so the handler's current span is this one and what it sends on carries it.
+    let trace = tracing::info_span!(
+        target: crate::otel::TARGET,
+        "HTTP request",
+        otel.name = %format_args!("{method} {}", route.as_deref().unwrap_or("unmatched")),
+        otel.kind = "server",
+        http.request.method = %method,
+        url.path = %req.path(),
+        http.route = route.as_deref().unwrap_or("unmatched"),
+        request_id = %request_id,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    if !trace.is_disabled() {
+        let header = req.headers().get(crate::otel::TRACEPARENT);
+        crate::otel::TraceParent::from_header(header.and_then(|v| v.to_str().ok())).adopt(&trace);
+    }
+    let mut res = next
+        .call(req)
+        .instrument(trace.clone())
+        .instrument(span.clone())
+        .await?;
     let status = res.status().as_u16();
+    trace.record("http.response.status_code", status);
+    if status >= 500 {
+        trace.record("otel.status_code", "ERROR");
+    }
     let elapsed = started.elapsed().as_secs_f64();
     record(
         &method,

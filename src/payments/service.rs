@@ -325,6 +325,7 @@ impl Payments {
             op,
             user_id: user_id.to_owned(),
             currency: currency.clone(),
+            trace: crate::otel::TraceParent::current(),
         };
         Ok(self.inner.wallets.send(user_id, msg).await??)
     }

@@ -3,11 +3,13 @@
 //! `balance_update` after commit.
 
 use actix::prelude::*;
+use tracing::Instrument;
 
 use crate::actors::wallet::WalletActor;
 use crate::domain::{Currency, PaymentState};
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::{NewEntry, PostedEntry};
+use crate::otel::TraceParent;
 use crate::realtime::bus::{Bus, Event, EventKind};
 use crate::store::{PaymentBegin, PaymentCaps, PaymentChange, PaymentRow, Store, StoreError};
 
@@ -46,6 +48,8 @@ pub struct PaymentMove {
     pub op: PaymentOp,
     pub user_id: String,
     pub currency: Currency,
+    /// The sender's trace position (empty while traces are off).
+    pub trace: TraceParent,
 }
 
 impl Handler<PaymentMove> for WalletActor {
@@ -58,7 +62,11 @@ impl Handler<PaymentMove> for WalletActor {
             op,
             user_id,
             currency,
+            trace,
         } = msg;
+        // The trace's span of this message (disabled, so free, while traces are off).
+        let span = tracing::info_span!(target: crate::otel::TARGET, "wallet.payment_move", user_id = %user_id);
+        trace.adopt(&span);
         AtomicResponse::new(Box::pin(
             async move {
                 let (moved, posted, kind) = match op {
@@ -114,6 +122,7 @@ impl Handler<PaymentMove> for WalletActor {
                 }
                 Ok(moved)
             }
+            .instrument(span)
             .into_actor(self),
         ))
     }

@@ -3,6 +3,7 @@
 //! Every wire detail marked "our reading" in the contract lives in this file.
 
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use super::crypto::{jdb_encrypt, key16};
 use super::units::{from_json_number, to_decimal};
@@ -11,6 +12,7 @@ use super::{
     ProviderAdapter, RoundReport, TransferAnswer, TransferCall,
 };
 use crate::config::ProviderAccountSettings;
+use crate::otel::{TRACEPARENT, TraceParent};
 
 pub const NAME: &str = "jdb";
 /// JDB refuses payloads whose `ts` is older than this.
@@ -103,11 +105,15 @@ impl JdbAdapter {
         payload["ts"] = json!(crate::domain::now_ms());
         let x = jdb_encrypt(&self.key, &self.iv, payload.to_string().as_bytes());
         let started = std::time::Instant::now();
-        let sent = self
-            .http
-            .post(&self.url)
+        let span = super::call_span(NAME, &self.account, action_name(action));
+        let mut request = self.http.post(&self.url);
+        if let Some(parent) = TraceParent::of(&span).header() {
+            request = request.header(TRACEPARENT, parent);
+        }
+        let sent = request
             .json(&json!({ "dc": self.dc, "x": x }))
             .send()
+            .instrument(span.clone())
             .await;
         let result = match sent {
             Err(e) => Err(CallError::Unavailable(format!("no answer: {e}"))),
@@ -119,6 +125,7 @@ impl JdbAdapter {
                 .await
                 .map_err(|e| CallError::Unavailable(format!("unreadable answer: {e}"))),
         };
+        super::trace_outcome(&span, &result);
         super::observe_call(NAME, &self.account, action_name(action), started, &result);
         result
     }

@@ -4,6 +4,7 @@
 //! carry the same signature headers.
 
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use super::crypto::{luckysports_signature, luckysports_verify};
 use super::units::rescale;
@@ -12,6 +13,7 @@ use super::{
     RoundReport, TransferAnswer, TransferCall,
 };
 use crate::config::ProviderAccountSettings;
+use crate::otel::{TRACEPARENT, TraceParent};
 
 pub const NAME: &str = "luckysports";
 /// LuckySports refuses requests older than this (and so do we, for callbacks).
@@ -55,15 +57,19 @@ impl LuckySportsAdapter {
         let ts = (crate::domain::now_ms() / 1000).to_string();
         let signature = luckysports_signature(&self.secret, &ts, body.as_bytes());
         let started = std::time::Instant::now();
-        let sent = self
-            .http
-            .post(format!("{}/api/{method}", self.base))
+        let span = super::call_span(NAME, &self.account, method);
+        let mut request = self.http.post(format!("{}/api/{method}", self.base));
+        if let Some(parent) = TraceParent::of(&span).header() {
+            request = request.header(TRACEPARENT, parent);
+        }
+        let sent = request
             .header("Content-Type", "application/json")
             .header("X-Operator", &self.operator)
             .header("X-Timestamp", ts)
             .header("X-Signature", signature)
             .body(body)
             .send()
+            .instrument(span.clone())
             .await;
         let result = match sent {
             Err(e) => Err(CallError::Unavailable(format!("no answer: {e}"))),
@@ -82,6 +88,7 @@ impl LuckySportsAdapter {
                 }
             },
         };
+        super::trace_outcome(&span, &result);
         super::observe_call(NAME, &self.account, method, started, &result);
         result
     }

@@ -203,6 +203,28 @@ pub fn new_serial() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
+/// The trace's client span of one provider call (disabled, so free, while traces are off); its
+/// position goes to the provider as `traceparent`.
+pub fn call_span(provider: &'static str, account: &str, method: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        target: crate::otel::TARGET,
+        "provider.call",
+        otel.name = %format_args!("{provider} {method}"),
+        otel.kind = "client",
+        provider,
+        account,
+        method,
+        otel.status_code = tracing::field::Empty,
+    )
+}
+
+/// Marks a call that got no usable answer as failed in its trace (refusals are answers).
+pub fn trace_outcome<T>(span: &tracing::Span, result: &Result<T, CallError>) {
+    if matches!(result, Err(CallError::Unavailable(_))) {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
 /// Records one provider call's latency and outcome (`ok`, `refused`, `unavailable`), labelled
 /// with the provider and the account (configured name, or `{provider}:{client code}` for a
 /// client's own account).

@@ -1,6 +1,8 @@
 //! Provider storage (DESIGN section 5): the `provider_transfers` outbox, players registered at
 //! provider accounts, game rounds and sessions. SQL in `sql_providers.rs`, compiled per backend.
 
+use tracing::Instrument;
+
 use super::{Backend, NewAccount, NewEntry, PostedEntry, Store, StoreResult};
 use crate::domain::{TransferDirection, TransferState};
 
@@ -94,7 +96,11 @@ impl Store {
         row: &TransferRow,
         hold: Option<&NewEntry>,
     ) -> StoreResult<BeginOutcome> {
-        dispatch!(self, b => b.begin_transfer(row, hold, &self.audit_key).await)
+        // The trace's span of the write (disabled, so free, while traces are off).
+        let span = tracing::info_span!(target: crate::otel::TARGET, "ledger.transfer_write", step = "begin");
+        async { dispatch!(self, b => b.begin_transfer(row, hold, &self.audit_key).await) }
+            .instrument(span)
+            .await
     }
 
     /// `Some(posted)` if the row moved from one of `from` to `to` (with `entry` posted);
@@ -108,7 +114,12 @@ impl Store {
         last_error: Option<&str>,
         entry: Option<&NewEntry>,
     ) -> StoreResult<Option<Option<PostedEntry>>> {
-        dispatch!(self, b => b.transition_transfer(id, from, to, provider_balance, last_error, entry, &self.audit_key).await)
+        let span = tracing::info_span!(target: crate::otel::TARGET, "ledger.transfer_write", step = "transition", to = to.as_str());
+        async {
+            dispatch!(self, b => b.transition_transfer(id, from, to, provider_balance, last_error, entry, &self.audit_key).await)
+        }
+        .instrument(span)
+        .await
     }
 
     pub async fn mark_transfer_sent(&self, id: &str, now_ms: i64) -> StoreResult<()> {

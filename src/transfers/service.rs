@@ -594,6 +594,7 @@ impl Providers {
             op,
             user_id: user_id.to_owned(),
             currency: currency.clone(),
+            trace: crate::otel::TraceParent::current(),
             guard,
         };
         match self.inner.wallets.send(user_id, msg).await? {

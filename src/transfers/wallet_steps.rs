@@ -5,12 +5,14 @@
 //! or a conditional transition of a transfer row with the journal entry it implies.
 
 use actix::prelude::*;
+use tracing::Instrument;
 
 use crate::actors::wallet::WalletActor;
 use crate::actors::wallet_registry::WalletError;
 use crate::domain::{Currency, TransferState};
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::{NewEntry, PostedEntry};
+use crate::otel::TraceParent;
 use crate::protection::{Check, Protection};
 use crate::realtime::bus::{Bus, Event, EventKind};
 use crate::store::{BeginOutcome, Store, TransferRow};
@@ -49,6 +51,8 @@ pub struct ProviderMove {
     pub op: ProviderOp,
     pub user_id: String,
     pub currency: Currency,
+    /// The sender's trace position (empty while traces are off).
+    pub trace: TraceParent,
     /// A transfer-in the player's protection must admit before its hold is posted (checked
     /// here, in the actor, so concurrent transfers-in of one player are decided one by one).
     pub guard: Option<(Check, Protection)>,
@@ -64,8 +68,12 @@ impl Handler<ProviderMove> for WalletActor {
             op,
             user_id,
             currency,
+            trace,
             guard,
         } = msg;
+        // The trace's span of this message (disabled, so free, while traces are off).
+        let span = tracing::info_span!(target: crate::otel::TARGET, "wallet.provider_move", user_id = %user_id);
+        trace.adopt(&span);
         AtomicResponse::new(Box::pin(
             async move {
                 let (moved, posted, kind) = match op {
@@ -140,6 +148,7 @@ impl Handler<ProviderMove> for WalletActor {
                 }
                 Ok(moved)
             }
+            .instrument(span)
             .into_actor(self),
         ))
     }

@@ -51,6 +51,7 @@ mod sharding;
 mod smtp_sink;
 mod socketio;
 mod socketio_client;
+mod traces;
 mod two_nodes;
 mod users_admin;
 mod validation;

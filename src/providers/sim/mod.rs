@@ -4,8 +4,9 @@
 //!
 //! Control endpoints (not part of any provider protocol): `POST /sim/faults` (a [`Faults`] JSON),
 //! `GET /sim/balances`, `POST /sim/callback-url` `{"url"}`, `POST /sim/forget` `{"uid"}` (the
-//! provider loses a player, as if its records were reset), `GET /sim/info`, and for LuckySports
-//! `POST /sim/bet`.
+//! provider loses a player, as if its records were reset), `GET /sim/info`,
+//! `GET /sim/traceparents` (the `traceparent` headers of the last protocol calls), and for
+//! LuckySports `POST /sim/bet`.
 //!
 //! State: in memory, or durable in a SQLite file ([`SimConfig::state_path`], `durable.rs`); the
 //! embedded simulators keep theirs under `<data_dir>/sims/` and come back on it after a restart.
@@ -200,7 +201,13 @@ pub struct SimState {
     pub faults: Mutex<Faults>,
     pub callback_url: Mutex<Option<String>>,
     pub http: reqwest::Client,
+    /// The last [`TRACEPARENTS_MAX`] `traceparent` headers received on protocol calls, oldest
+    /// first (`GET /sim/traceparents`: tests check the hub's calls continue its traces).
+    pub traceparents: Mutex<std::collections::VecDeque<String>>,
 }
+
+/// `traceparent` headers a simulator remembers.
+pub const TRACEPARENTS_MAX: usize = 64;
 
 impl SimState {
     pub fn faults(&self) -> Faults {
@@ -338,6 +345,7 @@ fn app_state(config: SimConfig, book: Book) -> Arc<SimState> {
         config,
         book: Mutex::new(book),
         callback_url: Mutex::new(None),
+        traceparents: Mutex::new(std::collections::VecDeque::with_capacity(TRACEPARENTS_MAX)),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -377,6 +385,7 @@ fn configure(kind: SimKind, cfg: &mut web::ServiceConfig) {
         .route("/sim/balances", web::get().to(balances))
         .route("/sim/forget", web::post().to(forget))
         .route("/sim/info", web::get().to(info))
+        .route("/sim/traceparents", web::get().to(traceparents))
         .route("/sim/callback-url", web::post().to(set_callback_url));
     match kind {
         SimKind::Jdb => jdb::routes(cfg),
@@ -395,6 +404,7 @@ fn server(
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(64 * 1024))
             .configure(|cfg| configure(kind, cfg))
+            .wrap(actix_web::middleware::from_fn(record_traceparent))
     })
     .listen(listener)?
     .workers(2)
@@ -563,6 +573,32 @@ async fn info(state: web::Data<SimState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "state": state.config.state_path.as_ref().map(|p| p.display().to_string()),
     }))
+}
+
+async fn traceparents(state: web::Data<SimState>) -> HttpResponse {
+    let seen = state.traceparents.lock().expect("traceparents lock");
+    HttpResponse::Ok().json(json!({ "traceparents": *seen }))
+}
+
+/// Remembers the `traceparent` of each protocol call (not of the `/sim/` control calls).
+async fn record_traceparent(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let header = req
+        .headers()
+        .get(crate::otel::TRACEPARENT)
+        .and_then(|v| v.to_str().ok());
+    if let (Some(value), false) = (header, req.path().starts_with("/sim/"))
+        && let Some(state) = req.app_data::<web::Data<SimState>>()
+    {
+        let mut seen = state.traceparents.lock().expect("traceparents lock");
+        if seen.len() == TRACEPARENTS_MAX {
+            seen.pop_front();
+        }
+        seen.push_back(value.to_owned());
+    }
+    next.call(req).await
 }
 
 async fn set_faults(state: web::Data<SimState>, body: web::Json<Faults>) -> HttpResponse {

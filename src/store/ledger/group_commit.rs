@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
+use crate::otel::TraceParent;
 use crate::store::types::{
     CommittedBatch, Durable, NewEntry, PostOutcome, StoreError, StoreResult,
 };
@@ -51,6 +53,8 @@ struct Job {
     audit_key: Arc<[u8; 32]>,
     after_commit: Option<AfterCommit>,
     reply: oneshot::Sender<StoreResult<PostOutcome>>,
+    /// The poster's trace position (the wallet actor's span; empty while traces are off).
+    trace: TraceParent,
 }
 
 impl Job {
@@ -101,6 +105,7 @@ impl GroupCommitter {
             audit_key,
             after_commit,
             reply,
+            trace: TraceParent::current(),
         });
         async move {
             let stopped = || StoreError::Config("the ledger committer has stopped".into());
@@ -219,8 +224,11 @@ async fn run(
         {
             turn = None;
             let job = jobs.pop().expect("one job");
+            let span = batch_span(std::slice::from_ref(&job));
             let (entry, key) = (job.entry.clone(), job.audit_key.clone());
             let (finished, finished_rx) = oneshot::channel();
+            // The batch span lasts until the writer thread has answered.
+            let in_flight = span.clone();
             let answer: super::sqlite_writer::Answer = Box::new(move |result| {
                 job.answer(result.and_then(|mut results| {
                     results.pop().ok_or_else(|| {
@@ -228,10 +236,14 @@ async fn run(
                     })?
                 }));
                 let _ = finished.send(());
+                drop(in_flight);
             });
             metrics::histogram!(crate::metrics::LEDGER_BATCH_SIZE).record(1.0);
             metrics::counter!(crate::metrics::LEDGER_COMMITS).increment(1);
-            dispatch_backend!(&backend, b => b.post_and_answer(vec![entry], key, answer));
+            // Sent inside the batch span: the writer thread's span is its child.
+            span.in_scope(
+                || dispatch_backend!(&backend, b => b.post_and_answer(vec![entry], key, answer)),
+            );
             handed = Some(finished_rx);
             continue;
         }
@@ -284,6 +296,26 @@ async fn run(
 
 /// Commits one batch; returns each job with its outcome, unanswered.
 async fn commit(backend: &Backend, jobs: Vec<Job>, waiting: &Arc<AtomicUsize>) -> Committed {
+    let span = batch_span(&jobs);
+    commit_batch(backend, jobs, waiting).instrument(span).await
+}
+
+/// The trace's span of one batch (disabled, so free, while traces are off): a child of its one
+/// entry's span, or linked to each entry's when it serves several requests.
+fn batch_span(jobs: &[Job]) -> tracing::Span {
+    let span =
+        tracing::info_span!(target: crate::otel::TARGET, "ledger.commit", batch_size = jobs.len());
+    if span.is_disabled() {
+        return span;
+    }
+    match jobs {
+        [one] => one.trace.adopt(&span),
+        many => many.iter().for_each(|j| j.trace.link_from(&span)),
+    }
+    span
+}
+
+async fn commit_batch(backend: &Backend, jobs: Vec<Job>, waiting: &Arc<AtomicUsize>) -> Committed {
     let entries: Vec<Arc<NewEntry>> = jobs.iter().map(|j| j.entry.clone()).collect();
     let key = jobs[0].audit_key.clone();
     match with_retries(backend, &entries, &key, waiting).await {

@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 
 use super::batch_plan::{AccountChange, LockedAccount, UsedKey};
 use super::write::{self as ledger_write, Rows, Value};
+use crate::otel::TraceParent;
 use crate::store::identity::NewAudit;
 use crate::store::sql_text::{STORED_ENTRY_LINES, STORED_ENTRY_TIME};
 use crate::store::types::{
@@ -37,6 +38,8 @@ struct Job {
     entries: Vec<Arc<NewEntry>>,
     audit_key: Arc<[u8; 32]>,
     reply: Reply,
+    /// The batch's trace position (empty while traces are off): this thread's span continues it.
+    trace: TraceParent,
 }
 
 enum Reply {
@@ -81,6 +84,10 @@ impl SqliteWriter {
             .spawn(move || {
                 let mut conn = conn;
                 for job in queue {
+                    // Disabled, so free, while traces are off.
+                    let span = tracing::info_span!(target: crate::otel::TARGET, "ledger.sqlite_write", entries = job.entries.len());
+                    job.trace.adopt(&span);
+                    let _in_span = span.enter();
                     let mut result = post_batch(&mut conn, &job.entries, &job.audit_key);
                     if result.is_ok() {
                         committed.fetch_add(job.entries.len() as u64, Ordering::Relaxed);
@@ -145,6 +152,7 @@ impl SqliteWriter {
                 entries,
                 audit_key,
                 reply: Reply::Committer { waiting, reply },
+                trace: TraceParent::current(),
             })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -162,6 +170,7 @@ impl SqliteWriter {
             entries,
             audit_key,
             reply: Reply::Here(answer),
+            trace: TraceParent::current(),
         };
         if let Err(std::sync::mpsc::SendError(job)) = self.jobs.send(job)
             && let Reply::Here(answer) = job.reply
