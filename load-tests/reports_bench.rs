@@ -152,6 +152,8 @@ impl Hub {
             .env("NASHUB_BIND", "127.0.0.1:0")
             .env("NASHUB_LOG", "warn")
             .env("NASHUB_RATE_LIMIT_PER_USER", "0")
+            // The bench logs in as the bootstrap super admin with a password only.
+            .env("NASHUB_SECOND_FACTOR_EXEMPT", "admin")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
