@@ -1,0 +1,33 @@
+//! The back-office console at `/console` (issue 20): one file per page set; every action goes
+//! through the API's handler (`web::api`), so reach, permissions and audit are the API's.
+
+pub mod home;
+pub mod login;
+pub mod nav;
+
+use actix_web::{Scope, web};
+
+/// Where the console lives, and its login page (where a visitor without a session goes).
+pub const PREFIX: &str = "/console";
+pub const LOGIN: &str = "/console/login";
+
+/// Rows `method "path" => handler;` under [`PREFIX`]: registers them on a scope and keeps a
+/// table of the same rows for `/openapi.json` and the 405 answer.
+macro_rules! page_routes {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        pub fn routes(scope: Scope) -> Scope {
+            scope$(.route($path, web::$method().to($handler)))*
+                .default_service(web::to(super::unrouted))
+        }
+    };
+}
+
+page_routes! {
+    get "" => home::page;
+    get "/login" => login::form;
+    post "/login" => login::submit;
+    post "/login/second-factor" => login::second_step;
+    post "/logout" => login::logout;
+}

@@ -1,0 +1,26 @@
+//! The console's navigation: which pages a role sees (the pages themselves check again, with
+//! the API's reach rules: hiding a link is never the protection).
+
+use crate::domain::Role;
+use crate::web::page::NavLink;
+
+/// `(path under /console, i18n key, roles)`.
+const PAGES: &[(&str, &str, &[Role])] = &[(
+    "",
+    "nav.dashboard",
+    &[Role::SuperAdmin, Role::ClientAdmin, Role::Agent],
+)];
+
+/// The links a role sees, `current` marking the page shown.
+pub fn links(role: Role, current: &str) -> Vec<NavLink> {
+    let t = crate::web::i18n::english();
+    PAGES
+        .iter()
+        .filter(|(_, _, roles)| roles.contains(&role))
+        .map(|(path, key, _)| NavLink {
+            href: format!("{}{path}", super::PREFIX),
+            label: t.get(key),
+            current: *path == current,
+        })
+        .collect()
+}

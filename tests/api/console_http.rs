@@ -1,0 +1,392 @@
+//! The web session under the console (issue 20), over plain HTTP: logging in through the form
+//! (cookie flags), CSRF and origin refusals, renewal by the refresh cookie, logout revoking the
+//! session, and `/ws` taking the session cookie from the hub's own origin only.
+
+use std::collections::BTreeMap;
+
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, PASSWORD, TestHub, Tree};
+
+/// A browser stand-in: no redirects followed, cookies kept by name, `Origin` sent on posts.
+pub struct WebClient {
+    pub base: String,
+    http: reqwest::Client,
+    pub cookies: BTreeMap<String, String>,
+    /// Every `Set-Cookie` header seen, raw (flags are checked on them).
+    pub set_cookies: Vec<String>,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The value of the first hidden field `name`.
+    pub fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name} in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+}
+
+impl WebClient {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: BTreeMap::new(),
+            set_cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let req = if self.cookies.is_empty() {
+            req
+        } else {
+            req.header("cookie", self.cookie_header())
+        };
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        for value in headers.get_all("set-cookie") {
+            let raw = value.to_str().unwrap().to_owned();
+            let pair = raw.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+            self.set_cookies.push(raw);
+        }
+        let body = res.text().await.unwrap_or_default();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    /// A form post from `origin` (`None`: no `Origin` header at all).
+    pub async fn post_from(
+        &mut self,
+        origin: Option<&str>,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Page {
+        let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        self.send(req).await
+    }
+
+    /// A form post as the hub's own pages make it.
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let origin = self.base.clone();
+        self.post_from(Some(&origin), path, form).await
+    }
+
+    /// Logs in through the console's form; panics unless it lands on the console.
+    pub async fn login(&mut self, client: Option<&str>, username: &str, password: &str) {
+        let page = self
+            .post(
+                "/console/login",
+                &[
+                    ("client", client.unwrap_or("")),
+                    ("username", username),
+                    ("password", password),
+                    ("next", "/console"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(page.location(), "/console");
+    }
+}
+
+async fn form_login_sets_strict_http_only_cookies(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let tree = Tree::create(&hub.api()).await;
+    let mut web = WebClient::new(&hub.base);
+
+    let page = web.get("/console").await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location(), "/console/login?next=%2Fconsole");
+    let form = web.get("/console/login?next=%2Fconsole").await;
+    assert_eq!(form.status, 200);
+    let csp = form.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(
+        form.body.contains("<label for=\"username\">"),
+        "{}",
+        form.body
+    );
+
+    let wrong = web
+        .post(
+            "/console/login",
+            &[
+                ("client", &tree.code),
+                ("username", "boss"),
+                ("password", "nope-nope-1"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert!(wrong.body.contains("id=\"login-error\""), "{}", wrong.body);
+    assert!(web.cookies.is_empty());
+
+    web.login(Some(&tree.code), "boss", PASSWORD).await;
+    for name in ["nashub_access", "nashub_refresh"] {
+        let raw = web
+            .set_cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} cookie: {:?}", web.set_cookies));
+        assert!(raw.contains("HttpOnly"), "{raw}");
+        assert!(raw.contains("SameSite=Strict"), "{raw}");
+        assert!(raw.contains("Path=/"), "{raw}");
+        assert!(!raw.contains("Secure"), "plain HTTP: no Secure flag: {raw}");
+    }
+    let home = web.get("/console").await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(home.body.contains("Client admin"), "{}", home.body);
+    assert!(home.body.contains(&tree.admin_id), "{}", home.body);
+    // The token in the cookie is an API session like any other.
+    let access = web.cookies["nashub_access"].clone();
+    hub.api()
+        .get(&access, &format!("/api/v1/users/{}", tree.admin_id))
+        .await
+        .ok();
+
+    // A player's session opens no console page.
+    let mut player = WebClient::new(&hub.base);
+    player.login(Some(&tree.code), "player1", PASSWORD).await;
+    assert_eq!(player.get("/console").await.status, 403);
+}
+
+async fn forms_without_csrf_or_from_another_origin_are_refused(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let tree = Tree::create(&hub.api()).await;
+    let mut web = WebClient::new(&hub.base);
+
+    // The login form itself is refused from another origin (and with no origin at all).
+    let evil = &[
+        ("client", tree.code.as_str()),
+        ("username", "boss"),
+        ("password", PASSWORD),
+    ];
+    assert_eq!(
+        web.post_from(Some("http://evil.example"), "/console/login", evil)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        web.post_from(None, "/console/login", evil).await.status,
+        403
+    );
+    assert!(web.cookies.is_empty());
+
+    web.login(Some(&tree.code), "boss", PASSWORD).await;
+    let home = web.get("/console").await;
+    let csrf = home.field("csrf");
+    assert!(csrf.len() >= 40, "{csrf}");
+
+    let no_token = web.post("/console/logout", &[]).await;
+    assert_eq!(no_token.status, 403, "{}", no_token.body);
+    assert!(no_token.body.contains("Form refused"), "{}", no_token.body);
+    let wrong = web
+        .post(
+            "/console/logout",
+            &[("csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")],
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    let cross = web
+        .post_from(
+            Some("http://evil.example"),
+            "/console/logout",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(cross.status, 403);
+    // Another session's token does not fit this one.
+    let mut other = WebClient::new(&hub.base);
+    other.login(Some(&tree.code), "agent1", PASSWORD).await;
+    let other_csrf = other.get("/console").await.field("csrf");
+    assert_ne!(other_csrf, csrf);
+    assert_eq!(
+        web.post("/console/logout", &[("csrf", &other_csrf)])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        web.get("/console").await.status,
+        200,
+        "refusals left the session alone"
+    );
+
+    // The right token logs out, and the session is revoked for the API too.
+    let access = web.cookies["nashub_access"].clone();
+    let out = web.post("/console/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.location(), "/console/login");
+    assert!(web.cookies.is_empty(), "{:?}", web.cookies);
+    hub.api()
+        .get(&access, &format!("/api/v1/users/{}", tree.admin_id))
+        .await
+        .error(401, "session_ended");
+    let mut stale = WebClient::new(&hub.base);
+    stale.cookies.insert("nashub_access".into(), access);
+    assert_eq!(stale.get("/console").await.status, 303);
+}
+
+async fn an_expired_access_cookie_is_renewed_by_the_refresh_cookie(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let tree = Tree::create(&hub.api()).await;
+    let mut web = WebClient::new(&hub.base);
+    web.login(Some(&tree.code), "agent1", PASSWORD).await;
+    let old_refresh = web.cookies["nashub_refresh"].clone();
+    web.cookies.insert("nashub_access".into(), "expired".into());
+    let page = web.get("/console").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_ne!(web.cookies["nashub_access"], "expired");
+    assert_ne!(
+        web.cookies["nashub_refresh"], old_refresh,
+        "the refresh token rotated"
+    );
+    // A suspended user's session ends at once, refresh or not.
+    hub.api()
+        .post(
+            &tree.admin_token,
+            &format!("/api/v1/users/{}/suspend", tree.agent_id),
+            json!({}),
+        )
+        .await
+        .ok();
+    let page = web.get("/console").await;
+    assert_eq!(page.status, 303);
+    assert!(
+        page.location().starts_with("/console/login"),
+        "{}",
+        page.location()
+    );
+}
+
+async fn the_websocket_takes_the_session_cookie_from_the_hubs_origin_only(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let tree = Tree::create(&hub.api()).await;
+    let mut web = WebClient::new(&hub.base);
+    web.login(Some(&tree.code), "boss", PASSWORD).await;
+    let host = hub.base.trim_start_matches("http://").to_owned();
+    let ws_url = format!("ws://{host}/ws");
+    let connect = |origin: String| {
+        let mut req = ws_url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("cookie", web.cookie_header().parse().unwrap());
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        req
+    };
+    // Own origin: authenticated, so subscribing to the own user room works without a token.
+    let (mut ws, _) = tokio_tungstenite::connect_async(connect(hub.base.clone()))
+        .await
+        .unwrap();
+    let room = format!("user:{}", tree.admin_id);
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        json!({ "type": "subscribe", "room": room }).to_string(),
+    ))
+    .await
+    .unwrap();
+    let answer = next_json(&mut ws).await;
+    assert_eq!(answer["type"], "subscribed", "{answer}");
+
+    // Another origin: the cookie is ignored, the socket is unauthenticated.
+    let (mut ws, _) = tokio_tungstenite::connect_async(connect("http://evil.example".into()))
+        .await
+        .unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        json!({ "type": "subscribe", "room": room }).to_string(),
+    ))
+    .await
+    .unwrap();
+    let answer = next_json(&mut ws).await;
+    assert_ne!(answer["type"], "subscribed", "{answer}");
+}
+
+async fn next_json<S>(ws: &mut S) -> serde_json::Value
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("socket open")
+            .expect("frame");
+        match msg {
+            tokio_tungstenite::tungstenite::Message::Text(text) => {
+                let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if value["type"] != "pong" {
+                    return value;
+                }
+            }
+            tokio_tungstenite::tungstenite::Message::Close(frame) => {
+                return json!({ "type": "closed", "frame": format!("{frame:?}") });
+            }
+            _ => {}
+        }
+    }
+}
+
+backend_tests!(
+    form_login_sets_strict_http_only_cookies,
+    forms_without_csrf_or_from_another_origin_are_refused,
+    an_expired_access_cookie_is_renewed_by_the_refresh_cookie,
+    the_websocket_takes_the_session_cookie_from_the_hubs_origin_only,
+);
