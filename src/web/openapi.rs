@@ -15,6 +15,12 @@ use super::{assets, console};
     console::login::second_step,
     console::login::logout,
     console::home::page,
+    console::users::list,
+    console::users::create,
+    console::users::show,
+    console::users::money,
+    console::users::status,
+    console::users::csv,
 ))]
 struct WebDoc;
 

@@ -384,7 +384,268 @@ where
     }
 }
 
+async fn a_double_submitted_deposit_form_moves_money_once(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let tree = Tree::create(&hub.api()).await;
+    let mut web = WebClient::new(&hub.base);
+    web.login(Some(&tree.code), "boss", PASSWORD).await;
+    let page = web.get(&format!("/console/users/{}", tree.player_id)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("id=\"form-deposit\""), "{}", page.body);
+    let csrf = page.field("csrf");
+    let key = page.field("idempotency_key");
+    let path = format!("/console/users/{}/wallet/deposit", tree.player_id);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("idempotency_key", key.as_str()),
+        ("amount", "12.50"),
+        ("memo", ""),
+    ];
+    for _ in 0..2 {
+        let done = web.post(&path, &form).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert_eq!(
+            done.location(),
+            format!("/console/users/{}?done=deposit", tree.player_id)
+        );
+    }
+    assert_eq!(
+        hub.api().balance(&tree.admin_token, &tree.player_id).await,
+        "12.50"
+    );
+    let page = web
+        .get(&format!("/console/users/{}?done=deposit", tree.player_id))
+        .await;
+    assert!(page.body.contains(">12.50<"), "{}", page.body);
+    assert_eq!(
+        page.body.matches("<td>deposit</td>").count(),
+        1,
+        "{}",
+        page.body
+    );
+    // A fresh rendering has a fresh key: a second deposit is a second movement.
+    assert_ne!(page.field("idempotency_key"), key);
+
+    // Bad amounts are refused in place, nothing moves.
+    let bad = web
+        .post(
+            &path,
+            &[
+                ("csrf", csrf.as_str()),
+                ("idempotency_key", "k-bad-1"),
+                ("amount", "1.234"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("id=\"deposit-error\""), "{}", bad.body);
+    assert!(
+        bad.body.contains("value=\"1.234\""),
+        "the typed amount is kept: {}",
+        bad.body
+    );
+    let withdraw = format!("/console/users/{}/wallet/withdraw", tree.player_id);
+    let short = web
+        .post(
+            &withdraw,
+            &[
+                ("csrf", csrf.as_str()),
+                ("idempotency_key", "k-bad-2"),
+                ("amount", "100"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, 409, "{}", short.body);
+    assert!(
+        short.body.contains("id=\"withdraw-error\""),
+        "{}",
+        short.body
+    );
+    // Credit is an agent's (wallets.downline): no such form for a client admin.
+    assert!(!short.body.contains("id=\"form-credit\""), "{}", short.body);
+    assert_eq!(
+        hub.api().balance(&tree.admin_token, &tree.player_id).await,
+        "12.50"
+    );
+
+    // Without the CSRF token nothing moves either.
+    let forged = web
+        .post(&path, &[("idempotency_key", "k-forged"), ("amount", "5")])
+        .await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(
+        hub.api().balance(&tree.admin_token, &tree.player_id).await,
+        "12.50"
+    );
+
+    // CSV export of the same history.
+    let csv = web
+        .get(&format!(
+            "/console/users/{}/transactions.csv",
+            tree.player_id
+        ))
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id,kind,amount,balance_after,currency,created_at,memo"
+    );
+    assert_eq!(lines.len(), 2, "{}", csv.body);
+    assert!(
+        lines[1].contains("\"deposit\",\"12.50\",\"12.50\",\"USD\""),
+        "{}",
+        csv.body
+    );
+}
+
+async fn pages_follow_the_apis_reach(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    // A second agent with its own player.
+    let other_agent = api
+        .post(
+            &tree.admin_token,
+            "/api/v1/users",
+            json!({ "role": "agent", "username": "agent2", "password": PASSWORD }),
+        )
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_token = api.token(Some(&tree.code), "agent2").await;
+    let other_player = api
+        .post(
+            &other_token,
+            "/api/v1/users",
+            json!({ "role": "player", "username": "player2", "password": PASSWORD }),
+        )
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut agent = WebClient::new(&hub.base);
+    agent.login(Some(&tree.code), "agent1", PASSWORD).await;
+    // Its own player: the page, with credit/debit forms.
+    let own = agent
+        .get(&format!("/console/users/{}", tree.player_id))
+        .await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert!(own.body.contains("id=\"form-credit\""), "{}", own.body);
+    // Another agent's player and the other agent: refused as the API refuses them.
+    let api_status = api
+        .get(&tree.agent_token, &format!("/api/v1/users/{other_player}"))
+        .await
+        .status;
+    let refused = agent.get(&format!("/console/users/{other_player}")).await;
+    assert_eq!(refused.status, api_status, "{}", refused.body);
+    assert!(refused.status == 403 || refused.status == 404);
+    assert_eq!(
+        agent
+            .get(&format!("/console/users/{other_agent}"))
+            .await
+            .status,
+        403
+    );
+    // ... and so is moving money to it, even with a valid token and key.
+    let csrf = own.field("csrf");
+    let credit = agent
+        .post(
+            &format!("/console/users/{other_player}/wallet/credit"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("idempotency_key", "k-x"),
+                ("amount", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(credit.status, api_status, "{}", credit.body);
+    // The agent's list shows its downline only.
+    let list = agent.get("/console/users").await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body.contains("player1") && !list.body.contains("player2"),
+        "{}",
+        list.body
+    );
+
+    // Another client's user: 404 for a client admin, as in the API.
+    let other_tree = Tree::create(&api).await;
+    let mut admin = WebClient::new(&hub.base);
+    admin.login(Some(&tree.code), "boss", PASSWORD).await;
+    assert_eq!(
+        admin
+            .get(&format!("/console/users/{}", other_tree.player_id))
+            .await
+            .status,
+        404
+    );
+
+    // Creating a player through the form lands on its page.
+    let list = admin.get("/console/users").await;
+    let csrf = list.field("csrf");
+    let created = admin
+        .post(
+            "/console/users",
+            &[
+                ("csrf", csrf.as_str()),
+                ("role", "player"),
+                ("username", "newbie"),
+                ("password", PASSWORD),
+                ("parent_id", tree.agent_id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let page = admin.get(created.location()).await;
+    assert!(page.body.contains("newbie"), "{}", page.body);
+    let dup = admin
+        .post(
+            "/console/users",
+            &[
+                ("csrf", csrf.as_str()),
+                ("role", "player"),
+                ("username", "newbie"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(dup.status, 409, "{}", dup.body);
+    assert!(dup.body.contains("id=\"create-error\""), "{}", dup.body);
+
+    // Suspending through the page ends the player's sessions (API token refused).
+    let player_page = admin
+        .get(&format!("/console/users/{}", tree.player_id))
+        .await;
+    let csrf = player_page.field("csrf");
+    let done = admin
+        .post(
+            &format!("/console/users/{}/status", tree.player_id),
+            &[("csrf", csrf.as_str()), ("action", "suspend")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    api.get(
+        &tree.player_token,
+        &format!("/api/v1/users/{}", tree.player_id),
+    )
+    .await
+    .error(401, "session_ended");
+}
+
 backend_tests!(
+    a_double_submitted_deposit_form_moves_money_once,
+    pages_follow_the_apis_reach,
     form_login_sets_strict_http_only_cookies,
     forms_without_csrf_or_from_another_origin_are_refused,
     an_expired_access_cookie_is_renewed_by_the_refresh_cookie,

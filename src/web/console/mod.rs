@@ -4,6 +4,7 @@
 pub mod home;
 pub mod login;
 pub mod nav;
+pub mod users;
 
 use actix_web::{Scope, web};
 
@@ -30,4 +31,10 @@ page_routes! {
     post "/login" => login::submit;
     post "/login/second-factor" => login::second_step;
     post "/logout" => login::logout;
+    get "/users" => users::list;
+    post "/users" => users::create;
+    get "/users/{id}" => users::show;
+    post "/users/{id}/wallet/{op}" => users::money;
+    post "/users/{id}/status" => users::status;
+    get "/users/{id}/transactions.csv" => users::csv;
 }

@@ -5,11 +5,9 @@ use crate::domain::Role;
 use crate::web::page::NavLink;
 
 /// `(path under /console, i18n key, roles)`.
-const PAGES: &[(&str, &str, &[Role])] = &[(
-    "",
-    "nav.dashboard",
-    &[Role::SuperAdmin, Role::ClientAdmin, Role::Agent],
-)];
+const STAFF: &[Role] = &[Role::SuperAdmin, Role::ClientAdmin, Role::Agent];
+const PAGES: &[(&str, &str, &[Role])] =
+    &[("", "nav.dashboard", STAFF), ("/users", "nav.users", STAFF)];
 
 /// The links a role sees, `current` marking the page shown.
 pub fn links(role: Role, current: &str) -> Vec<NavLink> {
