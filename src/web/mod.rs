@@ -10,6 +10,7 @@
 pub mod amount;
 pub mod api;
 pub mod assets;
+pub mod chart;
 pub mod console;
 pub mod csrf;
 pub mod error;

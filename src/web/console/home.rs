@@ -21,6 +21,18 @@ struct Home {
     has_wallet: bool,
     balance: String,
     currency: String,
+    figures: super::dashboard::Figures,
+    /// The client the platform's charts show (`?client_id=`).
+    client_id: String,
+    /// A platform user (no client): the overview and a client picker.
+    is_platform: bool,
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DashboardQuery {
+    /// super admins: the client whose charts to show
+    client_id: Option<String>,
 }
 
 /// The chrome of a console page for a logged-in caller; players are refused (403): the
@@ -54,7 +66,7 @@ fn role_key(role: Role) -> &'static str {
 }
 
 /// The console's dashboard
-#[utoipa::path(get, path = "/console", tag = "console",
+#[utoipa::path(get, path = "/console", tag = "console", params(DashboardQuery),
     responses(
         (status = 200, description = "the dashboard", content_type = "text/html", body = String),
         (status = 303, description = "no session: to the login page"),
@@ -62,7 +74,12 @@ fn role_key(role: Role) -> &'static str {
         (status = 429, description = "too many requests", content_type = "text/html", body = String),
         (status = 503, description = "storage unavailable", content_type = "text/html", body = String),
     ))]
-pub async fn page(state: web::Data<AppState>, caller: WebCaller) -> Result<HttpResponse, WebError> {
+pub async fn page(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    caller: WebCaller,
+    q: web::Query<DashboardQuery>,
+) -> Result<HttpResponse, WebError> {
     let chrome = chrome(&state, &caller, "nav.dashboard", "")?;
     let (has_wallet, balance, currency) = if caller.caller.client_id.is_some() {
         let answer = api::answer(
@@ -85,7 +102,16 @@ pub async fn page(state: web::Data<AppState>, caller: WebCaller) -> Result<HttpR
     } else {
         (false, String::new(), String::new())
     };
+    let client_id = q
+        .client_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && caller.caller.client_id.is_none());
+    let figures = super::dashboard::figures(&state, &caller, &req, client_id).await;
     page::render(&Home {
+        figures,
+        is_platform: caller.caller.client_id.is_none(),
+        client_id: client_id.unwrap_or_default().to_owned(),
         chrome,
         role: role_key(caller.caller.role),
         user_id: caller.caller.user_id.clone(),

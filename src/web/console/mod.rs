@@ -1,6 +1,7 @@
 //! The back-office console at `/console` (issue 20): one file per page set; every action goes
 //! through the API's handler (`web::api`), so reach, permissions and audit are the API's.
 
+pub mod dashboard;
 pub mod home;
 pub mod login;
 pub mod nav;
