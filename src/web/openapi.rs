@@ -21,6 +21,9 @@ use super::{assets, console};
     console::users::money,
     console::users::status,
     console::users::csv,
+    console::payments::queue,
+    console::payments::approve,
+    console::payments::reject,
 ))]
 struct WebDoc;
 

@@ -8,6 +8,8 @@
   const body = document.body;
   const seqs = {};
   let retryMs = 500;
+  let submitting = false;   // a form post is on its way: no reload may cancel it
+  let reloadTimer = null;
 
   function setLive(on) {
     const el = document.getElementById('live-status');
@@ -40,6 +42,17 @@
       seqs[frame.room] = frame.seq;
     }
     if (frame.type === 'balance_update' && frame.data) applyBalance(frame.data);
+    // A page listing what a frame changes (data-reload-on="payment_update") reloads, unless
+    // the user is typing in it.
+    const reloadOn = (body.dataset.reloadOn || '').split(/\s+/);
+    if (reloadOn.includes(frame.type)) {
+      const active = document.activeElement;
+      const typing = active && (active.tagName === 'INPUT' || active.tagName === 'TEXTAREA') && active.value;
+      // Debounced: one reload for a burst of updates.
+      if (!typing && !submitting && !reloadTimer) {
+        reloadTimer = setTimeout(() => { if (!submitting) location.reload(); }, 300);
+      }
+    }
     document.dispatchEvent(new CustomEvent('nashub:frame', { detail: frame }));
   }
 
@@ -66,7 +79,9 @@
   // A submitted form's buttons are disabled (the server's idempotency key is the real guard).
   document.addEventListener('submit', (ev) => {
     const form = ev.target;
-    if (!(form instanceof HTMLFormElement) || form.dataset.noLock === '1') return;
+    if (!(form instanceof HTMLFormElement)) return;
+    if (form.method === 'post') submitting = true;
+    if (form.dataset.noLock === '1') return;
     setTimeout(() => form.querySelectorAll('button[type="submit"]').forEach((b) => { b.disabled = true; }), 0);
   });
 

@@ -63,6 +63,7 @@ async fn the_console_works_per_role_in_chromium() {
             .env("PASSWORD", PASSWORD)
             .env("SUPER_PASSWORD", ADMIN_PASSWORD)
             .env("PLAYER_ID", &tree.player_id)
+            .env("PLAYER_TOKEN", &tree.player_token)
             .env("OTHER_PLAYER_ID", other_player)
             .env("ADMIN_ID", &tree.admin_id)
             .env("SCREENSHOTS", shots)

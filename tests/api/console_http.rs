@@ -643,7 +643,112 @@ async fn pages_follow_the_apis_reach(backend: Backend) {
     .error(401, "session_ended");
 }
 
+async fn the_withdrawal_queue_approves_and_rejects_through_the_api(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    api.deposit(&tree.admin_token, &tree.player_id, "50.00")
+        .await;
+    let request = |key: &'static str| {
+        api.post_key(
+            &tree.player_token,
+            "/api/v1/payments/withdrawals",
+            key,
+            json!({ "gateway": "stripe", "amount": "20.00", "destination": "ba_player_1" }),
+        )
+    };
+    let first = request("w-1").await.ok();
+    let first = first["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        api.balance(&tree.admin_token, &tree.player_id).await,
+        "30.00"
+    );
+
+    let mut admin = WebClient::new(&hub.base);
+    admin.login(Some(&tree.code), "boss", PASSWORD).await;
+    let queue = admin.get("/console/payments").await;
+    assert_eq!(queue.status, 200, "{}", queue.body);
+    assert!(
+        queue.body.contains(&format!("id=\"payment-{first}\"")),
+        "{}",
+        queue.body
+    );
+    assert!(
+        queue
+            .body
+            .contains(&format!("data-rooms=\"payments:{}\"", tree.client_id))
+    );
+    let csrf = queue.field("csrf");
+
+    // The agent may not decide (the API's permission), whatever the page.
+    let mut agent = WebClient::new(&hub.base);
+    agent.login(Some(&tree.code), "agent1", PASSWORD).await;
+    let agent_csrf = agent.get("/console").await.field("csrf");
+    let refused = agent
+        .post(
+            &format!("/console/payments/{first}/approve"),
+            &[("csrf", agent_csrf.as_str())],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+
+    // A rejection needs a reason (in place), then returns the money.
+    let path = format!("/console/payments/{first}/reject");
+    let no_reason = admin
+        .post(&path, &[("csrf", csrf.as_str()), ("reason", " ")])
+        .await;
+    assert_eq!(no_reason.status, 422, "{}", no_reason.body);
+    assert!(
+        no_reason.body.contains("id=\"payment-error\""),
+        "{}",
+        no_reason.body
+    );
+    let rejected = admin
+        .post(
+            &path,
+            &[("csrf", csrf.as_str()), ("reason", "documents missing")],
+        )
+        .await;
+    assert_eq!(rejected.status, 303, "{}", rejected.body);
+    assert_eq!(rejected.location(), "/console/payments?done=reject");
+    assert_eq!(
+        api.balance(&tree.admin_token, &tree.player_id).await,
+        "50.00"
+    );
+    let payment = api
+        .get(&tree.admin_token, &format!("/api/v1/payments/{first}"))
+        .await
+        .ok();
+    assert_eq!(payment["reason"], "documents missing", "{payment}");
+    // Deciding twice: 409 in place.
+    let again = admin
+        .post(
+            &format!("/console/payments/{first}/approve"),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+
+    // Approval of a second request.
+    let second = request("w-2").await.ok();
+    let second = second["id"].as_str().unwrap().to_owned();
+    let approved = admin
+        .post(
+            &format!("/console/payments/{second}/approve"),
+            &[("csrf", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    let payment = api
+        .get(&tree.admin_token, &format!("/api/v1/payments/{second}"))
+        .await
+        .ok();
+    assert_ne!(payment["state"], "requested", "{payment}");
+    assert!(!admin.get("/console/payments").await.body.contains(&second));
+}
+
 backend_tests!(
+    the_withdrawal_queue_approves_and_rejects_through_the_api,
     a_double_submitted_deposit_form_moves_money_once,
     pages_follow_the_apis_reach,
     form_login_sets_strict_http_only_cookies,

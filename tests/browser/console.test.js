@@ -3,7 +3,7 @@
 // another role's pages refused, CSV export, dashboard charts. Fails on any console error or
 // page error in a page that is expected to work. Screenshots go to $SCREENSHOTS.
 // Run by tests/api/console_browser.rs with HUB_BASE, CLIENT_CODE, PASSWORD, SUPER_PASSWORD,
-// PLAYER_ID, OTHER_PLAYER_ID, ADMIN_ID, CLIENT_ID, SCREENSHOTS, CHROMIUM in the environment.
+// PLAYER_ID, PLAYER_TOKEN, OTHER_PLAYER_ID, ADMIN_ID, CLIENT_ID, SCREENSHOTS, CHROMIUM in the environment.
 'use strict';
 
 const fs = require('fs');
@@ -157,6 +157,28 @@ async function main() {
     await shot(refusedPage, 'agent-refused');
     await refusedPage.close();
     void refusedPlayer;
+
+    // --- Client admin: the withdrawal queue updates live, then an approval.
+    const queue = await login(browser, 'admin-queue', code, 'boss', password);
+    await queue.click('nav a[href="/console/payments"]');
+    await expectSelector(queue, '#queue-empty');
+    await queue.waitForSelector('#live-status.on');
+    const requested = await fetch(base + '/api/v1/payments/withdrawals', {
+      method: 'POST',
+      headers: {
+        'Authorization': 'Bearer ' + env('PLAYER_TOKEN'),
+        'Content-Type': 'application/json',
+        'Idempotency-Key': 'console-test-withdrawal',
+      },
+      body: JSON.stringify({ gateway: 'stripe', amount: '10.00', destination: 'ba_player_1' }),
+    });
+    if (requested.status !== 201) throw new Error('withdrawal: ' + requested.status + ' ' + await requested.text());
+    await expectSelector(queue, '#queue-table');
+    await shot(queue, 'admin-withdrawal-queue');
+    await queue.click('#queue-table button.approve');
+    await expectSelector(queue, '#notice');
+    // The agent has no Withdrawals page in its navigation, and the queue refuses its decisions.
+    if (await agent.$('nav a[href="/console/payments"]')) throw new Error('agent sees the queue link');
 
     // --- Player: the console is for staff.
     const playerContext = await browser.newContext();

@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod home;
 pub mod login;
 pub mod nav;
+pub mod payments;
 pub mod users;
 
 use actix_web::{Scope, web};
@@ -38,4 +39,7 @@ page_routes! {
     post "/users/{id}/wallet/{op}" => users::money;
     post "/users/{id}/status" => users::status;
     get "/users/{id}/transactions.csv" => users::csv;
+    get "/payments" => payments::queue;
+    post "/payments/{id}/approve" => payments::approve;
+    post "/payments/{id}/reject" => payments::reject;
 }

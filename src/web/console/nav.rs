@@ -6,8 +6,12 @@ use crate::web::page::NavLink;
 
 /// `(path under /console, i18n key, roles)`.
 const STAFF: &[Role] = &[Role::SuperAdmin, Role::ClientAdmin, Role::Agent];
-const PAGES: &[(&str, &str, &[Role])] =
-    &[("", "nav.dashboard", STAFF), ("/users", "nav.users", STAFF)];
+const ADMINS: &[Role] = &[Role::SuperAdmin, Role::ClientAdmin];
+const PAGES: &[(&str, &str, &[Role])] = &[
+    ("", "nav.dashboard", STAFF),
+    ("/users", "nav.users", STAFF),
+    ("/payments", "nav.payments", ADMINS),
+];
 
 /// The links a role sees, `current` marking the page shown.
 pub fn links(role: Role, current: &str) -> Vec<NavLink> {
