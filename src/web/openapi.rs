@@ -24,6 +24,9 @@ use super::{assets, console};
     console::payments::queue,
     console::payments::approve,
     console::payments::reject,
+    console::platform::clients,
+    console::platform::create_client,
+    console::platform::audit,
 ))]
 struct WebDoc;
 

@@ -747,7 +747,68 @@ async fn the_withdrawal_queue_approves_and_rejects_through_the_api(backend: Back
     assert!(!admin.get("/console/payments").await.body.contains(&second));
 }
 
+async fn super_admin_pages_clients_and_the_audit_chain(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let tree = Tree::create(&hub.api()).await;
+    let mut root = WebClient::new(&hub.base);
+    root.login(None, "admin", crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let clients = root.get("/console/clients").await;
+    assert_eq!(clients.status, 200, "{}", clients.body);
+    assert!(clients.body.contains(&tree.code), "{}", clients.body);
+    let csrf = clients.field("csrf");
+    let form = |code: &'static str| {
+        [
+            ("code", code),
+            ("name", "Web Casino"),
+            ("currency", "EUR"),
+            ("currency_exponent", "2"),
+        ]
+    };
+    let mut fields = vec![("csrf", csrf.as_str())];
+    fields.extend(form("webcasino"));
+    let created = root.post("/console/clients", &fields).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    assert!(
+        root.get("/console/clients")
+            .await
+            .body
+            .contains("webcasino")
+    );
+    let again = root.post("/console/clients", &fields).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("id=\"client-error\""), "{}", again.body);
+
+    let audit = root.get("/console/audit?action=client.create").await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert!(
+        audit.body.contains("<td>client.create</td>"),
+        "{}",
+        audit.body
+    );
+    let verified = root.get("/console/audit?verify=1").await;
+    assert_eq!(verified.status, 200);
+    assert!(verified.body.contains("Chain intact"), "{}", verified.body);
+
+    // Below the platform: no clients page; a client admin reads its own audit rows but does
+    // not run the platform's chain check.
+    let mut admin = WebClient::new(&hub.base);
+    admin.login(Some(&tree.code), "boss", PASSWORD).await;
+    assert_eq!(admin.get("/console/clients").await.status, 403);
+    let own = admin.get("/console/audit").await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert!(own.body.contains("<td>auth.login</td>"), "{}", own.body);
+    assert!(!own.body.contains("id=\"verify-chain\""), "{}", own.body);
+    assert_eq!(admin.get("/console/audit?verify=1").await.status, 403);
+    let mut agent = WebClient::new(&hub.base);
+    agent.login(Some(&tree.code), "agent1", PASSWORD).await;
+    assert_eq!(agent.get("/console/audit").await.status, 403);
+    let forged = agent.post("/console/clients", &fields).await;
+    assert_eq!(forged.status, 403);
+}
+
 backend_tests!(
+    super_admin_pages_clients_and_the_audit_chain,
     the_withdrawal_queue_approves_and_rejects_through_the_api,
     a_double_submitted_deposit_form_moves_money_once,
     pages_follow_the_apis_reach,

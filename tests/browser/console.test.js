@@ -201,6 +201,13 @@ async function main() {
     await superAdmin.goto(`${base}/console?client_id=${env('CLIENT_ID')}`);
     await superAdmin.waitForSelector('#chart-ggr');
     await shot(superAdmin, 'super-dashboard');
+    await superAdmin.click('nav a[href="/console/clients"]');
+    await expectSelector(superAdmin, '#clients-table');
+    await shot(superAdmin, 'super-clients');
+    await superAdmin.click('nav a[href="/console/audit"]');
+    await superAdmin.click('#verify-chain');
+    await expectSelector(superAdmin, '#chain-result.notice');
+    await shot(superAdmin, 'super-audit');
 
     // --- Logout ends the session: back to the login page.
     await admin.click('#logout');

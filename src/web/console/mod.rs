@@ -6,6 +6,7 @@ pub mod home;
 pub mod login;
 pub mod nav;
 pub mod payments;
+pub mod platform;
 pub mod users;
 
 use actix_web::{Scope, web};
@@ -42,4 +43,7 @@ page_routes! {
     get "/payments" => payments::queue;
     post "/payments/{id}/approve" => payments::approve;
     post "/payments/{id}/reject" => payments::reject;
+    get "/clients" => platform::clients;
+    post "/clients" => platform::create_client;
+    get "/audit" => platform::audit;
 }

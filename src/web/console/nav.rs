@@ -11,6 +11,8 @@ const PAGES: &[(&str, &str, &[Role])] = &[
     ("", "nav.dashboard", STAFF),
     ("/users", "nav.users", STAFF),
     ("/payments", "nav.payments", ADMINS),
+    ("/clients", "nav.clients", &[Role::SuperAdmin]),
+    ("/audit", "nav.audit", ADMINS),
 ];
 
 /// The links a role sees, `current` marking the page shown.
