@@ -27,6 +27,8 @@ use super::{assets, console};
     console::platform::clients,
     console::platform::create_client,
     console::platform::audit,
+    console::notifications::form,
+    console::notifications::send,
 ))]
 struct WebDoc;
 

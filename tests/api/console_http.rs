@@ -807,7 +807,79 @@ async fn super_admin_pages_clients_and_the_audit_chain(backend: Backend) {
     assert_eq!(forged.status, 403);
 }
 
+async fn notices_go_to_a_user_or_the_whole_client(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let mut admin = WebClient::new(&hub.base);
+    admin.login(Some(&tree.code), "boss", PASSWORD).await;
+    let form = admin.get("/console/notifications").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = form.field("csrf");
+    let sent = admin
+        .post(
+            "/console/notifications",
+            &[
+                ("csrf", csrf.as_str()),
+                ("user_id", tree.player_id.as_str()),
+                ("title", "Hello"),
+                ("body", "Just you"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let everyone = admin
+        .post(
+            "/console/notifications",
+            &[
+                ("csrf", csrf.as_str()),
+                ("user_id", ""),
+                ("title", "All"),
+                ("body", "Everyone"),
+            ],
+        )
+        .await;
+    assert_eq!(everyone.status, 303, "{}", everyone.body);
+    let empty = admin
+        .post(
+            "/console/notifications",
+            &[("csrf", csrf.as_str()), ("title", ""), ("body", "x")],
+        )
+        .await;
+    assert_eq!(empty.status, 422, "{}", empty.body);
+    assert!(empty.body.contains("id=\"notify-error\""), "{}", empty.body);
+    let inbox = api
+        .get(
+            &tree.player_token,
+            &format!("/api/v1/users/{}/notifications", tree.player_id),
+        )
+        .await
+        .ok();
+    let titles: Vec<&str> = inbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.contains(&"Hello") && titles.contains(&"All"),
+        "{inbox}"
+    );
+    // An agent has no notifications.send by default: refused.
+    let mut agent = WebClient::new(&hub.base);
+    agent.login(Some(&tree.code), "agent1", PASSWORD).await;
+    let agent_csrf = agent.get("/console").await.field("csrf");
+    let refused = agent
+        .post(
+            "/console/notifications",
+            &[("csrf", agent_csrf.as_str()), ("title", "x"), ("body", "y")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+}
+
 backend_tests!(
+    notices_go_to_a_user_or_the_whole_client,
     super_admin_pages_clients_and_the_audit_chain,
     the_withdrawal_queue_approves_and_rejects_through_the_api,
     a_double_submitted_deposit_form_moves_money_once,

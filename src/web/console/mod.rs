@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod home;
 pub mod login;
 pub mod nav;
+pub mod notifications;
 pub mod payments;
 pub mod platform;
 pub mod users;
@@ -46,4 +47,6 @@ page_routes! {
     get "/clients" => platform::clients;
     post "/clients" => platform::create_client;
     get "/audit" => platform::audit;
+    get "/notifications" => notifications::form;
+    post "/notifications" => notifications::send;
 }

@@ -13,6 +13,7 @@ const PAGES: &[(&str, &str, &[Role])] = &[
     ("/payments", "nav.payments", ADMINS),
     ("/clients", "nav.clients", &[Role::SuperAdmin]),
     ("/audit", "nav.audit", ADMINS),
+    ("/notifications", "nav.notifications", ADMINS),
 ];
 
 /// The links a role sees, `current` marking the page shown.
