@@ -44,7 +44,8 @@ pub fn prefix() -> &'static str {
     params(("version" = String, Path, description = "the assets' hash, as pages name it"),
            ("file" = String, Path, description = "file name")),
     responses(
-        (status = 200, description = "the file (CSS or JavaScript), cached for a year", content_type = "text/plain", body = String),
+        (status = 200, description = "the file (CSS or JavaScript), cached for a year", content(
+            (String = "text/css"), (String = "text/javascript"))),
         (status = 404, description = "no such asset (or an old build's hash)", content_type = "text/plain", body = String),
     ))]
 pub async fn serve(path: web::Path<(String, String)>) -> HttpResponse {

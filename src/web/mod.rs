@@ -41,13 +41,15 @@ pub fn route_table() -> Vec<(&'static str, String)> {
 
 /// Mounts the pages (before `http::routes`, whose default service answers unknown paths).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/assets/{version}/{file}", web::get().to(assets::serve))
-        .service(
-            console::routes(
-                web::scope(console::PREFIX).app_data(session::LoginPage(console::LOGIN)),
-            )
+    cfg.service(
+        web::scope("/assets")
+            .route("/{version}/{file}", web::get().to(assets::serve))
+            .default_service(web::to(unrouted)),
+    )
+    .service(
+        console::routes(web::scope(console::PREFIX).app_data(session::LoginPage(console::LOGIN)))
             .wrap(from_fn(session::renew_cookies)),
-        );
+    );
 }
 
 /// The methods the pages serve at `path` (upper case, sorted; empty: no page there).

@@ -46,7 +46,20 @@ pub fn merged(api: &Value) -> Value {
         pages.get("paths").and_then(Value::as_object),
     ) {
         for (path, item) in extra {
-            paths.insert(path.clone(), item.clone());
+            let mut item = item.clone();
+            // The pages take the session cookie, not a bearer token: as the API's public
+            // operations, each says `security: []` (tools and tests read the field).
+            for op in item
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|o| o.values_mut())
+            {
+                if let Some(op) = op.as_object_mut() {
+                    op.entry("security")
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                }
+            }
+            paths.insert(path.clone(), item);
         }
     }
     full
@@ -87,5 +100,11 @@ mod tests {
         let paths = full["paths"].as_object().unwrap();
         assert!(paths.contains_key("/api/v1/auth/login"));
         assert!(paths.contains_key("/console/login"));
+        // Every operation names its security, as the API's do.
+        for (path, ops) in paths {
+            for (method, op) in ops.as_object().unwrap() {
+                assert!(op["security"].is_array(), "{method} {path}");
+            }
+        }
     }
 }
