@@ -47,9 +47,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(unrouted)),
     )
     .service(
-        console::routes(web::scope(console::PREFIX).app_data(session::LoginPage(console::LOGIN)))
-            .wrap(from_fn(session::renew_cookies)),
+        console::routes(
+            web::scope(console::PREFIX)
+                .app_data(session::LoginPage(console::LOGIN))
+                .app_data(form_config()),
+        )
+        .wrap(from_fn(session::renew_cookies)),
     );
+}
+
+/// Forms that do not parse (a wrong content type too): the 400 page, not actix's 415 text.
+pub fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|err, _req| WebError::BadForm(err.to_string()).into())
 }
 
 /// The methods the pages serve at `path` (upper case, sorted; empty: no page there).

@@ -224,6 +224,16 @@ async fn forms_without_csrf_or_from_another_origin_are_refused(backend: Backend)
         web.post_from(None, "/console/login", evil).await.status,
         403
     );
+    // A body that is not a form: the 400 page.
+    let not_a_form = web
+        .http
+        .post(format!("{}/console/login", hub.base))
+        .header("origin", hub.base.as_str())
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_a_form.status().as_u16(), 400);
     assert!(web.cookies.is_empty());
 
     web.login(Some(&tree.code), "boss", PASSWORD).await;
