@@ -16,6 +16,7 @@
 //! - [`config`], [`startup`], [`telemetry`], [`otel`] (traces), [`metrics`], [`ops`],
 //!   [`admission`]: running it.
 //! - [`channels`]: email and SMS: contacts, preferences, templates, the outbox and its dispatcher.
+//! - [`web`]: server-rendered pages (the back-office console) over the API's handlers.
 //! - [`providers`]: game provider adapters (JDB, LuckySports) behind one trait, and their
 //!   simulators.
 
@@ -48,3 +49,4 @@ pub mod store;
 pub mod telemetry;
 pub mod transfers;
 pub mod users;
+pub mod web;

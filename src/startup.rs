@@ -257,12 +257,17 @@ impl Hub {
             ));
         }
         let data = web::Data::new(state.clone());
+        // `/openapi.json` shows the API and the web pages (issue 20).
+        let full_doc = web::Data::new(crate::http::openapi::FullDocument(Arc::new(
+            crate::web::openapi::merged(crate::http::openapi::document()),
+        )));
         let ws_state = state.clone();
         // actix-web's HttpServer, built by hand so HTTP upgrade requests (websockets) can be
         // handed to the lean `/ws` path with their raw connection (src/http/ws.rs).
         let app = move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(full_doc.clone())
                 .wrap(from_fn(crate::http::body_deadline::enforce))
                 .wrap(from_fn(crate::http::cors::apply))
                 .wrap(from_fn(crate::http::middleware::observe))
@@ -273,6 +278,7 @@ impl Hub {
                         .add(("Referrer-Policy", "no-referrer"))
                         .add(("Cache-Control", "no-store")),
                 )
+                .configure(crate::web::routes)
                 .configure(crate::http::routes)
         };
         let mut builder = actix_server::Server::build()

@@ -11,3 +11,7 @@ pub mod tokens;
 
 pub use authenticator::{AuthError, Authenticator, Caller};
 pub use tokens::{AccessClaims, TokenError, TokenService};
+
+/// The cookie holding a web page's access token (`web::session`); `/ws` also accepts it from a
+/// page of the hub's own origin (`http/ws.rs`).
+pub const WEB_ACCESS_COOKIE: &str = "nashub_access";

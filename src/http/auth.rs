@@ -99,7 +99,7 @@ fn limit_by_ip(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     state.ip_limits.auth(&ip).map_err(too_fast)
 }
 
-pub(super) fn too_fast(wait: std::time::Duration) -> ApiError {
+pub fn too_fast(wait: std::time::Duration) -> ApiError {
     ApiError::too_many(
         "rate_limited",
         "too many requests from this address; slow down",

@@ -102,6 +102,12 @@ impl FromRequest for Auth {
 pub struct IdempotencyKey(Option<String>);
 
 impl IdempotencyKey {
+    /// No header: the key comes from the body's `idempotency_key` (the web pages' money forms,
+    /// whose key is generated when the form is rendered).
+    pub fn absent() -> Self {
+        Self(None)
+    }
+
     /// The request's key: the header, the body field, or both if they agree (422 otherwise);
     /// 400 `idempotency_key_required` with neither. The body field is not part of the request
     /// hash (that covers what the request does), so a retry may move the key between the two.

@@ -295,9 +295,16 @@ pub fn document() -> &'static Value {
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses(
     (status = 200, description = "success", body = Object),
 ))]
-pub async fn serve() -> HttpResponse {
-    HttpResponse::Ok().json(document())
+pub async fn serve(full: Option<actix_web::web::Data<FullDocument>>) -> HttpResponse {
+    match full {
+        Some(full) => HttpResponse::Ok().json(&*full.0),
+        None => HttpResponse::Ok().json(document()),
+    }
 }
+
+/// The document served when the app has pages documented outside `http` (the web pages,
+/// issue 20): built once by `startup` from [`document`] and theirs.
+pub struct FullDocument(pub std::sync::Arc<Value>);
 
 #[cfg(test)]
 mod tests {

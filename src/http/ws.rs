@@ -133,11 +133,21 @@ pub async fn upgrade(
         },
         None => None,
     };
-    let token = req.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|pair| pair.strip_prefix("token="))
-            .map(str::to_owned)
-    });
+    let token = req
+        .uri()
+        .query()
+        .and_then(|q| {
+            q.split('&')
+                .find_map(|pair| pair.strip_prefix("token="))
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            page_cookie_token(
+                header("origin").as_deref(),
+                header("host").as_deref(),
+                header("cookie").as_deref(),
+            )
+        });
     let caller = match token {
         Some(token) => match state.auth.authenticate(&token).await {
             Ok(caller) => Some(caller),
@@ -196,6 +206,28 @@ pub async fn upgrade(
     Ok(())
 }
 
+/// A web page's session (issue 20): the access token of the `nashub_access` cookie, taken
+/// only when `Origin` is the hub's own (`http(s)://<Host>`), so another site's page cannot ride
+/// a browser's session (the cookie is SameSite=Strict as well). URL token and auth frame still
+/// work as before; a page's socket without the cookie starts unauthenticated like any other.
+fn page_cookie_token(
+    origin: Option<&str>,
+    host: Option<&str>,
+    cookie: Option<&str>,
+) -> Option<String> {
+    let (origin, host, cookie) = (origin?, host?, cookie?);
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))?;
+    if !origin_host.eq_ignore_ascii_case(host) {
+        return None;
+    }
+    cookie.split(';').find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        (name == crate::auth::WEB_ACCESS_COOKIE && !value.is_empty()).then(|| value.to_owned())
+    })
+}
+
 /// 429 `too_many_websockets` at the upgrade, counted by cap.
 async fn refuse_websocket(io: &mut TcpStream, reason: Refusal) -> Result<(), actix_web::Error> {
     let (label, message) = match reason {
@@ -238,4 +270,30 @@ async fn respond_error(
     io.write_all(response.as_bytes()).await?;
     let _ = io.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_cookie_token;
+
+    #[test]
+    fn the_page_cookie_counts_only_from_the_hubs_own_origin() {
+        let cookie = Some("a=1; nashub_access=tok; b=2");
+        let take = |origin, host| page_cookie_token(origin, host, cookie);
+        assert_eq!(
+            take(Some("http://hub:8080"), Some("hub:8080")).as_deref(),
+            Some("tok")
+        );
+        assert_eq!(
+            take(Some("https://hub"), Some("hub")).as_deref(),
+            Some("tok")
+        );
+        assert_eq!(take(Some("http://evil"), Some("hub")), None);
+        assert_eq!(take(None, Some("hub")), None);
+        assert_eq!(take(Some("null"), Some("hub")), None);
+        assert_eq!(
+            page_cookie_token(Some("http://hub"), Some("hub"), Some("x=1")),
+            None
+        );
+    }
 }

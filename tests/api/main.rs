@@ -16,6 +16,8 @@ mod clients_settings;
 mod closed_accounts;
 mod commission;
 mod concurrency;
+mod console_browser;
+mod console_http;
 mod cors;
 mod demo;
 mod durability;
