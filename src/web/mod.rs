@@ -19,6 +19,7 @@ pub mod login_pages;
 pub mod openapi;
 pub mod page;
 pub mod session;
+pub mod site;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -35,6 +36,13 @@ pub fn route_table() -> Vec<(&'static str, String)> {
             .iter()
             .map(|(method, path)| (*method, format!("{}{path}", console::PREFIX))),
     );
+    // The player site (issue 27).
+    table.push(("get", "/".to_owned()));
+    table.extend(
+        site::ROUTES
+            .iter()
+            .map(|(method, path)| (*method, format!("{}{path}", site::PREFIX))),
+    );
     table
 }
 
@@ -47,6 +55,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .wrap(from_fn(session::renew_cookies)),
         );
+    // The player site (issue 27).
+    cfg.route("/", web::get().to(site::host::root)).service(
+        site::routes(web::scope(site::PREFIX).app_data(session::LoginPage(site::LOGIN)))
+            .wrap(from_fn(session::renew_cookies)),
+    );
 }
 
 /// The methods the pages serve at `path` (upper case, sorted; empty: no page there).

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use utoipa::OpenApi;
 
-use super::{assets, console};
+use super::{assets, console, site};
 
 #[derive(OpenApi)]
 #[openapi(paths(
@@ -15,6 +15,20 @@ use super::{assets, console};
     console::login::second_step,
     console::login::logout,
     console::home::page,
+    // The player site (issue 27).
+    site::host::root,
+    site::lobby::page,
+    site::brand::stylesheet,
+    site::login::form,
+    site::login::submit,
+    site::login::logout,
+    site::history::history,
+    site::history::notifications,
+    site::play::game,
+    site::play::transfer_in,
+    site::play::transfer_out,
+    site::play::launch,
+    site::play::transfer_state,
 ))]
 struct WebDoc;
 

@@ -1,0 +1,48 @@
+//! The white-label player site at `/play/{code}` (issue 27): each brand's players log in, see
+//! their live balance, pick a game in the lobby, move money to and from its provider, launch
+//! it, read their history and notifications. Themed from the client's `branding`; also served
+//! from a brand's own host (`site_hosts`, [`host`]). Every action is the API's handler
+//! (`web::api`), so reach, limits, exclusions, idempotency and audit are the API's.
+
+pub mod brand;
+pub mod history;
+pub mod host;
+pub mod lobby;
+pub mod login;
+pub mod nav;
+pub mod play;
+
+use actix_web::{Scope, web};
+
+/// Where the site lives. Pages without a session send the browser to [`LOGIN`] (the session
+/// layer knows one login page per scope), which forwards to the brand's own login page named
+/// by `next` (`-` is never a client code: codes have 2 characters or more).
+pub const PREFIX: &str = "/play";
+pub const LOGIN: &str = "/play/-/login";
+
+/// Rows `method "path" => handler;` under [`PREFIX`] (the console's table, same shape).
+macro_rules! page_routes {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        pub fn routes(scope: Scope) -> Scope {
+            scope$(.route($path, web::$method().to($handler)))*
+                .default_service(web::to(super::unrouted))
+        }
+    };
+}
+
+page_routes! {
+    get "/{code}" => lobby::page;
+    get "/{code}/brand.css" => brand::stylesheet;
+    get "/{code}/login" => login::form;
+    post "/{code}/login" => login::submit;
+    post "/{code}/logout" => login::logout;
+    get "/{code}/history" => history::history;
+    get "/{code}/notifications" => history::notifications;
+    get "/{code}/games/{provider}/{game}" => play::game;
+    post "/{code}/games/{provider}/{game}/transfer-in" => play::transfer_in;
+    post "/{code}/games/{provider}/{game}/transfer-out" => play::transfer_out;
+    post "/{code}/games/{provider}/{game}/launch" => play::launch;
+    get "/{code}/games/{provider}/{game}/transfers/{transfer_id}" => play::transfer_state;
+}
