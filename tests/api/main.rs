@@ -49,6 +49,7 @@ mod sessions_and_limits;
 mod settings_enforced;
 mod settlements;
 mod sharding;
+mod site_browser;
 mod site_http;
 mod smtp_sink;
 mod socketio;
