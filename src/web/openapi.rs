@@ -29,6 +29,17 @@ use super::{assets, console, site};
     site::play::transfer_out,
     site::play::launch,
     site::play::transfer_state,
+    site::cashier::page,
+    site::cashier::deposit,
+    site::cashier::withdraw,
+    site::cashier::payment,
+    site::protection::page,
+    site::protection::limit,
+    site::protection::reality_check,
+    site::protection::exclusion,
+    site::shop::page,
+    site::shop::credit,
+    site::shop::debit,
 ))]
 struct WebDoc;
 

@@ -394,7 +394,203 @@ async fn site_money_forms_need_csrf_and_move_money_once(backend: Backend) {
     assert!(history.body.contains("-10.00"), "{}", history.body);
 }
 
+/// The value of the `n`th (0-based) hidden field `name`.
+fn nth_field(page: &Page, name: &str, n: usize) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .body
+        .match_indices(&marker)
+        .nth(n)
+        .unwrap_or_else(|| panic!("no field {name} #{n} in {}", page.body))
+        .0
+        + marker.len();
+    let end = page.body[start..].find('"').unwrap() + start;
+    page.body[start..end].to_owned()
+}
+
+async fn site_cashier_shop_and_self_exclusion(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let other = Tree::create(&api).await;
+    let home = format!("/play/{}", tree.code);
+    let mut web = WebClient::new(&hub.base);
+    site_login(&mut web, &tree.code, "player1", &home).await;
+
+    // Cashier: a deposit request leads to its payment page with the checkout link.
+    let cashier = web.get(&format!("{home}/cashier")).await;
+    assert_eq!(cashier.status, 200, "{}", cashier.body);
+    let csrf = cashier.field("csrf");
+    let deposit_key = nth_field(&cashier, "idempotency_key", 0);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("amount", "20.00"),
+        ("idempotency_key", deposit_key.as_str()),
+    ];
+    let requested = web.post(&format!("{home}/cashier/deposit"), &form).await;
+    assert_eq!(requested.status, 303, "{}", requested.body);
+    let again = web.post(&format!("{home}/cashier/deposit"), &form).await;
+    assert_eq!(
+        again.location(),
+        requested.location(),
+        "one payment per key"
+    );
+    let payment = web.get(requested.location()).await;
+    assert_eq!(payment.status, 200, "{}", payment.body);
+    assert!(
+        payment.body.contains("id=\"checkout-url\""),
+        "{}",
+        payment.body
+    );
+    assert!(payment.body.contains("20.00 USD"), "{}", payment.body);
+    // A withdrawal larger than the wallet: the API's refusal in place, nothing held.
+    let withdraw_key = nth_field(&cashier, "idempotency_key", 1);
+    let too_much = web
+        .post(
+            &format!("{home}/cashier/withdraw"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("amount", "5.00"),
+                ("destination", "ba_player_1"),
+                ("idempotency_key", withdraw_key.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(too_much.status, 409, "{}", too_much.body);
+    assert!(
+        too_much.body.contains("id=\"cashier-error\""),
+        "{}",
+        too_much.body
+    );
+    // Another brand's player's payment id: nothing of it.
+    let theirs = api
+        .post_key(
+            &other.player_token,
+            "/api/v1/payments/deposits",
+            "their-deposit",
+            json!({ "gateway": "stripe", "amount": "33.00" }),
+        )
+        .await
+        .ok();
+    let theirs = web
+        .get(&format!(
+            "{home}/payments/{}",
+            theirs["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(matches!(theirs.status, 403 | 404), "{}", theirs.body);
+    assert!(!theirs.body.contains("33.00"), "{}", theirs.body);
+    // Players have no shop.
+    assert_eq!(web.get(&format!("{home}/shop")).await.status, 403);
+
+    // The agent's shop: find the player, credit them once per rendered key.
+    api.deposit(&tree.admin_token, &tree.agent_id, "50.00")
+        .await;
+    let mut agent = WebClient::new(&hub.base);
+    site_login(&mut agent, &tree.code, "agent1", &home).await;
+    let to_shop = agent.get(&home).await;
+    assert_eq!(to_shop.location(), format!("{home}/shop"));
+    let shop = agent.get(&format!("{home}/shop?username=play")).await;
+    assert_eq!(shop.status, 200, "{}", shop.body);
+    assert!(shop.body.contains(&tree.player_id), "{}", shop.body);
+    let agent_csrf = shop.field("csrf");
+    let key = shop.field("idempotency_key");
+    let credit = format!("{home}/shop/{}/credit", tree.player_id);
+    let form = [
+        ("csrf", agent_csrf.as_str()),
+        ("amount", "10.00"),
+        ("idempotency_key", key.as_str()),
+        ("username", "play"),
+    ];
+    let done = agent.post(&credit, &form).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location().contains("done=1"), "{}", done.location());
+    agent.post(&credit, &form).await;
+    assert_eq!(
+        api.balance(&tree.admin_token, &tree.player_id).await,
+        "10.00"
+    );
+    assert_eq!(
+        api.balance(&tree.admin_token, &tree.agent_id).await,
+        "40.00"
+    );
+    // Outside the agent's reach (another brand's player): refused, nothing moved.
+    let foreign = agent
+        .post(
+            &format!("{home}/shop/{}/credit", other.player_id),
+            &[
+                ("csrf", agent_csrf.as_str()),
+                ("amount", "1.00"),
+                ("idempotency_key", "foreign-1"),
+            ],
+        )
+        .await;
+    assert!(matches!(foreign.status, 403 | 404), "{}", foreign.body);
+    assert_eq!(
+        api.balance(&other.admin_token, &other.player_id).await,
+        "0.00"
+    );
+    let no_csrf = agent
+        .post(&credit, &[("amount", "1.00"), ("idempotency_key", "x-2")])
+        .await;
+    assert_eq!(no_csrf.status, 403);
+
+    // Protection: a limit, then a time-out that ends the session; the login says why.
+    let protection = format!("{home}/protection");
+    let saved = web
+        .post(
+            &format!("{protection}/limit"),
+            &[
+                ("csrf", &csrf),
+                ("name", "deposit_daily"),
+                ("value", "50.00"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(
+        saved.body.contains("id=\"protection-notice\""),
+        "{}",
+        saved.body
+    );
+    assert!(saved.body.contains("50.00"), "{}", saved.body);
+    let unconfirmed = web
+        .post(
+            &format!("{protection}/exclusion"),
+            &[("csrf", &csrf), ("kind", "timeout"), ("hours", "24")],
+        )
+        .await;
+    assert_eq!(unconfirmed.status, 422, "{}", unconfirmed.body);
+    let excluded = web
+        .post(
+            &format!("{protection}/exclusion"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "timeout"),
+                ("hours", "24"),
+                ("confirm", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(excluded.status, 303, "{}", excluded.body);
+    assert_eq!(excluded.location(), format!("{home}/login"));
+    assert_eq!(web.get(&home).await.status, 303, "the session ended");
+    let refused = web
+        .post(
+            &format!("{home}/login"),
+            &[("username", "player1"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.body.contains("on a time-out until"),
+        "{}",
+        refused.body
+    );
+}
+
 backend_tests!(
+    site_cashier_shop_and_self_exclusion,
     site_brands_are_themed_and_found_by_code_or_host,
     site_login_follows_the_brand_and_its_rules,
     site_money_forms_need_csrf_and_move_money_once,

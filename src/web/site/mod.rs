@@ -5,12 +5,15 @@
 //! (`web::api`), so reach, limits, exclusions, idempotency and audit are the API's.
 
 pub mod brand;
+pub mod cashier;
 pub mod history;
 pub mod host;
 pub mod lobby;
 pub mod login;
 pub mod nav;
 pub mod play;
+pub mod protection;
+pub mod shop;
 
 use actix_web::{Scope, web};
 
@@ -45,4 +48,15 @@ page_routes! {
     post "/{code}/games/{provider}/{game}/transfer-out" => play::transfer_out;
     post "/{code}/games/{provider}/{game}/launch" => play::launch;
     get "/{code}/games/{provider}/{game}/transfers/{transfer_id}" => play::transfer_state;
+    get "/{code}/cashier" => cashier::page;
+    post "/{code}/cashier/deposit" => cashier::deposit;
+    post "/{code}/cashier/withdraw" => cashier::withdraw;
+    get "/{code}/payments/{payment_id}" => cashier::payment;
+    get "/{code}/protection" => protection::page;
+    post "/{code}/protection/limit" => protection::limit;
+    post "/{code}/protection/reality-check" => protection::reality_check;
+    post "/{code}/protection/exclusion" => protection::exclusion;
+    get "/{code}/shop" => shop::page;
+    post "/{code}/shop/{user_id}/credit" => shop::credit;
+    post "/{code}/shop/{user_id}/debit" => shop::debit;
 }

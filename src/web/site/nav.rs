@@ -11,6 +11,8 @@ const PAGES: &[(&str, &str, &[Role])] = &[
     ("", "site.nav.lobby", &[Role::Player]),
     ("/history", "site.nav.history", &[Role::Player]),
     ("/notifications", "site.nav.notifications", &[Role::Player]),
+    ("/cashier", "site.nav.cashier", &[Role::Player]),
+    ("/protection", "site.nav.protection", &[Role::Player]),
     ("/shop", "site.nav.shop", &[Role::Agent]),
 ];
 

@@ -75,8 +75,12 @@
     lastSeq = frame.seq;
     if (frame.type === 'balance_update' && frame.data) applyBalance(frame.data);
     else if (frame.type === 'notification' && frame.data) addNotice(frame.data);
-    else if ((frame.type === 'reality_check' || frame.type === 'session_limit') && frame.data) {
-      showAlert(frame.data.message || JSON.stringify(frame.data));
+    else if (frame.type === 'reality_check' && frame.data) {
+      showAlert((body.dataset.realityText || '')
+        .replace('{minutes}', String(frame.data.minutes_played))
+        .replace('{net}', String(frame.data.net_result)));
+    } else if (frame.type === 'session_limit' && frame.data && frame.data.message) {
+      showAlert(frame.data.message);
     }
   }
 
