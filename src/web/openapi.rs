@@ -45,7 +45,25 @@ struct WebDoc;
 
 /// The pages' part of the document.
 pub fn document() -> Value {
-    serde_json::to_value(WebDoc::openapi()).expect("the pages' OpenAPI document serializes")
+    let mut doc =
+        serde_json::to_value(WebDoc::openapi()).expect("the pages' OpenAPI document serializes");
+    mark_cookie_auth(&mut doc);
+    doc
+}
+
+/// Pages authenticate with the session cookie, never the bearer token: `security: []` on each
+/// operation, as the API's document marks its operations without a token (clients and the
+/// token check of `tests/api/authz.rs` read it).
+fn mark_cookie_auth(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for ops in paths.values_mut().filter_map(Value::as_object_mut) {
+        for op in ops.values_mut().filter_map(Value::as_object_mut) {
+            op.entry("security")
+                .or_insert_with(|| Value::Array(Vec::new()));
+        }
+    }
 }
 
 /// The API's document with the pages' paths (and tags) added.
