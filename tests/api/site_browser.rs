@@ -48,6 +48,7 @@ async fn player_site_in_chromium() {
     }
     crate::site_http::fill_catalogue(&api, &a.super_token).await;
     api.deposit(&a.admin_token, &a.player_id, "100.00").await;
+    api.deposit(&a.admin_token, &a.agent_id, "50.00").await;
     // Another player of the same brand, with a transfer of their own.
     let other = api
         .post(

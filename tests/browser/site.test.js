@@ -162,6 +162,24 @@ async function main() {
     check((await page.textContent('#notices')).includes('Ten free spins'), 'the notification is stored');
     await shot(page, '08-notifications');
 
+    // Cashier and safer play on the phone.
+    await page.click('nav a[href$="/cashier"]');
+    await page.fill('#deposit-amount', '20.00');
+    await Promise.all([page.waitForNavigation(), page.click('#deposit')]);
+    check((await page.getAttribute('#checkout-url', 'href')).includes('/pay/'), 'deposit request: the checkout link');
+    await shot(page, '10-payment');
+    await page.click('#back-to-cashier');
+    await page.waitForSelector('#payments');
+    await noSideScroll(page, 'cashier');
+    await shot(page, '11-cashier-phone');
+    await page.click('nav a[href$="/protection"]');
+    await page.selectOption('#limit-name', 'deposit_daily');
+    await page.fill('#limit-value', '500.00');
+    await Promise.all([page.waitForNavigation(), page.click('#set-limit')]);
+    check((await page.textContent('#limits')).includes('500.00'), 'a deposit limit set');
+    await noSideScroll(page, 'safer play');
+    await shot(page, '12-protection-phone');
+
     // Another player's ids in this player's URLs: nothing of theirs (a page without listeners:
     // its 404 is expected).
     const probe = await phone.newPage();
@@ -178,6 +196,24 @@ async function main() {
     check(page.url().includes(`/play/${codeA}/login`), 'logged out');
     await page.goto(`${base}/play/${codeA}/history`);
     check(page.url().includes('/login'), 'history needs a session again');
+
+    // The agent's shop: find the player and credit them.
+    const shopCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    const shop = watch(await shopCtx.newPage());
+    await shop.goto(`${base}/play/${codeA}/login`);
+    await shop.fill('#username', 'agent1');
+    await shop.fill('#password', env('PASSWORD'));
+    await Promise.all([shop.waitForNavigation(), shop.click('#login-form button[type="submit"]')]);
+    check(shop.url().endsWith(`/play/${codeA}/shop`), 'an agent lands on the shop');
+    await shop.fill('#find', 'player1');
+    await Promise.all([shop.waitForNavigation(), shop.click('#player-search button')]);
+    await shop.fill(`#amount-${playerId}`, '5.00');
+    await Promise.all([shop.waitForNavigation(), shop.click(`[data-player="${playerId}"] button.credit`)]);
+    await shop.waitForSelector('#shop-notice');
+    check((await shop.textContent(`[data-player="${playerId}"] .player-balance`)).startsWith('118.34'), 'the agent credited the player');
+    await noSideScroll(shop, 'shop');
+    await shot(shop, '13-shop-phone');
+    await shopCtx.close();
 
     check(problems.length === 0, 'no console errors: ' + JSON.stringify(problems));
     console.log('site ok');

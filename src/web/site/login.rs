@@ -80,6 +80,7 @@ fn next_within(brand: &Brand, next: Option<&str>) -> String {
     responses(
         (status = 200, description = "the login form", content_type = "text/html", body = String),
         (status = 303, description = "`-` as the code: to the brand's login page that `next` names"),
+        (status = 400, description = "a query that does not parse", content_type = "text/html", body = String),
         (status = 404, description = "no such brand", content_type = "text/html", body = String),
         (status = 503, description = "storage unavailable", content_type = "text/html", body = String),
     ))]
