@@ -106,21 +106,30 @@ impl Brand {
         chrome
     }
 
-    /// The logged-in player of this brand. Someone else's session (another brand's player, or
-    /// staff): log in here first (the login replaces the cookies); staff of this brand other
-    /// than agents: 403 (the site is for players; agents have the shop page).
+    /// The logged-in user of this brand's site: [`Self::admit`] of the session's caller.
     pub async fn caller(&self, req: &HttpRequest) -> Result<WebCaller, WebError> {
-        let login_required = || WebError::LoginRequired {
-            login: super::LOGIN,
-            next: req
-                .uri()
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .to_owned(),
-        };
-        let caller = WebCaller::extract(req).await?;
+        self.admit(WebCaller::extract(req).await?, req)
+    }
+
+    /// [`Self::caller`], players only.
+    pub async fn player(&self, req: &HttpRequest) -> Result<WebCaller, WebError> {
+        self.admit_player(WebCaller::extract(req).await?, req)
+    }
+
+    /// A session (already authenticated, e.g. by a form's `Protected` extractor) on this
+    /// brand's site: another brand's user (or a platform user) logs in here first (the login
+    /// replaces the cookies); this brand's admins: 403 (the site is for players, and agents'
+    /// shop).
+    pub fn admit(&self, caller: WebCaller, req: &HttpRequest) -> Result<WebCaller, WebError> {
         if caller.caller.client_id.as_deref() != Some(self.client_id.as_str()) {
-            return Err(login_required());
+            return Err(WebError::LoginRequired {
+                login: super::LOGIN,
+                next: req
+                    .uri()
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .to_owned(),
+            });
         }
         match caller.caller.role {
             Role::Player | Role::Agent => Ok(caller),
@@ -128,9 +137,13 @@ impl Brand {
         }
     }
 
-    /// [`Self::caller`], players only.
-    pub async fn player(&self, req: &HttpRequest) -> Result<WebCaller, WebError> {
-        let caller = self.caller(req).await?;
+    /// [`Self::admit`], players only.
+    pub fn admit_player(
+        &self,
+        caller: WebCaller,
+        req: &HttpRequest,
+    ) -> Result<WebCaller, WebError> {
+        let caller = self.admit(caller, req)?;
         if caller.caller.role != Role::Player {
             return Err(WebError::Forbidden);
         }

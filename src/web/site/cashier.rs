@@ -161,9 +161,10 @@ async fn request(
     deposit: bool,
 ) -> Result<HttpResponse, WebError> {
     let brand = Brand::load(&state, &code).await?;
-    let caller = brand.player(&req).await?;
+    let Protected { caller, form: f } = form;
+    let caller = brand.admit_player(caller, &req)?;
     let which = if deposit { "deposit" } else { "withdraw" };
-    let f = &form.form;
+    let f = &f;
     let exponent = brand.currency.exponent;
     let refused = |status: StatusCode, message: String| {
         let (state, brand, caller) = (state.clone(), &brand, &caller);

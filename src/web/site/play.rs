@@ -119,14 +119,19 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// `posted`: the caller a form's `Protected` extractor authenticated (else the session's).
     async fn load(
         state: &web::Data<AppState>,
         req: &HttpRequest,
         path: (String, String, String),
+        posted: Option<WebCaller>,
     ) -> Result<Self, WebError> {
         let (code, provider, game) = path;
         let brand = Brand::load(state, &code).await?;
-        let caller = brand.player(req).await?;
+        let caller = match posted {
+            Some(caller) => brand.admit_player(caller, req)?,
+            None => brand.player(req).await?,
+        };
         let name = listed_game(state, &caller, &provider, &game).await?;
         Ok(Self {
             brand,
@@ -203,7 +208,7 @@ pub async fn game(
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx::load(&state, &req, path.into_inner()).await?;
+    let ctx = Ctx::load(&state, &req, path.into_inner(), None).await?;
     ctx.render(
         &state,
         StatusCode::OK,
@@ -220,12 +225,10 @@ async fn transfer(
     form: Protected<TransferFields>,
     inward: bool,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx::load(&state, &req, path).await?;
-    if form.caller.caller.session_id != ctx.caller.caller.session_id {
-        return Err(WebError::Forbidden);
-    }
+    let Protected { caller, form } = form;
+    let ctx = Ctx::load(&state, &req, path, Some(caller)).await?;
     let which = if inward { "in" } else { "out" };
-    let fields = &form.form;
+    let fields = &form;
     let amounts = if inward {
         (fields.amount.clone(), String::new())
     } else {
@@ -363,7 +366,7 @@ pub async fn transfer_state(
     path: web::Path<(String, String, String, String)>,
 ) -> Result<HttpResponse, WebError> {
     let (code, provider, game, transfer_id) = path.into_inner();
-    let ctx = Ctx::load(&state, &req, (code, provider, game)).await?;
+    let ctx = Ctx::load(&state, &req, (code, provider, game), None).await?;
     // The API's own check: a transfer of another player (or brand) is 404.
     let answer = api::answer(
         crate::http::providers::transfer_status(
@@ -416,10 +419,7 @@ pub async fn launch(
     path: web::Path<(String, String, String)>,
     form: Protected<CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx::load(&state, &req, path.into_inner()).await?;
-    if form.caller.caller.session_id != ctx.caller.caller.session_id {
-        return Err(WebError::Forbidden);
-    }
+    let ctx = Ctx::load(&state, &req, path.into_inner(), Some(form.caller)).await?;
     let body = api::body(json!({ "game": ctx.game }))?;
     let answer = api::answer(
         crate::http::providers::launch(

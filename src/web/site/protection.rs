@@ -239,8 +239,9 @@ pub async fn limit(
     form: Protected<LimitFields>,
 ) -> Result<HttpResponse, WebError> {
     let brand = Brand::load(&state, &code).await?;
-    let caller = brand.player(&req).await?;
-    let f = &form.form;
+    let Protected { caller, form } = form;
+    let caller = brand.admit_player(caller, &req)?;
+    let f = &form;
     let body = api::body(json!({ "value": optional(&f.value) }))?;
     let answer = api::answer(
         crate::http::protection::set_limit(
@@ -275,8 +276,9 @@ pub async fn reality_check(
     form: Protected<RealityFields>,
 ) -> Result<HttpResponse, WebError> {
     let brand = Brand::load(&state, &code).await?;
-    let caller = brand.player(&req).await?;
-    let minutes = match optional(&form.form.minutes).map(|m| m.parse::<i64>()) {
+    let Protected { caller, form } = form;
+    let caller = brand.admit_player(caller, &req)?;
+    let minutes = match optional(&form.minutes).map(|m| m.parse::<i64>()) {
         None => None,
         Some(Ok(m)) => Some(m),
         Some(Err(_)) => {
@@ -330,9 +332,10 @@ pub async fn exclusion(
     form: Protected<ExclusionFields>,
 ) -> Result<HttpResponse, WebError> {
     let brand = Brand::load(&state, &code).await?;
-    let caller = brand.player(&req).await?;
+    let Protected { caller, form } = form;
+    let caller = brand.admit_player(caller, &req)?;
     let t = crate::web::i18n::english();
-    let f = &form.form;
+    let f = &form;
     if f.confirm != "on" {
         return render(
             &state,

@@ -71,13 +71,18 @@ fn text(v: &Value, key: &str) -> String {
     v.get(key).and_then(Value::as_str).unwrap_or("").to_owned()
 }
 
+/// The brand and its agent: `posted` when a form's `Protected` extractor authenticated it.
 async fn agent(
     state: &AppState,
     req: &HttpRequest,
     code: &str,
+    posted: Option<WebCaller>,
 ) -> Result<(Brand, WebCaller), WebError> {
     let brand = Brand::load(state, code).await?;
-    let caller = brand.caller(req).await?;
+    let caller = match posted {
+        Some(caller) => brand.admit(caller, req)?,
+        None => brand.caller(req).await?,
+    };
     if caller.caller.role != Role::Agent {
         return Err(WebError::Forbidden);
     }
@@ -168,7 +173,7 @@ pub async fn page(
     code: web::Path<String>,
     q: web::Query<ShopQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let (brand, caller) = agent(&state, &req, &code).await?;
+    let (brand, caller) = agent(&state, &req, &code, None).await?;
     let t = crate::web::i18n::english();
     let notice = if q.done.is_empty() {
         String::new()
@@ -195,8 +200,9 @@ async fn move_money(
     credit: bool,
 ) -> Result<HttpResponse, WebError> {
     let (code, user_id) = path;
-    let (brand, caller) = agent(&state, &req, &code).await?;
-    let f = &form.form;
+    let Protected { caller, form: f } = form;
+    let (brand, caller) = agent(&state, &req, &code, Some(caller)).await?;
+    let f = &f;
     let exponent = brand.currency.exponent;
     let parsed = match amount::parse(&f.amount, exponent) {
         Ok(a) => a,
