@@ -9,7 +9,8 @@ use crate::web::page;
 /// A brand's site on its own host name
 ///
 /// On a host a client's `site_hosts` lists: 303 to that brand's site (same host, so the
-/// session cookies are that host's). Any other host: 404.
+/// session cookies are that host's). Any other host: 404. A change of `site_hosts` shows
+/// within a second.
 #[utoipa::path(get, path = "/", tag = "site",
     responses(
         (status = 303, description = "a brand's host: to its site"),
@@ -22,8 +23,11 @@ pub async fn root(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         .get("host")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let client_id = crate::clients::settings::client_of_site_host(&state.store, host)
-        .await?
+    // The per-node snapshot of the clients' settings (reloaded at most once a second).
+    let client_id = state
+        .origins
+        .site_host_client(&state.store, host)
+        .await
         .ok_or(WebError::NotFound)?;
     let client = state
         .store
