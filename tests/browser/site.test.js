@@ -211,6 +211,10 @@ async function main() {
     await Promise.all([shop.waitForNavigation(), shop.click(`[data-player="${playerId}"] button.credit`)]);
     await shop.waitForSelector('#shop-notice');
     check((await shop.textContent(`[data-player="${playerId}"] .player-balance`)).startsWith('118.34'), 'the agent credited the player');
+    await shop.waitForFunction(() => document.body.dataset.watching === 'on');
+    await hub('POST', `/api/v1/users/${playerId}/wallet/deposit`, { amount: '1.66' }, { 'Idempotency-Key': 'site-s-' + Date.now() });
+    await shop.waitForFunction((id) => document.querySelector(`[data-balance-of="${id}"]`).textContent === '120.00', playerId);
+    check(true, "the shop shows the player's balance live: 120.00");
     await noSideScroll(shop, 'shop');
     await shot(shop, '13-shop-phone');
     await shopCtx.close();

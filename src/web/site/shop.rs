@@ -30,6 +30,8 @@ struct ShopPage {
     wallet: Wallet,
     username: String,
     players: Vec<Player>,
+    /// The listed players' rooms, for live balances.
+    rooms: String,
     /// The outcome of the last move (a notice) or its refusal (an error).
     notice: String,
     error: String,
@@ -38,7 +40,8 @@ struct ShopPage {
 struct Player {
     id: String,
     username: String,
-    balance: String,
+    /// (balance, currency); empty when the wallet could not be read.
+    balance: (String, String),
     key: String,
 }
 
@@ -130,7 +133,7 @@ async fn render(
                 )
                 .await,
             )
-            .map(|w| format!("{} {}", text(&w, "balance"), text(&w, "currency")))
+            .map(|w| (text(&w, "balance"), text(&w, "currency")))
             .unwrap_or_default();
             players.push(Player {
                 id,
@@ -140,9 +143,16 @@ async fn render(
             });
         }
     }
+    // The page watches the players' rooms (an agent may: they are its downline).
+    let rooms = players
+        .iter()
+        .map(|p| format!("user:{}", p.id))
+        .collect::<Vec<_>>()
+        .join(" ");
     page::render_status(
         status,
         &ShopPage {
+            rooms,
             chrome: brand.chrome(state, Some(caller), "site.shop.title", "/shop"),
             brand: brand.view(),
             wallet: wallet(state, caller).await?,

@@ -85,6 +85,11 @@
   }
 
   function onFrame(frame) {
+    if (frame.type === 'subscribed' && watched().includes(frame.room)) {
+      seqs[frame.room] = frame.seq;
+      body.dataset.watching = 'on';
+      return;
+    }
     if (frame.type === 'subscribed' && frame.room === room) {
       setLive(true);
       // Changes since the page (or the last frame applied) were read: replay them.
@@ -97,12 +102,29 @@
       return;
     }
     if (frame.room === room && typeof frame.seq === 'number') onRoomFrame(frame);
+    else if (frame.type === 'balance_update' && frame.data && watched().includes(frame.room)) {
+      // A watched player's room (the agents' shop): the latest balance is enough.
+      const last = seqs[frame.room];
+      if (last === undefined || frame.seq > last) {
+        seqs[frame.room] = frame.seq;
+        applyBalance(frame.data);
+      }
+    }
+  }
+
+  // Other users' rooms the page shows (the agents' shop lists its players).
+  const seqs = {};
+  function watched() {
+    return (body.dataset.rooms || '').split(/\s+/).filter(Boolean);
   }
 
   function connect() {
     const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
     ws = new WebSocket(scheme + location.host + '/ws');
-    ws.addEventListener('open', () => { retryMs = 500; });
+    ws.addEventListener('open', () => {
+      retryMs = 500;
+      for (const r of watched()) ws.send(JSON.stringify({ type: 'subscribe', room: r }));
+    });
     ws.addEventListener('message', (ev) => {
       let frame;
       try { frame = JSON.parse(ev.data); } catch (_) { return; }
