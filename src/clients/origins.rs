@@ -2,8 +2,9 @@
 //! client's `allowed_origins`. Preflights carry no token, so the answer cannot depend on the
 //! caller: an origin is allowed when the platform or any client lists it. Each node reloads the
 //! clients' lists at most once a second, so a settings change is honoured within about that.
+//! The same reload keeps the clients' `site_hosts` (the player site on a brand's own host).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -17,9 +18,12 @@ pub struct AllowedOrigins {
     clients: RwLock<Loaded>,
 }
 
+#[derive(Clone, Default)]
 struct Loaded {
     at: Option<Instant>,
     origins: Arc<HashSet<String>>,
+    /// `site_hosts` entry → client id.
+    hosts: Arc<HashMap<String, String>>,
 }
 
 impl AllowedOrigins {
@@ -33,10 +37,7 @@ impl AllowedOrigins {
         }
         Ok(Self {
             platform: set,
-            clients: RwLock::new(Loaded {
-                at: None,
-                origins: Arc::default(),
-            }),
+            clients: RwLock::new(Loaded::default()),
         })
     }
 
@@ -46,30 +47,40 @@ impl AllowedOrigins {
         if self.platform.contains(&origin) {
             return true;
         }
-        self.client_origins(store).await.contains(&origin)
+        self.clients(store).await.origins.contains(&origin)
     }
 
-    async fn client_origins(&self, store: &Store) -> Arc<HashSet<String>> {
+    /// The client whose `site_hosts` lists `host` (a `Host` header, any case), if one does.
+    pub async fn site_host_client(&self, store: &Store, host: &str) -> Option<String> {
+        let host = super::settings::parse_site_host(host)?;
+        self.clients(store).await.hosts.get(&host).cloned()
+    }
+
+    async fn clients(&self, store: &Store) -> Loaded {
         {
             let loaded = self.clients.read().expect("origins lock");
             if loaded.at.is_some_and(|at| at.elapsed() < RELOAD_AFTER) {
-                return loaded.origins.clone();
+                return loaded.clone();
             }
         }
         let Ok(rows) = store.all_client_settings().await else {
             // Keep what was known: a database hiccup must not open or close every origin.
-            return self.clients.read().expect("origins lock").origins.clone();
+            return self.clients.read().expect("origins lock").clone();
         };
-        let origins: HashSet<String> = rows
-            .iter()
-            .filter_map(|(_, text)| serde_json::from_str::<Settings>(text).ok())
-            .flat_map(|s| s.allowed_origins)
-            .collect();
-        let origins = Arc::new(origins);
-        *self.clients.write().expect("origins lock") = Loaded {
+        let mut origins = HashSet::new();
+        let mut hosts = HashMap::new();
+        for (client_id, text) in &rows {
+            if let Ok(s) = serde_json::from_str::<Settings>(text) {
+                origins.extend(s.allowed_origins);
+                hosts.extend(s.site_hosts.into_iter().map(|h| (h, client_id.clone())));
+            }
+        }
+        let loaded = Loaded {
             at: Some(Instant::now()),
-            origins: origins.clone(),
+            origins: Arc::new(origins),
+            hosts: Arc::new(hosts),
         };
-        origins
+        *self.clients.write().expect("origins lock") = loaded.clone();
+        loaded
     }
 }

@@ -65,6 +65,10 @@ pub struct Settings {
     /// The client's admins and agents must log in with a second factor (TOTP, issue 19).
     #[serde(default)]
     pub staff_totp_required: bool,
+    /// Host names (`host[:port]`, lower case) that serve this client's player site (issue 27):
+    /// a request for `/` on one of them shows the brand's site.
+    #[serde(default)]
+    pub site_hosts: Vec<String>,
 }
 
 /// Shortest and longest cooling-off a client may choose (hours).
@@ -106,6 +110,7 @@ impl Default for Settings {
             timezone: default_timezone(),
             limit_raise_cooloff_hours: default_cooloff_hours(),
             staff_totp_required: false,
+            site_hosts: Vec::new(),
         }
     }
 }
@@ -231,6 +236,45 @@ pub async fn load(store: &Store, client_id: &str) -> Result<Arc<Settings>, Setti
     Ok(parsed)
 }
 
+/// Most site host names one client may list.
+pub const MAX_SITE_HOSTS: usize = 10;
+
+/// A host name as a `Host` header carries it: `a-z 0-9 . -` labels and an optional port, lower
+/// case; `None` for anything else.
+pub fn parse_site_host(text: &str) -> Option<String> {
+    let text = text.trim().to_ascii_lowercase();
+    let (host, port) = match text.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (text.as_str(), None),
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    (host_ok && port_ok).then_some(text)
+}
+
+/// The client whose `site_hosts` lists `host` (the `Host` header, any case), if one does.
+pub async fn client_of_site_host(store: &Store, host: &str) -> Result<Option<String>, StoreError> {
+    let Some(host) = parse_site_host(host) else {
+        return Ok(None);
+    };
+    Ok(store
+        .all_client_settings()
+        .await?
+        .into_iter()
+        .find(|(_, text)| {
+            serde_json::from_str::<Settings>(text).is_ok_and(|s| s.site_hosts.contains(&host))
+        })
+        .map(|(client_id, _)| client_id))
+}
+
 /// Most origins one client may list.
 pub const MAX_ORIGINS: usize = 20;
 
@@ -262,6 +306,25 @@ mod tests {
     fn every_accepted_basis_is_one_the_settlement_knows() {
         let known: Vec<&str> = Basis::ALL.iter().map(|b| b.as_str()).collect();
         assert_eq!(COMMISSION_BASES, known.as_slice());
+    }
+
+    #[test]
+    fn site_hosts_are_host_and_port_only() {
+        assert_eq!(
+            parse_site_host("Play.Brand.example:8080").as_deref(),
+            Some("play.brand.example:8080")
+        );
+        assert_eq!(parse_site_host("localhost").as_deref(), Some("localhost"));
+        for bad in [
+            "",
+            "https://a.example",
+            "a..b",
+            "a.example/x",
+            "a.example:0",
+            "a b",
+        ] {
+            assert_eq!(parse_site_host(bad), None, "{bad}");
+        }
     }
 
     #[test]

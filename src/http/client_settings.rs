@@ -17,7 +17,8 @@ use crate::audit::Event;
 use crate::auth::Caller;
 use crate::auth::permissions as perm;
 use crate::clients::settings::{
-    Branding, COMMISSION_BASES, Limits, MAX_ORIGINS, PROVIDERS, SCHEDULES, parse_origin,
+    Branding, COMMISSION_BASES, Limits, MAX_ORIGINS, MAX_SITE_HOSTS, PROVIDERS, SCHEDULES,
+    parse_origin, parse_site_host,
 };
 use crate::domain::{Amount, Role, new_id, now_ms, rfc3339_ms};
 use crate::ledger::settlement::Rate;
@@ -61,6 +62,10 @@ pub struct SettingsPatch {
     limit_raise_cooloff_hours: Option<u32>,
     /// the client's admins and agents must log in with a TOTP second factor
     staff_totp_required: Option<bool>,
+    /// host names (`host[:port]`) serving the client's player site at `/` (issue 27), at most
+    /// 10; a host another client lists is 409 `site_host_taken`
+    #[schema(example = json!(["play.brand.example"]))]
+    site_hosts: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -104,6 +109,42 @@ fn short_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<Str
             }
         })
         .transpose()
+}
+
+/// Validated, deduplicated site host names; one listed by another client is a conflict.
+async fn site_hosts(
+    state: &AppState,
+    client: &ClientRow,
+    hosts: &[String],
+) -> Result<Vec<String>, ApiError> {
+    if hosts.len() > MAX_SITE_HOSTS {
+        return Err(ApiError::validation(format!(
+            "site_hosts: at most {MAX_SITE_HOSTS} host names"
+        ))
+        .with_field("site_hosts"));
+    }
+    let mut list: Vec<String> = Vec::new();
+    for h in hosts {
+        let host = parse_site_host(h).ok_or_else(|| {
+            ApiError::validation(format!(
+                "site_hosts: {h:?} is not a host name (host[:port], no scheme or path)"
+            ))
+            .with_field("site_hosts")
+        })?;
+        if let Some(owner) =
+            crate::clients::settings::client_of_site_host(&state.store, &host).await?
+            && owner != client.id
+        {
+            return Err(ApiError::conflict(
+                "site_host_taken",
+                format!("site_hosts: {host} already serves another client's site"),
+            ));
+        }
+        if !list.contains(&host) {
+            list.push(host);
+        }
+    }
+    Ok(list)
 }
 
 /// The client when the caller may read its settings (super admins; its own `clients.read`).
@@ -158,6 +199,8 @@ pub struct SettingsView {
     /// hours before a player's raised limit applies
     limit_raise_cooloff_hours: u32,
     staff_totp_required: bool,
+    /// host names serving the client's player site
+    site_hosts: Vec<String>,
     credentials: Vec<CredentialsInfo>,
 }
 
@@ -204,6 +247,7 @@ async fn view(state: &AppState, client: &ClientRow) -> Result<SettingsView, ApiE
         timezone: settings.timezone,
         limit_raise_cooloff_hours: settings.limit_raise_cooloff_hours,
         staff_totp_required: settings.staff_totp_required,
+        site_hosts: settings.site_hosts,
         credentials,
     })
 }
@@ -335,6 +379,9 @@ pub async fn update(
     }
     if let Some(required) = body.staff_totp_required {
         next.staff_totp_required = required;
+    }
+    if let Some(hosts) = body.site_hosts {
+        next.site_hosts = site_hosts(&state, &client, &hosts).await?;
     }
     if let Some(tz) = body.timezone {
         if tz.parse::<chrono_tz::Tz>().is_err() {

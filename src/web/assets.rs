@@ -19,6 +19,17 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/web/app.js"),
     ),
+    // The player site (issue 27).
+    (
+        "site.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../static/web/site/site.css"),
+    ),
+    (
+        "site.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/web/site/site.js"),
+    ),
 ];
 
 fn version() -> &'static str {

@@ -20,6 +20,7 @@ pub mod login_pages;
 pub mod openapi;
 pub mod page;
 pub mod session;
+pub mod site;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -36,6 +37,13 @@ pub fn route_table() -> Vec<(&'static str, String)> {
             .iter()
             .map(|(method, path)| (*method, format!("{}{path}", console::PREFIX))),
     );
+    // The player site (issue 27).
+    table.push(("get", "/".to_owned()));
+    table.extend(
+        site::ROUTES
+            .iter()
+            .map(|(method, path)| (*method, format!("{}{path}", site::PREFIX))),
+    );
     table
 }
 
@@ -50,6 +58,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         console::routes(
             web::scope(console::PREFIX)
                 .app_data(session::LoginPage(console::LOGIN))
+                .app_data(form_config()),
+        )
+        .wrap(from_fn(session::renew_cookies)),
+    );
+    // The player site (issue 27).
+    cfg.route("/", web::get().to(site::host::root)).service(
+        site::routes(
+            web::scope(site::PREFIX)
+                .app_data(session::LoginPage(site::LOGIN))
                 .app_data(form_config()),
         )
         .wrap(from_fn(session::renew_cookies)),

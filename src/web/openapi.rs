@@ -5,7 +5,7 @@
 use serde_json::Value;
 use utoipa::OpenApi;
 
-use super::{assets, console};
+use super::{assets, console, site};
 
 #[derive(OpenApi)]
 #[openapi(paths(
@@ -29,12 +29,55 @@ use super::{assets, console};
     console::platform::audit,
     console::notifications::form,
     console::notifications::send,
+    // The player site (issue 27).
+    site::host::root,
+    site::lobby::page,
+    site::brand::stylesheet,
+    site::login::form,
+    site::login::submit,
+    site::login::logout,
+    site::history::history,
+    site::history::notifications,
+    site::play::game,
+    site::play::transfer_in,
+    site::play::transfer_out,
+    site::play::launch,
+    site::play::transfer_state,
+    site::cashier::page,
+    site::cashier::deposit,
+    site::cashier::withdraw,
+    site::cashier::payment,
+    site::protection::page,
+    site::protection::limit,
+    site::protection::reality_check,
+    site::protection::exclusion,
+    site::shop::page,
+    site::shop::credit,
+    site::shop::debit,
 ))]
 struct WebDoc;
 
 /// The pages' part of the document.
 pub fn document() -> Value {
-    serde_json::to_value(WebDoc::openapi()).expect("the pages' OpenAPI document serializes")
+    let mut doc =
+        serde_json::to_value(WebDoc::openapi()).expect("the pages' OpenAPI document serializes");
+    mark_cookie_auth(&mut doc);
+    doc
+}
+
+/// Pages authenticate with the session cookie, never the bearer token: `security: []` on each
+/// operation, as the API's document marks its operations without a token (clients and the
+/// token check of `tests/api/authz.rs` read it).
+fn mark_cookie_auth(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for ops in paths.values_mut().filter_map(Value::as_object_mut) {
+        for op in ops.values_mut().filter_map(Value::as_object_mut) {
+            op.entry("security")
+                .or_insert_with(|| Value::Array(Vec::new()));
+        }
+    }
 }
 
 /// The API's document with the pages' paths (and tags) added.
@@ -45,21 +88,9 @@ pub fn merged(api: &Value) -> Value {
         full.get_mut("paths").and_then(Value::as_object_mut),
         pages.get("paths").and_then(Value::as_object),
     ) {
+        // `document()` already marks each page operation `security: []`.
         for (path, item) in extra {
-            let mut item = item.clone();
-            // The pages take the session cookie, not a bearer token: as the API's public
-            // operations, each says `security: []` (tools and tests read the field).
-            for op in item
-                .as_object_mut()
-                .into_iter()
-                .flat_map(|o| o.values_mut())
-            {
-                if let Some(op) = op.as_object_mut() {
-                    op.entry("security")
-                        .or_insert_with(|| Value::Array(Vec::new()));
-                }
-            }
-            paths.insert(path.clone(), item);
+            paths.insert(path.clone(), item.clone());
         }
     }
     full

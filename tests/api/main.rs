@@ -50,6 +50,8 @@ mod sessions_and_limits;
 mod settings_enforced;
 mod settlements;
 mod sharding;
+mod site_browser;
+mod site_http;
 mod smtp_sink;
 mod socketio;
 mod socketio_client;
