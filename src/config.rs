@@ -165,7 +165,8 @@ pub struct Settings {
     /// How often the report feed adds newly committed journal entries to the report rollups
     /// (reports also catch it up before they read).
     pub report_feed_interval_ms: u64,
-    /// Most journal entries the periodic report feed takes in one transaction.
+    /// Most journal entries the periodic report feed takes in one transaction (small: on SQLite
+    /// the money path waits for the write lock while a feed transaction holds it).
     pub report_feed_batch: u32,
     /// How often each node records its websocket users per client (concurrent users in client
     /// metrics); 0 = never.
@@ -338,8 +339,8 @@ impl Default for Settings {
             graphql_max_depth: 12,
             graphql_max_complexity: 20_000,
             bench_report_rollups: true,
-            report_feed_interval_ms: 1000,
-            report_feed_batch: 2000,
+            report_feed_interval_ms: 250,
+            report_feed_batch: 250,
             report_ws_sample_secs: 60,
             test_wal_sync_delay_ms: 0,
             test_wal_sync_fail_after: 0,

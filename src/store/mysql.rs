@@ -66,6 +66,7 @@ impl Backend {
             ledger_writer: None,
             ledger_conn: Default::default(),
             marks_seen: Default::default(),
+            first_deposits_seen: Default::default(),
         })
     }
 }

@@ -26,6 +26,9 @@ pub struct Backend {
     /// ordinary rates a player's later entries in an hour cost it no marks query.
     marks_seen:
         std::sync::Arc<std::sync::Mutex<std::collections::HashSet<super::report_feed::Mark>>>,
+    /// First deposits this node knows are stored: (client, user) → hour.
+    first_deposits_seen:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(String, String), i64>>>,
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

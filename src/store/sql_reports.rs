@@ -278,16 +278,48 @@ impl Backend {
         }
 
         // First deposits: a user's earliest deposit hour, moved earlier if an entry fed late
-        // was.
-        for ((client, user), hour) in &feed.first_deposits {
-            let known: Option<i64> = sqlx::query_scalar(
-                "SELECT hour FROM report_first_deposits WHERE client_id = ? AND user_id = ?",
-            )
-            .bind(client)
-            .bind(user)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match known {
+        // was. Users this node knows have one at or before the hour are skipped; the rest are
+        // read in one statement per client.
+        let first_unknown: Vec<(&(String, String), &i64)> = {
+            let known = self
+                .first_deposits_seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            feed.first_deposits
+                .iter()
+                .filter(|(key, hour)| known.get(*key).is_none_or(|k| k > *hour))
+                .collect()
+        };
+        let mut stored_first: std::collections::HashMap<(String, String), i64> =
+            std::collections::HashMap::new();
+        let mut by_client: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for ((client, user), _) in &first_unknown {
+            by_client
+                .entry(client.as_str())
+                .or_default()
+                .push(user.as_str());
+        }
+        for (client, users) in &by_client {
+            for chunk in users.chunks(500) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT user_id, hour FROM report_first_deposits WHERE client_id = ? \
+                     AND user_id IN ({})",
+                    marks(chunk.len())
+                )))
+                .bind(*client);
+                for u in chunk {
+                    q = q.bind(*u);
+                }
+                for r in q.fetch_all(&mut *tx).await? {
+                    stored_first.insert(
+                        ((*client).to_owned(), r.try_get("user_id")?),
+                        r.try_get("hour")?,
+                    );
+                }
+            }
+        }
+        for ((client, user), hour) in first_unknown {
+            match stored_first.get(&(client.clone(), user.clone())).copied() {
                 Some(k) if k <= *hour => {}
                 Some(k) => {
                     sqlx::query(
@@ -409,6 +441,18 @@ impl Backend {
             seen.clear();
         }
         seen.extend(feed.marks);
+        drop(seen);
+        let mut known = self
+            .first_deposits_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if known.len() > 1_000_000 {
+            known.clear();
+        }
+        for (key, hour) in feed.first_deposits {
+            let k = known.entry(key).or_insert(hour);
+            *k = (*k).min(hour);
+        }
         Ok(ids.len() + rounds.len())
     }
 
