@@ -69,7 +69,7 @@ pub const CATALOGUE_REFRESHES: &str = "games_catalogue_refreshes_total";
 // GraphQL read model (issue 17): batches of its per-id loaders and the keys they carried.
 pub const GRAPHQL_LOADER_BATCHES: &str = "graphql_loader_batches_total";
 pub const GRAPHQL_LOADER_KEYS: &str = "graphql_loader_keys_total";
-/// Journal entries the periodic report feed added to the rollups (`reports/feed.rs`).
+/// Journal entries and rounds the report feed added to the rollups (`store/report_feed.rs`).
 pub const REPORT_FEED_ENTRIES: &str = "report_feed_entries_total";
 /// `loader` label values of the two above (`http::graphql::loaders`).
 pub const GRAPHQL_LOADERS: &[&str] = &["users", "clients", "accounts", "postings"];
@@ -241,7 +241,7 @@ pub fn register_all() {
     register_graphql();
     describe_counter!(
         REPORT_FEED_ENTRIES,
-        "Journal entries the periodic report feed added to the report rollups"
+        "Journal entries and rounds the report feed added to the report rollups (periodic runs and reports' catch-ups)"
     );
     counter!(REPORT_FEED_ENTRIES).absolute(0);
     register_protection();

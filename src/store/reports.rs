@@ -92,6 +92,8 @@ impl Store {
         let mut total = 0;
         loop {
             let n = dispatch!(self, b => b.feed_reports_once(batch).await)?;
+            // Counted per transaction: a later one failing leaves these fed.
+            metrics::counter!(crate::metrics::REPORT_FEED_ENTRIES).increment(n as u64);
             total += n;
             if (n as i64) < batch {
                 return Ok(total);
