@@ -79,6 +79,29 @@ fn users_clause(users: &ReportUsers) -> (&'static str, &'static str, Vec<String>
     }
 }
 
+/// A `report_money(_client)` row (the client table selects `'' AS user_id`).
+fn money_rollup(r: &DbRow) -> Result<MoneyRollup, sqlx::Error> {
+    Ok(MoneyRollup {
+        hour: r.try_get("hour")?,
+        kind: r.try_get("kind")?,
+        user_id: r.try_get("user_id")?,
+        n: r.try_get("n")?,
+        amount: r.try_get("amount")?,
+    })
+}
+
+/// A `report_rounds(_client)` row (the client table selects `'' AS user_id`).
+fn round_rollup(r: &DbRow) -> Result<RoundRollup, sqlx::Error> {
+    Ok(RoundRollup {
+        hour: r.try_get("hour")?,
+        provider: r.try_get("provider")?,
+        user_id: r.try_get("user_id")?,
+        rounds: r.try_get("rounds")?,
+        stake: r.try_get("stake")?,
+        net: r.try_get("net")?,
+    })
+}
+
 /// `?, ?, ...` for `n` values.
 fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
@@ -508,7 +531,7 @@ impl Backend {
         to_hour: i64,
     ) -> StoreResult<Vec<MoneyRollup>> {
         let rows = sqlx::query(
-            "SELECT hour, kind, n, amount FROM report_money_client \
+            "SELECT hour, kind, '' AS user_id, n, amount FROM report_money_client \
              WHERE client_id = ? AND hour >= ? AND hour < ?",
         )
         .bind(client_id)
@@ -517,15 +540,7 @@ impl Backend {
         .fetch_all(&self.read)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(MoneyRollup {
-                    hour: r.try_get("hour")?,
-                    kind: r.try_get("kind")?,
-                    user_id: String::new(),
-                    n: r.try_get("n")?,
-                    amount: r.try_get("amount")?,
-                })
-            })
+            .map(money_rollup)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
     }
@@ -537,7 +552,7 @@ impl Backend {
         to_hour: i64,
     ) -> StoreResult<Vec<RoundRollup>> {
         let rows = sqlx::query(
-            "SELECT hour, provider, rounds, stake, net FROM report_rounds_client \
+            "SELECT hour, provider, '' AS user_id, rounds, stake, net FROM report_rounds_client \
              WHERE client_id = ? AND hour >= ? AND hour < ?",
         )
         .bind(client_id)
@@ -546,16 +561,7 @@ impl Backend {
         .fetch_all(&self.read)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(RoundRollup {
-                    hour: r.try_get("hour")?,
-                    provider: r.try_get("provider")?,
-                    user_id: String::new(),
-                    rounds: r.try_get("rounds")?,
-                    stake: r.try_get("stake")?,
-                    net: r.try_get("net")?,
-                })
-            })
+            .map(round_rollup)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
     }
@@ -667,15 +673,7 @@ impl Backend {
         }
         let rows = q.fetch_all(&self.read).await?;
         rows.iter()
-            .map(|r| {
-                Ok(MoneyRollup {
-                    hour: r.try_get("hour")?,
-                    kind: r.try_get("kind")?,
-                    user_id: r.try_get("user_id")?,
-                    n: r.try_get("n")?,
-                    amount: r.try_get("amount")?,
-                })
-            })
+            .map(money_rollup)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
     }
@@ -702,16 +700,7 @@ impl Backend {
         }
         let rows = q.fetch_all(&self.read).await?;
         rows.iter()
-            .map(|r| {
-                Ok(RoundRollup {
-                    hour: r.try_get("hour")?,
-                    provider: r.try_get("provider")?,
-                    user_id: r.try_get("user_id")?,
-                    rounds: r.try_get("rounds")?,
-                    stake: r.try_get("stake")?,
-                    net: r.try_get("net")?,
-                })
-            })
+            .map(round_rollup)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
     }
