@@ -14,7 +14,7 @@
 //! - [`auth`], [`access`], [`users`]: identity, who may reach whom, creating users.
 //! - [`domain`]: validated value types (amounts, currencies, roles and statuses, names).
 //! - [`config`], [`startup`], [`telemetry`], [`otel`] (traces), [`metrics`], [`ops`],
-//!   [`admission`]: running it.
+//!   [`admission`]: running it; [`rt`]: local tasks that are safe to drop at shutdown.
 //! - [`channels`]: email and SMS: contacts, preferences, templates, the outbox and its dispatcher.
 //! - [`web`]: server-rendered pages (the back-office console) over the API's handlers.
 //! - [`providers`]: game provider adapters (JDB, LuckySports) behind one trait, and their
@@ -41,6 +41,7 @@ pub mod protection;
 pub mod providers;
 pub mod realtime;
 pub mod reports;
+pub mod rt;
 pub mod secrets;
 pub mod settlements;
 pub mod startup;

@@ -223,7 +223,7 @@ fn main() -> ExitCode {
                     nashub::ops::demo::OPERATOR
                 );
                 let sims = hub.state.providers.embedded_sims();
-                actix_web::rt::spawn(async move {
+                nashub::rt::spawn(async move {
                     let options = nashub::ops::demo::DemoOptions { players, rate };
                     if let Err(e) = nashub::ops::demo::run(base, password, sims, options).await {
                         eprintln!("nashub demo: {e:#}");

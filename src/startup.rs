@@ -192,7 +192,7 @@ impl Hub {
         if let Some(url) = state.payments.gateways().embedded_base_url() {
             tracing::info!(%url, "embedded payment gateway simulator (stripe)");
         }
-        actix_web::rt::spawn(crate::payments::reconciler::run(
+        crate::rt::spawn(crate::payments::reconciler::run(
             state.payments.clone(),
             Duration::from_millis(settings.payment_reconcile_interval_ms.max(10)),
             Duration::from_millis(settings.payment_reconcile_after_ms),
@@ -206,7 +206,7 @@ impl Hub {
             .as_str(),
         );
         if settings.channel_dispatch_interval_ms > 0 {
-            actix_web::rt::spawn(
+            crate::rt::spawn(
                 crate::channels::dispatcher::Dispatcher::new(
                     state.store.clone(),
                     state.secrets.clone(),
@@ -220,36 +220,36 @@ impl Hub {
         for (kind, url) in state.providers.embedded_sims() {
             tracing::info!(?kind, %url, "embedded provider simulator");
         }
-        actix_web::rt::spawn(crate::reports::feed::run(
+        crate::rt::spawn(crate::reports::feed::run(
             state.store.clone(),
             Duration::from_millis(settings.report_feed_interval_ms.max(1)),
             i64::from(settings.report_feed_batch),
         ));
         if settings.report_ws_sample_secs > 0 {
-            actix_web::rt::spawn(crate::reports::presence::run(
+            crate::rt::spawn(crate::reports::presence::run(
                 state.store.clone(),
                 state.rooms.clone(),
                 Duration::from_secs(settings.report_ws_sample_secs),
             ));
         }
-        actix_web::rt::spawn(crate::transfers::reconciler::run(
+        crate::rt::spawn(crate::transfers::reconciler::run(
             state.providers.clone(),
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10)),
             Duration::from_millis(settings.provider_reconcile_interval_ms.max(10) * 2),
         ));
-        actix_web::rt::spawn(crate::transfers::reality::run(
+        crate::rt::spawn(crate::transfers::reality::run(
             state.store.clone(),
             state.bus.clone(),
             state.wallets.protection().clone(),
         ));
         // Provider rows reloaded, the games catalogue refreshed now and hourly (background).
-        actix_web::rt::spawn(crate::transfers::catalog::run(state.providers.clone()));
-        actix_web::rt::spawn(crate::settlements::poster::resume_pending(
+        crate::rt::spawn(crate::transfers::catalog::run(state.providers.clone()));
+        crate::rt::spawn(crate::settlements::poster::resume_pending(
             state.store.clone(),
             state.wallets.clone(),
         ));
         if settings.settlement_scheduler_interval_ms > 0 {
-            actix_web::rt::spawn(crate::settlements::scheduler::run(
+            crate::rt::spawn(crate::settlements::scheduler::run(
                 state.store.clone(),
                 state.wallets.clone(),
                 Duration::from_millis(settings.settlement_scheduler_interval_ms),
@@ -278,6 +278,8 @@ impl Hub {
                         .add(("Referrer-Policy", "no-referrer"))
                         .add(("Cache-Control", "no-store")),
                 )
+                // Outermost: a request in flight when the worker stops is dropped in its runtime.
+                .wrap(from_fn(crate::http::middleware::drop_in_runtime))
                 .configure(crate::web::routes)
                 .configure(crate::http::routes)
         };
@@ -299,7 +301,11 @@ impl Hub {
             .listen("nashub", listener, move || {
                 let ws_state = ws_state.clone();
                 let upgrade = actix_service::fn_service(move |(req, framed)| {
-                    crate::http::ws::upgrade(ws_state.clone(), req, framed)
+                    crate::rt::InRuntime::new(crate::http::ws::upgrade(
+                        ws_state.clone(),
+                        req,
+                        framed,
+                    ))
                 });
                 let http = actix_http::HttpService::build()
                     .keep_alive(actix_http::KeepAlive::Timeout(Duration::from_secs(5)))
@@ -334,7 +340,7 @@ impl Hub {
     pub async fn run(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let rooms = self.state.rooms.clone();
-        actix_web::rt::spawn(async move {
+        crate::rt::spawn(async move {
             shutdown_signal().await;
             tracing::info!("shutting down");
             rooms.close_all(CLOSE_GOING_AWAY);

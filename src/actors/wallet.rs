@@ -188,11 +188,13 @@ impl Handler<Guarded> for WalletActor {
         mutate.trace.adopt(&span);
         let (store, bus) = (self.store.clone(), self.bus.clone());
         AtomicResponse::new(Box::pin(
-            async move {
-                let _held = protection.admit(&check).await?;
-                Ok(queue(&store, &bus, mutate).await?)
-            }
-            .instrument(span)
+            crate::rt::InRuntime::new(
+                async move {
+                    let _held = protection.admit(&check).await?;
+                    Ok(queue(&store, &bus, mutate).await?)
+                }
+                .instrument(span),
+            )
             .into_actor(self),
         ))
     }

@@ -17,6 +17,15 @@ use tracing::Instrument;
 
 use crate::metrics as m;
 
+/// The request's future, dropped inside the worker's runtime if actix stops the worker while
+/// the request is in flight (`crate::rt`): a query in progress would otherwise abort the process.
+pub async fn drop_in_runtime(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    crate::rt::InRuntime::new(next.call(req)).await
+}
+
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,

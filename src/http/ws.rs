@@ -199,9 +199,9 @@ pub async fn upgrade(
     // The session outlives this call: the HTTP dispatcher (and its buffers) can go now.
     if socketio {
         let codec = SocketIoCodec::new();
-        actix_web::rt::spawn(ws_session::run(deps, ws, caller, held, codec));
+        crate::rt::spawn(ws_session::run(deps, ws, caller, held, codec));
     } else {
-        actix_web::rt::spawn(ws_session::run(deps, ws, caller, held, JsonCodec));
+        crate::rt::spawn(ws_session::run(deps, ws, caller, held, JsonCodec));
     }
     Ok(())
 }

@@ -541,7 +541,7 @@ async fn create_payout(
         let state = state.clone().into_inner();
         let id = payout["id"].as_str().unwrap_or_default().to_owned();
         let fail = roll(f.payout_fail_rate);
-        actix_web::rt::spawn(async move {
+        crate::rt::spawn(async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
             settle_payout(&state, &id, fail);
         });
@@ -728,7 +728,7 @@ fn send_events(state: &PaySimState, changes: Vec<(&str, Value)>) {
     if dropped {
         return;
     }
-    actix_web::rt::spawn(async move {
+    crate::rt::spawn(async move {
         for body in events {
             let copies = if duplicate { 2 } else { 1 };
             for _ in 0..copies {

@@ -68,61 +68,63 @@ impl Handler<PaymentMove> for WalletActor {
         let span = tracing::info_span!(target: crate::otel::TARGET, "wallet.payment_move", user_id = %user_id);
         trace.adopt(&span);
         AtomicResponse::new(Box::pin(
-            async move {
-                let (moved, posted, kind) = match op {
-                    PaymentOp::Begin { row, hold, caps } => {
-                        let kind = hold
-                            .as_ref()
-                            .map(|h| (h.kind.as_str(), h.client_id.clone()));
-                        let outcome = store
-                            .begin_payment(&row, hold.as_ref(), caps.as_ref())
-                            .await?;
-                        let posted = match &outcome {
-                            PaymentBegin::Created(p) => p.clone(),
-                            _ => None,
-                        };
-                        (PaymentMoved::Begun(outcome), posted, kind)
+            crate::rt::InRuntime::new(
+                async move {
+                    let (moved, posted, kind) = match op {
+                        PaymentOp::Begin { row, hold, caps } => {
+                            let kind = hold
+                                .as_ref()
+                                .map(|h| (h.kind.as_str(), h.client_id.clone()));
+                            let outcome = store
+                                .begin_payment(&row, hold.as_ref(), caps.as_ref())
+                                .await?;
+                            let posted = match &outcome {
+                                PaymentBegin::Created(p) => p.clone(),
+                                _ => None,
+                            };
+                            (PaymentMoved::Begun(outcome), posted, kind)
+                        }
+                        PaymentOp::Transition {
+                            id,
+                            from,
+                            to,
+                            change,
+                            entry,
+                        } => {
+                            let kind = entry
+                                .as_ref()
+                                .map(|e| (e.kind.as_str(), e.client_id.clone()));
+                            let moved = store
+                                .transition_payment(&id, &from, to, &change, entry.as_ref())
+                                .await?;
+                            let posted = moved.clone().flatten();
+                            (PaymentMoved::Transitioned(moved), posted, kind)
+                        }
+                    };
+                    if let (Some(posted), Some((kind, client))) = (posted, kind) {
+                        metrics::counter!(
+                            crate::metrics::BALANCE_TRANSFERS,
+                            "client_id" => crate::metrics::client_label(&client),
+                            "transfer_type" => kind
+                        )
+                        .increment(1);
+                        if let Some(line) = posted.line(&wallet_id(&user_id)) {
+                            bus.publish(Event::new(
+                                format!("user:{user_id}"),
+                                EventKind::BalanceUpdate,
+                                serde_json::json!({
+                                    "user_id": user_id,
+                                    "balance": currency.format(line.balance_after),
+                                    "currency": currency.code,
+                                    "transaction_id": posted.journal_id,
+                                }),
+                            ));
+                        }
                     }
-                    PaymentOp::Transition {
-                        id,
-                        from,
-                        to,
-                        change,
-                        entry,
-                    } => {
-                        let kind = entry
-                            .as_ref()
-                            .map(|e| (e.kind.as_str(), e.client_id.clone()));
-                        let moved = store
-                            .transition_payment(&id, &from, to, &change, entry.as_ref())
-                            .await?;
-                        let posted = moved.clone().flatten();
-                        (PaymentMoved::Transitioned(moved), posted, kind)
-                    }
-                };
-                if let (Some(posted), Some((kind, client))) = (posted, kind) {
-                    metrics::counter!(
-                        crate::metrics::BALANCE_TRANSFERS,
-                        "client_id" => crate::metrics::client_label(&client),
-                        "transfer_type" => kind
-                    )
-                    .increment(1);
-                    if let Some(line) = posted.line(&wallet_id(&user_id)) {
-                        bus.publish(Event::new(
-                            format!("user:{user_id}"),
-                            EventKind::BalanceUpdate,
-                            serde_json::json!({
-                                "user_id": user_id,
-                                "balance": currency.format(line.balance_after),
-                                "currency": currency.code,
-                                "transaction_id": posted.journal_id,
-                            }),
-                        ));
-                    }
+                    Ok(moved)
                 }
-                Ok(moved)
-            }
-            .instrument(span)
+                .instrument(span),
+            )
             .into_actor(self),
         ))
     }

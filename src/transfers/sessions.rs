@@ -44,7 +44,7 @@ impl Providers {
     /// answer does not wait for the provider, and a failure only leaves them in the game).
     fn kick_later(&self, client: ClientRow, session: GameSessionInfo) {
         let providers = self.clone();
-        actix_web::rt::spawn(async move {
+        crate::rt::spawn(async move {
             let Ok(account) = providers.account_for(&client, &session.provider).await else {
                 return;
             };

@@ -75,80 +75,82 @@ impl Handler<ProviderMove> for WalletActor {
         let span = tracing::info_span!(target: crate::otel::TARGET, "wallet.provider_move", user_id = %user_id);
         trace.adopt(&span);
         AtomicResponse::new(Box::pin(
-            async move {
-                let (moved, posted, kind) = match op {
-                    ProviderOp::Begin { row, hold } => {
-                        let kind = hold
-                            .as_ref()
-                            .map(|h| (h.kind.as_str(), h.client_id.clone()));
-                        let decided_at = guard.as_ref().map(|(_, p)| p.now_ms());
-                        let held = match &guard {
-                            Some((check, protection)) => Some(protection.admit(check).await?),
-                            None => None,
-                        };
-                        let outcome = store.begin_transfer(&row, hold.as_ref()).await?;
-                        drop(held);
-                        let posted = match &outcome {
-                            BeginOutcome::Created(p) => p.clone(),
-                            BeginOutcome::Existing(_) => None,
-                        };
-                        if let (BeginOutcome::Created(_), Some((_, protection))) =
-                            (&outcome, &guard)
-                        {
-                            protection
-                                .played(&user_id, decided_at.unwrap_or_default())
-                                .await?;
+            crate::rt::InRuntime::new(
+                async move {
+                    let (moved, posted, kind) = match op {
+                        ProviderOp::Begin { row, hold } => {
+                            let kind = hold
+                                .as_ref()
+                                .map(|h| (h.kind.as_str(), h.client_id.clone()));
+                            let decided_at = guard.as_ref().map(|(_, p)| p.now_ms());
+                            let held = match &guard {
+                                Some((check, protection)) => Some(protection.admit(check).await?),
+                                None => None,
+                            };
+                            let outcome = store.begin_transfer(&row, hold.as_ref()).await?;
+                            drop(held);
+                            let posted = match &outcome {
+                                BeginOutcome::Created(p) => p.clone(),
+                                BeginOutcome::Existing(_) => None,
+                            };
+                            if let (BeginOutcome::Created(_), Some((_, protection))) =
+                                (&outcome, &guard)
+                            {
+                                protection
+                                    .played(&user_id, decided_at.unwrap_or_default())
+                                    .await?;
+                            }
+                            (ProviderMoved::Begun(outcome), posted, kind)
                         }
-                        (ProviderMoved::Begun(outcome), posted, kind)
+                        ProviderOp::Transition {
+                            id,
+                            from,
+                            to,
+                            provider_balance,
+                            error,
+                            entry,
+                        } => {
+                            let kind = entry
+                                .as_ref()
+                                .map(|e| (e.kind.as_str(), e.client_id.clone()));
+                            let moved = store
+                                .transition_transfer(
+                                    &id,
+                                    &from,
+                                    to,
+                                    provider_balance,
+                                    error.as_deref(),
+                                    entry.as_ref(),
+                                )
+                                .await?;
+                            let posted = moved.clone().flatten();
+                            (ProviderMoved::Transitioned(moved), posted, kind)
+                        }
+                    };
+                    if let (Some(posted), Some((kind, client))) = (posted, kind) {
+                        metrics::counter!(
+                            crate::metrics::BALANCE_TRANSFERS,
+                            "client_id" => crate::metrics::client_label(&client),
+                            "transfer_type" => kind
+                        )
+                        .increment(1);
+                        if let Some(line) = posted.line(&wallet_id(&user_id)) {
+                            bus.publish(Event::new(
+                                format!("user:{user_id}"),
+                                EventKind::BalanceUpdate,
+                                serde_json::json!({
+                                    "user_id": user_id,
+                                    "balance": currency.format(line.balance_after),
+                                    "currency": currency.code,
+                                    "transaction_id": posted.journal_id,
+                                }),
+                            ));
+                        }
                     }
-                    ProviderOp::Transition {
-                        id,
-                        from,
-                        to,
-                        provider_balance,
-                        error,
-                        entry,
-                    } => {
-                        let kind = entry
-                            .as_ref()
-                            .map(|e| (e.kind.as_str(), e.client_id.clone()));
-                        let moved = store
-                            .transition_transfer(
-                                &id,
-                                &from,
-                                to,
-                                provider_balance,
-                                error.as_deref(),
-                                entry.as_ref(),
-                            )
-                            .await?;
-                        let posted = moved.clone().flatten();
-                        (ProviderMoved::Transitioned(moved), posted, kind)
-                    }
-                };
-                if let (Some(posted), Some((kind, client))) = (posted, kind) {
-                    metrics::counter!(
-                        crate::metrics::BALANCE_TRANSFERS,
-                        "client_id" => crate::metrics::client_label(&client),
-                        "transfer_type" => kind
-                    )
-                    .increment(1);
-                    if let Some(line) = posted.line(&wallet_id(&user_id)) {
-                        bus.publish(Event::new(
-                            format!("user:{user_id}"),
-                            EventKind::BalanceUpdate,
-                            serde_json::json!({
-                                "user_id": user_id,
-                                "balance": currency.format(line.balance_after),
-                                "currency": currency.code,
-                                "transaction_id": posted.journal_id,
-                            }),
-                        ));
-                    }
+                    Ok(moved)
                 }
-                Ok(moved)
-            }
-            .instrument(span)
+                .instrument(span),
+            )
             .into_actor(self),
         ))
     }
