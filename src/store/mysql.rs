@@ -13,6 +13,9 @@ type Db = sqlx::MySql;
 const NAME: &str = "mysql";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
 
+/// The report feed marks each journal row it takes (`rolled_up = 1`, `FOR UPDATE SKIP LOCKED`:
+/// every node feeds).
+const FEED_BY_ROWID: bool = false;
 /// Locking read suffix: the rows read stay locked by this transaction until it ends.
 const FOR_UPDATE: &str = " FOR UPDATE";
 const BEGIN_WRITE: &str = "BEGIN";
@@ -62,6 +65,7 @@ impl Backend {
         }
         Ok(Self {
             write: pool.clone(),
+            feed: pool.clone(),
             read: pool,
             ledger_writer: None,
             ledger_conn: Default::default(),

@@ -6,7 +6,7 @@ use super::reports::{HistoryRow, MoneyRollup, ReportUser, ReportUsers, RoundRoll
 
 /// The money rollup recomputed from the journal: the definition of
 /// `report_feed::money_rollup_of` (and of migration 0050's backfill) in SQL, over the entries
-/// the feed has taken (`rolled_up = 1`) or over all (`GAME_RESULTS`). Sums as text: both
+/// the feed has taken (`rolled_up = 1`, or up to the SQLite cursor) or over all (`GAME_RESULTS`). Sums as text: both
 /// backends decode them alike.
 macro_rules! money_from_journal {
     ($filter:literal) => {
@@ -24,7 +24,14 @@ macro_rules! money_from_journal {
         )
     };
 }
-const MONEY_FROM_JOURNAL: &str = money_from_journal!("WHERE j.rolled_up = 1");
+const MONEY_FROM_JOURNAL: &str = if FEED_BY_ROWID {
+    // Entries fed before the cursor existed were marked; since, the cursor says.
+    money_from_journal!(
+        "WHERE (j.rolled_up = 1 OR j.rowid <= (SELECT journal_rowid FROM report_feed_cursor))"
+    )
+} else {
+    money_from_journal!("WHERE j.rolled_up = 1")
+};
 const GAME_RESULTS_FROM_JOURNAL: &str = money_from_journal!("WHERE j.kind = 'game_result'");
 
 const ROUNDS_FROM_GAME_ROUNDS: &str = "SELECT client_id, created_at - created_at % 3600000 AS hour, \
@@ -102,6 +109,30 @@ fn round_rollup(r: &DbRow) -> Result<RoundRollup, sqlx::Error> {
     })
 }
 
+/// SQLite's feed cursor: the rowid of the last journal entry fed, checked against the entry's
+/// id (a copy of the database that renumbered rowids would otherwise be fed wrong, silently;
+/// `VACUUM INTO`, the backup, keeps them).
+async fn feed_cursor(tx: &mut sqlx::Transaction<'_, Db>) -> StoreResult<i64> {
+    let (rowid, id): (i64, String) =
+        sqlx::query_as("SELECT journal_rowid, journal_id FROM report_feed_cursor WHERE id = 1")
+            .fetch_one(&mut **tx)
+            .await?;
+    if id.is_empty() {
+        return Ok(rowid);
+    }
+    let at: Option<String> = sqlx::query_scalar("SELECT id FROM journal WHERE rowid = ?")
+        .bind(rowid)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if at.as_deref() != Some(id.as_str()) {
+        return Err(StoreError::Config(format!(
+            "the report feed's cursor (journal rowid {rowid}) no longer names entry {id}: \
+             the journal's rowids changed; restore the database file as it was copied"
+        )));
+    }
+    Ok(rowid)
+}
+
 /// `?, ?, ...` for `n` values.
 fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
@@ -109,7 +140,8 @@ fn marks(n: usize) -> String {
 
 impl Backend {
     /// One report-feed transaction (`report_feed.rs`): up to `max` journal entries and `max`
-    /// new rounds not yet in the rollups are added to them and marked; how many. On MySQL the
+    /// new rounds not yet in the rollups are added to them and marked (SQLite: the cursor moves
+    /// past the entries, `FEED_BY_ROWID`); how many. On MySQL the
     /// transaction reads committed (no gap locks on the journal's index: the money path's
     /// inserts never wait for it) and skips rows another node's feed holds. Two feeds adding
     /// the same mark at once: the second fails on the key and its whole transaction is retried
@@ -117,7 +149,7 @@ impl Backend {
     pub async fn feed_reports_once(&self, max: i64) -> StoreResult<usize> {
         use super::report_feed::{FedEntry, FedRound, money_rows, plan};
         let mysql = NAME == "mysql";
-        let mut conn = self.write.acquire().await?;
+        let mut conn = self.feed.acquire().await?;
         if mysql {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
                 .execute(&mut *conn)
@@ -125,11 +157,25 @@ impl Backend {
         }
         let mut tx = sqlx::Connection::begin_with(&mut *conn, BEGIN_WRITE).await?;
         let lock = if mysql { " FOR UPDATE SKIP LOCKED" } else { "" };
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, client_id, kind, subject_account_id, created_at FROM journal \
-             WHERE rolled_up = 0 LIMIT ?{lock}"
-        )))
-        .bind(max)
+        let cursor = if FEED_BY_ROWID {
+            Some(feed_cursor(&mut tx).await?)
+        } else {
+            None
+        };
+        let rows = match cursor {
+            // Rows after the cursor still marked 1 were fed before it existed.
+            Some(after) => sqlx::query(
+                "SELECT rowid AS seq, id, client_id, kind, subject_account_id, created_at \
+                 FROM journal WHERE rowid > ? AND rolled_up = 0 ORDER BY rowid LIMIT ?",
+            )
+            .bind(after)
+            .bind(max),
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id, client_id, kind, subject_account_id, created_at FROM journal \
+                 WHERE rolled_up = 0 LIMIT ?{lock}"
+            )))
+            .bind(max),
+        }
         .fetch_all(&mut *tx)
         .await?;
         let round_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -431,7 +477,22 @@ impl Backend {
             }
             q.execute(&mut *tx).await?;
         }
-        if !ids.is_empty() {
+        if let (Some(after), Some(last)) = (cursor, rows.last()) {
+            let seq: i64 = last.try_get("seq")?;
+            let id: String = last.try_get("id")?;
+            let moved = sqlx::query(
+                "UPDATE report_feed_cursor SET journal_rowid = ?, journal_id = ? \
+                 WHERE id = 1 AND journal_rowid = ?",
+            )
+            .bind(seq)
+            .bind(id)
+            .bind(after)
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+        } else if !ids.is_empty() {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE journal SET rolled_up = 1 WHERE rolled_up = 0 AND id IN ({})",
                 marks(ids.len())

@@ -14,6 +14,9 @@ type Db = sqlx::Sqlite;
 const NAME: &str = "sqlite";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
+/// The report feed follows the journal's rowid (`report_feed_cursor`, migration 0130): one
+/// writer at a time, so rowid order is commit order, and a fed entry costs no journal write.
+const FEED_BY_ROWID: bool = true;
 /// Locking read suffix: SQLite's one writer needs none.
 const FOR_UPDATE: &str = "";
 /// A batch reads before it writes: take the write lock up front, so another process's commit
@@ -71,6 +74,12 @@ impl Backend {
             .test_before_acquire(false)
             .connect_with(connect.clone())
             .await?;
+        let feed = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
+            .connect_with(connect.clone().synchronous(SqliteSynchronous::Normal))
+            .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .connect_with(connect.clone().read_only(true))
@@ -86,6 +95,7 @@ impl Backend {
         ));
         Ok(Self {
             write,
+            feed,
             read,
             ledger_writer,
             ledger_conn: Default::default(),
