@@ -27,6 +27,13 @@ use super::{assets, console, site};
     console::platform::clients,
     console::platform::create_client,
     console::platform::audit,
+    console::client::show,
+    console::client::settings,
+    console::client::branding,
+    console::client::providers,
+    console::client::credentials,
+    console::ops::providers,
+    console::ops::system,
     console::notifications::form,
     console::notifications::send,
     // The player site (issue 27).

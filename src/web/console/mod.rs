@@ -1,11 +1,13 @@
 //! The back-office console at `/console` (issue 20): one file per page set; every action goes
 //! through the API's handler (`web::api`), so reach, permissions and audit are the API's.
 
+pub mod client;
 pub mod dashboard;
 pub mod home;
 pub mod login;
 pub mod nav;
 pub mod notifications;
+pub mod ops;
 pub mod payments;
 pub mod platform;
 pub mod users;
@@ -46,6 +48,13 @@ page_routes! {
     post "/payments/{id}/reject" => payments::reject;
     get "/clients" => platform::clients;
     post "/clients" => platform::create_client;
+    get "/clients/{id}" => client::show;
+    post "/clients/{id}/settings" => client::settings;
+    post "/clients/{id}/branding" => client::branding;
+    post "/clients/{id}/providers" => client::providers;
+    post "/clients/{id}/credentials/{provider}" => client::credentials;
+    get "/providers" => ops::providers;
+    get "/system" => ops::system;
     get "/audit" => platform::audit;
     get "/notifications" => notifications::form;
     post "/notifications" => notifications::send;

@@ -12,6 +12,8 @@ const PAGES: &[(&str, &str, &[Role])] = &[
     ("/users", "nav.users", STAFF),
     ("/payments", "nav.payments", ADMINS),
     ("/clients", "nav.clients", &[Role::SuperAdmin]),
+    ("/providers", "nav.providers", &[Role::SuperAdmin]),
+    ("/system", "nav.system", &[Role::SuperAdmin]),
     ("/audit", "nav.audit", ADMINS),
     ("/notifications", "nav.notifications", ADMINS),
 ];
