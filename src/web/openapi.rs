@@ -34,6 +34,12 @@ use super::{assets, console, site};
     console::client::credentials,
     console::ops::providers,
     console::ops::system,
+    console::permissions::show,
+    console::permissions::change,
+    console::settlements::list,
+    console::settlements::settle,
+    console::settlements::show,
+    console::settlements::line_step,
     console::notifications::form,
     console::notifications::send,
     // The player site (issue 27).

@@ -1281,7 +1281,300 @@ async fn super_admin_sees_provider_health_and_system_status(backend: Backend) {
     }
 }
 
+async fn settlements_are_settled_listed_and_their_commission_paid(backend: Backend) {
+    let sims = crate::providers::start_sims();
+    let hub = crate::settlements::start(backend, &sims).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    api.patch(
+        &tree.super_token,
+        &format!("/api/v1/clients/{}/settings", tree.client_id),
+        json!({ "commission_rate": "0.1" }),
+    )
+    .await
+    .ok();
+    // The player loses 10.00 in the period: the agent earns 1.00.
+    let start = crate::settlements::now_text(-60_000);
+    crate::settlements::play(
+        &api,
+        &sims,
+        &tree.admin_token,
+        &tree.player_id,
+        &tree.player_token,
+        1000,
+        0,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let end = crate::settlements::now_text(0);
+
+    let mut root = WebClient::new(&hub.base);
+    root.login(None, "admin", crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let list_url = format!("/console/settlements?client_id={}", tree.client_id);
+    let list = root.get(&list_url).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains("id=\"no-settlements\""), "{}", list.body);
+    let (csrf, key) = (list.field("csrf"), list.field("idempotency_key"));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("idempotency_key", key.as_str()),
+        ("client_id", tree.client_id.as_str()),
+        ("period_start", start.as_str()),
+        ("period_end", end.as_str()),
+    ];
+    let settled = root.post("/console/settlements", &form).await;
+    assert_eq!(settled.status, 303, "{}", settled.body);
+    // The same form again (a double click): the same settlement, nothing settled twice.
+    let again = root.post("/console/settlements", &form).await;
+    assert_eq!(again.location(), settled.location());
+    let listed = api
+        .get(
+            &tree.super_token,
+            &format!("/api/v1/clients/{}/settlements", tree.client_id),
+        )
+        .await
+        .ok();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    let sid = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        settled
+            .location()
+            .starts_with(&format!("/console/settlements/{sid}?"))
+    );
+    // An overlapping period under a new key: the API's 409 in place.
+    let fresh = root.get(&list_url).await.field("idempotency_key");
+    let overlap = root
+        .post(
+            "/console/settlements",
+            &[
+                ("csrf", csrf.as_str()),
+                ("idempotency_key", fresh.as_str()),
+                ("client_id", tree.client_id.as_str()),
+                (
+                    "period_start",
+                    crate::settlements::now_text(-30_000).as_str(),
+                ),
+                ("period_end", end.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(overlap.status, 409, "{}", overlap.body);
+    assert!(
+        overlap.body.contains("id=\"settle-error\""),
+        "{}",
+        overlap.body
+    );
+
+    // The client's admin: its list, the settlement's lines, approve then pay.
+    let mut admin = WebClient::new(&hub.base);
+    admin.login(Some(&tree.code), "boss", PASSWORD).await;
+    let own = admin.get("/console/settlements").await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert!(
+        own.body
+            .contains(&format!("/console/settlements/{sid}?client_id=")),
+        "{}",
+        own.body
+    );
+    assert!(!own.body.contains("id=\"settle-form\""), "{}", own.body);
+    let detail = admin.get(&format!("/console/settlements/{sid}")).await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    assert!(
+        detail
+            .body
+            .contains(&format!("<tr data-agent=\"{}\">", tree.agent_id)),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail
+            .body
+            .contains("<td>1.00</td><td class=\"line-status\">calculated</td>"),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail
+            .body
+            .contains(&format!("id=\"approve-{}\"", tree.agent_id)),
+        "{}",
+        detail.body
+    );
+    let admin_csrf = detail.field("csrf");
+    let step = |what: &str| {
+        format!(
+            "/console/settlements/{sid}/commissions/{}/{what}",
+            tree.agent_id
+        )
+    };
+    let fields = [("csrf", admin_csrf.as_str()), ("client_id", "")];
+    assert_eq!(admin.post(&step("approve"), &fields).await.status, 303);
+    let paid = admin.post(&step("pay"), &fields).await;
+    assert_eq!(paid.status, 303, "{}", paid.body);
+    let s = api
+        .get(
+            &tree.admin_token,
+            &format!("/api/v1/clients/{}/settlements/{sid}", tree.client_id),
+        )
+        .await
+        .ok();
+    assert_eq!(s["commissions"][0]["status"], "paid", "{s}");
+    assert_eq!(
+        crate::providers::cents(&api.balance(&tree.admin_token, &tree.agent_id).await),
+        100
+    );
+    let late = admin.post(&step("hold"), &fields).await;
+    assert_eq!(late.status, 409, "{}", late.body);
+    assert!(late.body.contains("id=\"line-error\""), "{}", late.body);
+    // Settling is the platform's: the admin's forged form is the API's 403.
+    let forged = admin.post("/console/settlements", &form).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    // An agent reads no settlements; another client's admin finds none of these.
+    let mut agent = WebClient::new(&hub.base);
+    agent.login(Some(&tree.code), "agent1", PASSWORD).await;
+    assert_eq!(agent.get("/console/settlements").await.status, 403);
+    let other = Tree::create(&api).await;
+    let mut stranger = WebClient::new(&hub.base);
+    stranger.login(Some(&other.code), "boss", PASSWORD).await;
+    assert_eq!(
+        stranger
+            .get(&format!(
+                "/console/settlements/{sid}?client_id={}",
+                tree.client_id
+            ))
+            .await
+            .status,
+        404
+    );
+}
+
+async fn permissions_are_granted_and_revoked_within_the_callers_own(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let api_url = format!("/api/v1/users/{}/permissions", tree.agent_id);
+    let page_url = format!("/console/users/{}/permissions", tree.agent_id);
+    let mut admin = WebClient::new(&hub.base);
+    admin.login(Some(&tree.code), "boss", PASSWORD).await;
+    let user = admin
+        .get(&format!("/console/users/{}", tree.agent_id))
+        .await;
+    assert!(
+        user.body.contains(&format!("href=\"{page_url}\"")),
+        "{}",
+        user.body
+    );
+    let page = admin.get(&page_url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("id=\"revoke-users.create\""),
+        "{}",
+        page.body
+    );
+    let csrf = page.field("csrf");
+    let change = |permission: &'static str, effect: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("permission", permission.into()),
+            ("effect", effect.into()),
+        ]
+    };
+
+    let revoked = admin
+        .post(&page_url, &form_refs(&change("users.create", "revoke")))
+        .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    let p = api.get(&tree.admin_token, &api_url).await.ok();
+    assert!(
+        !p["effective"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("users.create")),
+        "{p}"
+    );
+    assert_eq!(
+        p["overrides"],
+        json!([{ "permission": "users.create", "effect": "revoke" }]),
+        "{p}"
+    );
+    let page = admin.get(&format!("{page_url}?done=1")).await;
+    assert!(page.body.contains("id=\"notice\""), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"grant-users.create\""),
+        "{}",
+        page.body
+    );
+    let granted = admin
+        .post(&page_url, &form_refs(&change("users.create", "grant")))
+        .await;
+    assert_eq!(granted.status, 303, "{}", granted.body);
+    let p = api.get(&tree.admin_token, &api_url).await.ok();
+    assert!(
+        p["effective"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("users.create")),
+        "{p}"
+    );
+
+    // The API's refusals: a power an agent cannot hold (in place), one the admin lacks (403).
+    let bad = admin
+        .post(
+            &page_url,
+            &form_refs(&change("notifications.send", "grant")),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("id=\"perm-error\""), "{}", bad.body);
+    let escalate = admin
+        .post(&page_url, &form_refs(&change("clients.manage", "grant")))
+        .await;
+    assert_eq!(escalate.status, 403, "{}", escalate.body);
+    let p = api.get(&tree.admin_token, &api_url).await.ok();
+    assert!(
+        !p["effective"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("clients.manage")),
+        "{p}"
+    );
+
+    // An agent reads its player's permissions without buttons, and cannot change them.
+    let mut agent = WebClient::new(&hub.base);
+    agent.login(Some(&tree.code), "agent1", PASSWORD).await;
+    let player_page = format!("/console/users/{}/permissions", tree.player_id);
+    let read = agent.get(&player_page).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert!(!read.body.contains("id=\"grant-"), "{}", read.body);
+    let agent_csrf = read.field("csrf");
+    let forged = agent
+        .post(
+            &player_page,
+            &[
+                ("csrf", agent_csrf.as_str()),
+                ("permission", "wallets.downline"),
+                ("effect", "grant"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(
+        agent
+            .get(&format!("/console/users/{}/permissions", tree.admin_id))
+            .await
+            .status,
+        403
+    );
+}
+
+fn form_refs<'a>(fields: &'a [(&'static str, String); 3]) -> Vec<(&'static str, &'a str)> {
+    fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 backend_tests!(
+    settlements_are_settled_listed_and_their_commission_paid,
+    permissions_are_granted_and_revoked_within_the_callers_own,
     a_client_page_edits_settings_branding_providers_and_credentials,
     super_admin_sees_provider_health_and_system_status,
     notices_go_to_a_user_or_the_whole_client,

@@ -9,7 +9,9 @@ pub mod nav;
 pub mod notifications;
 pub mod ops;
 pub mod payments;
+pub mod permissions;
 pub mod platform;
+pub mod settlements;
 pub mod users;
 
 use actix_web::{Scope, web};
@@ -43,6 +45,12 @@ page_routes! {
     post "/users/{id}/wallet/{op}" => users::money;
     post "/users/{id}/status" => users::status;
     get "/users/{id}/transactions.csv" => users::csv;
+    get "/users/{id}/permissions" => permissions::show;
+    post "/users/{id}/permissions" => permissions::change;
+    get "/settlements" => settlements::list;
+    post "/settlements" => settlements::settle;
+    get "/settlements/{id}" => settlements::show;
+    post "/settlements/{id}/commissions/{agent_id}/{step}" => settlements::line_step;
     get "/payments" => payments::queue;
     post "/payments/{id}/approve" => payments::approve;
     post "/payments/{id}/reject" => payments::reject;

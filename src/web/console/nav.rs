@@ -11,6 +11,7 @@ const PAGES: &[(&str, &str, &[Role])] = &[
     ("", "nav.dashboard", STAFF),
     ("/users", "nav.users", STAFF),
     ("/payments", "nav.payments", ADMINS),
+    ("/settlements", "nav.settlements", ADMINS),
     ("/clients", "nav.clients", &[Role::SuperAdmin]),
     ("/providers", "nav.providers", &[Role::SuperAdmin]),
     ("/system", "nav.system", &[Role::SuperAdmin]),
