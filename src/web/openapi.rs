@@ -27,6 +27,7 @@ use super::{assets, console, site};
     console::platform::clients,
     console::platform::create_client,
     console::platform::audit,
+    console::client::own,
     console::client::show,
     console::client::settings,
     console::client::branding,

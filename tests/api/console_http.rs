@@ -1094,8 +1094,23 @@ async fn a_client_page_edits_settings_branding_providers_and_credentials(backend
     // The client's admin reads its page without forms; its posts are the API's 403.
     let mut admin = WebClient::new(&hub.base);
     admin.login(Some(&tree.code), "boss", PASSWORD).await;
+    let home = admin.get("/console").await;
+    assert!(
+        home.body.contains("href=\"/console/client\""),
+        "{}",
+        home.body
+    );
+    let own = admin.get("/console/client").await;
+    assert_eq!((own.status, own.location()), (303, page_url.as_str()));
+    assert_eq!(root.get("/console/client").await.status, 404);
     let read = admin.get(&page_url).await;
     assert_eq!(read.status, 200, "{}", read.body);
+    assert!(
+        read.body
+            .contains("<a href=\"/console/client\" aria-current=\"page\">"),
+        "{}",
+        read.body
+    );
     assert!(
         read.body.contains("value=\"Europe/Berlin\""),
         "{}",

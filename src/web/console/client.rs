@@ -234,7 +234,12 @@ async fn client_page(
     failed: Option<Failed>,
 ) -> Result<ClientPage, WebError> {
     let t = crate::web::i18n::english();
-    let mut chrome = super::home::chrome(state, caller, "client.title", "/clients")?;
+    let current = if caller.caller.role == Role::SuperAdmin {
+        "/clients"
+    } else {
+        "/client"
+    };
+    let mut chrome = super::home::chrome(state, caller, "client.title", current)?;
     // The API's reach: another client 404, no clients.read 403.
     let view = api::answer(
         crate::http::client_settings::get(
@@ -563,5 +568,21 @@ pub async fn credentials(
             page::render_status(status, &page)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The caller's own client's page (a client's staff; platform staff have none: 404)
+#[utoipa::path(get, path = "/console/client", tag = "console",
+    responses(
+        (status = 303, description = "to the client's page (or, without a session, to the login page)"),
+        (status = 403, description = "a player", content_type = "text/html", body = String),
+        (status = 404, description = "platform staff: no own client", content_type = "text/html", body = String),
+    ))]
+pub async fn own(state: web::Data<AppState>, caller: WebCaller) -> Result<HttpResponse, WebError> {
+    // The page itself checks `clients.read`; this only finds the caller's client.
+    super::home::chrome(&state, &caller, "client.title", "/client")?;
+    match &caller.caller.client_id {
+        Some(id) => Ok(page::see_other(&format!("/console/clients/{id}"))),
+        None => Err(WebError::NotFound),
     }
 }

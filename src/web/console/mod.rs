@@ -56,6 +56,7 @@ page_routes! {
     post "/payments/{id}/reject" => payments::reject;
     get "/clients" => platform::clients;
     post "/clients" => platform::create_client;
+    get "/client" => client::own;
     get "/clients/{id}" => client::show;
     post "/clients/{id}/settings" => client::settings;
     post "/clients/{id}/branding" => client::branding;

@@ -13,6 +13,7 @@ const PAGES: &[(&str, &str, &[Role])] = &[
     ("/payments", "nav.payments", ADMINS),
     ("/settlements", "nav.settlements", ADMINS),
     ("/clients", "nav.clients", &[Role::SuperAdmin]),
+    ("/client", "nav.client", &[Role::ClientAdmin]),
     ("/providers", "nav.providers", &[Role::SuperAdmin]),
     ("/system", "nav.system", &[Role::SuperAdmin]),
     ("/audit", "nav.audit", ADMINS),
