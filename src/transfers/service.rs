@@ -120,6 +120,18 @@ pub struct TransferStatus {
     pub player_in_game: bool,
 }
 
+/// One provider account's health as this node sees it ([`Providers::account_health`]).
+#[derive(Debug, Clone)]
+pub struct AccountHealth {
+    pub account: String,
+    pub provider: String,
+    pub breaker: BreakerState,
+    pub calls_in_flight: usize,
+    pub max_in_flight: usize,
+    /// A client's own account (built from its stored credentials).
+    pub own: bool,
+}
+
 /// Every provider account (configured and per client, see `provider_accounts`), and what the
 /// state machine needs around them.
 #[derive(Clone)]
@@ -261,6 +273,30 @@ impl Providers {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Every account this node holds (configured, then clients' own), with its breaker and
+    /// calls in flight: a read for the console's provider health page.
+    pub fn account_health(&self) -> Vec<AccountHealth> {
+        let accounts = &self.inner.accounts;
+        accounts
+            .configured
+            .iter()
+            .cloned()
+            .chain(accounts.own_accounts())
+            .map(|a| AccountHealth {
+                account: a.settings.name.clone(),
+                provider: a.settings.provider.clone(),
+                breaker: a.breaker.state(),
+                calls_in_flight: a
+                    .settings
+                    .max_in_flight
+                    .max(1)
+                    .saturating_sub(a.limiter.available_permits()),
+                max_in_flight: a.settings.max_in_flight.max(1),
+                own: a.owner.is_some(),
+            })
+            .collect()
     }
 
     /// The account serving `client` at `provider`: the client's own (built from its sealed

@@ -49,6 +49,7 @@ pub fn route_table() -> Vec<(&'static str, String)> {
 
 /// Mounts the pages (before `http::routes`, whose default service answers unknown paths).
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    console::ops::mark_start();
     cfg.service(
         web::scope("/assets")
             .route("/{version}/{file}", web::get().to(assets::serve))

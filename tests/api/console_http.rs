@@ -888,7 +888,710 @@ async fn notices_go_to_a_user_or_the_whole_client(backend: Backend) {
     assert_eq!(refused.status, 403, "{}", refused.body);
 }
 
+/// The form fields of the client page's settings form, with `changes` replacing some.
+fn settings_form<'a>(csrf: &'a str, changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![
+        ("csrf", csrf),
+        ("commission_rate", "0.0750"),
+        ("revenue_share_rate", "0.1200"),
+        ("commission_basis", "turnover"),
+        ("commission_negative_carryover", "on"),
+        ("settlement_schedule", "weekly"),
+        ("timezone", "Europe/Berlin"),
+        ("limit_raise_cooloff_hours", "48"),
+        ("max_deposit", "500"),
+        ("max_withdrawal", ""),
+        ("max_transfer", ""),
+        (
+            "allowed_origins",
+            "https://play.web.example\r\nhttps://m.web.example",
+        ),
+        ("site_hosts", ""),
+    ];
+    for (k, v) in changes {
+        fields.retain(|(name, _)| name != k);
+        fields.push((k, v));
+    }
+    fields
+}
+
+async fn a_client_page_edits_settings_branding_providers_and_credentials(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let settings_url = format!("/api/v1/clients/{}/settings", tree.client_id);
+    let page_url = format!("/console/clients/{}", tree.client_id);
+    let mut root = WebClient::new(&hub.base);
+    root.login(None, "admin", crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let list = root.get("/console/clients").await;
+    assert!(
+        list.body.contains(&format!("href=\"{page_url}\"")),
+        "{}",
+        list.body
+    );
+    let page = root.get(&page_url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(&tree.code), "{}", page.body);
+    let stored = api.get(&tree.super_token, &settings_url).await.ok();
+    let rate = stored["commission_rate"].as_str().unwrap();
+    assert!(
+        page.body
+            .contains(&format!("name=\"commission_rate\" value=\"{rate}\"")),
+        "{}",
+        page.body
+    );
+    let csrf = page.field("csrf");
+
+    // Settings: saved through the API's PATCH, read back there.
+    let saved = root
+        .post(&format!("{page_url}/settings"), &settings_form(&csrf, &[]))
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(saved.location(), format!("{page_url}?done=settings"));
+    let s = api.get(&tree.super_token, &settings_url).await.ok();
+    assert_eq!(s["commission_rate"], "0.0750", "{s}");
+    assert_eq!(s["revenue_share_rate"], "0.1200", "{s}");
+    assert_eq!(s["commission_basis"], "turnover", "{s}");
+    assert_eq!(s["commission_negative_carryover"], true, "{s}");
+    assert_eq!(s["settlement_schedule"], "weekly", "{s}");
+    assert_eq!(s["timezone"], "Europe/Berlin", "{s}");
+    assert_eq!(s["limit_raise_cooloff_hours"], 48, "{s}");
+    assert_eq!(s["limits"]["max_deposit"], "500.00", "{s}");
+    assert!(s["limits"]["max_withdrawal"].is_null(), "{s}");
+    assert_eq!(
+        s["allowed_origins"],
+        json!(["https://play.web.example", "https://m.web.example"]),
+        "{s}"
+    );
+    let shown = root.get(&format!("{page_url}?done=settings")).await;
+    assert!(shown.body.contains("id=\"notice\""), "{}", shown.body);
+    assert!(
+        shown.body.contains("value=\"Europe/Berlin\""),
+        "{}",
+        shown.body
+    );
+
+    // The API's refusal in place, the typed values kept, nothing stored.
+    let bad = root
+        .post(
+            &format!("{page_url}/settings"),
+            &settings_form(
+                &csrf,
+                &[("commission_rate", "1.5"), ("timezone", "Mars/Base")],
+            ),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("id=\"settings-error\""), "{}", bad.body);
+    assert!(bad.body.contains("commission_rate"), "{}", bad.body);
+    assert!(bad.body.contains("value=\"Mars/Base\""), "{}", bad.body);
+    let s = api.get(&tree.super_token, &settings_url).await.ok();
+    assert_eq!(s["commission_rate"], "0.0750", "{s}");
+
+    // Branding.
+    let branded = root
+        .post(
+            &format!("{page_url}/branding"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("display_name", "Lucky Web"),
+                ("logo_url", ""),
+                ("primary_color", "#112233"),
+            ],
+        )
+        .await;
+    assert_eq!(branded.status, 303, "{}", branded.body);
+    let s = api.get(&tree.super_token, &settings_url).await.ok();
+    assert_eq!(s["branding"]["display_name"], "Lucky Web", "{s}");
+    assert_eq!(s["branding"]["primary_color"], "#112233", "{s}");
+    assert!(s["branding"]["logo_url"].is_null(), "{s}");
+
+    // Enabled providers: the checked boxes only.
+    let only_jdb = root
+        .post(
+            &format!("{page_url}/providers"),
+            &[("csrf", csrf.as_str()), ("provider", "jdb")],
+        )
+        .await;
+    assert_eq!(only_jdb.status, 303, "{}", only_jdb.body);
+    let s = api.get(&tree.super_token, &settings_url).await.ok();
+    assert_eq!(s["enabled_providers"], json!(["jdb"]), "{s}");
+    let page = root.get(&page_url).await;
+    assert!(
+        page.body
+            .contains("id=\"p-jdb\" name=\"provider\" value=\"jdb\" checked"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("value=\"luckysports\" checked"),
+        "{}",
+        page.body
+    );
+
+    // Credentials: stored sealed, described, never shown; a bad one named, its secret dropped.
+    let secret = "s3cret-never-shown-42";
+    let stored = root
+        .post(
+            &format!("{page_url}/credentials/luckysports"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("base_url", "http://127.0.0.1:9"),
+                ("operator", "webop"),
+                ("secret", secret),
+            ],
+        )
+        .await;
+    assert_eq!(stored.status, 303, "{}", stored.body);
+    let s = api.get(&tree.super_token, &settings_url).await.ok();
+    let creds = s["credentials"].as_array().unwrap();
+    assert!(
+        creds
+            .iter()
+            .any(|c| c["provider"] == "luckysports" && c["configured"] == true),
+        "{s}"
+    );
+    let page = root.get(&format!("{page_url}?done=credentials")).await;
+    assert!(
+        page.body
+            .contains("id=\"credentials-luckysports-state\">Configured"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains(secret),
+        "a stored secret is never shown"
+    );
+    let short_key = "tooshort-key-99";
+    let refused = root
+        .post(
+            &format!("{page_url}/credentials/jdb"),
+            &[
+                ("csrf", csrf.as_str()),
+                ("base_url", "http://127.0.0.1:9"),
+                ("operator", "kept-operator"),
+                ("parent", "ag1"),
+                ("key", short_key),
+                ("iv", "0123456789abcdef"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"credentials-jdb-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("credentials.key"), "{}", refused.body);
+    assert!(
+        refused.body.contains("value=\"kept-operator\""),
+        "{}",
+        refused.body
+    );
+    assert!(!refused.body.contains(short_key) && !refused.body.contains("0123456789abcdef"));
+
+    // The client's admin reads its page without forms; its posts are the API's 403.
+    let mut admin = WebClient::new(&hub.base);
+    admin.login(Some(&tree.code), "boss", PASSWORD).await;
+    let home = admin.get("/console").await;
+    assert!(
+        home.body.contains("href=\"/console/client\""),
+        "{}",
+        home.body
+    );
+    let own = admin.get("/console/client").await;
+    assert_eq!((own.status, own.location()), (303, page_url.as_str()));
+    assert_eq!(root.get("/console/client").await.status, 404);
+    let read = admin.get(&page_url).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert!(
+        read.body
+            .contains("<a href=\"/console/client\" aria-current=\"page\">"),
+        "{}",
+        read.body
+    );
+    assert!(
+        read.body.contains("value=\"Europe/Berlin\""),
+        "{}",
+        read.body
+    );
+    assert!(!read.body.contains("id=\"settings-save\""), "{}", read.body);
+    assert!(!read.body.contains("name=\"secret\""), "{}", read.body);
+    let admin_csrf = read.field("csrf");
+    let forged = admin
+        .post(
+            &format!("{page_url}/settings"),
+            &settings_form(&admin_csrf, &[("commission_rate", "0.9000")]),
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let forged = admin
+        .post(
+            &format!("{page_url}/credentials/jdb"),
+            &[("csrf", admin_csrf.as_str()), ("operator", "x")],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let s = api.get(&tree.super_token, &settings_url).await.ok();
+    assert_eq!(s["commission_rate"], "0.0750", "{s}");
+    // Another client's page is not in its reach; an agent has no clients.read.
+    let other = api
+        .post(
+            &tree.super_token,
+            "/api/v1/clients",
+            json!({ "code": "otherweb", "name": "Other", "currency": "USD" }),
+        )
+        .await
+        .ok();
+    let other_url = format!("/console/clients/{}", other["id"].as_str().unwrap());
+    assert_eq!(admin.get(&other_url).await.status, 404);
+    let mut agent = WebClient::new(&hub.base);
+    agent.login(Some(&tree.code), "agent1", PASSWORD).await;
+    assert_eq!(agent.get(&page_url).await.status, 403);
+    // No CSRF token: refused before the API is called.
+    let no_csrf = root
+        .post(&format!("{page_url}/branding"), &[("display_name", "x")])
+        .await;
+    assert_eq!(no_csrf.status, 403);
+}
+
+async fn super_admin_sees_provider_health_and_system_status(backend: Backend) {
+    // The reconciler's periodic pass waits an hour: an open transfer made below stays open.
+    let hub = TestHub::start_with(backend, |s| {
+        s.provider_reconcile_interval_ms = 3_600_000;
+    })
+    .await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
+    for provider in ["jdb", "jdb", "luckysports"] {
+        let moved = api
+            .post_key(
+                &tree.player_token,
+                &format!(
+                    "/api/v1/users/{}/providers/{provider}/transfer-in",
+                    tree.player_id
+                ),
+                &uuid::Uuid::new_v4().to_string(),
+                json!({ "amount": "5" }),
+            )
+            .await;
+        assert_eq!(moved.status, 200, "{}", moved.body);
+    }
+    let mut root = WebClient::new(&hub.base);
+    root.login(None, "admin", crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let page = root.get("/console/providers").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    // pending, unknown, succeeded, failed per provider.
+    assert!(
+        page.body.contains("<tr data-provider=\"jdb\"><td>jdb</td>")
+            && page
+                .body
+                .contains("<td>0</td><td>0</td><td>2</td><td>0</td></tr>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<td>0</td><td>0</td><td>1</td><td>0</td></tr>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("data-breaker=\"closed\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("id=\"reconciler-backlog\">0<"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("id=\"no-stuck\""), "{}", page.body);
+
+    // A transfer left `unknown` three hours ago: in flight, stuck, and the reconciler's backlog.
+    let three_hours_ago = chrono::Utc::now().timestamp_millis() - 3 * 3600 * 1000;
+    hub.infra
+        .execute(&format!(
+            "UPDATE provider_transfers SET state = 'unknown', updated_at = {three_hours_ago} \
+             WHERE provider = 'luckysports'"
+        ))
+        .await;
+    let stuck_id: String = hub
+        .infra
+        .query_one("SELECT id FROM provider_transfers WHERE provider = 'luckysports'")
+        .await;
+    let page = root.get("/console/providers").await;
+    assert!(
+        page.body
+            .contains("<td>0</td><td>1</td><td>0</td><td>0</td></tr>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("id=\"reconciler-backlog\">1<"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&format!("<code>{stuck_id}</code>")),
+        "{}",
+        page.body
+    );
+
+    let status = root.get("/console/system").await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert!(
+        status.body.contains(&format!(
+            "id=\"sys-version\">{}<",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{}",
+        status.body
+    );
+    let db = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::MySql => "mysql",
+    };
+    assert!(
+        status.body.contains(&format!("id=\"sys-database\">{db}")),
+        "{}",
+        status.body
+    );
+    let bus = if hub.infra.redis_url.is_some() {
+        "redis"
+    } else {
+        "in-process"
+    };
+    assert!(
+        status
+            .body
+            .contains(&format!("id=\"sys-bus\">{bus} <span class=\"state-ok\"")),
+        "{}",
+        status.body
+    );
+    assert!(
+        status.body.contains("data-queue=\"system.transfer_backlog\"><td>Provider transfers waiting for the reconciler</td><td>1</td>"),
+        "{}",
+        status.body
+    );
+
+    // Below the platform: both pages refused, whatever the link shows.
+    for (client, name) in [
+        (Some(tree.code.as_str()), "boss"),
+        (Some(tree.code.as_str()), "agent1"),
+    ] {
+        let mut web = WebClient::new(&hub.base);
+        web.login(client, name, PASSWORD).await;
+        let home = web.get("/console").await;
+        assert!(
+            !home.body.contains("href=\"/console/providers\""),
+            "{}",
+            home.body
+        );
+        assert_eq!(web.get("/console/providers").await.status, 403);
+        assert_eq!(web.get("/console/system").await.status, 403);
+    }
+}
+
+async fn settlements_are_settled_listed_and_their_commission_paid(backend: Backend) {
+    let sims = crate::providers::start_sims();
+    let hub = crate::settlements::start(backend, &sims).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    api.patch(
+        &tree.super_token,
+        &format!("/api/v1/clients/{}/settings", tree.client_id),
+        json!({ "commission_rate": "0.1" }),
+    )
+    .await
+    .ok();
+    // The player loses 10.00 in the period: the agent earns 1.00.
+    let start = crate::settlements::now_text(-60_000);
+    crate::settlements::play(
+        &api,
+        &sims,
+        &tree.admin_token,
+        &tree.player_id,
+        &tree.player_token,
+        1000,
+        0,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let end = crate::settlements::now_text(0);
+
+    let mut root = WebClient::new(&hub.base);
+    root.login(None, "admin", crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let list_url = format!("/console/settlements?client_id={}", tree.client_id);
+    let list = root.get(&list_url).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains("id=\"no-settlements\""), "{}", list.body);
+    let (csrf, key) = (list.field("csrf"), list.field("idempotency_key"));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("idempotency_key", key.as_str()),
+        ("client_id", tree.client_id.as_str()),
+        ("period_start", start.as_str()),
+        ("period_end", end.as_str()),
+    ];
+    let settled = root.post("/console/settlements", &form).await;
+    assert_eq!(settled.status, 303, "{}", settled.body);
+    // The same form again (a double click): the same settlement, nothing settled twice.
+    let again = root.post("/console/settlements", &form).await;
+    assert_eq!(again.location(), settled.location());
+    let listed = api
+        .get(
+            &tree.super_token,
+            &format!("/api/v1/clients/{}/settlements", tree.client_id),
+        )
+        .await
+        .ok();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    let sid = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        settled
+            .location()
+            .starts_with(&format!("/console/settlements/{sid}?"))
+    );
+    // An overlapping period under a new key: the API's 409 in place.
+    let fresh = root.get(&list_url).await.field("idempotency_key");
+    let overlap = root
+        .post(
+            "/console/settlements",
+            &[
+                ("csrf", csrf.as_str()),
+                ("idempotency_key", fresh.as_str()),
+                ("client_id", tree.client_id.as_str()),
+                (
+                    "period_start",
+                    crate::settlements::now_text(-30_000).as_str(),
+                ),
+                ("period_end", end.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(overlap.status, 409, "{}", overlap.body);
+    assert!(
+        overlap.body.contains("id=\"settle-error\""),
+        "{}",
+        overlap.body
+    );
+
+    // The client's admin: its list, the settlement's lines, approve then pay.
+    let mut admin = WebClient::new(&hub.base);
+    admin.login(Some(&tree.code), "boss", PASSWORD).await;
+    let own = admin.get("/console/settlements").await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert!(
+        own.body
+            .contains(&format!("/console/settlements/{sid}?client_id=")),
+        "{}",
+        own.body
+    );
+    assert!(!own.body.contains("id=\"settle-form\""), "{}", own.body);
+    let detail = admin.get(&format!("/console/settlements/{sid}")).await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    assert!(
+        detail
+            .body
+            .contains(&format!("<tr data-agent=\"{}\">", tree.agent_id)),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail
+            .body
+            .contains("<td>1.00</td><td class=\"line-status\">calculated</td>"),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail
+            .body
+            .contains(&format!("id=\"approve-{}\"", tree.agent_id)),
+        "{}",
+        detail.body
+    );
+    let admin_csrf = detail.field("csrf");
+    let step = |what: &str| {
+        format!(
+            "/console/settlements/{sid}/commissions/{}/{what}",
+            tree.agent_id
+        )
+    };
+    let fields = [("csrf", admin_csrf.as_str()), ("client_id", "")];
+    assert_eq!(admin.post(&step("approve"), &fields).await.status, 303);
+    let paid = admin.post(&step("pay"), &fields).await;
+    assert_eq!(paid.status, 303, "{}", paid.body);
+    let s = api
+        .get(
+            &tree.admin_token,
+            &format!("/api/v1/clients/{}/settlements/{sid}", tree.client_id),
+        )
+        .await
+        .ok();
+    assert_eq!(s["commissions"][0]["status"], "paid", "{s}");
+    assert_eq!(
+        crate::providers::cents(&api.balance(&tree.admin_token, &tree.agent_id).await),
+        100
+    );
+    let late = admin.post(&step("hold"), &fields).await;
+    assert_eq!(late.status, 409, "{}", late.body);
+    assert!(late.body.contains("id=\"line-error\""), "{}", late.body);
+    // Settling is the platform's: the admin's forged form is the API's 403.
+    let forged = admin.post("/console/settlements", &form).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    // An agent reads no settlements; another client's admin finds none of these.
+    let mut agent = WebClient::new(&hub.base);
+    agent.login(Some(&tree.code), "agent1", PASSWORD).await;
+    assert_eq!(agent.get("/console/settlements").await.status, 403);
+    let other = Tree::create(&api).await;
+    let mut stranger = WebClient::new(&hub.base);
+    stranger.login(Some(&other.code), "boss", PASSWORD).await;
+    assert_eq!(
+        stranger
+            .get(&format!(
+                "/console/settlements/{sid}?client_id={}",
+                tree.client_id
+            ))
+            .await
+            .status,
+        404
+    );
+}
+
+async fn permissions_are_granted_and_revoked_within_the_callers_own(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let api_url = format!("/api/v1/users/{}/permissions", tree.agent_id);
+    let page_url = format!("/console/users/{}/permissions", tree.agent_id);
+    let mut admin = WebClient::new(&hub.base);
+    admin.login(Some(&tree.code), "boss", PASSWORD).await;
+    let user = admin
+        .get(&format!("/console/users/{}", tree.agent_id))
+        .await;
+    assert!(
+        user.body.contains(&format!("href=\"{page_url}\"")),
+        "{}",
+        user.body
+    );
+    let page = admin.get(&page_url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("id=\"revoke-users.create\""),
+        "{}",
+        page.body
+    );
+    let csrf = page.field("csrf");
+    let change = |permission: &'static str, effect: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("permission", permission.into()),
+            ("effect", effect.into()),
+        ]
+    };
+
+    let revoked = admin
+        .post(&page_url, &form_refs(&change("users.create", "revoke")))
+        .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    let p = api.get(&tree.admin_token, &api_url).await.ok();
+    assert!(
+        !p["effective"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("users.create")),
+        "{p}"
+    );
+    assert_eq!(
+        p["overrides"],
+        json!([{ "permission": "users.create", "effect": "revoke" }]),
+        "{p}"
+    );
+    let page = admin.get(&format!("{page_url}?done=1")).await;
+    assert!(page.body.contains("id=\"notice\""), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"grant-users.create\""),
+        "{}",
+        page.body
+    );
+    let granted = admin
+        .post(&page_url, &form_refs(&change("users.create", "grant")))
+        .await;
+    assert_eq!(granted.status, 303, "{}", granted.body);
+    let p = api.get(&tree.admin_token, &api_url).await.ok();
+    assert!(
+        p["effective"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("users.create")),
+        "{p}"
+    );
+
+    // The API's refusals: a power an agent cannot hold (in place), one the admin lacks (403).
+    let bad = admin
+        .post(
+            &page_url,
+            &form_refs(&change("notifications.send", "grant")),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("id=\"perm-error\""), "{}", bad.body);
+    let escalate = admin
+        .post(&page_url, &form_refs(&change("clients.manage", "grant")))
+        .await;
+    assert_eq!(escalate.status, 403, "{}", escalate.body);
+    let p = api.get(&tree.admin_token, &api_url).await.ok();
+    assert!(
+        !p["effective"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("clients.manage")),
+        "{p}"
+    );
+
+    // An agent reads its player's permissions without buttons, and cannot change them.
+    let mut agent = WebClient::new(&hub.base);
+    agent.login(Some(&tree.code), "agent1", PASSWORD).await;
+    let player_page = format!("/console/users/{}/permissions", tree.player_id);
+    let read = agent.get(&player_page).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert!(!read.body.contains("id=\"grant-"), "{}", read.body);
+    let agent_csrf = read.field("csrf");
+    let forged = agent
+        .post(
+            &player_page,
+            &[
+                ("csrf", agent_csrf.as_str()),
+                ("permission", "wallets.downline"),
+                ("effect", "grant"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(
+        agent
+            .get(&format!("/console/users/{}/permissions", tree.admin_id))
+            .await
+            .status,
+        403
+    );
+}
+
+fn form_refs<'a>(fields: &'a [(&'static str, String); 3]) -> Vec<(&'static str, &'a str)> {
+    fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 backend_tests!(
+    settlements_are_settled_listed_and_their_commission_paid,
+    permissions_are_granted_and_revoked_within_the_callers_own,
+    a_client_page_edits_settings_branding_providers_and_credentials,
+    super_admin_sees_provider_health_and_system_status,
     notices_go_to_a_user_or_the_whole_client,
     super_admin_pages_clients_and_the_audit_chain,
     the_withdrawal_queue_approves_and_rejects_through_the_api,

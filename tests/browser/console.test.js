@@ -204,6 +204,26 @@ async function main() {
     await superAdmin.click('nav a[href="/console/clients"]');
     await expectSelector(superAdmin, '#clients-table');
     await shot(superAdmin, 'super-clients');
+    // A client's page: branding saved through its form; provider health; system status.
+    await superAdmin.click(`#clients-table a[href="/console/clients/${env('CLIENT_ID')}"]`);
+    await expectSelector(superAdmin, '#branding-form');
+    await superAdmin.fill('#b-name', 'Browser Brand');
+    await superAdmin.click('#branding-save');
+    await expectSelector(superAdmin, '#notice');
+    if ((await superAdmin.inputValue('#b-name')) !== 'Browser Brand') throw new Error('branding not saved');
+    if ((await superAdmin.inputValue('#c-luckysports-secret')) !== '') throw new Error('a secret field is filled');
+    await shot(superAdmin, 'super-client');
+    await superAdmin.click('nav a[href="/console/providers"]');
+    await expectSelector(superAdmin, '#accounts-table td[data-breaker]');
+    await shot(superAdmin, 'super-providers');
+    await superAdmin.click('nav a[href="/console/system"]');
+    await expectSelector(superAdmin, '#sys-version');
+    await shot(superAdmin, 'super-system');
+    // The client admin's session gets the refusal page for both, whatever a link shows.
+    for (const page of ['/console/providers', '/console/system']) {
+      const refused = await expectRefused(admin.context(), base + page, 'admin ' + page);
+      if (refused.status !== 403) throw new Error(`admin ${page}: ${refused.status}`);
+    }
     await superAdmin.click('nav a[href="/console/audit"]');
     await superAdmin.click('#verify-chain');
     await expectSelector(superAdmin, '#chain-result.notice');

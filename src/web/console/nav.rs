@@ -11,7 +11,11 @@ const PAGES: &[(&str, &str, &[Role])] = &[
     ("", "nav.dashboard", STAFF),
     ("/users", "nav.users", STAFF),
     ("/payments", "nav.payments", ADMINS),
+    ("/settlements", "nav.settlements", ADMINS),
     ("/clients", "nav.clients", &[Role::SuperAdmin]),
+    ("/client", "nav.client", &[Role::ClientAdmin]),
+    ("/providers", "nav.providers", &[Role::SuperAdmin]),
+    ("/system", "nav.system", &[Role::SuperAdmin]),
     ("/audit", "nav.audit", ADMINS),
     ("/notifications", "nav.notifications", ADMINS),
 ];
