@@ -117,6 +117,14 @@ pub(crate) type WriteTurn = Box<dyn std::any::Any + Send>;
 /// A deadlocked or busy transaction is retried this many times before the caller sees it.
 const TRANSIENT_RETRIES: u32 = 5;
 
+impl Store {
+    /// A feed transaction that lost to another feed (a mark's key, a deadlock, a moved cursor).
+    pub(crate) fn is_feed_race(&self, e: &StoreError) -> bool {
+        let unique = matches!(e, StoreError::Database(d) if d.as_database_error().is_some_and(|d| d.is_unique_violation()));
+        unique || self.backend.is_transient(e)
+    }
+}
+
 impl Backend {
     fn is_transient(&self, e: &StoreError) -> bool {
         use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};

@@ -81,17 +81,35 @@ pub fn feed_job_on() -> bool {
 
 impl Store {
     /// Feeds every journal entry waiting for the rollups into them (`report_feed.rs`); how
-    /// many. Reports call it first, so they show every entry committed before the request.
+    /// many. Reports call it first, so they show every entry committed before the request: on
+    /// MySQL it waits for entries another feed holds (skipping them, a report could read before
+    /// that feed commits them).
     pub async fn feed_reports(&self) -> StoreResult<usize> {
-        self.feed_reports_by(super::report_feed::FEED_BATCH).await
+        self.feed(super::report_feed::FEED_BATCH, true).await
     }
 
-    /// [`Store::feed_reports`] in transactions of at most `batch` entries.
+    /// The periodic job: [`Store::feed_reports`] in transactions of at most `batch` entries,
+    /// skipping the entries another node's feed holds.
     pub async fn feed_reports_by(&self, batch: i64) -> StoreResult<usize> {
+        self.feed(batch, false).await
+    }
+
+    async fn feed(&self, batch: i64, wait: bool) -> StoreResult<usize> {
         let batch = batch.max(1);
         let mut total = 0;
+        let mut retries = 0;
         loop {
-            let n = dispatch!(self, b => b.feed_reports_once(batch).await)?;
+            let n = match dispatch!(self, b => b.feed_reports_once(batch, wait).await) {
+                Ok(n) => n,
+                // Another feed stored a mark this one meant to add, or a deadlock: the
+                // transaction was undone whole. A report's catch-up runs it again; the job
+                // retries at its next tick.
+                Err(e) if wait && retries < 5 && self.is_feed_race(&e) => {
+                    retries += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             // Counted per transaction: a later one failing leaves these fed.
             metrics::counter!(crate::metrics::REPORT_FEED_ENTRIES).increment(n as u64);
             total += n;

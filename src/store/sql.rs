@@ -31,6 +31,8 @@ pub struct Backend {
     /// ordinary rates a player's later entries in an hour cost it no marks query.
     marks_seen:
         std::sync::Arc<std::sync::Mutex<std::collections::HashSet<super::report_feed::Mark>>>,
+    /// Users the report feed has met: user → is a player (a role never changes).
+    roles_seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, bool>>>,
     /// First deposits this node knows are stored: (client, user) → hour.
     first_deposits_seen:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(String, String), i64>>>,

@@ -141,12 +141,13 @@ fn marks(n: usize) -> String {
 impl Backend {
     /// One report-feed transaction (`report_feed.rs`): up to `max` journal entries and `max`
     /// new rounds not yet in the rollups are added to them and marked (SQLite: the cursor moves
-    /// past the entries, `FEED_BY_ROWID`); how many. On MySQL the
+    /// past the entries, `FEED_BY_ROWID`); how many. `wait`: for rows another feed holds
+    /// (MySQL; else they are skipped). On MySQL the
     /// transaction reads committed (no gap locks on the journal's index: the money path's
     /// inserts never wait for it) and skips rows another node's feed holds. Two feeds adding
     /// the same mark at once: the second fails on the key and its whole transaction is retried
     /// by the next run.
-    pub async fn feed_reports_once(&self, max: i64) -> StoreResult<usize> {
+    pub async fn feed_reports_once(&self, max: i64, wait: bool) -> StoreResult<usize> {
         use super::report_feed::{FedEntry, FedRound, money_rows, plan};
         let mysql = NAME == "mysql";
         let mut conn = self.feed.acquire().await?;
@@ -156,7 +157,11 @@ impl Backend {
                 .await?;
         }
         let mut tx = sqlx::Connection::begin_with(&mut *conn, BEGIN_WRITE).await?;
-        let lock = if mysql { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let lock = match (mysql, wait) {
+            (true, true) => " FOR UPDATE",
+            (true, false) => " FOR UPDATE SKIP LOCKED",
+            (false, _) => "",
+        };
         let cursor = if FEED_BY_ROWID {
             Some(feed_cursor(&mut tx).await?)
         } else {
@@ -242,8 +247,24 @@ impl Backend {
             .iter()
             .filter_map(|e| e.subject_account_id.strip_prefix("w:"))
             .collect();
+        // A role never changes: users this node has met are not asked again.
         let mut players = std::collections::HashSet::new();
-        let users: Vec<&str> = users.into_iter().collect();
+        let users: Vec<&str> = {
+            let roles = self.roles_seen.lock().unwrap_or_else(|e| e.into_inner());
+            users
+                .into_iter()
+                .filter(|u| match roles.get(*u) {
+                    Some(is_player) => {
+                        if *is_player {
+                            players.insert((*u).to_owned());
+                        }
+                        false
+                    }
+                    None => true,
+                })
+                .collect()
+        };
+        let mut found = std::collections::HashSet::new();
         for chunk in users.chunks(500) {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT id FROM users WHERE role = 'player' AND id IN ({})",
@@ -253,9 +274,20 @@ impl Backend {
                 q = q.bind(*u);
             }
             for r in q.fetch_all(&mut *tx).await? {
-                players.insert(r.try_get::<String, _>("id")?);
+                found.insert(r.try_get::<String, _>("id")?);
             }
         }
+        if !users.is_empty() {
+            let mut roles = self.roles_seen.lock().unwrap_or_else(|e| e.into_inner());
+            // Bounded: a forgotten role is only asked again.
+            if roles.len() > 1_000_000 {
+                roles.clear();
+            }
+            for u in &users {
+                roles.insert((*u).to_owned(), found.contains(*u));
+            }
+        }
+        players.extend(found);
         let clients: std::collections::BTreeSet<&str> = entries
             .iter()
             .map(|e| e.client_id.as_str())
