@@ -444,7 +444,8 @@ impl Backend {
             })
             .collect::<Result<_, sqlx::Error>>()?;
         // Players per agent: its children (the parent index covers the count) less those that
-        // are not players (few: agents and admins, counted through the role index).
+        // are not players (few: agents and admins, found through the role index: a `<>` on
+        // the role would visit every player).
         let mut players = std::collections::HashMap::new();
         for chunk in agents.chunks(300) {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -463,8 +464,9 @@ impl Backend {
             }
         }
         for r in sqlx::query(
-            "SELECT parent_id, COUNT(*) AS n FROM users WHERE client_id = ? AND role <> 'player' \
-             AND parent_id IS NOT NULL GROUP BY parent_id",
+            "SELECT parent_id, COUNT(*) AS n FROM users WHERE client_id = ? \
+             AND role IN ('super_admin', 'client_admin', 'agent') AND parent_id IS NOT NULL \
+             GROUP BY parent_id",
         )
         .bind(client_id)
         .fetch_all(&self.read)
