@@ -261,6 +261,7 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
     }
     let agents = &levels[3..];
     let mut players = Vec::with_capacity(args.players);
+    let mut parents: Vec<String> = Vec::with_capacity(args.players);
     for i in 0..args.players {
         let level = &agents[rng.below(agents.len() as u64) as usize];
         let (parent, ppath) = &level[rng.below(level.len() as u64) as usize];
@@ -278,6 +279,7 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
             ))
             .await;
         players.push(id);
+        parents.push(parent.clone());
     }
     users.flush().await;
     let top_agent = levels[1][0].0.clone();
@@ -312,6 +314,19 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
         db,
         "INSERT INTO report_first_deposits (client_id, user_id, hour)",
     );
+    // The agent rollups (migration 0113): players' money and rounds per UTC day and parent.
+    let mut money_agent = Inserter::new(
+        db,
+        "INSERT INTO report_money_agent (client_id, day, agent_id, player, kind, n, amount)",
+    );
+    let mut rounds_agent = Inserter::new(
+        db,
+        "INSERT INTO report_rounds_agent (client_id, day, agent_id, provider, rounds, stake, net)",
+    );
+    let mut agent_money: std::collections::BTreeMap<(i64, &str, &str), (i64, i64)> =
+        Default::default();
+    let mut agent_rounds: std::collections::BTreeMap<(i64, &str, &str), (i64, i64, i64)> =
+        Default::default();
     let utc = chrono_tz::Tz::UTC;
     use nashub::domain::calendar::{Granularity, bucket_start};
     // Open buckets of the day/week/month series: (what, grain) -> (bucket, players).
@@ -454,6 +469,22 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
                 slot.1.extend(set.iter().copied());
             }
         }
+        let day = hour - hour.rem_euclid(24 * HOUR_MS);
+        for (&(p, kind), &(n, amount)) in &m {
+            let e = agent_money
+                .entry((day, parents[p].as_str(), kind))
+                .or_default();
+            e.0 += n;
+            e.1 += amount;
+        }
+        for (&(p, provider), &(n, stake, net)) in &r {
+            let e = agent_rounds
+                .entry((day, parents[p].as_str(), provider))
+                .or_default();
+            e.0 += n;
+            e.1 += stake;
+            e.2 += net;
+        }
         for ((p, kind), (n, amount)) in m {
             money
                 .push(format!(
@@ -488,6 +519,20 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
             ))
             .await;
     }
+    for ((day, agent, kind), (n, amount)) in &agent_money {
+        money_agent
+            .push(format!(
+                "('{client_id}', {day}, '{agent}', 1, '{kind}', {n}, {amount})"
+            ))
+            .await;
+    }
+    for ((day, agent, provider), (n, stake, net)) in &agent_rounds {
+        rounds_agent
+            .push(format!(
+                "('{client_id}', {day}, '{agent}', '{provider}', {n}, {stake}, {net})"
+            ))
+            .await;
+    }
     let mut first_counts: std::collections::BTreeMap<i64, i64> = Default::default();
     for (p, hour) in first_deposit.iter().enumerate() {
         if let Some(hour) = hour {
@@ -514,6 +559,8 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
         &mut marks,
         &mut counts,
         &mut firsts,
+        &mut money_agent,
+        &mut rounds_agent,
     ] {
         i.flush().await;
     }

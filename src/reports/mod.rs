@@ -493,21 +493,24 @@ impl AgentFigures {
     }
 }
 
-/// Every agent in the scope, in tree order, with its own and rolled-up figures.
+/// Every agent in the scope, in tree order, with its own and rolled-up figures: the agent
+/// rollups for the whole days of the client's series within the period, the per-user rows for
+/// any hour outside them (an unaligned edge, days before the series began).
 pub async fn agents(
     store: &Store,
     scope: &Scope,
     period: &Period,
 ) -> Result<Vec<AgentRow>, StoreError> {
+    use crate::store::report_agents::AgentRead;
     let (from, to) = hours(period);
     let cid = &scope.client.id;
     store.feed_reports().await?;
-    let mut users = store.report_users(cid, &scope.users).await?;
-    users.sort_by(|a, b| a.path.cmp(&b.path));
-    let money = store.report_money(cid, from, to, &scope.users).await?;
-    let rounds = store.report_rounds(cid, from, to, &scope.users).await?;
-    let per_user = per_user_figures(&users, &money, &rounds);
-    let agents: Vec<&ReportUser> = users.iter().filter(|u| u.role == Role::Agent).collect();
+    let Some((lo, hi)) = path_range(&scope.users) else {
+        // A player's scope holds no agent.
+        return Ok(Vec::new());
+    };
+    let (mut agents, players) = store.report_agents(cid, &lo, &hi).await?;
+    agents.sort_by(|a, b| a.path.cmp(&b.path));
     let index: HashMap<&str, usize> = agents
         .iter()
         .enumerate()
@@ -520,28 +523,74 @@ pub async fn agents(
             username: a.username.clone(),
             parent_id: a.parent_id.clone(),
             depth: a.path.matches('/').count().saturating_sub(2),
+            own: AgentFigures {
+                players: players.get(&a.id).copied().unwrap_or(0),
+                ..AgentFigures::default()
+            },
             ..AgentRow::default()
         })
         .collect();
-    for u in users.iter().filter(|u| u.role == Role::Player) {
-        let figures = per_user.get(u.id.as_str()).cloned().unwrap_or_default();
-        let figures = AgentFigures {
-            players: 1,
-            ..figures
-        };
-        if let Some(&i) = u.parent_id.as_deref().and_then(|p| index.get(p)) {
-            rows[i].own.add(&figures);
+    let days = store
+        .agent_series(cid)
+        .await?
+        .and_then(|s| s.days_within(from, to));
+    let rest = match days {
+        Some((a, b)) => {
+            for m in store.agent_money(cid, a, b, &AgentRead::PerAgent).await? {
+                let Some(&i) = index.get(m.agent_id.as_str()) else {
+                    continue;
+                };
+                let row = &mut rows[i];
+                match (m.player, m.kind.as_str()) {
+                    (1, "deposit") => row.own.deposits += m.amount,
+                    (1, "adjustment") => row.own.ngr -= m.amount,
+                    (0, "commission") => row.commission_paid += m.amount,
+                    _ => {}
+                }
+            }
+            for r in store.agent_rounds(cid, a, b, &AgentRead::PerAgent).await? {
+                if let Some(&i) = index.get(r.agent_id.as_str()) {
+                    let own = &mut rows[i].own;
+                    own.turnover += r.stake;
+                    own.ggr -= r.net;
+                    own.ngr -= r.net;
+                }
+            }
+            vec![(from, a), (b, to)]
         }
-        // Every agent above the player (in scope) includes it.
-        for ancestor in u.path.split('/').filter(|s| !s.is_empty()) {
-            if let Some(&i) = index.get(ancestor) {
-                rows[i].total.add(&figures);
+        None => vec![(from, to)],
+    };
+    let rest: Vec<(i64, i64)> = rest.into_iter().filter(|(a, b)| a < b).collect();
+    if !rest.is_empty() {
+        // Hours outside whole days: the per-user rows, each player's to its parent.
+        let users = store.report_users(cid, &scope.users).await?;
+        let parent: HashMap<&str, &str> = users
+            .iter()
+            .filter(|u| u.role == Role::Player)
+            .filter_map(|u| Some((u.id.as_str(), u.parent_id.as_deref()?)))
+            .collect();
+        for (a, b) in rest {
+            let money = store.report_money(cid, a, b, &scope.users).await?;
+            let rounds = store.report_rounds(cid, a, b, &scope.users).await?;
+            for (user, f) in per_user_figures(&users, &money, &rounds) {
+                if let Some(&i) = parent.get(user).and_then(|p| index.get(p)) {
+                    rows[i].own.add(&f);
+                }
+            }
+            for m in money.iter().filter(|m| m.kind == "commission") {
+                if let Some(&i) = index.get(m.user_id.as_str()) {
+                    rows[i].commission_paid += m.amount;
+                }
             }
         }
     }
-    for m in money.iter().filter(|m| m.kind == "commission") {
-        if let Some(&i) = index.get(m.user_id.as_str()) {
-            rows[i].commission_paid += m.amount;
+    // Each agent's total: its own and every agent's below it (in scope).
+    for i in 0..rows.len() {
+        let own = rows[i].own.clone();
+        for ancestor in agents[i].path.split('/').filter(|s| !s.is_empty()) {
+            if let Some(&j) = index.get(ancestor) {
+                rows[j].total.add(&own);
+            }
         }
     }
     for s in store.settlements(cid, Some(to), 10_000).await? {
@@ -557,6 +606,19 @@ pub async fn agents(
         }
     }
     Ok(rows)
+}
+
+/// The `[lo, hi)` of user paths in `users`' reach (None for one player).
+fn path_range(users: &ReportUsers) -> Option<(String, String)> {
+    match users {
+        ReportUsers::Client => Some((String::new(), "\u{7f}".to_owned())),
+        ReportUsers::Subtree(path) => {
+            let mut hi = path.trim_end_matches('/').to_owned();
+            hi.push('0');
+            Some((path.clone(), hi))
+        }
+        ReportUsers::User(_) => None,
+    }
 }
 
 fn per_user_figures<'a>(

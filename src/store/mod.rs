@@ -56,6 +56,9 @@ mod fmt_sql_providers;
 #[path = "sql_reads.rs"]
 mod fmt_sql_reads;
 #[cfg(any())]
+#[path = "sql_report_agents.rs"]
+mod fmt_sql_report_agents;
+#[cfg(any())]
 #[path = "sql_reports.rs"]
 mod fmt_sql_reports;
 #[cfg(any())]
@@ -159,6 +162,7 @@ mod commission;
 pub use commission::*;
 mod protection;
 mod reads;
+pub mod report_agents;
 pub mod report_feed;
 pub mod reports;
 pub use protection::*;

@@ -426,6 +426,17 @@ impl Backend {
             .bind(net)
             .execute(&mut *tx)
             .await?;
+        round_agent_rollup(
+            &mut tx,
+            &r.client_id,
+            &r.user_id,
+            hour,
+            &r.provider,
+            rounds,
+            stake,
+            net,
+        )
+        .await?;
         tx.commit().await?;
         Ok(RoundOutcome::Applied { delta })
     }

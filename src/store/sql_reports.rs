@@ -509,6 +509,7 @@ impl Backend {
             }
             q.execute(&mut *tx).await?;
         }
+        feed_agent_money(&mut tx, &entries, &zones).await?;
         if let (Some(after), Some(last)) = (cursor, rows.last()) {
             let seq: i64 = last.try_get("seq")?;
             let id: String = last.try_get("id")?;
@@ -1052,7 +1053,10 @@ impl Backend {
                 )));
             }
         }
-        client_rollup_violation(&mut tx).await
+        if let Some(d) = client_rollup_violation(&mut tx).await? {
+            return Ok(Some(d));
+        }
+        agent_rollup_violation(&mut tx).await
     }
 }
 

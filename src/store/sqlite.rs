@@ -44,6 +44,7 @@ include!("sql_commission.rs");
 include!("ledger/sql.rs");
 include!("sql_identity.rs");
 include!("sql_reports.rs");
+include!("sql_report_agents.rs");
 include!("sql_protection.rs");
 
 impl Backend {

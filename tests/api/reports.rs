@@ -31,6 +31,23 @@ fn period() -> String {
     format!("from={}&to={}", t(from), t(to))
 }
 
+/// Whole UTC days around now (yesterday to the day after tomorrow): agent reports read the
+/// agent rollups for them, where [`period`]'s unaligned edges read the per-user rows.
+fn whole_days() -> String {
+    let now = chrono::Utc::now().timestamp_millis();
+    let d = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    format!(
+        "from={}&to={}",
+        d(now - 24 * HOUR_MS),
+        d(now + 2 * 24 * HOUR_MS)
+    )
+}
+
 /// The sum over a report's rows of a column (money or count), in minor units.
 fn total(report: &Value, column: &str) -> i64 {
     report["rows"]
@@ -177,6 +194,10 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     assert_eq!(by_name["agent1"]["ngr"], "7.75");
     assert_eq!(by_name["agent2"]["own_ggr"], "-6.00");
     assert_eq!(by_name["agent2"]["deposits"], "140.00");
+    // Whole days read the agent rollups: the same rows.
+    let days = format!("client_id={}&{}", tree.client_id, whole_days());
+    let by_days = report(&api, &tree.admin_token, "agents", &days).await;
+    assert_eq!(by_days["rows"], a["rows"]);
 
     // An agent sees only its subtree: agent2's report has no agent1 and player1's money.
     let mine = report(&api, &tree.agent_token, "client-metrics", &period()).await;
@@ -233,6 +254,31 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     let (code, out) = hub.infra.run_nashub("check-reports");
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("report_rounds bucket"), "{out}");
+    hub.infra
+        .execute("UPDATE report_rounds SET stake = stake - 1")
+        .await;
+    // The agent rollups: a day's figure that differs is named, with its agent.
+    hub.infra
+        .execute("UPDATE report_money_agent SET amount = amount + 1 WHERE kind = 'withdrawal'")
+        .await;
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("report_money_agent bucket"), "{out}");
+    assert!(out.contains(&agent2), "{out}");
+    hub.infra
+        .execute("UPDATE report_money_agent SET amount = amount - 1 WHERE kind = 'withdrawal'")
+        .await;
+    hub.infra
+        .execute("UPDATE report_rounds_agent SET net = net + 1")
+        .await;
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("report_rounds_agent bucket"), "{out}");
+    hub.infra
+        .execute("UPDATE report_rounds_agent SET net = net - 1")
+        .await;
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
 }
 
 async fn reports_answer_by_reach(backend: Backend) {
@@ -460,13 +506,22 @@ async fn reports_equal_a_reference_for_random_movements(backend: Backend) {
     for case in 0..3 {
         let ops = ops.new_tree(&mut runner).unwrap().current();
         let tree = Tree::create(&api).await;
+        // player0 and player1 under the agent, player2 under its sub-agent.
+        let sub = create(
+            &api,
+            &tree.agent_token,
+            &tree.agent_id,
+            "agent",
+            &format!("sub{case}x"),
+        )
+        .await;
         let mut players = vec![tree.player_id.clone()];
-        for i in 1..3 {
+        for (i, parent) in [(1, &tree.agent_id), (2, &sub)] {
             players.push(
                 create(
                     &api,
                     &tree.agent_token,
-                    &tree.agent_id,
+                    parent,
                     "player",
                     &format!("player{i}x"),
                 )
@@ -475,6 +530,8 @@ async fn reports_equal_a_reference_for_random_movements(backend: Backend) {
         }
         let (mut balances, mut deposits, mut withdrawals, mut adjustments) =
             ([0_i64; 3], (0, 0), (0, 0), 0);
+        // Per player: deposits and adjustments (the agents report's own figures).
+        let (mut deposited, mut adjusted) = ([0_i64; 3], [0_i64; 3]);
         let mut depositors = std::collections::BTreeSet::new();
         let text = |a: i64| {
             format!(
@@ -490,6 +547,7 @@ async fn reports_equal_a_reference_for_random_movements(backend: Backend) {
                     api.deposit(&tree.admin_token, &players[p], &text(a)).await;
                     balances[p] += a;
                     deposits = (deposits.0 + 1, deposits.1 + a);
+                    deposited[p] += a;
                     depositors.insert(p);
                 }
                 // A movement the wallet cannot cover is refused and moves nothing.
@@ -502,6 +560,7 @@ async fn reports_equal_a_reference_for_random_movements(backend: Backend) {
                     adjust(&api, &tree.admin_token, &players[p], &text(a)).await;
                     balances[p] += a;
                     adjustments += a;
+                    adjusted[p] += a;
                 }
                 _ => {}
             }
@@ -519,9 +578,31 @@ async fn reports_equal_a_reference_for_random_movements(backend: Backend) {
         assert_eq!(total(&m, "withdrawals_sum"), withdrawals.1, "{case}");
         assert_eq!(total(&m, "adjustments"), adjustments, "{case}");
         assert_eq!(total(&m, "ngr"), -adjustments, "{case}");
-        let a = report(&api, &tree.admin_token, "agents", &period()).await;
-        assert_eq!(a["rows"][0]["deposits"], text(deposits.1), "{case}");
-        assert_eq!(a["rows"][0]["players"], 3, "{case}");
+        // The agents report from the per-user rows (unaligned edges) and from the agent
+        // rollups (whole days): the tree roll-up, each level's own share, to the cent.
+        for q in [period(), whole_days()] {
+            let a = report(&api, &tree.admin_token, "agents", &q).await;
+            let rows = a["rows"].as_array().unwrap();
+            assert_eq!(rows.len(), 2, "{case}");
+            let (top, below) = (&rows[0], &rows[1]);
+            assert_eq!(top["agent_id"], tree.agent_id.as_str(), "{case}");
+            assert_eq!(below["agent_id"], sub.as_str(), "{case}");
+            let own = |ps: &[usize], of: &[i64; 3]| -> i64 { ps.iter().map(|&p| of[p]).sum() };
+            assert_eq!(top["players"], 3, "{case}");
+            assert_eq!(top["own_players"], 2, "{case}");
+            assert_eq!(below["players"], 1, "{case}");
+            assert_eq!(top["deposits"], text(deposits.1), "{case}");
+            assert_eq!(
+                top["own_deposits"],
+                text(own(&[0, 1], &deposited)),
+                "{case}"
+            );
+            assert_eq!(below["deposits"], text(own(&[2], &deposited)), "{case}");
+            assert_eq!(below["own_deposits"], text(own(&[2], &deposited)), "{case}");
+            assert_eq!(top["ngr"], text(-adjustments), "{case}");
+            assert_eq!(top["own_ngr"], text(-own(&[0, 1], &adjusted)), "{case}");
+            assert_eq!(below["ngr"], text(-own(&[2], &adjusted)), "{case}");
+        }
     }
     let (code, out) = hub.infra.run_nashub("check-reports");
     assert_eq!(code, Some(0), "{out}");

@@ -1,0 +1,482 @@
+// Agent-level rollup SQL (issue 17, `report_agents.rs`), included into `sqlite.rs` and
+// `mysql.rs` after `sql_reports.rs`.
+
+/// The owners (role, parent) of `users` as the agent rollups key them.
+async fn agent_owners(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    users: &[&str],
+) -> StoreResult<std::collections::HashMap<String, super::report_agents::Owner>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in users.chunks(500) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, role, parent_id FROM users WHERE id IN ({})",
+            marks(chunk.len())
+        )));
+        for u in chunk {
+            q = q.bind(*u);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let role: String = r.try_get("role")?;
+            out.insert(
+                r.try_get("id")?,
+                super::report_agents::Owner {
+                    is_player: role == "player",
+                    parent_id: r.try_get("parent_id")?,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Adds the fed `entries` to `report_money_agent` (the report feed's transaction), each in
+/// its client's day of `zones`.
+async fn feed_agent_money(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    entries: &[super::report_feed::FedEntry],
+    zones: &std::collections::HashMap<String, chrono_tz::Tz>,
+) -> StoreResult<()> {
+    let users: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| e.subject_account_id.strip_prefix("w:"))
+        .collect();
+    let users: Vec<&str> = users.into_iter().collect();
+    let owners = agent_owners(conn, &users).await?;
+    let rows: Vec<_> = super::report_agents::agent_money_rows(entries, &owners, zones)
+        .into_iter()
+        .collect();
+    for chunk in rows.chunks(300) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO report_money_agent (client_id, day, agent_id, player, kind, n, amount) \
+             VALUES {}{}",
+            vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "),
+            if NAME == "mysql" {
+                " ON DUPLICATE KEY UPDATE n = n + VALUES(n), amount = amount + VALUES(amount)"
+            } else {
+                " ON CONFLICT (client_id, day, agent_id, player, kind) DO UPDATE SET \
+                 n = n + excluded.n, amount = amount + excluded.amount"
+            }
+        )));
+        for ((client, day, agent, player, kind), (n, amount)) in chunk {
+            q = q
+                .bind(client)
+                .bind(*day)
+                .bind(agent)
+                .bind(*player)
+                .bind(kind)
+                .bind(*n)
+                .bind(*amount);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The zone of a client's agent days: its series' zone (the feed keeps it to the settings),
+/// else its settings' (the feed starts the series with it).
+async fn agent_zone(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    client_id: &str,
+) -> StoreResult<chrono_tz::Tz> {
+    let zone: Option<String> =
+        sqlx::query_scalar("SELECT zone FROM report_zone_series WHERE client_id = ?")
+            .bind(client_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(zone) = zone {
+        return Ok(zone.parse().unwrap_or(chrono_tz::Tz::UTC));
+    }
+    let settings: Option<String> =
+        sqlx::query_scalar("SELECT settings FROM client_settings WHERE client_id = ?")
+            .bind(client_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(super::report_feed::zone_of(settings.as_deref()))
+}
+
+/// Adds a round's change (the one `apply_round` adds to `report_rounds`) to its player's
+/// agent's day.
+#[allow(clippy::too_many_arguments)]
+async fn round_agent_rollup(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    client_id: &str,
+    user_id: &str,
+    hour: i64,
+    provider: &str,
+    rounds: i64,
+    stake: i64,
+    net: i64,
+) -> StoreResult<()> {
+    let owners = agent_owners(conn, &[user_id]).await?;
+    let Some((agent, _)) = owners.get(user_id).and_then(|o| o.agent_key(user_id)) else {
+        return Ok(());
+    };
+    let zone = agent_zone(conn, client_id).await?;
+    let day = super::report_agents::day_of(hour, zone);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO report_rounds_agent (client_id, day, agent_id, provider, rounds, stake, net) \
+         VALUES (?, ?, ?, ?, ?, ?, ?){}",
+        if NAME == "mysql" {
+            " ON DUPLICATE KEY UPDATE rounds = rounds + VALUES(rounds), \
+             stake = stake + VALUES(stake), net = net + VALUES(net)"
+        } else {
+            " ON CONFLICT (client_id, day, agent_id, provider) DO UPDATE SET \
+             rounds = rounds + excluded.rounds, stake = stake + excluded.stake, \
+             net = net + excluded.net"
+        }
+    )))
+    .bind(client_id)
+    .bind(day)
+    .bind(agent)
+    .bind(provider)
+    .bind(rounds)
+    .bind(stake)
+    .bind(net)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The agent rollups against the per-user rows they summarize (themselves checked against the
+/// journal and the rounds), in the caller's snapshot: per client with a series, every day from
+/// the first local midnight its rows are whole, by the users' current parents. Earlier days
+/// hold entries fed before the series (or a zone change) began: not comparable, never read.
+async fn agent_rollup_violation(tx: &mut sqlx::Transaction<'_, Db>) -> StoreResult<Option<String>> {
+    use super::report_agents::{AgentSeries, Owner, day_of};
+    let series = sqlx::query("SELECT client_id, zone, since, agents_since FROM report_zone_series")
+        .fetch_all(&mut **tx)
+        .await?;
+    for s in series {
+        let client: String = s.try_get("client_id")?;
+        let zone: String = s.try_get("zone")?;
+        let since: i64 = s.try_get("since")?;
+        let agents_since: i64 = s.try_get("agents_since")?;
+        let series = AgentSeries {
+            zone: zone.parse().unwrap_or(chrono_tz::Tz::UTC),
+            whole_from: since.max(agents_since),
+        };
+        let a = series.first_whole_day(series.whole_from);
+        let owner = |r: &DbRow| -> Result<(String, Owner), sqlx::Error> {
+            let role: String = r.try_get("role")?;
+            Ok((
+                r.try_get("id")?,
+                Owner {
+                    is_player: role == "player",
+                    parent_id: r.try_get("parent_id")?,
+                },
+            ))
+        };
+        // Money.
+        let mut stored: BTreeMap<RollupKey, Vec<i64>> = BTreeMap::new();
+        for r in sqlx::query(
+            "SELECT day, agent_id, player, kind, n, amount FROM report_money_agent \
+             WHERE client_id = ? AND day >= ?",
+        )
+        .bind(&client)
+        .bind(a)
+        .fetch_all(&mut **tx)
+        .await?
+        {
+            let agent: String = r.try_get("agent_id")?;
+            let player: i64 = r.try_get("player")?;
+            stored.insert(
+                (
+                    client.clone(),
+                    r.try_get("day")?,
+                    r.try_get("kind")?,
+                    format!("{agent}/{player}"),
+                ),
+                vec![r.try_get::<i64, _>("n")?, r.try_get("amount")?],
+            );
+        }
+        let mut recomputed: BTreeMap<RollupKey, Vec<i64>> = BTreeMap::new();
+        for r in sqlx::query(
+            "SELECT m.hour, m.kind, m.n, m.amount, u.id, u.role, u.parent_id FROM report_money m \
+             JOIN users u ON u.id = m.user_id WHERE m.client_id = ? AND m.hour >= ?",
+        )
+        .bind(&client)
+        .bind(a)
+        .fetch_all(&mut **tx)
+        .await?
+        {
+            let (id, o) = owner(&r)?;
+            let Some((agent, player)) = o.agent_key(&id) else {
+                continue;
+            };
+            let hour: i64 = r.try_get("hour")?;
+            let v = recomputed
+                .entry((
+                    client.clone(),
+                    day_of(hour, series.zone),
+                    r.try_get("kind")?,
+                    format!("{agent}/{player}"),
+                ))
+                .or_insert_with(|| vec![0, 0]);
+            v[0] += r.try_get::<i64, _>("n")?;
+            v[1] += r.try_get::<i64, _>("amount")?;
+        }
+        if let Some(d) = first_difference("report_money_agent", "kind", &stored, &recomputed) {
+            return Ok(Some(d));
+        }
+        // Rounds.
+        let mut stored: BTreeMap<RollupKey, Vec<i64>> = BTreeMap::new();
+        for r in sqlx::query(
+            "SELECT day, agent_id, provider, rounds, stake, net FROM report_rounds_agent \
+             WHERE client_id = ? AND day >= ?",
+        )
+        .bind(&client)
+        .bind(a)
+        .fetch_all(&mut **tx)
+        .await?
+        {
+            stored.insert(
+                (
+                    client.clone(),
+                    r.try_get("day")?,
+                    r.try_get("provider")?,
+                    r.try_get("agent_id")?,
+                ),
+                vec![
+                    r.try_get::<i64, _>("rounds")?,
+                    r.try_get("stake")?,
+                    r.try_get("net")?,
+                ],
+            );
+        }
+        let mut recomputed: BTreeMap<RollupKey, Vec<i64>> = BTreeMap::new();
+        for r in sqlx::query(
+            "SELECT m.hour, m.provider, m.rounds, m.stake, m.net, u.id, u.role, u.parent_id \
+             FROM report_rounds m JOIN users u ON u.id = m.user_id \
+             WHERE m.client_id = ? AND m.hour >= ?",
+        )
+        .bind(&client)
+        .bind(a)
+        .fetch_all(&mut **tx)
+        .await?
+        {
+            let (id, o) = owner(&r)?;
+            let Some((agent, _)) = o.agent_key(&id) else {
+                continue;
+            };
+            let hour: i64 = r.try_get("hour")?;
+            let v = recomputed
+                .entry((
+                    client.clone(),
+                    day_of(hour, series.zone),
+                    r.try_get("provider")?,
+                    agent,
+                ))
+                .or_insert_with(|| vec![0, 0, 0]);
+            v[0] += r.try_get::<i64, _>("rounds")?;
+            v[1] += r.try_get::<i64, _>("stake")?;
+            v[2] += r.try_get::<i64, _>("net")?;
+        }
+        if let Some(d) = first_difference("report_rounds_agent", "provider", &stored, &recomputed) {
+            return Ok(Some(d));
+        }
+    }
+    Ok(None)
+}
+
+impl Backend {
+    pub async fn report_agent_series(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<(String, i64, i64)>> {
+        let row = sqlx::query(
+            "SELECT zone, since, agents_since FROM report_zone_series WHERE client_id = ?",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| -> StoreResult<(String, i64, i64)> {
+            Ok((
+                r.try_get("zone")?,
+                r.try_get("since")?,
+                r.try_get("agents_since")?,
+            ))
+        })
+        .transpose()
+    }
+
+    pub async fn agent_money(
+        &self,
+        client_id: &str,
+        from_day: i64,
+        to_day: i64,
+        read: &super::report_agents::AgentRead,
+    ) -> StoreResult<Vec<super::report_agents::AgentMoney>> {
+        use super::report_agents::{AgentMoney, AgentRead};
+        let rows = match read {
+            AgentRead::PerAgent => {
+                sqlx::query(
+                    "SELECT agent_id, player, kind, CAST(SUM(n) AS CHAR) AS n, \
+                     CAST(SUM(amount) AS CHAR) AS amount FROM report_money_agent \
+                     WHERE client_id = ? AND day >= ? AND day < ? GROUP BY agent_id, player, kind",
+                )
+                .bind(client_id)
+                .bind(from_day)
+                .bind(to_day)
+                .fetch_all(&self.read)
+                .await?
+            }
+            AgentRead::SubtreePerDay { lo, hi } => {
+                sqlx::query(
+                    "SELECT r.day, r.player, r.kind, CAST(SUM(r.n) AS CHAR) AS n, \
+                     CAST(SUM(r.amount) AS CHAR) AS amount FROM report_money_agent r \
+                     JOIN users u ON u.id = r.agent_id AND u.path >= ? AND u.path < ? \
+                     WHERE r.client_id = ? AND r.day >= ? AND r.day < ? \
+                     GROUP BY r.day, r.player, r.kind",
+                )
+                .bind(lo)
+                .bind(hi)
+                .bind(client_id)
+                .bind(from_day)
+                .bind(to_day)
+                .fetch_all(&self.read)
+                .await?
+            }
+        };
+        let per_agent = matches!(read, AgentRead::PerAgent);
+        rows.iter()
+            .map(|r| {
+                Ok(AgentMoney {
+                    day: if per_agent { 0 } else { r.try_get("day")? },
+                    agent_id: if per_agent {
+                        r.try_get("agent_id")?
+                    } else {
+                        String::new()
+                    },
+                    player: r.try_get("player")?,
+                    kind: r.try_get("kind")?,
+                    n: text_i64(r, "n")?,
+                    amount: text_i64(r, "amount")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    pub async fn agent_rounds(
+        &self,
+        client_id: &str,
+        from_day: i64,
+        to_day: i64,
+        read: &super::report_agents::AgentRead,
+    ) -> StoreResult<Vec<super::report_agents::AgentRounds>> {
+        use super::report_agents::{AgentRead, AgentRounds};
+        let rows = match read {
+            AgentRead::PerAgent => {
+                sqlx::query(
+                    "SELECT agent_id, CAST(SUM(rounds) AS CHAR) AS rounds, \
+                     CAST(SUM(stake) AS CHAR) AS stake, CAST(SUM(net) AS CHAR) AS net \
+                     FROM report_rounds_agent WHERE client_id = ? AND day >= ? AND day < ? \
+                     GROUP BY agent_id",
+                )
+                .bind(client_id)
+                .bind(from_day)
+                .bind(to_day)
+                .fetch_all(&self.read)
+                .await?
+            }
+            AgentRead::SubtreePerDay { lo, hi } => {
+                sqlx::query(
+                    "SELECT r.day, CAST(SUM(r.rounds) AS CHAR) AS rounds, \
+                     CAST(SUM(r.stake) AS CHAR) AS stake, CAST(SUM(r.net) AS CHAR) AS net \
+                     FROM report_rounds_agent r \
+                     JOIN users u ON u.id = r.agent_id AND u.path >= ? AND u.path < ? \
+                     WHERE r.client_id = ? AND r.day >= ? AND r.day < ? GROUP BY r.day",
+                )
+                .bind(lo)
+                .bind(hi)
+                .bind(client_id)
+                .bind(from_day)
+                .bind(to_day)
+                .fetch_all(&self.read)
+                .await?
+            }
+        };
+        let per_agent = matches!(read, AgentRead::PerAgent);
+        rows.iter()
+            .map(|r| {
+                Ok(AgentRounds {
+                    day: if per_agent { 0 } else { r.try_get("day")? },
+                    agent_id: if per_agent {
+                        r.try_get("agent_id")?
+                    } else {
+                        String::new()
+                    },
+                    rounds: text_i64(r, "rounds")?,
+                    stake: text_i64(r, "stake")?,
+                    net: text_i64(r, "net")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    pub async fn report_agents(
+        &self,
+        client_id: &str,
+        lo: &str,
+        hi: &str,
+    ) -> StoreResult<(Vec<ReportUser>, std::collections::HashMap<String, i64>)> {
+        let rows = sqlx::query(
+            "SELECT id, parent_id, path, role, username, created_at FROM users \
+             WHERE client_id = ? AND role = 'agent' AND path >= ? AND path < ?",
+        )
+        .bind(client_id)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&self.read)
+        .await?;
+        let agents: Vec<ReportUser> = rows
+            .iter()
+            .map(|r| {
+                Ok(ReportUser {
+                    id: r.try_get("id")?,
+                    parent_id: r.try_get("parent_id")?,
+                    path: r.try_get("path")?,
+                    role: decode_text(r, "role")?,
+                    username: r.try_get("username")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        // Players per agent: its children (the parent index covers the count) less those that
+        // are not players (few: agents and admins, found through the role index: a `<>` on
+        // the role would visit every player).
+        let mut players = std::collections::HashMap::new();
+        for chunk in agents.chunks(300) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT parent_id, COUNT(*) AS n FROM users WHERE parent_id IN ({}) \
+                 GROUP BY parent_id",
+                marks(chunk.len())
+            )));
+            for a in chunk {
+                q = q.bind(&a.id);
+            }
+            for r in q.fetch_all(&self.read).await? {
+                players.insert(
+                    r.try_get::<String, _>("parent_id")?,
+                    r.try_get::<i64, _>("n")?,
+                );
+            }
+        }
+        for r in sqlx::query(
+            "SELECT parent_id, COUNT(*) AS n FROM users WHERE client_id = ? \
+             AND role IN ('super_admin', 'client_admin', 'agent') AND parent_id IS NOT NULL \
+             GROUP BY parent_id",
+        )
+        .bind(client_id)
+        .fetch_all(&self.read)
+        .await?
+        {
+            let parent: String = r.try_get("parent_id")?;
+            if let Some(n) = players.get_mut(&parent) {
+                *n -= r.try_get::<i64, _>("n")?;
+            }
+        }
+        Ok((agents, players))
+    }
+}
