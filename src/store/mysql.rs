@@ -71,7 +71,7 @@ impl Backend {
             ledger_writer: None,
             ledger_conn: Default::default(),
             marks_seen: Default::default(),
-            roles_seen: Default::default(),
+            owners_seen: Default::default(),
             first_deposits_seen: Default::default(),
         })
     }

@@ -31,8 +31,10 @@ pub struct Backend {
     /// ordinary rates a player's later entries in an hour cost it no marks query.
     marks_seen:
         std::sync::Arc<std::sync::Mutex<std::collections::HashSet<super::report_feed::Mark>>>,
-    /// Users the report feed has met: user → is a player (a role never changes).
-    roles_seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, bool>>>,
+    /// Users the report feed has met: their role and parent (neither ever changes).
+    owners_seen: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, super::report_agents::Owner>>,
+    >,
     /// First deposits this node knows are stored: (client, user) → hour.
     first_deposits_seen:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(String, String), i64>>>,

@@ -29,20 +29,53 @@ async fn agent_owners(
     Ok(out)
 }
 
+impl Backend {
+    /// [`agent_owners`] through this node's cache (a user's role and parent never change: no
+    /// API moves a user), so the feed asks only about users it has not met.
+    async fn owners_cached(
+        &self,
+        conn: &mut <Db as sqlx::Database>::Connection,
+        users: &[&str],
+    ) -> StoreResult<std::collections::HashMap<String, super::report_agents::Owner>> {
+        let mut out = std::collections::HashMap::new();
+        let unknown: Vec<&str> = {
+            let seen = self.owners_seen.lock().unwrap_or_else(|e| e.into_inner());
+            users
+                .iter()
+                .filter(|u| match seen.get(**u) {
+                    Some(o) => {
+                        out.insert((**u).to_owned(), o.clone());
+                        false
+                    }
+                    None => true,
+                })
+                .copied()
+                .collect()
+        };
+        if !unknown.is_empty() {
+            let found = agent_owners(conn, &unknown).await?;
+            let mut seen = self.owners_seen.lock().unwrap_or_else(|e| e.into_inner());
+            // Bounded: a forgotten owner is only asked again.
+            if seen.len() > 1_000_000 {
+                seen.clear();
+            }
+            seen.extend(found.iter().map(|(id, o)| (id.clone(), o.clone())));
+            drop(seen);
+            out.extend(found);
+        }
+        Ok(out)
+    }
+}
+
 /// Adds the fed `entries` to `report_money_agent` (the report feed's transaction), each in
-/// its client's day of `zones`.
+/// its client's day of `zones`; `owners` holds every wallet user of the entries.
 async fn feed_agent_money(
     conn: &mut <Db as sqlx::Database>::Connection,
     entries: &[super::report_feed::FedEntry],
+    owners: &std::collections::HashMap<String, super::report_agents::Owner>,
     zones: &std::collections::HashMap<String, chrono_tz::Tz>,
 ) -> StoreResult<()> {
-    let users: std::collections::BTreeSet<&str> = entries
-        .iter()
-        .filter_map(|e| e.subject_account_id.strip_prefix("w:"))
-        .collect();
-    let users: Vec<&str> = users.into_iter().collect();
-    let owners = agent_owners(conn, &users).await?;
-    let rows: Vec<_> = super::report_agents::agent_money_rows(entries, &owners, zones)
+    let rows: Vec<_> = super::report_agents::agent_money_rows(entries, owners, zones)
         .into_iter()
         .collect();
     for chunk in rows.chunks(300) {

@@ -247,47 +247,13 @@ impl Backend {
             .iter()
             .filter_map(|e| e.subject_account_id.strip_prefix("w:"))
             .collect();
-        // A role never changes: users this node has met are not asked again.
-        let mut players = std::collections::HashSet::new();
-        let users: Vec<&str> = {
-            let roles = self.roles_seen.lock().unwrap_or_else(|e| e.into_inner());
-            users
-                .into_iter()
-                .filter(|u| match roles.get(*u) {
-                    Some(is_player) => {
-                        if *is_player {
-                            players.insert((*u).to_owned());
-                        }
-                        false
-                    }
-                    None => true,
-                })
-                .collect()
-        };
-        let mut found = std::collections::HashSet::new();
-        for chunk in users.chunks(500) {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM users WHERE role = 'player' AND id IN ({})",
-                marks(chunk.len())
-            )));
-            for u in chunk {
-                q = q.bind(*u);
-            }
-            for r in q.fetch_all(&mut *tx).await? {
-                found.insert(r.try_get::<String, _>("id")?);
-            }
-        }
-        if !users.is_empty() {
-            let mut roles = self.roles_seen.lock().unwrap_or_else(|e| e.into_inner());
-            // Bounded: a forgotten role is only asked again.
-            if roles.len() > 1_000_000 {
-                roles.clear();
-            }
-            for u in &users {
-                roles.insert((*u).to_owned(), found.contains(*u));
-            }
-        }
-        players.extend(found);
+        let users: Vec<&str> = users.into_iter().collect();
+        let owners = self.owners_cached(&mut tx, &users).await?;
+        let players: std::collections::HashSet<String> = owners
+            .iter()
+            .filter(|(_, o)| o.is_player)
+            .map(|(id, _)| id.clone())
+            .collect();
         let clients: std::collections::BTreeSet<&str> = entries
             .iter()
             .map(|e| e.client_id.as_str())
@@ -509,7 +475,7 @@ impl Backend {
             }
             q.execute(&mut *tx).await?;
         }
-        feed_agent_money(&mut tx, &entries, &zones).await?;
+        feed_agent_money(&mut tx, &entries, &owners, &zones).await?;
         if let (Some(after), Some(last)) = (cursor, rows.last()) {
             let seq: i64 = last.try_get("seq")?;
             let id: String = last.try_get("id")?;

@@ -101,7 +101,7 @@ impl Backend {
             ledger_writer,
             ledger_conn: Default::default(),
             marks_seen: Default::default(),
-            roles_seen: Default::default(),
+            owners_seen: Default::default(),
             first_deposits_seen: Default::default(),
         })
     }
