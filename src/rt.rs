@@ -35,7 +35,7 @@ impl<F: Future> Future for InRuntime<F> {
         let fut = self
             .fut
             .as_mut()
-            .expect("InRuntime polled after it was dropped");
+            .expect("InRuntime polled after it completed");
         let out = fut.as_mut().poll(cx);
         if out.is_ready() {
             // Finished: drop it now, on the runtime that polled it.
