@@ -66,7 +66,6 @@ impl Backend {
         }
         Ok(Self {
             write: pool.clone(),
-            feed: pool.clone(),
             read: pool,
             ledger_writer: None,
             ledger_conn: Default::default(),

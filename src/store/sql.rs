@@ -15,11 +15,6 @@ pub struct Backend {
     /// Money and other writes. On SQLite one connection (one writer at a time by design).
     write: Pool<Db>,
     read: Pool<Db>,
-    /// The report feed's writes (`report_feed.rs`). SQLite: its own connection with
-    /// `synchronous = NORMAL`: rollups and their cursor commit together and are recomputed from
-    /// the journal, which is synced, so a feed commit need not hold the write lock through an
-    /// fsync that the ledger writer would wait out. MySQL: the write pool.
-    feed: Pool<Db>,
     /// SQLite: group-commit batches go to this thread (`sqlite_writer.rs`). Always
     /// `None` on MySQL, whose batches run through sqlx like everything else.
     ledger_writer: Option<std::sync::Arc<super::ledger::sqlite_writer::SqliteWriter>>,

@@ -150,7 +150,9 @@ impl Backend {
     pub async fn feed_reports_once(&self, max: i64, wait: bool) -> StoreResult<usize> {
         use super::report_feed::{FedEntry, FedRound, money_rows, plan};
         let mysql = NAME == "mysql";
-        let mut conn = self.feed.acquire().await?;
+        // SQLite: the write connection, i.e. this process's write turn (a second writing
+        // connection made other writes meet SQLITE_BUSY; tried in session 19).
+        let mut conn = self.write.acquire().await?;
         if mysql {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
                 .execute(&mut *conn)

@@ -75,12 +75,6 @@ impl Backend {
             .test_before_acquire(false)
             .connect_with(connect.clone())
             .await?;
-        let feed = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .test_before_acquire(false)
-            .connect_with(connect.clone().synchronous(SqliteSynchronous::Normal))
-            .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .connect_with(connect.clone().read_only(true))
@@ -96,7 +90,6 @@ impl Backend {
         ));
         Ok(Self {
             write,
-            feed,
             read,
             ledger_writer,
             ledger_conn: Default::default(),
