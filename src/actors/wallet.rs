@@ -14,7 +14,7 @@ use dashmap::DashMap;
 use tracing::Instrument;
 
 use crate::domain::Currency;
-use crate::ledger::NewEntry;
+use crate::ledger::{NewEntry, PostedEntry};
 use crate::otel::TraceParent;
 use crate::protection::{Check, GuardError, Protection};
 use crate::realtime::bus::{Bus, Event, EventKind};
@@ -129,21 +129,33 @@ fn queue(
             metrics::counter!(crate::metrics::BALANCE_TRANSFERS, "client_id" => client, "transfer_type" => kind)
                 .increment(1);
             for w in watch.iter() {
-                if let Some(line) = posted.line(&w.account_id) {
-                    bus.publish(Event::new(
-                        format!("user:{}", w.user_id),
-                        EventKind::BalanceUpdate,
-                        serde_json::json!({
-                            "user_id": w.user_id,
-                            "balance": currency.format(line.balance_after),
-                            "currency": currency.code,
-                            "transaction_id": posted.journal_id,
-                        }),
-                    ));
-                }
+                publish_balance(&bus, posted, &w.user_id, &w.account_id, &currency);
             }
         });
         store.queue_entry(entry, Some(publish))
+    }
+}
+
+/// Pushes `balance_update` to `user_id`'s room with `account_id`'s balance after `posted`, if
+/// the entry moved that account (every wallet step announces its commit through this).
+pub(crate) fn publish_balance(
+    bus: &Bus,
+    posted: &PostedEntry,
+    user_id: &str,
+    account_id: &str,
+    currency: &Currency,
+) {
+    if let Some(line) = posted.line(account_id) {
+        bus.publish(Event::new(
+            format!("user:{user_id}"),
+            EventKind::BalanceUpdate,
+            serde_json::json!({
+                "user_id": user_id,
+                "balance": currency.format(line.balance_after),
+                "currency": currency.code,
+                "transaction_id": posted.journal_id,
+            }),
+        ));
     }
 }
 

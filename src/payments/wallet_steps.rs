@@ -5,12 +5,12 @@
 use actix::prelude::*;
 use tracing::Instrument;
 
-use crate::actors::wallet::WalletActor;
+use crate::actors::wallet::{WalletActor, publish_balance};
 use crate::domain::{Currency, PaymentState};
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::{NewEntry, PostedEntry};
 use crate::otel::TraceParent;
-use crate::realtime::bus::{Bus, Event, EventKind};
+use crate::realtime::bus::Bus;
 use crate::store::{PaymentBegin, PaymentCaps, PaymentChange, PaymentRow, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -108,18 +108,7 @@ impl Handler<PaymentMove> for WalletActor {
                             "transfer_type" => kind
                         )
                         .increment(1);
-                        if let Some(line) = posted.line(&wallet_id(&user_id)) {
-                            bus.publish(Event::new(
-                                format!("user:{user_id}"),
-                                EventKind::BalanceUpdate,
-                                serde_json::json!({
-                                    "user_id": user_id,
-                                    "balance": currency.format(line.balance_after),
-                                    "currency": currency.code,
-                                    "transaction_id": posted.journal_id,
-                                }),
-                            ));
-                        }
+                        publish_balance(&bus, &posted, &user_id, &wallet_id(&user_id), &currency);
                     }
                     Ok(moved)
                 }

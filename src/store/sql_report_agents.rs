@@ -67,6 +67,19 @@ impl Backend {
     }
 }
 
+/// (day, agent) of a summed agent row: per agent over the range (day 0), or per day over a
+/// subtree (agent '').
+fn agent_group(
+    r: &DbRow,
+    read: &super::report_agents::AgentRead,
+) -> Result<(i64, String), sqlx::Error> {
+    use super::report_agents::AgentRead;
+    match read {
+        AgentRead::PerAgent => Ok((0, r.try_get("agent_id")?)),
+        AgentRead::SubtreePerDay { .. } => Ok((r.try_get("day")?, String::new())),
+    }
+}
+
 /// Adds the fed `entries` to `report_money_agent` (the report feed's transaction), each in
 /// its client's day of `zones`; `owners` holds every wallet user of the entries.
 async fn feed_agent_money(
@@ -370,16 +383,12 @@ impl Backend {
                 .await?
             }
         };
-        let per_agent = matches!(read, AgentRead::PerAgent);
         rows.iter()
             .map(|r| {
+                let (day, agent_id) = agent_group(r, read)?;
                 Ok(AgentMoney {
-                    day: if per_agent { 0 } else { r.try_get("day")? },
-                    agent_id: if per_agent {
-                        r.try_get("agent_id")?
-                    } else {
-                        String::new()
-                    },
+                    day,
+                    agent_id,
                     player: r.try_get("player")?,
                     kind: r.try_get("kind")?,
                     n: text_i64(r, "n")?,
@@ -429,16 +438,12 @@ impl Backend {
                 .await?
             }
         };
-        let per_agent = matches!(read, AgentRead::PerAgent);
         rows.iter()
             .map(|r| {
+                let (day, agent_id) = agent_group(r, read)?;
                 Ok(AgentRounds {
-                    day: if per_agent { 0 } else { r.try_get("day")? },
-                    agent_id: if per_agent {
-                        r.try_get("agent_id")?
-                    } else {
-                        String::new()
-                    },
+                    day,
+                    agent_id,
                     rounds: text_i64(r, "rounds")?,
                     stake: text_i64(r, "stake")?,
                     net: text_i64(r, "net")?,

@@ -7,14 +7,14 @@
 use actix::prelude::*;
 use tracing::Instrument;
 
-use crate::actors::wallet::WalletActor;
+use crate::actors::wallet::{WalletActor, publish_balance};
 use crate::actors::wallet_registry::WalletError;
 use crate::domain::{Currency, TransferState};
 use crate::ledger::accounts::wallet_id;
 use crate::ledger::{NewEntry, PostedEntry};
 use crate::otel::TraceParent;
 use crate::protection::{Check, Protection};
-use crate::realtime::bus::{Bus, Event, EventKind};
+use crate::realtime::bus::Bus;
 use crate::store::{BeginOutcome, Store, TransferRow};
 
 #[derive(Debug, Clone)]
@@ -134,18 +134,7 @@ impl Handler<ProviderMove> for WalletActor {
                             "transfer_type" => kind
                         )
                         .increment(1);
-                        if let Some(line) = posted.line(&wallet_id(&user_id)) {
-                            bus.publish(Event::new(
-                                format!("user:{user_id}"),
-                                EventKind::BalanceUpdate,
-                                serde_json::json!({
-                                    "user_id": user_id,
-                                    "balance": currency.format(line.balance_after),
-                                    "currency": currency.code,
-                                    "transaction_id": posted.journal_id,
-                                }),
-                            ));
-                        }
+                        publish_balance(&bus, &posted, &user_id, &wallet_id(&user_id), &currency);
                     }
                     Ok(moved)
                 }
