@@ -323,6 +323,19 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
         db,
         "INSERT INTO report_rounds_agent (client_id, day, agent_id, provider, rounds, stake, net)",
     );
+    // Distinct users per agent (migration 0131): active/depositing marks and first deposits
+    // counted to each player's parent.
+    let mut counts_agent = Inserter::new(
+        db,
+        "INSERT INTO report_counts_agent (client_id, series, agent_id, bucket, n)",
+    );
+    let per_parent = |set: &mut dyn Iterator<Item = usize>| {
+        let mut out: std::collections::BTreeMap<&str, i64> = Default::default();
+        for p in set {
+            *out.entry(parents[p].as_str()).or_default() += 1;
+        }
+        out
+    };
     let mut agent_money: std::collections::BTreeMap<(i64, &str, &str), (i64, i64)> =
         Default::default();
     let mut agent_rounds: std::collections::BTreeMap<(i64, &str, &str), (i64, i64, i64)> =
@@ -442,6 +455,15 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
                     set.len()
                 ))
                 .await;
+            if what == "active" || what == "depositing" {
+                for (agent, n) in per_parent(&mut set.iter().copied()) {
+                    counts_agent
+                        .push(format!(
+                            "('{client_id}', '{what}:h', '{agent}', {hour}, {n})"
+                        ))
+                        .await;
+                }
+            }
             for g in [Granularity::Day, Granularity::Week, Granularity::Month] {
                 let bucket = bucket_start(hour, utc, g);
                 let slot = open
@@ -464,6 +486,16 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
                             slot.1.len()
                         ))
                         .await;
+                    if what == "active" || what == "depositing" {
+                        for (agent, n) in per_parent(&mut slot.1.iter().copied()) {
+                            counts_agent
+                                .push(format!(
+                                    "('{client_id}', '{series}', '{agent}', {}, {n})",
+                                    slot.0
+                                ))
+                                .await;
+                        }
+                    }
                     *slot = (bucket, Default::default());
                 }
                 slot.1.extend(set.iter().copied());
@@ -518,6 +550,15 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
                 set.len()
             ))
             .await;
+        if what == "active" || what == "depositing" {
+            for (agent, n) in per_parent(&mut set.iter().copied()) {
+                counts_agent
+                    .push(format!(
+                        "('{client_id}', '{series}', '{agent}', {bucket}, {n})"
+                    ))
+                    .await;
+            }
+        }
     }
     for ((day, agent, kind), (n, amount)) in &agent_money {
         money_agent
@@ -534,13 +575,22 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
             .await;
     }
     let mut first_counts: std::collections::BTreeMap<i64, i64> = Default::default();
+    let mut first_agent: std::collections::BTreeMap<(&str, i64), i64> = Default::default();
     for (p, hour) in first_deposit.iter().enumerate() {
         if let Some(hour) = hour {
             firsts
                 .push(format!("('{client_id}', '{}', {hour})", players[p]))
                 .await;
             *first_counts.entry(*hour).or_default() += 1;
+            *first_agent.entry((parents[p].as_str(), *hour)).or_default() += 1;
         }
+    }
+    for ((agent, hour), n) in first_agent {
+        counts_agent
+            .push(format!(
+                "('{client_id}', 'first_deposit', '{agent}', {hour}, {n})"
+            ))
+            .await;
     }
     for (hour, n) in first_counts {
         counts
@@ -561,6 +611,7 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
         &mut firsts,
         &mut money_agent,
         &mut rounds_agent,
+        &mut counts_agent,
     ] {
         i.flush().await;
     }

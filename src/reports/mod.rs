@@ -142,9 +142,43 @@ pub async fn client_metrics(
     period: &Period,
 ) -> Result<Vec<MetricsRow>, StoreError> {
     store.feed_reports().await?;
-    if scope.users == ReportUsers::Client {
-        return client_wide_metrics(store, &scope.client.id, period).await;
+    match &scope.users {
+        ReportUsers::Client => client_wide_metrics(store, &scope.client.id, period).await,
+        ReportUsers::Subtree(_) => subtree_metrics(store, scope, period).await,
+        ReportUsers::User(_) => client_metrics_per_user(store, scope, period).await,
     }
+}
+
+fn add_money(row: &mut MetricsRow, kind: &str, n: i64, amount: i64) {
+    match kind {
+        "deposit" => {
+            row.deposits += n;
+            row.deposits_sum += amount;
+        }
+        "withdrawal" => {
+            row.withdrawals += n;
+            row.withdrawals_sum -= amount;
+        }
+        "adjustment" => row.adjustments += amount,
+        _ => {}
+    }
+}
+
+fn add_rounds(row: &mut MetricsRow, rounds: i64, stake: i64, net: i64) {
+    row.rounds += rounds;
+    row.turnover += stake;
+    row.wins += stake + net;
+    row.ggr -= net;
+}
+
+/// Client metrics from the scope's users' hourly rows (every user's: one player's scope here;
+/// for a subtree, the reference its rollups are tested against). The caller feeds first.
+#[doc(hidden)]
+pub async fn client_metrics_per_user(
+    store: &Store,
+    scope: &Scope,
+    period: &Period,
+) -> Result<Vec<MetricsRow>, StoreError> {
     let (from, to) = hours(period);
     let cid = &scope.client.id;
     let users = store.report_users(cid, &scope.users).await?;
@@ -156,15 +190,7 @@ pub async fn client_metrics(
     let money = store.report_money(cid, from, to, &scope.users).await?;
     let rounds = store.report_rounds(cid, from, to, &scope.users).await?;
     let firsts = store.first_deposits(cid, from, to, &scope.users).await?;
-    let mut rows: Vec<MetricsRow> = period
-        .buckets
-        .iter()
-        .map(|&(start, end)| MetricsRow {
-            start,
-            end,
-            ..MetricsRow::default()
-        })
-        .collect();
+    let mut rows = empty_rows(period);
     let mut active: Vec<HashSet<&str>> = vec![HashSet::new(); rows.len()];
     let mut depositing: Vec<HashSet<&str>> = vec![HashSet::new(); rows.len()];
     for u in users.iter().filter(|u| u.role == Role::Player) {
@@ -181,34 +207,20 @@ pub async fn client_metrics(
         let Some(i) = period.bucket_of(m.hour) else {
             continue;
         };
-        let row = &mut rows[i];
         if players.contains(m.user_id.as_str()) {
             active[i].insert(&m.user_id);
         }
-        match m.kind.as_str() {
-            "deposit" => {
-                row.deposits += m.n;
-                row.deposits_sum += m.amount;
-                depositing[i].insert(&m.user_id);
-            }
-            "withdrawal" => {
-                row.withdrawals += m.n;
-                row.withdrawals_sum -= m.amount;
-            }
-            "adjustment" => row.adjustments += m.amount,
-            _ => {}
+        if m.kind == "deposit" {
+            depositing[i].insert(&m.user_id);
         }
+        add_money(&mut rows[i], &m.kind, m.n, m.amount);
     }
     for r in &rounds {
         let Some(i) = period.bucket_of(r.hour) else {
             continue;
         };
-        let row = &mut rows[i];
         active[i].insert(&r.user_id);
-        row.rounds += r.rounds;
-        row.turnover += r.stake;
-        row.wins += r.stake + r.net;
-        row.ggr -= r.net;
+        add_rounds(&mut rows[i], r.rounds, r.stake, r.net);
     }
     for (_, hour) in &firsts {
         if let Some(i) = period.bucket_of(*hour) {
@@ -218,6 +230,106 @@ pub async fn client_metrics(
     for (i, row) in rows.iter_mut().enumerate() {
         row.active_players = active[i].len() as i64;
         row.depositing_players = depositing[i].len() as i64;
+        row.ngr = row.ggr - row.adjustments;
+    }
+    Ok(rows)
+}
+
+fn empty_rows(period: &Period) -> Vec<MetricsRow> {
+    period
+        .buckets
+        .iter()
+        .map(|&(start, end)| MetricsRow {
+            start,
+            end,
+            ..MetricsRow::default()
+        })
+        .collect()
+}
+
+/// Client metrics of an agent's subtree from the agent rollups (issue 17): money and rounds of
+/// the whole days of the client's agent series within the period (when the period's zone is
+/// the series'; hours outside them from the per-user rows), distinct and first-time users from
+/// the per-agent counts (whole zone-series buckets and hours; other buckets count the distinct
+/// users of the subtree's hourly marks), registrations counted in SQL. Equal to
+/// [`client_metrics_per_user`]: a player's rows are its parent's, and every player of the
+/// subtree has its parent in it.
+async fn subtree_metrics(
+    store: &Store,
+    scope: &Scope,
+    period: &Period,
+) -> Result<Vec<MetricsRow>, StoreError> {
+    use crate::store::report_agents::AgentRead;
+    let (from, to) = hours(period);
+    let cid = &scope.client.id;
+    let Some((lo, hi)) = path_range(&scope.users) else {
+        return client_metrics_per_user(store, scope, period).await;
+    };
+    let range = (lo.as_str(), hi.as_str());
+    let mut rows = empty_rows(period);
+    let (before, per_hour) = store.subtree_registrations(cid, range, from, to).await?;
+    for (hour, n) in per_hour {
+        if let Some(i) = period.bucket_of(hour) {
+            rows[i].new_players += n;
+        }
+    }
+    let mut registered = before;
+    for row in rows.iter_mut() {
+        registered += row.new_players;
+        row.registered = registered;
+    }
+    // Agent days fall in one bucket only in the series' zone, and hours are finer.
+    let days = match store.agent_series(cid).await? {
+        Some(s) if period.granularity != Granularity::Hour && s.zone == period.tz => {
+            s.days_within(from, to)
+        }
+        _ => None,
+    };
+    let rest = match days {
+        Some((a, b)) => {
+            let read = AgentRead::SubtreePerDay {
+                lo: lo.clone(),
+                hi: hi.clone(),
+            };
+            for m in store.agent_money(cid, a, b, &read).await? {
+                if let Some(i) = period.bucket_of(m.day) {
+                    add_money(&mut rows[i], &m.kind, m.n, m.amount);
+                }
+            }
+            for r in store.agent_rounds(cid, a, b, &read).await? {
+                if let Some(i) = period.bucket_of(r.day) {
+                    add_rounds(&mut rows[i], r.rounds, r.stake, r.net);
+                }
+            }
+            vec![(from, a), (b, to)]
+        }
+        None => vec![(from, to)],
+    };
+    for (a, b) in rest.into_iter().filter(|(a, b)| a < b) {
+        for m in store.report_money(cid, a, b, &scope.users).await? {
+            if let Some(i) = period.bucket_of(m.hour) {
+                add_money(&mut rows[i], &m.kind, m.n, m.amount);
+            }
+        }
+        for r in store.report_rounds(cid, a, b, &scope.users).await? {
+            if let Some(i) = period.bucket_of(r.hour) {
+                add_rounds(&mut rows[i], r.rounds, r.stake, r.net);
+            }
+        }
+    }
+    for (_, hour, n) in store
+        .agent_counts(cid, &["first_deposit".to_owned()], from, to, range)
+        .await?
+    {
+        if let Some(i) = period.bucket_of(hour) {
+            rows[i].first_time_depositors += n;
+        }
+    }
+    let whats = ["active".to_owned(), "depositing".to_owned()];
+    let distinct = distinct_per_bucket(store, cid, period, &whats, Some(range)).await?;
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.active_players = distinct[0][i];
+        row.depositing_players = distinct[1][i];
         row.ngr = row.ggr - row.adjustments;
     }
     Ok(rows)
@@ -294,7 +406,7 @@ async fn client_wide_metrics(
         }
     }
     let whats = ["active".to_owned(), "depositing".to_owned()];
-    let distinct = distinct_per_bucket(store, cid, period, &whats).await?;
+    let distinct = distinct_per_bucket(store, cid, period, &whats, None).await?;
     let now = crate::domain::now_ms();
     let mut minutes: Vec<(i64, i64)> = vec![(0, 0); rows.len()];
     for (minute, users) in store.ws_users(cid, from, to).await? {
@@ -320,14 +432,16 @@ async fn client_wide_metrics(
 }
 
 /// Distinct users of each series `whats` (`active`, `depositing`, `players:<provider>`) per
-/// bucket of `period`, client-wide: a bucket of the client's zone series (a whole day, week or
-/// month of its `timezone`, since the series began) reads one count, an hour the hourly count,
-/// any other bucket counts the distinct users of its hourly marks.
+/// bucket of `period`, client-wide or of the subtree of paths `[lo, hi)` (`active` and
+/// `depositing` only: the per-agent counts): a bucket of the client's zone series (a whole
+/// day, week or month of its `timezone`, since the series began) reads one count, an hour the
+/// hourly count, any other bucket counts the distinct users of its hourly marks.
 async fn distinct_per_bucket(
     store: &Store,
     cid: &str,
     period: &Period,
     whats: &[String],
+    subtree: Option<(&str, &str)>,
 ) -> Result<Vec<Vec<i64>>, StoreError> {
     use crate::domain::calendar::{bucket_start, next_edge};
     use crate::store::report_feed::series;
@@ -339,10 +453,19 @@ async fn distinct_per_bucket(
     let names: Vec<String> = whats.iter().map(|w| series(w, g, tz)).collect();
     let mut counts: HashMap<(String, i64), i64> = HashMap::new();
     if g == Granularity::Hour || since.is_some() {
-        for (s, bucket, n) in store
-            .report_counts(cid, &names, period.from, period.to)
-            .await?
-        {
+        let found = match subtree {
+            None => {
+                store
+                    .report_counts(cid, &names, period.from, period.to)
+                    .await?
+            }
+            Some(range) => {
+                store
+                    .agent_counts(cid, &names, period.from, period.to, range)
+                    .await?
+            }
+        };
+        for (s, bucket, n) in found {
             counts.insert((s, bucket), n);
         }
     }
@@ -361,9 +484,15 @@ async fn distinct_per_bucket(
             out[w][i] = if whole {
                 counts.get(&(names[w].clone(), start)).copied().unwrap_or(0)
             } else {
-                store
-                    .report_distinct(cid, &format!("{what}:h"), start, end)
-                    .await?
+                let series = format!("{what}:h");
+                match subtree {
+                    None => store.report_distinct(cid, &series, start, end).await?,
+                    Some(range) => {
+                        store
+                            .subtree_distinct(cid, &series, start, end, range)
+                            .await?
+                    }
+                }
             };
         }
     }
@@ -776,7 +905,7 @@ async fn client_wide_game_stats(
         .into_iter()
         .collect();
     let whats: Vec<String> = providers.iter().map(|p| format!("players:{p}")).collect();
-    let players = distinct_per_bucket(store, cid, period, &whats).await?;
+    let players = distinct_per_bucket(store, cid, period, &whats, None).await?;
     let mut out: Vec<GameRow> = rows
         .into_iter()
         .map(|((i, provider), mut row)| {

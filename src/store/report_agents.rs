@@ -8,6 +8,10 @@
 //! parent. The money rows are added by the report feed from the entries it takes, the rounds'
 //! by `apply_round` with the per-user rows. Days are whole from [`AgentSeries::whole_from`];
 //! reports read earlier hours (and any hour outside whole days) from the per-user rows.
+//!
+//! Distinct users per agent (migration 0131, `report_counts_agent`): the feed counts each new
+//! `active`/`depositing` mark and each first deposit to the user's agent, so a subtree's
+//! distinct users in a bucket are a sum over its agents; whole wherever `report_counts` is.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -166,6 +170,43 @@ impl Store {
         read: &AgentRead,
     ) -> StoreResult<Vec<AgentRounds>> {
         dispatch!(self, b => b.agent_rounds(client_id, from_day, to_day, read).await)
+    }
+
+    /// Per (series, bucket) in `[from, to)`: `report_counts_agent` summed over the agents whose
+    /// path is in `[lo, hi)` (the distinct users of that subtree, migration 0131).
+    pub async fn agent_counts(
+        &self,
+        client_id: &str,
+        series: &[String],
+        from: i64,
+        to: i64,
+        (lo, hi): (&str, &str),
+    ) -> StoreResult<Vec<(String, i64, i64)>> {
+        dispatch!(self, b => b.agent_counts(client_id, series, from, to, lo, hi).await)
+    }
+
+    /// Distinct users of the hourly `series` marked in `[from, to)` whose path is in `[lo, hi)`.
+    pub async fn subtree_distinct(
+        &self,
+        client_id: &str,
+        series: &str,
+        from: i64,
+        to: i64,
+        (lo, hi): (&str, &str),
+    ) -> StoreResult<i64> {
+        dispatch!(self, b => b.subtree_distinct(client_id, series, from, to, lo, hi).await)
+    }
+
+    /// Players whose path is in `[lo, hi)`: how many registered before `from`, and per UTC
+    /// hour how many in `[from, to)`.
+    pub async fn subtree_registrations(
+        &self,
+        client_id: &str,
+        (lo, hi): (&str, &str),
+        from: i64,
+        to: i64,
+    ) -> StoreResult<(i64, Vec<(i64, i64)>)> {
+        dispatch!(self, b => b.subtree_registrations(client_id, lo, hi, from, to).await)
     }
 
     /// The agents of `client_id` whose path is in `[lo, hi)`, and per agent of the client how

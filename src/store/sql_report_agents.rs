@@ -321,7 +321,7 @@ async fn agent_rollup_violation(tx: &mut sqlx::Transaction<'_, Db>) -> StoreResu
             return Ok(Some(d));
         }
     }
-    Ok(None)
+    agent_counts_violation(tx).await
 }
 
 impl Backend {
@@ -517,4 +517,290 @@ impl Backend {
         }
         Ok((agents, players))
     }
+}
+
+impl Backend {
+    /// Adds to `report_counts_agent` (migration 0131) in the report feed's transaction: each of
+    /// the feed's `new_marks` of an `active` or `depositing` series to its user's agent, and the
+    /// first deposits the feed is about to store or move earlier (`firsts`: (client, user) ->
+    /// the earliest deposit hour among the entries; what `report_first_deposits` holds is read
+    /// here, so this runs before the feed writes it). On MySQL the rows read are locked: another
+    /// node's feed cannot move them in between (a user both insert fails on the key, and the
+    /// whole feed transaction is retried).
+    async fn feed_agent_counts(
+        &self,
+        conn: &mut <Db as sqlx::Database>::Connection,
+        new_marks: &[&super::report_feed::Mark],
+        firsts: &BTreeMap<(String, String), i64>,
+    ) -> StoreResult<()> {
+        let counted: Vec<&super::report_feed::Mark> = new_marks
+            .iter()
+            .filter(|(_, s, _, _)| s.starts_with("active:") || s.starts_with("depositing:"))
+            .copied()
+            .collect();
+        // As the feed's own first-deposit step: users this node knows have one at or before
+        // the hour change nothing.
+        let firsts: Vec<(&(String, String), i64)> = {
+            let known = self
+                .first_deposits_seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            firsts
+                .iter()
+                .filter(|(key, hour)| known.get(*key).is_none_or(|k| k > *hour))
+                .map(|(key, hour)| (key, *hour))
+                .collect()
+        };
+        if counted.is_empty() && firsts.is_empty() {
+            return Ok(());
+        }
+        let users: std::collections::BTreeSet<&str> = counted
+            .iter()
+            .map(|(_, _, _, u)| u.as_str())
+            .chain(firsts.iter().map(|((_, u), _)| u.as_str()))
+            .collect();
+        let users: Vec<&str> = users.into_iter().collect();
+        let owners = self.owners_cached(conn, &users).await?;
+        let agent = |user: &str| {
+            owners
+                .get(user)
+                .and_then(|o| o.agent_key(user))
+                .map(|a| a.0)
+        };
+        // (client, series, agent, bucket) -> change of n.
+        let mut deltas: BTreeMap<(String, String, String, i64), i64> = BTreeMap::new();
+        for (client, series, bucket, user) in counted {
+            if let Some(a) = agent(user) {
+                *deltas
+                    .entry((client.clone(), series.clone(), a, *bucket))
+                    .or_default() += 1;
+            }
+        }
+        let mut stored: std::collections::HashMap<(String, String), i64> =
+            std::collections::HashMap::new();
+        let mut by_client: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for ((client, user), _) in &firsts {
+            by_client
+                .entry(client.as_str())
+                .or_default()
+                .push(user.as_str());
+        }
+        for (client, users) in by_client {
+            for chunk in users.chunks(500) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT user_id, hour FROM report_first_deposits WHERE client_id = ? \
+                     AND user_id IN ({}){}",
+                    marks(chunk.len()),
+                    if NAME == "mysql" { " FOR UPDATE" } else { "" }
+                )))
+                .bind(client);
+                for u in chunk {
+                    q = q.bind(*u);
+                }
+                for r in q.fetch_all(&mut *conn).await? {
+                    stored.insert(
+                        (client.to_owned(), r.try_get("user_id")?),
+                        r.try_get("hour")?,
+                    );
+                }
+            }
+        }
+        for ((client, user), hour) in firsts {
+            let Some(a) = agent(user) else { continue };
+            let was = stored.get(&(client.clone(), user.clone())).copied();
+            if was.is_some_and(|k| k <= hour) {
+                continue;
+            }
+            if let Some(k) = was {
+                *deltas
+                    .entry((client.clone(), "first_deposit".into(), a.clone(), k))
+                    .or_default() -= 1;
+            }
+            *deltas
+                .entry((client.clone(), "first_deposit".into(), a, hour))
+                .or_default() += 1;
+        }
+        let deltas: Vec<_> = deltas.into_iter().filter(|(_, n)| *n != 0).collect();
+        for chunk in deltas.chunks(300) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO report_counts_agent (client_id, series, agent_id, bucket, n) \
+                 VALUES {}{}",
+                vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", "),
+                if NAME == "mysql" {
+                    " ON DUPLICATE KEY UPDATE n = n + VALUES(n)"
+                } else {
+                    " ON CONFLICT (client_id, series, agent_id, bucket) DO UPDATE SET \
+                     n = n + excluded.n"
+                }
+            )));
+            for ((client, series, agent, bucket), n) in chunk {
+                q = q
+                    .bind(client)
+                    .bind(series)
+                    .bind(agent)
+                    .bind(*bucket)
+                    .bind(*n);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    /// `report_counts_agent` of `series` with `from <= bucket < to`, summed over the agents
+    /// (any user but a player) whose path is in `[lo, hi)`: (series, bucket, n).
+    pub async fn agent_counts(
+        &self,
+        client_id: &str,
+        series: &[String],
+        from: i64,
+        to: i64,
+        lo: &str,
+        hi: &str,
+    ) -> StoreResult<Vec<(String, i64, i64)>> {
+        if series.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The client's agents through the role index (a path range would visit every player
+        // of the subtree too).
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT series, bucket, CAST(SUM(n) AS CHAR) AS n FROM report_counts_agent \
+             WHERE client_id = ? AND series IN ({}) AND agent_id IN (SELECT id FROM users \
+               WHERE client_id = ? AND role IN ('super_admin', 'client_admin', 'agent') \
+               AND path >= ? AND path < ?) \
+             AND bucket >= ? AND bucket < ? GROUP BY series, bucket",
+            marks(series.len())
+        )))
+        .bind(client_id);
+        for s in series {
+            q = q.bind(s);
+        }
+        let rows = q
+            .bind(client_id)
+            .bind(lo)
+            .bind(hi)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("series")?,
+                    r.try_get("bucket")?,
+                    text_i64(r, "n")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// Distinct users of the hourly `series` marked in `[from, to)` whose path is in `[lo, hi)`.
+    pub async fn subtree_distinct(
+        &self,
+        client_id: &str,
+        series: &str,
+        from: i64,
+        to: i64,
+        lo: &str,
+        hi: &str,
+    ) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT m.user_id) FROM report_marks m \
+             JOIN users u ON u.id = m.user_id AND u.path >= ? AND u.path < ? \
+             WHERE m.client_id = ? AND m.series = ? AND m.bucket >= ? AND m.bucket < ?",
+        )
+        .bind(lo)
+        .bind(hi)
+        .bind(client_id)
+        .bind(series)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    /// Players whose path is in `[lo, hi)`: how many registered before `from`, and per UTC
+    /// hour how many in `[from, to)`.
+    pub async fn subtree_registrations(
+        &self,
+        client_id: &str,
+        lo: &str,
+        hi: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<(i64, Vec<(i64, i64)>)> {
+        let before: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE client_id = ? AND role = 'player' \
+             AND path >= ? AND path < ? AND created_at < ?",
+        )
+        .bind(client_id)
+        .bind(lo)
+        .bind(hi)
+        .bind(from)
+        .fetch_one(&self.read)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT created_at - created_at % 3600000 AS hour, COUNT(*) AS n FROM users \
+             WHERE client_id = ? AND role = 'player' AND path >= ? AND path < ? \
+             AND created_at >= ? AND created_at < ? \
+             GROUP BY created_at - created_at % 3600000",
+        )
+        .bind(client_id)
+        .bind(lo)
+        .bind(hi)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?;
+        let per_hour = rows
+            .iter()
+            .map(|r| Ok((r.try_get("hour")?, r.try_get("n")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok((before, per_hour))
+    }
+}
+
+/// `report_counts_agent` against the marks and first deposits it summarizes, by the users'
+/// current parents, in the caller's snapshot.
+async fn agent_counts_violation(tx: &mut sqlx::Transaction<'_, Db>) -> StoreResult<Option<String>> {
+    const AGENT: &str = "CASE WHEN u.role = 'player' THEN u.parent_id ELSE u.id END";
+    let stored = keyed(
+        tx,
+        "SELECT client_id, bucket, series, agent_id, CAST(n AS CHAR) AS n \
+         FROM report_counts_agent WHERE n <> 0",
+        &["n"],
+    )
+    .await?;
+    let mut recomputed = keyed(
+        tx,
+        &format!(
+            "SELECT client_id, bucket, series, agent_id, CAST(COUNT(*) AS CHAR) AS n FROM ( \
+               SELECT m.client_id AS client_id, m.bucket AS bucket, m.series AS series, \
+                 {AGENT} AS agent_id FROM report_marks m JOIN users u ON u.id = m.user_id \
+               WHERE m.series LIKE 'active:%' OR m.series LIKE 'depositing:%' \
+             ) x WHERE agent_id IS NOT NULL GROUP BY client_id, bucket, series, agent_id"
+        ),
+        &["n"],
+    )
+    .await?;
+    recomputed.extend(
+        keyed(
+            tx,
+            &format!(
+                "SELECT client_id, hour, 'first_deposit' AS series, agent_id, \
+                 CAST(COUNT(*) AS CHAR) AS n FROM ( \
+                   SELECT f.client_id AS client_id, f.hour AS hour, {AGENT} AS agent_id \
+                   FROM report_first_deposits f JOIN users u ON u.id = f.user_id \
+                 ) x WHERE agent_id IS NOT NULL GROUP BY client_id, hour, agent_id"
+            ),
+            &["n"],
+        )
+        .await?,
+    );
+    Ok(first_difference(
+        "report_counts_agent",
+        "series",
+        &stored,
+        &recomputed,
+    ))
 }

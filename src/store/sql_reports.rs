@@ -339,6 +339,8 @@ impl Backend {
             }
             q.execute(&mut *tx).await?;
         }
+        self.feed_agent_counts(&mut tx, &new_marks, &feed.first_deposits)
+            .await?;
         let mut counts: BTreeMap<(String, String, i64), i64> = BTreeMap::new();
         for (c, series, bucket, _) in &new_marks {
             *counts

@@ -617,6 +617,7 @@ backend_tests!(
     the_report_feed_counts_each_entry_once,
     distinct_counts_agree_between_zone_series_and_hourly_marks,
     client_metrics_show_concurrent_websocket_users,
+    subtree_metrics_from_agent_rollups_equal_the_per_user_rows,
 );
 
 /// The GraphQL field and selection of each REST report.
@@ -1161,4 +1162,197 @@ async fn client_metrics_show_concurrent_websocket_users(backend: Backend) {
     let m = report(&api, &theirs.admin_token, "client-metrics", &q).await;
     assert_eq!(m["rows"][0]["peak_ws_users"], 0, "{m}");
     drop((a, b, c, other));
+}
+
+/// An agent subtree's client metrics (agent days, per-agent counts, registrations counted in
+/// SQL) equal the same report from every user's hourly rows, for each granularity, a zone that
+/// is not the client's and unaligned edges: entries moved in time before they are fed land on
+/// either side of midnight and a late deposit moves a first deposit earlier; a round arrives
+/// after its hour was fed. `check-reports` names a tampered per-agent count.
+async fn subtree_metrics_from_agent_rollups_equal_the_per_user_rows(backend: Backend) {
+    use nashub::reports::{Period, Scope, client_metrics, client_metrics_per_user};
+    use nashub::store::reports::ReportUsers;
+    const DAY_MS: i64 = 24 * HOUR_MS;
+    let sims = start_sims();
+    let accounts = crate::providers::accounts(&sims);
+    let hub = TestHub::start_with(backend, move |s| {
+        s.providers = accounts;
+        s.provider_reconcile_interval_ms = 200;
+        // Entries wait for a report to feed them: the test moves some in time first.
+        s.report_feed_interval_ms = 3_600_000;
+    })
+    .await;
+    sims.ls
+        .set_callback_url(&format!("{}/callbacks/luckysports", hub.base));
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    // agent > (player, p3, sub > p2); agent2 > p4, outside the agent's subtree.
+    let sub = create(&api, &tree.admin_token, &tree.agent_id, "agent", "subx").await;
+    let p2 = create(&api, &tree.admin_token, &sub, "player", "p2x").await;
+    let p3 = create(&api, &tree.admin_token, &tree.agent_id, "player", "p3x").await;
+    let agent2 = create(&api, &tree.admin_token, &tree.admin_id, "agent", "agent2x").await;
+    let p4 = create(&api, &tree.admin_token, &agent2, "player", "p4x").await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let midnight = now - now.rem_euclid(DAY_MS);
+    let client = tree.client_id.clone();
+    // The entries written since `since` (not fed yet) happen at `at`.
+    let shift = |since: i64, at: i64| {
+        format!(
+            "UPDATE journal SET created_at = {at} WHERE client_id = '{client}' AND created_at >= {since}"
+        )
+    };
+    // The last millisecond of yesterday.
+    let t = chrono::Utc::now().timestamp_millis();
+    api.deposit(&tree.admin_token, &tree.player_id, "10").await;
+    api.deposit(&tree.admin_token, &tree.agent_id, "5").await;
+    adjust(&api, &tree.admin_token, &p3, "1").await;
+    api.deposit(&tree.admin_token, &p4, "7").await;
+    hub.infra.execute(&shift(t, midnight - 1)).await;
+    report(&api, &tree.admin_token, "client-metrics", &period()).await;
+    // Midnight itself.
+    let t = chrono::Utc::now().timestamp_millis();
+    api.deposit(&tree.admin_token, &p2, "20").await;
+    withdraw(&api, &tree.admin_token, &tree.player_id, "3").await;
+    hub.infra.execute(&shift(t, midnight)).await;
+    report(&api, &tree.admin_token, "client-metrics", &period()).await;
+    // Now: a round, then another after its hour was fed.
+    play(
+        &api,
+        &sims,
+        &tree.admin_token,
+        &tree.player_id,
+        &tree.player_token,
+        500,
+        0,
+    )
+    .await;
+    report(&api, &tree.admin_token, "client-metrics", &period()).await;
+    let placed = place_bet(
+        &sims,
+        &nashub::providers::provider_uid(&tree.player_id),
+        300,
+        700,
+        None,
+    )
+    .await;
+    assert!(placed["delivered"].as_i64().unwrap() >= 2, "{placed}");
+    // Late: p2's deposit three days back (its first deposit moves earlier), p3's first.
+    let t = chrono::Utc::now().timestamp_millis();
+    api.deposit(&tree.admin_token, &p2, "4").await;
+    hub.infra
+        .execute(&shift(t, midnight - 3 * DAY_MS + 5))
+        .await;
+    let t = chrono::Utc::now().timestamp_millis();
+    api.deposit(&tree.admin_token, &p3, "2").await;
+    hub.infra
+        .execute(&shift(t, midnight - 2 * DAY_MS - 2 * HOUR_MS))
+        .await;
+    report(&api, &tree.admin_token, "client-metrics", &period()).await;
+
+    let store = nashub::store::Store::connect(&nashub::store::StoreOptions {
+        url: hub.infra.database_url.clone(),
+        max_connections: 2,
+        group_commit: Default::default(),
+        wal_sync_faults: Default::default(),
+    })
+    .await
+    .unwrap();
+    let row = store.client(&client).await.unwrap().unwrap();
+    let t = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let d = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let periods = [
+        (
+            d(midnight - 5 * DAY_MS),
+            d(midnight + 2 * DAY_MS),
+            None,
+            "day",
+        ),
+        (
+            t(midnight - 3 * DAY_MS + 2 * HOUR_MS),
+            t(midnight + DAY_MS + 3 * HOUR_MS),
+            None,
+            "day",
+        ),
+        (t(midnight - 4 * DAY_MS), t(midnight + DAY_MS), None, "hour"),
+        (
+            d(midnight - 10 * DAY_MS),
+            d(midnight + 5 * DAY_MS),
+            None,
+            "week",
+        ),
+        (
+            d(midnight - 40 * DAY_MS),
+            d(midnight + 2 * DAY_MS),
+            None,
+            "month",
+        ),
+        (
+            d(midnight - 5 * DAY_MS),
+            d(midnight + 2 * DAY_MS),
+            Some("Europe/Berlin"),
+            "day",
+        ),
+    ];
+    // (subtree root, first-time depositors over the first period)
+    for (root, firsts) in [(&tree.agent_id, 4), (&sub, 1), (&agent2, 1)] {
+        let path = store.user(root).await.unwrap().unwrap().path;
+        let scope = Scope {
+            client: row.clone(),
+            users: ReportUsers::Subtree(path),
+        };
+        for (i, (from, to, tz, g)) in periods.iter().enumerate() {
+            let period = Period::parse(from, to, *tz, Some(*g)).unwrap();
+            let got = client_metrics(&store, &scope, &period).await.unwrap();
+            let reference = client_metrics_per_user(&store, &scope, &period)
+                .await
+                .unwrap();
+            assert_eq!(got, reference, "{root} {from}..{to} {tz:?} {g}");
+            if i == 0 {
+                let sum: i64 = got.iter().map(|r| r.first_time_depositors).sum();
+                assert_eq!(sum, firsts, "{root}: {got:?}");
+            }
+        }
+    }
+    // The subtree's day across midnight: the player and the agent deposited on one side, p2
+    // on the other.
+    let path = store.user(&tree.agent_id).await.unwrap().unwrap().path;
+    let scope = Scope {
+        client: row.clone(),
+        users: ReportUsers::Subtree(path),
+    };
+    let period = Period::parse(&d(midnight - DAY_MS), &d(midnight + DAY_MS), None, None).unwrap();
+    let got = client_metrics(&store, &scope, &period).await.unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|r| (r.depositing_players, r.deposits, r.first_time_depositors))
+            .collect::<Vec<_>>(),
+        vec![(2, 2, 2), (2, 2, 0)],
+        "{got:?}"
+    );
+
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
+    let tamper = |delta: i64| {
+        format!(
+            "UPDATE report_counts_agent SET n = n + {delta} WHERE client_id = '{client}' \
+             AND agent_id = '{sub}' AND series = 'first_deposit'"
+        )
+    };
+    hub.infra.execute(&tamper(1)).await;
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("report_counts_agent"), "{out}");
+    assert!(out.contains(&sub), "{out}");
+    hub.infra.execute(&tamper(-1)).await;
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
 }
