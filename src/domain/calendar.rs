@@ -56,7 +56,7 @@ pub fn local_midnight(date: NaiveDate, tz: Tz) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
-fn local_date(t: i64, tz: Tz) -> NaiveDate {
+pub fn local_date(t: i64, tz: Tz) -> NaiveDate {
     Utc.timestamp_millis_opt(t)
         .single()
         .expect("in range")

@@ -89,6 +89,23 @@ pub(crate) struct FedRound {
 /// (client, series, bucket, user): a user counted once in a series' bucket (`report_marks`).
 pub(crate) type Mark = (String, String, i64, String);
 
+/// (client, what, user, quarter hour, zone): a user's `what` in a quarter hour of its client's
+/// zone. Every instant of the quarter has the same marks, so a touch the feed has stored
+/// needs no marks built or looked up again: a busy player's entries after its first in a
+/// quarter cost the feed no mark work.
+pub(crate) type Touch = (String, String, String, i64, Tz);
+
+const QUARTER_MS: i64 = 15 * 60_000;
+
+/// The quarter hour holding `at` if every instant of it is in one local day of `zone` (then
+/// in one hour, day, week and month: the marks of `at` are those of the quarter's start);
+/// None for a quarter a local midnight cuts (no zone's is, today).
+fn quarter_of(at: i64, zone: Tz) -> Option<i64> {
+    use crate::domain::calendar::local_date;
+    let q = at - at.rem_euclid(QUARTER_MS);
+    (zone == Tz::UTC || local_date(q, zone) == local_date(q + QUARTER_MS - 1, zone)).then_some(q)
+}
+
 /// The series of distinct `what` (`active`, `depositing`, `players:<provider>`) users by `g`: UTC hours (whole for
 /// every whole-hour zone), or days, weeks and months in `zone`.
 pub fn series(what: &str, g: Granularity, zone: Tz) -> String {
@@ -116,6 +133,8 @@ pub(crate) struct FeedPlan {
     pub money_client: BTreeMap<(String, i64, String), (i64, i64)>,
     /// Marks the entries and rounds may add (those already stored add nothing).
     pub marks: BTreeSet<Mark>,
+    /// The touches the marks are of (stored once the feed commits).
+    pub touches: HashSet<Touch>,
     /// (client, user) -> the earliest hour of a deposit among the entries.
     pub first_deposits: BTreeMap<(String, String), i64>,
 }
@@ -123,11 +142,13 @@ pub(crate) struct FeedPlan {
 /// What `entries` and `rounds` add to the client-level rollups: a player with money or a
 /// round is active, any wallet user with a deposit is depositing (the definitions of
 /// `reports::client_metrics`), each in its hour and in its client zone's day, week and month.
+/// Touches in `seen` are stored: they add no marks.
 pub(crate) fn plan(
     entries: &[FedEntry],
     rounds: &[FedRound],
     players: &HashSet<String>,
     zones: &HashMap<String, Tz>,
+    seen: &HashSet<Touch>,
 ) -> FeedPlan {
     let mut out = FeedPlan::default();
     let grains = [
@@ -138,6 +159,14 @@ pub(crate) fn plan(
     ];
     let mut mark = |client: &str, what: &str, at: i64, user: &str| {
         let zone = zones.get(client).copied().unwrap_or(Tz::UTC);
+        let quarter = quarter_of(at, zone);
+        let touch = quarter.map(|q| (client.to_owned(), what.to_owned(), user.to_owned(), q, zone));
+        if let Some(t) = &touch
+            && (seen.contains(t) || out.touches.contains(t))
+        {
+            return;
+        }
+        let at = quarter.unwrap_or(at);
         for g in grains {
             out.marks.insert((
                 client.to_owned(),
@@ -145,6 +174,9 @@ pub(crate) fn plan(
                 bucket_start(at, zone, g),
                 user.to_owned(),
             ));
+        }
+        if let Some(t) = touch {
+            out.touches.insert(t);
         }
     };
     for e in entries {
@@ -200,6 +232,60 @@ mod tests {
             subject_account_id: subject.into(),
             created_at: at,
             postings: legs.iter().map(|(a, n)| ((*a).to_owned(), *n)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_quarter_hour_has_the_marks_of_each_instant_in_it_and_a_stored_touch_adds_none() {
+        let players: HashSet<String> = ["u".to_owned()].into();
+        for zone in ["UTC", "Europe/Berlin", "Asia/Kolkata", "Asia/Kathmandu"] {
+            let zone: Tz = zone.parse().unwrap();
+            let zones: HashMap<String, Tz> = [("c".to_owned(), zone)].into();
+            // Every minute of two days around a local midnight, one entry per minute.
+            let start = 1_772_409_600_000 - 24 * HOUR_MS;
+            let mut all_marks = BTreeSet::new();
+            for m in 0..(48 * 60) {
+                let at = start + m * 60_000 + 59_999;
+                let one = [entry("e", at, "deposit", "w:u", &[("w:u", 1)])];
+                let alone = plan(&one, &[], &players, &zones, &HashSet::new());
+                // The marks from the quarter equal the marks computed for the instant.
+                for g in [
+                    Granularity::Hour,
+                    Granularity::Day,
+                    Granularity::Week,
+                    Granularity::Month,
+                ] {
+                    for what in ["active", "depositing"] {
+                        let want = (
+                            "c".to_owned(),
+                            series(what, g, zone),
+                            bucket_start(at, zone, g),
+                            "u".to_owned(),
+                        );
+                        assert!(alone.marks.contains(&want), "{zone:?} {at} {g:?}");
+                    }
+                }
+                assert_eq!(alone.marks.len(), 8);
+                // Once stored, the same quarter adds nothing.
+                let again = plan(&one, &[], &players, &zones, &alone.touches);
+                assert!(again.marks.is_empty() && again.touches.is_empty());
+                all_marks.extend(alone.marks);
+            }
+            // One plan over all the entries has the same marks, with one touch per quarter.
+            let entries: Vec<FedEntry> = (0..(48 * 60))
+                .map(|m| {
+                    entry(
+                        "e",
+                        start + m * 60_000 + 59_999,
+                        "deposit",
+                        "w:u",
+                        &[("w:u", 1)],
+                    )
+                })
+                .collect();
+            let whole = plan(&entries, &[], &players, &zones, &HashSet::new());
+            assert_eq!(whole.marks, all_marks, "{zone:?}");
+            assert_eq!(whole.touches.len(), 2 * 48 * 4, "{zone:?}");
         }
     }
 

@@ -26,6 +26,10 @@ pub struct Backend {
     /// ordinary rates a player's later entries in an hour cost it no marks query.
     marks_seen:
         std::sync::Arc<std::sync::Mutex<std::collections::HashSet<super::report_feed::Mark>>>,
+    /// Touches (`report_feed::Touch`) whose marks this node knows are stored: the feed builds
+    /// no marks for them.
+    touches_seen:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashSet<super::report_feed::Touch>>>,
     /// Users the report feed has met: their role and parent (neither ever changes).
     owners_seen: std::sync::Arc<
         std::sync::Mutex<std::collections::HashMap<String, super::report_agents::Owner>>,

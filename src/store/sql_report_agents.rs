@@ -519,133 +519,72 @@ impl Backend {
     }
 }
 
-impl Backend {
-    /// Adds to `report_counts_agent` (migration 0131) in the report feed's transaction: each of
-    /// the feed's `new_marks` of an `active` or `depositing` series to its user's agent, and the
-    /// first deposits the feed is about to store or move earlier (`firsts`: (client, user) ->
-    /// the earliest deposit hour among the entries; what `report_first_deposits` holds is read
-    /// here, so this runs before the feed writes it). On MySQL the rows read are locked: another
-    /// node's feed cannot move them in between (a user both insert fails on the key, and the
-    /// whole feed transaction is retried).
-    async fn feed_agent_counts(
-        &self,
-        conn: &mut <Db as sqlx::Database>::Connection,
-        new_marks: &[&super::report_feed::Mark],
-        firsts: &BTreeMap<(String, String), i64>,
-    ) -> StoreResult<()> {
-        let counted: Vec<&super::report_feed::Mark> = new_marks
-            .iter()
-            .filter(|(_, s, _, _)| s.starts_with("active:") || s.starts_with("depositing:"))
-            .copied()
-            .collect();
-        // As the feed's own first-deposit step: users this node knows have one at or before
-        // the hour change nothing.
-        let firsts: Vec<(&(String, String), i64)> = {
-            let known = self
-                .first_deposits_seen
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            firsts
-                .iter()
-                .filter(|(key, hour)| known.get(*key).is_none_or(|k| k > *hour))
-                .map(|(key, hour)| (key, *hour))
-                .collect()
-        };
-        if counted.is_empty() && firsts.is_empty() {
-            return Ok(());
-        }
-        let users: std::collections::BTreeSet<&str> = counted
-            .iter()
-            .map(|(_, _, _, u)| u.as_str())
-            .chain(firsts.iter().map(|((_, u), _)| u.as_str()))
-            .collect();
-        let users: Vec<&str> = users.into_iter().collect();
-        let owners = self.owners_cached(conn, &users).await?;
-        let agent = |user: &str| {
-            owners
-                .get(user)
-                .and_then(|o| o.agent_key(user))
-                .map(|a| a.0)
-        };
-        // (client, series, agent, bucket) -> change of n.
-        let mut deltas: BTreeMap<(String, String, String, i64), i64> = BTreeMap::new();
-        for (client, series, bucket, user) in counted {
-            if let Some(a) = agent(user) {
-                *deltas
-                    .entry((client.clone(), series.clone(), a, *bucket))
-                    .or_default() += 1;
-            }
-        }
-        let mut stored: std::collections::HashMap<(String, String), i64> =
-            std::collections::HashMap::new();
-        let mut by_client: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for ((client, user), _) in &firsts {
-            by_client
-                .entry(client.as_str())
-                .or_default()
-                .push(user.as_str());
-        }
-        for (client, users) in by_client {
-            for chunk in users.chunks(500) {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT user_id, hour FROM report_first_deposits WHERE client_id = ? \
-                     AND user_id IN ({}){}",
-                    marks(chunk.len()),
-                    if NAME == "mysql" { " FOR UPDATE" } else { "" }
-                )))
-                .bind(client);
-                for u in chunk {
-                    q = q.bind(*u);
-                }
-                for r in q.fetch_all(&mut *conn).await? {
-                    stored.insert(
-                        (client.to_owned(), r.try_get("user_id")?),
-                        r.try_get("hour")?,
-                    );
-                }
-            }
-        }
-        for ((client, user), hour) in firsts {
-            let Some(a) = agent(user) else { continue };
-            let was = stored.get(&(client.clone(), user.clone())).copied();
-            if was.is_some_and(|k| k <= hour) {
-                continue;
-            }
-            if let Some(k) = was {
-                *deltas
-                    .entry((client.clone(), "first_deposit".into(), a.clone(), k))
-                    .or_default() -= 1;
-            }
+/// Adds to `report_counts_agent` (migration 0131) in the report feed's transaction: each of
+/// the feed's `new_marks` of an `active` or `depositing` series to its user's agent, and each
+/// first deposit the feed stores or moves earlier (`firsts`: (client, user), the hour, the
+/// hour stored before if any) from the old hour to the new. `owners` holds every user of them.
+async fn feed_agent_counts(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    new_marks: &[super::report_feed::Mark],
+    firsts: &[((String, String), i64, Option<i64>)],
+    owners: &std::collections::HashMap<String, super::report_agents::Owner>,
+) -> StoreResult<()> {
+    let agent = |user: &str| {
+        owners
+            .get(user)
+            .and_then(|o| o.agent_key(user))
+            .map(|a| a.0)
+    };
+    // (client, series, agent, bucket) -> change of n.
+    let mut deltas: BTreeMap<(String, String, String, i64), i64> = BTreeMap::new();
+    for (client, series, bucket, user) in new_marks
+        .iter()
+        .filter(|(_, s, _, _)| s.starts_with("active:") || s.starts_with("depositing:"))
+    {
+        if let Some(a) = agent(user) {
             *deltas
-                .entry((client.clone(), "first_deposit".into(), a, hour))
+                .entry((client.clone(), series.clone(), a, *bucket))
                 .or_default() += 1;
         }
-        let deltas: Vec<_> = deltas.into_iter().filter(|(_, n)| *n != 0).collect();
-        for chunk in deltas.chunks(300) {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "INSERT INTO report_counts_agent (client_id, series, agent_id, bucket, n) \
-                 VALUES {}{}",
-                vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", "),
-                if NAME == "mysql" {
-                    " ON DUPLICATE KEY UPDATE n = n + VALUES(n)"
-                } else {
-                    " ON CONFLICT (client_id, series, agent_id, bucket) DO UPDATE SET \
-                     n = n + excluded.n"
-                }
-            )));
-            for ((client, series, agent, bucket), n) in chunk {
-                q = q
-                    .bind(client)
-                    .bind(series)
-                    .bind(agent)
-                    .bind(*bucket)
-                    .bind(*n);
-            }
-            q.execute(&mut *conn).await?;
-        }
-        Ok(())
     }
+    for ((client, user), hour, was) in firsts {
+        let Some(a) = agent(user) else { continue };
+        if let Some(k) = was {
+            *deltas
+                .entry((client.clone(), "first_deposit".into(), a.clone(), *k))
+                .or_default() -= 1;
+        }
+        *deltas
+            .entry((client.clone(), "first_deposit".into(), a, *hour))
+            .or_default() += 1;
+    }
+    let deltas: Vec<_> = deltas.into_iter().filter(|(_, n)| *n != 0).collect();
+    for chunk in deltas.chunks(300) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO report_counts_agent (client_id, series, agent_id, bucket, n) \
+             VALUES {}{}",
+            vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", "),
+            if NAME == "mysql" {
+                " ON DUPLICATE KEY UPDATE n = n + VALUES(n)"
+            } else {
+                " ON CONFLICT (client_id, series, agent_id, bucket) DO UPDATE SET \
+                 n = n + excluded.n"
+            }
+        )));
+        for ((client, series, agent, bucket), n) in chunk {
+            q = q
+                .bind(client)
+                .bind(series)
+                .bind(agent)
+                .bind(*bucket)
+                .bind(*n);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
 
+impl Backend {
     /// `report_counts_agent` of `series` with `from <= bucket < to`, summed over the agents
     /// (any user but a player) whose path is in `[lo, hi)`: (series, bucket, n).
     pub async fn agent_counts(

@@ -45,6 +45,7 @@ include!("ledger/sql.rs");
 include!("sql_identity.rs");
 include!("sql_reports.rs");
 include!("sql_report_agents.rs");
+include!("sql_report_feed.rs");
 include!("sql_protection.rs");
 
 impl Backend {
@@ -94,6 +95,7 @@ impl Backend {
             ledger_writer,
             ledger_conn: Default::default(),
             marks_seen: Default::default(),
+            touches_seen: Default::default(),
             owners_seen: Default::default(),
             first_deposits_seen: Default::default(),
         })
