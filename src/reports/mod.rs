@@ -322,7 +322,9 @@ async fn client_wide_metrics(
 /// Distinct users of each series `whats` (`active`, `depositing`, `players:<provider>`) per
 /// bucket of `period`, client-wide: a bucket of the client's zone series (a whole day, week or
 /// month of its `timezone`, since the series began) reads one count, an hour the hourly count,
-/// any other bucket counts the distinct users of its hourly marks.
+/// any other run of whole days of the client's zone since then the day spans (`active` and
+/// `depositing`, `store::report_spans`), any other bucket counts the distinct users of its
+/// hourly marks.
 async fn distinct_per_bucket(
     store: &Store,
     cid: &str,
@@ -332,10 +334,17 @@ async fn distinct_per_bucket(
     use crate::domain::calendar::{bucket_start, next_edge};
     use crate::store::report_feed::series;
     let (g, tz) = (period.granularity, period.tz);
-    let since = match store.report_zone_series(cid).await? {
-        Some((name, since)) if g != Granularity::Hour && name.as_str() == tz.name() => Some(since),
+    let zone_series = store.report_zone_series(cid).await?;
+    let since = match &zone_series {
+        Some((name, since)) if g != Granularity::Hour && name.as_str() == tz.name() => Some(*since),
         _ => None,
     };
+    let client_days = zone_series.and_then(|(name, since)| {
+        Some(crate::store::report_agents::AgentSeries {
+            zone: name.parse().ok()?,
+            whole_from: since,
+        })
+    });
     let names: Vec<String> = whats.iter().map(|w| series(w, g, tz)).collect();
     let mut counts: HashMap<(String, i64), i64> = HashMap::new();
     if g == Granularity::Hour || since.is_some() {
@@ -357,9 +366,18 @@ async fn distinct_per_bucket(
             }
             None => false,
         };
+        let days = client_days
+            .filter(|_| !whole)
+            .and_then(|s| Some((s.zone, s.days_within(start, end)?)))
+            .filter(|(_, days)| *days == (start, end));
         for (w, what) in whats.iter().enumerate() {
+            let spans = days
+                .map(|(zone, run)| (series(what, Granularity::Day, zone), run))
+                .filter(|(s, _)| crate::store::report_spans::tracked(s));
             out[w][i] = if whole {
                 counts.get(&(names[w].clone(), start)).copied().unwrap_or(0)
+            } else if let Some((day_series, (a, b))) = spans {
+                store.report_span_distinct(cid, &day_series, a, b).await?
             } else {
                 store
                     .report_distinct(cid, &format!("{what}:h"), start, end)
@@ -400,9 +418,17 @@ pub async fn client_revenue(
     scope: &Scope,
     period: &Period,
 ) -> Result<Vec<RevenueRow>, StoreError> {
-    let (from, to) = hours(period);
-    let cid = &scope.client.id;
     store.feed_reports().await?;
+    revenue_of_fed(store, &scope.client.id, period).await
+}
+
+/// [`client_revenue`] of a client once the feed has caught up.
+async fn revenue_of_fed(
+    store: &Store,
+    cid: &str,
+    period: &Period,
+) -> Result<Vec<RevenueRow>, StoreError> {
+    let (from, to) = hours(period);
     let money = store.report_money_client(cid, from, to).await?;
     let settlements: Vec<_> = store
         .settlements(cid, Some(to), 10_000)
@@ -810,6 +836,8 @@ pub async fn platform_overview(
         buckets: vec![(period.from, period.to)],
         ..period.clone()
     };
+    // One catch-up for every client.
+    store.feed_reports().await?;
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -817,14 +845,12 @@ pub async fn platform_overview(
         let Some(last) = page.last() else { break };
         after = Some(last.id.clone());
         for client in page {
-            let scope = Scope {
-                client,
-                users: ReportUsers::Client,
-            };
-            let totals = client_metrics(store, &scope, &whole).await?.remove(0);
-            let revenue = client_revenue(store, &scope, &whole).await?.remove(0);
+            let totals = client_wide_metrics(store, &client.id, &whole)
+                .await?
+                .remove(0);
+            let revenue = revenue_of_fed(store, &client.id, &whole).await?.remove(0);
             out.push(OverviewRow {
-                client: scope.client,
+                client,
                 totals,
                 revenue,
             });

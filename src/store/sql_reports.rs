@@ -339,6 +339,7 @@ impl Backend {
             }
             q.execute(&mut *tx).await?;
         }
+        feed_day_spans(&mut tx, &new_marks).await?;
         let mut counts: BTreeMap<(String, String, i64), i64> = BTreeMap::new();
         for (c, series, bucket, _) in &new_marks {
             *counts
@@ -1022,6 +1023,9 @@ impl Backend {
             }
         }
         if let Some(d) = client_rollup_violation(&mut tx).await? {
+            return Ok(Some(d));
+        }
+        if let Some(d) = day_span_violation(&mut tx).await? {
             return Ok(Some(d));
         }
         agent_rollup_violation(&mut tx).await
