@@ -244,7 +244,9 @@ async fn client_wide_metrics(
             ..MetricsRow::default()
         })
         .collect();
-    let (before, per_hour) = store.player_registrations(cid, from, to).await?;
+    // One bucket (the platform overview): summed in SQL.
+    let one = period.buckets.len() == 1;
+    let (before, per_hour) = store.player_registrations(cid, from, to, one).await?;
     for (hour, n) in per_hour {
         if let Some(i) = period.bucket_of(hour) {
             rows[i].new_players += n;
@@ -255,7 +257,7 @@ async fn client_wide_metrics(
         registered += row.new_players;
         row.registered = registered;
     }
-    for m in store.report_money_client(cid, from, to).await? {
+    for m in store.report_money_client(cid, from, to, one).await? {
         let Some(i) = period.bucket_of(m.hour) else {
             continue;
         };
@@ -273,7 +275,7 @@ async fn client_wide_metrics(
             _ => {}
         }
     }
-    for r in store.report_rounds_client(cid, from, to).await? {
+    for r in store.report_rounds_client(cid, from, to, one).await? {
         let Some(i) = period.bucket_of(r.hour) else {
             continue;
         };
@@ -429,7 +431,6 @@ async fn revenue_of_fed(
     period: &Period,
 ) -> Result<Vec<RevenueRow>, StoreError> {
     let (from, to) = hours(period);
-    let money = store.report_money_client(cid, from, to).await?;
     let settlements: Vec<_> = store
         .settlements(cid, Some(to), 10_000)
         .await?
@@ -440,6 +441,9 @@ async fn revenue_of_fed(
         .iter()
         .map(|s| (s.period_start, s.period_end))
         .collect();
+    // One bucket and no settlement to split it by hour: summed in SQL.
+    let summed = period.buckets.len() == 1 && settled.is_empty();
+    let money = store.report_money_client(cid, from, to, summed).await?;
     let mut rows: Vec<RevenueRow> = period
         .buckets
         .iter()
@@ -775,7 +779,7 @@ async fn client_wide_game_stats(
     };
     let mut rows: BTreeMap<(usize, String), GameRow> = BTreeMap::new();
     for r in store
-        .report_rounds_client(cid, period.from, period.to)
+        .report_rounds_client(cid, period.from, period.to, period.buckets.len() == 1)
         .await?
     {
         let Some(i) = period.bucket_of(r.hour) else {

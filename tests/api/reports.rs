@@ -1320,11 +1320,17 @@ async fn distinct_players_over_whole_days_with_days_fed_late(backend: Backend) {
                 .iter()
                 .find(|r| r["client_id"] == client.as_str())
                 .unwrap_or_else(|| panic!("{o}"));
-            assert_eq!(
-                row["active_players"],
-                active(a, b),
-                "case {case} {range}: {row}"
-            );
+            let at = format!("case {case} {range}: {row}");
+            assert_eq!(row["active_players"], active(a, b), "{at}");
+            // The one bucket's money, rounds and registrations, summed in SQL.
+            let rounds_in = rounds.iter().filter(|(_, t)| (a..b).contains(t)).count();
+            let today_in = i64::from((a..b).contains(&now));
+            assert_eq!(row["rounds"], rounds_in, "{at}");
+            assert_eq!(row["deposits"], 2 * today_in, "{at}");
+            let sum = if today_in == 1 { "10.00" } else { "0.00" };
+            assert_eq!(row["deposits_sum"], sum, "{at}");
+            assert_eq!(row["new_players"], 6 * today_in, "{at}");
+            assert_eq!(row["registered"], 6 * today_in, "{at}");
         }
         tamper_day = rounds
             .first()
