@@ -348,6 +348,20 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
         (i64, std::collections::HashSet<usize>),
     > = Default::default();
     let mut first_deposit: Vec<Option<i64>> = vec![None; players.len()];
+    // The day spans (migration 0135) of the active and depositing day marks, which close
+    // in day order: (what, day, previous day) -> users, and each user's last day.
+    let mut spans: std::collections::BTreeMap<(String, i64, i64), i64> = Default::default();
+    let mut last_day: std::collections::BTreeMap<(String, usize), i64> = Default::default();
+    let mut span =
+        |what: &str, g: Granularity, day: i64, set: &std::collections::HashSet<usize>| {
+            if g != Granularity::Day || !(what == "active" || what == "depositing") {
+                return;
+            }
+            for &q in set {
+                let prev = last_day.insert((what.to_owned(), q), day).unwrap_or(-1);
+                *spans.entry((what.to_owned(), day, prev)).or_default() += 1;
+            }
+        };
     let hours = (end - start) / HOUR_MS;
     let entries = args.postings / 2;
     let per_hour = entries / hours as u64;
@@ -470,6 +484,7 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
                     .entry((what.to_owned(), g))
                     .or_insert((bucket, Default::default()));
                 if slot.0 != bucket {
+                    span(what, g, slot.0, &slot.1);
                     let series = nashub::store::report_feed::series(what, g, utc);
                     for &q in &slot.1 {
                         marks
@@ -535,6 +550,7 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
         }
     }
     for ((what, g), (bucket, set)) in open {
+        span(&what, g, bucket, &set);
         let series = nashub::store::report_feed::series(&what, g, utc);
         for q in &set {
             marks
@@ -597,6 +613,29 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
             .push(format!("('{client_id}', 'first_deposit', {hour}, {n})"))
             .await;
     }
+    let mut day_spans = Inserter::new(
+        db,
+        "INSERT INTO report_day_spans (client_id, series, day, prev_day, n)",
+    );
+    for ((what, day, prev), n) in &spans {
+        day_spans
+            .push(format!(
+                "('{client_id}', '{what}:d:UTC', {day}, {prev}, {n})"
+            ))
+            .await;
+    }
+    let mut last_days = Inserter::new(
+        db,
+        "INSERT INTO report_user_last_day (client_id, series, user_id, day)",
+    );
+    for ((what, q), day) in &last_day {
+        last_days
+            .push(format!(
+                "('{client_id}', '{what}:d:UTC', '{}', {day})",
+                players[*q]
+            ))
+            .await;
+    }
     db.exec(format!(
         "INSERT INTO report_zone_series (client_id, zone, since) VALUES ('{client_id}', 'UTC', 0)"
     ))
@@ -612,6 +651,8 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
         &mut money_agent,
         &mut rounds_agent,
         &mut counts_agent,
+        &mut day_spans,
+        &mut last_days,
     ] {
         i.flush().await;
     }

@@ -356,7 +356,9 @@ async fn client_wide_metrics(
             ..MetricsRow::default()
         })
         .collect();
-    let (before, per_hour) = store.player_registrations(cid, from, to).await?;
+    // One bucket (the platform overview): summed in SQL.
+    let one = period.buckets.len() == 1;
+    let (before, per_hour) = store.player_registrations(cid, from, to, one).await?;
     for (hour, n) in per_hour {
         if let Some(i) = period.bucket_of(hour) {
             rows[i].new_players += n;
@@ -367,7 +369,7 @@ async fn client_wide_metrics(
         registered += row.new_players;
         row.registered = registered;
     }
-    for m in store.report_money_client(cid, from, to).await? {
+    for m in store.report_money_client(cid, from, to, one).await? {
         let Some(i) = period.bucket_of(m.hour) else {
             continue;
         };
@@ -385,7 +387,7 @@ async fn client_wide_metrics(
             _ => {}
         }
     }
-    for r in store.report_rounds_client(cid, from, to).await? {
+    for r in store.report_rounds_client(cid, from, to, one).await? {
         let Some(i) = period.bucket_of(r.hour) else {
             continue;
         };
@@ -435,7 +437,9 @@ async fn client_wide_metrics(
 /// bucket of `period`, client-wide or of the subtree of paths `[lo, hi)` (`active` and
 /// `depositing` only: the per-agent counts): a bucket of the client's zone series (a whole
 /// day, week or month of its `timezone`, since the series began) reads one count, an hour the
-/// hourly count, any other bucket counts the distinct users of its hourly marks.
+/// hourly count; client-wide, any other run of whole days of the client's zone since then the
+/// day spans (`active` and `depositing`, `store::report_spans`); any other bucket counts the
+/// distinct users of its hourly marks.
 async fn distinct_per_bucket(
     store: &Store,
     cid: &str,
@@ -446,10 +450,17 @@ async fn distinct_per_bucket(
     use crate::domain::calendar::{bucket_start, next_edge};
     use crate::store::report_feed::series;
     let (g, tz) = (period.granularity, period.tz);
-    let since = match store.report_zone_series(cid).await? {
-        Some((name, since)) if g != Granularity::Hour && name.as_str() == tz.name() => Some(since),
+    let zone_series = store.report_zone_series(cid).await?;
+    let since = match &zone_series {
+        Some((name, since)) if g != Granularity::Hour && name.as_str() == tz.name() => Some(*since),
         _ => None,
     };
+    let client_days = zone_series.and_then(|(name, since)| {
+        Some(crate::store::report_agents::AgentSeries {
+            zone: name.parse().ok()?,
+            whole_from: since,
+        })
+    });
     let names: Vec<String> = whats.iter().map(|w| series(w, g, tz)).collect();
     let mut counts: HashMap<(String, i64), i64> = HashMap::new();
     if g == Granularity::Hour || since.is_some() {
@@ -480,9 +491,19 @@ async fn distinct_per_bucket(
             }
             None => false,
         };
+        // The day spans are client-wide.
+        let days = client_days
+            .filter(|_| !whole && subtree.is_none())
+            .and_then(|s| Some((s.zone, s.days_within(start, end)?)))
+            .filter(|(_, days)| *days == (start, end));
         for (w, what) in whats.iter().enumerate() {
+            let spans = days
+                .map(|(zone, run)| (series(what, Granularity::Day, zone), run))
+                .filter(|(s, _)| crate::store::report_spans::tracked(s));
             out[w][i] = if whole {
                 counts.get(&(names[w].clone(), start)).copied().unwrap_or(0)
+            } else if let Some((day_series, (a, b))) = spans {
+                store.report_span_distinct(cid, &day_series, a, b).await?
             } else {
                 let series = format!("{what}:h");
                 match subtree {
@@ -529,10 +550,17 @@ pub async fn client_revenue(
     scope: &Scope,
     period: &Period,
 ) -> Result<Vec<RevenueRow>, StoreError> {
-    let (from, to) = hours(period);
-    let cid = &scope.client.id;
     store.feed_reports().await?;
-    let money = store.report_money_client(cid, from, to).await?;
+    revenue_of_fed(store, &scope.client.id, period).await
+}
+
+/// [`client_revenue`] of a client once the feed has caught up.
+async fn revenue_of_fed(
+    store: &Store,
+    cid: &str,
+    period: &Period,
+) -> Result<Vec<RevenueRow>, StoreError> {
+    let (from, to) = hours(period);
     let settlements: Vec<_> = store
         .settlements(cid, Some(to), 10_000)
         .await?
@@ -543,6 +571,9 @@ pub async fn client_revenue(
         .iter()
         .map(|s| (s.period_start, s.period_end))
         .collect();
+    // One bucket and no settlement to split it by hour: summed in SQL.
+    let summed = period.buckets.len() == 1 && settled.is_empty();
+    let money = store.report_money_client(cid, from, to, summed).await?;
     let mut rows: Vec<RevenueRow> = period
         .buckets
         .iter()
@@ -878,7 +909,7 @@ async fn client_wide_game_stats(
     };
     let mut rows: BTreeMap<(usize, String), GameRow> = BTreeMap::new();
     for r in store
-        .report_rounds_client(cid, period.from, period.to)
+        .report_rounds_client(cid, period.from, period.to, period.buckets.len() == 1)
         .await?
     {
         let Some(i) = period.bucket_of(r.hour) else {
@@ -939,6 +970,8 @@ pub async fn platform_overview(
         buckets: vec![(period.from, period.to)],
         ..period.clone()
     };
+    // One catch-up for every client.
+    store.feed_reports().await?;
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -946,14 +979,12 @@ pub async fn platform_overview(
         let Some(last) = page.last() else { break };
         after = Some(last.id.clone());
         for client in page {
-            let scope = Scope {
-                client,
-                users: ReportUsers::Client,
-            };
-            let totals = client_metrics(store, &scope, &whole).await?.remove(0);
-            let revenue = client_revenue(store, &scope, &whole).await?.remove(0);
+            let totals = client_wide_metrics(store, &client.id, &whole)
+                .await?
+                .remove(0);
+            let revenue = revenue_of_fed(store, &client.id, &whole).await?.remove(0);
             out.push(OverviewRow {
-                client: scope.client,
+                client,
                 totals,
                 revenue,
             });

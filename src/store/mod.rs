@@ -59,6 +59,9 @@ mod fmt_sql_reads;
 #[path = "sql_report_agents.rs"]
 mod fmt_sql_report_agents;
 #[cfg(any())]
+#[path = "sql_report_spans.rs"]
+mod fmt_sql_report_spans;
+#[cfg(any())]
 #[path = "sql_reports.rs"]
 mod fmt_sql_reports;
 #[cfg(any())]
@@ -164,6 +167,7 @@ mod protection;
 mod reads;
 pub mod report_agents;
 pub mod report_feed;
+pub mod report_spans;
 pub mod reports;
 pub use protection::*;
 mod payments;

@@ -42,6 +42,7 @@ include!("ledger/sql.rs");
 include!("sql_identity.rs");
 include!("sql_reports.rs");
 include!("sql_report_agents.rs");
+include!("sql_report_spans.rs");
 include!("sql_report_feed.rs");
 include!("sql_protection.rs");
 

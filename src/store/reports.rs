@@ -139,24 +139,28 @@ impl Store {
         dispatch!(self, b => b.ws_users(client_id, from, to).await)
     }
 
-    /// `report_money_client` rows (user `''`) of `client_id` in `[from_hour, to_hour)`.
+    /// `report_money_client` rows (user `''`) of `client_id` in `[from_hour, to_hour)`
+    /// (`summed`: one per kind, at the first hour: a report of one bucket).
     pub async fn report_money_client(
         &self,
         client_id: &str,
         from_hour: i64,
         to_hour: i64,
+        summed: bool,
     ) -> StoreResult<Vec<MoneyRollup>> {
-        dispatch!(self, b => b.report_money_client(client_id, from_hour, to_hour).await)
+        dispatch!(self, b => b.report_money_client(client_id, from_hour, to_hour, summed).await)
     }
 
-    /// `report_rounds_client` rows (user `''`) of `client_id` in `[from_hour, to_hour)`.
+    /// `report_rounds_client` rows (user `''`) of `client_id` in `[from_hour, to_hour)`
+    /// (`summed`: one per provider, at the first hour).
     pub async fn report_rounds_client(
         &self,
         client_id: &str,
         from_hour: i64,
         to_hour: i64,
+        summed: bool,
     ) -> StoreResult<Vec<RoundRollup>> {
-        dispatch!(self, b => b.report_rounds_client(client_id, from_hour, to_hour).await)
+        dispatch!(self, b => b.report_rounds_client(client_id, from_hour, to_hour, summed).await)
     }
 
     /// `report_counts` rows `(series, bucket, n)` of `series` with buckets in `[from, to)`.
@@ -186,14 +190,16 @@ impl Store {
         dispatch!(self, b => b.report_zone_series(client_id).await)
     }
 
-    /// Players registered before `from`, and per hour in `[from, to)`.
+    /// Players registered before `from`, and per hour in `[from, to)` (`summed`: all of
+    /// them at `from`).
     pub async fn player_registrations(
         &self,
         client_id: &str,
         from: i64,
         to: i64,
+        summed: bool,
     ) -> StoreResult<(i64, Vec<(i64, i64)>)> {
-        dispatch!(self, b => b.player_registrations(client_id, from, to).await)
+        dispatch!(self, b => b.player_registrations(client_id, from, to, summed).await)
     }
 
     /// `report_money` rows of `client_id` with `from_hour <= hour < to_hour`.

@@ -391,6 +391,7 @@ impl Backend {
             }
             q.execute(&mut *conn).await?;
         }
+        feed_day_spans(conn, &work.new_marks).await?;
         feed_agent_counts(conn, &work.new_marks, &work.firsts, &work.owners).await?;
         let mut counts: BTreeMap<(String, String, i64), i64> = BTreeMap::new();
         for (c, series, bucket, _) in &work.new_marks {

@@ -165,11 +165,16 @@ impl Backend {
         client_id: &str,
         from_hour: i64,
         to_hour: i64,
+        summed: bool,
     ) -> StoreResult<Vec<MoneyRollup>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(if summed {
+            "SELECT MIN(hour) AS hour, kind, '' AS user_id, CAST(SUM(n) AS SIGNED) AS n, \
+             CAST(SUM(amount) AS SIGNED) AS amount FROM report_money_client \
+             WHERE client_id = ? AND hour >= ? AND hour < ? GROUP BY kind"
+        } else {
             "SELECT hour, kind, '' AS user_id, n, amount FROM report_money_client \
-             WHERE client_id = ? AND hour >= ? AND hour < ?",
-        )
+             WHERE client_id = ? AND hour >= ? AND hour < ?"
+        })
         .bind(client_id)
         .bind(from_hour)
         .bind(to_hour)
@@ -186,11 +191,16 @@ impl Backend {
         client_id: &str,
         from_hour: i64,
         to_hour: i64,
+        summed: bool,
     ) -> StoreResult<Vec<RoundRollup>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(if summed {
+            "SELECT MIN(hour) AS hour, provider, '' AS user_id, CAST(SUM(rounds) AS SIGNED) AS rounds, \
+             CAST(SUM(stake) AS SIGNED) AS stake, CAST(SUM(net) AS SIGNED) AS net \
+             FROM report_rounds_client WHERE client_id = ? AND hour >= ? AND hour < ? GROUP BY provider"
+        } else {
             "SELECT hour, provider, '' AS user_id, rounds, stake, net FROM report_rounds_client \
-             WHERE client_id = ? AND hour >= ? AND hour < ?",
-        )
+             WHERE client_id = ? AND hour >= ? AND hour < ?"
+        })
         .bind(client_id)
         .bind(from_hour)
         .bind(to_hour)
@@ -262,6 +272,7 @@ impl Backend {
         client_id: &str,
         from: i64,
         to: i64,
+        summed: bool,
     ) -> StoreResult<(i64, Vec<(i64, i64)>)> {
         let before: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM users WHERE client_id = ? AND role = 'player' AND created_at < ?",
@@ -270,6 +281,18 @@ impl Backend {
         .bind(from)
         .fetch_one(&self.read)
         .await?;
+        if summed {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM users WHERE client_id = ? AND role = 'player' \
+                 AND created_at >= ? AND created_at < ?",
+            )
+            .bind(client_id)
+            .bind(from)
+            .bind(to)
+            .fetch_one(&self.read)
+            .await?;
+            return Ok((before, vec![(from, n)]));
+        }
         let rows = sqlx::query(
             "SELECT created_at - created_at % 3600000 AS hour, COUNT(*) AS n FROM users \
              WHERE client_id = ? AND role = 'player' AND created_at >= ? AND created_at < ? \
@@ -596,6 +619,9 @@ impl Backend {
             }
         }
         if let Some(d) = client_rollup_violation(&mut tx).await? {
+            return Ok(Some(d));
+        }
+        if let Some(d) = day_span_violation(&mut tx).await? {
             return Ok(Some(d));
         }
         agent_rollup_violation(&mut tx).await

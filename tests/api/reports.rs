@@ -618,6 +618,7 @@ backend_tests!(
     distinct_counts_agree_between_zone_series_and_hourly_marks,
     client_metrics_show_concurrent_websocket_users,
     subtree_metrics_from_agent_rollups_equal_the_per_user_rows,
+    distinct_players_over_whole_days_with_days_fed_late,
 );
 
 /// The GraphQL field and selection of each REST report.
@@ -1385,6 +1386,219 @@ async fn subtree_metrics_from_agent_rollups_equal_the_per_user_rows(backend: Bac
         kept > 0 && backfilled == kept,
         "{kept} rows kept, {backfilled} backfilled"
     );
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
+}
+
+/// Distinct players over runs of whole days from the day spans (migration 0135), with rounds
+/// fed in random batches in random day order (days fed after later ones included): every
+/// bucket of client metrics (whole weeks and months read the counts, other runs of days the
+/// spans) and the platform overview equal the players counted here; `check-reports`
+/// recomputes the spans from the marks and names a tampered row.
+async fn distinct_players_over_whole_days_with_days_fed_late(backend: Backend) {
+    const DAY_MS: i64 = 24 * HOUR_MS;
+    const DAYS: u64 = 20;
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let now = chrono::Utc::now().timestamp_millis();
+    let today = now - now.rem_euclid(DAY_MS);
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut rng = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let date = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let instant = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    let mut last_client = String::new();
+    let mut tamper_day = 0;
+    for case in 0..2 {
+        let tree = Tree::create(&api).await;
+        let client = tree.client_id.clone();
+        let mut players = vec![tree.player_id.clone()];
+        for i in 0..5 {
+            let name = format!("late{case}x{i}");
+            players.push(create(&api, &tree.admin_token, &tree.agent_id, "player", &name).await);
+        }
+        // Today: two players deposit (active and depositing), fed before the rounds of the
+        // days before, which are then all late for them.
+        let depositors = [0_usize, 2];
+        for p in depositors {
+            api.deposit(&tree.admin_token, &players[p], "5").await;
+        }
+        let _ = report(&api, &tree.admin_token, "client-metrics", &period()).await;
+        let mut rounds: Vec<(usize, i64)> = Vec::new();
+        for p in 0..players.len() {
+            for _ in 0..rng(8) {
+                let day = today - (1 + rng(DAYS) as i64) * DAY_MS;
+                rounds.push((p, day + rng(DAY_MS as u64) as i64));
+            }
+        }
+        for i in (1..rounds.len()).rev() {
+            rounds.swap(i, rng(i as u64 + 1) as usize);
+        }
+        let mut rest = &rounds[..];
+        let mut n = 0;
+        while !rest.is_empty() {
+            let k = 1 + rng(rest.len() as u64) as usize;
+            let values: Vec<String> = rest[..k]
+                .iter()
+                .map(|(p, at)| {
+                    n += 1;
+                    format!(
+                        "('{client}', 'latefeed', 'r{n}', '{}', 1, 'settled', 0, 0, {at}, {at}, 0)",
+                        players[*p]
+                    )
+                })
+                .collect();
+            rest = &rest[k..];
+            hub.infra
+                .execute(&format!(
+                    "INSERT INTO game_rounds (client_id, provider, round_id, user_id, version, \
+                     status, net, stake, updated_at, created_at, fed) VALUES {}",
+                    values.join(", ")
+                ))
+                .await;
+            // The report's catch-up feeds them.
+            let _ = report(&api, &tree.admin_token, "client-metrics", &period()).await;
+        }
+        // The rounds' own rollups, as `apply_round` keeps them.
+        let mut per_hour: BTreeMap<(i64, usize), i64> = BTreeMap::new();
+        let mut per_day: BTreeMap<i64, i64> = BTreeMap::new();
+        for (p, at) in &rounds {
+            *per_hour
+                .entry((at - at.rem_euclid(HOUR_MS), *p))
+                .or_default() += 1;
+            *per_day.entry(at - at.rem_euclid(DAY_MS)).or_default() += 1;
+        }
+        let mut hours: BTreeMap<i64, i64> = BTreeMap::new();
+        for ((hour, p), n) in &per_hour {
+            *hours.entry(*hour).or_default() += n;
+            hub.infra
+                .execute(&format!(
+                    "INSERT INTO report_rounds (client_id, hour, provider, user_id, rounds, stake, net) \
+                     VALUES ('{client}', {hour}, 'latefeed', '{}', {n}, 0, 0)",
+                    players[*p]
+                ))
+                .await;
+        }
+        for (hour, n) in hours {
+            hub.infra
+                .execute(&format!(
+                    "INSERT INTO report_rounds_client (client_id, hour, provider, rounds, stake, net) \
+                     VALUES ('{client}', {hour}, 'latefeed', {n}, 0, 0)"
+                ))
+                .await;
+        }
+        for (day, n) in per_day {
+            hub.infra
+                .execute(&format!(
+                    "INSERT INTO report_rounds_agent (client_id, day, agent_id, provider, rounds, stake, net) \
+                     VALUES ('{client}', {day}, '{}', 'latefeed', {n}, 0, 0)",
+                    tree.agent_id
+                ))
+                .await;
+        }
+
+        let active = |a: i64, b: i64| -> i64 {
+            (0..players.len())
+                .filter(|p| {
+                    rounds.iter().any(|(q, at)| q == p && (a..b).contains(at))
+                        || (depositors.contains(p) && (a..b).contains(&now))
+                })
+                .count() as i64
+        };
+        let depositing = |a: i64, b: i64| -> i64 {
+            if (a..b).contains(&now) {
+                depositors.len() as i64
+            } else {
+                0
+            }
+        };
+        for _ in 0..8 {
+            let a = today - rng(DAYS + 1) as i64 * DAY_MS;
+            let b = (a + (1 + rng(DAYS) as i64) * DAY_MS).min(today + DAY_MS);
+            let range = format!("from={}&to={}", date(a), date(b));
+            for g in ["week", "month"] {
+                let q = format!("client_id={client}&{range}&granularity={g}");
+                let m = report(&api, &tree.admin_token, "client-metrics", &q).await;
+                for row in m["rows"].as_array().unwrap() {
+                    let (s, e) = (instant(&row["bucket_start"]), instant(&row["bucket_end"]));
+                    let at = format!("case {case} {g} [{}, {}): {row}", date(s), date(e));
+                    assert_eq!(row["active_players"], active(s, e), "{at}");
+                    assert_eq!(row["depositing_players"], depositing(s, e), "{at}");
+                }
+            }
+            let o = report(&api, &tree.super_token, "platform-overview", &range).await;
+            let row = o["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["client_id"] == client.as_str())
+                .unwrap_or_else(|| panic!("{o}"));
+            let at = format!("case {case} {range}: {row}");
+            assert_eq!(row["active_players"], active(a, b), "{at}");
+            // The one bucket's money, rounds and registrations, summed in SQL.
+            let rounds_in = rounds.iter().filter(|(_, t)| (a..b).contains(t)).count();
+            let today_in = i64::from((a..b).contains(&now));
+            assert_eq!(row["rounds"], rounds_in, "{at}");
+            assert_eq!(row["deposits"], 2 * today_in, "{at}");
+            let sum = if today_in == 1 { "10.00" } else { "0.00" };
+            assert_eq!(row["deposits_sum"], sum, "{at}");
+            assert_eq!(row["new_players"], 6 * today_in, "{at}");
+            assert_eq!(row["registered"], 6 * today_in, "{at}");
+        }
+        tamper_day = rounds
+            .first()
+            .map_or(today, |(_, at)| at - at.rem_euclid(DAY_MS));
+        last_client = client;
+    }
+
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
+    let client = &last_client;
+    for (tamper, named, undo) in [
+        (
+            format!(
+                "UPDATE report_day_spans SET n = n + 1 WHERE client_id = '{client}' \
+                 AND series = 'active:d:UTC' AND day = {tamper_day}"
+            ),
+            "report_day_spans client=",
+            format!(
+                "UPDATE report_day_spans SET n = n - 1 WHERE client_id = '{client}' \
+                 AND series = 'active:d:UTC' AND day = {tamper_day}"
+            ),
+        ),
+        (
+            format!(
+                "UPDATE report_user_last_day SET day = day - 86400000 WHERE client_id = '{client}' \
+                 AND series = 'active:d:UTC'"
+            ),
+            "report_user_last_day client=",
+            format!(
+                "UPDATE report_user_last_day SET day = day + 86400000 WHERE client_id = '{client}' \
+                 AND series = 'active:d:UTC'"
+            ),
+        ),
+    ] {
+        hub.infra.execute(&tamper).await;
+        let (code, out) = hub.infra.run_nashub("check-reports");
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains(named), "{named}: {out}");
+        assert!(out.contains(client.as_str()), "{out}");
+        assert!(out.contains("series=active:d:UTC"), "{out}");
+        hub.infra.execute(&undo).await;
+    }
     let (code, out) = hub.infra.run_nashub("check-reports");
     assert_eq!(code, Some(0), "{out}");
 }
