@@ -10,7 +10,7 @@
 //! rows themselves are not written: reports never read them). Then each report for the last 30
 //! days at day granularity, `--requests` times in turn: p50 and p99 over HTTP. Then one player
 //! with `--history` rounds: the CSV history streamed (rows/s and the hub's peak RSS before and
-//! after).
+//! after). With `REPORTS_BENCH_KEEP` set, the MariaDB database is kept (its name is printed).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -838,10 +838,15 @@ async fn main() {
             ("NASHUB_PASSWORD_HASH_MEMORY_KIB".into(), "1024".into()),
         ];
         summary.extend(bench("mariadb", env, &format!("{server}/{db}"), &args).await);
-        let drop = format!("DROP DATABASE {db}");
-        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(drop))
-            .await
-            .unwrap();
+        if std::env::var_os("REPORTS_BENCH_KEEP").is_some() {
+            // To EXPLAIN the reports' queries against the generated data.
+            println!("kept database {db}");
+        } else {
+            let drop = format!("DROP DATABASE {db}");
+            sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(drop))
+                .await
+                .unwrap();
+        }
     }
     println!("\nsummary");
     for line in summary {

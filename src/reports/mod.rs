@@ -267,7 +267,12 @@ async fn subtree_metrics(
     };
     let range = (lo.as_str(), hi.as_str());
     let mut rows = empty_rows(period);
-    let (before, per_hour) = store.subtree_registrations(cid, range, from, to).await?;
+    // Independent reads, in parallel: the report waits for the slowest, not their sum.
+    let ((before, per_hour), series, agents) = tokio::try_join!(
+        store.subtree_registrations(cid, range, from, to),
+        store.agent_series(cid),
+        store.subtree_agents(cid, range),
+    )?;
     for (hour, n) in per_hour {
         if let Some(i) = period.bucket_of(hour) {
             rows[i].new_players += n;
@@ -279,31 +284,44 @@ async fn subtree_metrics(
         row.registered = registered;
     }
     // Agent days fall in one bucket only in the series' zone, and hours are finer.
-    let days = match store.agent_series(cid).await? {
+    let days = match series {
         Some(s) if period.granularity != Granularity::Hour && s.zone == period.tz => {
             s.days_within(from, to)
         }
         _ => None,
     };
-    let rest = match days {
-        Some((a, b)) => {
-            let read = AgentRead::SubtreePerDay {
-                lo: lo.clone(),
-                hi: hi.clone(),
-            };
-            for m in store.agent_money(cid, a, b, &read).await? {
+    let read = AgentRead::SubtreePerDay { agents };
+    let rollups = async {
+        match days {
+            Some((a, b)) => Ok::<_, StoreError>(Some(tokio::try_join!(
+                store.agent_money(cid, a, b, &read),
+                store.agent_rounds(cid, a, b, &read),
+            )?)),
+            None => Ok(None),
+        }
+    };
+    let whats = ["active".to_owned(), "depositing".to_owned()];
+    let first = ["first_deposit".to_owned()];
+    let (rollups, firsts, distinct) = tokio::try_join!(
+        rollups,
+        store.agent_counts(cid, &first, from, to, range),
+        distinct_per_bucket(store, cid, period, &whats, Some(range)),
+    )?;
+    let rest = match (days, rollups) {
+        (Some((a, b)), Some((money, rounds))) => {
+            for m in money {
                 if let Some(i) = period.bucket_of(m.day) {
                     add_money(&mut rows[i], &m.kind, m.n, m.amount);
                 }
             }
-            for r in store.agent_rounds(cid, a, b, &read).await? {
+            for r in rounds {
                 if let Some(i) = period.bucket_of(r.day) {
                     add_rounds(&mut rows[i], r.rounds, r.stake, r.net);
                 }
             }
             vec![(from, a), (b, to)]
         }
-        None => vec![(from, to)],
+        _ => vec![(from, to)],
     };
     for (a, b) in rest.into_iter().filter(|(a, b)| a < b) {
         for m in store.report_money(cid, a, b, &scope.users).await? {
@@ -317,16 +335,11 @@ async fn subtree_metrics(
             }
         }
     }
-    for (_, hour, n) in store
-        .agent_counts(cid, &["first_deposit".to_owned()], from, to, range)
-        .await?
-    {
+    for (_, hour, n) in firsts {
         if let Some(i) = period.bucket_of(hour) {
             rows[i].first_time_depositors += n;
         }
     }
-    let whats = ["active".to_owned(), "depositing".to_owned()];
-    let distinct = distinct_per_bucket(store, cid, period, &whats, Some(range)).await?;
     for (i, row) in rows.iter_mut().enumerate() {
         row.active_players = distinct[0][i];
         row.depositing_players = distinct[1][i];
@@ -669,7 +682,29 @@ pub async fn agents(
         // A player's scope holds no agent.
         return Ok(Vec::new());
     };
-    let (mut agents, players) = store.report_agents(cid, &lo, &hi).await?;
+    let days = store
+        .agent_series(cid)
+        .await?
+        .and_then(|s| s.days_within(from, to));
+    // The kinds the rows below add.
+    let read = AgentRead::PerAgent {
+        kinds: &["deposit", "adjustment", "commission"],
+    };
+    // Independent reads, in parallel: the report waits for the slowest, not their sum.
+    let rollups = async {
+        match days {
+            Some((a, b)) => Ok::<_, StoreError>(Some(tokio::try_join!(
+                store.agent_money(cid, a, b, &read),
+                store.agent_rounds(cid, a, b, &read),
+            )?)),
+            None => Ok(None),
+        }
+    };
+    let ((mut agents, players), rollups, earned) = tokio::try_join!(
+        store.report_agents(cid, &lo, &hi),
+        rollups,
+        store.commissions_earned(cid, from, to),
+    )?;
     agents.sort_by(|a, b| a.path.cmp(&b.path));
     let index: HashMap<&str, usize> = agents
         .iter()
@@ -690,13 +725,9 @@ pub async fn agents(
             ..AgentRow::default()
         })
         .collect();
-    let days = store
-        .agent_series(cid)
-        .await?
-        .and_then(|s| s.days_within(from, to));
-    let rest = match days {
-        Some((a, b)) => {
-            for m in store.agent_money(cid, a, b, &AgentRead::PerAgent).await? {
+    let rest = match (days, rollups) {
+        (Some((a, b)), Some((money, rounds))) => {
+            for m in money {
                 let Some(&i) = index.get(m.agent_id.as_str()) else {
                     continue;
                 };
@@ -708,7 +739,7 @@ pub async fn agents(
                     _ => {}
                 }
             }
-            for r in store.agent_rounds(cid, a, b, &AgentRead::PerAgent).await? {
+            for r in rounds {
                 if let Some(&i) = index.get(r.agent_id.as_str()) {
                     let own = &mut rows[i].own;
                     own.turnover += r.stake;
@@ -718,7 +749,7 @@ pub async fn agents(
             }
             vec![(from, a), (b, to)]
         }
-        None => vec![(from, to)],
+        _ => vec![(from, to)],
     };
     let rest: Vec<(i64, i64)> = rest.into_iter().filter(|(a, b)| a < b).collect();
     if !rest.is_empty() {
@@ -753,16 +784,9 @@ pub async fn agents(
             }
         }
     }
-    for s in store.settlements(cid, Some(to), 10_000).await? {
-        if s.period_start < from {
-            continue;
-        }
-        if let Some(full) = store.settlement(cid, &s.id).await? {
-            for line in full.commissions {
-                if let Some(&i) = index.get(line.agent_id.as_str()) {
-                    rows[i].commission_earned += line.amount;
-                }
-            }
+    for (agent, amount) in earned {
+        if let Some(&i) = index.get(agent.as_str()) {
+            rows[i].commission_earned += amount;
         }
     }
     Ok(rows)

@@ -132,10 +132,10 @@ pub struct AgentRounds {
 /// Which agent rows to sum and how to group them.
 #[derive(Debug, Clone)]
 pub enum AgentRead {
-    /// Every agent of the client, per agent over the whole range.
-    PerAgent,
-    /// The agents whose path is in `[lo, hi)` (a subtree), per day, summed over agents.
-    SubtreePerDay { lo: String, hi: String },
+    /// Every agent of the client, per agent over the whole range; money of `kinds` only.
+    PerAgent { kinds: &'static [&'static str] },
+    /// The given agents (a subtree's: [`Store::subtree_agents`]), per day, summed over them.
+    SubtreePerDay { agents: Vec<String> },
 }
 
 impl Store {
@@ -170,6 +170,15 @@ impl Store {
         read: &AgentRead,
     ) -> StoreResult<Vec<AgentRounds>> {
         dispatch!(self, b => b.agent_rounds(client_id, from_day, to_day, read).await)
+    }
+
+    /// The agents (any user but a player) of `client_id` whose path is in `[lo, hi)`.
+    pub async fn subtree_agents(
+        &self,
+        client_id: &str,
+        (lo, hi): (&str, &str),
+    ) -> StoreResult<Vec<String>> {
+        dispatch!(self, b => b.subtree_agents(client_id, lo, hi).await)
     }
 
     /// Per (series, bucket) in `[from, to)`: `report_counts_agent` summed over the agents whose

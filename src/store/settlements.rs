@@ -131,6 +131,17 @@ impl Store {
         dispatch!(self, b => b.settlement(client_id, id).await)
     }
 
+    /// Per agent, the commission lines of the client's settlements whose period starts in
+    /// `[from, to)`, summed (one query for the agents report).
+    pub async fn commissions_earned(
+        &self,
+        client_id: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<std::collections::HashMap<String, i64>> {
+        dispatch!(self, b => b.commissions_earned(client_id, from, to).await)
+    }
+
     /// A client's settlements, newest period first, starting before `before_start`.
     pub async fn settlements(
         &self,

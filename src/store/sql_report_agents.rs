@@ -67,19 +67,6 @@ impl Backend {
     }
 }
 
-/// (day, agent) of a summed agent row: per agent over the range (day 0), or per day over a
-/// subtree (agent '').
-fn agent_group(
-    r: &DbRow,
-    read: &super::report_agents::AgentRead,
-) -> Result<(i64, String), sqlx::Error> {
-    use super::report_agents::AgentRead;
-    match read {
-        AgentRead::PerAgent => Ok((0, r.try_get("agent_id")?)),
-        AgentRead::SubtreePerDay { .. } => Ok((r.try_get("day")?, String::new())),
-    }
-}
-
 /// Adds the fed `entries` to `report_money_agent` (the report feed's transaction), each in
 /// its client's day of `zones`; `owners` holds every wallet user of the entries.
 async fn feed_agent_money(
@@ -353,50 +340,74 @@ impl Backend {
         read: &super::report_agents::AgentRead,
     ) -> StoreResult<Vec<super::report_agents::AgentMoney>> {
         use super::report_agents::{AgentMoney, AgentRead};
-        let rows = match read {
-            AgentRead::PerAgent => {
-                sqlx::query(
-                    "SELECT agent_id, player, kind, CAST(SUM(n) AS CHAR) AS n, \
-                     CAST(SUM(amount) AS CHAR) AS amount FROM report_money_agent \
-                     WHERE client_id = ? AND day >= ? AND day < ? GROUP BY agent_id, player, kind",
-                )
-                .bind(client_id)
-                .bind(from_day)
-                .bind(to_day)
-                .fetch_all(&self.read)
-                .await?
+        // The rows themselves, summed here: MariaDB grouped them in a temporary table, several
+        // times slower than reading them (issue 17: most of the agents report's time).
+        let mut sums: std::collections::HashMap<(i64, String, i64, String), (i64, i64)> =
+            std::collections::HashMap::new();
+        let mut add = |rows: Vec<DbRow>, per_agent: bool| -> Result<(), sqlx::Error> {
+            for r in &rows {
+                let day: i64 = r.try_get(0)?;
+                let agent: String = r.try_get(1)?;
+                let key = if per_agent {
+                    (0, agent, r.try_get(2)?, r.try_get(3)?)
+                } else {
+                    (day, String::new(), r.try_get(2)?, r.try_get(3)?)
+                };
+                let sum = sums.entry(key).or_default();
+                sum.0 += r.try_get::<i64, _>(4)?;
+                sum.1 += r.try_get::<i64, _>(5)?;
             }
-            AgentRead::SubtreePerDay { lo, hi } => {
-                sqlx::query(
-                    "SELECT r.day, r.player, r.kind, CAST(SUM(r.n) AS CHAR) AS n, \
-                     CAST(SUM(r.amount) AS CHAR) AS amount FROM report_money_agent r \
-                     JOIN users u ON u.id = r.agent_id AND u.path >= ? AND u.path < ? \
-                     WHERE r.client_id = ? AND r.day >= ? AND r.day < ? \
-                     GROUP BY r.day, r.player, r.kind",
-                )
-                .bind(lo)
-                .bind(hi)
-                .bind(client_id)
-                .bind(from_day)
-                .bind(to_day)
-                .fetch_all(&self.read)
-                .await?
-            }
+            Ok(())
         };
-        rows.iter()
-            .map(|r| {
-                let (day, agent_id) = agent_group(r, read)?;
-                Ok(AgentMoney {
-                    day,
-                    agent_id,
-                    player: r.try_get("player")?,
-                    kind: r.try_get("kind")?,
-                    n: text_i64(r, "n")?,
-                    amount: text_i64(r, "amount")?,
-                })
+        const COLUMNS: &str =
+            "SELECT day, agent_id, player, kind, n, amount FROM report_money_agent";
+        match read {
+            AgentRead::PerAgent { kinds } => {
+                if kinds.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{COLUMNS} WHERE client_id = ? AND day >= ? AND day < ? AND kind IN ({})",
+                    marks(kinds.len())
+                )))
+                .bind(client_id)
+                .bind(from_day)
+                .bind(to_day);
+                for k in *kinds {
+                    q = q.bind(*k);
+                }
+                add(q.fetch_all(&self.read).await?, true)?;
+            }
+            // Each agent's days through the (client, agent, day) index (migration 0140): a
+            // subtree reads its agents' rows only.
+            AgentRead::SubtreePerDay { agents } => {
+                for chunk in agents.chunks(300) {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "{COLUMNS} WHERE client_id = ? AND agent_id IN ({}) AND day >= ? AND day < ?",
+                        marks(chunk.len())
+                    )))
+                    .bind(client_id);
+                    for a in chunk {
+                        q = q.bind(a);
+                    }
+                    add(
+                        q.bind(from_day).bind(to_day).fetch_all(&self.read).await?,
+                        false,
+                    )?;
+                }
+            }
+        }
+        Ok(sums
+            .into_iter()
+            .map(|((day, agent_id, player, kind), (n, amount))| AgentMoney {
+                day,
+                agent_id,
+                player,
+                kind,
+                n,
+                amount,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+            .collect())
     }
 
     pub async fn agent_rounds(
@@ -407,50 +418,84 @@ impl Backend {
         read: &super::report_agents::AgentRead,
     ) -> StoreResult<Vec<super::report_agents::AgentRounds>> {
         use super::report_agents::{AgentRead, AgentRounds};
-        let rows = match read {
-            AgentRead::PerAgent => {
-                sqlx::query(
-                    "SELECT agent_id, CAST(SUM(rounds) AS CHAR) AS rounds, \
-                     CAST(SUM(stake) AS CHAR) AS stake, CAST(SUM(net) AS CHAR) AS net \
-                     FROM report_rounds_agent WHERE client_id = ? AND day >= ? AND day < ? \
-                     GROUP BY agent_id",
-                )
-                .bind(client_id)
-                .bind(from_day)
-                .bind(to_day)
-                .fetch_all(&self.read)
-                .await?
+        // Summed here, as in `agent_money`.
+        let mut sums: std::collections::HashMap<(i64, String), (i64, i64, i64)> =
+            std::collections::HashMap::new();
+        let mut add = |rows: Vec<DbRow>, per_agent: bool| -> Result<(), sqlx::Error> {
+            for r in &rows {
+                let day: i64 = r.try_get(0)?;
+                let agent: String = r.try_get(1)?;
+                let key = if per_agent {
+                    (0, agent)
+                } else {
+                    (day, String::new())
+                };
+                let sum = sums.entry(key).or_default();
+                sum.0 += r.try_get::<i64, _>(2)?;
+                sum.1 += r.try_get::<i64, _>(3)?;
+                sum.2 += r.try_get::<i64, _>(4)?;
             }
-            AgentRead::SubtreePerDay { lo, hi } => {
-                sqlx::query(
-                    "SELECT r.day, CAST(SUM(r.rounds) AS CHAR) AS rounds, \
-                     CAST(SUM(r.stake) AS CHAR) AS stake, CAST(SUM(r.net) AS CHAR) AS net \
-                     FROM report_rounds_agent r \
-                     JOIN users u ON u.id = r.agent_id AND u.path >= ? AND u.path < ? \
-                     WHERE r.client_id = ? AND r.day >= ? AND r.day < ? GROUP BY r.day",
-                )
-                .bind(lo)
-                .bind(hi)
-                .bind(client_id)
-                .bind(from_day)
-                .bind(to_day)
-                .fetch_all(&self.read)
-                .await?
-            }
+            Ok(())
         };
-        rows.iter()
-            .map(|r| {
-                let (day, agent_id) = agent_group(r, read)?;
-                Ok(AgentRounds {
-                    day,
-                    agent_id,
-                    rounds: text_i64(r, "rounds")?,
-                    stake: text_i64(r, "stake")?,
-                    net: text_i64(r, "net")?,
-                })
+        const COLUMNS: &str = "SELECT day, agent_id, rounds, stake, net FROM report_rounds_agent";
+        match read {
+            AgentRead::PerAgent { .. } => {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{COLUMNS} WHERE client_id = ? AND day >= ? AND day < ?"
+                )))
+                .bind(client_id)
+                .bind(from_day)
+                .bind(to_day)
+                .fetch_all(&self.read)
+                .await?;
+                add(rows, true)?;
+            }
+            AgentRead::SubtreePerDay { agents } => {
+                for chunk in agents.chunks(300) {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "{COLUMNS} WHERE client_id = ? AND agent_id IN ({}) AND day >= ? AND day < ?",
+                        marks(chunk.len())
+                    )))
+                    .bind(client_id);
+                    for a in chunk {
+                        q = q.bind(a);
+                    }
+                    add(
+                        q.bind(from_day).bind(to_day).fetch_all(&self.read).await?,
+                        false,
+                    )?;
+                }
+            }
+        }
+        Ok(sums
+            .into_iter()
+            .map(|((day, agent_id), (rounds, stake, net))| AgentRounds {
+                day,
+                agent_id,
+                rounds,
+                stake,
+                net,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+            .collect())
+    }
+
+    /// The agents (any user but a player) of `client_id` whose path is in `[lo, hi)`, through
+    /// the role index (a path range would visit every player of the subtree too).
+    pub async fn subtree_agents(
+        &self,
+        client_id: &str,
+        lo: &str,
+        hi: &str,
+    ) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM users WHERE client_id = ? \
+             AND role IN ('super_admin', 'client_admin', 'agent') AND path >= ? AND path < ?",
+        )
+        .bind(client_id)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&self.read)
+        .await?)
     }
 
     pub async fn report_agents(

@@ -322,6 +322,29 @@ impl Backend {
         }))
     }
 
+    pub async fn commissions_earned(
+        &self,
+        client_id: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<std::collections::HashMap<String, i64>> {
+        let rows = sqlx::query(
+            "SELECT c.agent_id, CAST(SUM(c.amount) AS CHAR) AS amount FROM settlements s \
+             JOIN commissions c ON c.settlement_id = s.id \
+             WHERE s.client_id = ? AND s.period_start >= ? AND s.period_start < ? \
+             GROUP BY c.agent_id",
+        )
+        .bind(client_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("agent_id")?, text_i64(r, "amount")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
     pub async fn settlements(
         &self,
         client_id: &str,

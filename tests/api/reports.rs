@@ -153,6 +153,15 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     assert_eq!(total(&r, "ngr"), 175);
     assert_eq!(total(&r, "settlements_ngr"), 0);
     // A settlement of the play: the report shows the NGR it fixed, the same as the journal's.
+    // (With a commission, for the agents report's commission earned and paid.)
+    let settings = api
+        .patch(
+            &tree.super_token,
+            &format!("/api/v1/clients/{}/settings", tree.client_id),
+            json!({ "commission_rate": "0.1" }),
+        )
+        .await;
+    assert_eq!(settings.status, 200, "{}", settings.body);
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let settled_to = now_text(0);
     let s = settle(
@@ -194,6 +203,15 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     assert_eq!(by_name["agent1"]["ngr"], "7.75");
     assert_eq!(by_name["agent2"]["own_ggr"], "-6.00");
     assert_eq!(by_name["agent2"]["deposits"], "140.00");
+    // Commission earned: the lines of the settlement, which starts in the period.
+    let lines = s["commissions"].as_array().unwrap();
+    assert!(lines.iter().any(|l| l["amount"] != "0.00"), "{s}");
+    for line in lines {
+        let rows = a["rows"].as_array().unwrap();
+        let row = rows.iter().find(|r| r["agent_id"] == line["agent_id"]);
+        assert_eq!(row.unwrap()["commission_earned"], line["amount"], "{s}");
+        assert_eq!(row.unwrap()["commission_paid"], line["amount"], "{s}");
+    }
     // Whole days read the agent rollups: the same rows.
     let days = format!("client_id={}&{}", tree.client_id, whole_days());
     let by_days = report(&api, &tree.admin_token, "agents", &days).await;
