@@ -784,9 +784,25 @@ async fn bench(name: &str, env: Vec<(String, String)>, db_url: &str, args: &Args
         .unwrap();
     assert_eq!(res.status(), 200);
     let (mut bytes, mut newlines) = (0_usize, 0_usize);
-    while let Some(chunk) = res.chunk().await.unwrap() {
-        bytes += chunk.len();
-        newlines += chunk.iter().filter(|b| **b == b'\n').count();
+    loop {
+        match res.chunk().await {
+            Ok(Some(chunk)) => {
+                bytes += chunk.len();
+                newlines += chunk.iter().filter(|b| **b == b'\n').count();
+            }
+            Ok(None) => break,
+            Err(e) => {
+                // Reported, not unwrapped: where a stream breaks off says why.
+                let line = format!(
+                    "{name} history CSV BROKE OFF after {} rows ({bytes} bytes) in {:.2} s: {e}",
+                    newlines.saturating_sub(1),
+                    t.elapsed().as_secs_f64()
+                );
+                println!("  {line}");
+                lines.push(line);
+                return lines;
+            }
+        }
     }
     let secs = t.elapsed().as_secs_f64();
     let rows = newlines.saturating_sub(1);
