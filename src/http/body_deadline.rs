@@ -57,14 +57,45 @@ fn has_body(req: &ServiceRequest) -> bool {
 }
 
 pub async fn enforce(
-    mut req: ServiceRequest,
+    req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    // The connection has a request in progress until this returns (its idle watchdog waits).
-    let _busy = req
+) -> Result<ServiceResponse<BusyBody<EitherBody<impl MessageBody>>>, actix_web::Error> {
+    // The connection has a request in progress until its answer's body is written (its idle
+    // watchdog waits): a streamed body (a CSV export) may take longer than the idle limit.
+    let busy = req
         .request()
         .conn_data::<std::sync::Arc<crate::admission::Conn>>()
         .map(|conn| conn.request_started());
+    let res = limit_body(req, next).await?;
+    Ok(res.map_body(|_, body| BusyBody { body, _busy: busy }))
+}
+
+/// A response body that keeps its connection's request in progress until it is dropped
+/// (written out, or the connection gone).
+pub struct BusyBody<B> {
+    body: B,
+    _busy: Option<crate::admission::RequestGuard>,
+}
+
+impl<B: MessageBody + Unpin> MessageBody for BusyBody<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
+async fn limit_body(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let limits = req
         .app_data::<actix_web::web::Data<AppState>>()
         .and_then(|s| BodyLimits::from_settings(&s.config.settings));
