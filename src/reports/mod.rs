@@ -235,6 +235,25 @@ pub async fn client_metrics_per_user(
     Ok(rows)
 }
 
+/// New players per bucket from registrations per hour, and the running total on `before`.
+fn add_registrations(
+    rows: &mut [MetricsRow],
+    period: &Period,
+    before: i64,
+    per_hour: Vec<(i64, i64)>,
+) {
+    for (hour, n) in per_hour {
+        if let Some(i) = period.bucket_of(hour) {
+            rows[i].new_players += n;
+        }
+    }
+    let mut registered = before;
+    for row in rows.iter_mut() {
+        registered += row.new_players;
+        row.registered = registered;
+    }
+}
+
 fn empty_rows(period: &Period) -> Vec<MetricsRow> {
     period
         .buckets
@@ -273,16 +292,7 @@ async fn subtree_metrics(
         store.agent_series(cid),
         store.subtree_agents(cid, range),
     )?;
-    for (hour, n) in per_hour {
-        if let Some(i) = period.bucket_of(hour) {
-            rows[i].new_players += n;
-        }
-    }
-    let mut registered = before;
-    for row in rows.iter_mut() {
-        registered += row.new_players;
-        row.registered = registered;
-    }
+    add_registrations(&mut rows, period, before, per_hour);
     // Agent days fall in one bucket only in the series' zone, and hours are finer.
     let days = match series {
         Some(s) if period.granularity != Granularity::Hour && s.zone == period.tz => {
@@ -372,16 +382,7 @@ async fn client_wide_metrics(
     // One bucket (the platform overview): summed in SQL.
     let one = period.buckets.len() == 1;
     let (before, per_hour) = store.player_registrations(cid, from, to, one).await?;
-    for (hour, n) in per_hour {
-        if let Some(i) = period.bucket_of(hour) {
-            rows[i].new_players += n;
-        }
-    }
-    let mut registered = before;
-    for row in rows.iter_mut() {
-        registered += row.new_players;
-        row.registered = registered;
-    }
+    add_registrations(&mut rows, period, before, per_hour);
     for m in store.report_money_client(cid, from, to, one).await? {
         let Some(i) = period.bucket_of(m.hour) else {
             continue;

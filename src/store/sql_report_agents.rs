@@ -381,20 +381,10 @@ impl Backend {
             // Each agent's days through the (client, agent, day) index (migration 0140): a
             // subtree reads its agents' rows only.
             AgentRead::SubtreePerDay { agents } => {
-                for chunk in agents.chunks(300) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "{COLUMNS} WHERE client_id = ? AND agent_id IN ({}) AND day >= ? AND day < ?",
-                        marks(chunk.len())
-                    )))
-                    .bind(client_id);
-                    for a in chunk {
-                        q = q.bind(a);
-                    }
-                    add(
-                        q.bind(from_day).bind(to_day).fetch_all(&self.read).await?,
-                        false,
-                    )?;
-                }
+                let rows =
+                    agents_day_rows(&self.read, COLUMNS, client_id, agents, from_day, to_day)
+                        .await?;
+                add(rows, false)?;
             }
         }
         Ok(sums
@@ -451,20 +441,10 @@ impl Backend {
                 add(rows, true)?;
             }
             AgentRead::SubtreePerDay { agents } => {
-                for chunk in agents.chunks(300) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "{COLUMNS} WHERE client_id = ? AND agent_id IN ({}) AND day >= ? AND day < ?",
-                        marks(chunk.len())
-                    )))
-                    .bind(client_id);
-                    for a in chunk {
-                        q = q.bind(a);
-                    }
-                    add(
-                        q.bind(from_day).bind(to_day).fetch_all(&self.read).await?,
-                        false,
-                    )?;
-                }
+                let rows =
+                    agents_day_rows(&self.read, COLUMNS, client_id, agents, from_day, to_day)
+                        .await?;
+                add(rows, false)?;
             }
         }
         Ok(sums
@@ -562,6 +542,31 @@ impl Backend {
         }
         Ok((agents, players))
     }
+}
+
+/// `columns` (a `SELECT ... FROM <agent table>`) of `agents`' rows with `from_day <= day <
+/// to_day`, through the (client, agent, day) index (migration 0140), in chunks.
+async fn agents_day_rows(
+    pool: &sqlx::Pool<Db>,
+    columns: &str,
+    client_id: &str,
+    agents: &[String],
+    from_day: i64,
+    to_day: i64,
+) -> StoreResult<Vec<DbRow>> {
+    let mut out = Vec::new();
+    for chunk in agents.chunks(300) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{columns} WHERE client_id = ? AND agent_id IN ({}) AND day >= ? AND day < ?",
+            marks(chunk.len())
+        )))
+        .bind(client_id);
+        for a in chunk {
+            q = q.bind(a);
+        }
+        out.extend(q.bind(from_day).bind(to_day).fetch_all(pool).await?);
+    }
+    Ok(out)
 }
 
 /// Adds to `report_counts_agent` (migration 0131) in the report feed's transaction: each of
