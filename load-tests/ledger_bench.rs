@@ -12,6 +12,10 @@
 //! shared cores as it can; latency is request to acknowledgement. Hub and client CPU per
 //! mutation are both printed.
 //! Prints one line per run and the group/naive ratio.
+//!
+//! `--rollups-compare` (issue 17): group mode with the report feed on and off, alternating
+//! (on, off, on, off), each window after `--warmup` seconds (default 3) of the same load and a
+//! feed catch-up; an on run's rate counts the time to feed what its window left waiting.
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -42,6 +46,8 @@ struct Args {
     /// Group mode with and without the report rollup upkeep (issue 17), alternating
     /// (on, off, on, off), instead of group vs naive.
     rollups_compare: bool,
+    /// Seconds of the same load before each measured window (rollups-compare: default 3).
+    warmup: Option<u64>,
 }
 
 fn args() -> Args {
@@ -54,6 +60,7 @@ fn args() -> Args {
         hot_only: false,
         zipf_only: false,
         rollups_compare: false,
+        warmup: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -68,6 +75,7 @@ fn args() -> Args {
             "--hot-only" => a.hot_only = true,
             "--zipf-only" => a.zipf_only = true,
             "--rollups-compare" => a.rollups_compare = true,
+            "--warmup" => a.warmup = Some(value().parse().unwrap()),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -171,6 +179,24 @@ impl Client {
         let (status, body) = self.post(None, "/api/v1/auth/login", body).await;
         assert_eq!(status, 200, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Feeds every entry waiting for the report rollups (a report catches the feed up before
+    /// it reads; this one reads one empty day); seconds taken.
+    async fn feed_catch_up(&self, token: &str) -> f64 {
+        let t = Instant::now();
+        let res = self
+            .http
+            .get(format!(
+                "{}/api/v1/reports/client-metrics?from=2020-01-01&to=2020-01-02",
+                self.base
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("report");
+        assert_eq!(res.status().as_u16(), 200, "{:?}", res.text().await);
+        t.elapsed().as_secs_f64()
     }
 
     async fn metric(&self, name: &str) -> f64 {
@@ -295,6 +321,9 @@ impl Rng {
 struct Outcome {
     rate: f64,
     line: String,
+    /// Mutations acknowledged, and the window's seconds.
+    count: usize,
+    elapsed: f64,
 }
 
 async fn run(
@@ -303,6 +332,7 @@ async fn run(
     players: &[String],
     hot: bool,
     args: &Args,
+    seconds: u64,
     label: &str,
 ) -> Outcome {
     let c = Arc::new(Client::new(&hub.base, args.concurrency));
@@ -355,7 +385,7 @@ async fn run(
             (latencies, errors)
         }));
     }
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     let mut errors = 0;
@@ -385,7 +415,12 @@ async fn run(
         own_cpu * 1e6 / all.len().max(1) as f64,
     );
     println!("{line}");
-    Outcome { rate, line }
+    Outcome {
+        rate,
+        line,
+        count: all.len(),
+        elapsed,
+    }
 }
 
 async fn bench_backend(name: &str, env: Vec<(String, String)>, args: &Args) -> Vec<String> {
@@ -422,15 +457,37 @@ async fn bench_backend(name: &str, env: Vec<(String, String)>, args: &Args) -> V
                 let c = Client::new(&hub.base, 4);
                 let token = c.login(Some(&code), "boss", PASSWORD).await;
                 let mode = if on { "rollups on" } else { "rollups off" };
-                let out = run(
-                    &hub,
-                    &token,
-                    &players,
-                    hot,
-                    args,
-                    &format!("{name} group {mode} {workload} (run {})", i / 2 + 1),
-                )
-                .await;
+                let label = format!("{name} group {mode} {workload} (run {})", i / 2 + 1);
+                // Steady state: the warm-up fills the node's caches (a long-running hub's
+                // feed has seen its players this quarter hour), then the feed is caught up
+                // (an off run leaves its entries waiting: the next on run must not pay for
+                // them) and, with rollups on, the feed of the window's own entries still
+                // waiting at its end is timed and counted in the window.
+                let warmup = args.warmup.unwrap_or(3);
+                if warmup > 0 {
+                    run(
+                        &hub,
+                        &token,
+                        &players,
+                        hot,
+                        args,
+                        warmup,
+                        &format!("{label} warm-up"),
+                    )
+                    .await;
+                }
+                c.feed_catch_up(&token).await;
+                let mut out = run(&hub, &token, &players, hot, args, args.seconds, &label).await;
+                if on {
+                    let tail = c.feed_catch_up(&token).await;
+                    out.rate = out.count as f64 / (out.elapsed + tail);
+                    let line = format!(
+                        "{label}: feed tail {:.2} s, {:.0} mutations/s with it",
+                        tail, out.rate
+                    );
+                    println!("{line}");
+                    lines.push(line);
+                }
                 lines.push(out.line);
                 rates[usize::from(!on)].push(out.rate);
             }
@@ -456,6 +513,7 @@ async fn bench_backend(name: &str, env: Vec<(String, String)>, args: &Args) -> V
                 &players,
                 hot,
                 args,
+                args.seconds,
                 &format!("{name} {mode} {workload}"),
             )
             .await;

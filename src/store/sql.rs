@@ -37,6 +37,11 @@ pub struct Backend {
     /// First deposits this node knows are stored: (client, user) → hour.
     first_deposits_seen:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(String, String), i64>>>,
+    /// One feed transaction at a time on this node: the periodic job and a report's catch-up
+    /// gathering from the same cursor at once would make one of them undo its transaction,
+    /// and under steady load a catch-up could lose every retry (a report then failed with
+    /// 503 during a busy hour).
+    feed_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

@@ -67,6 +67,7 @@ impl Backend {
     /// another node's feed holds. Two feeds adding the same mark at once: the second fails on
     /// the key and its whole transaction is retried by the next run.
     pub async fn feed_reports_once(&self, max: i64, wait: bool) -> StoreResult<usize> {
+        let _turn = self.feed_turn.lock().await;
         if NAME == "mysql" {
             let mut conn = self.write.acquire().await?;
             sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")

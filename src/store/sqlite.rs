@@ -96,6 +96,7 @@ impl Backend {
             ledger_writer,
             ledger_conn: Default::default(),
             marks_seen: Default::default(),
+            feed_turn: Default::default(),
             touches_seen: Default::default(),
             owners_seen: Default::default(),
             first_deposits_seen: Default::default(),

@@ -633,6 +633,7 @@ backend_tests!(
     reports_equal_a_reference_for_random_movements,
     reports_on_graphql_equal_rest,
     the_report_feed_counts_each_entry_once,
+    reports_answer_while_the_feed_job_runs,
     distinct_counts_agree_between_zone_series_and_hourly_marks,
     client_metrics_show_concurrent_websocket_users,
     subtree_metrics_from_agent_rollups_equal_the_per_user_rows,
@@ -987,6 +988,63 @@ async fn the_report_feed_counts_each_entry_once(backend: Backend) {
     }
     let (code, out) = infra.run_nashub("check-reports");
     assert_eq!(code, Some(0), "{out}");
+}
+
+/// A report catches the feed up while the node's own feed job runs back to back (here every
+/// millisecond, three entries at a time, under a stream of deposits): the two take turns, so
+/// every report answers, and the last shows every deposit. (Racing from one cursor, a catch-up
+/// lost to the job's commits on every retry and the report failed with 503.)
+async fn reports_answer_while_the_feed_job_runs(backend: Backend) {
+    let infra = Infra::new(backend).await;
+    let hub = HubProcess::start_with_env(
+        &infra,
+        &[
+            ("NASHUB_REPORT_FEED_INTERVAL_MS", "1"),
+            ("NASHUB_REPORT_FEED_BATCH", "3"),
+        ],
+    );
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let depositor = {
+        let (api, token, player, done) = (
+            api.clone(),
+            tree.admin_token.clone(),
+            tree.player_id.clone(),
+            done.clone(),
+        );
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                futures_util::future::join_all(
+                    (0..8).map(|_| api.deposit(&token, &player, "1.00")),
+                )
+                .await;
+                n += 8;
+            }
+            n
+        })
+    };
+    let mut answered = 0;
+    for _ in 0..40 {
+        let r = api
+            .get(
+                &tree.admin_token,
+                &format!("/api/v1/reports/client-metrics?{}", period()),
+            )
+            .await;
+        assert_eq!(r.status, 200, "a report during feeding: {}", r.body);
+        answered += 1;
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let n = depositor.await.unwrap();
+    assert!(
+        n >= 40 && answered == 40,
+        "{n} deposits, {answered} reports"
+    );
+    let m = report(&api, &tree.admin_token, "client-metrics", &period()).await;
+    assert_eq!(total(&m, "deposits"), n);
+    assert_eq!(total(&m, "deposits_sum"), n * 100);
 }
 
 /// A client-wide report reads its distinct players from the feed's counts when its buckets are
