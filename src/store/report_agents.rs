@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono_tz::Tz;
 
-use super::report_feed::{FedEntry, hour_of, money_rollup_of};
+use super::report_feed::{FedEntry, hour_of};
 use super::{Backend, Store, StoreResult};
 use crate::domain::calendar::{Granularity, HOUR_MS, bucket_start, next_edge};
 
@@ -56,7 +56,10 @@ pub(crate) fn agent_money_rows(
 ) -> BTreeMap<AgentMoneyKey, (i64, i64)> {
     let mut out: BTreeMap<AgentMoneyKey, (i64, i64)> = BTreeMap::new();
     for e in entries {
-        let (user, amount) = money_rollup_of(&e.subject_account_id, &e.postings);
+        let (user, amount) = (
+            e.subject_account_id.strip_prefix("w:").unwrap_or(""),
+            e.amount,
+        );
         let Some((agent, player)) = owners.get(user).and_then(|o| o.agent_key(user)) else {
             continue;
         };
@@ -241,10 +244,7 @@ mod tests {
             kind: kind.into(),
             subject_account_id: subject.into(),
             created_at: at,
-            postings: vec![
-                (subject.to_owned(), amount),
-                ("h:c:cash".to_owned(), -amount),
-            ],
+            amount,
         }
     }
 

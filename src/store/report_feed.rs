@@ -31,21 +31,25 @@ pub(crate) struct FedEntry {
     pub kind: String,
     pub subject_account_id: String,
     pub created_at: i64,
-    /// (account, amount) of each posting.
-    pub postings: Vec<(String, i64)>,
+    /// The entry's `report_money` amount ([`money_rollup_of`]): the journal row's
+    /// `rollup_amount`, written by the money path (older rows: from their postings).
+    pub amount: i64,
 }
 
 /// The money rollup's key and amount of one journal entry (the definition `nashub
 /// check-reports` recomputes in SQL): the user owning the subject account if it is a wallet
 /// (else ''), and the subject account's leg, or the `held_at_provider` leg when the subject
 /// has none (a game result names the player's wallet: the player's net win).
-pub fn money_rollup_of<'a>(subject: &'a str, postings: &[(String, i64)]) -> (&'a str, i64) {
+pub fn money_rollup_of<'a, 'p>(
+    subject: &'a str,
+    postings: impl Iterator<Item = (&'p str, i64)> + Clone,
+) -> (&'a str, i64) {
     let user = subject.strip_prefix("w:").unwrap_or("");
     let on = |f: &dyn Fn(&str) -> bool| -> Option<i64> {
         postings
-            .iter()
+            .clone()
             .filter(|(a, _)| f(a))
-            .map(|(_, amount)| *amount)
+            .map(|(_, amount)| amount)
             .reduce(|a, b| a + b)
     };
     let amount = on(&|a| a == subject)
@@ -62,7 +66,8 @@ pub(crate) type MoneyKey = (String, i64, String, String);
 pub(crate) fn money_rows(entries: &[FedEntry]) -> BTreeMap<MoneyKey, (i64, i64)> {
     let mut sums: BTreeMap<MoneyKey, (i64, i64)> = BTreeMap::new();
     for e in entries {
-        let (user, amount) = money_rollup_of(&e.subject_account_id, &e.postings);
+        let user = e.subject_account_id.strip_prefix("w:").unwrap_or("");
+        let amount = e.amount;
         let key = (
             e.client_id.clone(),
             hour_of(e.created_at),
@@ -200,7 +205,7 @@ pub(crate) fn plan(
         );
     }
     for e in entries {
-        let (_, amount) = money_rollup_of(&e.subject_account_id, &e.postings);
+        let amount = e.amount;
         let sum = out
             .money_client
             .entry((e.client_id.clone(), hour_of(e.created_at), e.kind.clone()))
@@ -231,7 +236,7 @@ mod tests {
             kind: kind.into(),
             subject_account_id: subject.into(),
             created_at: at,
-            postings: legs.iter().map(|(a, n)| ((*a).to_owned(), *n)).collect(),
+            amount: money_rollup_of(subject, legs.iter().copied()).1,
         }
     }
 

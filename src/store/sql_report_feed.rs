@@ -138,14 +138,14 @@ impl Backend {
         let rows = match cursor {
             // Rows after the cursor still marked 1 were fed before it existed.
             Some(after) => sqlx::query(
-                "SELECT rowid AS seq, id, client_id, kind, subject_account_id, created_at \
-                 FROM journal WHERE rowid > ? AND rolled_up = 0 ORDER BY rowid LIMIT ?",
+                "SELECT rowid AS seq, id, client_id, kind, subject_account_id, created_at, \
+                 rollup_amount FROM journal WHERE rowid > ? AND rolled_up = 0 ORDER BY rowid LIMIT ?",
             )
             .bind(after)
             .bind(max),
             None => sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT id, client_id, kind, subject_account_id, created_at FROM journal \
-                 WHERE rolled_up = 0 LIMIT ?{lock}"
+                "SELECT id, client_id, kind, subject_account_id, created_at, rollup_amount \
+                 FROM journal WHERE rolled_up = 0 LIMIT ?{lock}"
             )))
             .bind(max),
         }
@@ -165,16 +165,25 @@ impl Backend {
             (Some(_), Some(r)) => Some((r.try_get("seq")?, r.try_get("id")?)),
             _ => None,
         };
+        // Entries written before the money path stored their rollup amount (migration 0150)
+        // are summed from their postings.
+        let mut older: Vec<(String, String)> = Vec::new();
         let mut entries: Vec<FedEntry> = rows
             .iter()
             .map(|r| {
+                let id: String = r.try_get("id")?;
+                let subject: String = r.try_get("subject_account_id")?;
+                let amount: Option<i64> = r.try_get("rollup_amount")?;
+                if amount.is_none() {
+                    older.push((id.clone(), subject.clone()));
+                }
                 Ok(FedEntry {
-                    id: r.try_get("id")?,
+                    id,
                     client_id: r.try_get("client_id")?,
                     kind: r.try_get("kind")?,
-                    subject_account_id: r.try_get("subject_account_id")?,
+                    subject_account_id: subject,
                     created_at: r.try_get("created_at")?,
-                    postings: Vec::new(),
+                    amount: amount.unwrap_or(0),
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?;
@@ -190,26 +199,37 @@ impl Backend {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?;
-        if !entries.is_empty() {
-            let index: std::collections::HashMap<String, usize> = entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.id.clone(), i))
-                .collect();
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT journal_id, account_id, amount FROM postings WHERE journal_id IN ({})",
-                marks(entries.len())
-            )));
-            for e in &entries {
-                q = q.bind(&e.id);
-            }
-            let found = q.fetch_all(&mut *conn).await?;
-            for r in found {
-                let journal_id: String = r.try_get("journal_id")?;
-                if let Some(&i) = index.get(&journal_id) {
-                    entries[i]
-                        .postings
+        if !older.is_empty() {
+            let mut legs: std::collections::HashMap<String, Vec<(String, i64)>> =
+                std::collections::HashMap::new();
+            for chunk in older.chunks(500) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT journal_id, account_id, amount FROM postings WHERE journal_id IN ({})",
+                    marks(chunk.len())
+                )));
+                for (id, _) in chunk {
+                    q = q.bind(id);
+                }
+                for r in q.fetch_all(&mut *conn).await? {
+                    legs.entry(r.try_get("journal_id")?)
+                        .or_default()
                         .push((r.try_get("account_id")?, r.try_get("amount")?));
+                }
+            }
+            let amounts: std::collections::HashMap<&str, i64> = older
+                .iter()
+                .map(|(id, subject)| {
+                    let of = legs.get(id).map_or(&[][..], Vec::as_slice);
+                    let (_, amount) = super::report_feed::money_rollup_of(
+                        subject,
+                        of.iter().map(|(a, n)| (a.as_str(), *n)),
+                    );
+                    (id.as_str(), amount)
+                })
+                .collect();
+            for e in &mut entries {
+                if let Some(a) = amounts.get(e.id.as_str()) {
+                    e.amount = *a;
                 }
             }
         }

@@ -938,6 +938,26 @@ async fn the_report_feed_counts_each_entry_once(backend: Backend) {
     deposits(40).await;
     assert!(waiting().await >= 40);
     assert_eq!(fed().await, 0, "the money path wrote a rollup");
+    // Each journal row carries its rollup amount (the feed reads no postings); rows written
+    // before that column (NULL) are summed from their postings.
+    assert_eq!(
+        infra
+            .query_one::<i64>(&format!(
+                "SELECT COUNT(*) FROM journal WHERE subject_account_id = 'w:{}' \
+                 AND kind = 'deposit' AND rollup_amount = 100",
+                tree.player_id
+            ))
+            .await,
+        40
+    );
+    infra
+        .execute(&format!(
+            "UPDATE journal SET rollup_amount = NULL WHERE subject_account_id = 'w:{}' \
+             AND kind = 'deposit' AND rolled_up = 0 AND id < (SELECT m FROM (SELECT MAX(id) AS m \
+             FROM journal WHERE subject_account_id = 'w:{}') AS x)",
+            tree.player_id, tree.player_id
+        ))
+        .await;
     let m = report(&api, &tree.admin_token, "client-metrics", &period()).await;
     assert_eq!(total(&m, "deposits"), 40);
     assert_eq!(total(&m, "deposits_sum"), 4000);

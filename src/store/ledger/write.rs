@@ -53,7 +53,7 @@ impl Table {
 
     pub(crate) const fn columns(self) -> &'static str {
         match self {
-            Table::Journal => concat!(journal_columns!(), ", rolled_up"),
+            Table::Journal => concat!(journal_columns!(), ", rolled_up, rollup_amount"),
             Table::Postings => posting_columns!(),
             Table::AuditLog => audit_columns!(),
             Table::ReportMoney => "client_id, hour, kind, user_id, n, amount",
@@ -63,7 +63,7 @@ impl Table {
     /// Values per row.
     pub(crate) const fn width(self) -> usize {
         match self {
-            Table::Journal => 10,
+            Table::Journal => 11,
             Table::Postings => 7,
             Table::AuditLog => 12,
             Table::ReportMoney => 6,
@@ -76,7 +76,7 @@ impl Table {
             Table::Journal => concat!(
                 "INSERT INTO journal (",
                 journal_columns!(),
-                ", rolled_up) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ", rolled_up, rollup_amount) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
             Table::Postings => concat!(
                 "INSERT INTO postings (",
@@ -155,6 +155,12 @@ impl<'a> Rows<'a> {
             Int(e.created_at),
             // Not yet in the report rollups: `store/report_feed.rs` folds it in later.
             Int(0),
+            // What the feed adds to `report_money`, so it reads no postings (issue 17).
+            Int(crate::store::report_feed::money_rollup_of(
+                &e.subject_account_id,
+                e.postings.iter().map(|p| (p.account_id.as_str(), p.amount)),
+            )
+            .1),
         ]);
     }
 
