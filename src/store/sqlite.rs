@@ -79,6 +79,9 @@ impl Backend {
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            // Local connections do not drop: a ping per acquire was a hop to the connection's
+            // thread and back before every read (the report feed's, every request's).
+            .test_before_acquire(false)
             .connect_with(connect.clone().read_only(true))
             .await?;
         let ledger_writer = Some(std::sync::Arc::new(
