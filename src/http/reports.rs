@@ -16,6 +16,7 @@ use super::openapi::{Invalid, Secured, Unavailable, Unknown};
 use crate::domain::{Currency, rfc3339_ms};
 use crate::reports::{self, Period, Scope};
 use crate::state::AppState;
+use crate::store::reports::HistoryScan;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -542,6 +543,11 @@ pub async fn platform_overview(
     render(&req, &q, "platform-overview", None, &period, table)
 }
 
+/// Rows fetched from each history source at a time by the CSV export.
+const HISTORY_BATCH: i64 = 10_000;
+/// Rows written per chunk of the CSV export.
+const HISTORY_CHUNK_ROWS: usize = 5_000;
+
 const HISTORY_COLUMNS: [&str; 7] = ["at", "kind", "id", "provider", "detail", "amount", "net"];
 
 pub(crate) fn history_cursor(text: Option<&str>) -> Result<Option<(i64, String)>, ApiError> {
@@ -585,47 +591,37 @@ pub async fn player_history(
     }
     let currency = client.currency.clone();
     if wants_csv(&req, q.format.as_deref())? {
-        // Pages of 5,000 from the store, each written out before the next is read: memory
-        // stays bounded by one page whatever the history's length.
+        // One scan through the history, a chunk of rows at a time, each written out before
+        // the next is read: memory stays bounded by the scan's batches whatever the length.
         let store = state.store.clone();
-        let cid = client.id.clone();
         let mut header = String::new();
         csv_line(&mut header, HISTORY_COLUMNS.iter().map(|c| (*c).to_owned()));
-        let state0 = (Some(header), cursor, false);
-        let body = futures_util::stream::unfold(state0, move |(header, cursor, done)| {
-            let (store, cid, uid, currency) = (
-                store.clone(),
-                cid.clone(),
-                user_id.clone(),
-                currency.clone(),
-            );
+        let scan = HistoryScan::new(&client.id, &user_id, cursor, HISTORY_BATCH);
+        let state0 = (Some(header), Some(scan));
+        let body = futures_util::stream::unfold(state0, move |(header, scan)| {
+            let (store, currency) = (store.clone(), currency.clone());
             async move {
                 if let Some(h) = header {
-                    return Some((Ok(Bytes::from(h)), (None, cursor, false)));
+                    return Some((Ok(Bytes::from(h)), (None, scan)));
                 }
-                if done {
-                    return None;
-                }
-                let page = match store.player_history(&cid, &uid, cursor, 5000).await {
-                    Ok(p) => p,
+                let mut scan = scan?;
+                let rows = match scan.next(&store, HISTORY_CHUNK_ROWS).await {
+                    Ok(rows) => rows,
                     Err(e) => {
                         tracing::warn!(error = %e, "history CSV stopped");
-                        return Some((
-                            Err(actix_web::error::ErrorInternalServerError("storage")),
-                            (None, None, true),
-                        ));
+                        let e = actix_web::error::ErrorInternalServerError("storage");
+                        return Some((Err(e), (None, None)));
                     }
                 };
-                if page.is_empty() {
+                if rows.is_empty() {
                     return None;
                 }
-                let last = page.last().map(|h| (h.at, h.id.clone()));
-                let mut chunk = String::with_capacity(page.len() * 96);
-                for h in &page {
+                let mut chunk = String::with_capacity(rows.len() * 96);
+                for h in &rows {
                     csv_line(&mut chunk, history_row(h, &currency).into_iter());
                 }
-                let done = page.len() < 5000;
-                Some((Ok(Bytes::from(chunk)), (None, last, done)))
+                let more = rows.len() == HISTORY_CHUNK_ROWS;
+                Some((Ok(Bytes::from(chunk)), (None, more.then_some(scan))))
             }
         });
         return Ok(csv_response("player-history").streaming(body));

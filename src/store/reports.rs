@@ -69,6 +69,126 @@ pub struct HistoryRow {
     pub net: i64,
 }
 
+/// Where a player's history lines come from.
+#[derive(Debug, Clone, Copy)]
+pub enum HistorySource {
+    Rounds,
+    Transfers,
+    Sessions,
+}
+
+/// A time slice of one history source.
+#[derive(Debug, Clone, Copy)]
+pub enum HistorySlice {
+    /// The newest `limit` rows at or before `upto` (epoch ms).
+    Upto { upto: i64, limit: i64 },
+    /// Every row at this millisecond.
+    At(i64),
+}
+
+/// A player's history read newest first by (at, id), in batches: each source is paged by its
+/// own time bound and merged here, so a row is fetched once however many batches are taken.
+/// A source's batch holds whole milliseconds only (ties are ordered by id here, whatever
+/// order the database returns them in), so memory stays within about `batch` rows a source.
+pub struct HistoryScan {
+    client_id: String,
+    user_id: String,
+    before: Option<(i64, String)>,
+    batch: i64,
+    sources: [SourceScan; 3],
+}
+
+struct SourceScan {
+    source: HistorySource,
+    /// Fetched rows not yet taken, oldest first.
+    rows: Vec<HistoryRow>,
+    /// Rows at or before this time are still to fetch; `None` once the source is read out.
+    upto: Option<i64>,
+}
+
+impl HistoryScan {
+    /// The rows before `before` (exclusive, by (at, id)), fetched `batch` (at least 1) at a
+    /// time from each source.
+    pub fn new(client_id: &str, user_id: &str, before: Option<(i64, String)>, batch: i64) -> Self {
+        let upto = Some(before.as_ref().map_or(i64::MAX, |(at, _)| *at));
+        let source = |source| SourceScan {
+            source,
+            rows: Vec::new(),
+            upto,
+        };
+        Self {
+            client_id: client_id.to_owned(),
+            user_id: user_id.to_owned(),
+            before,
+            batch: batch.max(1),
+            sources: [
+                source(HistorySource::Rounds),
+                source(HistorySource::Transfers),
+                source(HistorySource::Sessions),
+            ],
+        }
+    }
+
+    /// The next rows, at most `max`; fewer only at the end.
+    pub async fn next(&mut self, store: &Store, max: usize) -> StoreResult<Vec<HistoryRow>> {
+        let mut out = Vec::with_capacity(max.min(self.batch as usize));
+        while out.len() < max {
+            let mut newest: Option<usize> = None;
+            for i in 0..self.sources.len() {
+                if self.sources[i].rows.is_empty() {
+                    self.fill(store, i).await?;
+                }
+                let Some(head) = self.sources[i].rows.last() else {
+                    continue;
+                };
+                let newer = newest.is_none_or(|n| {
+                    let best = self.sources[n].rows.last().expect("filled");
+                    (head.at, &head.id) > (best.at, &best.id)
+                });
+                if newer {
+                    newest = Some(i);
+                }
+            }
+            let Some(i) = newest else { break };
+            out.extend(self.sources[i].rows.pop());
+        }
+        Ok(out)
+    }
+
+    /// Refills an emptied source with its next whole milliseconds, if it has any.
+    async fn fill(&mut self, store: &Store, i: usize) -> StoreResult<()> {
+        let s = &mut self.sources[i];
+        while s.rows.is_empty() {
+            let Some(upto) = s.upto else { return Ok(()) };
+            let (cid, uid, limit) = (&self.client_id, &self.user_id, self.batch);
+            let slice = HistorySlice::Upto { upto, limit };
+            let mut rows = store.history_source(s.source, cid, uid, slice).await?;
+            match rows.iter().map(|r| r.at).min() {
+                Some(oldest) if rows.len() as i64 >= limit => {
+                    if rows.iter().all(|r| r.at == oldest) {
+                        // A millisecond with a batch or more of rows: all of it at once.
+                        rows = store
+                            .history_source(s.source, cid, uid, HistorySlice::At(oldest))
+                            .await?;
+                        s.upto = oldest.checked_sub(1);
+                    } else {
+                        // The oldest millisecond may go on past the limit: next time.
+                        rows.retain(|r| r.at != oldest);
+                        s.upto = Some(oldest);
+                    }
+                }
+                _ => s.upto = None,
+            }
+            if let Some((at, id)) = &self.before {
+                rows.retain(|r| (r.at, &r.id) < (*at, id));
+            }
+            rows.sort_unstable_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+            s.rows = rows;
+        }
+        Ok(())
+    }
+}
+
 /// Whether the periodic report feed runs (on unless a load test measures its cost).
 pub fn set_money_rollup(on: bool) {
     super::report_feed::FEED_JOB.store(on, std::sync::atomic::Ordering::Relaxed);
@@ -252,7 +372,20 @@ impl Store {
         before: Option<(i64, String)>,
         limit: i64,
     ) -> StoreResult<Vec<HistoryRow>> {
-        dispatch!(self, b => b.player_history(client_id, user_id, before, limit).await)
+        // A margin over the page: a source's batch stops before its oldest millisecond.
+        let mut scan = HistoryScan::new(client_id, user_id, before, limit + 64);
+        scan.next(self, usize::try_from(limit).unwrap_or(0)).await
+    }
+
+    /// One source's slice of a player's history (`HistoryScan` merges them).
+    pub async fn history_source(
+        &self,
+        source: HistorySource,
+        client_id: &str,
+        user_id: &str,
+        slice: HistorySlice,
+    ) -> StoreResult<Vec<HistoryRow>> {
+        dispatch!(self, b => b.history_source(source, client_id, user_id, slice).await)
     }
 
     /// `nashub check-reports`: every rollup recomputed from the journal and `game_rounds`; the

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::reports::{HistoryRow, MoneyRollup, ReportUser, ReportUsers, RoundRollup};
+use super::reports::{
+    HistoryRow, HistorySlice, HistorySource, MoneyRollup, ReportUser, ReportUsers, RoundRollup,
+};
 
 /// The money rollup recomputed from the journal: the definition of
 /// `report_feed::money_rollup_of` (and of migration 0050's backfill) in SQL, over the entries
@@ -429,95 +431,98 @@ impl Backend {
             .map_err(Into::into)
     }
 
-    pub async fn player_history(
+    /// One source of a player's history, newest first by time (ties in no order: the scan
+    /// sorts them): its rows at or before a time, at most a limit, or all rows at one time.
+    pub async fn history_source(
         &self,
+        source: HistorySource,
         client_id: &str,
         user_id: &str,
-        before: Option<(i64, String)>,
-        limit: i64,
+        slice: HistorySlice,
     ) -> StoreResult<Vec<HistoryRow>> {
-        // Each source gives its newest at or before the cursor's time; rows at that very
-        // millisecond are cut by id below (a margin covers ties).
-        let at = before.as_ref().map_or(i64::MAX, |(at, _)| *at);
-        let fetch = limit + 64;
-        let mut out = Vec::new();
-        let rounds = sqlx::query(
-            "SELECT provider, round_id, status, stake, net, created_at FROM game_rounds \
-             WHERE client_id = ? AND user_id = ? AND created_at <= ? ORDER BY created_at DESC LIMIT ?",
-        )
-        .bind(client_id)
-        .bind(user_id)
-        .bind(at)
-        .bind(fetch)
-        .fetch_all(&self.read)
-        .await?;
-        for r in &rounds {
+        let (table, columns, at) = match source {
+            HistorySource::Rounds => (
+                HISTORY_TABLES[0],
+                "provider, round_id, status, stake, net, created_at AS at",
+                "created_at",
+            ),
+            HistorySource::Transfers => (
+                HISTORY_TABLES[1],
+                "id, provider, direction, state, amount, created_at AS at",
+                "created_at",
+            ),
+            HistorySource::Sessions => (
+                HISTORY_TABLES[2],
+                "id, provider, game_code, state, started_at AS at",
+                "started_at",
+            ),
+        };
+        let (range, time, limit) = match slice {
+            HistorySlice::Upto { upto, limit } => (
+                format!("{at} <= ? ORDER BY {at} DESC LIMIT ?"),
+                upto,
+                Some(limit),
+            ),
+            HistorySlice::At(time) => (format!("{at} = ?"), time, None),
+        };
+        let sql = format!(
+            "SELECT {columns} FROM {table} WHERE client_id = ? AND user_id = ? AND {range}"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(client_id)
+            .bind(user_id)
+            .bind(time);
+        if let Some(limit) = limit {
+            q = q.bind(limit);
+        }
+        let rows = q.fetch_all(&self.read).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let at: i64 = r.try_get("at")?;
             let provider: String = r.try_get("provider")?;
-            let round: String = r.try_get("round_id")?;
-            out.push(HistoryRow {
-                kind: "round",
-                at: r.try_get("created_at")?,
-                id: format!("round:{provider}:{round}"),
-                provider,
-                detail: r.try_get("status")?,
-                amount: r.try_get("stake")?,
-                net: r.try_get("net")?,
+            out.push(match source {
+                HistorySource::Rounds => {
+                    let round: String = r.try_get("round_id")?;
+                    HistoryRow {
+                        kind: "round",
+                        at,
+                        id: format!("round:{provider}:{round}"),
+                        provider,
+                        detail: r.try_get("status")?,
+                        amount: r.try_get("stake")?,
+                        net: r.try_get("net")?,
+                    }
+                }
+                HistorySource::Transfers => {
+                    let id: String = r.try_get("id")?;
+                    let direction: String = r.try_get("direction")?;
+                    let state: String = r.try_get("state")?;
+                    HistoryRow {
+                        kind: "transfer",
+                        at,
+                        id: format!("transfer:{id}"),
+                        provider,
+                        detail: format!("{direction} {state}"),
+                        amount: r.try_get("amount")?,
+                        net: 0,
+                    }
+                }
+                HistorySource::Sessions => {
+                    let id: String = r.try_get("id")?;
+                    let game: String = r.try_get("game_code")?;
+                    let state: String = r.try_get("state")?;
+                    HistoryRow {
+                        kind: "session",
+                        at,
+                        id: format!("session:{id}"),
+                        provider,
+                        detail: format!("{game} {state}"),
+                        amount: 0,
+                        net: 0,
+                    }
+                }
             });
         }
-        let transfers = sqlx::query(
-            "SELECT id, provider, direction, state, amount, created_at FROM provider_transfers \
-             WHERE user_id = ? AND client_id = ? AND created_at <= ? ORDER BY created_at DESC LIMIT ?",
-        )
-        .bind(user_id)
-        .bind(client_id)
-        .bind(at)
-        .bind(fetch)
-        .fetch_all(&self.read)
-        .await?;
-        for r in &transfers {
-            let id: String = r.try_get("id")?;
-            let direction: String = r.try_get("direction")?;
-            let state: String = r.try_get("state")?;
-            out.push(HistoryRow {
-                kind: "transfer",
-                at: r.try_get("created_at")?,
-                id: format!("transfer:{id}"),
-                provider: r.try_get("provider")?,
-                detail: format!("{direction} {state}"),
-                amount: r.try_get("amount")?,
-                net: 0,
-            });
-        }
-        let sessions = sqlx::query(
-            "SELECT id, provider, game_code, state, started_at FROM game_sessions \
-             WHERE client_id = ? AND user_id = ? AND started_at <= ? ORDER BY started_at DESC LIMIT ?",
-        )
-        .bind(client_id)
-        .bind(user_id)
-        .bind(at)
-        .bind(fetch)
-        .fetch_all(&self.read)
-        .await?;
-        for r in &sessions {
-            let id: String = r.try_get("id")?;
-            let game: String = r.try_get("game_code")?;
-            let state: String = r.try_get("state")?;
-            out.push(HistoryRow {
-                kind: "session",
-                at: r.try_get("started_at")?,
-                id: format!("session:{id}"),
-                provider: r.try_get("provider")?,
-                detail: format!("{game} {state}"),
-                amount: 0,
-                net: 0,
-            });
-        }
-        out.retain(|h| match &before {
-            Some((at, id)) => (h.at, &h.id) < (*at, id),
-            None => true,
-        });
-        out.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
-        out.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(out)
     }
 

@@ -23,6 +23,14 @@ const FOR_UPDATE: &str = "";
 /// makes it wait (busy timeout) instead of failing its lock upgrade.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+/// A player's history sources (rounds, transfers, sessions), each through its (player, time)
+/// index, named as on MySQL: no statistics can turn a page into a scan of the client's rows.
+const HISTORY_TABLES: [&str; 3] = [
+    "game_rounds INDEXED BY game_rounds_history",
+    "provider_transfers INDEXED BY provider_transfers_user",
+    "game_sessions INDEXED BY game_sessions_user",
+];
+
 /// Adds a round's change to its hour's rollup row (issue 17).
 const ROUNDS_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds (client_id, hour, provider, user_id, rounds, stake, net) \
      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id, hour, provider, user_id) DO UPDATE SET \

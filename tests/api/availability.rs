@@ -22,6 +22,7 @@ backend_tests!(
     authenticated_connections_leave_the_per_ip_cap,
     at_the_connection_budget_idle_connections_make_room,
     a_trickled_second_request_head_is_cut_off,
+    a_streamed_answer_read_slowly_outlives_the_idle_limit,
     websockets_are_capped_per_user_and_ip_and_released_on_close,
     inbound_frame_flood_is_closed_with_4029,
 );
@@ -306,6 +307,90 @@ async fn a_trickled_second_request_head_is_cut_off(backend: Backend) {
         assert!(started.elapsed() < Duration::from_secs(10), "still open");
     };
     assert!(closed_after < Duration::from_secs(5), "{closed_after:?}");
+}
+
+/// A streamed answer (the history CSV) keeps its connection busy until its body is written:
+/// a reader pausing longer than the idle limit, with more of the body than the socket buffers
+/// hold still in the hub, gets every row.
+async fn a_streamed_answer_read_slowly_outlives_the_idle_limit(backend: Backend) {
+    let hub = TestHub::start_with(backend, |s| s.connection_idle_max_ms = 1_000).await;
+    let tree = Tree::create(&hub.api()).await;
+    // ~160 bytes a CSV line: ~10 MB, past the hub's send buffer (up to 4 MB on loopback).
+    const ROWS: usize = 60_000;
+    let (t, round) = (1_700_000_000_000_i64, "r".repeat(56));
+    for first in (0..ROWS).step_by(2_000) {
+        let values: Vec<String> = (first..first + 2_000)
+            .map(|i| {
+                format!(
+                    "('{}', 'slow-reader-provider', '{round}{i:06}', '{}', 1, 'settled', -50, \
+                     100, {at}, {at})",
+                    tree.client_id,
+                    tree.player_id,
+                    at = t + i as i64
+                )
+            })
+            .collect();
+        hub.infra
+            .execute(&format!(
+                "INSERT INTO game_rounds (client_id, provider, round_id, user_id, version, \
+                 status, net, stake, updated_at, created_at) VALUES {}",
+                values.join(", ")
+            ))
+            .await;
+    }
+    // A small fixed receive window: what the reader has not read waits in the hub.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    let mut s = socket.connect(hub_addr(&hub)).await.unwrap();
+    let request = format!(
+        "GET /api/v1/reports/players/{}/history?format=csv HTTP/1.1\r\nhost: hub\r\n\
+         authorization: Bearer {}\r\n\r\n",
+        tree.player_id, tree.admin_token
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    let (mut got, mut buf, mut pauses) = (Vec::new(), vec![0_u8; 64 * 1024], 0);
+    while !got.ends_with(b"\r\n0\r\n\r\n") {
+        // Three pauses past the idle limit: at the start, after 2 MB and after 4 MB.
+        if pauses < 3 && got.len() >= pauses * 2_000_000 {
+            pauses += 1;
+            tokio::time::sleep(Duration::from_millis(1_600)).await;
+        }
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf));
+        let n = read.await.expect("the hub went quiet").unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(pauses, 3, "{} bytes", got.len());
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&got[..head_end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    // De-chunked: the CSV, whole or cut where the connection ended.
+    let (mut csv, mut rest) = (Vec::new(), &got[head_end..]);
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap(), 16).unwrap();
+        let chunk = &rest[eol + 2..];
+        csv.extend_from_slice(&chunk[..size.min(chunk.len())]);
+        if size == 0 || chunk.len() < size + 2 {
+            break;
+        }
+        rest = &chunk[size + 2..];
+    }
+    let text = String::from_utf8(csv).unwrap();
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), ROWS + 1, "{} bytes of CSV", text.len());
+    assert!(text.ends_with("\r\n"));
+    assert!(
+        lines[1].contains(&format!("{round}{:06},", ROWS - 1)),
+        "{}",
+        lines[1]
+    );
+    let last = format!(
+        ",round,round:slow-reader-provider:{round}000000,slow-reader-provider,settled,1.00,-0.50"
+    );
+    assert!(lines[ROWS].ends_with(&last), "{}", lines[ROWS]);
 }
 
 /// Tries a websocket: Ok(socket) or Err((status, body)).

@@ -638,6 +638,7 @@ backend_tests!(
     client_metrics_show_concurrent_websocket_users,
     subtree_metrics_from_agent_rollups_equal_the_per_user_rows,
     distinct_players_over_whole_days_with_days_fed_late,
+    player_history_is_one_order_across_pages_csv_and_ties,
 );
 
 /// The GraphQL field and selection of each REST report.
@@ -1697,4 +1698,126 @@ async fn distinct_players_over_whole_days_with_days_fed_late(backend: Backend) {
     }
     let (code, out) = hub.infra.run_nashub("check-reports");
     assert_eq!(code, Some(0), "{out}");
+}
+
+/// A player's history: rounds, transfers and sessions newest first by (at, id), the same
+/// through JSON pages of any size, the CSV export and cursors inside a millisecond that holds
+/// more rows than a page (ids whose text order is not their columns' order).
+async fn player_history_is_one_order_across_pages_csv_and_ties(backend: Backend) {
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let (client, player) = (&tree.client_id, &tree.player_id);
+    let t = 1_700_000_000_000_i64;
+    // (at, id) of every line; 300 rounds and some sessions and transfers share `t`.
+    let mut expected: Vec<(i64, String)> = Vec::new();
+    let mut rounds = Vec::new();
+    for i in 0..420_i64 {
+        // "pg" < "pg2" as columns, "round:pg2:" < "round:pg:" as ids.
+        let provider = ["pg", "pg2", "a-b", "a"][i as usize % 4];
+        let round = format!("{}", (i * 7919) % 1000);
+        let at = if i < 300 { t } else { t - (i - 299) * 3 };
+        expected.push((at, format!("round:{provider}:{round}")));
+        rounds.push(format!(
+            "('{client}', '{provider}', '{round}', '{player}', 1, 'settled', {}, {}, {at}, {at})",
+            i % 5 - 2,
+            i % 3 + 1
+        ));
+    }
+    hub.infra
+        .execute(&format!(
+            "INSERT INTO game_rounds (client_id, provider, round_id, user_id, version, status, \
+             net, stake, updated_at, created_at) VALUES {}",
+            rounds.join(", ")
+        ))
+        .await;
+    for i in 0..40_i64 {
+        let at = if i % 2 == 0 { t } else { t - i * 2 };
+        let id = format!("s{:03}", (i * 37) % 100);
+        expected.push((at, format!("session:{id}")));
+        hub.infra
+            .execute(&format!(
+                "INSERT INTO game_sessions (id, client_id, user_id, provider, game_code, state, \
+                 started_at) VALUES ('{id}', '{client}', '{player}', 'pg', 'g1', 'ended', {at})"
+            ))
+            .await;
+        let at = if i % 2 == 0 { t } else { t - i * 5 };
+        let id = format!("x{:03}", (i * 13) % 100);
+        expected.push((at, format!("transfer:{id}")));
+        hub.infra
+            .execute(&format!(
+                "INSERT INTO provider_transfers (id, client_id, user_id, provider, account, \
+                 direction, amount, serial, idempotency_key, request_hash, state, created_at, \
+                 updated_at) VALUES ('{id}', '{client}', '{player}', 'pg', 'acc', 'in', 100, \
+                 '{id}', '{id}', 'h', 'succeeded', {at}, {at})"
+            ))
+            .await;
+    }
+    expected.sort_by(|a, b| b.cmp(a));
+    let cursor_of = |(at, id): &(i64, String)| format!("{at}~{id}");
+    let history = format!("/api/v1/reports/players/{player}/history");
+
+    let pages = |limit: usize, from: Option<String>| {
+        let (api, token, history) = (&api, &tree.admin_token, &history);
+        async move {
+            let mut ids = Vec::new();
+            let mut cursor = from;
+            loop {
+                let mut path = format!("{history}?limit={limit}");
+                if let Some(c) = &cursor {
+                    path.push_str(&format!("&cursor={c}"));
+                }
+                let page = api.get(token, &path).await.ok();
+                let items = page["items"].as_array().unwrap();
+                assert!(items.len() <= limit);
+                for i in items {
+                    let at = chrono::DateTime::parse_from_rfc3339(i["at"].as_str().unwrap())
+                        .unwrap()
+                        .timestamp_millis();
+                    ids.push((at, i["id"].as_str().unwrap().to_owned()));
+                }
+                match page["next_cursor"].as_str() {
+                    Some(c) => {
+                        assert_eq!(items.len(), limit);
+                        cursor = Some(c.to_owned());
+                    }
+                    None => return ids,
+                }
+            }
+        }
+    };
+    let csv = |from: Option<String>| {
+        let (api, token, history) = (&api, &tree.admin_token, &history);
+        async move {
+            let mut path = format!("{history}?format=csv");
+            if let Some(c) = &from {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let reply = api.get(token, &path).await;
+            assert_eq!(reply.status, 200);
+            let rows = parse_csv(reply.body.as_str().unwrap());
+            assert_eq!(
+                rows[0],
+                ["at", "kind", "id", "provider", "detail", "amount", "net"]
+            );
+            rows[1..].iter().map(|r| r[2].clone()).collect::<Vec<_>>()
+        }
+    };
+    let ids = |from: usize| -> Vec<String> {
+        expected[from..].iter().map(|(_, id)| id.clone()).collect()
+    };
+    let ids_of =
+        |v: Vec<(i64, String)>| -> Vec<String> { v.into_iter().map(|(_, id)| id).collect() };
+
+    for limit in [7, 100, 1000] {
+        assert_eq!(pages(limit, None).await, expected, "limit {limit}");
+    }
+    assert_eq!(csv(None).await, ids(0));
+    // From inside the crowded millisecond, and from its last row.
+    for from in [150, 340] {
+        let cursor = Some(cursor_of(&expected[from - 1]));
+        assert_eq!(ids_of(pages(7, cursor.clone()).await), ids(from), "{from}");
+        assert_eq!(csv(cursor).await, ids(from), "{from}");
+    }
+    assert!(expected[339].0 == t && expected[340].0 < t);
 }
