@@ -10,7 +10,7 @@
 //! rows themselves are not written: reports never read them). Then each report for the last 30
 //! days at day granularity, `--requests` times in turn: p50 and p99 over HTTP. Then one player
 //! with `--history` rounds: the CSV history streamed (rows/s and the hub's peak RSS before and
-//! after). With `REPORTS_BENCH_KEEP` set, the MariaDB database is kept (its name is printed).
+//! after). With `REPORTS_BENCH_KEEP` set, the databases are kept (their names are printed).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -282,6 +282,21 @@ async fn generate(db: &Db, client_id: &str, args: &Args, end: i64) -> (String, S
         parents.push(parent.clone());
     }
     users.flush().await;
+    // The players per agent the hub keeps with its users (migration 0145).
+    let mut players_agent = Inserter::new(
+        db,
+        "INSERT INTO report_players_agent (client_id, agent_id, n)",
+    );
+    let mut per_agent: std::collections::BTreeMap<&str, i64> = Default::default();
+    for p in &parents {
+        *per_agent.entry(p.as_str()).or_default() += 1;
+    }
+    for (agent, n) in per_agent {
+        players_agent
+            .push(format!("('{client_id}', '{agent}', {n})"))
+            .await;
+    }
+    players_agent.flush().await;
     let top_agent = levels[1][0].0.clone();
 
     let mut money = Inserter::new(
@@ -835,6 +850,10 @@ async fn main() {
         ];
         let url = format!("sqlite://{}/nashub.db", dir.path().display());
         summary.extend(bench("sqlite", env, &url, &args).await);
+        if std::env::var_os("REPORTS_BENCH_KEEP").is_some() {
+            // To EXPLAIN the reports' queries against the generated data.
+            println!("kept database {}/nashub.db", dir.keep().display());
+        }
     }
     if let Some(url) = &args.mysql {
         let db = format!("nashub_rbench_{}", std::process::id());

@@ -639,7 +639,147 @@ backend_tests!(
     subtree_metrics_from_agent_rollups_equal_the_per_user_rows,
     distinct_players_over_whole_days_with_days_fed_late,
     player_history_is_one_order_across_pages_csv_and_ties,
+    players_kept_per_agent_equal_a_count_of_users,
 );
+
+/// The players kept per agent (migration 0145) equal a count of the users after players are
+/// created under different agents (over the API and in bulk), the agents report shows them,
+/// `check-reports` names a tampered row, and the migration's backfill gives the rows kept.
+async fn players_kept_per_agent_equal_a_count_of_users(backend: Backend) {
+    use nashub::domain::{Role, UserStatus, new_id, now_ms};
+    let hub = TestHub::start(backend).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    // agent1 > (player1, p2, sub > (p3, p4, p5)); agent2 > (p6, two in bulk).
+    let sub = create(&api, &tree.admin_token, &tree.agent_id, "agent", "subk").await;
+    let agent2 = create(&api, &tree.admin_token, &tree.admin_id, "agent", "agent2k").await;
+    create(&api, &tree.admin_token, &tree.agent_id, "player", "p2k").await;
+    for name in ["p3k", "p4k", "p5k"] {
+        create(&api, &tree.admin_token, &sub, "player", name).await;
+    }
+    create(&api, &tree.admin_token, &tree.agent_id, "agent", "emptyk").await;
+    create(&api, &tree.admin_token, &agent2, "player", "p6k").await;
+    let store = nashub::store::Store::connect(&nashub::store::StoreOptions {
+        url: hub.infra.database_url.clone(),
+        max_connections: 2,
+        group_commit: Default::default(),
+        wal_sync_faults: Default::default(),
+    })
+    .await
+    .unwrap();
+    let parent = store.user(&agent2).await.unwrap().unwrap();
+    let bulk: Vec<nashub::store::UserRow> = (0..2)
+        .map(|i| {
+            let id = new_id();
+            nashub::store::UserRow {
+                path: format!("{}{id}/", parent.path),
+                id,
+                client_id: Some(tree.client_id.clone()),
+                login_scope: tree.client_id.clone(),
+                parent_id: Some(agent2.clone()),
+                depth: parent.depth + 1,
+                role: Role::Player,
+                username: format!("bulk{i}k"),
+                password_hash: "-".into(),
+                status: UserStatus::Active,
+                created_at: now_ms(),
+            }
+        })
+        .collect();
+    store.insert_users_bulk(&bulk).await.unwrap();
+
+    let kept = || async {
+        let mut out = BTreeMap::new();
+        for agent in [&tree.agent_id, &sub, &agent2, &tree.admin_id] {
+            let n: i64 = hub
+                .infra
+                .query_one(&format!(
+                    "SELECT COALESCE(MAX(n), 0) FROM report_players_agent \
+                     WHERE client_id = '{}' AND agent_id = '{agent}'",
+                    tree.client_id
+                ))
+                .await;
+            let counted: i64 = hub
+                .infra
+                .query_one(&format!(
+                    "SELECT COUNT(*) FROM users WHERE role = 'player' AND parent_id = '{agent}'"
+                ))
+                .await;
+            assert_eq!(n, counted, "{agent}");
+            out.insert(agent.clone(), n);
+        }
+        out
+    };
+    let expected: BTreeMap<String, i64> = [
+        (tree.agent_id.clone(), 2),
+        (sub.clone(), 3),
+        (agent2.clone(), 3),
+        (tree.admin_id.clone(), 0),
+    ]
+    .into();
+    assert_eq!(kept().await, expected);
+    // The report's own and rolled-up players.
+    let q = format!("client_id={}&{}", tree.client_id, whole_days());
+    let a = report(&api, &tree.admin_token, "agents", &q).await;
+    let players: BTreeMap<String, (i64, i64)> = a["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["username"].as_str().unwrap().to_owned(),
+                (
+                    r["own_players"].as_i64().unwrap(),
+                    r["players"].as_i64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        players,
+        [
+            ("agent1".to_owned(), (2, 5)),
+            ("subk".to_owned(), (3, 3)),
+            ("emptyk".to_owned(), (0, 0)),
+            ("agent2k".to_owned(), (3, 3)),
+        ]
+        .into(),
+        "{a}"
+    );
+
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
+    let tamper = |delta: i64| {
+        format!("UPDATE report_players_agent SET n = n + {delta} WHERE agent_id = '{sub}'")
+    };
+    hub.infra.execute(&tamper(1)).await;
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("report_players_agent"), "{out}");
+    assert!(out.contains(&sub), "{out}");
+    assert!(out.contains("kept Some(4), counted Some(3)"), "{out}");
+    hub.infra.execute(&tamper(-1)).await;
+    // The migration's backfill over these users gives the rows kept.
+    let migration = if hub.infra.database_url.starts_with("sqlite:") {
+        include_str!("../../migrations/sqlite/0145_report_players_agent.sql")
+    } else {
+        include_str!("../../migrations/mysql/0145_report_players_agent.sql")
+    };
+    hub.infra.execute("DELETE FROM report_players_agent").await;
+    for statement in migration.split(';') {
+        let sql: String = statement
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if sql.trim_start().starts_with("INSERT") {
+            hub.infra.execute(&sql).await;
+        }
+    }
+    assert_eq!(kept().await, expected);
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
+}
 
 /// The GraphQL field and selection of each REST report.
 fn graphql_report(name: &str) -> (&'static str, &'static str) {
