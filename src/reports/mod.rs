@@ -301,15 +301,7 @@ async fn subtree_metrics(
         _ => None,
     };
     let read = AgentRead::SubtreePerDay { agents };
-    let rollups = async {
-        match days {
-            Some((a, b)) => Ok::<_, StoreError>(Some(tokio::try_join!(
-                store.agent_money(cid, a, b, &read),
-                store.agent_rounds(cid, a, b, &read),
-            )?)),
-            None => Ok(None),
-        }
-    };
+    let rollups = store.agent_day_rollups(cid, days, &read);
     let whats = ["active".to_owned(), "depositing".to_owned()];
     let first = ["first_deposit".to_owned()];
     let (rollups, firsts, distinct) = tokio::try_join!(
@@ -692,15 +684,7 @@ pub async fn agents(
         kinds: &["deposit", "adjustment", "commission"],
     };
     // Independent reads, in parallel: the report waits for the slowest, not their sum.
-    let rollups = async {
-        match days {
-            Some((a, b)) => Ok::<_, StoreError>(Some(tokio::try_join!(
-                store.agent_money(cid, a, b, &read),
-                store.agent_rounds(cid, a, b, &read),
-            )?)),
-            None => Ok(None),
-        }
-    };
+    let rollups = store.agent_day_rollups(cid, days, &read);
     let ((mut agents, players), rollups, earned) = tokio::try_join!(
         store.report_agents(cid, &lo, &hi),
         rollups,

@@ -175,6 +175,23 @@ impl Store {
         dispatch!(self, b => b.agent_rounds(client_id, from_day, to_day, read).await)
     }
 
+    /// [`Store::agent_money`] and [`Store::agent_rounds`] of the whole days `days` (none:
+    /// None), read in parallel: a report waits for the slower, not their sum.
+    pub async fn agent_day_rollups(
+        &self,
+        client_id: &str,
+        days: Option<(i64, i64)>,
+        read: &AgentRead,
+    ) -> StoreResult<Option<(Vec<AgentMoney>, Vec<AgentRounds>)>> {
+        let Some((from_day, to_day)) = days else {
+            return Ok(None);
+        };
+        Ok(Some(tokio::try_join!(
+            self.agent_money(client_id, from_day, to_day, read),
+            self.agent_rounds(client_id, from_day, to_day, read),
+        )?))
+    }
+
     /// The agents (any user but a player) of `client_id` whose path is in `[lo, hi)`.
     pub async fn subtree_agents(
         &self,
