@@ -91,14 +91,7 @@ async fn reordered_rows_are_found(backend: Backend) {
 async fn rewritten_chain_without_the_key_is_found(backend: Backend) {
     let (hub, _) = hub_with_history(backend).await;
     let rows = assert_intact(&hub);
-    let store = nashub::store::Store::connect(&nashub::store::StoreOptions {
-        url: hub.infra.database_url.clone(),
-        max_connections: 2,
-        group_commit: Default::default(),
-        wal_sync_faults: Default::default(),
-    })
-    .await
-    .unwrap();
+    let store = hub.infra.store().await;
     let mut chain = store.audit_chain(0, 10_000).await.unwrap();
     assert_eq!(chain.len() as i64, rows);
     chain[2].entry.after = Some("{\"forged\":true}".into());

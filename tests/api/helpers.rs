@@ -207,6 +207,19 @@ impl Infra {
     }
 
     /// Runs one statement straight on the database, as an operator's tool could.
+    /// A store of its own on the test's database (for what no API shows: audit chain rows,
+    /// bulk user inserts, client rows).
+    pub async fn store(&self) -> nashub::store::Store {
+        nashub::store::Store::connect(&nashub::store::StoreOptions {
+            url: self.database_url.clone(),
+            max_connections: 2,
+            group_commit: Default::default(),
+            wal_sync_faults: Default::default(),
+        })
+        .await
+        .unwrap()
+    }
+
     pub async fn execute(&self, sql: &str) {
         use sqlx::{Connection, Executor};
         let sql = sqlx::AssertSqlSafe(sql.to_owned());

@@ -659,14 +659,7 @@ async fn players_kept_per_agent_equal_a_count_of_users(backend: Backend) {
     }
     create(&api, &tree.admin_token, &tree.agent_id, "agent", "emptyk").await;
     create(&api, &tree.admin_token, &agent2, "player", "p6k").await;
-    let store = nashub::store::Store::connect(&nashub::store::StoreOptions {
-        url: hub.infra.database_url.clone(),
-        max_connections: 2,
-        group_commit: Default::default(),
-        wal_sync_faults: Default::default(),
-    })
-    .await
-    .unwrap();
+    let store = hub.infra.store().await;
     let parent = store.user(&agent2).await.unwrap().unwrap();
     let bulk: Vec<nashub::store::UserRow> = (0..2)
         .map(|i| {
@@ -1487,14 +1480,7 @@ async fn subtree_metrics_from_agent_rollups_equal_the_per_user_rows(backend: Bac
         .await;
     report(&api, &tree.admin_token, "client-metrics", &period()).await;
 
-    let store = nashub::store::Store::connect(&nashub::store::StoreOptions {
-        url: hub.infra.database_url.clone(),
-        max_connections: 2,
-        group_commit: Default::default(),
-        wal_sync_faults: Default::default(),
-    })
-    .await
-    .unwrap();
+    let store = hub.infra.store().await;
     let row = store.client(&client).await.unwrap().unwrap();
     let t = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
