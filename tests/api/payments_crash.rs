@@ -4,6 +4,8 @@
 //! every payment terminal, the books balanced (`check-ledger`), no deposit credited twice, no
 //! withdrawal paid out twice, and the hub's totals equal to the gateway's.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -25,19 +27,27 @@ fn start(infra: &Infra) -> HubProcess {
 }
 
 /// Fire-and-forget traffic: a request that dies with the hub is simply lost.
-async fn traffic(base: String, sim: String, token: String, round: usize) {
+async fn traffic(
+    base: String,
+    sim: String,
+    token: String,
+    round: usize,
+    answered: Arc<AtomicUsize>,
+) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     let tasks = (0..12).map(|i| {
         let (http, base, sim, token) = (http.clone(), base.clone(), sim.clone(), token.clone());
+        let answered = answered.clone();
         async move {
             // Until the hub dies under it.
             for j in 0.. {
                 if !one(&http, &base, &sim, &token, format!("r{round}-{i}-{j}"), i).await {
                     return;
                 }
+                answered.fetch_add(1, Ordering::Relaxed);
             }
         }
     });
@@ -145,12 +155,23 @@ async fn kill9_during_deposits_and_payouts_then_reconcile(backend: Backend) {
 
     for round in 0..ROUNDS {
         sim.set_webhook_url(&format!("{}/callbacks/payments/stripe", hub.base));
+        let answered = Arc::new(AtomicUsize::new(0));
         let load = tokio::spawn(traffic(
             hub.base.clone(),
             sim_base.clone(),
             t.player_token.clone(),
             round,
+            answered.clone(),
         ));
+        // The kill lands while payments are under way: on a box busy enough that a restarted
+        // hub answers late, a fixed delay killed it before any payment began (then the test
+        // checked nothing).
+        for _ in 0..3_000 {
+            if answered.load(Ordering::Relaxed) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let delay = 300 + rand::random::<u64>() % 1500;
         tokio::time::sleep(Duration::from_millis(delay)).await;
         hub.kill9();

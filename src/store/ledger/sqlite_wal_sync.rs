@@ -147,11 +147,16 @@ fn fail_stop(error: &std::io::Error) -> ! {
 
 /// `<db>-wal`, opened on first use (it exists once a commit has happened) and reopened if the
 /// file at that path is no longer the one held (SQLite deletes it only when the last
-/// connection closes, and the writer's stays open; checked anyway, it is one `stat`).
+/// connection closes, and the writer's stays open; checked anyway, at most every
+/// `CHECK_EVERY`: a `stat` per sync was 2% of the writer's thread at ordinary rates).
 struct WalFile {
     path: PathBuf,
     file: Option<(File, u64, u64)>,
+    checked: Option<std::time::Instant>,
+    check_every: Duration,
 }
+
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 impl WalFile {
     fn new(db_path: &Path) -> Self {
@@ -160,17 +165,25 @@ impl WalFile {
         Self {
             path: path.into(),
             file: None,
+            checked: None,
+            check_every: CHECK_EVERY,
         }
     }
 
     fn sync(&mut self) -> std::io::Result<()> {
-        let now = std::fs::metadata(&self.path)?;
-        let current =
-            matches!(&self.file, Some((_, dev, ino)) if *dev == now.dev() && *ino == now.ino());
-        if !current {
-            let file = File::open(&self.path)?;
-            let meta = file.metadata()?;
-            self.file = Some((file, meta.dev(), meta.ino()));
+        let due = self
+            .checked
+            .is_none_or(|at| at.elapsed() >= self.check_every);
+        if due || self.file.is_none() {
+            let now = std::fs::metadata(&self.path)?;
+            let current =
+                matches!(&self.file, Some((_, dev, ino)) if *dev == now.dev() && *ino == now.ino());
+            if !current {
+                let file = File::open(&self.path)?;
+                let meta = file.metadata()?;
+                self.file = Some((file, meta.dev(), meta.ino()));
+            }
+            self.checked = Some(std::time::Instant::now());
         }
         let (file, _, _) = self.file.as_ref().expect("opened above");
         file.sync_data()
@@ -186,6 +199,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("x.db");
         let mut wal = WalFile::new(&db);
+        wal.check_every = Duration::ZERO;
         assert!(
             wal.sync().is_err(),
             "no WAL yet: nothing to sync is an error"
