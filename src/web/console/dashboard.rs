@@ -172,8 +172,12 @@ pub async fn figures(
         )
     {
         let rows = answer["rows"].as_array().cloned().unwrap_or_default();
-        let bars: Vec<(String, String)> = column(&rows, "provider")
+        // The top games, each named by its provider and game code.
+        let names = column(&rows, "provider")
             .into_iter()
+            .zip(column(&rows, "game"))
+            .map(|(p, g)| if g.is_empty() { p } else { format!("{p} {g}") });
+        let bars: Vec<(String, String)> = names
             .zip(column(&rows, "ggr"))
             .take(10)
             .collect();
