@@ -2047,7 +2047,7 @@ async fn game_stats_split_per_game_equal_a_reference(backend: Backend) {
     let random = proptest::collection::vec(
         (0..2_usize, 0..GAMES.len(), 1..400_i64, 0..900_i64)
             .prop_map(|(p, g, bet, win)| (p, GAMES[g], bet, win)),
-        0..10,
+        4..12,
     );
     let mut runner = TestRunner::deterministic();
     plays.extend(random.new_tree(&mut runner).unwrap().current());
