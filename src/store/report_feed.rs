@@ -317,7 +317,12 @@ mod tests {
         for s in ["players:jdb:0-8001:d:UTC", "players:jdb:d:m:Europe/Berlin"] {
             assert!(is_game_series(s), "{s}");
         }
-        for s in ["players:jdb:h", "players:jdb:d:UTC", "active:h", "active:d:UTC"] {
+        for s in [
+            "players:jdb:h",
+            "players:jdb:d:UTC",
+            "active:h",
+            "active:d:UTC",
+        ] {
             assert!(!is_game_series(s), "{s}");
         }
     }

@@ -283,8 +283,8 @@ impl Backend {
                 r.try_get("games_since")?,
             ))
         })
-            .transpose()
-            .map_err(|e: sqlx::Error| e.into())
+        .transpose()
+        .map_err(|e: sqlx::Error| e.into())
     }
 
     pub async fn player_registrations(
@@ -617,7 +617,10 @@ impl Backend {
             let key: RollupKey = (
                 r.try_get("client_id")?,
                 r.try_get("hour")?,
-                provider_game(&r.try_get::<String, _>("provider")?, &r.try_get::<String, _>("game")?),
+                provider_game(
+                    &r.try_get::<String, _>("provider")?,
+                    &r.try_get::<String, _>("game")?,
+                ),
                 r.try_get("user_id")?,
             );
             let net = text_i64(&r, "net")?;
@@ -772,12 +775,11 @@ async fn client_rollup_violation(
         }
     }
     // Zone series: a whole bucket's marks are the users marked in its hours.
-    let zones =
-        sqlx::query(
-            "SELECT client_id, zone, since, games_since FROM report_zone_series WHERE zone <> ''",
-        )
-        .fetch_all(&mut **tx)
-        .await?;
+    let zones = sqlx::query(
+        "SELECT client_id, zone, since, games_since FROM report_zone_series WHERE zone <> ''",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
     for z in zones {
         let (client, zone, since): (String, String, i64) = (
             z.try_get("client_id")?,

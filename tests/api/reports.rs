@@ -2077,14 +2077,36 @@ async fn game_stats_split_per_game_equal_a_reference(backend: Backend) {
     }
     assert_eq!(game_figures(&g), expected, "{case}");
     // The agent's subtree (both players) reads the per-user rows: the same rows.
-    let mine = report(&api, &tree.agent_token, "game-stats", &format!("{}&top=true", period())).await;
+    let mine = report(
+        &api,
+        &tree.agent_token,
+        "game-stats",
+        &format!("{}&top=true", period()),
+    )
+    .await;
     assert_eq!(game_figures(&mine), expected, "{case}");
     // One player's own games: only theirs.
-    let only = plays.iter().filter(|p| p.0 == 1).copied().collect::<Vec<_>>();
-    let theirs = report(&api, &p2_token, "game-stats", &format!("{}&top=true", period())).await;
+    let only = plays
+        .iter()
+        .filter(|p| p.0 == 1)
+        .copied()
+        .collect::<Vec<_>>();
+    let theirs = report(
+        &api,
+        &p2_token,
+        "game-stats",
+        &format!("{}&top=true", period()),
+    )
+    .await;
     assert_eq!(game_figures(&theirs), reference_games(&only), "{case}");
     // By the hour: the rows of each hour add up to the period's per game.
-    let hourly = report(&api, &tree.admin_token, "game-stats", &format!("{q}&granularity=hour")).await;
+    let hourly = report(
+        &api,
+        &tree.admin_token,
+        "game-stats",
+        &format!("{q}&granularity=hour"),
+    )
+    .await;
     let mut summed: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
     for r in game_figures(&hourly) {
         let s = summed.entry(r.game).or_default();

@@ -48,9 +48,7 @@ async fn play(state: web::Data<SimState>, body: web::Json<PlayRequest>) -> HttpR
         return HttpResponse::UnprocessableEntity().finish();
     }
     let game = match &p.game {
-        Some(code) => GAMES
-            .iter()
-            .find(|(g, m, _)| format!("{g}-{m}") == *code),
+        Some(code) => GAMES.iter().find(|(g, m, _)| format!("{g}-{m}") == *code),
         None => GAMES.get(rand::random_range(0..GAMES.len())),
     };
     let Some(&(g_type, m_type, _)) = game else {

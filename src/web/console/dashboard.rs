@@ -177,10 +177,7 @@ pub async fn figures(
             .into_iter()
             .zip(column(&rows, "game"))
             .map(|(p, g)| if g.is_empty() { p } else { format!("{p} {g}") });
-        let bars: Vec<(String, String)> = names
-            .zip(column(&rows, "ggr"))
-            .take(10)
-            .collect();
+        let bars: Vec<(String, String)> = names.zip(column(&rows, "ggr")).take(10).collect();
         figures.top_games = chart::bars("chart-top", t.get("dash.top_games"), "#0b57d0", &bars);
     }
     figures
