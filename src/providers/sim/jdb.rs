@@ -295,9 +295,10 @@ async fn api(state: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> 
             for (g, m, name) in GAMES {
                 let key = if g == 7 { "mtype" } else { "mType" };
                 let game = json!({ key: m.to_string(), "name": name, "image": "" });
-                match groups.iter_mut().find(|x| x["gType"] == g.to_string()) {
+                let g = g.to_string();
+                match groups.iter_mut().find(|x| x["gType"].as_str() == Some(&g)) {
                     Some(group) => group["list"].as_array_mut().expect("list").push(game),
-                    None => groups.push(json!({ "gType": g.to_string(), "list": [game] })),
+                    None => groups.push(json!({ "gType": g, "list": [game] })),
                 }
             }
             answer("0000", json!({ "data": groups }))
