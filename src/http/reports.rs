@@ -36,7 +36,8 @@ pub struct ReportParams {
     granularity: Option<String>,
     /// `csv` for CSV (same as `Accept: text/csv`), `json` (default).
     format: Option<String>,
-    /// game-stats: one row per provider for the whole period, biggest GGR first.
+    /// game-stats: one row per provider and game for the whole period, biggest GGR first (the
+    /// top games).
     top: Option<bool>,
 }
 
@@ -432,7 +433,7 @@ pub async fn agents(
     render(&req, &q, "agents", Some(&scope), &period, table)
 }
 
-/// Game statistics per bucket and provider (or, with top=true, per provider for the period)
+/// Game statistics per bucket, provider and game (or, with top=true, per game for the period)
 #[utoipa::path(get, path = "/api/v1/reports/game-stats", tag = "reports",
     security(("bearer" = [])), params(ReportParams),
     responses(
@@ -452,6 +453,7 @@ pub async fn game_stats(
             "bucket_start",
             "bucket_end",
             "provider",
+            "game",
             "rounds",
             "players",
             "turnover",
@@ -468,6 +470,7 @@ pub async fn game_stats(
                     a,
                     b,
                     Cell::Text(r.provider),
+                    Cell::Text(r.game),
                     Cell::Int(r.rounds),
                     Cell::Int(r.players),
                     Cell::Money(r.turnover),

@@ -401,6 +401,7 @@ fn history_round(round: &Value) -> Option<RoundReport> {
     Some(RoundReport {
         uid: uid.to_owned(),
         round_id: id,
+        game: history_game(round),
         version: 1,
         status: "settled".into(),
         net_wire: total,
@@ -408,6 +409,26 @@ fn history_round(round: &Value) -> Option<RoundReport> {
         wire_exponent: HISTORY_EXPONENT,
         final_state: true,
     })
+}
+
+/// A history record's game as our JDB game code `<gType>-<mType>` (the catalogue's and the
+/// launch's); the record spells it `mtype` (accept `mType` too, as action 49 does), as a number
+/// or a numeric string. '' when either is missing or not a whole number: the round still counts.
+fn history_game(round: &Value) -> String {
+    let part = |v: &Value| match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse::<u64>().ok(),
+        _ => None,
+    };
+    let m = if round["mtype"].is_null() {
+        &round["mType"]
+    } else {
+        &round["mtype"]
+    };
+    match (part(&round["gType"]), part(m)) {
+        (Some(g), Some(m)) => super::game_code(&format!("{g}-{m}")),
+        _ => String::new(),
+    }
 }
 
 /// Our reading of JDB's `gType` (action 49): 0 slots, 7 fishing, 9 arcade, 12 lottery, 18 card
@@ -434,10 +455,25 @@ mod tests {
         }))
         .unwrap();
         assert_eq!((r.round_id.as_str(), r.uid.as_str()), ("7", "u1"));
+        assert_eq!(r.game, "");
         assert_eq!(
             (r.net_wire, r.stake_wire, r.wire_exponent),
             (25_000, 15_000, 4)
         );
+        // The game: `<gType>-<mType>`, numbers or numeric strings, `mtype` or `mType`.
+        for (g, m) in [
+            (json!(7), json!({ "mtype": 7001 })),
+            (json!("7"), json!({ "mType": "7001" })),
+        ] {
+            let mut record = json!({ "historyId": 9, "playerId": "u1", "bet": -1, "total": 0 });
+            record["gType"] = g;
+            for (k, v) in m.as_object().unwrap() {
+                record[k] = v.clone();
+            }
+            assert_eq!(history_round(&record).unwrap().game, "7-7001", "{record}");
+        }
+        let odd = json!({ "historyId": 9, "playerId": "u1", "bet": -1, "total": 0, "gType": "x", "mtype": 1 });
+        assert_eq!(history_round(&odd).unwrap().game, "");
         // A bet with more decimals than the wire carries, or none at all: unreadable.
         for bad in [json!("-1.00001"), Value::Null] {
             let record = json!({ "historyId": "8", "playerId": "u1", "bet": bad, "total": 0 });

@@ -16,6 +16,9 @@ use crate::config::ProviderAccountSettings;
 use crate::otel::{TRACEPARENT, TraceParent};
 
 pub const NAME: &str = "luckysports";
+
+/// The one game code of a sportsbook: its catalogue entry and every round's game.
+pub const SPORTSBOOK: &str = "sportsbook";
 /// LuckySports refuses requests older than this (and so do we, for callbacks).
 pub const VALIDITY_MS: i64 = 60_000;
 pub const SKEW_MS: i64 = 5_000;
@@ -233,7 +236,7 @@ impl ProviderAdapter for LuckySportsAdapter {
         // A sportsbook is one "game": its lobby.
         Box::pin(async {
             Ok(vec![GameInfo {
-                code: "sportsbook".into(),
+                code: SPORTSBOOK.into(),
                 name: "LuckySports".into(),
                 game_type: "sports",
             }])
@@ -333,6 +336,9 @@ fn parse_bet(bet: &Value, cancelled: bool) -> Result<RoundReport, CallbackError>
     Ok(RoundReport {
         uid: text("member_id")?,
         round_id: text("bet_id")?,
+        // Our contract's bet records name no sport, market or event: every bet is a play of
+        // the one game our catalogue lists (the sportsbook lobby, `games()`).
+        game: SPORTSBOOK.to_owned(),
         version,
         final_state: status != "running" && status != "pending",
         status,

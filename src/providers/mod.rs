@@ -108,6 +108,9 @@ pub struct GameInfo {
 pub struct RoundReport {
     pub uid: String,
     pub round_id: String,
+    /// The game played, in our catalogue's codes ([`game_code`]); '' when the report names
+    /// none we can read (the round's money still applies).
+    pub game: String,
     pub version: i64,
     pub status: String,
     /// Payout minus stake, in wire units with `wire_exponent` decimals.
@@ -196,6 +199,21 @@ pub fn build_adapter(s: &ProviderAccountSettings) -> anyhow::Result<Arc<dyn Prov
 /// `a-z0-9_-`, and a hex uuid fits any provider's member id rules).
 pub fn provider_uid(user_id: &str) -> String {
     user_id.replace('-', "").to_ascii_lowercase()
+}
+
+/// Longest game code a round keeps: per-game distinct-player series
+/// (`players:<provider>:<game>:m:<zone>`) must fit `report_marks.series` (80 on MySQL).
+pub const GAME_CODE_MAX: usize = 24;
+
+/// A provider's game identifier as a round's game code: letters, digits, `-`, `_`, `.`, at most
+/// [`GAME_CODE_MAX`]; anything else is '' (unknown game) rather than a code reports would split
+/// or series names could not hold.
+pub fn game_code(raw: &str) -> String {
+    let ok = raw.len() <= GAME_CODE_MAX
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok { raw.to_owned() } else { String::new() }
 }
 
 /// A fresh serial number: letters and digits only, at most 32 characters (JDB: ≤ 50).

@@ -458,10 +458,14 @@ async fn distinct_per_bucket(
     let (g, tz) = (period.granularity, period.tz);
     let zone_series = store.report_zone_series(cid).await?;
     let since = match &zone_series {
-        Some((name, since)) if g != Granularity::Hour && name.as_str() == tz.name() => Some(*since),
+        Some((name, since, _)) if g != Granularity::Hour && name.as_str() == tz.name() => {
+            Some(*since)
+        }
         _ => None,
     };
-    let client_days = zone_series.and_then(|(name, since)| {
+    // Per-game series are whole only from `games_since` (migration 0160).
+    let games_since = zone_series.as_ref().map_or(0, |(_, _, g)| *g);
+    let client_days = zone_series.and_then(|(name, since, _)| {
         Some(crate::store::report_agents::AgentSeries {
             zone: name.parse().ok()?,
             whole_from: since,
@@ -488,21 +492,27 @@ async fn distinct_per_bucket(
     }
     let mut out = vec![vec![0; period.buckets.len()]; whats.len()];
     for (i, &(start, end)) in period.buckets.iter().enumerate() {
-        let whole = match since {
+        let zone_whole = |from: i64| match since {
             _ if g == Granularity::Hour => true,
             Some(since) => {
-                start >= since
+                start >= since.max(from)
                     && bucket_start(start, tz, g) == start
                     && next_edge(start, tz, g) == end
             }
             None => false,
         };
+        let (whole, whole_game) = (zone_whole(0), zone_whole(games_since));
         // The day spans are client-wide.
         let days = client_days
             .filter(|_| !whole && subtree.is_none())
             .and_then(|s| Some((s.zone, s.days_within(start, end)?)))
             .filter(|(_, days)| *days == (start, end));
         for (w, what) in whats.iter().enumerate() {
+            let whole = if crate::store::report_feed::is_game_series(&names[w]) {
+                whole_game
+            } else {
+                whole
+            };
             let spans = days
                 .map(|(zone, run)| (series(what, Granularity::Day, zone), run))
                 .filter(|(s, _)| crate::store::report_spans::tracked(s));
@@ -818,13 +828,15 @@ fn per_user_figures<'a>(
     out
 }
 
-/// One provider in one bucket. (Provider round reports carry no game code in our adapters,
-/// so there is no per-game split yet.)
+/// One game of a provider in one bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GameRow {
     pub start: i64,
     pub end: i64,
     pub provider: String,
+    /// The game code (JDB `<gType>-<mType>`, LuckySports `sportsbook`; '' for rounds applied
+    /// before rounds carried one).
+    pub game: String,
     pub rounds: i64,
     pub players: i64,
     pub turnover: i64,
@@ -844,8 +856,8 @@ impl GameRow {
     }
 }
 
-/// Game statistics per bucket and provider, the biggest GGR first within a bucket (`top`:
-/// the period's totals per provider only).
+/// Game statistics per bucket, provider and game, the biggest GGR first within a bucket
+/// (`top`: the period's totals per game only, so the top games lead).
 pub async fn game_stats(
     store: &Store,
     scope: &Scope,
@@ -860,7 +872,7 @@ pub async fn game_stats(
     let rounds = store
         .report_rounds(&scope.client.id, from, to, &scope.users)
         .await?;
-    let mut rows: BTreeMap<(usize, &str), (GameRow, HashSet<&str>)> = BTreeMap::new();
+    let mut rows: BTreeMap<(usize, &str, &str), (GameRow, HashSet<&str>)> = BTreeMap::new();
     for r in &rounds {
         let Some(i) = period.bucket_of(r.hour) else {
             continue;
@@ -870,12 +882,14 @@ pub async fn game_stats(
         } else {
             (i, period.buckets[i])
         };
-        let (row, players) = rows.entry((i, r.provider.as_str())).or_insert_with(|| {
+        let key = (i, r.provider.as_str(), r.game.as_str());
+        let (row, players) = rows.entry(key).or_insert_with(|| {
             (
                 GameRow {
                     start,
                     end,
                     provider: r.provider.clone(),
+                    game: r.game.clone(),
                     ..GameRow::default()
                 },
                 HashSet::new(),
@@ -894,12 +908,19 @@ pub async fn game_stats(
             row
         })
         .collect();
-    out.sort_by(|a, b| (a.start, -a.ggr, &a.provider).cmp(&(b.start, -b.ggr, &b.provider)));
+    sort_games(&mut out);
     Ok(out)
 }
 
+/// Within a bucket the biggest GGR first; ties by provider and game (a stable order).
+fn sort_games(rows: &mut [GameRow]) {
+    rows.sort_by(|a, b| {
+        (a.start, -a.ggr, &a.provider, &a.game).cmp(&(b.start, -b.ggr, &b.provider, &b.game))
+    });
+}
+
 /// Game statistics of a whole client from its client-level rounds and the feed's distinct
-/// players per provider (see [`distinct_per_bucket`]).
+/// players per game (see [`distinct_per_bucket`]).
 async fn client_wide_game_stats(
     store: &Store,
     cid: &str,
@@ -916,7 +937,7 @@ async fn client_wide_game_stats(
     } else {
         period
     };
-    let mut rows: BTreeMap<(usize, String), GameRow> = BTreeMap::new();
+    let mut rows: BTreeMap<(usize, String, String), GameRow> = BTreeMap::new();
     for r in store
         .report_rounds_client(cid, period.from, period.to, period.buckets.len() == 1)
         .await?
@@ -926,11 +947,12 @@ async fn client_wide_game_stats(
         };
         let (start, end) = period.buckets[i];
         let row = rows
-            .entry((i, r.provider.clone()))
+            .entry((i, r.provider.clone(), r.game.clone()))
             .or_insert_with(|| GameRow {
                 start,
                 end,
                 provider: r.provider.clone(),
+                game: r.game.clone(),
                 ..GameRow::default()
             });
         row.rounds += r.rounds;
@@ -938,23 +960,28 @@ async fn client_wide_game_stats(
         row.wins += r.stake + r.net;
         row.ggr -= r.net;
     }
-    let providers: Vec<String> = rows
+    let games: Vec<(String, String)> = rows
         .keys()
-        .map(|(_, p)| p.clone())
+        .map(|(_, p, g)| (p.clone(), g.clone()))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let whats: Vec<String> = providers.iter().map(|p| format!("players:{p}")).collect();
+    let whats: Vec<String> = games
+        .iter()
+        .map(|(p, g)| format!("players:{p}:{g}"))
+        .collect();
     let players = distinct_per_bucket(store, cid, period, &whats, None).await?;
     let mut out: Vec<GameRow> = rows
         .into_iter()
-        .map(|((i, provider), mut row)| {
-            let w = providers.iter().position(|p| *p == provider).unwrap_or(0);
+        .map(|((i, provider, game), mut row)| {
+            let w = games
+                .binary_search(&(provider, game))
+                .expect("every row's game is listed");
             row.players = players[w][i];
             row
         })
         .collect();
-    out.sort_by(|a, b| (a.start, -a.ggr, &a.provider).cmp(&(b.start, -b.ggr, &b.provider)));
+    sort_games(&mut out);
     Ok(out)
 }
 

@@ -31,12 +31,12 @@ const HISTORY_TABLES: [&str; 3] = [
 ];
 
 /// Adds a round's change to its hour's rollup row (issue 17).
-const ROUNDS_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds (client_id, hour, provider, user_id, rounds, stake, net) \
-     VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
+const ROUNDS_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds (client_id, hour, provider, game, user_id, rounds, stake, net) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
      rounds = rounds + VALUES(rounds), stake = stake + VALUES(stake), net = net + VALUES(net)";
 /// The same change to the client's row (client-wide reports).
-const ROUNDS_CLIENT_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds_client (client_id, hour, provider, rounds, stake, net) \
-     VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
+const ROUNDS_CLIENT_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds_client (client_id, hour, provider, game, rounds, stake, net) \
+     VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
      rounds = rounds + VALUES(rounds), stake = stake + VALUES(stake), net = net + VALUES(net)";
 
 include!("sql.rs");

@@ -53,6 +53,9 @@ pub struct RoundUpdate {
     pub client_id: String,
     pub provider: String,
     pub round_id: String,
+    /// The game played (`providers::game_code`; '' unknown). A round keeps the game it was
+    /// first applied with: its rollup rows are keyed by it.
+    pub game: String,
     pub user_id: String,
     pub version: i64,
     pub status: String,

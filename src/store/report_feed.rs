@@ -86,6 +86,7 @@ pub(crate) fn money_rows(entries: &[FedEntry]) -> BTreeMap<MoneyKey, (i64, i64)>
 pub(crate) struct FedRound {
     pub client_id: String,
     pub provider: String,
+    pub game: String,
     pub round_id: String,
     pub user_id: String,
     pub created_at: i64,
@@ -111,7 +112,15 @@ fn quarter_of(at: i64, zone: Tz) -> Option<i64> {
     (zone == Tz::UTC || local_date(q, zone) == local_date(q + QUARTER_MS - 1, zone)).then_some(q)
 }
 
-/// The series of distinct `what` (`active`, `depositing`, `players:<provider>`) users by `g`: UTC hours (whole for
+/// Whether a series (`players:jdb:0-8001:h`, `players:jdb:0-8001:d:UTC`) counts a game's
+/// players, not a provider's (`players:jdb:h`): game codes and zone names hold no `:`.
+pub fn is_game_series(series: &str) -> bool {
+    let colons = series.matches(':').count();
+    series.starts_with("players:") && colons == if series.ends_with(":h") { 3 } else { 4 }
+}
+
+/// The series of distinct `what` (`active`, `depositing`, `players:<provider>`,
+/// `players:<provider>:<game>`) users by `g`: UTC hours (whole for
 /// every whole-hour zone), or days, weeks and months in `zone`.
 pub fn series(what: &str, g: Granularity, zone: Tz) -> String {
     match g {
@@ -203,6 +212,12 @@ pub(crate) fn plan(
             r.created_at,
             &r.user_id,
         );
+        mark(
+            &r.client_id,
+            &format!("players:{}:{}", r.provider, r.game),
+            r.created_at,
+            &r.user_id,
+        );
     }
     for e in entries {
         let amount = e.amount;
@@ -291,6 +306,24 @@ mod tests {
             let whole = plan(&entries, &[], &players, &zones, &HashSet::new());
             assert_eq!(whole.marks, all_marks, "{zone:?}");
             assert_eq!(whole.touches.len(), 2 * 48 * 4, "{zone:?}");
+        }
+    }
+
+    #[test]
+    fn game_series_are_told_from_provider_series() {
+        for s in ["players:jdb:0-8001:h", "players:jdb::h", "players:jdb:h:h"] {
+            assert!(is_game_series(s), "{s}");
+        }
+        for s in ["players:jdb:0-8001:d:UTC", "players:jdb:d:m:Europe/Berlin"] {
+            assert!(is_game_series(s), "{s}");
+        }
+        for s in [
+            "players:jdb:h",
+            "players:jdb:d:UTC",
+            "active:h",
+            "active:d:UTC",
+        ] {
+            assert!(!is_game_series(s), "{s}");
         }
     }
 

@@ -30,11 +30,13 @@ pub struct MoneyRollup {
     pub amount: i64,
 }
 
-/// One `report_rounds` row: a player's rounds at a provider first applied in one hour.
+/// One `report_rounds` row: a player's rounds of a game at a provider first applied in one hour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoundRollup {
     pub hour: i64,
     pub provider: String,
+    /// The game code ('' for rounds without one).
+    pub game: String,
     pub user_id: String,
     pub rounds: i64,
     pub stake: i64,
@@ -272,7 +274,7 @@ impl Store {
     }
 
     /// `report_rounds_client` rows (user `''`) of `client_id` in `[from_hour, to_hour)`
-    /// (`summed`: one per provider, at the first hour).
+    /// (`summed`: one per provider and game, at the first hour).
     pub async fn report_rounds_client(
         &self,
         client_id: &str,
@@ -305,8 +307,12 @@ impl Store {
         dispatch!(self, b => b.report_distinct(client_id, series, from, to).await)
     }
 
-    /// The zone of the client's day/week/month series and the hour from which they are whole.
-    pub async fn report_zone_series(&self, client_id: &str) -> StoreResult<Option<(String, i64)>> {
+    /// The zone of the client's day/week/month series, the hour from which they are whole, and
+    /// the hour from which its per-game series (`players:<provider>:<game>`) are.
+    pub async fn report_zone_series(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<(String, i64, i64)>> {
         dispatch!(self, b => b.report_zone_series(client_id).await)
     }
 

@@ -326,7 +326,7 @@ impl Backend {
     ) -> StoreResult<RoundOutcome> {
         let now = crate::domain::now_ms();
         let mut tx = self.write.begin().await?;
-        let existing = sqlx::query("SELECT version, net, stake, created_at FROM game_rounds WHERE client_id = ? AND provider = ? AND round_id = ?")
+        let existing = sqlx::query("SELECT version, net, stake, created_at, game FROM game_rounds WHERE client_id = ? AND provider = ? AND round_id = ?")
             .bind(&r.client_id)
             .bind(&r.provider)
             .bind(&r.round_id)
@@ -334,6 +334,8 @@ impl Backend {
             .await?;
         // The round's rollup row (issue 17): its own hour, whenever a later version comes.
         let mut rollup = (super::report_feed::hour_of(now), 1_i64, r.stake, r.net);
+        // A later version names the game the round was first applied with (its rollup rows).
+        let mut game = r.game.clone();
         let previous_net = match &existing {
             Some(row) => {
                 let version: i64 = row.try_get("version")?;
@@ -344,6 +346,7 @@ impl Backend {
                 let net: i64 = row.try_get("net")?;
                 let stake: i64 = row.try_get("stake")?;
                 let created: i64 = row.try_get("created_at")?;
+                game = row.try_get("game")?;
                 rollup = (
                     super::report_feed::hour_of(created),
                     0,
@@ -374,12 +377,13 @@ impl Backend {
             }
             None => {
                 let inserted = sqlx::query(
-                    "INSERT INTO game_rounds (client_id, provider, round_id, user_id, version, status, net, stake, updated_at, created_at, fed) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                    "INSERT INTO game_rounds (client_id, provider, round_id, game, user_id, version, status, net, stake, updated_at, created_at, fed) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
                 )
                 .bind(&r.client_id)
                 .bind(&r.provider)
                 .bind(&r.round_id)
+                .bind(&r.game)
                 .bind(&r.user_id)
                 .bind(r.version)
                 .bind(&r.status)
@@ -411,6 +415,7 @@ impl Backend {
             .bind(&r.client_id)
             .bind(hour)
             .bind(&r.provider)
+            .bind(&game)
             .bind(&r.user_id)
             .bind(rounds)
             .bind(stake)
@@ -421,6 +426,7 @@ impl Backend {
             .bind(&r.client_id)
             .bind(hour)
             .bind(&r.provider)
+            .bind(&game)
             .bind(rounds)
             .bind(stake)
             .bind(net)

@@ -152,7 +152,7 @@ impl Backend {
         .fetch_all(&mut *conn)
         .await?;
         let round_rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT client_id, provider, round_id, user_id, created_at FROM game_rounds \
+            "SELECT client_id, provider, round_id, game, user_id, created_at FROM game_rounds \
              WHERE fed = 0 LIMIT ?{lock}"
         )))
         .bind(max)
@@ -193,6 +193,7 @@ impl Backend {
                 Ok(FedRound {
                     client_id: r.try_get("client_id")?,
                     provider: r.try_get("provider")?,
+                    game: r.try_get("game")?,
                     round_id: r.try_get("round_id")?,
                     user_id: r.try_get("user_id")?,
                     created_at: r.try_get("created_at")?,

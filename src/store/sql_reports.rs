@@ -37,8 +37,14 @@ const MONEY_FROM_JOURNAL: &str = if FEED_BY_ROWID {
 const GAME_RESULTS_FROM_JOURNAL: &str = money_from_journal!("WHERE j.kind = 'game_result'");
 
 const ROUNDS_FROM_GAME_ROUNDS: &str = "SELECT client_id, created_at - created_at % 3600000 AS hour, \
-     provider, user_id, COUNT(*) AS rounds, CAST(SUM(stake) AS CHAR) AS stake, CAST(SUM(net) AS CHAR) AS net \
-     FROM game_rounds GROUP BY client_id, created_at - created_at % 3600000, provider, user_id";
+     provider, game, user_id, COUNT(*) AS rounds, CAST(SUM(stake) AS CHAR) AS stake, CAST(SUM(net) AS CHAR) AS net \
+     FROM game_rounds GROUP BY client_id, created_at - created_at % 3600000, provider, game, user_id";
+
+/// A round rollup's provider and game as one key part (`jdb game=0-8001`): a bucket that
+/// differs is named with both.
+fn provider_game(provider: &str, game: &str) -> String {
+    format!("{provider} game={game}")
+}
 
 type RollupKey = (String, i64, String, String);
 
@@ -104,6 +110,7 @@ fn round_rollup(r: &DbRow) -> Result<RoundRollup, sqlx::Error> {
     Ok(RoundRollup {
         hour: r.try_get("hour")?,
         provider: r.try_get("provider")?,
+        game: r.try_get("game")?,
         user_id: r.try_get("user_id")?,
         rounds: r.try_get("rounds")?,
         stake: r.try_get("stake")?,
@@ -196,11 +203,11 @@ impl Backend {
         summed: bool,
     ) -> StoreResult<Vec<RoundRollup>> {
         let rows = sqlx::query(if summed {
-            "SELECT MIN(hour) AS hour, provider, '' AS user_id, CAST(SUM(rounds) AS SIGNED) AS rounds, \
+            "SELECT MIN(hour) AS hour, provider, game, '' AS user_id, CAST(SUM(rounds) AS SIGNED) AS rounds, \
              CAST(SUM(stake) AS SIGNED) AS stake, CAST(SUM(net) AS SIGNED) AS net \
-             FROM report_rounds_client WHERE client_id = ? AND hour >= ? AND hour < ? GROUP BY provider"
+             FROM report_rounds_client WHERE client_id = ? AND hour >= ? AND hour < ? GROUP BY provider, game"
         } else {
-            "SELECT hour, provider, '' AS user_id, rounds, stake, net FROM report_rounds_client \
+            "SELECT hour, provider, game, '' AS user_id, rounds, stake, net FROM report_rounds_client \
              WHERE client_id = ? AND hour >= ? AND hour < ?"
         })
         .bind(client_id)
@@ -259,14 +266,25 @@ impl Backend {
         .await?)
     }
 
-    pub async fn report_zone_series(&self, client_id: &str) -> StoreResult<Option<(String, i64)>> {
-        let row = sqlx::query("SELECT zone, since FROM report_zone_series WHERE client_id = ?")
-            .bind(client_id)
-            .fetch_optional(&self.read)
-            .await?;
-        row.map(|r| Ok((r.try_get("zone")?, r.try_get("since")?)))
-            .transpose()
-            .map_err(|e: sqlx::Error| e.into())
+    pub async fn report_zone_series(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<(String, i64, i64)>> {
+        let row = sqlx::query(
+            "SELECT zone, since, games_since FROM report_zone_series WHERE client_id = ?",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("zone")?,
+                r.try_get("since")?,
+                r.try_get("games_since")?,
+            ))
+        })
+        .transpose()
+        .map_err(|e: sqlx::Error| e.into())
     }
 
     pub async fn player_registrations(
@@ -348,7 +366,7 @@ impl Backend {
     ) -> StoreResult<Vec<RoundRollup>> {
         let (join, cond, before, after) = users_clause(users);
         let sql = format!(
-            "SELECT r.hour, r.provider, r.user_id, r.rounds, r.stake, r.net FROM report_rounds r{join} \
+            "SELECT r.hour, r.provider, r.game, r.user_id, r.rounds, r.stake, r.net FROM report_rounds r{join} \
              WHERE r.client_id = ? AND r.hour >= ? AND r.hour < ?{cond}"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -571,7 +589,7 @@ impl Backend {
         }
         let mut stored = BTreeMap::new();
         for r in sqlx::query(
-            "SELECT client_id, hour, provider, user_id, rounds, stake, net FROM report_rounds",
+            "SELECT client_id, hour, provider, game, user_id, rounds, stake, net FROM report_rounds",
         )
         .fetch_all(&mut *tx)
         .await?
@@ -580,7 +598,7 @@ impl Backend {
                 (
                     r.try_get("client_id")?,
                     r.try_get("hour")?,
-                    r.try_get("provider")?,
+                    provider_game(&r.try_get::<String, _>("provider")?, &r.try_get::<String, _>("game")?),
                     r.try_get("user_id")?,
                 ),
                 vec![
@@ -599,7 +617,10 @@ impl Backend {
             let key: RollupKey = (
                 r.try_get("client_id")?,
                 r.try_get("hour")?,
-                r.try_get("provider")?,
+                provider_game(
+                    &r.try_get::<String, _>("provider")?,
+                    &r.try_get::<String, _>("game")?,
+                ),
                 r.try_get("user_id")?,
             );
             let net = text_i64(&r, "net")?;
@@ -661,10 +682,18 @@ async fn keyed(
 async fn client_rollup_violation(
     tx: &mut sqlx::Transaction<'_, Db>,
 ) -> StoreResult<Option<String>> {
-    let provider_series = if NAME == "mysql" {
-        "CONCAT('players:', provider, ':h')"
+    let (provider_series, game_series, provider_game) = if NAME == "mysql" {
+        (
+            "CONCAT('players:', provider, ':h')",
+            "CONCAT('players:', provider, ':', game, ':h')",
+            "CONCAT(provider, ' game=', game)",
+        )
     } else {
-        "'players:' || provider || ':h'"
+        (
+            "'players:' || provider || ':h'",
+            "'players:' || provider || ':' || game || ':h'",
+            "provider || ' game=' || game",
+        )
     };
     let hourly_marks = format!(
         "SELECT m.client_id, m.hour, 'active:h', m.user_id, '1' AS one FROM report_money m \
@@ -673,8 +702,19 @@ async fn client_rollup_violation(
            FROM game_rounds WHERE fed = 1 \
          UNION SELECT client_id, created_at - created_at % 3600000, {provider_series}, user_id, '1' \
            FROM game_rounds WHERE fed = 1 \
+         UNION SELECT client_id, created_at - created_at % 3600000, {game_series}, user_id, '1' \
+           FROM game_rounds WHERE fed = 1 \
          UNION SELECT client_id, hour, 'depositing:h', user_id, '1' FROM report_money \
            WHERE kind = 'deposit' AND user_id <> ''"
+    );
+    let rounds_client = format!(
+        "SELECT client_id, hour, {provider_game} AS pg, '' AS k, CAST(rounds AS CHAR) AS rounds, \
+         CAST(stake AS CHAR) AS stake, CAST(net AS CHAR) AS net FROM report_rounds_client"
+    );
+    let rounds_client_recomputed = format!(
+        "SELECT client_id, hour, {provider_game} AS pg, '' AS k, CAST(SUM(rounds) AS CHAR) AS rounds, \
+         CAST(SUM(stake) AS CHAR) AS stake, CAST(SUM(net) AS CHAR) AS net FROM report_rounds \
+         GROUP BY client_id, hour, provider, game"
     );
     let checks: [(&str, &str, &str, &str, &[&str]); 6] = [
         (
@@ -688,10 +728,8 @@ async fn client_rollup_violation(
         (
             "report_rounds_client",
             "provider",
-            "SELECT client_id, hour, provider, '' AS k, CAST(rounds AS CHAR) AS rounds, CAST(stake AS CHAR) AS stake, \
-             CAST(net AS CHAR) AS net FROM report_rounds_client",
-            "SELECT client_id, hour, provider, '' AS k, CAST(SUM(rounds) AS CHAR) AS rounds, CAST(SUM(stake) AS CHAR) AS stake, \
-             CAST(SUM(net) AS CHAR) AS net FROM report_rounds GROUP BY client_id, hour, provider",
+            &rounds_client,
+            &rounds_client_recomputed,
             &["rounds", "stake", "net"],
         ),
         (
@@ -737,16 +775,26 @@ async fn client_rollup_violation(
         }
     }
     // Zone series: a whole bucket's marks are the users marked in its hours.
-    let zones =
-        sqlx::query("SELECT client_id, zone, since FROM report_zone_series WHERE zone <> ''")
-            .fetch_all(&mut **tx)
-            .await?;
+    let zones = sqlx::query(
+        "SELECT client_id, zone, since, games_since FROM report_zone_series WHERE zone <> ''",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
     for z in zones {
         let (client, zone, since): (String, String, i64) = (
             z.try_get("client_id")?,
             z.try_get("zone")?,
             z.try_get("since")?,
         );
+        // Per-game series are whole from `games_since` (migration 0160) on.
+        let games_since = since.max(z.try_get("games_since")?);
+        let whole_from = |series: &str| {
+            if super::report_feed::is_game_series(series) {
+                games_since
+            } else {
+                since
+            }
+        };
         let Ok(tz) = zone.parse::<chrono_tz::Tz>() else {
             return Ok(Some(format!(
                 "report_zone_series client={client}: zone {zone:?}"
@@ -765,14 +813,15 @@ async fn client_rollup_violation(
             let series: String = r.try_get("series")?;
             let hour: i64 = r.try_get("bucket")?;
             let user: String = r.try_get("user_id")?;
-            let what = series.trim_end_matches(":h");
+            let what = series.strip_suffix(":h").unwrap_or(&series);
+            let from = whole_from(&series);
             for g in [
                 crate::domain::calendar::Granularity::Day,
                 crate::domain::calendar::Granularity::Week,
                 crate::domain::calendar::Granularity::Month,
             ] {
                 let start = crate::domain::calendar::bucket_start(hour, tz, g);
-                if start >= since {
+                if start >= from {
                     let s = super::report_feed::series(what, g, tz);
                     expected.insert((s, start, user.clone()));
                 }
@@ -793,8 +842,8 @@ async fn client_rollup_violation(
                 r.try_get("bucket")?,
                 r.try_get("user_id")?,
             );
-            // Only this zone's series are whole from `since`.
-            if key.0.ends_with(zone.as_str()) {
+            // Only this zone's series are whole from `since` (per-game: `games_since`).
+            if key.0.ends_with(zone.as_str()) && key.1 >= whole_from(&key.0) {
                 got.insert(key);
             }
         }

@@ -32,12 +32,12 @@ const HISTORY_TABLES: [&str; 3] = [
 ];
 
 /// Adds a round's change to its hour's rollup row (issue 17).
-const ROUNDS_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds (client_id, hour, provider, user_id, rounds, stake, net) \
-     VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id, hour, provider, user_id) DO UPDATE SET \
+const ROUNDS_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds (client_id, hour, provider, game, user_id, rounds, stake, net) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id, hour, provider, game, user_id) DO UPDATE SET \
      rounds = rounds + excluded.rounds, stake = stake + excluded.stake, net = net + excluded.net";
 /// The same change to the client's row (client-wide reports).
-const ROUNDS_CLIENT_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds_client (client_id, hour, provider, rounds, stake, net) \
-     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (client_id, hour, provider) DO UPDATE SET \
+const ROUNDS_CLIENT_ROLLUP_UPSERT: &str = "INSERT INTO report_rounds_client (client_id, hour, provider, game, rounds, stake, net) \
+     VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id, hour, provider, game) DO UPDATE SET \
      rounds = rounds + excluded.rounds, stake = stake + excluded.stake, net = net + excluded.net";
 
 include!("sql.rs");

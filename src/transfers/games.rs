@@ -238,6 +238,7 @@ impl Providers {
             client_id: client.id.clone(),
             provider: provider.to_owned(),
             round_id: report.round_id.clone(),
+            game: providers::game_code(&report.game),
             user_id: player.user_id.clone(),
             version: report.version,
             status: report.status.clone(),

@@ -176,12 +176,15 @@ pub struct AgentsReport {
     rows: Vec<AgentLine>,
 }
 
-/// One provider in one bucket (or in the whole period with `top`).
+/// One game of a provider in one bucket (or in the whole period with `top`).
 #[derive(SimpleObject)]
 pub struct GameBucket {
     bucket_start: String,
     bucket_end: String,
     provider: String,
+    /// the game code (JDB `<gType>-<mType>`, LuckySports `sportsbook`; empty for rounds
+    /// applied before rounds carried one)
+    game: String,
     rounds: i64,
     players: i64,
     turnover: String,
@@ -331,7 +334,8 @@ impl ReportQuery {
         })
     }
 
-    /// Game statistics per bucket and provider (REST `/api/v1/reports/game-stats`).
+    /// Game statistics per bucket, provider and game; `top`: per game for the whole period,
+    /// biggest GGR first (REST `/api/v1/reports/game-stats`).
     async fn game_stats(
         &self,
         ctx: &Context<'_>,
@@ -350,6 +354,7 @@ impl ReportQuery {
                     bucket_start: rfc3339_ms(r.start),
                     bucket_end: rfc3339_ms(r.end),
                     provider: r.provider.clone(),
+                    game: r.game.clone(),
                     rounds: r.rounds,
                     players: r.players,
                     turnover: c.format(r.turnover),

@@ -24,7 +24,17 @@ struct PlayRequest {
     /// Cents.
     bet: i64,
     win: i64,
+    /// `<gType>-<mType>` of a game the simulator lists (action 49); default: one of them at
+    /// random, so history rows name varied games as JDB's do.
+    game: Option<String>,
 }
+
+/// The games the simulator lists (action 49) and plays: (gType, mType, name).
+const GAMES: [(u32, u32, &str); 3] = [
+    (0, 8001, "Lucky Dragon"),
+    (0, 8003, "Fortune Treasure"),
+    (7, 7001, "Dragon Fishing"),
+];
 
 /// Plays one settled round for a player: the bet leaves their balance, the win arrives, and
 /// the round appears in the history (action 29) after `history_delay_ms`.
@@ -37,6 +47,13 @@ async fn play(state: web::Data<SimState>, body: web::Json<PlayRequest>) -> HttpR
     if bet <= 0 || win < 0 {
         return HttpResponse::UnprocessableEntity().finish();
     }
+    let game = match &p.game {
+        Some(code) => GAMES.iter().find(|(g, m, _)| format!("{g}-{m}") == *code),
+        None => GAMES.get(rand::random_range(0..GAMES.len())),
+    };
+    let Some(&(g_type, m_type, _)) = game else {
+        return HttpResponse::UnprocessableEntity().finish();
+    };
     let now = crate::domain::now_ms();
     let mut book = state.book.lock().expect("book lock");
     let Some((balance, _)) = book.members.get(&p.uid) else {
@@ -51,7 +68,7 @@ async fn play(state: web::Data<SimState>, body: web::Json<PlayRequest>) -> HttpR
     let id = crate::providers::new_serial();
     let time = crate::providers::jdb::history_time(now);
     let record = json!({
-        "historyId": id, "playerId": p.uid, "gType": 0, "mtype": 8001, "gameDate": time,
+        "historyId": id, "playerId": p.uid, "gType": g_type, "mtype": m_type, "gameDate": time,
         "bet": number(-bet), "win": number(win), "total": number(win - bet),
         "lastModifyTime": time,
     });
@@ -272,13 +289,20 @@ async fn api(state: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> 
                 .collect();
             answer("0000", json!({ "data": data }))
         }
-        49 => answer(
-            "0000",
-            json!({ "data": [
-                { "gType": "0", "list": [ { "mType": "8001", "name": "Lucky Dragon", "image": "" }, { "mType": "8003", "name": "Fortune Treasure", "image": "" } ] },
-                { "gType": "7", "list": [ { "mtype": "7001", "name": "Dragon Fishing", "image": "" } ] },
-            ] }),
-        ),
+        49 => {
+            // Grouped by gType; the fishing group spells `mtype` as JDB's table does.
+            let mut groups: Vec<Value> = Vec::new();
+            for (g, m, name) in GAMES {
+                let key = if g == 7 { "mtype" } else { "mType" };
+                let game = json!({ key: m.to_string(), "name": name, "image": "" });
+                let g = g.to_string();
+                match groups.iter_mut().find(|x| x["gType"].as_str() == Some(&g)) {
+                    Some(group) => group["list"].as_array_mut().expect("list").push(game),
+                    None => groups.push(json!({ "gType": g, "list": [game] })),
+                }
+            }
+            answer("0000", json!({ "data": groups }))
+        }
         _ => answer("9007", json!({})),
     }
 }

@@ -172,11 +172,12 @@ pub async fn figures(
         )
     {
         let rows = answer["rows"].as_array().cloned().unwrap_or_default();
-        let bars: Vec<(String, String)> = column(&rows, "provider")
+        // The top games, each named by its provider and game code.
+        let names = column(&rows, "provider")
             .into_iter()
-            .zip(column(&rows, "ggr"))
-            .take(10)
-            .collect();
+            .zip(column(&rows, "game"))
+            .map(|(p, g)| if g.is_empty() { p } else { format!("{p} {g}") });
+        let bars: Vec<(String, String)> = names.zip(column(&rows, "ggr")).take(10).collect();
         figures.top_games = chart::bars("chart-top", t.get("dash.top_games"), "#0b57d0", &bars);
     }
     figures
