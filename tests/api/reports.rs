@@ -762,16 +762,7 @@ async fn players_kept_per_agent_equal_a_count_of_users(backend: Backend) {
         include_str!("../../migrations/mysql/0145_report_players_agent.sql")
     };
     hub.infra.execute("DELETE FROM report_players_agent").await;
-    for statement in migration.split(';') {
-        let sql: String = statement
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        if sql.trim_start().starts_with("INSERT") {
-            hub.infra.execute(&sql).await;
-        }
-    }
+    replay_backfill(&hub.infra, migration).await;
     assert_eq!(kept().await, expected);
     let (code, out) = hub.infra.run_nashub("check-reports");
     assert_eq!(code, Some(0), "{out}");
@@ -1594,16 +1585,7 @@ async fn subtree_metrics_from_agent_rollups_equal_the_per_user_rows(backend: Bac
         .query_one("SELECT COUNT(*) FROM report_counts_agent WHERE n <> 0")
         .await;
     hub.infra.execute("DELETE FROM report_counts_agent").await;
-    for statement in migration.split(';') {
-        let sql: String = statement
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        if sql.trim_start().starts_with("INSERT") {
-            hub.infra.execute(&sql).await;
-        }
-    }
+    replay_backfill(&hub.infra, migration).await;
     let backfilled: i64 = hub
         .infra
         .query_one("SELECT COUNT(*) FROM report_counts_agent WHERE n <> 0")
@@ -2163,4 +2145,18 @@ async fn game_stats_split_per_game_equal_a_reference(backend: Backend) {
     }
     let (code, out) = hub.infra.run_nashub("check-reports");
     assert_eq!(code, Some(0), "{out}");
+}
+
+/// Runs the `INSERT` statements of a migration (its backfill) again, comments stripped.
+async fn replay_backfill(infra: &crate::helpers::Infra, migration: &str) {
+    for statement in migration.split(';') {
+        let sql: String = statement
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if sql.trim_start().starts_with("INSERT") {
+            infra.execute(&sql).await;
+        }
+    }
 }
