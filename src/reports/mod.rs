@@ -458,17 +458,15 @@ async fn distinct_per_bucket(
     let (g, tz) = (period.granularity, period.tz);
     let zone_series = store.report_zone_series(cid).await?;
     let since = match &zone_series {
-        Some((name, since, _)) if g != Granularity::Hour && name.as_str() == tz.name() => {
-            Some(*since)
-        }
+        Some(z) if g != Granularity::Hour && z.zone == tz.name() => Some(z.since),
         _ => None,
     };
     // Per-game series are whole only from `games_since` (migration 0160).
-    let games_since = zone_series.as_ref().map_or(0, |(_, _, g)| *g);
-    let client_days = zone_series.and_then(|(name, since, _)| {
+    let games_since = zone_series.as_ref().map_or(0, |z| z.games_since);
+    let client_days = zone_series.and_then(|z| {
         Some(crate::store::report_agents::AgentSeries {
-            zone: name.parse().ok()?,
-            whole_from: since,
+            zone: z.zone.parse().ok()?,
+            whole_from: z.since,
         })
     });
     let names: Vec<String> = whats.iter().map(|w| series(w, g, tz)).collect();

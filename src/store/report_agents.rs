@@ -144,10 +144,10 @@ pub enum AgentRead {
 impl Store {
     /// A client's agent series, None before the feed has started its zone series.
     pub async fn agent_series(&self, client_id: &str) -> StoreResult<Option<AgentSeries>> {
-        let row = dispatch!(self, b => b.report_agent_series(client_id).await)?;
-        Ok(row.map(|(zone, since, agents_since)| AgentSeries {
-            zone: zone.parse().unwrap_or(Tz::UTC),
-            whole_from: since.max(agents_since),
+        let row = dispatch!(self, b => b.report_zone_series(client_id).await)?;
+        Ok(row.map(|z| AgentSeries {
+            zone: z.zone.parse().unwrap_or(Tz::UTC),
+            whole_from: z.since.max(z.agents_since),
         }))
     }
 

@@ -19,6 +19,16 @@ pub enum ReportUsers {
     User(String),
 }
 
+/// A client's `report_zone_series` row: the zone of its day/week/month series, the hour from
+/// which they are whole, and the hours from which its agent and per-game series are.
+#[derive(Debug, Clone)]
+pub struct ZoneSeries {
+    pub zone: String,
+    pub since: i64,
+    pub agents_since: i64,
+    pub games_since: i64,
+}
+
 /// One `report_money` row: a client's journal entries of one kind in one hour, for one user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MoneyRollup {
@@ -307,12 +317,8 @@ impl Store {
         dispatch!(self, b => b.report_distinct(client_id, series, from, to).await)
     }
 
-    /// The zone of the client's day/week/month series, the hour from which they are whole, and
-    /// the hour from which its per-game series (`players:<provider>:<game>`) are.
-    pub async fn report_zone_series(
-        &self,
-        client_id: &str,
-    ) -> StoreResult<Option<(String, i64, i64)>> {
+    /// The client's zone series (None before the feed has started it).
+    pub async fn report_zone_series(&self, client_id: &str) -> StoreResult<Option<ZoneSeries>> {
         dispatch!(self, b => b.report_zone_series(client_id).await)
     }
 

@@ -315,26 +315,6 @@ async fn agent_rollup_violation(tx: &mut sqlx::Transaction<'_, Db>) -> StoreResu
 }
 
 impl Backend {
-    pub async fn report_agent_series(
-        &self,
-        client_id: &str,
-    ) -> StoreResult<Option<(String, i64, i64)>> {
-        let row = sqlx::query(
-            "SELECT zone, since, agents_since FROM report_zone_series WHERE client_id = ?",
-        )
-        .bind(client_id)
-        .fetch_optional(&self.read)
-        .await?;
-        row.map(|r| -> StoreResult<(String, i64, i64)> {
-            Ok((
-                r.try_get("zone")?,
-                r.try_get("since")?,
-                r.try_get("agents_since")?,
-            ))
-        })
-        .transpose()
-    }
-
     pub async fn agent_money(
         &self,
         client_id: &str,

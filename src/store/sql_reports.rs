@@ -269,19 +269,20 @@ impl Backend {
     pub async fn report_zone_series(
         &self,
         client_id: &str,
-    ) -> StoreResult<Option<(String, i64, i64)>> {
+    ) -> StoreResult<Option<super::reports::ZoneSeries>> {
         let row = sqlx::query(
-            "SELECT zone, since, games_since FROM report_zone_series WHERE client_id = ?",
+            "SELECT zone, since, agents_since, games_since FROM report_zone_series WHERE client_id = ?",
         )
         .bind(client_id)
         .fetch_optional(&self.read)
         .await?;
         row.map(|r| {
-            Ok((
-                r.try_get("zone")?,
-                r.try_get("since")?,
-                r.try_get("games_since")?,
-            ))
+            Ok(super::reports::ZoneSeries {
+                zone: r.try_get("zone")?,
+                since: r.try_get("since")?,
+                agents_since: r.try_get("agents_since")?,
+                games_since: r.try_get("games_since")?,
+            })
         })
         .transpose()
         .map_err(|e: sqlx::Error| e.into())
