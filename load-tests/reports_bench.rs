@@ -761,6 +761,7 @@ async fn bench(name: &str, env: Vec<(String, String)>, db_url: &str, args: &Args
         ("client-revenue", format!("client_id={client_id}&{period}")),
         ("agents", format!("client_id={client_id}&{period}")),
         ("game-stats", format!("client_id={client_id}&{period}")),
+        ("provider-stats", format!("client_id={client_id}&{period}")),
         ("platform-overview", period.clone()),
     ];
     for (label, query) in &reports {

@@ -124,6 +124,7 @@ routes! { API_ROUTES, api_routes:
     get "/reports/client-revenue" => reports::client_revenue;
     get "/reports/agents" => reports::agents;
     get "/reports/game-stats" => reports::game_stats;
+    get "/reports/provider-stats" => reports::provider_stats;
     get "/reports/platform-overview" => reports::platform_overview;
     get "/reports/players/{id}/history" => reports::player_history;
     // Player protection (issue 19).

@@ -66,6 +66,7 @@ undocumented path answers 404 not_found.";
         reports::client_revenue,
         reports::agents,
         reports::game_stats,
+        reports::provider_stats,
         reports::platform_overview,
         reports::player_history,
         users::get,

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::extract::Auth;
 use super::openapi::{Invalid, Secured, Unavailable, Unknown};
 use crate::domain::{Currency, rfc3339_ms};
-use crate::reports::{self, Period, Scope};
+use crate::reports::{self, GameSplit, Period, Scope};
 use crate::state::AppState;
 use crate::store::reports::HistoryScan;
 
@@ -36,8 +36,8 @@ pub struct ReportParams {
     granularity: Option<String>,
     /// `csv` for CSV (same as `Accept: text/csv`), `json` (default).
     format: Option<String>,
-    /// game-stats: one row per provider and game for the whole period, biggest GGR first (the
-    /// top games).
+    /// game-stats, provider-stats: one row per provider and game (or provider) for the whole
+    /// period, biggest GGR first (the top games).
     top: Option<bool>,
 }
 
@@ -446,42 +446,71 @@ pub async fn game_stats(
     req: HttpRequest,
     q: web::Query<ReportParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let (scope, period) = scoped(&state, &caller, &q).await?;
-    let rows = reports::game_stats(&state.store, &scope, &period, q.top.unwrap_or(false)).await?;
+    games_table(&state, &caller, &req, &q, GameSplit::Game).await
+}
+
+/// Statistics per bucket and provider, each player counted once however many of the
+/// provider's games they played (with top=true, per provider for the period)
+#[utoipa::path(get, path = "/api/v1/reports/provider-stats", tag = "reports",
+    security(("bearer" = [])), params(ReportParams),
+    responses(
+        (status = 200, description = "JSON, or CSV (text/csv) with ?format=csv or Accept: text/csv", body = ReportBody),
+        Secured, Unknown, Invalid, Unavailable,
+    ))]
+pub async fn provider_stats(
+    state: web::Data<AppState>,
+    Auth(caller): Auth,
+    req: HttpRequest,
+    q: web::Query<ReportParams>,
+) -> Result<HttpResponse, ApiError> {
+    games_table(&state, &caller, &req, &q, GameSplit::Provider).await
+}
+
+async fn games_table(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    req: &HttpRequest,
+    q: &ReportParams,
+    split: GameSplit,
+) -> Result<HttpResponse, ApiError> {
+    let (scope, period) = scoped(state, caller, q).await?;
+    let top = q.top.unwrap_or(false);
+    let rows = reports::game_stats(&state.store, &scope, &period, top, split).await?;
+    let per_game = split == GameSplit::Game;
+    let mut columns = vec!["bucket_start", "bucket_end", "provider"];
+    if per_game {
+        columns.push("game");
+    }
+    columns.extend(["rounds", "players", "turnover", "wins", "rtp", "ggr"]);
     let table = Table {
-        columns: vec![
-            "bucket_start",
-            "bucket_end",
-            "provider",
-            "game",
-            "rounds",
-            "players",
-            "turnover",
-            "wins",
-            "rtp",
-            "ggr",
-        ],
+        columns,
         rows: rows
             .into_iter()
             .map(|r| {
                 let rtp = r.rtp();
                 let [a, b] = bucket_cells(r.start, r.end);
-                vec![
-                    a,
-                    b,
-                    Cell::Text(r.provider),
-                    Cell::Text(r.game),
+                let mut row = vec![a, b, Cell::Text(r.provider)];
+                if per_game {
+                    row.push(Cell::Text(r.game));
+                }
+                row.extend([
                     Cell::Int(r.rounds),
                     Cell::Int(r.players),
                     Cell::Money(r.turnover),
                     Cell::Money(r.wins),
                     Cell::Text(rtp),
                     Cell::Money(r.ggr),
-                ]
+                ]);
+                row
             })
             .collect(),
     };
-    render(&req, &q, "game-stats", Some(&scope), &period, table)
+    let name = if per_game {
+        "game-stats"
+    } else {
+        "provider-stats"
+    };
+    render(req, q, name, Some(&scope), &period, table)
 }
 
 /// Every client side by side over the period (the platform only)

@@ -854,18 +854,45 @@ impl GameRow {
     }
 }
 
-/// Game statistics per bucket, provider and game, the biggest GGR first within a bucket
-/// (`top`: the period's totals per game only, so the top games lead).
+/// What a game-stats row is of: one game of a provider, or a whole provider (its players
+/// counted once however many of its games they played).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GameSplit {
+    Game,
+    Provider,
+}
+
+impl GameSplit {
+    /// The row key's game: '' for a provider's row.
+    fn game<'a>(self, game: &'a str) -> &'a str {
+        match self {
+            GameSplit::Game => game,
+            GameSplit::Provider => "",
+        }
+    }
+
+    /// The feed's distinct-players series of a row.
+    fn players_series(self, provider: &str, game: &str) -> String {
+        match self {
+            GameSplit::Game => format!("players:{provider}:{game}"),
+            GameSplit::Provider => format!("players:{provider}"),
+        }
+    }
+}
+
+/// Game statistics per bucket, provider and game (or provider alone), the biggest GGR first
+/// within a bucket (`top`: the period's totals only, so the top games lead).
 pub async fn game_stats(
     store: &Store,
     scope: &Scope,
     period: &Period,
     totals_only: bool,
+    split: GameSplit,
 ) -> Result<Vec<GameRow>, StoreError> {
     let (from, to) = hours(period);
     if scope.users == ReportUsers::Client {
         store.feed_reports().await?;
-        return client_wide_game_stats(store, &scope.client.id, period, totals_only).await;
+        return client_wide_game_stats(store, &scope.client.id, period, totals_only, split).await;
     }
     let rounds = store
         .report_rounds(&scope.client.id, from, to, &scope.users)
@@ -880,14 +907,14 @@ pub async fn game_stats(
         } else {
             (i, period.buckets[i])
         };
-        let key = (i, r.provider.as_str(), r.game.as_str());
+        let key = (i, r.provider.as_str(), split.game(&r.game));
         let (row, players) = rows.entry(key).or_insert_with(|| {
             (
                 GameRow {
                     start,
                     end,
                     provider: r.provider.clone(),
-                    game: r.game.clone(),
+                    game: split.game(&r.game).to_owned(),
                     ..GameRow::default()
                 },
                 HashSet::new(),
@@ -918,12 +945,13 @@ fn sort_games(rows: &mut [GameRow]) {
 }
 
 /// Game statistics of a whole client from its client-level rounds and the feed's distinct
-/// players per game (see [`distinct_per_bucket`]).
+/// players per game or provider (see [`distinct_per_bucket`]).
 async fn client_wide_game_stats(
     store: &Store,
     cid: &str,
     period: &Period,
     totals_only: bool,
+    split: GameSplit,
 ) -> Result<Vec<GameRow>, StoreError> {
     let whole;
     let period = if totals_only {
@@ -944,13 +972,14 @@ async fn client_wide_game_stats(
             continue;
         };
         let (start, end) = period.buckets[i];
+        let game = split.game(&r.game);
         let row = rows
-            .entry((i, r.provider.clone(), r.game.clone()))
+            .entry((i, r.provider.clone(), game.to_owned()))
             .or_insert_with(|| GameRow {
                 start,
                 end,
                 provider: r.provider.clone(),
-                game: r.game.clone(),
+                game: game.to_owned(),
                 ..GameRow::default()
             });
         row.rounds += r.rounds;
@@ -966,7 +995,7 @@ async fn client_wide_game_stats(
         .collect();
     let whats: Vec<String> = games
         .iter()
-        .map(|(p, g)| format!("players:{p}:{g}"))
+        .map(|(p, g)| split.players_series(p, g))
         .collect();
     let players = distinct_per_bucket(store, cid, period, &whats, None).await?;
     let mut out: Vec<GameRow> = rows

@@ -191,6 +191,19 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     assert_eq!(g["rows"][0]["players"], 2);
     assert_eq!(g["rows"][0]["rounds"], 3);
     assert_eq!(g["rows"][0]["rtp"], "0.6923");
+    let by_provider = report(
+        &api,
+        &tree.admin_token,
+        "provider-stats",
+        &format!("{q}&top=true"),
+    )
+    .await;
+    let row = &by_provider["rows"][0];
+    assert_eq!(by_provider["rows"].as_array().unwrap().len(), 1, "{by_provider}");
+    assert_eq!(row["provider"], "luckysports");
+    assert!(row.get("game").is_none(), "{row}");
+    assert_eq!((&row["players"], &row["rounds"]), (&json!(2), &json!(3)));
+    assert_eq!(row["rtp"], "0.6923");
 
     // The agents report: each agent's own players, and the admin's whole tree is not an agent.
     let a = report(&api, &tree.admin_token, "agents", &q).await;
@@ -319,7 +332,7 @@ async fn reports_answer_by_reach(backend: Backend) {
         );
         async move { api.get(&token, &url).await.status }
     };
-    for name in ["client-metrics", "agents", "game-stats"] {
+    for name in ["client-metrics", "agents", "game-stats", "provider-stats"] {
         assert_eq!(status(&tree.super_token, name, &own).await, 200, "{name}");
         assert_eq!(status(&tree.super_token, name, &p).await, 404, "{name}");
         assert_eq!(status(&tree.admin_token, name, &p).await, 200, "{name}");
@@ -457,7 +470,13 @@ async fn reports_csv_is_the_json_table(backend: Backend) {
         .await;
     adjust(&api, &tree.admin_token, &tree.player_id, "-0.34").await;
     let q = format!("{}&granularity=hour", period());
-    for name in ["client-metrics", "client-revenue", "agents", "game-stats"] {
+    for name in [
+        "client-metrics",
+        "client-revenue",
+        "agents",
+        "game-stats",
+        "provider-stats",
+    ] {
         let json = report(&api, &tree.admin_token, name, &q).await;
         let by_param = api
             .get(
@@ -786,6 +805,10 @@ fn graphql_report(name: &str) -> (&'static str, &'static str) {
             "gameStats",
             "bucketStart bucketEnd provider game rounds players turnover wins rtp ggr",
         ),
+        "provider-stats" => (
+            "providerStats",
+            "bucketStart bucketEnd provider rounds players turnover wins rtp ggr",
+        ),
         other => panic!("{other}"),
     }
 }
@@ -886,7 +909,13 @@ async fn reports_on_graphql_equal_rest(backend: Backend) {
         (None, Some(player2.as_str())),
     ];
     let mut compared = 0;
-    for name in ["client-metrics", "client-revenue", "agents", "game-stats"] {
+    for name in [
+        "client-metrics",
+        "client-revenue",
+        "agents",
+        "game-stats",
+        "provider-stats",
+    ] {
         let (field, selection) = graphql_report(name);
         for (who, token) in callers {
             for (client, user) in scopes {
@@ -1979,6 +2008,15 @@ fn reference_games(plays: &[Play]) -> Vec<GameFigures> {
     out
 }
 
+/// The one provider's row of `plays`: every game's rounds, each player once.
+fn reference_provider(plays: &[Play]) -> GameFigures {
+    let mut all: Vec<Play> = plays.to_vec();
+    for p in &mut all {
+        p.1 = "";
+    }
+    reference_games(&all).remove(0)
+}
+
 fn game_figures(report: &Value) -> Vec<GameFigures> {
     report["rows"]
         .as_array()
@@ -1987,7 +2025,8 @@ fn game_figures(report: &Value) -> Vec<GameFigures> {
         .map(|r| {
             assert_eq!(r["provider"], "jdb", "{r}");
             GameFigures {
-                game: r["game"].as_str().unwrap().to_owned(),
+                // provider-stats rows name no game.
+                game: r["game"].as_str().unwrap_or("").to_owned(),
                 rounds: r["rounds"].as_i64().unwrap(),
                 players: r["players"].as_i64().unwrap(),
                 turnover: cents(r["turnover"].as_str().unwrap()),
@@ -2067,6 +2106,18 @@ async fn game_stats_split_per_game_equal_a_reference(backend: Backend) {
     )
     .await;
     assert_eq!(game_figures(&mine), expected, "{case}");
+    // Per provider each player counts once, however many games they played (player 0
+    // played two of them: the per-game rows count it twice).
+    let provider = reference_provider(&plays);
+    assert_eq!(provider.players, 2, "{case}");
+    assert!(expected.iter().map(|e| e.players).sum::<i64>() > 2, "{case}");
+    for (who, token, query) in [
+        ("client", &tree.admin_token, top.clone()),
+        ("subtree", &tree.agent_token, format!("{}&top=true", period())),
+    ] {
+        let p = report(&api, token, "provider-stats", &query).await;
+        assert_eq!(game_figures(&p), vec![provider.clone()], "{case} ({who}): {p}");
+    }
     // One player's own games: only theirs.
     let only = plays
         .iter()
@@ -2111,8 +2162,10 @@ async fn game_stats_split_per_game_equal_a_reference(backend: Backend) {
     let mut day_rows = game_figures(&by_day);
     day_rows.sort_by(|a, b| (-a.ggr, &a.game).cmp(&(-b.ggr, &b.game)));
     // (Unless the test ran across midnight: then today holds only some of the plays.)
+    let provider_day = report(&api, &tree.admin_token, "provider-stats", &day_q).await;
     if chrono::Utc::now().date_naive() == today {
         assert_eq!(day_rows, expected, "{case}: {by_day}");
+        assert_eq!(game_figures(&provider_day), vec![provider.clone()], "{case}");
     }
 
     let (code, out) = hub.infra.run_nashub("check-reports");

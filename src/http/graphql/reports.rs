@@ -200,6 +200,28 @@ pub struct GamesReport {
     rows: Vec<GameBucket>,
 }
 
+/// One provider in one bucket (or in the whole period with `top`): its players counted once
+/// however many of its games they played.
+#[derive(SimpleObject)]
+pub struct ProviderBucket {
+    bucket_start: String,
+    bucket_end: String,
+    provider: String,
+    rounds: i64,
+    players: i64,
+    turnover: String,
+    wins: String,
+    /// wins / turnover, 4 decimals (empty without turnover)
+    rtp: String,
+    ggr: String,
+}
+
+#[derive(SimpleObject)]
+pub struct ProvidersReport {
+    info: ReportInfo,
+    rows: Vec<ProviderBucket>,
+}
+
 /// One client's totals over the period (platform overview).
 #[derive(SimpleObject)]
 pub struct OverviewLine {
@@ -343,9 +365,15 @@ impl ReportQuery {
         #[graphql(default = false)] top: bool,
     ) -> Res<GamesReport> {
         let (scope, period) = resolve(ctx, &input).await?;
-        let rows = reports::game_stats(&cx(ctx).state.store, &scope, &period, top)
-            .await
-            .field()?;
+        let rows = reports::game_stats(
+            &cx(ctx).state.store,
+            &scope,
+            &period,
+            top,
+            reports::GameSplit::Game,
+        )
+        .await
+        .field()?;
         let c = &scope.client.currency;
         Ok(GamesReport {
             rows: rows
@@ -355,6 +383,44 @@ impl ReportQuery {
                     bucket_end: rfc3339_ms(r.end),
                     provider: r.provider.clone(),
                     game: r.game.clone(),
+                    rounds: r.rounds,
+                    players: r.players,
+                    turnover: c.format(r.turnover),
+                    wins: c.format(r.wins),
+                    rtp: r.rtp(),
+                    ggr: c.format(r.ggr),
+                })
+                .collect(),
+            info: ReportInfo::new(Some(&scope), &period),
+        })
+    }
+
+    /// Statistics per bucket and provider; `top`: per provider for the whole period, biggest
+    /// GGR first (REST `/api/v1/reports/provider-stats`).
+    async fn provider_stats(
+        &self,
+        ctx: &Context<'_>,
+        input: ReportInput,
+        #[graphql(default = false)] top: bool,
+    ) -> Res<ProvidersReport> {
+        let (scope, period) = resolve(ctx, &input).await?;
+        let rows = reports::game_stats(
+            &cx(ctx).state.store,
+            &scope,
+            &period,
+            top,
+            reports::GameSplit::Provider,
+        )
+        .await
+        .field()?;
+        let c = &scope.client.currency;
+        Ok(ProvidersReport {
+            rows: rows
+                .iter()
+                .map(|r| ProviderBucket {
+                    bucket_start: rfc3339_ms(r.start),
+                    bucket_end: rfc3339_ms(r.end),
+                    provider: r.provider.clone(),
                     rounds: r.rounds,
                     players: r.players,
                     turnover: c.format(r.turnover),
