@@ -864,7 +864,7 @@ pub enum GameSplit {
 
 impl GameSplit {
     /// The row key's game: '' for a provider's row.
-    fn game<'a>(self, game: &'a str) -> &'a str {
+    fn game(self, game: &str) -> &str {
         match self {
             GameSplit::Game => game,
             GameSplit::Provider => "",

@@ -199,7 +199,11 @@ async fn reports_agree_with_the_ledger_and_check_names_a_bad_bucket(backend: Bac
     )
     .await;
     let row = &by_provider["rows"][0];
-    assert_eq!(by_provider["rows"].as_array().unwrap().len(), 1, "{by_provider}");
+    assert_eq!(
+        by_provider["rows"].as_array().unwrap().len(),
+        1,
+        "{by_provider}"
+    );
     assert_eq!(row["provider"], "luckysports");
     assert!(row.get("game").is_none(), "{row}");
     assert_eq!((&row["players"], &row["rounds"]), (&json!(2), &json!(3)));
@@ -2110,13 +2114,24 @@ async fn game_stats_split_per_game_equal_a_reference(backend: Backend) {
     // played two of them: the per-game rows count it twice).
     let provider = reference_provider(&plays);
     assert_eq!(provider.players, 2, "{case}");
-    assert!(expected.iter().map(|e| e.players).sum::<i64>() > 2, "{case}");
+    assert!(
+        expected.iter().map(|e| e.players).sum::<i64>() > 2,
+        "{case}"
+    );
     for (who, token, query) in [
         ("client", &tree.admin_token, top.clone()),
-        ("subtree", &tree.agent_token, format!("{}&top=true", period())),
+        (
+            "subtree",
+            &tree.agent_token,
+            format!("{}&top=true", period()),
+        ),
     ] {
         let p = report(&api, token, "provider-stats", &query).await;
-        assert_eq!(game_figures(&p), vec![provider.clone()], "{case} ({who}): {p}");
+        assert_eq!(
+            game_figures(&p),
+            vec![provider.clone()],
+            "{case} ({who}): {p}"
+        );
     }
     // One player's own games: only theirs.
     let only = plays
@@ -2165,7 +2180,11 @@ async fn game_stats_split_per_game_equal_a_reference(backend: Backend) {
     let provider_day = report(&api, &tree.admin_token, "provider-stats", &day_q).await;
     if chrono::Utc::now().date_naive() == today {
         assert_eq!(day_rows, expected, "{case}: {by_day}");
-        assert_eq!(game_figures(&provider_day), vec![provider.clone()], "{case}");
+        assert_eq!(
+            game_figures(&provider_day),
+            vec![provider.clone()],
+            "{case}"
+        );
     }
 
     let (code, out) = hub.infra.run_nashub("check-reports");

@@ -222,6 +222,52 @@ pub struct ProvidersReport {
     rows: Vec<ProviderBucket>,
 }
 
+impl From<GameBucket> for ProviderBucket {
+    fn from(g: GameBucket) -> Self {
+        ProviderBucket {
+            bucket_start: g.bucket_start,
+            bucket_end: g.bucket_end,
+            provider: g.provider,
+            rounds: g.rounds,
+            players: g.players,
+            turnover: g.turnover,
+            wins: g.wins,
+            rtp: g.rtp,
+            ggr: g.ggr,
+        }
+    }
+}
+
+/// The rows of game-stats or provider-stats (a provider's rows name no game).
+async fn games(
+    ctx: &Context<'_>,
+    input: &ReportInput,
+    top: bool,
+    split: reports::GameSplit,
+) -> Res<(Vec<GameBucket>, ReportInfo)> {
+    let (scope, period) = resolve(ctx, input).await?;
+    let rows = reports::game_stats(&cx(ctx).state.store, &scope, &period, top, split)
+        .await
+        .field()?;
+    let c = &scope.client.currency;
+    let rows = rows
+        .iter()
+        .map(|r| GameBucket {
+            bucket_start: rfc3339_ms(r.start),
+            bucket_end: rfc3339_ms(r.end),
+            provider: r.provider.clone(),
+            game: r.game.clone(),
+            rounds: r.rounds,
+            players: r.players,
+            turnover: c.format(r.turnover),
+            wins: c.format(r.wins),
+            rtp: r.rtp(),
+            ggr: c.format(r.ggr),
+        })
+        .collect();
+    Ok((rows, ReportInfo::new(Some(&scope), &period)))
+}
+
 /// One client's totals over the period (platform overview).
 #[derive(SimpleObject)]
 pub struct OverviewLine {
@@ -364,35 +410,8 @@ impl ReportQuery {
         input: ReportInput,
         #[graphql(default = false)] top: bool,
     ) -> Res<GamesReport> {
-        let (scope, period) = resolve(ctx, &input).await?;
-        let rows = reports::game_stats(
-            &cx(ctx).state.store,
-            &scope,
-            &period,
-            top,
-            reports::GameSplit::Game,
-        )
-        .await
-        .field()?;
-        let c = &scope.client.currency;
-        Ok(GamesReport {
-            rows: rows
-                .iter()
-                .map(|r| GameBucket {
-                    bucket_start: rfc3339_ms(r.start),
-                    bucket_end: rfc3339_ms(r.end),
-                    provider: r.provider.clone(),
-                    game: r.game.clone(),
-                    rounds: r.rounds,
-                    players: r.players,
-                    turnover: c.format(r.turnover),
-                    wins: c.format(r.wins),
-                    rtp: r.rtp(),
-                    ggr: c.format(r.ggr),
-                })
-                .collect(),
-            info: ReportInfo::new(Some(&scope), &period),
-        })
+        let (rows, info) = games(ctx, &input, top, reports::GameSplit::Game).await?;
+        Ok(GamesReport { rows, info })
     }
 
     /// Statistics per bucket and provider; `top`: per provider for the whole period, biggest
@@ -403,33 +422,10 @@ impl ReportQuery {
         input: ReportInput,
         #[graphql(default = false)] top: bool,
     ) -> Res<ProvidersReport> {
-        let (scope, period) = resolve(ctx, &input).await?;
-        let rows = reports::game_stats(
-            &cx(ctx).state.store,
-            &scope,
-            &period,
-            top,
-            reports::GameSplit::Provider,
-        )
-        .await
-        .field()?;
-        let c = &scope.client.currency;
+        let (rows, info) = games(ctx, &input, top, reports::GameSplit::Provider).await?;
         Ok(ProvidersReport {
-            rows: rows
-                .iter()
-                .map(|r| ProviderBucket {
-                    bucket_start: rfc3339_ms(r.start),
-                    bucket_end: rfc3339_ms(r.end),
-                    provider: r.provider.clone(),
-                    rounds: r.rounds,
-                    players: r.players,
-                    turnover: c.format(r.turnover),
-                    wins: c.format(r.wins),
-                    rtp: r.rtp(),
-                    ggr: c.format(r.ggr),
-                })
-                .collect(),
-            info: ReportInfo::new(Some(&scope), &period),
+            rows: rows.into_iter().map(ProviderBucket::from).collect(),
+            info,
         })
     }
 
