@@ -873,10 +873,8 @@ impl GameSplit {
 
     /// The feed's distinct-players series of a row.
     fn players_series(self, provider: &str, game: &str) -> String {
-        match self {
-            GameSplit::Game => format!("players:{provider}:{game}"),
-            GameSplit::Provider => format!("players:{provider}"),
-        }
+        let game = (self == GameSplit::Game).then_some(game);
+        crate::store::report_feed::players_what(provider, game)
     }
 }
 

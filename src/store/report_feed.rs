@@ -119,6 +119,15 @@ pub fn is_game_series(series: &str) -> bool {
     series.starts_with("players:") && colons == if series.ends_with(":h") { 3 } else { 4 }
 }
 
+/// The `what` of a provider's distinct players (`players:<provider>`), or of one of its games
+/// (`players:<provider>:<game>`): the feed writes these marks, game and provider stats read them.
+pub fn players_what(provider: &str, game: Option<&str>) -> String {
+    match game {
+        Some(game) => format!("players:{provider}:{game}"),
+        None => format!("players:{provider}"),
+    }
+}
+
 /// The series of distinct `what` (`active`, `depositing`, `players:<provider>`,
 /// `players:<provider>:<game>`) users by `g`: UTC hours (whole for
 /// every whole-hour zone), or days, weeks and months in `zone`.
@@ -208,13 +217,13 @@ pub(crate) fn plan(
         mark(&r.client_id, "active", r.created_at, &r.user_id);
         mark(
             &r.client_id,
-            &format!("players:{}", r.provider),
+            &players_what(&r.provider, None),
             r.created_at,
             &r.user_id,
         );
         mark(
             &r.client_id,
-            &format!("players:{}:{}", r.provider, r.game),
+            &players_what(&r.provider, Some(&r.game)),
             r.created_at,
             &r.user_id,
         );
