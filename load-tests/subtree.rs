@@ -64,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::connect(&StoreOptions {
         url: url.clone(),
         max_connections: 4,
+        acquire_timeout: std::time::Duration::from_secs(30),
         group_commit: Default::default(),
         wal_sync_faults: Default::default(),
     })

@@ -24,6 +24,9 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// Database connections for reads (and, on MySQL, writes) per node.
     pub database_max_connections: u32,
+    /// How long startup and each request wait for a database connection (seconds): at startup,
+    /// how long an unreachable database is retried before the hub gives up.
+    pub database_acquire_timeout_secs: u64,
     /// Redis carrying events between hub nodes (`redis://host:6379`); unset: one node, in-process bus.
     #[serde(deserialize_with = "opt_text")]
     pub redis_url: Option<String>,
@@ -306,6 +309,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             database_max_connections: 16,
+            database_acquire_timeout_secs: 30,
             redis_url: None,
             redis_prefix: "nashub".into(),
             jwt_secret: None,

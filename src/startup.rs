@@ -45,6 +45,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let options = StoreOptions {
         url: config.database_url.clone(),
         max_connections: config.settings.database_max_connections,
+        acquire_timeout: Duration::from_secs(config.settings.database_acquire_timeout_secs),
         group_commit: crate::store::GroupCommitOptions {
             max_batch: config.settings.ledger_batch_max,
             max_wait: Duration::from_micros(config.settings.ledger_batch_wait_us),

@@ -79,6 +79,8 @@ pub struct StoreOptions {
     pub url: String,
     /// Connections for reads (and, on MySQL, writes).
     pub max_connections: u32,
+    /// How long an acquire (and the first connection) waits.
+    pub acquire_timeout: std::time::Duration,
     pub group_commit: GroupCommitOptions,
     /// Injected WAL sync faults (SQLite; drills and tests only).
     pub wal_sync_faults: WalSyncFaults,

@@ -3,7 +3,6 @@
 //! held to commit, taken in id order) and writes them guarded by the version it read.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 
@@ -67,7 +66,7 @@ impl Backend {
             .statement_cache_capacity(512);
         let pool = MySqlPoolOptions::new()
             .max_connections(options.max_connections.max(2))
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
         let version: String = sqlx::query_scalar("SELECT VERSION()")

@@ -265,7 +265,7 @@ impl Backend {
         if let Some(a) = wallet {
             insert_account(&mut *tx, a, u.created_at).await?;
         }
-        add_agent_players(&mut tx, std::slice::from_ref(u)).await?;
+        count_new_players(&mut tx, std::slice::from_ref(u)).await?;
         tx.commit().await?;
         Ok(())
     }

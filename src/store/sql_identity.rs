@@ -309,7 +309,7 @@ impl Backend {
                 .execute(&mut *tx)
                 .await?;
         }
-        add_agent_players(&mut tx, users).await?;
+        count_new_players(&mut tx, users).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -288,6 +288,8 @@ impl Backend {
         .map_err(|e: sqlx::Error| e.into())
     }
 
+    /// Players registered before `from`, and per hour of `[from, to)` (one row at `from` if
+    /// `summed`), from the `registered` counts (migration 0170).
     pub async fn player_registrations(
         &self,
         client_id: &str,
@@ -295,39 +297,27 @@ impl Backend {
         to: i64,
         summed: bool,
     ) -> StoreResult<(i64, Vec<(i64, i64)>)> {
-        let before: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM users WHERE client_id = ? AND role = 'player' AND created_at < ?",
-        )
-        .bind(client_id)
-        .bind(from)
-        .fetch_one(&self.read)
-        .await?;
+        const SUM: &str = "SELECT CAST(COALESCE(SUM(n), 0) AS CHAR) AS n FROM report_counts \
+             WHERE client_id = ? AND series = 'registered' AND bucket >= ? AND bucket < ?";
+        let sum = |a: i64, b: i64| async move {
+            let row = sqlx::query(SUM)
+                .bind(client_id)
+                .bind(a)
+                .bind(b)
+                .fetch_one(&self.read)
+                .await?;
+            Ok::<_, StoreError>(text_i64(&row, "n")?)
+        };
+        let before = sum(i64::MIN, from).await?;
         if summed {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM users WHERE client_id = ? AND role = 'player' \
-                 AND created_at >= ? AND created_at < ?",
-            )
-            .bind(client_id)
-            .bind(from)
-            .bind(to)
-            .fetch_one(&self.read)
-            .await?;
-            return Ok((before, vec![(from, n)]));
+            return Ok((before, vec![(from, sum(from, to).await?)]));
         }
-        let rows = sqlx::query(
-            "SELECT created_at - created_at % 3600000 AS hour, COUNT(*) AS n FROM users \
-             WHERE client_id = ? AND role = 'player' AND created_at >= ? AND created_at < ? \
-             GROUP BY created_at - created_at % 3600000",
-        )
-        .bind(client_id)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.read)
-        .await?;
-        let per_hour = rows
-            .iter()
-            .map(|r| Ok((r.try_get("hour")?, r.try_get("n")?)))
-            .collect::<Result<_, sqlx::Error>>()?;
+        let per_hour = self
+            .report_counts(client_id, &["registered".to_owned()], from, to)
+            .await?
+            .into_iter()
+            .map(|(_, hour, n)| (hour, n))
+            .collect();
         Ok((before, per_hour))
     }
 
@@ -655,6 +645,41 @@ impl Backend {
     }
 }
 
+/// Counts the players among `users` (inserted in `tx`): per parent (`report_players_agent`)
+/// and per client and hour of registration (`report_counts` series `registered`, migration
+/// 0170), in key order (concurrent registrations lock rows in one order).
+async fn count_new_players(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    users: &[UserRow],
+) -> StoreResult<()> {
+    add_agent_players(tx, users).await?;
+    let mut hours: BTreeMap<(&str, i64), i64> = BTreeMap::new();
+    for u in users.iter().filter(|u| u.role.as_str() == "player") {
+        if let Some(client) = &u.client_id {
+            *hours
+                .entry((client, u.created_at - u.created_at.rem_euclid(3_600_000)))
+                .or_default() += 1;
+        }
+    }
+    let hours: Vec<_> = hours.into_iter().collect();
+    for chunk in hours.chunks(300) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO report_counts (client_id, series, bucket, n) VALUES {}{}",
+            vec!["(?, 'registered', ?, ?)"; chunk.len()].join(", "),
+            if NAME == "mysql" {
+                " ON DUPLICATE KEY UPDATE n = n + VALUES(n)"
+            } else {
+                " ON CONFLICT (client_id, series, bucket) DO UPDATE SET n = n + excluded.n"
+            }
+        )));
+        for ((client, hour), n) in chunk {
+            q = q.bind(*client).bind(*hour).bind(*n);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Rows of `sql` keyed by its first four columns (the fourth as text), valued by the rest.
 async fn keyed(
     tx: &mut sqlx::Transaction<'_, Db>,
@@ -717,7 +742,7 @@ async fn client_rollup_violation(
          CAST(SUM(stake) AS CHAR) AS stake, CAST(SUM(net) AS CHAR) AS net FROM report_rounds \
          GROUP BY client_id, hour, provider, game"
     );
-    let checks: [(&str, &str, &str, &str, &[&str]); 6] = [
+    let checks: [(&str, &str, &str, &str, &[&str]); 7] = [
         (
             "report_money_client",
             "kind",
@@ -745,9 +770,19 @@ async fn client_rollup_violation(
             "report_counts",
             "series",
             "SELECT client_id, bucket, series, '' AS k, CAST(n AS CHAR) AS n FROM report_counts \
-             WHERE series <> 'first_deposit' AND n <> 0",
+             WHERE series NOT IN ('first_deposit', 'registered') AND n <> 0",
             "SELECT client_id, bucket, series, '' AS k, CAST(COUNT(*) AS CHAR) AS n FROM report_marks \
              GROUP BY client_id, bucket, series",
+            &["n"],
+        ),
+        (
+            "report_counts",
+            "series",
+            "SELECT client_id, bucket, series, '' AS k, CAST(n AS CHAR) AS n FROM report_counts \
+             WHERE series = 'registered' AND n <> 0",
+            "SELECT client_id, created_at - created_at % 3600000, 'registered', '' AS k, \
+             CAST(COUNT(*) AS CHAR) AS n FROM users WHERE role = 'player' AND client_id IS NOT NULL \
+             GROUP BY client_id, created_at - created_at % 3600000",
             &["n"],
         ),
         (

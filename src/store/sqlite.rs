@@ -80,13 +80,14 @@ impl Backend {
             .pragma("wal_autocheckpoint", "0");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(options.acquire_timeout)
             // One local connection: a ping per acquire would only add a round trip.
             .test_before_acquire(false)
             .connect_with(connect.clone())
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
             // Local connections do not drop: a ping per acquire was a hop to the connection's
             // thread and back before every read (the report feed's, every request's).
             .test_before_acquire(false)

@@ -143,13 +143,23 @@ fn startup_errors_say_what_to_do() {
         err.contains("Redis") && err.contains("NASHUB_REDIS_URL"),
         "{err}"
     );
+    let started = std::time::Instant::now();
     let (code, err) = run(
-        &[("NASHUB_DATABASE_URL", "mysql://nobody:pw@127.0.0.1:1/none")],
+        &[
+            ("NASHUB_DATABASE_URL", "mysql://nobody:pw@127.0.0.1:1/none"),
+            // Retried for 30 s by default.
+            ("NASHUB_DATABASE_ACQUIRE_TIMEOUT_SECS", "1"),
+        ],
         &["migrate"],
     );
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("NASHUB_DATABASE_URL") && !err.contains(":pw@"),
+        "{err}"
+    );
+    // The setting is honoured (the default would retry for 30 s).
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
         "{err}"
     );
     drop(taken);

@@ -213,6 +213,7 @@ impl Infra {
         nashub::store::Store::connect(&nashub::store::StoreOptions {
             url: self.database_url.clone(),
             max_connections: 2,
+            acquire_timeout: std::time::Duration::from_secs(30),
             group_commit: Default::default(),
             wal_sync_faults: Default::default(),
         })

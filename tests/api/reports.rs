@@ -664,14 +664,15 @@ backend_tests!(
     subtree_metrics_from_agent_rollups_equal_the_per_user_rows,
     distinct_players_over_whole_days_with_days_fed_late,
     player_history_is_one_order_across_pages_csv_and_ties,
-    players_kept_per_agent_equal_a_count_of_users,
+    players_kept_per_agent_and_hour_equal_a_count_of_users,
     game_stats_split_per_game_equal_a_reference,
 );
 
-/// The players kept per agent (migration 0145) equal a count of the users after players are
-/// created under different agents (over the API and in bulk), the agents report shows them,
-/// `check-reports` names a tampered row, and the migration's backfill gives the rows kept.
-async fn players_kept_per_agent_equal_a_count_of_users(backend: Backend) {
+/// The players kept per agent (migration 0145) and per hour of registration (0170) equal a
+/// count of the users after players are created under different agents (over the API and in
+/// bulk), the agents report and client metrics show them, `check-reports` names a tampered row,
+/// and the migrations' backfills give the rows kept.
+async fn players_kept_per_agent_and_hour_equal_a_count_of_users(backend: Backend) {
     use nashub::domain::{Role, UserStatus, new_id, now_ms};
     let hub = TestHub::start(backend).await;
     let api = hub.api();
@@ -787,6 +788,62 @@ async fn players_kept_per_agent_equal_a_count_of_users(backend: Backend) {
     hub.infra.execute("DELETE FROM report_players_agent").await;
     replay_backfill(&hub.infra, migration).await;
     assert_eq!(kept().await, expected);
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
+
+    // Per hour: tree's player, p2k, p3k-p5k, p6k and two in bulk.
+    let registered = || async {
+        let kept: i64 = hub
+            .infra
+            .query_one(&format!(
+                "SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) FROM report_counts \
+                 WHERE client_id = '{}' AND series = 'registered'",
+                tree.client_id
+            ))
+            .await;
+        let counted: i64 = hub
+            .infra
+            .query_one(&format!(
+                "SELECT COUNT(*) FROM users WHERE client_id = '{}' AND role = 'player'",
+                tree.client_id
+            ))
+            .await;
+        assert_eq!(kept, counted);
+        kept
+    };
+    assert_eq!(registered().await, 8);
+    let m = report(&api, &tree.admin_token, "client-metrics", &q).await;
+    let shown: i64 = m["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["new_players"].as_i64().unwrap())
+        .sum();
+    assert_eq!(shown, 8, "{m}");
+    let last = m["rows"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["registered"], 8, "{m}");
+    let tamper = format!(
+        "UPDATE report_counts SET n = n + 1 WHERE client_id = '{}' AND series = 'registered'",
+        tree.client_id
+    );
+    hub.infra.execute(&tamper).await;
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("report_counts") && out.contains("registered"),
+        "{out}"
+    );
+    // One statement for both backends.
+    let migration = include_str!("../../migrations/sqlite/0170_report_registrations.sql");
+    assert_eq!(
+        migration,
+        include_str!("../../migrations/mysql/0170_report_registrations.sql")
+    );
+    hub.infra
+        .execute("DELETE FROM report_counts WHERE series = 'registered'")
+        .await;
+    replay_backfill(&hub.infra, migration).await;
+    assert_eq!(registered().await, 8);
     let (code, out) = hub.infra.run_nashub("check-reports");
     assert_eq!(code, Some(0), "{out}");
 }
