@@ -373,9 +373,10 @@ async fn client_wide_metrics(
         .collect();
     // One bucket (the platform overview): summed in SQL.
     let one = period.buckets.len() == 1;
+    let sum_into = period.sum_starts();
     let (before, per_hour) = store.player_registrations(cid, from, to, one).await?;
     add_registrations(&mut rows, period, before, per_hour);
-    for m in store.report_money_client(cid, from, to, one).await? {
+    for m in store.report_money_client(cid, from, to, &sum_into).await? {
         let Some(i) = period.bucket_of(m.hour) else {
             continue;
         };
@@ -393,7 +394,7 @@ async fn client_wide_metrics(
             _ => {}
         }
     }
-    for r in store.report_rounds_client(cid, from, to, one).await? {
+    for r in store.report_rounds_client(cid, from, to, &sum_into).await? {
         let Some(i) = period.bucket_of(r.hour) else {
             continue;
         };
@@ -585,9 +586,13 @@ async fn revenue_of_fed(
         .iter()
         .map(|s| (s.period_start, s.period_end))
         .collect();
-    // One bucket and no settlement to split it by hour: summed in SQL.
-    let summed = period.buckets.len() == 1 && settled.is_empty();
-    let money = store.report_money_client(cid, from, to, summed).await?;
+    // No settlement to split a bucket by hour: summed in SQL.
+    let sum_into = if settled.is_empty() {
+        period.sum_starts()
+    } else {
+        Vec::new()
+    };
+    let money = store.report_money_client(cid, from, to, &sum_into).await?;
     let mut rows: Vec<RevenueRow> = period
         .buckets
         .iter()
@@ -963,7 +968,7 @@ async fn client_wide_game_stats(
     };
     let mut rows: BTreeMap<(usize, String, String), GameRow> = BTreeMap::new();
     for r in store
-        .report_rounds_client(cid, period.from, period.to, period.buckets.len() == 1)
+        .report_rounds_client(cid, period.from, period.to, &period.sum_starts())
         .await?
     {
         let Some(i) = period.bucket_of(r.hour) else {

@@ -81,6 +81,22 @@ impl Period {
     }
 
     /// The bucket holding `hour` (epoch ms), by index.
+    /// The bucket starts hourly rows can be summed into in SQL (`[from, to)` cut in
+    /// contiguous buckets), or none: hour buckets already are the rows, and a few hundred
+    /// buckets at most make one statement.
+    pub fn sum_starts(&self) -> Vec<i64> {
+        let whole = self.buckets.first().is_some_and(|b| b.0 == self.from)
+            && self.buckets.last().is_some_and(|b| b.1 == self.to)
+            && self.buckets.windows(2).all(|w| w[0].1 == w[1].0);
+        let few = self.buckets.len() == 1
+            || (self.granularity != Granularity::Hour && self.buckets.len() <= 400);
+        if whole && few {
+            self.buckets.iter().map(|b| b.0).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     pub fn bucket_of(&self, hour: i64) -> Option<usize> {
         let i = self.buckets.partition_point(|&(_, end)| end <= hour);
         (i < self.buckets.len() && self.buckets[i].0 <= hour).then_some(i)
@@ -98,6 +114,27 @@ fn instant(text: &str, tz: Tz) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hourly_rows_are_summed_into_whole_buckets_only() {
+        let p = Period::parse("2026-03-28", "2026-03-31", Some("Europe/Berlin"), None).unwrap();
+        let starts: Vec<i64> = p.buckets.iter().map(|b| b.0).collect();
+        assert_eq!(p.sum_starts(), starts);
+        let hours = Period::parse("2026-03-28", "2026-03-29", None, Some("hour")).unwrap();
+        assert_eq!(hours.buckets.len(), 24);
+        assert!(hours.sum_starts().is_empty());
+        let one = Period::parse(
+            "2026-03-28T05:00:00Z",
+            "2026-03-28T06:00:00Z",
+            None,
+            Some("hour"),
+        )
+        .unwrap();
+        assert_eq!(one.sum_starts(), vec![one.from]);
+        let mut gap = p.clone();
+        gap.buckets.remove(1);
+        assert!(gap.sum_starts().is_empty());
+    }
 
     #[test]
     fn days_in_a_whole_hour_zone_and_refusal_of_half_hours() {

@@ -271,28 +271,29 @@ impl Store {
         dispatch!(self, b => b.ws_users(client_id, from, to).await)
     }
 
-    /// `report_money_client` rows (user `''`) of `client_id` in `[from_hour, to_hour)`
-    /// (`summed`: one per kind, at the first hour: a report of one bucket).
+    /// `report_money_client` rows (user `''`) of `client_id` in `[from_hour, to_hour)`: each
+    /// hour's, or with `sum_into` (`Period::sum_starts`) one per bucket and kind, at the
+    /// bucket's start.
     pub async fn report_money_client(
         &self,
         client_id: &str,
         from_hour: i64,
         to_hour: i64,
-        summed: bool,
+        sum_into: &[i64],
     ) -> StoreResult<Vec<MoneyRollup>> {
-        dispatch!(self, b => b.report_money_client(client_id, from_hour, to_hour, summed).await)
+        dispatch!(self, b => b.report_money_client(client_id, from_hour, to_hour, sum_into).await)
     }
 
-    /// `report_rounds_client` rows (user `''`) of `client_id` in `[from_hour, to_hour)`
-    /// (`summed`: one per provider and game, at the first hour).
+    /// `report_rounds_client` rows (user `''`) of `client_id` in `[from_hour, to_hour)`: each
+    /// hour's, or with `sum_into` one per bucket, provider and game, at the bucket's start.
     pub async fn report_rounds_client(
         &self,
         client_id: &str,
         from_hour: i64,
         to_hour: i64,
-        summed: bool,
+        sum_into: &[i64],
     ) -> StoreResult<Vec<RoundRollup>> {
-        dispatch!(self, b => b.report_rounds_client(client_id, from_hour, to_hour, summed).await)
+        dispatch!(self, b => b.report_rounds_client(client_id, from_hour, to_hour, sum_into).await)
     }
 
     /// `report_counts` rows `(series, bucket, n)` of `series` with buckets in `[from, to)`.
