@@ -80,7 +80,6 @@ impl Period {
         })
     }
 
-    /// The bucket holding `hour` (epoch ms), by index.
     /// The bucket starts hourly rows can be summed into in SQL (`[from, to)` cut in
     /// contiguous buckets), or none: hour buckets already are the rows, and a few hundred
     /// buckets at most make one statement.
@@ -97,6 +96,7 @@ impl Period {
         }
     }
 
+    /// The bucket holding `hour` (epoch ms), by index.
     pub fn bucket_of(&self, hour: i64) -> Option<usize> {
         let i = self.buckets.partition_point(|&(_, end)| end <= hour);
         (i < self.buckets.len() && self.buckets[i].0 <= hour).then_some(i)

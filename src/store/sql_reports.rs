@@ -118,7 +118,6 @@ fn round_rollup(r: &DbRow) -> Result<RoundRollup, sqlx::Error> {
     })
 }
 
-/// `?, ?, ...` for `n` values.
 /// An `hour` column put into the start of its bucket, `starts` being the starts of contiguous
 /// buckets that cover the rows read (`Period::sum_starts`): the hourly rows are summed in SQL
 /// (sqlx hands SQLite's rows over one at a time: 4,320 hourly money rows were most of a
@@ -146,6 +145,7 @@ fn bind_bucket_case<'q>(
     q
 }
 
+/// `?, ?, ...` for `n` values.
 fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
