@@ -203,23 +203,14 @@ impl Backend {
         to_hour: i64,
         sum_into: &[i64],
     ) -> StoreResult<Vec<MoneyRollup>> {
-        let sql = if sum_into.is_empty() {
-            "SELECT hour, kind, '' AS user_id, n, amount FROM report_money_client \
-             WHERE client_id = ? AND hour >= ? AND hour < ?"
-                .to_owned()
-        } else {
-            format!(
-                "SELECT {} AS hour, kind, '' AS user_id, CAST(SUM(n) AS SIGNED) AS n, \
-                 CAST(SUM(amount) AS SIGNED) AS amount FROM report_money_client \
-                 WHERE client_id = ? AND hour >= ? AND hour < ? GROUP BY 1, kind",
-                bucket_case(sum_into)
+        let rows = self
+            .client_hour_rows(
+                "report_money_client",
+                "kind",
+                &["n", "amount"],
+                (client_id, from_hour, to_hour),
+                sum_into,
             )
-        };
-        let rows = bind_bucket_case(sqlx::query(sqlx::AssertSqlSafe(sql)), sum_into)
-            .bind(client_id)
-            .bind(from_hour)
-            .bind(to_hour)
-            .fetch_all(&self.read)
             .await?;
         rows.iter()
             .map(money_rollup)
@@ -234,29 +225,57 @@ impl Backend {
         to_hour: i64,
         sum_into: &[i64],
     ) -> StoreResult<Vec<RoundRollup>> {
-        let sql = if sum_into.is_empty() {
-            "SELECT hour, provider, game, '' AS user_id, rounds, stake, net FROM report_rounds_client \
-             WHERE client_id = ? AND hour >= ? AND hour < ?"
-                .to_owned()
-        } else {
-            format!(
-                "SELECT {} AS hour, provider, game, '' AS user_id, CAST(SUM(rounds) AS SIGNED) AS rounds, \
-                 CAST(SUM(stake) AS SIGNED) AS stake, CAST(SUM(net) AS SIGNED) AS net \
-                 FROM report_rounds_client WHERE client_id = ? AND hour >= ? AND hour < ? \
-                 GROUP BY 1, provider, game",
-                bucket_case(sum_into)
+        let rows = self
+            .client_hour_rows(
+                "report_rounds_client",
+                "provider, game",
+                &["rounds", "stake", "net"],
+                (client_id, from_hour, to_hour),
+                sum_into,
             )
-        };
-        let rows = bind_bucket_case(sqlx::query(sqlx::AssertSqlSafe(sql)), sum_into)
-            .bind(client_id)
-            .bind(from_hour)
-            .bind(to_hour)
-            .fetch_all(&self.read)
             .await?;
         rows.iter()
             .map(round_rollup)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
+    }
+
+    /// `hour, <keys>, '' AS user_id, <values>` of a client-level hourly `table` for
+    /// `(client, from_hour, to_hour)`: each hour's row, or summed per bucket of `sum_into`.
+    async fn client_hour_rows(
+        &self,
+        table: &str,
+        keys: &str,
+        values: &[&str],
+        (client_id, from_hour, to_hour): (&str, i64, i64),
+        sum_into: &[i64],
+    ) -> StoreResult<Vec<DbRow>> {
+        let range = "WHERE client_id = ? AND hour >= ? AND hour < ?";
+        let sql = if sum_into.is_empty() {
+            format!(
+                "SELECT hour, {keys}, '' AS user_id, {} FROM {table} {range}",
+                values.join(", ")
+            )
+        } else {
+            let sums: Vec<String> = values
+                .iter()
+                .map(|v| format!("CAST(SUM({v}) AS SIGNED) AS {v}"))
+                .collect();
+            format!(
+                "SELECT {} AS hour, {keys}, '' AS user_id, {} FROM {table} {range} \
+                 GROUP BY 1, {keys}",
+                bucket_case(sum_into),
+                sums.join(", ")
+            )
+        };
+        Ok(
+            bind_bucket_case(sqlx::query(sqlx::AssertSqlSafe(sql)), sum_into)
+                .bind(client_id)
+                .bind(from_hour)
+                .bind(to_hour)
+                .fetch_all(&self.read)
+                .await?,
+        )
     }
 
     pub async fn report_counts(
