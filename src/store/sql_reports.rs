@@ -714,7 +714,7 @@ async fn count_new_players(
     for u in users.iter().filter(|u| u.role.as_str() == "player") {
         if let Some(client) = &u.client_id {
             *hours
-                .entry((client, u.created_at - u.created_at.rem_euclid(3_600_000)))
+                .entry((client, super::report_feed::hour_of(u.created_at)))
                 .or_default() += 1;
         }
     }
