@@ -522,7 +522,12 @@ async fn providers_callbacks_apply_once(backend: Backend) {
     hub.infra.assert_ledger_ok();
 }
 
-fn signed(operator: &str, secret: &str, ts: i64, body: &str) -> reqwest::header::HeaderMap {
+pub(crate) fn signed(
+    operator: &str,
+    secret: &str,
+    ts: i64,
+    body: &str,
+) -> reqwest::header::HeaderMap {
     let mut h = reqwest::header::HeaderMap::new();
     h.insert("Content-Type", "application/json".parse().unwrap());
     h.insert("X-Operator", operator.parse().unwrap());

@@ -666,7 +666,153 @@ backend_tests!(
     player_history_is_one_order_across_pages_csv_and_ties,
     players_kept_per_agent_and_hour_equal_a_count_of_users,
     game_stats_split_per_game_equal_a_reference,
+    a_round_resettled_after_its_settlement_adjusts_the_next_period,
 );
+
+/// A provider resettles a round after the period it was played in was settled: the settled
+/// period's figures stay as posted (a second settlement of it answers the first), the change is
+/// the next period's NGR, the revenue report's GGR still agrees with the settlements, and game
+/// stats keep the round, with its latest result, in the hour it was played.
+async fn a_round_resettled_after_its_settlement_adjusts_the_next_period(backend: Backend) {
+    let sims = start_sims();
+    let hub = start(backend, &sims).await;
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let settings = api
+        .patch(
+            &tree.super_token,
+            &format!("/api/v1/clients/{}/settings", tree.client_id),
+            json!({ "revenue_share_rate": "0.2" }),
+        )
+        .await;
+    assert_eq!(settings.status, 200, "{}", settings.body);
+    let played_from = now_text(-1_000);
+    // A 10.00 bet, lost: the house wins 10.00.
+    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
+    let moved = move_money(
+        &api,
+        &tree.player_token,
+        &tree.player_id,
+        "luckysports",
+        "transfer-in",
+        "50",
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    let member = nashub::providers::provider_uid(&tree.player_id);
+    let placed = place_bet(&sims, &member, 1000, 0, None).await;
+    assert_eq!(placed["delivered"].as_i64().unwrap(), 2, "{placed}");
+    let played_at = chrono::Utc::now().timestamp_millis();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let played_to = now_text(0);
+    let first = settle(
+        &api,
+        &tree.super_token,
+        &tree.client_id,
+        "p1",
+        &played_from,
+        &played_to,
+    )
+    .await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(first.body["ngr"], "10.00", "{}", first.body);
+    assert_eq!(
+        first.body["revenue_share"]["amount"], "2.00",
+        "{}",
+        first.body
+    );
+
+    // The provider resettles the bet as won 15.00: the house's result moves by -25.00, now.
+    let body = json!({ "event": "bet_settled", "bet": {
+        "bet_id": placed["bet_id"], "member_id": member, "stake": 1000, "payout": 2500,
+        "status": "won", "placed_at": "", "settled_at": "", "version": 1_000_000 } })
+    .to_string();
+    let ts = chrono::Utc::now().timestamp();
+    let applied = api
+        .send(
+            api.http
+                .post(format!("{}/callbacks/luckysports", hub.base))
+                .headers(crate::providers::signed(
+                    "op_main",
+                    "main-secret",
+                    ts,
+                    &body,
+                ))
+                .body(body),
+        )
+        .await
+        .ok();
+    assert_eq!(applied["applied"], true, "{applied}");
+
+    // The settled period says what it said.
+    let sid = first.body["id"].as_str().unwrap();
+    let got = api
+        .get(
+            &tree.admin_token,
+            &format!("/api/v1/clients/{}/settlements/{sid}", tree.client_id),
+        )
+        .await
+        .ok();
+    assert_eq!(got["ngr"], "10.00", "{got}");
+    assert_eq!(got["revenue_share"]["amount"], "2.00", "{got}");
+    let again = settle(
+        &api,
+        &tree.super_token,
+        &tree.client_id,
+        "p1-again",
+        &played_from,
+        &played_to,
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["ngr"], "10.00", "{}", again.body);
+
+    // Before the next period is settled the report shows the change as not settled yet.
+    let q = format!("client_id={}&{}&granularity=hour", tree.client_id, period());
+    let r = report(&api, &tree.admin_token, "client-revenue", &q).await;
+    assert_eq!(total(&r, "ggr"), -1500, "{r}");
+    assert_eq!(total(&r, "settlements_ngr"), 1000, "{r}");
+    assert_eq!(total(&r, "revenue_share"), 200, "{r}");
+
+    // The next period carries the adjustment: its NGR is the change, and it owes no share.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let next = settle(
+        &api,
+        &tree.super_token,
+        &tree.client_id,
+        "p2",
+        &played_to,
+        &now_text(0),
+    )
+    .await;
+    assert_eq!(next.status, 201, "{}", next.body);
+    assert_eq!(next.body["ngr"], "-25.00", "{}", next.body);
+    assert_eq!(
+        next.body["revenue_share"]["amount"], "0.00",
+        "{}",
+        next.body
+    );
+    let r = report(&api, &tree.admin_token, "client-revenue", &q).await;
+    assert_eq!(total(&r, "ggr"), -1500, "{r}");
+    assert_eq!(total(&r, "settlements_ngr"), total(&r, "ggr"), "{r}");
+    assert_eq!(total(&r, "revenue_share"), 200, "{r}");
+
+    // Game stats: one round, its latest stake and result, in the hour it was played.
+    let g = report(&api, &tree.admin_token, "game-stats", &q).await;
+    let rows = g["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{g}");
+    assert_eq!(rows[0]["rounds"], 1, "{g}");
+    assert_eq!(rows[0]["turnover"], "10.00", "{g}");
+    assert_eq!(rows[0]["wins"], "25.00", "{g}");
+    assert_eq!(rows[0]["ggr"], "-15.00", "{g}");
+    let start = chrono::DateTime::parse_from_rfc3339(rows[0]["bucket_start"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    assert_eq!(start, played_at - played_at.rem_euclid(HOUR_MS), "{g}");
+    let (code, out) = hub.infra.run_nashub("check-reports");
+    assert_eq!(code, Some(0), "{out}");
+    hub.infra.assert_ledger_ok();
+}
 
 /// The players kept per agent (migration 0145) and per hour of registration (0170) equal a
 /// count of the users after players are created under different agents (over the API and in
