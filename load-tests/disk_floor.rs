@@ -3,7 +3,11 @@
 //! `fdatasync`. The ledger's group commit pays exactly this per batch, so it is the floor under
 //! `ledger_bench`'s batch time; disks (and one VM from day to day) differ by several times.
 //!
-//!     cargo run --release --example disk_floor -- [--dir DIR] [--rounds N]
+//!     cargo run --release --example disk_floor -- [--dir DIR] [--rounds N] [--every-us N]
+//!
+//! `--every-us N` starts one commit every N µs (2000: 500 commits/s) instead of back to back:
+//! what a lone commit costs at an ordinary rate, where the disk and the thread idle between
+//! commits (issue 22).
 //!
 //! DIR defaults to the system temp directory, where `ledger_bench` puts its hubs' databases.
 
@@ -16,12 +20,14 @@ const HEADER: usize = 24;
 fn main() {
     let mut dir = std::env::temp_dir();
     let mut rounds = 60_u32;
+    let mut every = Duration::ZERO;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().expect("flag value");
         match flag.as_str() {
             "--dir" => dir = value().into(),
             "--rounds" => rounds = value().parse().expect("--rounds N"),
+            "--every-us" => every = Duration::from_micros(value().parse().expect("--every-us N")),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -34,13 +40,18 @@ fn main() {
         .open(&path)
         .expect("open the test file");
     println!(
-        "disk_floor: {} rounds per shape, file in {}",
+        "disk_floor: {} rounds per shape, file in {}, {}",
         rounds,
-        dir.display()
+        dir.display(),
+        if every.is_zero() {
+            "back to back".to_owned()
+        } else {
+            format!("one commit every {} µs", every.as_micros())
+        }
     );
     for page in [1024_usize, 4096] {
         for frames in [1_usize, 16, 64, 256] {
-            let (write, sync, cpu) = measure(&file, page, frames, rounds);
+            let (write, sync, cpu) = measure(&file, page, frames, rounds, every);
             let bytes = frames * (HEADER + page);
             let commit = write + sync;
             println!(
@@ -64,7 +75,13 @@ fn main() {
 /// the CPU this thread was charged for it (on a VM each sync's device kick is charged here,
 /// and its price moves with the host: the floor under a lone deposit's CPU, issue 22). Like
 /// the WAL after a restart, commits overwrite the start of an already written file.
-fn measure(file: &File, page: usize, frames: usize, rounds: u32) -> (Duration, Duration, Duration) {
+fn measure(
+    file: &File,
+    page: usize,
+    frames: usize,
+    rounds: u32,
+    every: Duration,
+) -> (Duration, Duration, Duration) {
     let header = [7_u8; HEADER];
     let body = vec![1_u8; page];
     let span = (frames * (HEADER + page)) as u64;
@@ -78,7 +95,11 @@ fn measure(file: &File, page: usize, frames: usize, rounds: u32) -> (Duration, D
     file.sync_all().expect("sync");
     let (mut write, mut sync) = (Duration::ZERO, Duration::ZERO);
     let cpu_before = thread_cpu();
+    let paced_from = Instant::now();
     for round in 0..rounds {
+        if let Some(wait) = (paced_from + every * round).checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
         let mut offset = span * u64::from(round % 8);
         let start = Instant::now();
         for _ in 0..frames {

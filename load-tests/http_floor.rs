@@ -7,7 +7,12 @@
 //! generator beside it, and the server CPU per request that no ledger design can remove.
 //!
 //!     cargo build --release --example http_floor
-//!     target/release/examples/http_floor [--seconds 10] [--concurrency 128] [--workers 2]
+//!     target/release/examples/http_floor [--seconds 10] [--concurrency 128] [--workers 2] [--rate R]
+//!
+//! `--rate R` sends R requests a second on one connection, each after the last was answered
+//! (open loop, as `load-realtime run table`), instead of `--concurrency` back to back: the
+//! floor of an HTTP request at an ordinary rate, where the server idles between requests
+//! (issue 22).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,11 +96,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn client() -> anyhow::Result<()> {
-    let (seconds, concurrency, workers) = (
-        arg("--seconds", 10),
-        arg("--concurrency", 128) as usize,
-        arg("--workers", 2),
-    );
+    let (seconds, workers, rate) = (arg("--seconds", 10), arg("--workers", 2), arg("--rate", 0));
+    let concurrency = if rate > 0 {
+        1
+    } else {
+        arg("--concurrency", 128) as usize
+    };
+    let period = (rate > 0).then(|| Duration::from_secs_f64(1.0 / rate as f64));
     let mut child = std::process::Command::new(std::env::current_exe()?)
         .args(["serve", &workers.to_string()])
         .stdout(std::process::Stdio::piped())
@@ -127,7 +134,11 @@ async fn client() -> anyhow::Result<()> {
                         let mut latencies = Vec::with_capacity(1 << 16);
                         let mut key = String::new();
                         let mut n = 0_u64;
+                        let paced_from = tokio::time::Instant::now();
                         while !stop.load(Ordering::Relaxed) {
+                            if let Some(period) = period {
+                                tokio::time::sleep_until(paced_from + period * n as u32).await;
+                            }
                             use std::fmt::Write;
                             key.clear();
                             let _ = write!(key, "f-{w}-{n}");
@@ -174,8 +185,12 @@ async fn client() -> anyhow::Result<()> {
     };
     let n = all.len().max(1) as f64;
     println!(
-        "http floor ({workers} workers, {concurrency} in flight, {seconds} s): {:.0} requests/s  \
+        "http floor ({workers} workers, {}, {seconds} s): {:.0} requests/s  \
          p50 {:.2} ms  p99 {:.2} ms  p999 {:.2} ms  {:.1} us server CPU each ({:.1} us client)",
+        match period {
+            Some(_) => format!("paced at {rate}/s"),
+            None => format!("{concurrency} in flight"),
+        },
         all.len() as f64 / elapsed,
         pct(0.50),
         pct(0.99),

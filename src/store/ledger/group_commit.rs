@@ -73,6 +73,23 @@ pub struct GroupCommitter {
     queue: mpsc::UnboundedSender<Job>,
     /// Jobs queued and not yet taken into a batch (the SQLite writer syncs inline at 0).
     waiting: Arc<AtomicUsize>,
+    /// SQLite with a writer thread: the way past an idle committer.
+    direct: Option<Arc<Direct>>,
+}
+
+/// In [`Direct::state`]: the committer holds jobs, a batch or answers not yet given.
+const COMMITTER_BUSY: usize = 1 << 32;
+
+/// A lone entry posted while the committer is idle goes from the poster's thread straight to
+/// the SQLite writer thread, which commits, syncs and answers it: the committer's thread is
+/// not woken to pass it on nor to hear it was done (two wake-ups of a third thread per
+/// deposit at ordinary rates, issue 22). Order holds: a direct entry is taken only when the
+/// committer has answered everything before it, and the writer runs its jobs first come,
+/// first served, answering each before the next.
+struct Direct {
+    backend: Backend,
+    /// Entries handed directly and not yet answered (0 or 1), plus [`COMMITTER_BUSY`].
+    state: AtomicUsize,
 }
 
 impl GroupCommitter {
@@ -80,14 +97,26 @@ impl GroupCommitter {
         let max_batch = options.max_batch.max(1);
         let (queue, jobs) = mpsc::unbounded_channel();
         let waiting = Arc::new(AtomicUsize::new(0));
+        let uses_turn = dispatch_backend!(&backend, b => b.uses_write_turn());
+        let direct = (uses_turn && max_batch > 1 && options.max_wait.is_zero()).then(|| {
+            Arc::new(Direct {
+                backend: backend.clone(),
+                state: AtomicUsize::new(COMMITTER_BUSY),
+            })
+        });
         tokio::spawn(run(
             backend,
             jobs,
             max_batch,
             options.max_wait,
             waiting.clone(),
+            direct.clone(),
         ));
-        Self { queue, waiting }
+        Self {
+            queue,
+            waiting,
+            direct,
+        }
     }
 
     /// Queues one entry now (its place in the order is fixed on return); the future resolves
@@ -99,20 +128,62 @@ impl GroupCommitter {
         after_commit: Option<AfterCommit>,
     ) -> impl Future<Output = StoreResult<PostOutcome>> + use<> {
         let (reply, answer) = oneshot::channel();
-        self.waiting.fetch_add(1, Ordering::Release);
-        let queued = self.queue.send(Job {
+        let job = Job {
             entry,
             audit_key,
             after_commit,
             reply,
             trace: TraceParent::current(),
-        });
+        };
+        let queued = match &self.direct {
+            Some(direct)
+                if self.waiting.load(Ordering::Acquire) == 0
+                    && direct
+                        .state
+                        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok() =>
+            {
+                let direct2 = direct.clone();
+                hand_to_writer(&direct.backend, job, move || {
+                    direct2.state.fetch_sub(1, Ordering::AcqRel);
+                });
+                true
+            }
+            _ => {
+                self.waiting.fetch_add(1, Ordering::Release);
+                self.queue.send(job).is_ok()
+            }
+        };
         async move {
             let stopped = || StoreError::Config("the ledger committer has stopped".into());
-            queued.map_err(|_| stopped())?;
+            if !queued {
+                return Err(stopped());
+            }
             answer.await.map_err(|_| stopped())?
         }
     }
+}
+
+/// Hands a lone entry to the SQLite writer thread, which commits, syncs and answers it itself,
+/// then runs `then`. Its FIFO keeps commit and answer order with any job sent after it.
+fn hand_to_writer(backend: &Backend, job: Job, then: impl FnOnce() + Send + 'static) {
+    let span = batch_span(std::slice::from_ref(&job));
+    let (entry, key) = (job.entry.clone(), job.audit_key.clone());
+    // The batch span lasts until the writer thread has answered.
+    let in_flight = span.clone();
+    let answer: super::sqlite_writer::Answer = Box::new(move |result| {
+        job.answer(result.and_then(|mut results| {
+            results
+                .pop()
+                .ok_or_else(|| StoreError::Config("the ledger writer lost an entry".into()))?
+        }));
+        then();
+        drop(in_flight);
+    });
+    metrics::histogram!(crate::metrics::LEDGER_BATCH_SIZE).record(1.0);
+    metrics::counter!(crate::metrics::LEDGER_COMMITS).increment(1);
+    // Sent inside the batch span: the writer thread's span is its child.
+    span.in_scope(|| dispatch_backend!(backend, b => b.post_and_answer(vec![entry], key, answer)));
 }
 
 /// A batch committed but not yet answered: its callers wait for `durable` (the SQLite WAL
@@ -159,6 +230,7 @@ async fn run(
     max: usize,
     wait: Duration,
     waiting: Arc<AtomicUsize>,
+    direct: Option<Arc<Direct>>,
 ) {
     let took = |n: usize| waiting.fetch_sub(n, Ordering::AcqRel);
     let mut jobs = Vec::with_capacity(max);
@@ -178,7 +250,15 @@ async fn run(
         if done.is_none() {
             if jobs.is_empty() {
                 turn = None;
-                match queue.recv_many(&mut jobs, max).await {
+                // Idle: everything taken was answered (or is the writer's, answered in order).
+                if let Some(d) = &direct {
+                    d.state.fetch_sub(COMMITTER_BUSY, Ordering::AcqRel);
+                }
+                let n = queue.recv_many(&mut jobs, max).await;
+                if let Some(d) = &direct {
+                    d.state.fetch_add(COMMITTER_BUSY, Ordering::AcqRel);
+                }
+                match n {
                     0 => return,
                     n => took(n),
                 };
@@ -224,26 +304,10 @@ async fn run(
         {
             turn = None;
             let job = jobs.pop().expect("one job");
-            let span = batch_span(std::slice::from_ref(&job));
-            let (entry, key) = (job.entry.clone(), job.audit_key.clone());
             let (finished, finished_rx) = oneshot::channel();
-            // The batch span lasts until the writer thread has answered.
-            let in_flight = span.clone();
-            let answer: super::sqlite_writer::Answer = Box::new(move |result| {
-                job.answer(result.and_then(|mut results| {
-                    results.pop().ok_or_else(|| {
-                        StoreError::Config("the ledger writer lost an entry".into())
-                    })?
-                }));
+            hand_to_writer(&backend, job, move || {
                 let _ = finished.send(());
-                drop(in_flight);
             });
-            metrics::histogram!(crate::metrics::LEDGER_BATCH_SIZE).record(1.0);
-            metrics::counter!(crate::metrics::LEDGER_COMMITS).increment(1);
-            // Sent inside the batch span: the writer thread's span is its child.
-            span.in_scope(
-                || dispatch_backend!(&backend, b => b.post_and_answer(vec![entry], key, answer)),
-            );
             handed = Some(finished_rx);
             continue;
         }
