@@ -5,6 +5,7 @@
 //!
 //!     cargo run --release --example disk_floor -- [--dir DIR] [--rounds N] [--every-us N]
 //!
+//! `--one-write` writes each commit's frames with one `pwrite` (as a WAL-buffering VFS would).
 //! `--every-us N` starts one commit every N µs (2000: 500 commits/s) instead of back to back:
 //! what a lone commit costs at an ordinary rate, where the disk and the thread idle between
 //! commits (issue 22).
@@ -21,12 +22,14 @@ fn main() {
     let mut dir = std::env::temp_dir();
     let mut rounds = 60_u32;
     let mut every = Duration::ZERO;
+    let mut one_write = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().expect("flag value");
         match flag.as_str() {
             "--dir" => dir = value().into(),
             "--rounds" => rounds = value().parse().expect("--rounds N"),
+            "--one-write" => one_write = true,
             "--every-us" => every = Duration::from_micros(value().parse().expect("--every-us N")),
             other => panic!("unknown flag {other}"),
         }
@@ -51,7 +54,7 @@ fn main() {
     );
     for page in [1024_usize, 4096] {
         for frames in [1_usize, 16, 64, 256] {
-            let (write, sync, cpu) = measure(&file, page, frames, rounds, every);
+            let (write, sync, cpu) = measure(&file, page, frames, rounds, every, one_write);
             let bytes = frames * (HEADER + page);
             let commit = write + sync;
             println!(
@@ -81,6 +84,7 @@ fn measure(
     frames: usize,
     rounds: u32,
     every: Duration,
+    one_write: bool,
 ) -> (Duration, Duration, Duration) {
     let header = [7_u8; HEADER];
     let body = vec![1_u8; page];
@@ -102,11 +106,20 @@ fn measure(
         }
         let mut offset = span * u64::from(round % 8);
         let start = Instant::now();
-        for _ in 0..frames {
-            file.write_all_at(&header, offset).expect("write");
-            offset += HEADER as u64;
-            file.write_all_at(&body, offset).expect("write");
-            offset += page as u64;
+        if one_write {
+            let mut all = Vec::with_capacity(frames * (HEADER + page));
+            for _ in 0..frames {
+                all.extend_from_slice(&header);
+                all.extend_from_slice(&body);
+            }
+            file.write_all_at(&all, offset).expect("write");
+        } else {
+            for _ in 0..frames {
+                file.write_all_at(&header, offset).expect("write");
+                offset += HEADER as u64;
+                file.write_all_at(&body, offset).expect("write");
+                offset += page as u64;
+            }
         }
         let written = Instant::now();
         file.sync_data().expect("fdatasync");

@@ -185,7 +185,13 @@ impl SqliteWriter {
 /// The settings of the sqlx connections (`sqlite::Backend::connect`) but the cache size and,
 /// when pipelined, `synchronous`.
 fn open(path: &std::path::Path, pipelined: bool) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
+    let vfs = super::sqlite_wal_vfs::register().map_err(|e| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(e),
+        )
+    })?;
+    let conn = Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), vfs)?;
     conn.busy_handler(Some(wait_for_lock))?;
     // WAL is a property of the file, set when sqlx created it. NORMAL: the commit does not
     // wait for the disk; `sqlite_wal_sync.rs` syncs the WAL before any caller is answered.
