@@ -281,8 +281,9 @@ impl Hub {
                 )
                 // Outermost: a request in flight when the worker stops is dropped in its runtime.
                 .wrap(from_fn(crate::http::middleware::drop_in_runtime))
-                .configure(crate::web::routes)
+                // The API first: most requests are its (`http::routes` says why order counts).
                 .configure(crate::http::routes)
+                .configure(crate::web::routes)
         };
         let mut builder = actix_server::Server::build()
             .shutdown_timeout(5)
