@@ -78,7 +78,7 @@ pub struct GroupCommitter {
 }
 
 /// In [`Direct::state`]: the committer holds jobs, a batch or answers not yet given.
-const COMMITTER_BUSY: usize = 1 << 32;
+const COMMITTER_BUSY: usize = 1 << 16;
 
 /// A lone entry posted while the committer is idle goes from the poster's thread straight to
 /// the SQLite writer thread, which commits, syncs and answers it: the committer's thread is
