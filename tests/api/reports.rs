@@ -13,6 +13,7 @@ use crate::helpers::{
     Api, Backend, HubProcess, Infra, TestHub, Tree, WsClient, metric_value, ws_url,
 };
 use crate::providers::{cents, move_money, place_bet, start_sims};
+use crate::settings_enforced::patch_settings;
 use crate::settlements::{now_text, play, settle, start};
 use crate::users_admin::create;
 
@@ -678,30 +679,21 @@ async fn a_round_resettled_after_its_settlement_adjusts_the_next_period(backend:
     let hub = start(backend, &sims).await;
     let api = hub.api();
     let tree = Tree::create(&api).await;
-    let settings = api
-        .patch(
-            &tree.super_token,
-            &format!("/api/v1/clients/{}/settings", tree.client_id),
-            json!({ "revenue_share_rate": "0.2" }),
-        )
-        .await;
-    assert_eq!(settings.status, 200, "{}", settings.body);
+    patch_settings(&api, &tree, json!({ "revenue_share_rate": "0.2" })).await;
     let played_from = now_text(-1_000);
     // A 10.00 bet, lost: the house wins 10.00.
-    api.deposit(&tree.admin_token, &tree.player_id, "100").await;
-    let moved = move_money(
+    let placed = play(
         &api,
-        &tree.player_token,
+        &sims,
+        &tree.admin_token,
         &tree.player_id,
-        "luckysports",
-        "transfer-in",
-        "50",
+        &tree.player_token,
+        1000,
+        0,
     )
     .await;
-    assert_eq!(moved.status, 200, "{}", moved.body);
-    let member = nashub::providers::provider_uid(&tree.player_id);
-    let placed = place_bet(&sims, &member, 1000, 0, None).await;
     assert_eq!(placed["delivered"].as_i64().unwrap(), 2, "{placed}");
+    let member = nashub::providers::provider_uid(&tree.player_id);
     let played_at = chrono::Utc::now().timestamp_millis();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let played_to = now_text(0);

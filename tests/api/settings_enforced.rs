@@ -11,7 +11,8 @@ use crate::backend_tests;
 use crate::helpers::{Api, Backend, TestHub, Tree};
 use crate::providers::{account_balance, move_money, place_bet, start, start_sims};
 
-async fn patch_settings(api: &Api, tree: &Tree, body: Value) {
+/// Sets a client's settings as the platform (any refusal fails the test).
+pub(crate) async fn patch_settings(api: &Api, tree: &Tree, body: Value) {
     let path = format!("/api/v1/clients/{}/settings", tree.client_id);
     api.patch(&tree.super_token, &path, body).await.ok();
 }

@@ -25,7 +25,8 @@ pub(crate) async fn start(backend: Backend, sims: &Sims) -> TestHub {
     hub
 }
 
-/// Funds a player, moves 50.00 to LuckySports and settles one bet there.
+/// Funds a player, moves 50.00 to LuckySports and settles one bet there; the simulator's
+/// answer (`bet_id`, callbacks `delivered`).
 pub(crate) async fn play(
     api: &Api,
     sims: &Sims,
@@ -34,12 +35,13 @@ pub(crate) async fn play(
     token: &str,
     stake: i64,
     payout: i64,
-) {
+) -> Value {
     api.deposit(admin, player, "100").await;
     let moved = move_money(api, token, player, "luckysports", "transfer-in", "50").await;
     assert_eq!(moved.status, 200, "{}", moved.body);
     let placed = place_bet(sims, &provider_uid(player), stake, payout, None).await;
     assert!(placed["delivered"].as_i64().unwrap() >= 2, "{placed}");
+    placed
 }
 
 pub(crate) fn now_text(offset_ms: i64) -> String {

@@ -143,9 +143,9 @@ impl GroupCommitter {
                         .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok() =>
             {
-                let direct2 = direct.clone();
+                let answered = direct.clone();
                 hand_to_writer(&direct.backend, job, move || {
-                    direct2.state.fetch_sub(1, Ordering::AcqRel);
+                    answered.state.fetch_sub(1, Ordering::AcqRel);
                 });
                 true
             }
