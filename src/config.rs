@@ -106,6 +106,10 @@ pub struct Settings {
     pub ledger_batch_max: usize,
     /// Microseconds a batch that is not full waits for more entries; 0 takes what is queued.
     pub ledger_batch_wait_us: u64,
+    /// Longest a lone mutation's commit waits for one more to share its durable write, when
+    /// mutations arrive about that often (microseconds; 0 = never). Ordinary rates pay half
+    /// the syncs; the first of a pair waits up to this long.
+    pub ledger_commit_linger_us: u64,
     /// A settlement period must have ended at least this long ago, so that late game results
     /// (JDB shows rounds after 3 minutes; pulls run every reconcile interval) are in it.
     pub settlement_grace_secs: i64,
@@ -353,6 +357,7 @@ impl Default for Settings {
             second_factor_exempt: String::new(),
             ledger_batch_max: 256,
             ledger_batch_wait_us: 0,
+            ledger_commit_linger_us: 5_000,
             ledger_check_interval_secs: 300,
             channel_dispatch_interval_ms: 1_000,
             channel_lease_ms: 60_000,

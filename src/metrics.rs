@@ -36,6 +36,9 @@ pub const LEDGER_COMMITS: &str = "ledger_commits_total";
 pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 pub const SQLITE_WAL_RESTARTS: &str = "sqlite_wal_restarts_total";
 pub const SQLITE_WAL_SYNCS: &str = "sqlite_wal_syncs_total";
+/// Lone commits that waited for one more to share their durable write, by whether one came
+/// (`found`: `true`/`false`; `store::ledger::commit_linger`).
+pub const LEDGER_COMMIT_LINGERS: &str = "ledger_commit_lingers_total";
 pub const PROVIDER_FAILURES: &str = "provider_failures_total";
 pub const PAYMENTS: &str = "payments_total";
 pub const PAYMENT_DURATION: &str = "payment_settle_duration_seconds";
@@ -484,8 +487,15 @@ fn register_ledger() {
         SQLITE_WAL_SYNCS,
         "fdatasync calls on the SQLite WAL by the ledger writer's sync thread (one may cover several batches)"
     );
+    describe_counter!(
+        LEDGER_COMMIT_LINGERS,
+        "Lone commits that waited for one more to share their durable write, by whether one came"
+    );
     counter!(SQLITE_WAL_RESTARTS).absolute(0);
     counter!(SQLITE_WAL_SYNCS).absolute(0);
+    for found in ["true", "false"] {
+        counter!(LEDGER_COMMIT_LINGERS, "found" => found).absolute(0);
+    }
     register_ledger_check();
 }
 

@@ -49,6 +49,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         group_commit: crate::store::GroupCommitOptions {
             max_batch: config.settings.ledger_batch_max,
             max_wait: Duration::from_micros(config.settings.ledger_batch_wait_us),
+            linger: Duration::from_micros(config.settings.ledger_commit_linger_us),
         },
         wal_sync_faults: crate::store::WalSyncFaults {
             delay: Duration::from_millis(config.settings.test_wal_sync_delay_ms),

@@ -15,6 +15,7 @@ mod chaos;
 mod clients_settings;
 mod closed_accounts;
 mod commission;
+mod commit_linger;
 mod concurrency;
 mod console_browser;
 mod console_http;

@@ -32,6 +32,9 @@ const TURN_HOLD_MAX: Duration = Duration::from_millis(50);
 pub struct GroupCommitOptions {
     pub max_batch: usize,
     pub max_wait: Duration,
+    /// Longest a lone commit waits for one more when arrivals say one is near
+    /// (`commit_linger`; zero: never).
+    pub linger: Duration,
 }
 
 impl Default for GroupCommitOptions {
@@ -39,6 +42,7 @@ impl Default for GroupCommitOptions {
         Self {
             max_batch: 256,
             max_wait: Duration::ZERO,
+            linger: Duration::from_millis(5),
         }
     }
 }
@@ -55,6 +59,8 @@ struct Job {
     reply: oneshot::Sender<StoreResult<PostOutcome>>,
     /// The poster's trace position (the wallet actor's span; empty while traces are off).
     trace: TraceParent,
+    /// When it was posted (`commit_linger` learns the arrival rate from it).
+    sent: std::time::Instant,
 }
 
 impl Job {
@@ -80,6 +86,11 @@ pub struct GroupCommitter {
 /// In [`Direct::state`]: the committer holds jobs, a batch or answers not yet given.
 const COMMITTER_BUSY: usize = 1 << 16;
 
+/// Direct entries in flight at most. The second goes straight to the writer too, where it can
+/// share the first's sync (`commit_linger`) without waking the committer; past that, entries
+/// queue at the committer and form batches.
+const DIRECT_MAX: usize = 2;
+
 /// A lone entry posted while the committer is idle goes from the poster's thread straight to
 /// the SQLite writer thread, which commits, syncs and answers it: the committer's thread is
 /// not woken to pass it on nor to hear it was done (two wake-ups of a third thread per
@@ -88,7 +99,7 @@ const COMMITTER_BUSY: usize = 1 << 16;
 /// first served, answering each before the next.
 struct Direct {
     backend: Backend,
-    /// Entries handed directly and not yet answered (0 or 1), plus [`COMMITTER_BUSY`].
+    /// Entries handed directly and not yet answered (≤ [`DIRECT_MAX`]), plus [`COMMITTER_BUSY`].
     state: AtomicUsize,
 }
 
@@ -109,6 +120,7 @@ impl GroupCommitter {
             jobs,
             max_batch,
             options.max_wait,
+            super::commit_linger::Linger::new(options.linger),
             waiting.clone(),
             direct.clone(),
         ));
@@ -134,13 +146,16 @@ impl GroupCommitter {
             after_commit,
             reply,
             trace: TraceParent::current(),
+            sent: std::time::Instant::now(),
         };
         let queued = match &self.direct {
             Some(direct)
                 if self.waiting.load(Ordering::Acquire) == 0
                     && direct
                         .state
-                        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                            (s < DIRECT_MAX).then_some(s + 1)
+                        })
                         .is_ok() =>
             {
                 let answered = direct.clone();
@@ -229,6 +244,7 @@ async fn run(
     mut queue: mpsc::UnboundedReceiver<Job>,
     max: usize,
     wait: Duration,
+    mut linger: super::commit_linger::Linger,
     waiting: Arc<AtomicUsize>,
     direct: Option<Arc<Direct>>,
 ) {
@@ -310,6 +326,25 @@ async fn run(
             });
             handed = Some(finished_rx);
             continue;
+        }
+        // Without a writer thread (MySQL) the lone commit itself waits for one more: a batch of
+        // two costs the database about what one does (`commit_linger`). SQLite's writer waits
+        // after the commit instead, for the sync.
+        if !uses_turn {
+            jobs.iter().for_each(|j| linger.arrived(j.sent));
+            if jobs.len() == 1 && max > 1 && done.is_none() && wait.is_zero() {
+                let linger_for = linger.wait();
+                if !linger_for.is_zero() {
+                    let deadline = tokio::time::Instant::from_std(jobs[0].sent + linger_for);
+                    let next = tokio::time::timeout_at(deadline, queue.recv()).await;
+                    linger.lingered(matches!(next, Ok(Some(_))));
+                    if let Ok(Some(job)) = next {
+                        took(1);
+                        linger.arrived(job.sent);
+                        jobs.push(job);
+                    }
+                }
+            }
         }
         if !wait.is_zero() && jobs.len() < max {
             let deadline = tokio::time::Instant::now() + wait;

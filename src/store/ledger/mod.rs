@@ -5,6 +5,7 @@
 //! commit's WAL frames at once, `sqlite_wal_vfs`).
 
 pub(super) mod batch_plan;
+pub(super) mod commit_linger;
 pub(super) mod group_commit;
 pub(super) mod sqlite_checkpointer;
 pub(super) mod sqlite_wal_sync;

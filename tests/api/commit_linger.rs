@@ -1,0 +1,84 @@
+//! The commit linger (issue 22): at ordinary rates a lone deposit's commit waits a little for
+//! the next one, so the two share one durable write; a client that sends one deposit at a
+//! time soon stops it from waiting (its lingers never find company). Its own process, so its
+//! `/metrics` counts only this test's commits.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, HubProcess, Infra, Tree, metric_value};
+
+const FOUND: &str = "ledger_commit_lingers_total{found=\"true\"}";
+const NOT_FOUND: &str = "ledger_commit_lingers_total{found=\"false\"}";
+
+async fn lingers(hub: &HubProcess) -> (f64, f64) {
+    let text = hub.metrics().await;
+    let read = |series| metric_value(&text, series).unwrap_or_else(|| panic!("no {series}"));
+    (read(FOUND), read(NOT_FOUND))
+}
+
+async fn paired_at_ordinary_rates_and_not_for_one_at_a_time(backend: Backend) {
+    let infra = Infra::new(backend).await;
+    let hub = HubProcess::start(&infra);
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let path = format!("/api/v1/users/{}/wallet/deposit", tree.player_id);
+
+    // Open loop: one deposit every 2.5 ms (400/s), each its own request.
+    const PACED: usize = 400;
+    let before = lingers(&hub).await;
+    let mut tick = tokio::time::interval(Duration::from_micros(2_500));
+    let mut sent = Vec::with_capacity(PACED);
+    for i in 0..PACED {
+        tick.tick().await;
+        let (api, token, path) = (api.clone(), tree.admin_token.clone(), path.clone());
+        sent.push(tokio::spawn(async move {
+            let key = format!("paced-{i}");
+            api.post_key(&token, &path, &key, json!({ "amount": "1.00" }))
+                .await
+                .status
+        }));
+    }
+    for reply in sent {
+        assert_eq!(reply.await.unwrap(), 200);
+    }
+    let paced = lingers(&hub).await;
+    let found = paced.0 - before.0;
+    assert!(
+        found >= 10.0,
+        "{found} lingers found company in {PACED} paced deposits ({} did not)",
+        paced.1 - before.1
+    );
+
+    // One at a time: nothing can join, and after a few lingers only a probe now and then.
+    const SERIAL: usize = 160;
+    for i in 0..SERIAL {
+        let reply = api
+            .post_key(
+                &tree.admin_token,
+                &path,
+                &format!("serial-{i}"),
+                json!({ "amount": "1.00" }),
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    let serial = lingers(&hub).await;
+    let waited = serial.1 - paced.1;
+    assert!(
+        waited <= 4.0 + (SERIAL / 16) as f64 + 2.0,
+        "{waited} of {SERIAL} one-at-a-time deposits waited for company"
+    );
+    assert_eq!(serial.0, paced.0, "a lone client's deposit found company");
+
+    assert_eq!(
+        api.balance(&tree.admin_token, &tree.player_id).await,
+        format!("{}.00", PACED + SERIAL)
+    );
+    drop(hub);
+    infra.assert_ledger_ok();
+}
+
+backend_tests!(paired_at_ordinary_rates_and_not_for_one_at_a_time);
