@@ -106,9 +106,9 @@ pub struct Settings {
     pub ledger_batch_max: usize,
     /// Microseconds a batch that is not full waits for more entries; 0 takes what is queued.
     pub ledger_batch_wait_us: u64,
-    /// Longest a lone mutation's commit waits for one more to share its durable write, when
-    /// mutations arrive about that often (microseconds; 0 = never). Ordinary rates pay half
-    /// the syncs; the first of a pair waits up to this long.
+    /// MySQL: longest a lone mutation's commit waits for one more to share its transaction,
+    /// when mutations arrive about that often (microseconds; 0 = never). At ordinary rates the
+    /// database does about half the transactions; the first of a pair waits up to this long.
     pub ledger_commit_linger_us: u64,
     /// A settlement period must have ended at least this long ago, so that late game results
     /// (JDB shows rounds after 3 minutes; pulls run every reconcile interval) are in it.

@@ -100,7 +100,6 @@ impl Backend {
                 // SQLite's own `synchronous = FULL` commit, no sync stage beside it.
                 options.group_commit.max_batch > 1,
                 options.wal_sync_faults,
-                options.group_commit.linger,
             )?,
         ));
         Ok(Self {

@@ -1,13 +1,12 @@
-//! The commit linger (issue 22): at ordinary rates a lone deposit's commit waits a little for
-//! the next one, so the two share one durable write; a client that sends one deposit at a
-//! time soon stops it from waiting (its lingers never find company). Its own process, so its
-//! `/metrics` counts only this test's commits.
+//! The commit linger (issue 22, MySQL): at ordinary rates a lone deposit's commit waits a
+//! little for the next one, so the two share one transaction; a client that sends one deposit
+//! at a time soon stops it from waiting (its lingers never find company). SQLite does not
+//! linger. The hub runs in its own process, so its `/metrics` counts only this test's commits.
 
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::backend_tests;
 use crate::helpers::{Backend, HubProcess, Infra, Tree, metric_value};
 
 const FOUND: &str = "ledger_commit_lingers_total{found=\"true\"}";
@@ -19,19 +18,13 @@ async fn lingers(hub: &HubProcess) -> (f64, f64) {
     (read(FOUND), read(NOT_FOUND))
 }
 
-async fn paired_at_ordinary_rates_and_not_for_one_at_a_time(backend: Backend) {
-    let infra = Infra::new(backend).await;
-    let hub = HubProcess::start(&infra);
+async fn paced_deposits(hub: &HubProcess, tree: &Tree, n: usize) {
     let api = hub.api();
-    let tree = Tree::create(&api).await;
     let path = format!("/api/v1/users/{}/wallet/deposit", tree.player_id);
-
     // Open loop: one deposit every 2.5 ms (400/s), each its own request.
-    const PACED: usize = 400;
-    let before = lingers(&hub).await;
     let mut tick = tokio::time::interval(Duration::from_micros(2_500));
-    let mut sent = Vec::with_capacity(PACED);
-    for i in 0..PACED {
+    let mut sent = Vec::with_capacity(n);
+    for i in 0..n {
         tick.tick().await;
         let (api, token, path) = (api.clone(), tree.admin_token.clone(), path.clone());
         sent.push(tokio::spawn(async move {
@@ -44,6 +37,24 @@ async fn paired_at_ordinary_rates_and_not_for_one_at_a_time(backend: Backend) {
     for reply in sent {
         assert_eq!(reply.await.unwrap(), 200);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(hub_mysql),
+    ignore = "needs HUB_TEST_MYSQL_URL (MariaDB/MySQL) at build time"
+)]
+async fn mysql_pairs_lone_commits_at_ordinary_rates_but_not_one_at_a_time() {
+    assert!(Backend::MySql.available());
+    let infra = Infra::new(Backend::MySql).await;
+    let hub = HubProcess::start(&infra);
+    let api = hub.api();
+    let tree = Tree::create(&api).await;
+    let path = format!("/api/v1/users/{}/wallet/deposit", tree.player_id);
+
+    const PACED: usize = 400;
+    let before = lingers(&hub).await;
+    paced_deposits(&hub, &tree, PACED).await;
     let paced = lingers(&hub).await;
     let found = paced.0 - before.0;
     assert!(
@@ -81,4 +92,17 @@ async fn paired_at_ordinary_rates_and_not_for_one_at_a_time(backend: Backend) {
     infra.assert_ledger_ok();
 }
 
-backend_tests!(paired_at_ordinary_rates_and_not_for_one_at_a_time);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_does_not_linger() {
+    let infra = Infra::new(Backend::Sqlite).await;
+    let hub = HubProcess::start(&infra);
+    let tree = Tree::create(&hub.api()).await;
+    paced_deposits(&hub, &tree, 200).await;
+    assert_eq!(lingers(&hub).await, (0.0, 0.0));
+    assert_eq!(
+        hub.api().balance(&tree.admin_token, &tree.player_id).await,
+        "200.00"
+    );
+    drop(hub);
+    infra.assert_ledger_ok();
+}

@@ -1,21 +1,23 @@
-//! How long a lone commit waits for one more before its durability is paid for (issue 22).
+//! How long a lone commit waits for one more before it is sent (issue 22; MySQL).
 //!
-//! At ordinary rates every mutation is a batch of one, and each pays a whole durable commit:
-//! on SQLite a WAL `fdatasync` (~120-150 µs of CPU on this VM whatever its size), on MySQL a
-//! transaction's statements, round trips and log flush. When mutations arrive every few
-//! milliseconds, waiting for the next one lets two share that cost, at the price of the first
-//! one's latency (at most `max`). PostgreSQL's `commit_delay` and MySQL's
-//! `binlog_group_commit_sync_delay` make the same trade; here it is adaptive: it waits only
-//! when the recent arrivals say the next mutation comes soon, and then until a quarter of their
-//! mean gap past when it should have come (counted from the first's arrival), so at low rates (where nothing would come) and at high rates (where
-//! batches form by themselves) nothing waits.
+//! At ordinary rates every mutation is a batch of one, and on MySQL each pays a whole
+//! transaction: its statements, round trips and log flush, about what a batch of two costs
+//! (the batch's statements are multi-row). When mutations arrive every few milliseconds,
+//! waiting for the next one lets two share that cost, at the price of the first one's latency
+//! (at most `max`). PostgreSQL's `commit_delay` and MySQL's `binlog_group_commit_sync_delay`
+//! make the same trade; here it is adaptive: it waits only when the recent arrivals say the
+//! next mutation comes soon, and then until a quarter of their mean gap past when it should
+//! have come (counted from the first's arrival), so at low rates (where nothing would come)
+//! and at high rates (where batches form by themselves) nothing waits.
 //!
 //! A client that sends one mutation at a time (a script crediting players one after another)
 //! never has a second one in flight: its lingers all time out, and each would only slow it
 //! down. So lingering also stops while most recent lingers found no company, trying again
 //! once every `PROBE_EVERY` lone commits.
 //!
-//! Nothing is answered before the commit that holds it is durable: a linger only delays answers.
+//! SQLite does not linger: the same wait before its writer's WAL sync halved the syncs but
+//! saved no hub CPU in measurements (thread wake-ups, not the sync, dominate a lone deposit
+//! there), and only added latency (load-tests/RESULTS.md, session 26).
 
 use std::time::{Duration, Instant};
 

@@ -32,7 +32,7 @@ const TURN_HOLD_MAX: Duration = Duration::from_millis(50);
 pub struct GroupCommitOptions {
     pub max_batch: usize,
     pub max_wait: Duration,
-    /// Longest a lone commit waits for one more when arrivals say one is near
+    /// MySQL: longest a lone commit waits for one more when arrivals say one is near
     /// (`commit_linger`; zero: never).
     pub linger: Duration,
 }
@@ -86,11 +86,6 @@ pub struct GroupCommitter {
 /// In [`Direct::state`]: the committer holds jobs, a batch or answers not yet given.
 const COMMITTER_BUSY: usize = 1 << 16;
 
-/// Direct entries in flight at most. The second goes straight to the writer too, where it can
-/// share the first's sync (`commit_linger`) without waking the committer; past that, entries
-/// queue at the committer and form batches.
-const DIRECT_MAX: usize = 2;
-
 /// A lone entry posted while the committer is idle goes from the poster's thread straight to
 /// the SQLite writer thread, which commits, syncs and answers it: the committer's thread is
 /// not woken to pass it on nor to hear it was done (two wake-ups of a third thread per
@@ -99,7 +94,7 @@ const DIRECT_MAX: usize = 2;
 /// first served, answering each before the next.
 struct Direct {
     backend: Backend,
-    /// Entries handed directly and not yet answered (≤ [`DIRECT_MAX`]), plus [`COMMITTER_BUSY`].
+    /// Entries handed directly and not yet answered (0 or 1), plus [`COMMITTER_BUSY`].
     state: AtomicUsize,
 }
 
@@ -153,9 +148,7 @@ impl GroupCommitter {
                 if self.waiting.load(Ordering::Acquire) == 0
                     && direct
                         .state
-                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                            (s < DIRECT_MAX).then_some(s + 1)
-                        })
+                        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok() =>
             {
                 let answered = direct.clone();
@@ -327,9 +320,10 @@ async fn run(
             handed = Some(finished_rx);
             continue;
         }
-        // Without a writer thread (MySQL) the lone commit itself waits for one more: a batch of
-        // two costs the database about what one does (`commit_linger`). SQLite's writer waits
-        // after the commit instead, for the sync.
+        // MySQL: a lone commit waits for one more when one is likely near, as a batch of two
+        // costs the database about what one does (`commit_linger`). Not SQLite: there a commit
+        // is cheap next to the thread wake-ups around it, and sharing its WAL sync saved no CPU
+        // in measurements (load-tests/RESULTS.md, session 26), only added latency.
         if !uses_turn {
             jobs.iter().for_each(|j| linger.arrived(j.sent));
             if jobs.len() == 1 && max > 1 && done.is_none() && wait.is_zero() {

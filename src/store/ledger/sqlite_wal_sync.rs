@@ -14,9 +14,8 @@
 //! (`fail_stop`).
 //!
 //! With nothing queued behind a batch (ordinary rates) there is nothing to overlap: the writer
-//! then syncs on its own thread (`sync_here`, same file, same faults, same fail-stop) before it
-//! answers, which saves the hand-off to this thread and back (issue 22); one such sync may
-//! cover two commits (`commit_linger`).
+//! then syncs on its own thread (`sync_now`, same file, same faults, same fail-stop) before it
+//! answers the committer, which saves the hand-off to this thread and back (issue 22).
 
 use std::fs::File;
 use std::num::NonZeroU64;
@@ -31,7 +30,7 @@ use crate::store::types::{Durable, StoreError, StoreResult};
 
 pub struct WalSyncer {
     waiters: mpsc::Sender<oneshot::Sender<()>>,
-    /// Shared by this thread and `sync_here`: one sync at a time, one fault count.
+    /// Shared by this thread and `sync_now`: one sync at a time, one fault count.
     state: Arc<Mutex<SyncState>>,
 }
 
@@ -101,6 +100,15 @@ impl WalSyncer {
             })
             .map_err(|e| StoreError::Config(format!("cannot start the WAL sync thread: {e}")))?;
         Ok(Self { waiters, state })
+    }
+
+    /// Call after the commit returned, when no batch waits to run: syncs on the caller's
+    /// thread and returns a `Durable` that is already resolved.
+    pub fn sync_now(&self) -> Durable {
+        self.sync_here();
+        let (done, durable) = oneshot::channel();
+        let _ = done.send(());
+        durable
     }
 
     /// Syncs on the caller's thread (after the commit returned); stops the process on failure.

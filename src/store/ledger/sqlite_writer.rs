@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -40,8 +40,6 @@ struct Job {
     reply: Reply,
     /// The batch's trace position (empty while traces are off): this thread's span continues it.
     trace: TraceParent,
-    /// When it was sent (`commit_linger` learns the arrival rate from it).
-    sent: Instant,
 }
 
 enum Reply {
@@ -70,10 +68,9 @@ impl SqliteWriter {
         path: PathBuf,
         pipelined: bool,
         faults: super::sqlite_wal_sync::WalSyncFaults,
-        linger: Duration,
     ) -> StoreResult<Self> {
         let conn = open(&path, pipelined).map_err(sqlite_error)?;
-        let committed = Arc::new(AtomicU64::new(0));
+        let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let checkpointer =
             super::sqlite_checkpointer::Checkpointer::start(&path, committed.clone())?;
         let syncer = if pipelined {
@@ -82,42 +79,57 @@ impl SqliteWriter {
             None
         };
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        let mut linger = super::commit_linger::Linger::new(linger);
         std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
                 let mut conn = conn;
-                let mut run = |job: Job, group: bool| {
-                    run_job(&mut conn, &committed, syncer.as_ref(), job, group)
-                };
-                while let Ok(job) = queue.recv() {
-                    linger.arrived(job.sent);
-                    // Only a lone entry waits for company: a batch's committer is blocked on
-                    // its answer, so nothing more could come.
-                    let (lone, sent) = (matches!(job.reply, Reply::Here(_)), job.sent);
-                    let Some(mut unsynced) = run(job, false) else {
-                        continue;
-                    };
-                    // The sync is shared with the next job when it is queued already, or (a
-                    // lone entry at a rate that makes it likely) arrives before the deadline
-                    // (`commit_linger`). Its answers wait too, and go out after the first's.
-                    let wait = if lone { linger.wait() } else { Duration::ZERO };
-                    let next = match (sent + wait).checked_duration_since(Instant::now()) {
-                        Some(left) if !wait.is_zero() => {
-                            let next = queue.recv_timeout(left).ok();
-                            linger.lingered(next.is_some());
-                            next
+                for job in queue {
+                    // Disabled, so free, while traces are off.
+                    let span = tracing::info_span!(target: crate::otel::TARGET, "ledger.sqlite_write", entries = job.entries.len());
+                    job.trace.adopt(&span);
+                    let _in_span = span.enter();
+                    let mut result = post_batch(&mut conn, &job.entries, &job.audit_key);
+                    if result.is_ok() {
+                        committed.fetch_add(job.entries.len() as u64, Ordering::Relaxed);
+                    }
+                    match job.reply {
+                        Reply::Committer { waiting, reply } => {
+                            let result = result.map(|results| CommittedBatch {
+                                results,
+                                // Asked only now that COMMIT has written the frames; with no
+                                // batch waiting, synced here rather than beside it.
+                                durable: syncer.as_ref().map(|s| {
+                                    if waiting.load(Ordering::Acquire) == 0 {
+                                        s.sync_now()
+                                    } else {
+                                        s.after_commit()
+                                    }
+                                }),
+                            });
+                            let _ = reply.send(result);
                         }
-                        _ => queue.try_recv().ok(),
-                    };
-                    if let Some(next) = next {
-                        linger.arrived(next.sent);
-                        unsynced.extend(run(next, true));
+                        Reply::Here(answer) => {
+                            // The committer's retries, here: a row moved by another process or
+                            // its lock outlasting the busy handler.
+                            for attempt in 1..=crate::store::TRANSIENT_RETRIES {
+                                if !matches!(&result, Err(e) if transient(e)) {
+                                    break;
+                                }
+                                std::thread::sleep(Duration::from_millis(1 << attempt));
+                                result = post_batch(&mut conn, &job.entries, &job.audit_key);
+                                if result.is_ok() {
+                                    committed
+                                        .fetch_add(job.entries.len() as u64, Ordering::Relaxed);
+                                }
+                            }
+                            if result.is_ok()
+                                && let Some(s) = &syncer
+                            {
+                                s.sync_here();
+                            }
+                            answer(result);
+                        }
                     }
-                    if let Some(s) = &syncer {
-                        s.sync_here();
-                    }
-                    unsynced.answer();
                 }
             })
             .map_err(|e| StoreError::Config(format!("cannot start the ledger writer: {e}")))?;
@@ -141,7 +153,6 @@ impl SqliteWriter {
                 audit_key,
                 reply: Reply::Committer { waiting, reply },
                 trace: TraceParent::current(),
-                sent: Instant::now(),
             })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -160,7 +171,6 @@ impl SqliteWriter {
             audit_key,
             reply: Reply::Here(answer),
             trace: TraceParent::current(),
-            sent: Instant::now(),
         };
         if let Err(std::sync::mpsc::SendError(job)) = self.jobs.send(job)
             && let Reply::Here(answer) = job.reply
@@ -168,98 +178,6 @@ impl SqliteWriter {
             answer(Err(StoreError::Config(
                 "the ledger writer has stopped".into(),
             )));
-        }
-    }
-}
-
-/// Commits one job. Returns the answers it owes once the WAL is synced (`None`: answered
-/// already): a batch the committer leaves to sync here, and a lone entry. In a `group` (a job
-/// taken while the one before waits for its sync) every answer waits, so none overtakes it.
-fn run_job(
-    conn: &mut Connection,
-    committed: &AtomicU64,
-    syncer: Option<&super::sqlite_wal_sync::WalSyncer>,
-    job: Job,
-    group: bool,
-) -> Option<Unsynced> {
-    // Disabled, so free, while traces are off.
-    let span = tracing::info_span!(target: crate::otel::TARGET, "ledger.sqlite_write", entries = job.entries.len());
-    job.trace.adopt(&span);
-    let _in_span = span.enter();
-    let mut result = post_batch(conn, &job.entries, &job.audit_key);
-    if result.is_ok() {
-        committed.fetch_add(job.entries.len() as u64, Ordering::Relaxed);
-    }
-    let owed = match job.reply {
-        Reply::Committer { waiting, reply } => {
-            // Asked only now that COMMIT has written the frames; with no batch waiting, synced
-            // here rather than beside it.
-            let here = group || waiting.load(Ordering::Acquire) == 0;
-            match (syncer, result) {
-                (Some(_), result) if here && (group || result.is_ok()) => {
-                    Owed::Committer(reply, result)
-                }
-                (syncer, result) => {
-                    let _ = reply.send(result.map(|results| CommittedBatch {
-                        results,
-                        durable: syncer.map(|s| s.after_commit()),
-                    }));
-                    return None;
-                }
-            }
-        }
-        Reply::Here(answer) => {
-            // The committer's retries, here: a row moved by another process or its lock
-            // outlasting the busy handler.
-            for attempt in 1..=crate::store::TRANSIENT_RETRIES {
-                if !matches!(&result, Err(e) if transient(e)) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(1 << attempt));
-                result = post_batch(conn, &job.entries, &job.audit_key);
-                if result.is_ok() {
-                    committed.fetch_add(job.entries.len() as u64, Ordering::Relaxed);
-                }
-            }
-            if syncer.is_none() || !(group || result.is_ok()) {
-                answer(result);
-                return None;
-            }
-            Owed::Here(answer, result)
-        }
-    };
-    Some(Unsynced(vec![owed]))
-}
-
-/// Answers owed once the WAL sync after their commits is done, in commit order.
-struct Unsynced(Vec<Owed>);
-
-enum Owed {
-    Committer(oneshot::Sender<StoreResult<CommittedBatch>>, BatchResult),
-    Here(Answer, BatchResult),
-}
-
-impl Unsynced {
-    fn extend(&mut self, more: Option<Unsynced>) {
-        self.0.extend(more.into_iter().flat_map(|m| m.0));
-    }
-
-    /// Call after the sync.
-    fn answer(self) {
-        for owed in self.0 {
-            match owed {
-                Owed::Committer(reply, result) => {
-                    let _ = reply.send(result.map(|results| {
-                        let (synced, durable) = oneshot::channel();
-                        let _ = synced.send(());
-                        CommittedBatch {
-                            results,
-                            durable: Some(durable),
-                        }
-                    }));
-                }
-                Owed::Here(answer, result) => answer(result),
-            }
         }
     }
 }
