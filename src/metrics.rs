@@ -36,8 +36,8 @@ pub const LEDGER_COMMITS: &str = "ledger_commits_total";
 pub const LEDGER_BATCH_SIZE: &str = "ledger_commit_batch_size";
 pub const SQLITE_WAL_RESTARTS: &str = "sqlite_wal_restarts_total";
 pub const SQLITE_WAL_SYNCS: &str = "sqlite_wal_syncs_total";
-/// Lone commits that waited for one more to share their durable write, by whether one came
-/// (`found`: `true`/`false`; `store::ledger::commit_linger`).
+/// MySQL: lone commits that waited for one more to share their transaction, by whether one
+/// came (`found`: `true`/`false`; `store::ledger::commit_linger`).
 pub const LEDGER_COMMIT_LINGERS: &str = "ledger_commit_lingers_total";
 pub const PROVIDER_FAILURES: &str = "provider_failures_total";
 pub const PAYMENTS: &str = "payments_total";
@@ -489,7 +489,7 @@ fn register_ledger() {
     );
     describe_counter!(
         LEDGER_COMMIT_LINGERS,
-        "Lone commits that waited for one more to share their durable write, by whether one came"
+        "Lone commits (MySQL) that waited for one more to share their transaction, by whether one came"
     );
     counter!(SQLITE_WAL_RESTARTS).absolute(0);
     counter!(SQLITE_WAL_SYNCS).absolute(0);

@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::helpers::{Backend, HubProcess, Infra, Tree, metric_value};
 
 const FOUND: &str = "ledger_commit_lingers_total{found=\"true\"}";
@@ -21,21 +19,21 @@ async fn lingers(hub: &HubProcess) -> (f64, f64) {
 /// Open loop: one deposit every `every`, each its own request.
 async fn paced_deposits(hub: &HubProcess, tree: &Tree, n: usize, every: Duration) {
     let api = hub.api();
-    let path = format!("/api/v1/users/{}/wallet/deposit", tree.player_id);
     let mut tick = tokio::time::interval(every);
     let mut sent = Vec::with_capacity(n);
-    for i in 0..n {
+    for _ in 0..n {
         tick.tick().await;
-        let (api, token, path) = (api.clone(), tree.admin_token.clone(), path.clone());
+        let (api, token, player) = (
+            api.clone(),
+            tree.admin_token.clone(),
+            tree.player_id.clone(),
+        );
         sent.push(tokio::spawn(async move {
-            let key = format!("paced-{i}");
-            api.post_key(&token, &path, &key, json!({ "amount": "1.00" }))
-                .await
-                .status
+            api.deposit(&token, &player, "1.00").await
         }));
     }
     for reply in sent {
-        assert_eq!(reply.await.unwrap(), 200);
+        reply.await.expect("every paced deposit is answered 2xx");
     }
 }
 
@@ -52,7 +50,6 @@ async fn mysql_pairs_lone_commits_at_ordinary_rates_but_not_one_at_a_time() {
     let hub = HubProcess::start_with_env(&infra, &[("NASHUB_LEDGER_COMMIT_LINGER_US", "20000")]);
     let api = hub.api();
     let tree = Tree::create(&api).await;
-    let path = format!("/api/v1/users/{}/wallet/deposit", tree.player_id);
 
     const PACED: usize = 200;
     let before = lingers(&hub).await;
@@ -67,16 +64,9 @@ async fn mysql_pairs_lone_commits_at_ordinary_rates_but_not_one_at_a_time() {
 
     // One at a time: nothing can join, and after a few lingers only a probe now and then.
     const SERIAL: usize = 160;
-    for i in 0..SERIAL {
-        let reply = api
-            .post_key(
-                &tree.admin_token,
-                &path,
-                &format!("serial-{i}"),
-                json!({ "amount": "1.00" }),
-            )
+    for _ in 0..SERIAL {
+        api.deposit(&tree.admin_token, &tree.player_id, "1.00")
             .await;
-        assert_eq!(reply.status, 200);
     }
     let serial = lingers(&hub).await;
     let waited = serial.1 - paced.1;
