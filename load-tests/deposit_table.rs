@@ -267,6 +267,9 @@ async fn window(
             ws.push((read - at).max(0) as u32);
         }
     }
+    if let Ok(path) = std::env::var("LOAD_LATENCY_LOG") {
+        dump_latencies(&path, label, &done, &arrivals)?;
+    }
     let per = |secs: f64| secs * 1e6 / want.max(1) as f64;
     let row = Row {
         label: label.to_owned(),
@@ -293,6 +296,29 @@ async fn window(
         row.http_p99_ms
     );
     Ok(row)
+}
+
+/// `LOAD_LATENCY_LOG=<file>`: appends one line per deposit of the window (label, scheduled
+/// µs since the epoch, µs to its `balance_update` or -1, µs to its HTTP answer), to find what
+/// the slow ones have in common (when they were sent, how they cluster).
+fn dump_latencies(
+    path: &str,
+    label: &str,
+    done: &[(String, i64, i64)],
+    arrivals: &HashMap<String, i64>,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let mut out = std::io::BufWriter::new(file);
+    for (tx, at, answered) in done {
+        let ws = arrivals.get(tx).map_or(-1, |read| read - at);
+        writeln!(out, "{label} {at} {ws} {}", answered - at)?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// `rate`/s for `secs` s: (index, scheduled µs) sent at their time from a pacing thread.
