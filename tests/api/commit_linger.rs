@@ -45,15 +45,16 @@ async fn paced_deposits(hub: &HubProcess, tree: &Tree, n: usize, every: Duration
 async fn mysql_pairs_lone_commits_at_ordinary_rates_but_not_one_at_a_time() {
     assert!(Backend::MySql.available());
     let infra = Infra::new(Backend::MySql).await;
-    // A slow pace with a long linger: lone commits even on a busy test box (at a few hundred a
-    // second a loaded debug hub batches by itself, and then nothing needs to linger).
-    let hub = HubProcess::start_with_env(&infra, &[("NASHUB_LEDGER_COMMIT_LINGER_US", "20000")]);
+    // A slow pace with a long linger: lone commits even on a slow, busy test box. A commit
+    // still in flight when the next deposit arrives makes a batch by itself, and then nothing
+    // needs to linger: at 100/s a loaded debug hub on a slow disk lingered 7 times in 200.
+    let hub = HubProcess::start_with_env(&infra, &[("NASHUB_LEDGER_COMMIT_LINGER_US", "100000")]);
     let api = hub.api();
     let tree = Tree::create(&api).await;
 
-    const PACED: usize = 200;
+    const PACED: usize = 80;
     let before = lingers(&hub).await;
-    paced_deposits(&hub, &tree, PACED, Duration::from_millis(10)).await;
+    paced_deposits(&hub, &tree, PACED, Duration::from_millis(50)).await;
     let paced = lingers(&hub).await;
     let found = paced.0 - before.0;
     assert!(
