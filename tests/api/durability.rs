@@ -254,8 +254,7 @@ async fn sqlite_wal_is_checkpointed_off_the_commit_path_and_stays_bounded() {
     let metrics = hub.metrics().await;
     assert!(metrics.contains("sqlite_wal_restarts_total"));
     // The checkpointer ends a pass with RESTART past 8,000 frames (~33 MB): the bound is that,
-    // not a pass's size (passes fall behind on a slow box: 23 MB seen). Unchecked, these
-    // 3,840 deposits would grow it past 200 MB.
+    // not a pass's size (passes fall behind on a slow box: 23 MB seen).
     assert!(largest_wal < 40 << 20, "WAL grew to {largest_wal} bytes");
     // Every acknowledged batch was made durable by the WAL sync stage (one sync may serve
     // several batches queued together, never none).
