@@ -136,26 +136,24 @@ struct DeadlineBody {
     limits: BodyLimits,
     start: Instant,
     received: u64,
-    timer: Pin<Box<Sleep>>,
+    /// Made the first time the body has to be waited for: most bodies are in the buffer with
+    /// their head, and a timer costs a registration in the runtime's wheel and a cancellation.
+    timer: Option<Pin<Box<Sleep>>>,
     done: bool,
     timed_out: Rc<Cell<bool>>,
 }
 
 impl DeadlineBody {
     fn new(inner: Payload, limits: BodyLimits, timed_out: Rc<Cell<bool>>) -> Self {
-        let start = Instant::now();
-        let mut body = Self {
+        Self {
             inner,
             limits,
-            start,
+            start: Instant::now(),
             received: 0,
-            timer: Box::pin(tokio::time::sleep_until(start)),
+            timer: None,
             done: false,
             timed_out,
-        };
-        let deadline = body.deadline();
-        body.timer.as_mut().reset(deadline);
-        body
+        }
     }
 
     /// When the body is late if no more bytes come.
@@ -182,7 +180,9 @@ impl Stream for DeadlineBody {
             Poll::Ready(Some(Ok(chunk))) => {
                 this.received += chunk.len() as u64;
                 let deadline = this.deadline();
-                this.timer.as_mut().reset(deadline);
+                if let Some(timer) = &mut this.timer {
+                    timer.as_mut().reset(deadline);
+                }
                 return Poll::Ready(Some(Ok(chunk)));
             }
             Poll::Ready(None) => {
@@ -192,7 +192,11 @@ impl Stream for DeadlineBody {
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
             Poll::Pending => {}
         }
-        if this.timer.as_mut().poll(cx).is_ready() {
+        let deadline = this.deadline();
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.as_mut().poll(cx).is_ready() {
             this.done = true;
             this.timed_out.set(true);
             return Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
