@@ -5,6 +5,8 @@
 //!
 //!     cargo run --release --example disk_floor -- [--dir DIR] [--rounds N] [--every-us N]
 //!
+//! `--page B --frames N` measures that one shape instead of all eight (16 frames of 4096 B is
+//! a lone deposit's commit; `load-tests/table_floors.sh`).
 //! `--one-write` writes each commit's frames with one `pwrite` (as a WAL-buffering VFS would).
 //! `--every-us N` starts one commit every N µs (2000: 500 commits/s) instead of back to back:
 //! what a lone commit costs at an ordinary rate, where the disk and the thread idle between
@@ -23,6 +25,7 @@ fn main() {
     let mut rounds = 60_u32;
     let mut every = Duration::ZERO;
     let mut one_write = false;
+    let (mut pages, mut frame_counts) = (vec![1024_usize, 4096], vec![1_usize, 16, 64, 256]);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().expect("flag value");
@@ -30,6 +33,8 @@ fn main() {
             "--dir" => dir = value().into(),
             "--rounds" => rounds = value().parse().expect("--rounds N"),
             "--one-write" => one_write = true,
+            "--page" => pages = vec![value().parse().expect("--page B")],
+            "--frames" => frame_counts = vec![value().parse().expect("--frames N")],
             "--every-us" => every = Duration::from_micros(value().parse().expect("--every-us N")),
             other => panic!("unknown flag {other}"),
         }
@@ -52,8 +57,8 @@ fn main() {
             format!("one commit every {} µs", every.as_micros())
         }
     );
-    for page in [1024_usize, 4096] {
-        for frames in [1_usize, 16, 64, 256] {
+    for &page in &pages {
+        for &frames in &frame_counts {
             let (write, sync, cpu) = measure(&file, page, frames, rounds, every, one_write);
             let bytes = frames * (HEADER + page);
             let commit = write + sync;
