@@ -192,10 +192,10 @@ impl Stream for DeadlineBody {
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
             Poll::Pending => {}
         }
-        let deadline = this.deadline();
-        let timer = this
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if this.timer.is_none() {
+            this.timer = Some(Box::pin(tokio::time::sleep_until(this.deadline())));
+        }
+        let timer = this.timer.as_mut().expect("made above");
         if timer.as_mut().poll(cx).is_ready() {
             this.done = true;
             this.timed_out.set(true);
