@@ -11,30 +11,39 @@ cd "$(dirname "$0")/.."
 cargo build --release --bin nashub --bin load-realtime --example disk_floor --example http_floor
 rates=(250 500)
 declare -A disk http hub
+# A lone deposit's commit (16 frames of 4 KB in one write + fdatasync): its CPU, µs. Flags are
+# disk_floor's; the measured line goes to stderr.
+disk_floor() {
+  local line
+  line=$(target/release/examples/disk_floor --one-write --page 4096 --frames 16 "$@" | tail -1)
+  echo "$line" >&2
+  sed -E 's/.* ([0-9]+) µs CPU per commit.*/\1/' <<<"$line"
+}
+# A bare actix deposit request: the server's CPU, µs.
+http_floor() {
+  local line
+  line=$(target/release/examples/http_floor --seconds 4 "$@" | tail -1)
+  echo "$line" >&2
+  sed -E 's/.* ([0-9.]+) us server CPU each.*/\1/' <<<"$line"
+}
+# The hub's CPU per deposit in the table row whose second column starts with $1.
+table_cpu() {
+  grep -E "^\| SQLite \| $1" <<<"$table" | sed -E 's/^([^|]*\|){3} ([0-9]+) µs.*/\2/'
+}
 for rate in "${rates[@]}"; do
-  every=$((1000000 / rate))
-  line=$(target/release/examples/disk_floor --rounds $((rate * 4)) --every-us "$every" \
-    --one-write --page 4096 --frames 16 | tail -1)
-  echo "$line"
-  disk[$rate]=$(sed -E 's/.* ([0-9]+) µs CPU per commit.*/\1/' <<<"$line")
-  line=$(target/release/examples/http_floor --seconds 4 --rate "$rate" | tail -1)
-  echo "$line"
-  http[$rate]=$(sed -E 's/.* ([0-9.]+) us server CPU each.*/\1/' <<<"$line")
+  disk[$rate]=$(disk_floor --rounds $((rate * 4)) --every-us $((1000000 / rate)))
+  http[$rate]=$(http_floor --rate "$rate")
 done
 out=$(target/release/load-realtime run table --users 500 --secs 8 \
   --rates "$(IFS=,; echo "${rates[*]}")" --idle-secs 1 "$@" 2>&1)
 echo "$out"
 table=$(grep '^| SQLite' <<<"$out")
 # The same floors back to back: what the work costs when the threads never sleep between.
-line=$(target/release/examples/disk_floor --rounds 2000 --one-write --page 4096 --frames 16 | tail -1)
-echo "$line"
-disk_b2b=$(sed -E 's/.* ([0-9]+) µs CPU per commit.*/\1/' <<<"$line")
-line=$(target/release/examples/http_floor --seconds 4 | tail -1)
-echo "$line"
-http_b2b=$(sed -E 's/.* ([0-9.]+) us server CPU each.*/\1/' <<<"$line")
-hub_sat=$(grep -E '^\| SQLite \| saturation' <<<"$table" | sed -E 's/^([^|]*\|){3} ([0-9]+) µs.*/\2/')
+disk_b2b=$(disk_floor --rounds 2000)
+http_b2b=$(http_floor)
+hub_sat=$(table_cpu saturation)
 for rate in "${rates[@]}"; do
-  hub[$rate]=$(grep -E "^\| SQLite \| $rate \(" <<<"$table" | sed -E 's/^([^|]*\|){3} ([0-9]+) µs.*/\2/')
+  hub[$rate]=$(table_cpu "$rate \\(")
 done
 echo
 echo "| deposits/s | hub CPU per deposit | durable commit floor | HTTP request floor | above the floors | hub / floors |"

@@ -155,17 +155,16 @@ impl DeadlineBody {
             timed_out,
         }
     }
+}
 
-    /// When the body is late if no more bytes come.
-    fn deadline(&self) -> Instant {
-        let total = self.start + self.limits.total;
-        if self.limits.min_rate == 0 {
-            return total;
-        }
-        let by_rate = self.limits.grace
-            + Duration::from_secs_f64(self.received as f64 / self.limits.min_rate as f64);
-        total.min(self.start + by_rate)
+/// When a body started at `start` with `received` bytes in is late if no more come.
+fn deadline(start: Instant, limits: &BodyLimits, received: u64) -> Instant {
+    let total = start + limits.total;
+    if limits.min_rate == 0 {
+        return total;
     }
+    let by_rate = limits.grace + Duration::from_secs_f64(received as f64 / limits.min_rate as f64);
+    total.min(start + by_rate)
 }
 
 impl Stream for DeadlineBody {
@@ -179,9 +178,10 @@ impl Stream for DeadlineBody {
         match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 this.received += chunk.len() as u64;
-                let deadline = this.deadline();
                 if let Some(timer) = &mut this.timer {
-                    timer.as_mut().reset(deadline);
+                    timer
+                        .as_mut()
+                        .reset(deadline(this.start, &this.limits, this.received));
                 }
                 return Poll::Ready(Some(Ok(chunk)));
             }
@@ -192,10 +192,13 @@ impl Stream for DeadlineBody {
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
             Poll::Pending => {}
         }
-        if this.timer.is_none() {
-            this.timer = Some(Box::pin(tokio::time::sleep_until(this.deadline())));
-        }
-        let timer = this.timer.as_mut().expect("made above");
+        let timer = this.timer.get_or_insert_with(|| {
+            Box::pin(tokio::time::sleep_until(deadline(
+                this.start,
+                &this.limits,
+                this.received,
+            )))
+        });
         if timer.as_mut().poll(cx).is_ready() {
             this.done = true;
             this.timed_out.set(true);
